@@ -1,0 +1,7 @@
+/* commands.h — the subcommands of the steno CLI, each in its own file under src/cli/. */
+#ifndef ST_CLI_COMMANDS_H
+#define ST_CLI_COMMANDS_H
+
+enum { ST_EXIT_OK = 0, ST_EXIT_FAILURE = 1, ST_EXIT_USAGE = 2 };
+
+#endif

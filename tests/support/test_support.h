@@ -1,0 +1,24 @@
+/* test_support.h — shared helpers for steno's tests: where real data and weights live. */
+#ifndef ST_TEST_SUPPORT_H
+#define ST_TEST_SUPPORT_H
+
+#include <stddef.h>
+
+/* Exit code CTest reports as "skipped" (SKIP_RETURN_CODE in tests/CMakeLists.txt). */
+#define ST_TEST_SKIP 77
+
+/* Joins the directory named by environment variable `env_var` with `relative` into buffer.
+ * Returns buffer, or NULL if the variable is unset. */
+char *st_test_path(char *buffer, size_t size, const char *env_var, const char *relative);
+
+/* Path under ../shared/data; exits with ST_TEST_SKIP and a message if it does not exist. */
+const char *st_test_data(const char *relative);
+
+/* Path of a fetched weight file (scripts/fetch-models); exits with ST_TEST_SKIP and a message
+ * saying how to fetch it if it is absent. */
+const char *st_test_model(const char *relative);
+
+/* Reads a whole file into a malloc'd buffer (NUL-terminated); NULL on failure. */
+char *st_test_read_file(const char *path, size_t *size);
+
+#endif
