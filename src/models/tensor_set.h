@@ -8,6 +8,8 @@
  *
  * Canonical names are openai-whisper's state-dict names ("encoder.blocks.0.attn.query.weight",
  * "decoder.token_embedding.weight"); shapes are in PyTorch order (outermost dimension first).
+ * A file that carries its own mel filter bank (whisper.cpp's) exposes it as the f32 tensor
+ * "mel_filters" [n_mels, n_fft/2 + 1].
  */
 #ifndef ST_MODELS_TENSOR_SET_H
 #define ST_MODELS_TENSOR_SET_H
@@ -43,7 +45,10 @@ typedef struct st_tensor {
     st_dtype dtype;
     int n_dims;
     int64_t shape[ST_TENSOR_MAX_DIMS]; /* PyTorch order: shape[n_dims-1] is contiguous */
-    const void *data;                  /* into the mapping (or an owned buffer); read-only */
+    /* Into the mapping (or an owned buffer); read-only. NOT necessarily aligned for its
+     * element type (ggml files pack tensors at odd offsets): read it with memcpy or through
+     * st_convert_to_f32 (nn/quant.h), never by casting to float* or uint16_t*. */
+    const void *data;
     size_t n_bytes;
 } st_tensor;
 
@@ -74,8 +79,6 @@ typedef struct st_model {
     size_t n_tensors;
     st_vocab_entry *vocab; /* NULL when the file has no vocabulary */
     size_t n_vocab_entries;
-    const float *mel_filters; /* [n_mels][n_fft/2+1] if the file carries them, else NULL */
-    int mel_filters_n_fft_bins;
     int file_type; /* format-specific precision code (ggml ftype), -1 if none */
     st_mapped_file file;
     void *owned; /* loader-private allocations (names, index), freed by st_model_free */
