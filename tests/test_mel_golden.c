@@ -49,7 +49,8 @@ static float *read_golden(const char *file, size_t *count) {
 
 static double max_abs_difference(const float *a, const float *b, size_t n) {
     double worst = 0.0;
-    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - (double)b[i]));
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs((double)a[i] - (double)b[i]));
     return worst;
 }
 

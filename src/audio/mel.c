@@ -51,7 +51,9 @@ struct st_mel_filters {
 #define SLANEY_LOG_START_HZ 1000.0
 #define SLANEY_LOG_START_MEL (SLANEY_LOG_START_HZ / SLANEY_HZ_PER_MEL)
 
-static double slaney_log_step(void) { return log(6.4) / 27.0; }
+static double slaney_log_step(void) {
+    return log(6.4) / 27.0;
+}
 
 static double slaney_hz_to_mel(double hz) {
     if (hz < SLANEY_LOG_START_HZ) return hz / SLANEY_HZ_PER_MEL;
@@ -74,7 +76,7 @@ static void build_filter_bank(st_mel_filters *filters) {
     const int n_mels = filters->n_mels;
     const int n_points = n_mels + 2;
     const double max_mel = slaney_hz_to_mel(ST_MEL_SAMPLE_RATE / 2.0);
-    double point_hz[128 + 2];
+    double point_hz[ST_MEL_MAX_MELS + 2];
     for (int i = 0; i < n_points; i++) {
         /* numpy.linspace: i·step from the start, and the last point exactly the stop */
         double mel = i == n_points - 1 ? max_mel : i * (max_mel / (n_points - 1));
@@ -128,16 +130,23 @@ static void build_fft(st_mel_filters *filters) {
             n = stage->m;
         }
     }
-    for (int k = 0; k < ST_MEL_N_BINS; k++) filters->split_twiddles[k] = unit_root(k, ST_MEL_N_FFT);
+    for (int k = 0; k < ST_MEL_N_BINS; k++)
+        filters->split_twiddles[k] = unit_root(k, ST_MEL_N_FFT);
 }
 
-static inline mel_complex c_add(mel_complex a, mel_complex b) { return (mel_complex){a.re + b.re, a.im + b.im}; }
-static inline mel_complex c_sub(mel_complex a, mel_complex b) { return (mel_complex){a.re - b.re, a.im - b.im}; }
+static inline mel_complex c_add(mel_complex a, mel_complex b) {
+    return (mel_complex){a.re + b.re, a.im + b.im};
+}
+static inline mel_complex c_sub(mel_complex a, mel_complex b) {
+    return (mel_complex){a.re - b.re, a.im - b.im};
+}
 static inline mel_complex c_mul(mel_complex a, mel_complex b) {
     return (mel_complex){a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re};
 }
 /* -i·a */
-static inline mel_complex c_mul_neg_i(mel_complex a) { return (mel_complex){a.im, -a.re}; }
+static inline mel_complex c_mul_neg_i(mel_complex a) {
+    return (mel_complex){a.im, -a.re};
+}
 
 /*
  * One decimation-in-frequency Stockham stage. x holds `stride` interleaved sequences of
@@ -146,8 +155,8 @@ static inline mel_complex c_mul_neg_i(mel_complex a) { return (mel_complex){a.im
  * sub-sequence, which the next stage (stride·radix sequences of length m) finds at
  * y[t + stride·(radix·q + k)]. After the last stage the output is in natural order.
  */
-static void fft_stage(const st_mel_filters *filters, const mel_fft_stage *stage, int stride,
-                      const mel_complex *x, mel_complex *y) {
+static void fft_stage(const st_mel_filters *filters, const mel_fft_stage *stage, int stride, const mel_complex *x,
+                      mel_complex *y) {
     const int m = stage->m;
     const mel_complex *twiddles = filters->twiddles + stage->twiddle_base;
     switch (stage->radix) {
@@ -211,7 +220,8 @@ static void fft_stage(const st_mel_filters *filters, const mel_fft_stage *stage,
 
 void st_mel_power_spectrum(const st_mel_filters *filters, const float *frame, float *power) {
     mel_complex buffer_a[MEL_FFT_SIZE], buffer_b[MEL_FFT_SIZE];
-    for (int i = 0; i < MEL_FFT_SIZE; i++) buffer_a[i] = (mel_complex){frame[2 * i], frame[2 * i + 1]};
+    for (int i = 0; i < MEL_FFT_SIZE; i++)
+        buffer_a[i] = (mel_complex){frame[2 * i], frame[2 * i + 1]};
     mel_complex *x = buffer_a, *y = buffer_b;
     int stride = 1;
     for (int s = 0; s < filters->n_stages; s++) {
@@ -240,7 +250,7 @@ void st_mel_power_spectrum(const st_mel_filters *filters, const float *frame, fl
 /* ---- filters object ---- */
 
 st_mel_filters *st_mel_filters_create(int n_mels, st_error *err) {
-    if (n_mels != 80 && n_mels != 128) {
+    if (n_mels != 80 && n_mels != ST_MEL_MAX_MELS) {
         st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "mel: %d mel bins asked for; Whisper uses 80 or 128", n_mels);
         return NULL;
     }
@@ -273,9 +283,13 @@ void st_mel_filters_free(st_mel_filters *filters) {
     free(filters);
 }
 
-int st_mel_filters_n_mels(const st_mel_filters *filters) { return filters->n_mels; }
+int st_mel_filters_n_mels(const st_mel_filters *filters) {
+    return filters->n_mels;
+}
 
-const float *st_mel_filters_weights(const st_mel_filters *filters) { return filters->weights; }
+const float *st_mel_filters_weights(const st_mel_filters *filters) {
+    return filters->weights;
+}
 
 /* ---- the spectrogram ---- */
 
@@ -314,19 +328,22 @@ static void *mel_job_run(void *argument) {
         const ptrdiff_t start = (ptrdiff_t)(f * ST_MEL_HOP) - ST_MEL_N_FFT / 2;
         if (start >= 0 && (size_t)start + ST_MEL_N_FFT <= job->n_samples) {
             const float *source = job->samples + start;
-            for (int i = 0; i < ST_MEL_N_FFT; i++) frame[i] = source[i] * window[i];
+            for (int i = 0; i < ST_MEL_N_FFT; i++)
+                frame[i] = source[i] * window[i];
             st_mel_power_spectrum(filters, frame, power);
         } else if (start >= 0 && (size_t)start >= job->n_samples && (size_t)start + ST_MEL_N_FFT <= job->n_total) {
             /* wholly inside the zero padding: nothing to transform */
             memset(power, 0, sizeof power);
         } else {
-            for (int i = 0; i < ST_MEL_N_FFT; i++) frame[i] = padded_sample(job, start + i) * window[i];
+            for (int i = 0; i < ST_MEL_N_FFT; i++)
+                frame[i] = padded_sample(job, start + i) * window[i];
             st_mel_power_spectrum(filters, frame, power);
         }
         for (int m = 0; m < filters->n_mels; m++) {
             const float *weights = filters->weights + (size_t)m * ST_MEL_N_BINS;
             float sum = 0.0f;
-            for (int k = filters->first_bin[m]; k < filters->end_bin[m]; k++) sum += weights[k] * power[k];
+            for (int k = filters->first_bin[m]; k < filters->end_bin[m]; k++)
+                sum += weights[k] * power[k];
             /* openai-whisper: clamp(min=1e-10).log10() */
             const float value = log10f(fmaxf(sum, 1e-10f));
             if (value > max_log) max_log = value;
@@ -344,7 +361,8 @@ steno_status st_mel_compute(const st_mel_filters *filters, const float *samples,
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "mel: filters, output and samples must not be NULL");
     }
     if (n_threads < 1) {
-        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "mel: %d threads asked for; at least 1 is needed", n_threads);
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "mel: %d threads asked for; at least 1 is needed",
+                            n_threads);
     }
     if (n_padding_samples > SIZE_MAX - n_samples) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "mel: %zu samples plus %zu of padding overflow", n_samples,
@@ -386,7 +404,8 @@ steno_status st_mel_compute(const st_mel_filters *filters, const float *samples,
         };
     }
     /* Job 0 runs on the calling thread; a job whose thread cannot be started runs here too. */
-    for (size_t j = 1; j < n_jobs; j++) started[j] = pthread_create(&threads[j], NULL, mel_job_run, &jobs[j]) == 0;
+    for (size_t j = 1; j < n_jobs; j++)
+        started[j] = pthread_create(&threads[j], NULL, mel_job_run, &jobs[j]) == 0;
     mel_job_run(&jobs[0]);
     float max_log = jobs[0].max_log;
     for (size_t j = 1; j < n_jobs; j++) {
@@ -403,7 +422,8 @@ steno_status st_mel_compute(const st_mel_filters *filters, const float *samples,
 
     /* openai-whisper: maximum(log_spec, log_spec.max() - 8.0), then (log_spec + 4.0) / 4.0 */
     const float floor = max_log - 8.0f;
-    for (size_t i = 0; i < n_mels * n_frames; i++) data[i] = (fmaxf(data[i], floor) + 4.0f) / 4.0f;
+    for (size_t i = 0; i < n_mels * n_frames; i++)
+        data[i] = (fmaxf(data[i], floor) + 4.0f) / 4.0f;
 
     out->data = data;
     out->n_mels = (int)n_mels;

@@ -23,6 +23,8 @@
 #define ST_MEL_N_BINS (ST_MEL_N_FFT / 2 + 1)
 /* openai-whisper's transcribe() appends 30 s of zeros before computing the mel. */
 #define ST_MEL_PADDING_30S (30 * ST_MEL_SAMPLE_RATE)
+/* The largest mel size (large-v3 and turbo); the other models use 80. */
+#define ST_MEL_MAX_MELS 128
 
 /* Everything precomputed for one mel size: the filter bank and the FFT tables. */
 typedef struct st_mel_filters st_mel_filters;
