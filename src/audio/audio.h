@@ -19,6 +19,9 @@
  * command does, unless no audio at all could be decoded. A well-formed file holding zero samples
  * decodes to an empty signal.
  *
+ * Neither a file nor an upload can make the reader open anything else: demuxers that would read
+ * other files or URLs (playlists, concat lists, image sequences) are refused that.
+ *
  * FFmpeg's log output is captured, not printed: the first reader installs a log callback for
  * the process.
  */
@@ -50,9 +53,8 @@ steno_status st_audio_reader_open(const char *path, int sample_rate, st_audio_re
 
 /* Same, reading the size bytes at data, which must stay valid until the reader is closed (they
  * are not copied). name is used in messages and as a hint to format probing ("upload.mp3"); it
- * may be NULL. Since these bytes are untrusted, the reader probes and analyses less of them than
- * FFmpeg's defaults and never lets a demuxer open another file or URL (a playlist, a concat
- * list). */
+ * may be NULL. Since these bytes are untrusted (an upload), the reader probes and analyses less
+ * of them before the first packet than FFmpeg's defaults. */
 steno_status st_audio_reader_open_memory(const void *data, size_t size, const char *name, int sample_rate,
                                          st_audio_reader **reader, st_error *err);
 
