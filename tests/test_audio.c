@@ -29,6 +29,8 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #include <malloc.h>
 #endif
 
+#include <libavutil/mem.h>
+
 #include "audio/audio.h"
 #include "test_support.h"
 
@@ -448,6 +450,30 @@ static void lists_naming_other_files_are_refused(void **state) {
     assert_null(audio.samples);
 }
 
+/* Found by fuzz_audio: 146 bytes of wav whose LIST chunk claims 1.5 GB made the wav demuxer
+ * allocate 841 MB for it. FFmpeg's allocations are now capped, and the file is refused. */
+static void header_sizes_cannot_make_ffmpeg_allocate_gigabytes(void **state) {
+    (void)state;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/fuzz/corpus/fuzz_audio/regression_wav_huge_list_chunk.wav",
+             getenv("STENO_SOURCE_DIR"));
+    size_t size;
+    char *bytes = st_test_read_file(path, &size);
+    assert_non_null(bytes);
+    assert_int_equal(size, 146);
+    st_audio audio;
+    st_error err = {0};
+    assert_int_equal(st_audio_decode_memory(bytes, size, "list.wav", RATE, &audio, &err), STENO_ERR_AUDIO);
+    assert_non_null(strstr(err.message, "list.wav"));
+    free(bytes);
+    /* the cap is FFmpeg's own, set when the first reader opened */
+    void *huge = av_malloc((size_t)200 << 20);
+    assert_null(huge);
+    void *fine = av_malloc((size_t)16 << 20);
+    assert_non_null(fine);
+    av_free(fine);
+}
+
 /* A well-formed file with no samples is an empty signal, not an error: there is nothing wrong
  * with it, and a transcript of it is empty. */
 static void wav_with_zero_samples_is_empty(void **state) {
@@ -550,6 +576,7 @@ int main(void) {
         cmocka_unit_test(random_bytes_are_not_audio),
         cmocka_unit_test(video_without_audio_says_so),
         cmocka_unit_test(lists_naming_other_files_are_refused),
+        cmocka_unit_test(header_sizes_cannot_make_ffmpeg_allocate_gigabytes),
         cmocka_unit_test(wav_with_zero_samples_is_empty),
         cmocka_unit_test(truncated_files_keep_their_beginning),
         cmocka_unit_test(bad_arguments_are_rejected),

@@ -24,6 +24,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/mem.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
 
@@ -37,6 +38,10 @@
  * make find_stream_info decode for a long time; audio streams describe themselves in far less. */
 #define ST_AUDIO_MEMORY_PROBE_SIZE (1 << 20)
 #define ST_AUDIO_MEMORY_ANALYZE_DURATION AV_TIME_BASE
+/* The most FFmpeg may allocate at once. Some demuxers size tables from header fields, so a few
+ * hundred bytes could ask for gigabytes; real audio needs far less (the largest tables, a long
+ * mp4's sample index, are tens of MB for a day of audio). */
+#define ST_AUDIO_MAX_FFMPEG_ALLOCATION ((size_t)128 << 20)
 /* decode_*: the first allocation trusts the container's duration only up to this many samples,
  * since a header can claim hours for a few bytes. */
 #define ST_AUDIO_MAX_INITIAL_SAMPLES ((size_t)1 << 22)
@@ -88,7 +93,7 @@ struct st_audio_reader {
 /* FFmpeg logs to stderr by default, which would spam the CLI and the server's log for every
  * damaged upload. Instead the latest error line of each thread is kept for our messages. */
 static _Thread_local char ffmpeg_last_line[256];
-static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+static pthread_once_t ffmpeg_once = PTHREAD_ONCE_INIT;
 
 static void capture_ffmpeg_log(void *context, int level, const char *format, va_list args) {
     if (level > AV_LOG_ERROR) return;
@@ -106,9 +111,11 @@ static void capture_ffmpeg_log(void *context, int level, const char *format, va_
         snprintf(ffmpeg_last_line, sizeof ffmpeg_last_line, "%s", line);
 }
 
-static void install_log_callback(void) {
+/* Process-wide FFmpeg settings, made once before the first reader opens. */
+static void configure_ffmpeg(void) {
     av_log_set_level(AV_LOG_ERROR);
     av_log_set_callback(capture_ffmpeg_log);
+    av_max_alloc(ST_AUDIO_MAX_FFMPEG_ALLOCATION);
 }
 
 /* Fails the reader's operation with code and a message: "audio 'name': what: ffmpeg's reason
@@ -229,7 +236,7 @@ static void describe_streams(const AVFormatContext *format, char *text, size_t s
  * decoder. With a custom AVIOContext, url is only a hint for probing by its extension.
  * untrusted limits how much FFmpeg reads and decodes before the first packet. */
 static steno_status reader_start(st_audio_reader *reader, const char *url, bool untrusted, st_error *err) {
-    pthread_once(&log_once, install_log_callback);
+    pthread_once(&ffmpeg_once, configure_ffmpeg);
     ffmpeg_last_line[0] = '\0';
     const char *name = reader->name;
 

@@ -22,8 +22,9 @@
  * Neither a file nor an upload can make the reader open anything else: demuxers that would read
  * other files or URLs (playlists, concat lists, image sequences) are refused that.
  *
- * FFmpeg's log output is captured, not printed: the first reader installs a log callback for
- * the process.
+ * FFmpeg's settings are process-wide, and the first reader sets them for the process: its log is
+ * captured, not printed, and no single allocation inside FFmpeg may exceed 128 MiB (a crafted
+ * header cannot make it ask for gigabytes).
  */
 #ifndef ST_AUDIO_AUDIO_H
 #define ST_AUDIO_AUDIO_H
