@@ -1,0 +1,42 @@
+/*
+ * attention.h — multi-head scaled dot-product attention on CPU.
+ *
+ * Queries, keys and values arrive already projected, each head a block of d_head columns of a
+ * row-major matrix, so the projections stay single sgemms over all heads and the per-head work
+ * reads them in place through the leading dimension. Whisper scales q and k each by
+ * d_head^-0.25 before their product; here the product is scaled once by d_head^-0.5 (the sgemm's
+ * alpha), which is the same up to float rounding.
+ */
+#ifndef ST_NN_ATTENTION_H
+#define ST_NN_ATTENTION_H
+
+/* causal_offset value for attention without a mask (encoder, cross-attention). */
+#define ST_NN_NO_MASK (-1)
+
+/* Called per head with the scaled scores q·k^T of that head, [n_q][n_kv] row-major, before the
+ * mask and softmax (what openai-whisper's word timing reads from its cross-attention). */
+typedef void (*st_nn_scores_hook)(void *user, int head, const float *scores, int n_q, int n_kv);
+
+typedef struct st_nn_attention_args {
+    const float *q; /* [n_q][q_stride]; head h at columns h*d_head .. +d_head */
+    int q_stride;
+    const float *k; /* [n_kv][kv_stride] */
+    const float *v; /* [n_kv][kv_stride] */
+    int kv_stride;
+    int n_q;
+    int n_kv;
+    int n_head;
+    int d_head;
+    /* ST_NN_NO_MASK, or the causal mask of a decoder: query i (at absolute position
+     * causal_offset + i) sees keys 0 .. causal_offset + i. */
+    int causal_offset;
+    float *scores; /* scratch, n_q * n_kv floats */
+    float *out;    /* [n_q][out_stride]; head h written at columns h*d_head .. +d_head */
+    int out_stride;
+    st_nn_scores_hook on_scores; /* optional */
+    void *user;
+} st_nn_attention_args;
+
+void st_nn_attention(const st_nn_attention_args *args);
+
+#endif

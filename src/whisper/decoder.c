@@ -1,0 +1,214 @@
+/*
+ * decoder.c — Whisper's text decoder on CPU with a self-attention cache per sequence, and the
+ * cache reordering beam search needs; see model.h.
+ */
+#include "whisper/model.h"
+
+#include <string.h>
+
+#include "nn/attention.h"
+#include "nn/ops.h"
+
+/* Start of the cache rows of (layer, sequence slot). */
+static float *cache_rows(const st_whisper_state *state, float *cache, int layer, int slot) {
+    const st_whisper_dims *d = &state->model->dims;
+    return cache + (((size_t)layer * state->max_sequences + (size_t)slot) * d->n_text_ctx) * d->n_text_state;
+}
+
+typedef struct capture_context {
+    st_whisper_capture *capture;
+    int layer;
+} capture_context;
+
+/* Attention hook: copies the heads the capture asked for out of the cross-attention scores. */
+static void capture_scores(void *user, int head, const float *scores, int n_q, int n_kv) {
+    const capture_context *context = user;
+    st_whisper_capture *capture = context->capture;
+    for (int i = 0; i < capture->n_heads; i++) {
+        if (capture->heads[2 * i] != context->layer || capture->heads[2 * i + 1] != head) continue;
+        memcpy(capture->scores + (size_t)i * capture->max_rows * n_kv, scores, sizeof(float) * (size_t)n_q * n_kv);
+    }
+}
+
+static steno_status check_decode(const st_whisper_model *model, const st_whisper_state *state, int n_seq,
+                                 const int *tokens, int n_tokens, int n_past, const float *logits, st_error *err) {
+    if (!model || !state || !tokens || !logits || state->model != model) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: missing argument or a state made for another model");
+    }
+    const st_whisper_dims *d = &model->dims;
+    if (!state->have_audio) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: no audio window has been encoded");
+    }
+    if (n_seq < 1 || n_seq > state->max_sequences) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: %d sequences, the state holds 1..%d", n_seq,
+                            state->max_sequences);
+    }
+    if (n_tokens < 1 || n_past < 0 || n_past > d->n_text_ctx - n_tokens) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "whisper decode: %d tokens after %d do not fit the %d-token context", n_tokens, n_past,
+                            d->n_text_ctx);
+    }
+    for (int i = 0; i < n_seq * n_tokens; i++) {
+        if (tokens[i] < 0 || tokens[i] >= d->n_vocab) {
+            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: token %d at index %d is outside 0..%d",
+                                tokens[i], i, d->n_vocab - 1);
+        }
+    }
+    const st_whisper_capture *capture = state->capture;
+    if (capture) {
+        if (!capture->scores || n_seq * n_tokens > capture->max_rows) {
+            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: the capture buffer holds %d rows, %d needed",
+                                capture->max_rows, n_seq * n_tokens);
+        }
+        for (int i = 0; i < capture->n_heads; i++) {
+            int layer = capture->heads[2 * i], head = capture->heads[2 * i + 1];
+            if (layer < 0 || layer >= d->n_text_layer || head < 0 || head >= d->n_text_head) {
+                return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: capture head (%d, %d) does not exist",
+                                    layer, head);
+            }
+        }
+    }
+    return STENO_OK;
+}
+
+static void decoder_block(const st_whisper_model *model, st_whisper_state *state, int layer, int n_seq, int n_tokens,
+                          int n_past) {
+    const st_whisper_dims *d = &model->dims;
+    const st_whisper_block *block = &model->decoder_blocks[layer];
+    const int width = d->n_text_state, rows = n_seq * n_tokens, d_head = width / d->n_text_head;
+    const size_t size = (size_t)rows * width, sequence_size = (size_t)n_tokens * width;
+
+    /* Self-attention: the projections run over all sequences' rows at once; the new keys and
+     * values then go to each sequence's cache slot, and each sequence attends to its own. */
+    st_nn_layer_norm(state->dec_x, rows, width, block->attn_ln.weight, block->attn_ln.bias, state->dec_norm);
+    st_nn_linear_forward(&block->attn.query, state->dec_norm, rows, state->dec_q);
+    st_nn_linear_forward(&block->attn.key, state->dec_norm, rows, state->dec_k);
+    st_nn_linear_forward(&block->attn.value, state->dec_norm, rows, state->dec_v);
+    for (int s = 0; s < n_seq; s++) {
+        float *k = cache_rows(state, state->self_k, layer, s), *v = cache_rows(state, state->self_v, layer, s);
+        memcpy(k + (size_t)n_past * width, state->dec_k + s * sequence_size, sizeof(float) * sequence_size);
+        memcpy(v + (size_t)n_past * width, state->dec_v + s * sequence_size, sizeof(float) * sequence_size);
+        st_nn_attention(&(st_nn_attention_args){
+            .q = state->dec_q + s * sequence_size,
+            .q_stride = width,
+            .k = k,
+            .v = v,
+            .kv_stride = width,
+            .n_q = n_tokens,
+            .n_kv = n_past + n_tokens,
+            .n_head = d->n_text_head,
+            .d_head = d_head,
+            .causal_offset = n_past,
+            .scores = state->dec_scores,
+            .out = state->dec_attn + s * sequence_size,
+            .out_stride = width,
+        });
+    }
+    st_nn_linear_forward(&block->attn.out, state->dec_attn, rows, state->dec_norm);
+    st_nn_add(state->dec_x, state->dec_norm, size);
+
+    /* Cross-attention: every sequence reads the same encoded window, so all rows go as one. */
+    const size_t cross_size = (size_t)d->n_audio_ctx * width;
+    capture_context context = {state->capture, layer};
+    st_nn_layer_norm(state->dec_x, rows, width, block->cross_attn_ln.weight, block->cross_attn_ln.bias, state->dec_norm);
+    st_nn_linear_forward(&block->cross_attn.query, state->dec_norm, rows, state->dec_q);
+    st_nn_attention(&(st_nn_attention_args){
+        .q = state->dec_q,
+        .q_stride = width,
+        .k = state->cross_k + layer * cross_size,
+        .v = state->cross_v + layer * cross_size,
+        .kv_stride = width,
+        .n_q = rows,
+        .n_kv = d->n_audio_ctx,
+        .n_head = d->n_text_head,
+        .d_head = d_head,
+        .causal_offset = ST_NN_NO_MASK,
+        .scores = state->dec_scores,
+        .out = state->dec_attn,
+        .out_stride = width,
+        .on_scores = state->capture ? capture_scores : NULL,
+        .user = &context,
+    });
+    st_nn_linear_forward(&block->cross_attn.out, state->dec_attn, rows, state->dec_norm);
+    st_nn_add(state->dec_x, state->dec_norm, size);
+
+    st_nn_layer_norm(state->dec_x, rows, width, block->mlp_ln.weight, block->mlp_ln.bias, state->dec_norm);
+    st_nn_linear_forward(&block->mlp_in, state->dec_norm, rows, state->dec_hidden);
+    st_nn_gelu(state->dec_hidden, size * 4);
+    st_nn_linear_forward(&block->mlp_out, state->dec_hidden, rows, state->dec_norm);
+    st_nn_add(state->dec_x, state->dec_norm, size);
+}
+
+steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_state *state, int n_seq, const int *tokens,
+                                     int n_tokens, int n_past, st_whisper_logits which, float *logits, st_error *err) {
+    steno_status status = check_decode(model, state, n_seq, tokens, n_tokens, n_past, logits, err);
+    if (status != STENO_OK) return status;
+    const st_whisper_dims *d = &model->dims;
+    const int width = d->n_text_state, rows = n_seq * n_tokens;
+
+    for (int r = 0; r < rows; r++) {
+        const float *embedding = model->token_embedding + (size_t)tokens[r] * width;
+        const float *position = model->decoder_positions + (size_t)(n_past + r % n_tokens) * width;
+        float *x = state->dec_x + (size_t)r * width;
+        for (int i = 0; i < width; i++) x[i] = embedding[i] + position[i];
+    }
+    for (int layer = 0; layer < d->n_text_layer; layer++) decoder_block(model, state, layer, n_seq, n_tokens, n_past);
+    if (state->capture) state->capture->n_rows = rows;
+
+    /* The output projection is the token embedding read as [n_vocab][width] (tied weights). */
+    const st_nn_linear projection = {.weight = model->token_embedding, .n_in = width, .n_out = d->n_vocab};
+    if (which == ST_WHISPER_LOGITS_ALL) {
+        st_nn_layer_norm(state->dec_x, rows, width, model->decoder_ln.weight, model->decoder_ln.bias, state->dec_norm);
+        st_nn_linear_forward(&projection, state->dec_norm, rows, logits);
+    } else {
+        for (int s = 0; s < n_seq; s++) {
+            st_nn_layer_norm(state->dec_x + ((size_t)s * n_tokens + n_tokens - 1) * width, 1, width, model->decoder_ln.weight,
+                             model->decoder_ln.bias, state->dec_norm + (size_t)s * width);
+        }
+        st_nn_linear_forward(&projection, state->dec_norm, n_seq, logits);
+    }
+    return STENO_OK;
+}
+
+steno_status st_whisper_decode(const st_whisper_model *model, st_whisper_state *state, const int *tokens, int n_tokens,
+                               int n_past, float *logits, st_error *err) {
+    return st_whisper_decode_batch(model, state, 1, tokens, n_tokens, n_past, ST_WHISPER_LOGITS_LAST, logits, err);
+}
+
+steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, int n_seq, int n_positions, st_error *err) {
+    if (!state || !state->model || !source) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper cache reorder: missing argument");
+    }
+    const st_whisper_dims *d = &state->model->dims;
+    if (n_seq < 1 || n_seq > state->max_sequences || n_positions < 0 || n_positions > d->n_text_ctx) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "whisper cache reorder: %d sequences of %d positions, the state holds %d of %d", n_seq,
+                            n_positions, state->max_sequences, d->n_text_ctx);
+    }
+    for (int i = 0; i < n_seq; i++) {
+        if (source[i] < 0 || source[i] >= state->max_sequences) {
+            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper cache reorder: source slot %d of %d does not exist",
+                                source[i], i);
+        }
+    }
+    /* Within one layer, every slot that changes first has its new contents gathered into
+     * scratch (the MLP buffer holds at least max_sequences * n_text_ctx rows), and only then are
+     * slots overwritten, so a source that is itself replaced is still read intact. Slots that
+     * keep their own contents are not copied at all. */
+    const size_t slot_size = (size_t)n_positions * d->n_text_state;
+    float *caches[] = {state->self_k, state->self_v};
+    for (int c = 0; c < 2; c++) {
+        for (int layer = 0; layer < d->n_text_layer; layer++) {
+            for (int i = 0; i < n_seq; i++) {
+                if (source[i] == i) continue;
+                memcpy(state->dec_hidden + i * slot_size, cache_rows(state, caches[c], layer, source[i]),
+                       sizeof(float) * slot_size);
+            }
+            for (int i = 0; i < n_seq; i++) {
+                if (source[i] == i) continue;
+                memcpy(cache_rows(state, caches[c], layer, i), state->dec_hidden + i * slot_size, sizeof(float) * slot_size);
+            }
+        }
+    }
+    return STENO_OK;
+}

@@ -1,0 +1,86 @@
+/*
+ * encoder.c — Whisper's audio encoder on CPU: the convolutional stem, the residual attention
+ * blocks and the final norm, then the decoder's cross-attention keys and values; see model.h.
+ */
+#include "whisper/model.h"
+
+#include "nn/attention.h"
+#include "nn/ops.h"
+
+void st_whisper_encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel) {
+    const st_whisper_dims *d = &model->dims;
+    const int frames = 2 * d->n_audio_ctx, width = d->n_audio_state;
+    /* The convolutions read time-major rows; the mel arrives band-major as openai-whisper
+     * computes it. */
+    for (int band = 0; band < d->n_mels; band++) {
+        for (int t = 0; t < frames; t++) state->mel_by_time[(size_t)t * d->n_mels + band] = mel[(size_t)band * frames + t];
+    }
+    st_nn_conv1d_k3(state->mel_by_time, frames, d->n_mels, model->conv1_weight, model->conv1_bias, width, 1,
+                    state->conv_cols, state->conv1_out);
+    st_nn_gelu(state->conv1_out, (size_t)frames * width);
+    st_nn_conv1d_k3(state->conv1_out, frames, width, model->conv2_weight, model->conv2_bias, width, 2, state->conv_cols,
+                    state->audio);
+    st_nn_gelu(state->audio, (size_t)d->n_audio_ctx * width);
+    st_nn_add(state->audio, model->encoder_positions, (size_t)d->n_audio_ctx * width);
+    state->have_audio = 0;
+}
+
+void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *state, int layer) {
+    const st_whisper_dims *d = &model->dims;
+    const st_whisper_block *block = &model->encoder_blocks[layer];
+    const int n = d->n_audio_ctx, width = d->n_audio_state;
+    const size_t size = (size_t)n * width;
+
+    st_nn_layer_norm(state->audio, n, width, block->attn_ln.weight, block->attn_ln.bias, state->enc_norm);
+    st_nn_linear_forward(&block->attn.query, state->enc_norm, n, state->enc_q);
+    st_nn_linear_forward(&block->attn.key, state->enc_norm, n, state->enc_k);
+    st_nn_linear_forward(&block->attn.value, state->enc_norm, n, state->enc_v);
+    st_nn_attention(&(st_nn_attention_args){
+        .q = state->enc_q,
+        .q_stride = width,
+        .k = state->enc_k,
+        .v = state->enc_v,
+        .kv_stride = width,
+        .n_q = n,
+        .n_kv = n,
+        .n_head = d->n_audio_head,
+        .d_head = width / d->n_audio_head,
+        .causal_offset = ST_NN_NO_MASK,
+        .scores = state->enc_scores,
+        .out = state->enc_attn,
+        .out_stride = width,
+    });
+    st_nn_linear_forward(&block->attn.out, state->enc_attn, n, state->enc_norm);
+    st_nn_add(state->audio, state->enc_norm, size);
+
+    st_nn_layer_norm(state->audio, n, width, block->mlp_ln.weight, block->mlp_ln.bias, state->enc_norm);
+    st_nn_linear_forward(&block->mlp_in, state->enc_norm, n, state->enc_hidden);
+    st_nn_gelu(state->enc_hidden, size * 4);
+    st_nn_linear_forward(&block->mlp_out, state->enc_hidden, n, state->enc_norm);
+    st_nn_add(state->audio, state->enc_norm, size);
+}
+
+void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *state) {
+    const st_whisper_dims *d = &model->dims;
+    const size_t layer_size = (size_t)d->n_audio_ctx * d->n_text_state;
+    st_nn_layer_norm(state->audio, d->n_audio_ctx, d->n_audio_state, model->ln_post.weight, model->ln_post.bias,
+                     state->audio);
+    /* Every decoder step attends to the same window: its keys and values are made once here
+     * instead of once per token. */
+    for (int layer = 0; layer < d->n_text_layer; layer++) {
+        const st_whisper_attention *cross = &model->decoder_blocks[layer].cross_attn;
+        st_nn_linear_forward(&cross->key, state->audio, d->n_audio_ctx, state->cross_k + layer * layer_size);
+        st_nn_linear_forward(&cross->value, state->audio, d->n_audio_ctx, state->cross_v + layer * layer_size);
+    }
+    state->have_audio = 1;
+}
+
+steno_status st_whisper_encode(const st_whisper_model *model, st_whisper_state *state, const float *mel, st_error *err) {
+    if (!model || !state || !mel || state->model != model) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper encode: missing argument or a state made for another model");
+    }
+    st_whisper_encode_stem(model, state, mel);
+    for (int layer = 0; layer < model->dims.n_audio_layer; layer++) st_whisper_encode_block(model, state, layer);
+    st_whisper_encode_finish(model, state);
+    return STENO_OK;
+}

@@ -1,0 +1,154 @@
+/*
+ * model.h — the Whisper network on CPU: weights, run state, encoder and decoder passes.
+ *
+ * The weights come from any loader's st_model (canonical openai-whisper names), checked name by
+ * name and shape by shape, and converted to float32 once (see nn/linear.h). A state holds every
+ * buffer a pass needs, sized once for the model and a maximum number of sequences, so encoding
+ * and decoding allocate nothing.
+ *
+ * Use:
+ *   st_whisper_model_init(&model, &loaded, &err);          the st_model may be freed after this
+ *   st_whisper_state_init(&state, &model, n_beams, &err);
+ *   st_whisper_encode(&model, &state, mel, &err);          also precomputes cross-attention K/V
+ *   st_whisper_decode(&model, &state, prompt, n, 0, logits, &err);
+ *   st_whisper_decode(&model, &state, &next, 1, n, logits, &err);   ... one token at a time
+ *
+ * Several sequences (beams, or best-of samples) decode together: the self-attention cache has a
+ * slot per sequence, st_whisper_decode_batch runs all of them through every layer as one matrix
+ * (so the weights are read once per step, not once per beam), they share the cross-attention
+ * K/V of the one audio window, and st_whisper_kv_reorder copies cache slots when beam search
+ * keeps some hypotheses and drops others.
+ */
+#ifndef ST_WHISPER_MODEL_H
+#define ST_WHISPER_MODEL_H
+
+#include "models/tensor_set.h"
+#include "nn/linear.h"
+#include "util/error.h"
+
+typedef struct st_whisper_norm {
+    float *weight; /* [dim] */
+    float *bias;   /* [dim] */
+} st_whisper_norm;
+
+typedef struct st_whisper_attention {
+    st_nn_linear query;
+    st_nn_linear key; /* without bias, as in openai-whisper */
+    st_nn_linear value;
+    st_nn_linear out;
+} st_whisper_attention;
+
+/* A residual attention block. Encoder blocks leave the cross-attention parts empty. */
+typedef struct st_whisper_block {
+    st_whisper_norm attn_ln;
+    st_whisper_attention attn;
+    st_whisper_norm cross_attn_ln;
+    st_whisper_attention cross_attn;
+    st_whisper_norm mlp_ln;
+    st_nn_linear mlp_in;  /* mlp.0: [4d, d] */
+    st_nn_linear mlp_out; /* mlp.2: [d, 4d] */
+} st_whisper_block;
+
+typedef struct st_whisper_model {
+    st_whisper_dims dims;
+    float *conv1_weight; /* [n_audio_state][n_mels][3] */
+    float *conv1_bias;
+    float *conv2_weight; /* [n_audio_state][n_audio_state][3] */
+    float *conv2_bias;
+    float *encoder_positions; /* [n_audio_ctx][n_audio_state] */
+    st_whisper_block *encoder_blocks;
+    st_whisper_norm ln_post;
+    float *token_embedding;   /* [n_vocab][n_text_state], also the output projection */
+    float *decoder_positions; /* [n_text_ctx][n_text_state] */
+    st_whisper_block *decoder_blocks;
+    st_whisper_norm decoder_ln;
+} st_whisper_model;
+
+/* Cross-attention scores to keep during decoding, for word timestamps (openai-whisper's
+ * timing.py reads the same values through hooks on its alignment heads). The caller owns the
+ * struct and the buffer and points state->capture at it; NULL turns capturing off. */
+typedef struct st_whisper_capture {
+    const int *heads; /* n_heads (decoder layer, head) pairs: heads[2*i], heads[2*i+1] */
+    int n_heads;
+    float *scores; /* [n_heads][max_rows][n_audio_ctx]: scaled q·k before softmax */
+    int max_rows;  /* capacity in rows (sequence-major: row = sequence * n_tokens + token) */
+    int n_rows;    /* rows the last st_whisper_decode_batch wrote: n_seq * n_tokens */
+} st_whisper_capture;
+
+typedef struct st_whisper_state {
+    const st_whisper_model *model;
+    int max_sequences;
+    int max_rows; /* tokens one decode call may carry over all its sequences */
+    int have_audio;
+    float *arena; /* the one allocation every buffer below lies in */
+
+    /* encoder scratch; `audio` ends as the encoder output [n_audio_ctx][n_audio_state] */
+    float *mel_by_time; /* [2*n_audio_ctx][n_mels] */
+    float *conv_cols;   /* im2col of either convolution */
+    float *conv1_out;   /* [2*n_audio_ctx][n_audio_state] */
+    float *audio;
+    float *enc_norm, *enc_q, *enc_k, *enc_v, *enc_attn; /* [n_audio_ctx][n_audio_state] each */
+    float *enc_hidden;                                  /* [n_audio_ctx][4*n_audio_state] */
+    float *enc_scores;                                  /* [n_audio_ctx][n_audio_ctx] */
+
+    /* cross-attention keys and values of the encoded window, per decoder layer:
+     * [n_text_layer][n_audio_ctx][n_text_state] */
+    float *cross_k, *cross_v;
+
+    /* self-attention cache: [n_text_layer][max_sequences][n_text_ctx][n_text_state] */
+    float *self_k, *self_v;
+
+    /* decoder scratch, max_rows rows each */
+    float *dec_x, *dec_norm, *dec_q, *dec_k, *dec_v, *dec_attn; /* [max_rows][n_text_state] */
+    float *dec_hidden;                                          /* [max_rows][4*n_text_state] */
+    float *dec_scores; /* [max_rows][max(n_text_ctx, n_audio_ctx)] */
+
+    st_whisper_capture *capture; /* optional, see st_whisper_capture */
+} st_whisper_state;
+
+/* Which rows st_whisper_decode_batch turns into logits. */
+typedef enum st_whisper_logits {
+    ST_WHISPER_LOGITS_LAST, /* the last token of each sequence: logits [n_seq][n_vocab] */
+    ST_WHISPER_LOGITS_ALL   /* every token: logits [n_seq][n_tokens][n_vocab] */
+} st_whisper_logits;
+
+/* Checks every tensor of source (presence and shape) and converts the weights to float32.
+ * On failure *model is zeroed and err names the missing or misshapen tensor. */
+steno_status st_whisper_model_init(st_whisper_model *model, const st_model *source, st_error *err);
+void st_whisper_model_free(st_whisper_model *model);
+
+/* Allocates the run state for up to max_sequences sequences decoded together. */
+steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_model *model, int max_sequences,
+                                   st_error *err);
+void st_whisper_state_free(st_whisper_state *state);
+
+/* Encodes one window, mel [n_mels][2*n_audio_ctx] (the log-mel of 30 s, padded), and
+ * precomputes every decoder layer's cross-attention keys and values from it. The encoder
+ * output is then state->audio, [n_audio_ctx][n_audio_state]. */
+steno_status st_whisper_encode(const st_whisper_model *model, st_whisper_state *state, const float *mel, st_error *err);
+
+/* st_whisper_encode in its steps, for tests that compare the network layer by layer:
+ * stem (conv1, GELU, conv2 with stride 2, GELU, plus positions) into state->audio, then each
+ * block in order, then finish (ln_post and the cross-attention K/V). */
+void st_whisper_encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel);
+void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *state, int layer);
+void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *state);
+
+/* Runs n_tokens tokens of one sequence (cache slot 0) at positions n_past .. n_past+n_tokens-1
+ * and writes the logits of the last one, [n_vocab], to logits. Positions before n_past must
+ * hold this sequence's earlier tokens (from earlier calls). */
+steno_status st_whisper_decode(const st_whisper_model *model, st_whisper_state *state, const int *tokens, int n_tokens,
+                               int n_past, float *logits, st_error *err);
+
+/* The same for n_seq sequences at once (cache slots 0 .. n_seq-1), all at the same n_past, with
+ * tokens [n_seq][n_tokens]; which says whether logits gets the last row of each sequence or
+ * every row. n_seq * n_tokens may not exceed state->max_rows. */
+steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_state *state, int n_seq, const int *tokens,
+                                     int n_tokens, int n_past, st_whisper_logits which, float *logits, st_error *err);
+
+/* Reorders the self-attention cache for beam search: afterwards slot i holds what slot
+ * source[i] held, for positions 0 .. n_positions-1 of slots 0 .. n_seq-1 (source may repeat a
+ * slot, e.g. {0, 0, 0, 0, 0} fans a decoded prompt out to five beams). */
+steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, int n_seq, int n_positions, st_error *err);
+
+#endif
