@@ -12,8 +12,9 @@ little-endian float32 mono samples:
   whisper IN OUT.f32             openai-whisper's own command (whisper/audio.py load_audio:
                                  16-bit mono 16 kHz), divided by 32768 as whisper does
   fixtures SOURCE.wav DIR        test inputs made with the ffmpeg command: an AAC m4a, an mp4 with
-                                 a video and an audio stream, an mp4 with only video, and a wav
-                                 with a header and zero samples
+                                 a video and an audio stream, an mp4 with only video, a wav with
+                                 a header and zero samples, and an IMA ADPCM wav whose block size
+                                 is patched too small for any packet to decode
 
 Run with Debian's /usr/bin/python3 (numpy).
 """
@@ -57,6 +58,15 @@ def fixtures(source, directory):
     ffmpeg(*video, "-c:v", "mpeg4", f"{directory}/video_only.mp4")
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0", "-c:a", "pcm_s16le",
            f"{directory}/zero_samples.wav")
+    damaged = f"{directory}/damaged_adpcm.wav"
+    ffmpeg("-t", "1", "-i", source, "-c:a", "adpcm_ima_wav", damaged)
+    with open(damaged, "r+b") as f:
+        header = bytearray(f.read(36))
+        if header[:4] != b"RIFF" or header[12:16] != b"fmt " or header[20:22] != b"\x11\x00":
+            sys.exit(f"{damaged}: not the IMA ADPCM wav layout expected")
+        # nBlockAlign (offset 32) of 2 bytes is less than the 4-byte block header per channel
+        f.seek(32)
+        f.write((2).to_bytes(2, "little"))
 
 
 def main():

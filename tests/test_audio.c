@@ -440,6 +440,23 @@ static void video_without_audio_says_so(void **state) {
     assert_fails(work_path("video_only.mp4"), STENO_ERR_AUDIO, "no audio stream (1 stream: video)");
 }
 
+/* Every packet fails to decode: there is a stream but no audio, and the message says why. */
+static void stream_without_any_decodable_packet_is_not_audio(void **state) {
+    (void)state;
+    assert_fails(work_path("damaged_adpcm.wav"), STENO_ERR_AUDIO, "no audio could be decoded");
+    /* the reader reports it when the end is reached, and keeps reporting it */
+    st_audio_reader *reader;
+    assert_int_equal(st_audio_reader_open(work_path("damaged_adpcm.wav"), RATE, &reader, NULL), STENO_OK);
+    float buffer[256];
+    size_t n = 1;
+    st_error err = {0};
+    assert_int_equal(st_audio_reader_read(reader, buffer, 256, &n, &err), STENO_ERR_AUDIO);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(err.message, "adpcm"));
+    assert_int_equal(st_audio_reader_read(reader, buffer, 256, &n, NULL), STENO_ERR_AUDIO);
+    st_audio_reader_close(reader);
+}
+
 /* A concat list (or playlist) naming a real file next to it must not make the reader open that
  * file: an upload could otherwise read any file the server can. */
 static void lists_naming_other_files_are_refused(void **state) {
@@ -581,6 +598,7 @@ int main(void) {
         cmocka_unit_test(text_file_is_not_audio),
         cmocka_unit_test(random_bytes_are_not_audio),
         cmocka_unit_test(video_without_audio_says_so),
+        cmocka_unit_test(stream_without_any_decodable_packet_is_not_audio),
         cmocka_unit_test(lists_naming_other_files_are_refused),
         cmocka_unit_test(header_sizes_cannot_make_ffmpeg_allocate_gigabytes),
         cmocka_unit_test(wav_with_zero_samples_is_empty),

@@ -81,7 +81,7 @@ struct st_audio_reader {
     size_t pending_position;
 
     size_t n_produced;  /* samples resampled so far */
-    int n_errors;       /* packets that failed to demux or decode */
+    size_t n_errors;    /* packets that failed to demux or decode */
     int last_error;     /* the AVERROR of the latest of those */
     char last_log[256]; /* FFmpeg's log line at that moment */
     bool finished;
@@ -259,6 +259,9 @@ static steno_status reader_start(st_audio_reader *reader, const char *url, bool 
     if (reader->io) reader->format = avformat_alloc_context();
     if (!reader->format) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
     reader->format->pb = reader->io;
+    /* avformat_open_input would set this too; set now, it keeps avformat_close_input from
+     * closing our AVIOContext as its own should we fail before opening */
+    reader->format->flags |= AVFMT_FLAG_CUSTOM_IO;
     /* Demuxers that reference other files (playlists, concat lists, image sequences, mov data
      * references) open them through io_open or, for a nested demuxer like concat's, through
      * FFmpeg's protocols: both are closed, so that neither a file nor an upload can make steno
@@ -576,7 +579,7 @@ static steno_status refill(st_audio_reader *reader, st_error *err) {
             if (reader->n_produced == 0 && reader->n_errors > 0) {
                 snprintf(ffmpeg_last_line, sizeof ffmpeg_last_line, "%s", reader->last_log);
                 char what[96];
-                snprintf(what, sizeof what, "no audio could be decoded (%d damaged packet%s)", reader->n_errors,
+                snprintf(what, sizeof what, "no audio could be decoded (%zu damaged packet%s)", reader->n_errors,
                          reader->n_errors == 1 ? "" : "s");
                 return fail(reader->name, err, STENO_ERR_AUDIO, reader->last_error, what);
             }
