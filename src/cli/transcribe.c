@@ -152,7 +152,7 @@ int st_cli_transcribe(int argc, char **argv) {
     options.beam_size = 5; /* the whisper command line's default, not transcribe()'s */
     options.n_threads = 2;
     const char *model_name = "base.en", *formats = "all", *output_dir = ".";
-    double temperature = 0.0, increment = 0.2, value;
+    double temperature = 0.0, increment = 0.2, value = 0;
     run r = {.quiet = 0, .tty = isatty(STDERR_FILENO)};
     int c;
     optind = 1;

@@ -45,7 +45,7 @@ static steno_status take(reader *r, size_t n, const char *what, const uint8_t **
 }
 
 static steno_status read_i32(reader *r, const char *what, int32_t *out) {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     steno_status status = take(r, 4, what, &p);
     if (status != STENO_OK) return status;
     uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -100,7 +100,7 @@ static steno_status read_mel_filters(reader *r, const st_model *model, st_tensor
                             "%s: mel filter bank at offset %zu is %d x %d, expected %d filters of 1..%d bins", r->name,
                             at, n_mel, n_fft, model->dims.n_mels, MAX_FILTER_BINS);
     }
-    const uint8_t *data;
+    const uint8_t *data = NULL;
     size_t bytes = (size_t)n_mel * (size_t)n_fft * 4;
     if ((status = take(r, bytes, "mel filter bank", &data)) != STENO_OK) return status;
     *slot = (st_tensor){.name = "mel_filters", .dtype = ST_DTYPE_F32, .n_dims = 2, .shape = {n_mel, n_fft},
@@ -130,7 +130,7 @@ static steno_status read_vocab(reader *r, st_model *model) {
             return st_error_set(r->err, STENO_ERR_FORMAT, "%s: token %d at offset %zu has length %d, expected 0..%d",
                                 r->name, i, at, length, MAX_TOKEN_LENGTH);
         }
-        const uint8_t *bytes;
+        const uint8_t *bytes = NULL;
         if ((status = take(r, (size_t)length, "token bytes", &bytes)) != STENO_OK) return status;
         model->vocab[i] = (st_vocab_entry){.bytes = bytes, .length = (uint32_t)length};
     }
