@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "audio/mel.h"
-#include "models/ggml.h"
+#include "models/loader.h"
 #include "nn/threads.h"
 #include "whisper/decoding.h"
 #include "whisper/model.h"
@@ -92,7 +92,7 @@ steno_status st_whisper_context_load(const char *path, int max_sequences, int n_
     if (!c) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
     c->max_sequences = max_sequences;
     st_nn_set_threads(n_threads > 0 ? n_threads : 1);
-    steno_status status = st_ggml_load(path, &c->file, err);
+    steno_status status = st_model_open(path, &c->file, err);
     if (status == STENO_OK) status = st_whisper_model_init(&c->model, &c->file, err);
     if (status == STENO_OK) status = st_whisper_state_init(&c->state, &c->model, max_sequences, err);
     if (status == STENO_OK) {

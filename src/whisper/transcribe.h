@@ -18,7 +18,7 @@
 
 typedef struct st_whisper_context st_whisper_context;
 
-/* Loads the model at path (a whisper.cpp ggml file) for up to max_sequences parallel
+/* Loads the model at path (any format st_model_open reads) for up to max_sequences parallel
  * hypotheses (the largest beam_size / best_of to be used). */
 steno_status st_whisper_context_load(const char *path, int max_sequences, int n_threads, st_whisper_context **out,
                                      st_error *err);

@@ -1,0 +1,47 @@
+/* loader.c — format detection by content and dispatch to the format's reader. */
+#include "models/loader.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "models/ggml.h"
+
+const char *st_model_format_name(st_model_format format) {
+    switch (format) {
+    case ST_FORMAT_GGML: return "ggml";
+    case ST_FORMAT_PT: return "pt";
+    case ST_FORMAT_CT2: return "ct2";
+    case ST_FORMAT_SAFETENSORS: return "safetensors";
+    case ST_FORMAT_GGUF: return "gguf";
+    default: return "unknown";
+    }
+}
+
+st_model_format st_model_detect(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return ST_FORMAT_UNKNOWN;
+    if (S_ISDIR(st.st_mode)) return ST_FORMAT_UNKNOWN;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ST_FORMAT_UNKNOWN;
+    unsigned char head[8] = {0};
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (n >= 4 && head[0] == 'l' && head[1] == 'm' && head[2] == 'g' && head[3] == 'g') return ST_FORMAT_GGML;
+    if (n >= 4 && memcmp(head, "GGUF", 4) == 0) return ST_FORMAT_GGUF;
+    return ST_FORMAT_UNKNOWN;
+}
+
+steno_status st_model_open(const char *path, st_model *out, st_error *err) {
+    memset(out, 0, sizeof *out);
+    struct stat st;
+    if (stat(path, &st) != 0) return st_error_set(err, STENO_ERR_NOT_FOUND, "%s: no such file or folder", path);
+    switch (st_model_detect(path)) {
+    case ST_FORMAT_GGML:
+    case ST_FORMAT_GGUF: /* the ggml reader explains why GGUF is refused */
+        return st_ggml_load(path, out, err);
+    default:
+        return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: not a model steno can read (%s)", path,
+                            S_ISDIR(st.st_mode) ? "no model files in this folder" : "unrecognised content");
+    }
+}

@@ -1,0 +1,31 @@
+/*
+ * loader.h — opening a model in whatever format it is stored, identified by content.
+ *
+ * Each format has its own reader (ggml.c, and the pt, CTranslate2 and Hugging Face readers as
+ * they arrive); every one produces the same st_model (tensor_set.h) under openai-whisper's
+ * canonical names. st_model_open looks at the bytes or the folder, never at the file name,
+ * and hands the path to the right reader.
+ */
+#ifndef ST_MODELS_LOADER_H
+#define ST_MODELS_LOADER_H
+
+#include "models/tensor_set.h"
+
+typedef enum st_model_format {
+    ST_FORMAT_UNKNOWN,
+    ST_FORMAT_GGML,        /* whisper.cpp ggml-*.bin */
+    ST_FORMAT_PT,          /* torch.save zip (openai .pt, HF pytorch_model.bin) */
+    ST_FORMAT_CT2,         /* CTranslate2 directory (model.bin + config.json + vocabulary) */
+    ST_FORMAT_SAFETENSORS, /* Hugging Face directory with model.safetensors */
+    ST_FORMAT_GGUF,        /* recognised only to refuse it clearly */
+} st_model_format;
+
+const char *st_model_format_name(st_model_format format);
+
+/* Identifies path (a file or a folder) by its content. */
+st_model_format st_model_detect(const char *path);
+
+/* Opens path with the reader its content calls for. */
+steno_status st_model_open(const char *path, st_model *out, st_error *err);
+
+#endif
