@@ -80,6 +80,8 @@ void st_model_free(st_model *model) {
     free(model->format);
     free(model->tensors);
     free(model->vocab);
+    free(model->vocabulary_path);
+    free(model->alignment_heads);
     free(model->owned);
     st_mapped_file_close(&model->file);
     memset(model, 0, sizeof *model);

@@ -50,6 +50,9 @@ typedef struct st_tensor {
      * st_convert_to_f32 (nn/quant.h), never by casting to float* or uint16_t*. */
     const void *data;
     size_t n_bytes;
+    /* CTranslate2 int8 weights: one f32 scale per output row (shape[0] of them), value =
+     * q / scale; may be unaligned like data. NULL for every other tensor. */
+    const void *row_scales;
 } st_tensor;
 
 /* Hyperparameters of a Whisper model, openai-whisper's ModelDimensions. */
@@ -79,6 +82,13 @@ typedef struct st_model {
     size_t n_tensors;
     st_vocab_entry *vocab; /* NULL when the file has no vocabulary */
     size_t n_vocab_entries;
+    /* A JSON vocabulary beside the weights (HF vocab.json/tokenizer.json, CTranslate2
+     * vocabulary.json) when the weights file itself has none; NULL otherwise. Owned. */
+    char *vocabulary_path;
+    /* Word-timestamp alignment heads from the model's own config (HF generation_config.json,
+     * CTranslate2 config.json): (decoder layer, head) pairs. NULL when the file names none. */
+    int *alignment_heads;
+    int n_alignment_heads;
     int file_type; /* format-specific precision code (ggml ftype), -1 if none */
     st_mapped_file file;
     void *owned; /* loader-private allocations (names, index), freed by st_model_free */

@@ -96,11 +96,13 @@ steno_status st_whisper_context_load(const char *path, int max_sequences, int n_
     if (status == STENO_OK) status = st_whisper_model_init(&c->model, &c->file, err);
     if (status == STENO_OK) status = st_whisper_state_init(&c->state, &c->model, max_sequences, err);
     if (status == STENO_OK) {
-        if (!c->file.vocab) {
-            status = st_error_set(err, STENO_ERR_FORMAT, "%s: the model file has no vocabulary", path);
-        } else {
+        if (c->file.vocab) {
             status = st_tokenizer_create(c->file.vocab, c->file.n_vocab_entries, c->file.dims.n_vocab, &c->tokenizer,
                                          err);
+        } else if (c->file.vocabulary_path) {
+            status = st_tokenizer_load_json(c->file.vocabulary_path, c->file.dims.n_vocab, &c->tokenizer, err);
+        } else {
+            status = st_error_set(err, STENO_ERR_NOT_FOUND, "%s: the model carries no vocabulary", path);
         }
     }
     if (status == STENO_OK) {
