@@ -54,8 +54,9 @@ void st_tokenizer_free(st_tokenizer *tokenizer);
 steno_status st_tokenizer_encode(const st_tokenizer *tokenizer, const char *text, size_t length, int32_t *ids,
                                  size_t capacity, size_t *n_ids, st_error *err);
 
-/* Flags for st_tokenizer_decode. Without flags only text tokens are decoded (openai-whisper's
- * Tokenizer.decode). */
+/* Flags for st_tokenizer_decode. Without flags only text tokens are decoded, as openai-whisper
+ * builds segment text; ST_DECODE_SPECIALS is its Tokenizer.decode, SPECIALS | TIMESTAMPS its
+ * decode_with_timestamps. */
 enum {
     ST_DECODE_SPECIALS = 1 << 0,   /* render non-timestamp special tokens as "<|en|>", "<|endoftext|>" */
     ST_DECODE_TIMESTAMPS = 1 << 1, /* render timestamp tokens as "<|1.08|>" */
