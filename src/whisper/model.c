@@ -7,6 +7,14 @@
 
 #define NAME_SIZE 128
 
+/* prefix.suffix into buffer. Every canonical name is far shorter than NAME_SIZE; were one
+ * not, the lookup that follows fails on a name that says so. */
+static const char *join_name(char buffer[NAME_SIZE], const char *prefix, const char *suffix) {
+    int length = snprintf(buffer, NAME_SIZE, "%s.%s", prefix, suffix);
+    if (length < 0 || length >= NAME_SIZE) strcpy(buffer, "(over-long tensor name)");
+    return buffer;
+}
+
 /* Requires the tensor `name` with the given shape and makes a float32 copy of it. */
 static steno_status load_f32(const st_model *source, const char *name, int n_dims, const int64_t *shape, float **out,
                              st_error *err) {
@@ -20,11 +28,9 @@ static steno_status load_linear(const st_model *source, const char *prefix, int 
                                 st_nn_linear *layer, st_error *err) {
     char name[NAME_SIZE];
     const st_tensor *weight, *bias = NULL;
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    steno_status status = st_model_require(source, name, 2, (const int64_t[]){n_out, n_in}, &weight, err);
+    steno_status status = st_model_require(source, join_name(name, prefix, "weight"), 2, (const int64_t[]){n_out, n_in}, &weight, err);
     if (status == STENO_OK && with_bias) {
-        snprintf(name, sizeof name, "%s.bias", prefix);
-        status = st_model_require(source, name, 1, (const int64_t[]){n_out}, &bias, err);
+        status = st_model_require(source, join_name(name, prefix, "bias"), 1, (const int64_t[]){n_out}, &bias, err);
     }
     if (status != STENO_OK) return status;
     return st_nn_linear_init(layer, weight, bias, err);
@@ -32,11 +38,9 @@ static steno_status load_linear(const st_model *source, const char *prefix, int 
 
 static steno_status load_norm(const st_model *source, const char *prefix, int dim, st_whisper_norm *norm, st_error *err) {
     char name[NAME_SIZE];
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    steno_status status = load_f32(source, name, 1, (const int64_t[]){dim}, &norm->weight, err);
+    steno_status status = load_f32(source, join_name(name, prefix, "weight"), 1, (const int64_t[]){dim}, &norm->weight, err);
     if (status != STENO_OK) return status;
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    return load_f32(source, name, 1, (const int64_t[]){dim}, &norm->bias, err);
+    return load_f32(source, join_name(name, prefix, "bias"), 1, (const int64_t[]){dim}, &norm->bias, err);
 }
 
 static steno_status load_attention(const st_model *source, const char *prefix, int dim, st_whisper_attention *attention,
@@ -45,9 +49,8 @@ static steno_status load_attention(const st_model *source, const char *prefix, i
     st_nn_linear *layers[] = {&attention->query, &attention->key, &attention->value, &attention->out};
     for (int i = 0; i < 4; i++) {
         char name[NAME_SIZE];
-        snprintf(name, sizeof name, "%s.%s", prefix, parts[i]);
         /* openai-whisper's attention key projection is the one linear layer without bias */
-        steno_status status = load_linear(source, name, dim, dim, i != 1, layers[i], err);
+        steno_status status = load_linear(source, join_name(name, prefix, parts[i]), dim, dim, i != 1, layers[i], err);
         if (status != STENO_OK) return status;
     }
     return STENO_OK;
@@ -55,9 +58,11 @@ static steno_status load_attention(const st_model *source, const char *prefix, i
 
 static steno_status load_block(const st_model *source, const char *stack, int index, int dim, int with_cross,
                                st_whisper_block *block, st_error *err) {
-    char name[NAME_SIZE];
+    char block_prefix[NAME_SIZE], name[NAME_SIZE];
     steno_status status;
-#define BLOCK_PART(part) (snprintf(name, sizeof name, "%s.blocks.%d.%s", stack, index, part), name)
+    int length = snprintf(block_prefix, sizeof block_prefix, "%s.blocks.%d", stack, index);
+    if (length < 0 || length >= NAME_SIZE) return st_error_set(err, STENO_ERR_INTERNAL, "block name too long");
+#define BLOCK_PART(part) join_name(name, block_prefix, part)
     if ((status = load_norm(source, BLOCK_PART("attn_ln"), dim, &block->attn_ln, err)) != STENO_OK) return status;
     if ((status = load_attention(source, BLOCK_PART("attn"), dim, &block->attn, err)) != STENO_OK) return status;
     if (with_cross) {
