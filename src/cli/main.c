@@ -26,6 +26,7 @@ static int run_version(int argc, char **argv) {
 }
 
 static const subcommand subcommands[] = {
+    {"transcribe", st_cli_transcribe, "transcribe audio files with a Whisper model"},
     {"version", run_version, "print the version"},
 };
 

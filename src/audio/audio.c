@@ -1,0 +1,698 @@
+/*
+ * audio.c — decoding any container/codec FFmpeg reads into mono float32 (see audio.h).
+ *
+ * The reader owns the whole FFmpeg pipeline for one stream: a custom AVIOContext over a file
+ * descriptor or a memory buffer, the demuxer, the decoder, and a resampler that turns the
+ * decoder's frames (any layout, sample format and rate) into mono float at the caller's rate.
+ * Frames are fed to the resampler in slices of ST_AUDIO_SLICE input samples into a small
+ * output buffer the reader owns, so memory stays bounded by the slice size, not by the frame
+ * size or the length of the file.
+ */
+#include "audio/audio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/mem.h>
+#include <libavutil/opt.h>
+#include <libswresample/swresample.h>
+
+/* Bytes the AVIOContext reads at a time. */
+#define ST_AUDIO_IO_BUFFER 65536
+/* Input samples per channel handed to the resampler at once. */
+#define ST_AUDIO_SLICE 4096
+/* libswresample mixes at most this many channels. */
+#define ST_AUDIO_MAX_CHANNELS 64
+/* Limits for untrusted bytes in memory: FFmpeg's defaults (5 MB, 5 s) let a crafted upload
+ * make find_stream_info decode for a long time; audio streams describe themselves in far less. */
+#define ST_AUDIO_MEMORY_PROBE_SIZE (1 << 20)
+#define ST_AUDIO_MEMORY_ANALYZE_DURATION AV_TIME_BASE
+/* The most FFmpeg may allocate at once. Some demuxers size tables from header fields, so a few
+ * hundred bytes could ask for gigabytes; real audio needs far less (the largest tables, a long
+ * mp4's sample index, are tens of MB for a day of audio). */
+#define ST_AUDIO_MAX_FFMPEG_ALLOCATION ((size_t)128 << 20)
+/* decode_*: the first allocation trusts the container's duration only up to this many samples,
+ * since a header can claim hours for a few bytes. */
+#define ST_AUDIO_MAX_INITIAL_SAMPLES ((size_t)1 << 22)
+
+struct st_audio_reader {
+    char *name; /* the path or the caller's name for the buffer, for messages */
+    int out_rate;
+    double duration;
+
+    /* The byte source: a file descriptor, or a buffer when fd is -1. */
+    int fd;
+    const uint8_t *memory;
+    size_t memory_size;
+    size_t memory_position;
+    bool seekable; /* false for a pipe or a device */
+    int io_errno;  /* errno of a failed read(), so that it reports as STENO_ERR_IO */
+
+    AVIOContext *io;
+    AVFormatContext *format;
+    AVCodecContext *codec;
+    int stream_index;
+    AVPacket *packet;
+    AVFrame *frame;
+    bool frame_pending; /* frame holds samples not yet resampled */
+    int frame_offset;   /* how many of them have been */
+    bool demuxer_done;  /* no more packets: the decoder was sent the end-of-stream flush */
+    bool decoder_done;  /* the decoder returned its last frame */
+
+    SwrContext *resampler; /* configured for the input format below */
+    AVChannelLayout resampler_layout;
+    int resampler_format;
+    int resampler_rate;
+
+    float *pending; /* resampled samples not yet handed to the caller */
+    size_t pending_capacity;
+    size_t pending_length;
+    size_t pending_position;
+
+    size_t n_produced;  /* samples resampled so far */
+    int n_errors;       /* packets that failed to demux or decode */
+    int last_error;     /* the AVERROR of the latest of those */
+    char last_log[256]; /* FFmpeg's log line at that moment */
+    bool finished;
+    steno_status failure; /* a reader that failed keeps failing */
+};
+
+/* ---- FFmpeg's log ---------------------------------------------------------------------- */
+
+/* FFmpeg logs to stderr by default, which would spam the CLI and the server's log for every
+ * damaged upload. Instead the latest error line of each thread is kept for our messages. */
+static _Thread_local char ffmpeg_last_line[256];
+static pthread_once_t ffmpeg_once = PTHREAD_ONCE_INIT;
+
+static void capture_ffmpeg_log(void *context, int level, const char *format, va_list args) {
+    if (level > AV_LOG_ERROR) return;
+    char line[sizeof ffmpeg_last_line];
+    int print_prefix = 0; /* the prefix holds a pointer; the component's name is enough */
+    av_log_format_line2(context, level, format, args, line, sizeof line, &print_prefix);
+    size_t length = strlen(line);
+    while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r' || line[length - 1] == ' '))
+        line[--length] = '\0';
+    if (length == 0) return;
+    const AVClass *class = context ? *(const AVClass *const *)context : NULL;
+    if (class && class->item_name)
+        snprintf(ffmpeg_last_line, sizeof ffmpeg_last_line, "%s: %s", class->item_name(context), line);
+    else
+        snprintf(ffmpeg_last_line, sizeof ffmpeg_last_line, "%s", line);
+}
+
+/* Process-wide FFmpeg settings, made once before the first reader opens. */
+static void configure_ffmpeg(void) {
+    av_log_set_level(AV_LOG_ERROR);
+    av_log_set_callback(capture_ffmpeg_log);
+    av_max_alloc(ST_AUDIO_MAX_FFMPEG_ALLOCATION);
+}
+
+/* Fails the reader's operation with code and a message: "audio 'name': what: ffmpeg's reason
+ * (ffmpeg: last log line)". averror 0 leaves out the reason. */
+static steno_status fail(const char *name, st_error *err, steno_status code, int averror, const char *what) {
+    char reason[AV_ERROR_MAX_STRING_SIZE + 2] = "";
+    if (averror < 0) {
+        char text[AV_ERROR_MAX_STRING_SIZE];
+        av_strerror(averror, text, sizeof text);
+        snprintf(reason, sizeof reason, ": %s", text);
+    }
+    if (ffmpeg_last_line[0])
+        return st_error_set(err, code, "audio '%s': %s%s (ffmpeg: %s)", name, what, reason, ffmpeg_last_line);
+    return st_error_set(err, code, "audio '%s': %s%s", name, what, reason);
+}
+
+/* ---- byte sources ---------------------------------------------------------------------- */
+
+static int read_file(void *opaque, uint8_t *buffer, int size) {
+    st_audio_reader *reader = opaque;
+    for (;;) {
+        ssize_t n = read(reader->fd, buffer, (size_t)size);
+        if (n > 0) return (int)n;
+        if (n == 0) return AVERROR_EOF;
+        if (errno == EINTR) continue;
+        reader->io_errno = errno;
+        return AVERROR(errno);
+    }
+}
+
+static int64_t seek_file(void *opaque, int64_t offset, int whence) {
+    st_audio_reader *reader = opaque;
+    whence &= ~AVSEEK_FORCE;
+    if (whence == AVSEEK_SIZE) {
+        struct stat info;
+        if (fstat(reader->fd, &info) != 0) return AVERROR(errno);
+        return info.st_size;
+    }
+    off_t position = lseek(reader->fd, (off_t)offset, whence);
+    return position < 0 ? AVERROR(errno) : (int64_t)position;
+}
+
+static int read_memory(void *opaque, uint8_t *buffer, int size) {
+    st_audio_reader *reader = opaque;
+    size_t left = reader->memory_size - reader->memory_position;
+    if (left == 0) return AVERROR_EOF;
+    size_t n = left < (size_t)size ? left : (size_t)size;
+    memcpy(buffer, reader->memory + reader->memory_position, n);
+    reader->memory_position += n;
+    return (int)n;
+}
+
+static int64_t seek_memory(void *opaque, int64_t offset, int whence) {
+    st_audio_reader *reader = opaque;
+    int64_t base;
+    switch (whence & ~AVSEEK_FORCE) {
+    case AVSEEK_SIZE:
+        return (int64_t)reader->memory_size;
+    case SEEK_SET:
+        base = 0;
+        break;
+    case SEEK_CUR:
+        base = (int64_t)reader->memory_position;
+        break;
+    case SEEK_END:
+        base = (int64_t)reader->memory_size;
+        break;
+    default:
+        return AVERROR(EINVAL);
+    }
+    if ((offset < 0 && -offset > base) || (offset > 0 && offset > (int64_t)reader->memory_size - base))
+        return AVERROR(EINVAL);
+    reader->memory_position = (size_t)(base + offset);
+    return (int64_t)reader->memory_position;
+}
+
+/* Where demuxers open the other files a playlist or a reference names: refused (see
+ * reader_start). */
+static int refuse_nested_open(AVFormatContext *format, AVIOContext **io, const char *url, int flags,
+                              AVDictionary **options) {
+    (void)format, (void)io, (void)flags, (void)options;
+    av_log(NULL, AV_LOG_ERROR, "refused to open '%s' named inside the input\n", url);
+    return AVERROR(EPERM);
+}
+
+/* ---- opening ---------------------------------------------------------------------------- */
+
+static steno_status check_rate(int sample_rate, const char *name, st_error *err) {
+    if (sample_rate < ST_AUDIO_MIN_SAMPLE_RATE || sample_rate > ST_AUDIO_MAX_SAMPLE_RATE)
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "audio '%s': output sample rate %d Hz is outside %d..%d Hz", name, sample_rate,
+                            ST_AUDIO_MIN_SAMPLE_RATE, ST_AUDIO_MAX_SAMPLE_RATE);
+    return STENO_OK;
+}
+
+static st_audio_reader *reader_new(const char *name, int sample_rate) {
+    st_audio_reader *reader = calloc(1, sizeof *reader);
+    if (!reader) return NULL;
+    reader->name = strdup(name);
+    reader->packet = av_packet_alloc();
+    reader->frame = av_frame_alloc();
+    if (!reader->name || !reader->packet || !reader->frame) {
+        st_audio_reader_close(reader);
+        return NULL;
+    }
+    reader->fd = -1;
+    reader->out_rate = sample_rate;
+    reader->duration = -1.0;
+    reader->stream_index = -1;
+    return reader;
+}
+
+/* Lists the stream types of a file without audio, for the message ("video, subtitle"). */
+static void describe_streams(const AVFormatContext *format, char *text, size_t size) {
+    size_t used = 0;
+    text[0] = '\0';
+    for (unsigned i = 0; i < format->nb_streams && used < size; i++) {
+        const char *type = av_get_media_type_string(format->streams[i]->codecpar->codec_type);
+        int n = snprintf(text + used, size - used, "%s%s", i ? ", " : "", type ? type : "unknown");
+        if (n < 0) break;
+        used += (size_t)n;
+    }
+}
+
+/* Opens the container on the reader's byte source, picks the best audio stream and opens its
+ * decoder. With a custom AVIOContext, url is only a hint for probing by its extension.
+ * untrusted limits how much FFmpeg reads and decodes before the first packet. */
+static steno_status reader_start(st_audio_reader *reader, const char *url, bool untrusted, st_error *err) {
+    pthread_once(&ffmpeg_once, configure_ffmpeg);
+    ffmpeg_last_line[0] = '\0';
+    const char *name = reader->name;
+
+    bool from_file = reader->fd >= 0;
+    int (*read_bytes)(void *, uint8_t *, int) = from_file ? read_file : read_memory;
+    int64_t (*seek)(void *, int64_t, int) = !from_file ? seek_memory : reader->seekable ? seek_file : NULL;
+    uint8_t *buffer = av_malloc(ST_AUDIO_IO_BUFFER);
+    if (buffer) {
+        reader->io = avio_alloc_context(buffer, ST_AUDIO_IO_BUFFER, 0, reader, read_bytes, NULL, seek);
+        if (!reader->io) av_free(buffer);
+    }
+    if (reader->io) reader->format = avformat_alloc_context();
+    if (!reader->format) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
+    reader->format->pb = reader->io;
+    /* Demuxers that reference other files (playlists, concat lists, image sequences, mov data
+     * references) open them through io_open or, for a nested demuxer like concat's, through
+     * FFmpeg's protocols: both are closed, so that neither a file nor an upload can make steno
+     * read another path or a URL. An empty whitelist allows no protocol; our own bytes come
+     * through the custom AVIOContext, which is no protocol. */
+    reader->format->io_open = refuse_nested_open;
+    AVDictionary *options = NULL;
+    if (av_dict_set(&options, "protocol_whitelist", "", 0) < 0)
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
+    if (untrusted) {
+        reader->format->probesize = ST_AUDIO_MEMORY_PROBE_SIZE;
+        reader->format->max_analyze_duration = ST_AUDIO_MEMORY_ANALYZE_DURATION;
+    }
+
+    int ret = avformat_open_input(&reader->format, url, NULL, &options);
+    av_dict_free(&options);
+    if (ret < 0) {
+        /* avformat_open_input freed the context on failure */
+        if (reader->io_errno) return fail(name, err, STENO_ERR_IO, AVERROR(reader->io_errno), "read failed");
+        return fail(name, err, STENO_ERR_AUDIO, ret, "not a readable audio or video file");
+    }
+    ret = avformat_find_stream_info(reader->format, NULL);
+    if (ret < 0) {
+        if (reader->io_errno) return fail(name, err, STENO_ERR_IO, AVERROR(reader->io_errno), "read failed");
+        return fail(name, err, STENO_ERR_AUDIO, ret, "could not read the stream information");
+    }
+
+    const AVCodec *decoder = NULL;
+    ret = av_find_best_stream(reader->format, AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
+    if (ret == AVERROR_DECODER_NOT_FOUND) {
+        int index = av_find_best_stream(reader->format, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
+        char what[128];
+        snprintf(what, sizeof what, "no decoder for its audio codec '%s'",
+                 index >= 0 ? avcodec_get_name(reader->format->streams[index]->codecpar->codec_id) : "?");
+        return fail(name, err, STENO_ERR_AUDIO, 0, what);
+    }
+    if (ret < 0) {
+        char streams[128], what[192];
+        describe_streams(reader->format, streams, sizeof streams);
+        snprintf(what, sizeof what, "no audio stream (%u stream%s%s%s)", reader->format->nb_streams,
+                 reader->format->nb_streams == 1 ? "" : "s", reader->format->nb_streams ? ": " : "", streams);
+        return fail(name, err, STENO_ERR_AUDIO, 0, what);
+    }
+    reader->stream_index = ret;
+    for (unsigned i = 0; i < reader->format->nb_streams; i++)
+        if ((int)i != reader->stream_index) reader->format->streams[i]->discard = AVDISCARD_ALL;
+
+    const AVStream *stream = reader->format->streams[reader->stream_index];
+    reader->codec = avcodec_alloc_context3(decoder);
+    if (!reader->codec) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
+    ret = avcodec_parameters_to_context(reader->codec, stream->codecpar);
+    if (ret >= 0) {
+        reader->codec->pkt_timebase = stream->time_base;
+        ret = avcodec_open2(reader->codec, decoder, NULL);
+    }
+    if (ret < 0) {
+        char what[128];
+        snprintf(what, sizeof what, "could not open the '%s' decoder", decoder->name);
+        return fail(name, err, STENO_ERR_AUDIO, ret, what);
+    }
+
+    if (reader->format->duration != AV_NOPTS_VALUE && reader->format->duration > 0)
+        reader->duration = (double)reader->format->duration / AV_TIME_BASE;
+    else if (stream->duration != AV_NOPTS_VALUE && stream->duration > 0)
+        reader->duration = (double)stream->duration * av_q2d(stream->time_base);
+    return STENO_OK;
+}
+
+steno_status st_audio_reader_open(const char *path, int sample_rate, st_audio_reader **reader, st_error *err) {
+    if (!reader) return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "audio: no reader to open into");
+    *reader = NULL;
+    if (!path || !*path) return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "audio: no path given");
+    steno_status status = check_rate(sample_rate, path, err);
+    if (status != STENO_OK) return status;
+
+    struct stat info;
+    if (stat(path, &info) != 0) {
+        steno_status code = errno == ENOENT || errno == ENOTDIR ? STENO_ERR_NOT_FOUND : STENO_ERR_IO;
+        return st_error_set(err, code, "audio '%s': %s", path, strerror(errno));
+    }
+    if (S_ISDIR(info.st_mode)) return st_error_set(err, STENO_ERR_IO, "audio '%s': is a directory, not a file", path);
+    if (S_ISREG(info.st_mode) && info.st_size == 0)
+        return st_error_set(err, STENO_ERR_AUDIO, "audio '%s': the file is empty (0 bytes)", path);
+
+    st_audio_reader *opened = reader_new(path, sample_rate);
+    if (!opened) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", path);
+    opened->seekable = S_ISREG(info.st_mode);
+    opened->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (opened->fd < 0) {
+        status = st_error_set(err, errno == ENOENT ? STENO_ERR_NOT_FOUND : STENO_ERR_IO, "audio '%s': %s", path,
+                              strerror(errno));
+    } else {
+        status = reader_start(opened, path, false, err);
+    }
+    if (status != STENO_OK) {
+        st_audio_reader_close(opened);
+        return status;
+    }
+    *reader = opened;
+    return STENO_OK;
+}
+
+steno_status st_audio_reader_open_memory(const void *data, size_t size, const char *name, int sample_rate,
+                                         st_audio_reader **reader, st_error *err) {
+    if (!reader) return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "audio: no reader to open into");
+    *reader = NULL;
+    const char *url = name && *name ? name : "";
+    if (!*url) name = "<memory>";
+    steno_status status = check_rate(sample_rate, name, err);
+    if (status != STENO_OK) return status;
+    if (!data || size == 0) return st_error_set(err, STENO_ERR_AUDIO, "audio '%s': the input is empty (0 bytes)", name);
+
+    st_audio_reader *opened = reader_new(name, sample_rate);
+    if (!opened) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
+    opened->memory = data;
+    opened->memory_size = size;
+    status = reader_start(opened, url, true, err);
+    if (status != STENO_OK) {
+        st_audio_reader_close(opened);
+        return status;
+    }
+    *reader = opened;
+    return STENO_OK;
+}
+
+double st_audio_reader_duration(const st_audio_reader *reader) {
+    return reader ? reader->duration : -1.0;
+}
+
+void st_audio_reader_close(st_audio_reader *reader) {
+    if (!reader) return;
+    swr_free(&reader->resampler);
+    av_channel_layout_uninit(&reader->resampler_layout);
+    avcodec_free_context(&reader->codec);
+    avformat_close_input(&reader->format);
+    if (reader->io) {
+        /* avio may have replaced the buffer it was given */
+        av_freep(&reader->io->buffer);
+        avio_context_free(&reader->io);
+    }
+    if (reader->fd >= 0) close(reader->fd);
+    av_frame_free(&reader->frame);
+    av_packet_free(&reader->packet);
+    free(reader->pending);
+    free(reader->name);
+    free(reader);
+}
+
+/* ---- decoding --------------------------------------------------------------------------- */
+
+static void note_error(st_audio_reader *reader, int averror) {
+    reader->n_errors++;
+    reader->last_error = averror;
+    snprintf(reader->last_log, sizeof reader->last_log, "%s", ffmpeg_last_line);
+}
+
+/* Decodes the next frame with samples into reader->frame. Returns false at the end of the
+ * stream. A packet that fails to demux ends the stream there (a truncated file keeps what came
+ * before); one that fails to decode is skipped, as the ffmpeg command does. */
+static bool next_frame(st_audio_reader *reader) {
+    while (!reader->decoder_done) {
+        int ret = avcodec_receive_frame(reader->codec, reader->frame);
+        if (ret >= 0) {
+            if (reader->frame->nb_samples > 0) return true;
+            av_frame_unref(reader->frame);
+            continue;
+        }
+        if (ret == AVERROR_EOF) {
+            reader->decoder_done = true;
+            break;
+        }
+        /* An error is one damaged packet: note it and go on with the next packet, which is also
+         * what EAGAIN (the decoder wants more input) asks for. */
+        if (ret != AVERROR(EAGAIN)) note_error(reader, ret);
+        if (reader->demuxer_done) {
+            /* after the flush packet the decoder has nothing more to give */
+            reader->decoder_done = true;
+            break;
+        }
+        ret = av_read_frame(reader->format, reader->packet);
+        if (ret < 0) {
+            if (ret != AVERROR_EOF) note_error(reader, ret);
+            reader->demuxer_done = true;
+            ret = avcodec_send_packet(reader->codec, NULL);
+            if (ret < 0 && ret != AVERROR_EOF) reader->decoder_done = true;
+            continue;
+        }
+        if (reader->packet->stream_index == reader->stream_index) {
+            ret = avcodec_send_packet(reader->codec, reader->packet);
+            if (ret < 0) note_error(reader, ret);
+        }
+        av_packet_unref(reader->packet);
+    }
+    return false;
+}
+
+/* Makes room for n more pending samples. */
+static steno_status reserve_pending(st_audio_reader *reader, size_t n, st_error *err) {
+    if (reader->pending_length + n <= reader->pending_capacity) return STENO_OK;
+    size_t capacity = reader->pending_length + n;
+    float *grown = realloc(reader->pending, capacity * sizeof *grown);
+    if (!grown) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", reader->name);
+    reader->pending = grown;
+    reader->pending_capacity = capacity;
+    return STENO_OK;
+}
+
+/* Empties the resampler (the tail of its filter) into pending and frees it, at the end of the
+ * stream or before the input's format changes. */
+static steno_status drain_resampler(st_audio_reader *reader, st_error *err) {
+    for (;;) {
+        int room = swr_get_out_samples(reader->resampler, 0);
+        if (room < 0) return fail(reader->name, err, STENO_ERR_AUDIO, room, "resampling failed");
+        steno_status status = reserve_pending(reader, (size_t)room + 1, err);
+        if (status != STENO_OK) return status;
+        uint8_t *out = (uint8_t *)(reader->pending + reader->pending_length);
+        int n = swr_convert(reader->resampler, &out, room + 1, NULL, 0);
+        if (n < 0) return fail(reader->name, err, STENO_ERR_AUDIO, n, "resampling failed");
+        if (n == 0) break;
+        reader->pending_length += (size_t)n;
+        reader->n_produced += (size_t)n;
+    }
+    swr_free(&reader->resampler);
+    av_channel_layout_uninit(&reader->resampler_layout);
+    return STENO_OK;
+}
+
+static bool resampler_matches(const st_audio_reader *reader, const AVFrame *frame) {
+    return frame->format == reader->resampler_format && frame->sample_rate == reader->resampler_rate &&
+           av_channel_layout_compare(&frame->ch_layout, &reader->resampler_layout) == 0;
+}
+
+/* Sets up the resampler for frames like this one. */
+static steno_status configure_resampler(st_audio_reader *reader, const AVFrame *frame, st_error *err) {
+    char what[160];
+    int channels = frame->ch_layout.nb_channels;
+    if (frame->sample_rate < ST_AUDIO_MIN_SAMPLE_RATE || frame->sample_rate > ST_AUDIO_MAX_SAMPLE_RATE ||
+        channels < 1 || channels > ST_AUDIO_MAX_CHANNELS || !av_get_sample_fmt_name(frame->format)) {
+        snprintf(what, sizeof what, "unsupported audio: %d Hz, %d channels, sample format %d (expected %d..%d Hz)",
+                 frame->sample_rate, channels, frame->format, ST_AUDIO_MIN_SAMPLE_RATE, ST_AUDIO_MAX_SAMPLE_RATE);
+        return fail(reader->name, err, STENO_ERR_AUDIO, 0, what);
+    }
+    /* Streams that do not name their channels get FFmpeg's usual layout for the count, which is
+     * what the ffmpeg command assumes too. */
+    AVChannelLayout input = {0};
+    int ret = frame->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC ? (av_channel_layout_default(&input, channels), 0)
+                                                                : av_channel_layout_copy(&input, &frame->ch_layout);
+    AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+    if (ret >= 0)
+        ret = swr_alloc_set_opts2(&reader->resampler, &mono, AV_SAMPLE_FMT_FLT, reader->out_rate, &input, frame->format,
+                                  frame->sample_rate, 0, NULL);
+    av_channel_layout_uninit(&input);
+    /* openai-whisper asks ffmpeg for s16 output, and with an integer output format swresample
+     * scales the downmix matrix so that no output can clip: stereo becomes (L + R) / 2, not
+     * (L + R) / sqrt(2) as it would be for float. Asking for the same bound here gives the same
+     * signal as whisper sees, without its 16-bit rounding. */
+    if (ret >= 0) ret = av_opt_set_double(reader->resampler, "rematrix_maxval", 1.0, 0);
+    if (ret >= 0) ret = swr_init(reader->resampler);
+    if (ret >= 0) ret = av_channel_layout_copy(&reader->resampler_layout, &frame->ch_layout);
+    if (ret < 0) {
+        swr_free(&reader->resampler);
+        snprintf(what, sizeof what, "cannot convert %d Hz %s audio with %d channels", frame->sample_rate,
+                 av_get_sample_fmt_name(frame->format), channels);
+        return fail(reader->name, err, STENO_ERR_AUDIO, ret, what);
+    }
+    reader->resampler_format = frame->format;
+    reader->resampler_rate = frame->sample_rate;
+    return STENO_OK;
+}
+
+/* Resamples the next slice of the pending frame into pending. */
+static steno_status resample_slice(st_audio_reader *reader, st_error *err) {
+    const AVFrame *frame = reader->frame;
+    int n_in = frame->nb_samples - reader->frame_offset;
+    if (n_in > ST_AUDIO_SLICE) n_in = ST_AUDIO_SLICE;
+    int channels = frame->ch_layout.nb_channels;
+    int bytes = av_get_bytes_per_sample(frame->format);
+    bool planar = av_sample_fmt_is_planar(frame->format);
+    const uint8_t *in[ST_AUDIO_MAX_CHANNELS] = {0};
+    for (int c = 0; c < (planar ? channels : 1); c++)
+        in[c] =
+            frame->extended_data[c] + (size_t)reader->frame_offset * (size_t)bytes * (planar ? 1 : (size_t)channels);
+
+    int room = swr_get_out_samples(reader->resampler, n_in);
+    if (room < 0) return fail(reader->name, err, STENO_ERR_AUDIO, room, "resampling failed");
+    steno_status status = reserve_pending(reader, (size_t)room, err);
+    if (status != STENO_OK) return status;
+    uint8_t *out = (uint8_t *)(reader->pending + reader->pending_length);
+    int n = swr_convert(reader->resampler, &out, room, in, n_in);
+    if (n < 0) return fail(reader->name, err, STENO_ERR_AUDIO, n, "resampling failed");
+    reader->pending_length += (size_t)n;
+    reader->n_produced += (size_t)n;
+    reader->frame_offset += n_in;
+    if (reader->frame_offset >= frame->nb_samples) {
+        av_frame_unref(reader->frame);
+        reader->frame_pending = false;
+    }
+    return STENO_OK;
+}
+
+/* Refills pending (which is empty) with the next resampled samples, or marks the end. */
+static steno_status refill(st_audio_reader *reader, st_error *err) {
+    reader->pending_length = 0;
+    reader->pending_position = 0;
+    if (!reader->frame_pending) {
+        if (next_frame(reader)) {
+            reader->frame_pending = true;
+            reader->frame_offset = 0;
+        } else {
+            reader->finished = true;
+            if (reader->resampler) {
+                steno_status status = drain_resampler(reader, err);
+                if (status != STENO_OK) return status;
+            }
+            if (reader->n_produced == 0 && reader->n_errors > 0) {
+                snprintf(ffmpeg_last_line, sizeof ffmpeg_last_line, "%s", reader->last_log);
+                char what[96];
+                snprintf(what, sizeof what, "no audio could be decoded (%d damaged packet%s)", reader->n_errors,
+                         reader->n_errors == 1 ? "" : "s");
+                return fail(reader->name, err, STENO_ERR_AUDIO, reader->last_error, what);
+            }
+            return STENO_OK;
+        }
+    }
+    if (reader->resampler && !resampler_matches(reader, reader->frame)) return drain_resampler(reader, err);
+    if (!reader->resampler) {
+        steno_status status = configure_resampler(reader, reader->frame, err);
+        if (status != STENO_OK) return status;
+    }
+    return resample_slice(reader, err);
+}
+
+steno_status st_audio_reader_read(st_audio_reader *reader, float *out, size_t max_samples, size_t *n_read,
+                                  st_error *err) {
+    if (n_read) *n_read = 0;
+    if (!reader || !n_read || (!out && max_samples > 0))
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "audio: read needs a reader, a buffer and n_read");
+    if (reader->failure != STENO_OK)
+        return st_error_set(err, reader->failure, "audio '%s': the reader failed earlier", reader->name);
+    ffmpeg_last_line[0] = '\0';
+    size_t total = 0;
+    while (total < max_samples) {
+        size_t available = reader->pending_length - reader->pending_position;
+        if (available > 0) {
+            size_t n = available < max_samples - total ? available : max_samples - total;
+            memcpy(out + total, reader->pending + reader->pending_position, n * sizeof *out);
+            reader->pending_position += n;
+            total += n;
+            continue;
+        }
+        /* the resampler's tail may still be pending after the end; it was handed out above */
+        if (reader->finished) break;
+        steno_status status = refill(reader, err);
+        if (status != STENO_OK) {
+            reader->failure = status;
+            reader->finished = true;
+            return status;
+        }
+    }
+    *n_read = total;
+    return STENO_OK;
+}
+
+/* ---- whole signals ---------------------------------------------------------------------- */
+
+static steno_status read_all(st_audio_reader *reader, st_audio *out, st_error *err) {
+    size_t capacity = 4 * ST_AUDIO_SLICE, length = 0;
+    if (reader->duration > 0) {
+        double estimate = reader->duration * reader->out_rate + ST_AUDIO_SLICE;
+        if (estimate > (double)capacity)
+            capacity =
+                estimate < (double)ST_AUDIO_MAX_INITIAL_SAMPLES ? (size_t)estimate : ST_AUDIO_MAX_INITIAL_SAMPLES;
+    }
+    float *samples = malloc(capacity * sizeof *samples);
+    if (!samples) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", reader->name);
+    for (;;) {
+        if (capacity - length < ST_AUDIO_SLICE) {
+            float *bigger =
+                capacity < SIZE_MAX / 2 / sizeof *bigger ? realloc(samples, 2 * capacity * sizeof *bigger) : NULL;
+            if (!bigger) {
+                free(samples);
+                return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory after %zu samples",
+                                    reader->name, length);
+            }
+            samples = bigger;
+            capacity *= 2;
+        }
+        size_t n = 0;
+        steno_status status = st_audio_reader_read(reader, samples + length, capacity - length, &n, err);
+        if (status != STENO_OK) {
+            free(samples);
+            return status;
+        }
+        if (n == 0) break;
+        length += n;
+    }
+    if (length == 0) {
+        free(samples);
+        samples = NULL;
+    } else {
+        float *fitted = realloc(samples, length * sizeof *fitted);
+        if (fitted) samples = fitted;
+    }
+    out->samples = samples;
+    out->n_samples = length;
+    out->sample_rate = reader->out_rate;
+    return STENO_OK;
+}
+
+steno_status st_audio_decode_file(const char *path, int sample_rate, st_audio *out, st_error *err) {
+    if (!out) return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "audio: no output signal given");
+    *out = (st_audio){0};
+    st_audio_reader *reader;
+    steno_status status = st_audio_reader_open(path, sample_rate, &reader, err);
+    if (status != STENO_OK) return status;
+    status = read_all(reader, out, err);
+    st_audio_reader_close(reader);
+    return status;
+}
+
+steno_status st_audio_decode_memory(const void *data, size_t size, const char *name, int sample_rate, st_audio *out,
+                                    st_error *err) {
+    if (!out) return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "audio: no output signal given");
+    *out = (st_audio){0};
+    st_audio_reader *reader;
+    steno_status status = st_audio_reader_open_memory(data, size, name, sample_rate, &reader, err);
+    if (status != STENO_OK) return status;
+    status = read_all(reader, out, err);
+    st_audio_reader_close(reader);
+    return status;
+}
+
+void st_audio_free(st_audio *audio) {
+    if (!audio) return;
+    free(audio->samples);
+    *audio = (st_audio){0};
+}

@@ -1,0 +1,503 @@
+/*
+ * transcribe.c — the seek loop of openai-whisper's transcribe(), over steno's model, tokenizer
+ * and window decoder.
+ */
+#include "whisper/transcribe.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio/mel.h"
+#include "models/ggml.h"
+#include "nn/threads.h"
+#include "whisper/decoding.h"
+#include "whisper/model.h"
+#include "whisper/tokenizer.h"
+
+enum {
+    SAMPLE_RATE = 16000,
+    HOP_LENGTH = 160,
+    N_FRAMES = 3000, /* one 30 s window of mel frames */
+    MAX_PROMPT_TOKENS = 512,
+};
+
+struct st_whisper_context {
+    st_model file;
+    st_whisper_model model;
+    st_whisper_state state;
+    st_tokenizer *tokenizer;
+    st_mel_filters *filters;
+    st_decoder *decoder;
+    st_special_tokens special;
+    int max_sequences;
+    int n_cached; /* positions in the self-attention cache (same for every sequence) */
+    int32_t *suppress;
+    size_t n_suppress;
+    float *window; /* [n_mels][N_FRAMES] */
+};
+
+void st_whisper_context_free(st_whisper_context *c) {
+    if (!c) return;
+    st_decoder_free(c->decoder);
+    st_mel_filters_free(c->filters);
+    st_tokenizer_free(c->tokenizer);
+    st_whisper_state_free(&c->state);
+    st_whisper_model_free(&c->model);
+    st_model_free(&c->file);
+    free(c->suppress);
+    free(c->window);
+    free(c);
+}
+
+int st_whisper_context_is_multilingual(const st_whisper_context *c) {
+    return st_tokenizer_is_multilingual(c->tokenizer);
+}
+
+static int compare_ints(const void *a, const void *b) {
+    int x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* openai-whisper's suppress_tokens "-1": the non-speech symbols plus the task and control
+ * tokens that must never be sampled as text. */
+static steno_status build_suppress_list(st_whisper_context *c, st_error *err) {
+    size_t n_symbols;
+    const int32_t *symbols = st_tokenizer_non_speech_tokens(c->tokenizer, &n_symbols);
+    c->suppress = malloc((n_symbols + 6) * sizeof *c->suppress);
+    if (!c->suppress) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    memcpy(c->suppress, symbols, n_symbols * sizeof *symbols);
+    size_t n = n_symbols;
+    const st_tokenizer *t = c->tokenizer;
+    int controls[6] = {st_tokenizer_translate(t), st_tokenizer_transcribe(t), st_tokenizer_sot(t),
+                       st_tokenizer_sot_prev(t), st_tokenizer_sot_lm(t), st_tokenizer_no_speech(t)};
+    for (int i = 0; i < 6; i++) {
+        if (controls[i] >= 0) c->suppress[n++] = controls[i];
+    }
+    qsort(c->suppress, n, sizeof *c->suppress, compare_ints);
+    size_t unique = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (unique == 0 || c->suppress[unique - 1] != c->suppress[i]) c->suppress[unique++] = c->suppress[i];
+    }
+    c->n_suppress = unique;
+    return STENO_OK;
+}
+
+steno_status st_whisper_context_load(const char *path, int max_sequences, int n_threads, st_whisper_context **out,
+                                     st_error *err) {
+    *out = NULL;
+    if (max_sequences < 1) max_sequences = 1;
+    st_whisper_context *c = calloc(1, sizeof *c);
+    if (!c) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    c->max_sequences = max_sequences;
+    st_nn_set_threads(n_threads > 0 ? n_threads : 1);
+    steno_status status = st_ggml_load(path, &c->file, err);
+    if (status == STENO_OK) status = st_whisper_model_init(&c->model, &c->file, err);
+    if (status == STENO_OK) status = st_whisper_state_init(&c->state, &c->model, max_sequences, err);
+    if (status == STENO_OK) {
+        if (!c->file.vocab) {
+            status = st_error_set(err, STENO_ERR_FORMAT, "%s: the model file has no vocabulary", path);
+        } else {
+            status = st_tokenizer_create(c->file.vocab, c->file.n_vocab_entries, c->file.dims.n_vocab, &c->tokenizer,
+                                         err);
+        }
+    }
+    if (status == STENO_OK) {
+        c->filters = st_mel_filters_create(c->file.dims.n_mels, err);
+        if (!c->filters) status = err ? err->code : STENO_ERR_INVALID_ARGUMENT;
+    }
+    if (status == STENO_OK) {
+        const st_tokenizer *t = c->tokenizer;
+        c->special = (st_special_tokens){
+            .n_vocab = st_tokenizer_n_vocab(t), .eot = st_tokenizer_eot(t), .sot = st_tokenizer_sot(t),
+            .sot_prev = st_tokenizer_sot_prev(t), .no_speech = st_tokenizer_no_speech(t),
+            .no_timestamps = st_tokenizer_no_timestamps(t), .timestamp_begin = st_tokenizer_timestamp_begin(t),
+            .blank = st_tokenizer_space(t)};
+        status = st_decoder_create(&c->special, c->file.dims.n_text_ctx, max_sequences, &c->decoder, err);
+    }
+    if (status == STENO_OK) status = build_suppress_list(c, err);
+    if (status == STENO_OK) {
+        c->window = malloc((size_t)c->file.dims.n_mels * N_FRAMES * sizeof *c->window);
+        if (!c->window) status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    }
+    if (status != STENO_OK) {
+        st_whisper_context_free(c);
+        return status;
+    }
+    *out = c;
+    return STENO_OK;
+}
+
+st_transcribe_options st_transcribe_default_options(void) {
+    st_transcribe_options o = {0};
+    for (int i = 0; i < 6; i++) o.temperatures[i] = 0.2f * (float)i;
+    o.n_temperatures = 6;
+    o.beam_size = 1;
+    o.best_of = 5;
+    o.patience = 1.0f;
+    o.length_penalty = -1.0f;
+    o.compression_ratio_threshold = 2.4;
+    o.logprob_threshold = -1.0;
+    o.has_logprob_threshold = 1;
+    o.no_speech_threshold = 0.6;
+    o.condition_on_previous_text = 1;
+    o.suppress_blank = 1;
+    o.suppress_non_speech = 1;
+    o.n_threads = 1;
+    return o;
+}
+
+/* ---- the network as the window decoder sees it ---- */
+
+static steno_status ops_prefill(void *context, const int *tokens, int n_tokens, int n_past, const int *positions,
+                                int n_positions, float *logits, st_error *err) {
+    st_whisper_context *c = context;
+    int done = 0;
+    for (int i = 0; i < n_positions; i++) {
+        int upto = positions[i] + 1; /* run tokens [done, upto) and take the last one's logits */
+        float *row = logits + (size_t)i * c->special.n_vocab;
+        if (upto <= done) { /* same position as before: copy */
+            memcpy(row, row - c->special.n_vocab, (size_t)c->special.n_vocab * sizeof *row);
+            continue;
+        }
+        steno_status status =
+            st_whisper_decode(&c->model, &c->state, tokens + done, upto - done, n_past + done, row, err);
+        if (status != STENO_OK) return status;
+        done = upto;
+    }
+    if (done != n_tokens) { /* the decoder always asks for the prompt's last position */
+        return st_error_set(err, STENO_ERR_INTERNAL, "prefill: positions must end at the last token");
+    }
+    c->n_cached = n_past + n_tokens;
+    return STENO_OK;
+}
+
+static steno_status ops_reorder(void *context, const int *sources, int n_sequences, st_error *err) {
+    st_whisper_context *c = context;
+    return st_whisper_kv_reorder(&c->state, sources, n_sequences, c->n_cached, err);
+}
+
+static steno_status ops_step(void *context, const int *tokens, int n_sequences, int n_past, float *logits,
+                             st_error *err) {
+    st_whisper_context *c = context;
+    steno_status status = st_whisper_decode_batch(&c->model, &c->state, n_sequences, tokens, 1, n_past,
+                                                  ST_WHISPER_LOGITS_LAST, logits, err);
+    if (status == STENO_OK) c->n_cached = n_past + 1;
+    return status;
+}
+
+/* ---- helpers ---- */
+
+/* Decodes text tokens (< eot) to a malloc'd string; NULL when memory runs out. */
+static char *decode_text(const st_whisper_context *c, const int32_t *tokens, int n_tokens) {
+    size_t length;
+    if (st_tokenizer_decode(c->tokenizer, tokens, (size_t)n_tokens, ST_DECODE_REPLACE_INCOMPLETE, NULL, 0, &length,
+                            NULL) != STENO_OK) {
+        return NULL;
+    }
+    char *text = malloc(length + 1);
+    if (text && st_tokenizer_decode(c->tokenizer, tokens, (size_t)n_tokens, ST_DECODE_REPLACE_INCOMPLETE, text,
+                                    length + 1, &length, NULL) != STENO_OK) {
+        free(text);
+        text = NULL;
+    }
+    return text;
+}
+
+/* Python's str.strip() bounds (ASCII whitespace is what Whisper's text carries). */
+static void strip_bounds(const char *text, size_t *begin, size_t *end) {
+    size_t b = 0, e = strlen(text);
+    while (b < e && isspace((unsigned char)text[b])) b++;
+    while (e > b && isspace((unsigned char)text[e - 1])) e--;
+    *begin = b;
+    *end = e;
+}
+
+/* Copies frames [seek, seek + size) of the whole-file mel into the window, zero-filling the
+ * rest, as openai-whisper's pad_or_trim does (zeros in log-mel space, not silence). */
+static void fill_window(st_whisper_context *c, const st_mel *mel, int seek, int size) {
+    for (int m = 0; m < mel->n_mels; m++) {
+        float *row = c->window + (size_t)m * N_FRAMES;
+        memcpy(row, mel->data + (size_t)m * mel->n_frames + seek, (size_t)size * sizeof *row);
+        memset(row + size, 0, (size_t)(N_FRAMES - size) * sizeof *row);
+    }
+}
+
+static steno_status detect_language(st_whisper_context *c, const char **code, st_error *err) {
+    int32_t sot = (int32_t)c->special.sot;
+    float *logits = malloc((size_t)c->special.n_vocab * sizeof *logits);
+    if (!logits) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    steno_status status = st_whisper_decode(&c->model, &c->state, &sot, 1, 0, logits, err);
+    if (status == STENO_OK) {
+        int best = -1;
+        int first = c->special.sot + 1, count = st_tokenizer_n_languages(c->tokenizer);
+        for (int id = first; id < first + count; id++) {
+            if (best < 0 || logits[id] > logits[best]) best = id;
+        }
+        *code = best >= 0 ? st_tokenizer_language_code(c->tokenizer, best) : "en";
+    }
+    free(logits);
+    return status;
+}
+
+typedef struct window_result {
+    st_decode_result decode;
+    double compression_ratio;
+    char *text; /* decoded, for the compression ratio */
+} window_result;
+
+/* decode_with_fallback: tries each temperature until the result is neither too repetitive
+ * nor too improbable (or is judged silence). */
+static steno_status decode_with_fallback(st_whisper_context *c, const st_transcribe_options *o,
+                                         const int32_t *initial, int n_initial, int sot_index, window_result *out,
+                                         st_error *err) {
+    st_decode_options d = st_decode_default_options();
+    d.patience = o->patience;
+    d.length_penalty = o->length_penalty;
+    d.without_timestamps = o->without_timestamps;
+    d.suppress_blank = o->suppress_blank;
+    if (o->suppress_non_speech) {
+        d.suppress_tokens = c->suppress;
+        d.n_suppress_tokens = (int)c->n_suppress;
+    }
+    d.sample_len = c->file.dims.n_text_ctx / 2;
+    d.seed = o->seed;
+    st_decoder_ops ops = {.context = c, .prefill = ops_prefill, .reorder = ops_reorder, .step = ops_step,
+                          .max_sequences = c->max_sequences, .n_text_ctx = c->file.dims.n_text_ctx};
+    for (int i = 0; i < o->n_temperatures; i++) {
+        d.temperature = o->temperatures[i];
+        d.beam_size = d.temperature == 0.0f ? o->beam_size : 1;
+        d.best_of = d.temperature > 0.0f ? o->best_of : 1;
+        d.seed = o->seed + (uint64_t)i;
+        steno_status status = st_decoder_run(c->decoder, &ops, &d, initial, n_initial, sot_index, &out->decode, err);
+        if (status != STENO_OK) return status;
+        free(out->text);
+        out->text = decode_text(c, out->decode.tokens, out->decode.n_tokens);
+        if (!out->text) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+        size_t begin, end;
+        strip_bounds(out->text, &begin, &end);
+        out->compression_ratio = st_compression_ratio(out->text + begin, end - begin);
+
+        int needs_fallback = 0;
+        if (o->compression_ratio_threshold > 0 && out->compression_ratio > o->compression_ratio_threshold) {
+            needs_fallback = 1; /* too repetitive */
+        }
+        if (o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) needs_fallback = 1;
+        if (o->no_speech_threshold > 0 && out->decode.no_speech_prob > o->no_speech_threshold &&
+            o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) {
+            needs_fallback = 0; /* silence: no temperature will do better */
+        }
+        if (!needs_fallback) break;
+    }
+    return STENO_OK;
+}
+
+/* Appends one segment made of tokens[0..n) of the window's result. */
+static steno_status add_segment(st_whisper_context *c, st_transcript *out, const st_transcribe_options *o,
+                                int seek, double start, double end, const int32_t *tokens, int n,
+                                const window_result *w, int *stop, st_error *err) {
+    int n_text = 0;
+    int32_t *text_tokens = malloc(((size_t)n + 1) * sizeof *text_tokens);
+    if (!text_tokens) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < c->special.eot) text_tokens[n_text++] = tokens[i];
+    }
+    char *text = decode_text(c, text_tokens, n_text);
+    free(text_tokens);
+    if (!text) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    size_t begin, stripped_end;
+    strip_bounds(text, &begin, &stripped_end);
+    /* an instantaneous or empty segment is kept, emptied, as openai-whisper does */
+    int empty = start == end || begin == stripped_end;
+    st_segment segment = {
+        .id = out->n_segments, .seek = seek, .start = start, .end = end, .text = empty ? "" : text,
+        .tokens = empty ? NULL : (int *)tokens, .n_tokens = empty ? 0 : n,
+        .temperature = w->decode.temperature, .avg_logprob = w->decode.avg_logprob,
+        .compression_ratio = w->compression_ratio, .no_speech_prob = w->decode.no_speech_prob, .speaker = -1};
+    steno_status status = st_transcript_append(out, &segment, err);
+    free(text);
+    if (status == STENO_OK && o->on_segment && o->on_segment(o->user, &out->segments[out->n_segments - 1])) {
+        *stop = 1;
+    }
+    return status;
+}
+
+steno_status st_transcribe(st_whisper_context *c, const float *samples, size_t n_samples,
+                           const st_transcribe_options *o, st_transcript *out, st_error *err) {
+    st_nn_set_threads(o->n_threads > 0 ? o->n_threads : 1);
+    if (o->n_temperatures < 1 || o->n_temperatures > ST_MAX_TEMPERATURES || o->beam_size < 1 ||
+        o->beam_size > c->max_sequences || o->best_of < 1 ||
+        (o->best_of > c->max_sequences && o->n_temperatures > 1)) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "beam size %d / best of %d: this model was loaded for at most %d hypotheses",
+                            o->beam_size, o->best_of, c->max_sequences);
+    }
+    st_mel mel;
+    steno_status status = st_mel_compute(c->filters, samples, n_samples, ST_MEL_PADDING_30S, o->n_threads > 0 ? o->n_threads : 1, &mel, err);
+    if (status != STENO_OK) return status;
+    const int content_frames = mel.n_frames - N_FRAMES;
+    const double content_duration = (double)content_frames * HOP_LENGTH / SAMPLE_RATE;
+    out->duration = (double)n_samples / SAMPLE_RATE;
+    const int input_stride = N_FRAMES / c->file.dims.n_audio_ctx; /* 2 mel frames per audio position */
+    const double time_precision = (double)input_stride * HOP_LENGTH / SAMPLE_RATE; /* 0.02 s */
+    const st_tokenizer *t = c->tokenizer;
+    const int multilingual = st_tokenizer_is_multilingual(t);
+
+    /* every token accepted so far, the initial prompt first: the history later windows see */
+    int capacity = 1024, n_all = 0, prompt_reset_since = 0;
+    int32_t *all = malloc((size_t)capacity * sizeof *all);
+    int32_t *initial = malloc(MAX_PROMPT_TOKENS * sizeof *initial);
+    window_result w = {0};
+    if (!all || !initial) {
+        status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+        goto done;
+    }
+    if (o->initial_prompt && *o->initial_prompt) {
+        /* encoded with a leading space, stripped, as openai-whisper does */
+        size_t begin, end, n_ids;
+        strip_bounds(o->initial_prompt, &begin, &end);
+        size_t length = end - begin + 1;
+        char *spaced = malloc(length + 1);
+        if (!spaced) {
+            status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+            goto done;
+        }
+        spaced[0] = ' ';
+        memcpy(spaced + 1, o->initial_prompt + begin, end - begin);
+        spaced[length] = '\0';
+        status = st_tokenizer_encode(t, spaced, length, NULL, 0, &n_ids, err);
+        if (status == STENO_OK && n_ids > (size_t)capacity) {
+            int32_t *grown = realloc(all, n_ids * sizeof *all);
+            if (grown) all = grown, capacity = (int)n_ids;
+            else status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+        }
+        if (status == STENO_OK) status = st_tokenizer_encode(t, spaced, length, all, (size_t)capacity, &n_ids, err);
+        free(spaced);
+        if (status != STENO_OK) goto done;
+        n_all = (int)n_ids;
+    }
+
+    const char *language = o->language;
+    if (!multilingual) {
+        language = "en";
+    } else if (!language) {
+        fill_window(c, &mel, 0, content_frames < N_FRAMES ? content_frames : N_FRAMES);
+        if ((status = st_whisper_encode(&c->model, &c->state, c->window, err)) != STENO_OK) goto done;
+        if ((status = detect_language(c, &language, err)) != STENO_OK) goto done;
+    }
+    if (multilingual && st_tokenizer_language_token(t, language) < 0) {
+        status = st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown language '%s'", language);
+        goto done;
+    }
+    if ((status = st_transcript_set_language(out, language, err)) != STENO_OK) goto done;
+
+    int seek = 0, stop = 0;
+    while (seek < content_frames && !stop) {
+        const double time_offset = (double)seek * HOP_LENGTH / SAMPLE_RATE;
+        const int segment_size = content_frames - seek < N_FRAMES ? content_frames - seek : N_FRAMES;
+        const double segment_duration = (double)segment_size * HOP_LENGTH / SAMPLE_RATE;
+        fill_window(c, &mel, seek, segment_size);
+        if ((status = st_whisper_encode(&c->model, &c->state, c->window, err)) != STENO_OK) goto done;
+
+        /* <|startofprev|> + the latest history, then the SOT sequence */
+        int n_initial = 0;
+        const int max_history = c->file.dims.n_text_ctx / 2 - 1;
+        int history = n_all - prompt_reset_since;
+        if (history > 0) {
+            if (history > max_history) history = max_history;
+            initial[n_initial++] = c->special.sot_prev;
+            memcpy(initial + n_initial, all + n_all - history, (size_t)history * sizeof *initial);
+            n_initial += history;
+        }
+        const int sot_index = n_initial;
+        initial[n_initial++] = c->special.sot;
+        if (multilingual) {
+            initial[n_initial++] = st_tokenizer_language_token(t, language);
+            initial[n_initial++] = o->translate ? st_tokenizer_translate(t) : st_tokenizer_transcribe(t);
+        }
+        if (o->without_timestamps) initial[n_initial++] = c->special.no_timestamps;
+
+        if ((status = decode_with_fallback(c, o, initial, n_initial, sot_index, &w, err)) != STENO_OK) goto done;
+        const int32_t *tokens = w.decode.tokens;
+        const int n_tokens = w.decode.n_tokens;
+
+        if (o->no_speech_threshold > 0) {
+            int skip = w.decode.no_speech_prob > o->no_speech_threshold;
+            if (o->has_logprob_threshold && w.decode.avg_logprob > o->logprob_threshold) skip = 0;
+            if (skip) { /* silence: move on a whole window */
+                seek += segment_size;
+                if (o->on_progress) o->on_progress(o->user, (double)seek * HOP_LENGTH / SAMPLE_RATE, content_duration);
+                continue;
+            }
+        }
+
+        const int begin_ts = c->special.timestamp_begin;
+        const int first_new_segment = out->n_segments;
+        /* the window ends in text then one timestamp: everything in it was transcribed */
+        const int single_timestamp_ending =
+            n_tokens >= 2 && tokens[n_tokens - 2] < begin_ts && tokens[n_tokens - 1] >= begin_ts;
+        int n_consecutive = 0, last_slice = 0;
+        for (int i = 1; i < n_tokens; i++) {
+            if (tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts) n_consecutive++;
+        }
+        if (n_consecutive > 0) {
+            /* segments end where two timestamps meet */
+            for (int i = 1; i <= n_tokens && !stop; i++) {
+                int is_cut = i < n_tokens ? (tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts)
+                                          : single_timestamp_ending;
+                if (!is_cut) continue;
+                const int32_t *slice = tokens + last_slice;
+                int n_slice = i - last_slice;
+                double start = time_offset + (slice[0] - begin_ts) * time_precision;
+                double end = time_offset + (slice[n_slice - 1] - begin_ts) * time_precision;
+                status = add_segment(c, out, o, seek, start, end, slice, n_slice, &w, &stop, err);
+                if (status != STENO_OK) goto done;
+                last_slice = i;
+            }
+            if (single_timestamp_ending) {
+                seek += segment_size; /* the window is done */
+            } else {
+                /* resume from the last timestamp: the text after it was cut off */
+                seek += (tokens[last_slice - 1] - begin_ts) * input_stride;
+            }
+        } else {
+            double duration = segment_duration;
+            for (int i = n_tokens - 1; i >= 0; i--) {
+                if (tokens[i] < begin_ts) continue;
+                if (tokens[i] != begin_ts) duration = (tokens[i] - begin_ts) * time_precision;
+                break;
+            }
+            status = add_segment(c, out, o, seek, time_offset, time_offset + duration, tokens, n_tokens, &w, &stop, err);
+            if (status != STENO_OK) goto done;
+            seek += segment_size;
+        }
+
+        /* the accepted tokens become the next window's prompt */
+        for (int s = first_new_segment; s < out->n_segments; s++) {
+            const st_segment *segment = &out->segments[s];
+            if (n_all + segment->n_tokens > capacity) {
+                int grown_capacity = (n_all + segment->n_tokens) * 2;
+                int32_t *grown = realloc(all, (size_t)grown_capacity * sizeof *all);
+                if (!grown) {
+                    status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+                    goto done;
+                }
+                all = grown;
+                capacity = grown_capacity;
+            }
+            for (int i = 0; i < segment->n_tokens; i++) all[n_all++] = segment->tokens[i];
+        }
+        if (!o->condition_on_previous_text || w.decode.temperature > 0.5f) prompt_reset_since = n_all;
+        double done_seconds = (double)(seek < content_frames ? seek : content_frames) * HOP_LENGTH / SAMPLE_RATE;
+        if (o->on_progress) o->on_progress(o->user, done_seconds, content_duration);
+    }
+    if (stop) status = st_error_set(err, STENO_ERR_CANCELLED, "transcription stopped by the caller");
+
+done:
+    free(w.text);
+    free(all);
+    free(initial);
+    st_mel_free(&mel);
+    return status;
+}

@@ -1,0 +1,66 @@
+/*
+ * transcribe.h — long-form transcription as openai-whisper's transcribe() does it.
+ *
+ * A st_whisper_context bundles what one loaded model needs to run: the weights, the run
+ * state, the tokenizer, the mel filters and the window decoder. st_transcribe then walks the
+ * log-mel of a whole recording in 30-second windows (the seek loop), decodes each with
+ * temperature fallback, cuts segments at timestamp pairs and conditions each window on the
+ * text before it.
+ */
+#ifndef ST_WHISPER_TRANSCRIBE_H
+#define ST_WHISPER_TRANSCRIBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "output/transcript.h"
+#include "util/error.h"
+
+typedef struct st_whisper_context st_whisper_context;
+
+/* Loads the model at path (a whisper.cpp ggml file) for up to max_sequences parallel
+ * hypotheses (the largest beam_size / best_of to be used). */
+steno_status st_whisper_context_load(const char *path, int max_sequences, int n_threads, st_whisper_context **out,
+                                     st_error *err);
+void st_whisper_context_free(st_whisper_context *context);
+int st_whisper_context_is_multilingual(const st_whisper_context *context);
+
+enum { ST_MAX_TEMPERATURES = 16 };
+
+typedef struct st_transcribe_options {
+    const char *language; /* code ("en", "ru"); NULL: detect on the first window (multilingual) */
+    int translate;        /* task: translate to English instead of transcribe */
+    float temperatures[ST_MAX_TEMPERATURES]; /* fallback schedule, tried in order */
+    int n_temperatures;
+    int beam_size; /* at temperature 0; 1 = greedy */
+    int best_of;   /* samples at temperature > 0 */
+    float patience;
+    float length_penalty; /* < 0: none */
+    double compression_ratio_threshold; /* <= 0: off */
+    double logprob_threshold;           /* set has_logprob_threshold */
+    int has_logprob_threshold;
+    double no_speech_threshold; /* <= 0: off */
+    int condition_on_previous_text;
+    const char *initial_prompt; /* NULL: none */
+    int without_timestamps;
+    int suppress_blank;
+    int suppress_non_speech; /* openai-whisper's suppress_tokens="-1" */
+    int n_threads;
+    uint64_t seed;
+    /* Called with each segment as soon as its window is decoded; return non-zero to stop. */
+    int (*on_segment)(void *user, const st_segment *segment);
+    /* Called after each window with the seconds of audio done and in all. */
+    void (*on_progress)(void *user, double done, double total);
+    void *user;
+} st_transcribe_options;
+
+/* openai-whisper's transcribe() defaults: temperatures 0, 0.2 … 1.0, greedy, best_of 5,
+ * thresholds 2.4 / −1 / 0.6, conditioning on previous text, suppress "-1". */
+st_transcribe_options st_transcribe_default_options(void);
+
+/* Transcribes 16 kHz mono samples into *out (initialised by the caller with
+ * st_transcript_init). */
+steno_status st_transcribe(st_whisper_context *context, const float *samples, size_t n_samples,
+                           const st_transcribe_options *options, st_transcript *out, st_error *err);
+
+#endif
