@@ -28,7 +28,8 @@ static steno_status load_linear(const st_model *source, const char *prefix, int 
                                 st_nn_linear *layer, st_error *err) {
     char name[NAME_SIZE];
     const st_tensor *weight, *bias = NULL;
-    steno_status status = st_model_require(source, join_name(name, prefix, "weight"), 2, (const int64_t[]){n_out, n_in}, &weight, err);
+    steno_status status =
+        st_model_require(source, join_name(name, prefix, "weight"), 2, (const int64_t[]){n_out, n_in}, &weight, err);
     if (status == STENO_OK && with_bias) {
         status = st_model_require(source, join_name(name, prefix, "bias"), 1, (const int64_t[]){n_out}, &bias, err);
     }
@@ -36,9 +37,11 @@ static steno_status load_linear(const st_model *source, const char *prefix, int 
     return st_nn_linear_init(layer, weight, bias, err);
 }
 
-static steno_status load_norm(const st_model *source, const char *prefix, int dim, st_whisper_norm *norm, st_error *err) {
+static steno_status load_norm(const st_model *source, const char *prefix, int dim, st_whisper_norm *norm,
+                              st_error *err) {
     char name[NAME_SIZE];
-    steno_status status = load_f32(source, join_name(name, prefix, "weight"), 1, (const int64_t[]){dim}, &norm->weight, err);
+    steno_status status =
+        load_f32(source, join_name(name, prefix, "weight"), 1, (const int64_t[]){dim}, &norm->weight, err);
     if (status != STENO_OK) return status;
     return load_f32(source, join_name(name, prefix, "bias"), 1, (const int64_t[]){dim}, &norm->bias, err);
 }
@@ -82,18 +85,18 @@ static steno_status load_block(const st_model *source, const char *stack, int in
  * largest published model (large-v3: 1280 wide, 32 layers, 51866 tokens) is far below them. */
 static steno_status check_dims(const st_model *source, const st_whisper_dims *d, st_error *err) {
     const char *path = source->file.path ? source->file.path : "model";
-    const int values[] = {d->n_mels,       d->n_audio_ctx,   d->n_audio_state, d->n_audio_head, d->n_audio_layer,
-                          d->n_vocab,      d->n_text_ctx,    d->n_text_state,  d->n_text_head,  d->n_text_layer};
+    const int values[] = {d->n_mels,  d->n_audio_ctx, d->n_audio_state, d->n_audio_head, d->n_audio_layer,
+                          d->n_vocab, d->n_text_ctx,  d->n_text_state,  d->n_text_head,  d->n_text_layer};
     const int limits[] = {512, 4096, 8192, 256, 256, 1 << 20, 4096, 8192, 256, 256};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         if (values[i] <= 0 || values[i] > limits[i]) {
-            return st_error_set(err, STENO_ERR_FORMAT, "%s: model dimension %zu is %d, expected 1..%d", path, i, values[i],
-                                limits[i]);
+            return st_error_set(err, STENO_ERR_FORMAT, "%s: model dimension %zu is %d, expected 1..%d", path, i,
+                                values[i], limits[i]);
         }
     }
     if (d->n_audio_state % d->n_audio_head != 0 || d->n_text_state % d->n_text_head != 0) {
-        return st_error_set(err, STENO_ERR_FORMAT, "%s: state widths %d/%d are not divisible by head counts %d/%d", path,
-                            d->n_audio_state, d->n_text_state, d->n_audio_head, d->n_text_head);
+        return st_error_set(err, STENO_ERR_FORMAT, "%s: state widths %d/%d are not divisible by head counts %d/%d",
+                            path, d->n_audio_state, d->n_text_state, d->n_audio_head, d->n_text_head);
     }
     if (d->n_audio_state != d->n_text_state) {
         return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: audio width %d differs from text width %d", path,
@@ -109,12 +112,14 @@ static steno_status load_model(st_whisper_model *model, const st_model *source, 
     if ((status = check_dims(source, d, err)) != STENO_OK) return status;
     model->dims = *d;
 
-    if ((status = load_f32(source, "encoder.conv1.weight", 3, (const int64_t[]){state, d->n_mels, 3}, &model->conv1_weight,
-                           err)) != STENO_OK ||
-        (status = load_f32(source, "encoder.conv1.bias", 1, (const int64_t[]){state}, &model->conv1_bias, err)) != STENO_OK ||
+    if ((status = load_f32(source, "encoder.conv1.weight", 3, (const int64_t[]){state, d->n_mels, 3},
+                           &model->conv1_weight, err)) != STENO_OK ||
+        (status = load_f32(source, "encoder.conv1.bias", 1, (const int64_t[]){state}, &model->conv1_bias, err)) !=
+            STENO_OK ||
         (status = load_f32(source, "encoder.conv2.weight", 3, (const int64_t[]){state, state, 3}, &model->conv2_weight,
                            err)) != STENO_OK ||
-        (status = load_f32(source, "encoder.conv2.bias", 1, (const int64_t[]){state}, &model->conv2_bias, err)) != STENO_OK ||
+        (status = load_f32(source, "encoder.conv2.bias", 1, (const int64_t[]){state}, &model->conv2_bias, err)) !=
+            STENO_OK ||
         (status = load_f32(source, "encoder.positional_embedding", 2, (const int64_t[]){d->n_audio_ctx, state},
                            &model->encoder_positions, err)) != STENO_OK) {
         return status;
@@ -125,7 +130,8 @@ static steno_status load_model(st_whisper_model *model, const st_model *source, 
         return st_error_set(err, STENO_ERR_NO_MEMORY, "cannot allocate the layer tables");
     }
     for (int i = 0; i < d->n_audio_layer; i++) {
-        if ((status = load_block(source, "encoder", i, d->n_audio_state, 0, &model->encoder_blocks[i], err)) != STENO_OK)
+        if ((status = load_block(source, "encoder", i, d->n_audio_state, 0, &model->encoder_blocks[i], err)) !=
+            STENO_OK)
             return status;
     }
     if ((status = load_norm(source, "encoder.ln_post", d->n_audio_state, &model->ln_post, err)) != STENO_OK ||
@@ -195,7 +201,8 @@ steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_mod
     memset(state, 0, sizeof *state);
     const st_whisper_dims *d = &model->dims;
     if (max_sequences < 1 || max_sequences > 256) {
-        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper state: %d sequences, expected 1..256", max_sequences);
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper state: %d sequences, expected 1..256",
+                            max_sequences);
     }
     state->model = model;
     state->max_sequences = max_sequences;
@@ -238,7 +245,8 @@ steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_mod
     /* One allocation carved into 64-byte aligned pieces: one free, and no piece shares a cache
      * line with the next. */
     size_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += (sizes[i].n_floats + 15) / 16 * 16;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        total += (sizes[i].n_floats + 15) / 16 * 16;
     state->arena = st_nn_alloc(total);
     if (!state->arena) {
         memset(state, 0, sizeof *state);
