@@ -30,7 +30,8 @@ static float random_float(void) {
 static float *random_array(size_t n) {
     float *a = malloc(n * sizeof(float));
     assert_non_null(a);
-    for (size_t i = 0; i < n; i++) a[i] = random_float();
+    for (size_t i = 0; i < n; i++)
+        a[i] = random_float();
     return a;
 }
 
@@ -51,7 +52,8 @@ static void linear_matches_direct_sum(void **unused) {
         for (int r = 0; r < ROWS; r++) {
             for (int o = 0; o < OUT; o++) {
                 double sum = with_bias ? b[o] : 0.0;
-                for (int i = 0; i < IN; i++) sum += (double)x[r * IN + i] * w[o * IN + i];
+                for (int i = 0; i < IN; i++)
+                    sum += (double)x[r * IN + i] * w[o * IN + i];
                 expected[r * OUT + o] = (float)sum;
             }
         }
@@ -77,7 +79,8 @@ static void conv1d_matches_direct_convolution(void **unused) {
                 for (int j = 0; j < 3; j++) {
                     int source = t * stride + j - 1; /* padding 1: taps outside the input read 0 */
                     if (source < 0 || source >= T) continue;
-                    for (int c = 0; c < IN; c++) sum += (double)w[(o * IN + c) * 3 + j] * x[source * IN + c];
+                    for (int c = 0; c < IN; c++)
+                        sum += (double)w[(o * IN + c) * 3 + j] * x[source * IN + c];
                 }
                 expected[t * OUT + o] = (float)sum;
             }
@@ -99,14 +102,17 @@ static void direct_attention(const float *q, const float *k, const float *v, int
         double weights[64], max = -INFINITY, total = 0.0;
         for (int j = 0; j < n_visible; j++) {
             double dot = 0.0;
-            for (int i = 0; i < d_head; i++) dot += (q[h * d_head + i] * scale) * (k[j * width + h * d_head + i] * scale);
+            for (int i = 0; i < d_head; i++)
+                dot += (q[h * d_head + i] * scale) * (k[j * width + h * d_head + i] * scale);
             weights[j] = dot;
             if (dot > max) max = dot;
         }
-        for (int j = 0; j < n_visible; j++) total += weights[j] = exp(weights[j] - max);
+        for (int j = 0; j < n_visible; j++)
+            total += weights[j] = exp(weights[j] - max);
         for (int i = 0; i < d_head; i++) {
             double sum = 0.0;
-            for (int j = 0; j < n_visible; j++) sum += weights[j] / total * v[j * width + h * d_head + i];
+            for (int j = 0; j < n_visible; j++)
+                sum += weights[j] / total * v[j * width + h * d_head + i];
             out[h * d_head + i] = (float)sum;
         }
     }
@@ -120,9 +126,18 @@ static void attention_matches_direct_computation(void **unused) {
     /* No mask, and a decoder's mask: the 4 queries sit at positions 5..8 after 5 cached. */
     const int offsets[] = {ST_NN_NO_MASK, N_KV - N_Q};
     for (int m = 0; m < 2; m++) {
-        st_nn_attention(&(st_nn_attention_args){.q = q, .q_stride = WIDTH, .k = k, .v = v, .kv_stride = WIDTH, .n_q = N_Q,
-                                                .n_kv = N_KV, .n_head = HEADS, .d_head = D_HEAD,
-                                                .causal_offset = offsets[m], .scores = scores, .out = out,
+        st_nn_attention(&(st_nn_attention_args){.q = q,
+                                                .q_stride = WIDTH,
+                                                .k = k,
+                                                .v = v,
+                                                .kv_stride = WIDTH,
+                                                .n_q = N_Q,
+                                                .n_kv = N_KV,
+                                                .n_head = HEADS,
+                                                .d_head = D_HEAD,
+                                                .causal_offset = offsets[m],
+                                                .scores = scores,
+                                                .out = out,
                                                 .out_stride = WIDTH});
         for (int i = 0; i < N_Q; i++) {
             int visible = offsets[m] == ST_NN_NO_MASK ? N_KV : offsets[m] + i + 1;
@@ -139,13 +154,16 @@ static void layer_norm_matches_definition(void **unused) {
     (void)unused;
     enum { ROWS = 3, DIM = 50 };
     float *x = random_array(ROWS * DIM), *gamma = random_array(DIM), *beta = random_array(DIM);
-    for (int i = 0; i < DIM; i++) x[DIM + i] += 1000.0f; /* a large offset must not cost precision */
+    for (int i = 0; i < DIM; i++)
+        x[DIM + i] += 1000.0f; /* a large offset must not cost precision */
     float y[ROWS * DIM], expected[ROWS * DIM];
     st_nn_layer_norm(x, ROWS, DIM, gamma, beta, y);
     for (int r = 0; r < ROWS; r++) {
         double mean = 0.0, var = 0.0;
-        for (int i = 0; i < DIM; i++) mean += x[r * DIM + i] / (double)DIM;
-        for (int i = 0; i < DIM; i++) var += pow(x[r * DIM + i] - mean, 2) / DIM;
+        for (int i = 0; i < DIM; i++)
+            mean += x[r * DIM + i] / (double)DIM;
+        for (int i = 0; i < DIM; i++)
+            var += pow(x[r * DIM + i] - mean, 2) / DIM;
         for (int i = 0; i < DIM; i++)
             expected[r * DIM + i] = (float)((x[r * DIM + i] - mean) / sqrt(var + 1e-5) * gamma[i] + beta[i]);
     }
@@ -191,7 +209,8 @@ static void tensor_conversion_reads_f16_and_refuses_integers(void **unused) {
     assert_int_equal(st_nn_tensor_to_f32(&tensor, &out, &err), STENO_ERR_FORMAT);
     assert_null(out);
     const int32_t integers[4] = {1, 2, 3, 4};
-    st_tensor ints = {.name = "ints", .dtype = ST_DTYPE_I32, .n_dims = 1, .shape = {4}, .data = integers, .n_bytes = 16};
+    st_tensor ints = {
+        .name = "ints", .dtype = ST_DTYPE_I32, .n_dims = 1, .shape = {4}, .data = integers, .n_bytes = 16};
     assert_int_equal(st_nn_tensor_to_f32(&ints, &out, &err), STENO_ERR_UNSUPPORTED);
     assert_non_null(strstr(err.message, "'ints'"));
 }

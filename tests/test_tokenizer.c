@@ -51,7 +51,8 @@ static void encode_expect(const st_tokenizer *t, const char *text, const int32_t
     size_t n;
     assert_int_equal(st_tokenizer_encode(t, text, strlen(text), ids, 64, &n, NULL), STENO_OK);
     assert_int_equal(n, n_expected);
-    for (size_t i = 0; i < n; i++) assert_int_equal(ids[i], expected[i]);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ids[i], expected[i]);
 }
 
 static void decode_expect(const st_tokenizer *t, const int32_t *ids, size_t n, unsigned flags, const char *expected) {
@@ -103,6 +104,10 @@ static void layout_follows_n_vocab(void **state) {
     assert_int_equal(st_tokenizer_timestamp_begin(v3), 50365);
     assert_null(st_tokenizer_language_code(v3, 50359));
     assert_null(st_tokenizer_language_code(v3, 50258));
+    assert_null(st_tokenizer_language_code(v3, INT32_MIN)); /* found by fuzz_tokenizer: no overflow */
+    assert_null(st_tokenizer_language_code(v3, INT32_MAX));
+    char name[8];
+    assert_int_equal(st_tokenizer_special_name(v3, INT32_MIN, name, sizeof name), -1);
     assert_int_equal(st_tokenizer_language_token(v3, "xx"), -1);
     assert_int_equal(st_tokenizer_language_token(v3, NULL), -1);
     st_tokenizer_free(v3);
@@ -134,8 +139,7 @@ static void special_names_and_decode_flags(void **state) {
     const size_t n = sizeof ids / sizeof ids[0];
     decode_expect(t, ids, n, 0, " thex");
     decode_expect(t, ids, n, ST_DECODE_TIMESTAMPS, "<|0.00|> thex<|1.08|>");
-    decode_expect(t, ids, n, ST_DECODE_SPECIALS,
-                  "<|startoftranscript|><|en|><|transcribe|> thex<|endoftext|>");
+    decode_expect(t, ids, n, ST_DECODE_SPECIALS, "<|startoftranscript|><|en|><|transcribe|> thex<|endoftext|>");
     decode_expect(t, ids, n, ST_DECODE_SPECIALS | ST_DECODE_TIMESTAMPS,
                   "<|startoftranscript|><|en|><|transcribe|><|0.00|> thex<|1.08|><|endoftext|>");
     st_tokenizer_free(t);
@@ -270,7 +274,8 @@ static void long_runs_encode(void **state) {
     size_t n;
     assert_int_equal(st_tokenizer_encode(t, text, size, ids, size, &n, NULL), STENO_OK);
     assert_int_equal(n, size / 4); /* all "aaaa" */
-    for (size_t i = 0; i < n; i++) assert_int_equal(ids[i], ID_AAAA);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ids[i], ID_AAAA);
     free(text);
     free(ids);
     st_tokenizer_free(t);

@@ -157,7 +157,8 @@ static void suppress_lists_match_generation_config(void **state) {
     json_array_foreach(suppress, index, value) {
         int id = (int)json_integer_value(value);
         bool special = false;
-        for (size_t i = 0; i < sizeof always / sizeof always[0]; i++) special |= always[i] == id;
+        for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+            special |= always[i] == id;
         if (special) continue;
         assert_true(matched < n);
         assert_int_equal(non_speech[matched], id);
@@ -193,7 +194,8 @@ static void round_trip(const st_tokenizer *t) {
         assert_int_equal(st_tokenizer_encode(t, text, strlen(text), ids, 256, &n, NULL), STENO_OK);
         assert_true(n <= 256);
         assert_true(n <= strlen(text));
-        for (size_t i = 0; i < n; i++) assert_in_range(ids[i], 0, st_tokenizer_eot(t) - 1);
+        for (size_t i = 0; i < n; i++)
+            assert_in_range(ids[i], 0, st_tokenizer_eot(t) - 1);
         char decoded[512];
         assert_int_equal(st_tokenizer_decode(t, ids, n, 0, decoded, sizeof decoded, &length, NULL), STENO_OK);
         assert_string_equal(decoded, text);
@@ -223,7 +225,8 @@ static void english_ggml_vocabulary(void **state) {
     size_t n;
     assert_int_equal(st_tokenizer_encode(t, "<|endoftext|>", 13, ids, 16, &n, NULL), STENO_OK);
     assert_true(n > 1);
-    for (size_t i = 0; i < n; i++) assert_true(ids[i] < 50256);
+    for (size_t i = 0; i < n; i++)
+        assert_true(ids[i] < 50256);
     st_tokenizer_free(t);
 }
 

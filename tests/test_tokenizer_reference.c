@@ -56,11 +56,13 @@ static void same_encodings(const st_tokenizer *t, const json_t *reference) {
         size_t n;
         assert_int_equal(st_tokenizer_encode(t, text, text_length, ids, 512, &n, NULL), STENO_OK);
         bool same = n == json_array_size(expected);
-        for (size_t i = 0; same && i < n; i++) same = ids[i] == json_integer_value(json_array_get(expected, i));
+        for (size_t i = 0; same && i < n; i++)
+            same = ids[i] == json_integer_value(json_array_get(expected, i));
         if (!same) {
             char *want = json_dumps(expected, JSON_COMPACT);
             fprintf(stderr, "case %zu \"%s\": got", index, text);
-            for (size_t i = 0; i < n && i < 512; i++) fprintf(stderr, " %d", (int)ids[i]);
+            for (size_t i = 0; i < n && i < 512; i++)
+                fprintf(stderr, " %d", (int)ids[i]);
             fprintf(stderr, ", expected %s\n", want);
             free(want);
             fail();
@@ -79,7 +81,8 @@ static void same_non_speech(const st_tokenizer *t, const json_t *reference) {
     size_t n;
     const int32_t *ids = st_tokenizer_non_speech_tokens(t, &n);
     assert_int_equal(n, json_array_size(expected));
-    for (size_t i = 0; i < n; i++) assert_int_equal(ids[i], json_integer_value(json_array_get(expected, i)));
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ids[i], json_integer_value(json_array_get(expected, i)));
 }
 
 static void multilingual_matches_tokenizers_js(void **state) {

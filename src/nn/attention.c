@@ -17,7 +17,8 @@ void st_nn_attention(const st_nn_attention_args *a) {
         if (a->on_scores) a->on_scores(a->user, h, a->scores, a->n_q, a->n_kv);
         for (int i = 0; i < a->n_q; i++) {
             int n_valid = a->n_kv;
-            if (a->causal_offset != ST_NN_NO_MASK && a->causal_offset + i + 1 < n_valid) n_valid = a->causal_offset + i + 1;
+            if (a->causal_offset != ST_NN_NO_MASK && a->causal_offset + i + 1 < n_valid)
+                n_valid = a->causal_offset + i + 1;
             st_nn_softmax_row(a->scores + (size_t)i * a->n_kv, n_valid, a->n_kv);
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, a->n_q, a->d_head, a->n_kv, 1.0f, a->scores, a->n_kv, v,

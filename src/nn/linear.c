@@ -28,12 +28,13 @@ steno_status st_nn_tensor_to_f32(const st_tensor *tensor, float **out, st_error 
     *out = NULL;
     int64_t n = st_tensor_n_elements(tensor);
     if (n <= 0 || st_dtype_bytes(tensor->dtype, n) > tensor->n_bytes) {
-        return st_error_set(err, STENO_ERR_FORMAT, "tensor '%s': %lld %s elements do not fit its %zu bytes", tensor->name,
-                            (long long)n, st_dtype_name(tensor->dtype), tensor->n_bytes);
+        return st_error_set(err, STENO_ERR_FORMAT, "tensor '%s': %lld %s elements do not fit its %zu bytes",
+                            tensor->name, (long long)n, st_dtype_name(tensor->dtype), tensor->n_bytes);
     }
     float *buffer = st_nn_alloc((size_t)n);
     if (!buffer) {
-        return st_error_set(err, STENO_ERR_NO_MEMORY, "tensor '%s': cannot allocate %lld floats", tensor->name, (long long)n);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "tensor '%s': cannot allocate %lld floats", tensor->name,
+                            (long long)n);
     }
     steno_status status = st_convert_to_f32(tensor->dtype, tensor->data, buffer, (size_t)n);
     if (status != STENO_OK) {
@@ -68,7 +69,8 @@ void st_nn_linear_forward(const st_nn_linear *layer, const float *x, int n_rows,
     /* Seed y with the bias so the sgemm can accumulate onto it (beta = 1) in the same pass. */
     float beta = 0.0f;
     if (layer->bias) {
-        for (int r = 0; r < n_rows; r++) memcpy(y + (size_t)r * layer->n_out, layer->bias, sizeof(float) * (size_t)layer->n_out);
+        for (int r = 0; r < n_rows; r++)
+            memcpy(y + (size_t)r * layer->n_out, layer->bias, sizeof(float) * (size_t)layer->n_out);
         beta = 1.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_rows, layer->n_out, layer->n_in, 1.0f, x, layer->n_in,

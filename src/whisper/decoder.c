@@ -33,15 +33,16 @@ static void capture_scores(void *user, int head, const float *scores, int n_q, i
 static steno_status check_decode(const st_whisper_model *model, const st_whisper_state *state, int n_seq,
                                  const int *tokens, int n_tokens, int n_past, const float *logits, st_error *err) {
     if (!model || !state || !tokens || !logits || state->model != model) {
-        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: missing argument or a state made for another model");
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "whisper decode: missing argument or a state made for another model");
     }
     const st_whisper_dims *d = &model->dims;
     if (!state->have_audio) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: no audio window has been encoded");
     }
     if (n_seq < 1 || n_seq > state->max_sequences) {
-        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: %d sequences, the state holds 1..%d", n_seq,
-                            state->max_sequences);
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: %d sequences, the state holds 1..%d",
+                            n_seq, state->max_sequences);
     }
     if (n_tokens < 1 || n_past < 0 || n_past > d->n_text_ctx - n_tokens) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
@@ -50,21 +51,22 @@ static steno_status check_decode(const st_whisper_model *model, const st_whisper
     }
     for (int i = 0; i < n_seq * n_tokens; i++) {
         if (tokens[i] < 0 || tokens[i] >= d->n_vocab) {
-            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: token %d at index %d is outside 0..%d",
-                                tokens[i], i, d->n_vocab - 1);
+            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                                "whisper decode: token %d at index %d is outside 0..%d", tokens[i], i, d->n_vocab - 1);
         }
     }
     const st_whisper_capture *capture = state->capture;
     if (capture) {
         if (!capture->scores || n_seq * n_tokens > capture->max_rows) {
-            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: the capture buffer holds %d rows, %d needed",
-                                capture->max_rows, n_seq * n_tokens);
+            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                                "whisper decode: the capture buffer holds %d rows, %d needed", capture->max_rows,
+                                n_seq * n_tokens);
         }
         for (int i = 0; i < capture->n_heads; i++) {
             int layer = capture->heads[2 * i], head = capture->heads[2 * i + 1];
             if (layer < 0 || layer >= d->n_text_layer || head < 0 || head >= d->n_text_head) {
-                return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper decode: capture head (%d, %d) does not exist",
-                                    layer, head);
+                return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                                    "whisper decode: capture head (%d, %d) does not exist", layer, head);
             }
         }
     }
@@ -110,7 +112,8 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
     /* Cross-attention: every sequence reads the same encoded window, so all rows go as one. */
     const size_t cross_size = (size_t)d->n_audio_ctx * width;
     capture_context context = {state->capture, layer};
-    st_nn_layer_norm(state->dec_x, rows, width, block->cross_attn_ln.weight, block->cross_attn_ln.bias, state->dec_norm);
+    st_nn_layer_norm(state->dec_x, rows, width, block->cross_attn_ln.weight, block->cross_attn_ln.bias,
+                     state->dec_norm);
     st_nn_linear_forward(&block->cross_attn.query, state->dec_norm, rows, state->dec_q);
     st_nn_attention(&(st_nn_attention_args){
         .q = state->dec_q,
@@ -139,8 +142,9 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
     st_nn_add(state->dec_x, state->dec_norm, size);
 }
 
-steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_state *state, int n_seq, const int *tokens,
-                                     int n_tokens, int n_past, st_whisper_logits which, float *logits, st_error *err) {
+steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_state *state, int n_seq,
+                                     const int *tokens, int n_tokens, int n_past, st_whisper_logits which,
+                                     float *logits, st_error *err) {
     steno_status status = check_decode(model, state, n_seq, tokens, n_tokens, n_past, logits, err);
     if (status != STENO_OK) return status;
     const st_whisper_dims *d = &model->dims;
@@ -150,9 +154,11 @@ steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_s
         const float *embedding = model->token_embedding + (size_t)tokens[r] * width;
         const float *position = model->decoder_positions + (size_t)(n_past + r % n_tokens) * width;
         float *x = state->dec_x + (size_t)r * width;
-        for (int i = 0; i < width; i++) x[i] = embedding[i] + position[i];
+        for (int i = 0; i < width; i++)
+            x[i] = embedding[i] + position[i];
     }
-    for (int layer = 0; layer < d->n_text_layer; layer++) decoder_block(model, state, layer, n_seq, n_tokens, n_past);
+    for (int layer = 0; layer < d->n_text_layer; layer++)
+        decoder_block(model, state, layer, n_seq, n_tokens, n_past);
     if (state->capture) state->capture->n_rows = rows;
 
     /* The output projection is the token embedding read as [n_vocab][width] (tied weights). */
@@ -162,8 +168,8 @@ steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_s
         st_nn_linear_forward(&projection, state->dec_norm, rows, logits);
     } else {
         for (int s = 0; s < n_seq; s++) {
-            st_nn_layer_norm(state->dec_x + ((size_t)s * n_tokens + n_tokens - 1) * width, 1, width, model->decoder_ln.weight,
-                             model->decoder_ln.bias, state->dec_norm + (size_t)s * width);
+            st_nn_layer_norm(state->dec_x + ((size_t)s * n_tokens + n_tokens - 1) * width, 1, width,
+                             model->decoder_ln.weight, model->decoder_ln.bias, state->dec_norm + (size_t)s * width);
         }
         st_nn_linear_forward(&projection, state->dec_norm, n_seq, logits);
     }
@@ -175,7 +181,8 @@ steno_status st_whisper_decode(const st_whisper_model *model, st_whisper_state *
     return st_whisper_decode_batch(model, state, 1, tokens, n_tokens, n_past, ST_WHISPER_LOGITS_LAST, logits, err);
 }
 
-steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, int n_seq, int n_positions, st_error *err) {
+steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, int n_seq, int n_positions,
+                                   st_error *err) {
     if (!state || !state->model || !source) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper cache reorder: missing argument");
     }
@@ -187,8 +194,8 @@ steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, i
     }
     for (int i = 0; i < n_seq; i++) {
         if (source[i] < 0 || source[i] >= state->max_sequences) {
-            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper cache reorder: source slot %d of %d does not exist",
-                                source[i], i);
+            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                                "whisper cache reorder: source slot %d of %d does not exist", source[i], i);
         }
     }
     /* Within one layer, every slot that changes first has its new contents gathered into
@@ -206,7 +213,8 @@ steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, i
             }
             for (int i = 0; i < n_seq; i++) {
                 if (source[i] == i) continue;
-                memcpy(cache_rows(state, caches[c], layer, i), state->dec_hidden + i * slot_size, sizeof(float) * slot_size);
+                memcpy(cache_rows(state, caches[c], layer, i), state->dec_hidden + i * slot_size,
+                       sizeof(float) * slot_size);
             }
         }
     }

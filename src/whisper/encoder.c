@@ -13,7 +13,8 @@ void st_whisper_encode_stem(const st_whisper_model *model, st_whisper_state *sta
     /* The convolutions read time-major rows; the mel arrives band-major as openai-whisper
      * computes it. */
     for (int band = 0; band < d->n_mels; band++) {
-        for (int t = 0; t < frames; t++) state->mel_by_time[(size_t)t * d->n_mels + band] = mel[(size_t)band * frames + t];
+        for (int t = 0; t < frames; t++)
+            state->mel_by_time[(size_t)t * d->n_mels + band] = mel[(size_t)band * frames + t];
     }
     st_nn_conv1d_k3(state->mel_by_time, frames, d->n_mels, model->conv1_weight, model->conv1_bias, width, 1,
                     state->conv_cols, state->conv1_out);
@@ -75,12 +76,15 @@ void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *s
     state->have_audio = 1;
 }
 
-steno_status st_whisper_encode(const st_whisper_model *model, st_whisper_state *state, const float *mel, st_error *err) {
+steno_status st_whisper_encode(const st_whisper_model *model, st_whisper_state *state, const float *mel,
+                               st_error *err) {
     if (!model || !state || !mel || state->model != model) {
-        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper encode: missing argument or a state made for another model");
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "whisper encode: missing argument or a state made for another model");
     }
     st_whisper_encode_stem(model, state, mel);
-    for (int layer = 0; layer < model->dims.n_audio_layer; layer++) st_whisper_encode_block(model, state, layer);
+    for (int layer = 0; layer < model->dims.n_audio_layer; layer++)
+        st_whisper_encode_block(model, state, layer);
     st_whisper_encode_finish(model, state);
     return STENO_OK;
 }

@@ -7,6 +7,14 @@
 
 #define NAME_SIZE 128
 
+/* prefix.suffix into buffer. Every canonical name is far shorter than NAME_SIZE; were one
+ * not, the lookup that follows fails on a name that says so. */
+static const char *join_name(char buffer[NAME_SIZE], const char *prefix, const char *suffix) {
+    int length = snprintf(buffer, NAME_SIZE, "%s.%s", prefix, suffix);
+    if (length < 0 || length >= NAME_SIZE) strcpy(buffer, "(over-long tensor name)");
+    return buffer;
+}
+
 /* Requires the tensor `name` with the given shape and makes a float32 copy of it. */
 static steno_status load_f32(const st_model *source, const char *name, int n_dims, const int64_t *shape, float **out,
                              st_error *err) {
@@ -20,23 +28,22 @@ static steno_status load_linear(const st_model *source, const char *prefix, int 
                                 st_nn_linear *layer, st_error *err) {
     char name[NAME_SIZE];
     const st_tensor *weight, *bias = NULL;
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    steno_status status = st_model_require(source, name, 2, (const int64_t[]){n_out, n_in}, &weight, err);
+    steno_status status =
+        st_model_require(source, join_name(name, prefix, "weight"), 2, (const int64_t[]){n_out, n_in}, &weight, err);
     if (status == STENO_OK && with_bias) {
-        snprintf(name, sizeof name, "%s.bias", prefix);
-        status = st_model_require(source, name, 1, (const int64_t[]){n_out}, &bias, err);
+        status = st_model_require(source, join_name(name, prefix, "bias"), 1, (const int64_t[]){n_out}, &bias, err);
     }
     if (status != STENO_OK) return status;
     return st_nn_linear_init(layer, weight, bias, err);
 }
 
-static steno_status load_norm(const st_model *source, const char *prefix, int dim, st_whisper_norm *norm, st_error *err) {
+static steno_status load_norm(const st_model *source, const char *prefix, int dim, st_whisper_norm *norm,
+                              st_error *err) {
     char name[NAME_SIZE];
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    steno_status status = load_f32(source, name, 1, (const int64_t[]){dim}, &norm->weight, err);
+    steno_status status =
+        load_f32(source, join_name(name, prefix, "weight"), 1, (const int64_t[]){dim}, &norm->weight, err);
     if (status != STENO_OK) return status;
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    return load_f32(source, name, 1, (const int64_t[]){dim}, &norm->bias, err);
+    return load_f32(source, join_name(name, prefix, "bias"), 1, (const int64_t[]){dim}, &norm->bias, err);
 }
 
 static steno_status load_attention(const st_model *source, const char *prefix, int dim, st_whisper_attention *attention,
@@ -45,9 +52,8 @@ static steno_status load_attention(const st_model *source, const char *prefix, i
     st_nn_linear *layers[] = {&attention->query, &attention->key, &attention->value, &attention->out};
     for (int i = 0; i < 4; i++) {
         char name[NAME_SIZE];
-        snprintf(name, sizeof name, "%s.%s", prefix, parts[i]);
         /* openai-whisper's attention key projection is the one linear layer without bias */
-        steno_status status = load_linear(source, name, dim, dim, i != 1, layers[i], err);
+        steno_status status = load_linear(source, join_name(name, prefix, parts[i]), dim, dim, i != 1, layers[i], err);
         if (status != STENO_OK) return status;
     }
     return STENO_OK;
@@ -55,9 +61,11 @@ static steno_status load_attention(const st_model *source, const char *prefix, i
 
 static steno_status load_block(const st_model *source, const char *stack, int index, int dim, int with_cross,
                                st_whisper_block *block, st_error *err) {
-    char name[NAME_SIZE];
+    char block_prefix[NAME_SIZE], name[NAME_SIZE];
     steno_status status;
-#define BLOCK_PART(part) (snprintf(name, sizeof name, "%s.blocks.%d.%s", stack, index, part), name)
+    int length = snprintf(block_prefix, sizeof block_prefix, "%s.blocks.%d", stack, index);
+    if (length < 0 || length >= NAME_SIZE) return st_error_set(err, STENO_ERR_INTERNAL, "block name too long");
+#define BLOCK_PART(part) join_name(name, block_prefix, part)
     if ((status = load_norm(source, BLOCK_PART("attn_ln"), dim, &block->attn_ln, err)) != STENO_OK) return status;
     if ((status = load_attention(source, BLOCK_PART("attn"), dim, &block->attn, err)) != STENO_OK) return status;
     if (with_cross) {
@@ -77,18 +85,18 @@ static steno_status load_block(const st_model *source, const char *stack, int in
  * largest published model (large-v3: 1280 wide, 32 layers, 51866 tokens) is far below them. */
 static steno_status check_dims(const st_model *source, const st_whisper_dims *d, st_error *err) {
     const char *path = source->file.path ? source->file.path : "model";
-    const int values[] = {d->n_mels,       d->n_audio_ctx,   d->n_audio_state, d->n_audio_head, d->n_audio_layer,
-                          d->n_vocab,      d->n_text_ctx,    d->n_text_state,  d->n_text_head,  d->n_text_layer};
+    const int values[] = {d->n_mels,  d->n_audio_ctx, d->n_audio_state, d->n_audio_head, d->n_audio_layer,
+                          d->n_vocab, d->n_text_ctx,  d->n_text_state,  d->n_text_head,  d->n_text_layer};
     const int limits[] = {512, 4096, 8192, 256, 256, 1 << 20, 4096, 8192, 256, 256};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         if (values[i] <= 0 || values[i] > limits[i]) {
-            return st_error_set(err, STENO_ERR_FORMAT, "%s: model dimension %zu is %d, expected 1..%d", path, i, values[i],
-                                limits[i]);
+            return st_error_set(err, STENO_ERR_FORMAT, "%s: model dimension %zu is %d, expected 1..%d", path, i,
+                                values[i], limits[i]);
         }
     }
     if (d->n_audio_state % d->n_audio_head != 0 || d->n_text_state % d->n_text_head != 0) {
-        return st_error_set(err, STENO_ERR_FORMAT, "%s: state widths %d/%d are not divisible by head counts %d/%d", path,
-                            d->n_audio_state, d->n_text_state, d->n_audio_head, d->n_text_head);
+        return st_error_set(err, STENO_ERR_FORMAT, "%s: state widths %d/%d are not divisible by head counts %d/%d",
+                            path, d->n_audio_state, d->n_text_state, d->n_audio_head, d->n_text_head);
     }
     if (d->n_audio_state != d->n_text_state) {
         return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: audio width %d differs from text width %d", path,
@@ -104,12 +112,14 @@ static steno_status load_model(st_whisper_model *model, const st_model *source, 
     if ((status = check_dims(source, d, err)) != STENO_OK) return status;
     model->dims = *d;
 
-    if ((status = load_f32(source, "encoder.conv1.weight", 3, (const int64_t[]){state, d->n_mels, 3}, &model->conv1_weight,
-                           err)) != STENO_OK ||
-        (status = load_f32(source, "encoder.conv1.bias", 1, (const int64_t[]){state}, &model->conv1_bias, err)) != STENO_OK ||
+    if ((status = load_f32(source, "encoder.conv1.weight", 3, (const int64_t[]){state, d->n_mels, 3},
+                           &model->conv1_weight, err)) != STENO_OK ||
+        (status = load_f32(source, "encoder.conv1.bias", 1, (const int64_t[]){state}, &model->conv1_bias, err)) !=
+            STENO_OK ||
         (status = load_f32(source, "encoder.conv2.weight", 3, (const int64_t[]){state, state, 3}, &model->conv2_weight,
                            err)) != STENO_OK ||
-        (status = load_f32(source, "encoder.conv2.bias", 1, (const int64_t[]){state}, &model->conv2_bias, err)) != STENO_OK ||
+        (status = load_f32(source, "encoder.conv2.bias", 1, (const int64_t[]){state}, &model->conv2_bias, err)) !=
+            STENO_OK ||
         (status = load_f32(source, "encoder.positional_embedding", 2, (const int64_t[]){d->n_audio_ctx, state},
                            &model->encoder_positions, err)) != STENO_OK) {
         return status;
@@ -120,7 +130,8 @@ static steno_status load_model(st_whisper_model *model, const st_model *source, 
         return st_error_set(err, STENO_ERR_NO_MEMORY, "cannot allocate the layer tables");
     }
     for (int i = 0; i < d->n_audio_layer; i++) {
-        if ((status = load_block(source, "encoder", i, d->n_audio_state, 0, &model->encoder_blocks[i], err)) != STENO_OK)
+        if ((status = load_block(source, "encoder", i, d->n_audio_state, 0, &model->encoder_blocks[i], err)) !=
+            STENO_OK)
             return status;
     }
     if ((status = load_norm(source, "encoder.ln_post", d->n_audio_state, &model->ln_post, err)) != STENO_OK ||
@@ -190,7 +201,8 @@ steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_mod
     memset(state, 0, sizeof *state);
     const st_whisper_dims *d = &model->dims;
     if (max_sequences < 1 || max_sequences > 256) {
-        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper state: %d sequences, expected 1..256", max_sequences);
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper state: %d sequences, expected 1..256",
+                            max_sequences);
     }
     state->model = model;
     state->max_sequences = max_sequences;
@@ -233,7 +245,8 @@ steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_mod
     /* One allocation carved into 64-byte aligned pieces: one free, and no piece shares a cache
      * line with the next. */
     size_t total = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += (sizes[i].n_floats + 15) / 16 * 16;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        total += (sizes[i].n_floats + 15) / 16 * 16;
     state->arena = st_nn_alloc(total);
     if (!state->arena) {
         memset(state, 0, sizeof *state);

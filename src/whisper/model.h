@@ -101,7 +101,7 @@ typedef struct st_whisper_state {
     /* decoder scratch, max_rows rows each */
     float *dec_x, *dec_norm, *dec_q, *dec_k, *dec_v, *dec_attn; /* [max_rows][n_text_state] */
     float *dec_hidden;                                          /* [max_rows][4*n_text_state] */
-    float *dec_scores; /* [max_rows][max(n_text_ctx, n_audio_ctx)] */
+    float *dec_scores;                                          /* [max_rows][max(n_text_ctx, n_audio_ctx)] */
 
     st_whisper_capture *capture; /* optional, see st_whisper_capture */
 } st_whisper_state;
@@ -143,12 +143,14 @@ steno_status st_whisper_decode(const st_whisper_model *model, st_whisper_state *
 /* The same for n_seq sequences at once (cache slots 0 .. n_seq-1), all at the same n_past, with
  * tokens [n_seq][n_tokens]; which says whether logits gets the last row of each sequence or
  * every row. n_seq * n_tokens may not exceed state->max_rows. */
-steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_state *state, int n_seq, const int *tokens,
-                                     int n_tokens, int n_past, st_whisper_logits which, float *logits, st_error *err);
+steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_state *state, int n_seq,
+                                     const int *tokens, int n_tokens, int n_past, st_whisper_logits which,
+                                     float *logits, st_error *err);
 
 /* Reorders the self-attention cache for beam search: afterwards slot i holds what slot
  * source[i] held, for positions 0 .. n_positions-1 of slots 0 .. n_seq-1 (source may repeat a
  * slot, e.g. {0, 0, 0, 0, 0} fans a decoded prompt out to five beams). */
-steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, int n_seq, int n_positions, st_error *err);
+steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, int n_seq, int n_positions,
+                                   st_error *err);
 
 #endif

@@ -32,11 +32,11 @@
 
 /* openai-whisper's LANGUAGES, in the order their tokens follow sot. */
 static const char *const language_codes[] = {
-    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id",
-    "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg",
-    "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br",
-    "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so",
-    "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt",
+    "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt",  "tr", "pl", "ca", "nl", "ar", "sv",  "it", "id",
+    "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro",  "da", "hu", "ta", "no", "th", "ur",  "hr", "bg",
+    "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv",  "bn", "sr", "az", "sl", "kn", "et",  "mk", "br",
+    "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw",  "gl", "mr", "pa", "si", "km", "sn",  "yo", "so",
+    "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi",  "lo", "uz", "fo", "ht", "ps", "tk",  "nn", "mt",
     "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
 };
 #define ST_N_KNOWN_LANGUAGES ((int)(sizeof language_codes / sizeof language_codes[0]))
@@ -106,9 +106,9 @@ int st_tokenizer_language_token(const st_tokenizer *t, const char *code) {
 }
 
 const char *st_tokenizer_language_code(const st_tokenizer *t, int id) {
-    int index = id - (t->n_text + 2);
-    if (index < 0 || index >= t->n_languages || index >= ST_N_KNOWN_LANGUAGES) return NULL;
-    return language_codes[index];
+    int first = t->n_text + 2;
+    if (id < first || id - first >= t->n_languages || id - first >= ST_N_KNOWN_LANGUAGES) return NULL;
+    return language_codes[id - first];
 }
 
 const int32_t *st_tokenizer_non_speech_tokens(const st_tokenizer *t, size_t *n) {
@@ -168,7 +168,8 @@ static steno_status layout_from_n_vocab(st_tokenizer *t, int n_vocab, st_error *
 
 static uint64_t hash_bytes(const uint8_t *p, size_t n) {
     uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3u;
     return h;
 }
 
@@ -190,7 +191,8 @@ static void token_insert(st_tokenizer *t, int32_t id) {
     /* A byte string listed twice keeps its first (lowest) id, the rank BPE must use. */
     if (n == 0 || token_lookup(t, p, n) >= 0) return;
     size_t slot = (size_t)hash_bytes(p, n) & t->slot_mask;
-    while (t->slots[slot] >= 0) slot = (slot + 1) & t->slot_mask;
+    while (t->slots[slot] >= 0)
+        slot = (slot + 1) & t->slot_mask;
     t->slots[slot] = id;
 }
 
@@ -366,14 +368,15 @@ static merge_candidate heap_pop(encode_state *st) {
 static steno_status ensure_scratch(encode_state *st, size_t n, st_error *err) {
     if (n <= st->scratch_size) return STENO_OK;
     size_t size = st->scratch_size ? st->scratch_size : 64;
-    while (size < n) size *= 2;
-    /* Each merge pushes at most two candidates onto the n − 1 initial ones. */
+    while (size < n)
+        size *= 2;
     int32_t *end = realloc(st->end, size * sizeof *end);
     if (end) st->end = end;
     int32_t *prev = realloc(st->prev, size * sizeof *prev);
     if (prev) st->prev = prev;
     int32_t *pair_rank = realloc(st->pair_rank, size * sizeof *pair_rank);
     if (pair_rank) st->pair_rank = pair_rank;
+    /* Each merge pushes at most two candidates onto the n − 1 initial ones. */
     merge_candidate *heap = realloc(st->heap, 3 * size * sizeof *heap);
     if (heap) st->heap = heap;
     if (!end || !prev || !pair_rank || !heap) {
@@ -435,8 +438,8 @@ static steno_status encode_piece(encode_state *st, const uint8_t *p, size_t leng
     return STENO_OK;
 }
 
-steno_status st_tokenizer_encode(const st_tokenizer *t, const char *text, size_t length, int32_t *ids,
-                                 size_t capacity, size_t *n_ids, st_error *err) {
+steno_status st_tokenizer_encode(const st_tokenizer *t, const char *text, size_t length, int32_t *ids, size_t capacity,
+                                 size_t *n_ids, st_error *err) {
     *n_ids = 0;
     if (length > INT32_MAX / 4) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "tokenizer: %zu bytes of text is too long to encode",
@@ -578,9 +581,9 @@ static int compare_ids(const void *a, const void *b) {
  * only at the start of a word, so hyphens and apostrophes inside words stay possible. */
 static steno_status compute_non_speech(st_tokenizer *t, st_error *err) {
     static const char *const symbols[] = {
-        "\"", "#",  "(",   ")",   "*",  "+",  "/",  ":",   ";",    "<",  "=",    ">",   "@",  "[",  "\\", "]",
-        "^",  "_",  "`",   "{",   "|",  "}",  "~",  "「", "」",   "『", "』",   "<<",  ">>", "<<<", ">>>", "--",
-        "---", "-(", "-[", "('", "(\"", "((", "))", "(((", ")))", "[[", "]]", "{{", "}}", "♪♪", "♪♪♪",
+        "\"",  "#",  "(",  ")",  "*",   "+",  "/",  ":",   ";",   "<",  "=",  ">",  "@",  "[",   "\\",  "]",
+        "^",   "_",  "`",  "{",  "|",   "}",  "~",  "「",  "」",  "『", "』", "<<", ">>", "<<<", ">>>", "--",
+        "---", "-(", "-[", "('", "(\"", "((", "))", "(((", ")))", "[[", "]]", "{{", "}}", "♪♪",  "♪♪♪",
     };
     static const char *const musical[] = {"♩", "♪", "♫", "♬", "♭", "♮", "♯"};
     const size_t n_symbols = sizeof symbols / sizeof symbols[0], n_musical = sizeof musical / sizeof musical[0];
@@ -647,7 +650,8 @@ steno_status st_tokenizer_create(const st_vocab_entry *entries, size_t n_entries
         }
     }
     size_t n_slots = 1;
-    while (n_slots < 2 * (size_t)t->n_text) n_slots *= 2; /* load factor at most 1/2 */
+    while (n_slots < 2 * (size_t)t->n_text)
+        n_slots *= 2; /* load factor at most 1/2 */
     t->offsets = malloc(((size_t)t->n_text + 1) * sizeof *t->offsets);
     t->bytes = malloc(total ? total : 1);
     t->slots = malloc(n_slots * sizeof *t->slots);
@@ -664,7 +668,8 @@ steno_status st_tokenizer_create(const st_vocab_entry *entries, size_t n_entries
         offset += entries[id].length;
     }
     t->offsets[t->n_text] = offset;
-    for (int id = 0; id < t->n_text; id++) token_insert(t, id);
+    for (int id = 0; id < t->n_text; id++)
+        token_insert(t, id);
     for (int b = 0; b < 256; b++) {
         uint8_t byte = (uint8_t)b;
         if (token_lookup(t, &byte, 1) < 0) {
@@ -705,8 +710,8 @@ static void gpt2_alphabet_init(gpt2_alphabet *a) {
 }
 
 /* Converts a token string to its bytes (at most strlen bytes, written to out). */
-static steno_status gpt2_string_to_bytes(const gpt2_alphabet *a, const char *s, const char *name, long id,
-                                         uint8_t *out, uint32_t *length, st_error *err) {
+static steno_status gpt2_string_to_bytes(const gpt2_alphabet *a, const char *s, const char *name, long id, uint8_t *out,
+                                         uint32_t *length, st_error *err) {
     size_t n = strlen(s), pos = 0;
     uint32_t written = 0;
     while (pos < n) {
@@ -754,8 +759,8 @@ static steno_status entries_from_json(const json_t *vocab, const char *name, int
     if (json_is_object(vocab)) {
         json_object_foreach((json_t *)vocab, key, value) {
             if (!json_is_integer(value) || json_integer_value(value) < 0) {
-                status = st_error_set(err, STENO_ERR_FORMAT, "%s: token \"%.40s\" has no non-negative integer id",
-                                      name, key);
+                status = st_error_set(err, STENO_ERR_FORMAT, "%s: token \"%.40s\" has no non-negative integer id", name,
+                                      key);
                 break;
             }
             json_int_t id = json_integer_value(value);

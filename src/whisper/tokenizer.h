@@ -50,12 +50,14 @@ void st_tokenizer_free(st_tokenizer *tokenizer);
  * byte-level BPE). Special-token text such as "<|endoftext|>" is encoded as plain text. Bytes
  * that are not valid UTF-8 are kept and encoded as single "other" characters.
  * *n_ids receives the number of tokens the text needs; the first min(capacity, *n_ids) are
- * written to ids (call with capacity 0 to measure). Fails only when memory runs out. */
+ * written to ids (call with capacity 0 to measure). Fails only when memory runs out or the
+ * text is over 512 MiB. */
 steno_status st_tokenizer_encode(const st_tokenizer *tokenizer, const char *text, size_t length, int32_t *ids,
                                  size_t capacity, size_t *n_ids, st_error *err);
 
-/* Flags for st_tokenizer_decode. Without flags only text tokens are decoded (openai-whisper's
- * Tokenizer.decode). */
+/* Flags for st_tokenizer_decode. Without flags only text tokens are decoded, as openai-whisper
+ * builds segment text; ST_DECODE_SPECIALS is its Tokenizer.decode, SPECIALS | TIMESTAMPS its
+ * decode_with_timestamps. */
 enum {
     ST_DECODE_SPECIALS = 1 << 0,   /* render non-timestamp special tokens as "<|en|>", "<|endoftext|>" */
     ST_DECODE_TIMESTAMPS = 1 << 1, /* render timestamp tokens as "<|1.08|>" */

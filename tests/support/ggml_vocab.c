@@ -25,7 +25,8 @@ int st_test_ggml_vocab_load(const char *path, st_test_ggml_vocab *out) {
     size_t pos = 0;
     uint32_t magic, hparams[11], n_mel, n_fft, count;
     int ok = read_u32(&out->file, &pos, &magic) && magic == 0x67676d6c;
-    for (int i = 0; ok && i < 11; i++) ok = read_u32(&out->file, &pos, &hparams[i]);
+    for (int i = 0; ok && i < 11; i++)
+        ok = read_u32(&out->file, &pos, &hparams[i]);
     ok = ok && read_u32(&out->file, &pos, &n_mel) && read_u32(&out->file, &pos, &n_fft);
     ok = ok && (uint64_t)n_mel * n_fft * 4 <= out->file.size - pos;
     if (ok) pos += (size_t)n_mel * n_fft * 4;
