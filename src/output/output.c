@@ -232,13 +232,8 @@ typedef struct subtitle_state {
  * whitespace. `.` stops at a line break and `$` also matches before a final one, so a word with
  * a line break inside what follows its leading whitespace (other than a last one) is left as is. */
 static void append_underlined(st_strbuf *out, const char *word, size_t length) {
-    size_t body = 0;
-    while (body < length) {
-        uint32_t cp;
-        size_t n = st_utf8_decode(word + body, length - body, &cp);
-        if (!st_unicode_is_space(cp)) break;
-        body += n;
-    }
+    size_t body, stripped_end;
+    st_utf8_strip(word, length, &body, &stripped_end);
     const char *newline = memchr(word + body, '\n', length - body);
     if (newline && newline != word + length - 1) {
         st_strbuf_append(out, word, length);
@@ -445,6 +440,12 @@ static void append_json_key(st_strbuf *out, const char *key) {
     st_strbuf_append_str(out, "\": ");
 }
 
+/* `, "key": value` for a float member */
+static void append_json_double_member(st_strbuf *out, const char *key, double value) {
+    append_json_key(out, key);
+    append_json_double(out, value);
+}
+
 static steno_status render_json(const st_transcript *t, st_strbuf *out) {
     st_strbuf_append_str(out, "{\"text\": ");
     append_json_string(out, t->text ? t->text : "");
@@ -453,24 +454,18 @@ static steno_status render_json(const st_transcript *t, st_strbuf *out) {
         const st_segment *s = &t->segments[i];
         st_strbuf_printf(out, "%s{\"id\": %d", i ? ", " : "", s->id);
         st_strbuf_printf(out, ", \"seek\": %d", s->seek);
-        append_json_key(out, "start");
-        append_json_double(out, s->start);
-        append_json_key(out, "end");
-        append_json_double(out, s->end);
+        append_json_double_member(out, "start", s->start);
+        append_json_double_member(out, "end", s->end);
         append_json_key(out, "text");
         append_json_string(out, s->text ? s->text : "");
         append_json_key(out, "tokens");
         st_strbuf_append_char(out, '[');
         for (int k = 0; k < s->n_tokens; k++) st_strbuf_printf(out, "%s%d", k ? ", " : "", s->tokens[k]);
         st_strbuf_append_char(out, ']');
-        append_json_key(out, "temperature");
-        append_json_double(out, s->temperature);
-        append_json_key(out, "avg_logprob");
-        append_json_double(out, s->avg_logprob);
-        append_json_key(out, "compression_ratio");
-        append_json_double(out, s->compression_ratio);
-        append_json_key(out, "no_speech_prob");
-        append_json_double(out, s->no_speech_prob);
+        append_json_double_member(out, "temperature", s->temperature);
+        append_json_double_member(out, "avg_logprob", s->avg_logprob);
+        append_json_double_member(out, "compression_ratio", s->compression_ratio);
+        append_json_double_member(out, "no_speech_prob", s->no_speech_prob);
         if (t->has_words) {
             append_json_key(out, "words");
             st_strbuf_append_char(out, '[');
@@ -478,12 +473,9 @@ static steno_status render_json(const st_transcript *t, st_strbuf *out) {
                 const st_word *word = &s->words[k];
                 st_strbuf_append_str(out, k ? ", {\"word\": " : "{\"word\": ");
                 append_json_string(out, word->text ? word->text : "");
-                append_json_key(out, "start");
-                append_json_double(out, word->start);
-                append_json_key(out, "end");
-                append_json_double(out, word->end);
-                append_json_key(out, "probability");
-                append_json_double(out, word->probability);
+                append_json_double_member(out, "start", word->start);
+                append_json_double_member(out, "end", word->end);
+                append_json_double_member(out, "probability", word->probability);
                 st_strbuf_append_char(out, '}');
             }
             st_strbuf_append_char(out, ']');
