@@ -1,10 +1,20 @@
 /*
  * steno.h — the public C API of libsteno.
  *
- * What programs linking libsteno (the steno CLI and server among them) see: status codes and
- * their messages, and the version. Each later capability (transcription, diarization, the
- * model store) adds its calls here in the whisper.cpp style: an opaque context, a
- * steno_*_default_params() that fills a params struct, one call per job.
+ * In the whisper.cpp style: an opaque context per loaded model, steno_*_default_params()
+ * functions that fill a params struct, one call per job, callbacks for new segments and
+ * progress, and status codes with steno_strerror(). A minimal program:
+ *
+ *     steno_context *ctx;
+ *     steno_result *result;
+ *     if (steno_context_open("ggml-base.en.bin", NULL, &ctx) != STENO_OK) ...
+ *     steno_transcribe_params p = steno_transcribe_default_params();
+ *     if (steno_transcribe_file(ctx, "jfk.wav", &p, &result) == STENO_OK)
+ *         puts(steno_result_text(result));
+ *     else
+ *         fprintf(stderr, "%s\n", steno_context_error(ctx));
+ *     steno_result_free(result);
+ *     steno_context_free(ctx);
  */
 #ifndef STENO_H
 #define STENO_H
@@ -37,6 +47,91 @@ const char *steno_strerror(steno_status status);
 
 /* "MAJOR.MINOR.PATCH" */
 const char *steno_version(void);
+
+#include <stddef.h>
+
+/* ---- models ---- */
+
+typedef struct steno_context steno_context;
+
+typedef struct steno_context_params {
+    int n_threads;      /* CPU threads (default 2) */
+    int max_hypotheses; /* the largest beam_size / best_of this context will be asked for (default 5) */
+} steno_context_params;
+
+steno_context_params steno_context_default_params(void);
+
+/* Loads a Whisper model from a file or folder in any format steno reads. params may be NULL.
+ * On failure *out is NULL; steno_last_error() says why. */
+steno_status steno_context_open(const char *model_path, const steno_context_params *params, steno_context **out);
+void steno_context_free(steno_context *context);
+
+/* The message of the last failure in this context (or of the last failed steno_context_open
+ * in this thread when context is NULL). */
+const char *steno_context_error(const steno_context *context);
+
+/* ---- transcription ---- */
+
+typedef struct steno_segment_info {
+    int id;
+    double start, end; /* seconds */
+    const char *text;  /* UTF-8, usually with a leading space; valid while the result lives */
+    double avg_logprob, no_speech_prob, compression_ratio, temperature;
+} steno_segment_info;
+
+/* Called as each segment is decoded; return non-zero to stop the job (STENO_ERR_CANCELLED). */
+typedef int (*steno_segment_callback)(void *user, const steno_segment_info *segment);
+/* Called after each 30-second window with the seconds done and in all. */
+typedef void (*steno_progress_callback)(void *user, double done_seconds, double total_seconds);
+
+typedef struct steno_transcribe_params {
+    const char *language;  /* "en", "ru", ...; NULL detects it (multilingual models) */
+    int translate;         /* translate to English instead of transcribing */
+    int beam_size;         /* 1 = greedy (default 5, like the whisper command line) */
+    int best_of;           /* samples at temperature > 0 (default 5) */
+    float temperature;     /* first temperature (default 0) */
+    float temperature_increment; /* fallback step up to 1.0 (default 0.2; 0 disables fallback) */
+    const char *initial_prompt;
+    int condition_on_previous_text; /* default 1 */
+    int without_timestamps;
+    int n_threads; /* 0: the context's */
+    steno_segment_callback on_segment;
+    steno_progress_callback on_progress;
+    void *user;
+} steno_transcribe_params;
+
+steno_transcribe_params steno_transcribe_default_params(void);
+
+typedef struct steno_result steno_result;
+
+/* Decodes any audio or video file FFmpeg reads and transcribes it. params may be NULL. */
+steno_status steno_transcribe_file(steno_context *context, const char *audio_path,
+                                   const steno_transcribe_params *params, steno_result **out);
+/* Transcribes 16 kHz mono float samples. */
+steno_status steno_transcribe_pcm(steno_context *context, const float *samples, size_t n_samples,
+                                  const steno_transcribe_params *params, steno_result **out);
+
+const char *steno_result_text(const steno_result *result);
+const char *steno_result_language(const steno_result *result);
+double steno_result_duration(const steno_result *result);
+int steno_result_n_segments(const steno_result *result);
+/* Segment i (0 <= i < n_segments). */
+steno_segment_info steno_result_segment(const steno_result *result, int i);
+
+typedef enum steno_format {
+    STENO_FORMAT_TXT,
+    STENO_FORMAT_VTT,
+    STENO_FORMAT_SRT,
+    STENO_FORMAT_TSV,
+    STENO_FORMAT_JSON,
+} steno_format;
+
+/* The result in one of openai-whisper's output formats, NUL-terminated, malloc'd: release it
+ * with steno_free. NULL when memory runs out or the format is unknown. */
+char *steno_result_render(const steno_result *result, steno_format format);
+
+void steno_result_free(steno_result *result);
+void steno_free(void *memory);
 
 #ifdef __cplusplus
 }

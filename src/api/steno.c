@@ -1,0 +1,186 @@
+/*
+ * steno.c — the public API of include/steno.h, a thin layer over the modules: audio decoding,
+ * the Whisper context and transcription loop, and the transcript writers.
+ */
+#include "steno.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio/audio.h"
+#include "output/output.h"
+#include "whisper/transcribe.h"
+
+struct steno_context {
+    st_whisper_context *whisper;
+    steno_context_params params;
+    st_error error;
+};
+
+struct steno_result {
+    st_transcript transcript;
+};
+
+/* The message of the last steno_context_open that failed in this thread (no context yet). */
+static _Thread_local st_error open_error;
+
+steno_context_params steno_context_default_params(void) {
+    return (steno_context_params){.n_threads = 2, .max_hypotheses = 5};
+}
+
+steno_status steno_context_open(const char *model_path, const steno_context_params *params, steno_context **out) {
+    *out = NULL;
+    st_error_clear(&open_error);
+    if (!model_path) return st_error_set(&open_error, STENO_ERR_INVALID_ARGUMENT, "no model path given");
+    steno_context *context = calloc(1, sizeof *context);
+    if (!context) return st_error_set(&open_error, STENO_ERR_NO_MEMORY, "out of memory");
+    context->params = params ? *params : steno_context_default_params();
+    if (context->params.n_threads < 1) context->params.n_threads = 1;
+    if (context->params.max_hypotheses < 1) context->params.max_hypotheses = 1;
+    steno_status status = st_whisper_context_load(model_path, context->params.max_hypotheses,
+                                                  context->params.n_threads, &context->whisper, &open_error);
+    if (status != STENO_OK) {
+        free(context);
+        return status;
+    }
+    *out = context;
+    return STENO_OK;
+}
+
+void steno_context_free(steno_context *context) {
+    if (!context) return;
+    st_whisper_context_free(context->whisper);
+    free(context);
+}
+
+const char *steno_context_error(const steno_context *context) {
+    return st_error_message(context ? &context->error : &open_error);
+}
+
+steno_transcribe_params steno_transcribe_default_params(void) {
+    return (steno_transcribe_params){
+        .beam_size = 5,
+        .best_of = 5,
+        .temperature = 0.0f,
+        .temperature_increment = 0.2f,
+        .condition_on_previous_text = 1,
+    };
+}
+
+typedef struct callback_bridge {
+    const steno_transcribe_params *params;
+} callback_bridge;
+
+static steno_segment_info segment_info(const st_segment *s) {
+    return (steno_segment_info){.id = s->id, .start = s->start, .end = s->end, .text = s->text,
+                                .avg_logprob = s->avg_logprob, .no_speech_prob = s->no_speech_prob,
+                                .compression_ratio = s->compression_ratio, .temperature = s->temperature};
+}
+
+static int bridge_segment(void *user, const st_segment *segment) {
+    const callback_bridge *bridge = user;
+    steno_segment_info info = segment_info(segment);
+    return bridge->params->on_segment(bridge->params->user, &info);
+}
+
+static void bridge_progress(void *user, double done, double total) {
+    const callback_bridge *bridge = user;
+    bridge->params->on_progress(bridge->params->user, done, total);
+}
+
+steno_status steno_transcribe_pcm(steno_context *context, const float *samples, size_t n_samples,
+                                  const steno_transcribe_params *params, steno_result **out) {
+    *out = NULL;
+    st_error_clear(&context->error);
+    steno_transcribe_params defaults = steno_transcribe_default_params();
+    const steno_transcribe_params *p = params ? params : &defaults;
+    st_transcribe_options o = st_transcribe_default_options();
+    o.language = p->language;
+    o.translate = p->translate;
+    o.beam_size = p->beam_size > 0 ? p->beam_size : 1;
+    o.best_of = p->best_of > 0 ? p->best_of : 1;
+    o.n_temperatures = 0;
+    if (p->temperature_increment > 0) {
+        for (double t = p->temperature; t <= 1.0 + 1e-6 && o.n_temperatures < ST_MAX_TEMPERATURES;
+             t += p->temperature_increment) {
+            o.temperatures[o.n_temperatures++] = (float)t;
+        }
+    }
+    if (o.n_temperatures == 0) o.temperatures[o.n_temperatures++] = p->temperature;
+    o.initial_prompt = p->initial_prompt;
+    o.condition_on_previous_text = p->condition_on_previous_text;
+    o.without_timestamps = p->without_timestamps;
+    o.n_threads = p->n_threads > 0 ? p->n_threads : context->params.n_threads;
+    callback_bridge bridge = {.params = p};
+    o.user = &bridge;
+    if (p->on_segment) o.on_segment = bridge_segment;
+    if (p->on_progress) o.on_progress = bridge_progress;
+
+    steno_result *result = calloc(1, sizeof *result);
+    if (!result) return st_error_set(&context->error, STENO_ERR_NO_MEMORY, "out of memory");
+    st_transcript_init(&result->transcript);
+    steno_status status = st_transcribe(context->whisper, samples, n_samples, &o, &result->transcript, &context->error);
+    if (status != STENO_OK) {
+        steno_result_free(result);
+        return status;
+    }
+    *out = result;
+    return STENO_OK;
+}
+
+steno_status steno_transcribe_file(steno_context *context, const char *audio_path,
+                                   const steno_transcribe_params *params, steno_result **out) {
+    *out = NULL;
+    st_error_clear(&context->error);
+    st_audio audio;
+    steno_status status = st_audio_decode_file(audio_path, 16000, &audio, &context->error);
+    if (status != STENO_OK) return status;
+    status = steno_transcribe_pcm(context, audio.samples, audio.n_samples, params, out);
+    st_audio_free(&audio);
+    return status;
+}
+
+const char *steno_result_text(const steno_result *result) {
+    return result->transcript.text ? result->transcript.text : "";
+}
+
+const char *steno_result_language(const steno_result *result) {
+    return result->transcript.language ? result->transcript.language : "";
+}
+
+double steno_result_duration(const steno_result *result) {
+    return result->transcript.duration;
+}
+
+int steno_result_n_segments(const steno_result *result) {
+    return result->transcript.n_segments;
+}
+
+steno_segment_info steno_result_segment(const steno_result *result, int i) {
+    if (i < 0 || i >= result->transcript.n_segments) return (steno_segment_info){.id = -1, .text = ""};
+    return segment_info(&result->transcript.segments[i]);
+}
+
+char *steno_result_render(const steno_result *result, steno_format format) {
+    static const st_output_format formats[] = {ST_OUTPUT_TXT, ST_OUTPUT_VTT, ST_OUTPUT_SRT, ST_OUTPUT_TSV,
+                                               ST_OUTPUT_JSON};
+    if ((unsigned)format >= sizeof formats / sizeof formats[0]) return NULL;
+    st_strbuf buffer;
+    st_strbuf_init(&buffer);
+    if (st_output_render(formats[format], &result->transcript, NULL, &buffer, NULL) != STENO_OK) {
+        st_strbuf_free(&buffer);
+        return NULL;
+    }
+    return st_strbuf_detach(&buffer);
+}
+
+void steno_result_free(steno_result *result) {
+    if (!result) return;
+    st_transcript_free(&result->transcript);
+    free(result);
+}
+
+void steno_free(void *memory) {
+    free(memory);
+}
