@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audio/audio.h"
 #include "output/output.h"
 #include "whisper/transcribe.h"
 
@@ -89,12 +88,9 @@ static void bridge_progress(void *user, double done, double total) {
     bridge->params->on_progress(bridge->params->user, done, total);
 }
 
-steno_status steno_transcribe_pcm(steno_context *context, const float *samples, size_t n_samples,
-                                  const steno_transcribe_params *params, steno_result **out) {
-    *out = NULL;
-    st_error_clear(&context->error);
-    steno_transcribe_params defaults = steno_transcribe_default_params();
-    const steno_transcribe_params *p = params ? params : &defaults;
+/* openai-whisper's options from the public params. */
+static st_transcribe_options options_from(const steno_context *context, const steno_transcribe_params *p,
+                                          callback_bridge *bridge) {
     st_transcribe_options o = st_transcribe_default_options();
     o.language = p->language;
     o.translate = p->translate;
@@ -112,15 +108,27 @@ steno_status steno_transcribe_pcm(steno_context *context, const float *samples, 
     o.condition_on_previous_text = p->condition_on_previous_text;
     o.without_timestamps = p->without_timestamps;
     o.n_threads = p->n_threads > 0 ? p->n_threads : context->params.n_threads;
-    callback_bridge bridge = {.params = p};
-    o.user = &bridge;
+    bridge->params = p;
+    o.user = bridge;
     if (p->on_segment) o.on_segment = bridge_segment;
     if (p->on_progress) o.on_progress = bridge_progress;
+    return o;
+}
 
+/* Runs one job from either a file or samples into a new result. */
+static steno_status run_job(steno_context *context, const char *audio_path, const float *samples, size_t n_samples,
+                            const steno_transcribe_params *params, steno_result **out) {
+    *out = NULL;
+    st_error_clear(&context->error);
+    steno_transcribe_params defaults = steno_transcribe_default_params();
+    callback_bridge bridge;
+    st_transcribe_options o = options_from(context, params ? params : &defaults, &bridge);
     steno_result *result = calloc(1, sizeof *result);
     if (!result) return st_error_set(&context->error, STENO_ERR_NO_MEMORY, "out of memory");
     st_transcript_init(&result->transcript);
-    steno_status status = st_transcribe(context->whisper, samples, n_samples, &o, &result->transcript, &context->error);
+    steno_status status =
+        audio_path ? st_transcribe_file(context->whisper, audio_path, &o, &result->transcript, &context->error)
+                   : st_transcribe(context->whisper, samples, n_samples, &o, &result->transcript, &context->error);
     if (status != STENO_OK) {
         steno_result_free(result);
         return status;
@@ -129,16 +137,18 @@ steno_status steno_transcribe_pcm(steno_context *context, const float *samples, 
     return STENO_OK;
 }
 
+steno_status steno_transcribe_pcm(steno_context *context, const float *samples, size_t n_samples,
+                                  const steno_transcribe_params *params, steno_result **out) {
+    return run_job(context, NULL, samples, n_samples, params, out);
+}
+
 steno_status steno_transcribe_file(steno_context *context, const char *audio_path,
                                    const steno_transcribe_params *params, steno_result **out) {
-    *out = NULL;
-    st_error_clear(&context->error);
-    st_audio audio;
-    steno_status status = st_audio_decode_file(audio_path, 16000, &audio, &context->error);
-    if (status != STENO_OK) return status;
-    status = steno_transcribe_pcm(context, audio.samples, audio.n_samples, params, out);
-    st_audio_free(&audio);
-    return status;
+    if (!audio_path) {
+        *out = NULL;
+        return st_error_set(&context->error, STENO_ERR_INVALID_ARGUMENT, "no audio path given");
+    }
+    return run_job(context, audio_path, NULL, 0, params, out);
 }
 
 const char *steno_result_text(const steno_result *result) {

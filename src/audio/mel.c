@@ -300,12 +300,14 @@ size_t st_mel_frame_count(size_t n_samples, size_t n_padding_samples) {
 
 typedef struct mel_job {
     const st_mel_filters *filters;
-    const float *samples;
-    size_t n_samples;
-    size_t n_total; /* samples plus padding */
+    /* signal samples [buffer_start, buffer_start + buffer_length) of the audio */
+    const float *buffer;
+    size_t buffer_start, buffer_length;
+    size_t n_audio; /* the audio's length: later signal samples are padding zeros */
+    size_t n_total; /* audio plus padding, where the reflect padding mirrors the end */
     size_t first_frame, end_frame;
-    float *data; /* [n_mels][n_frames] */
-    size_t n_frames;
+    float *data;   /* frame f of mel m at data[m * stride + f - data_first_frame] */
+    size_t stride, data_first_frame;
     float max_log; /* the largest log10 this job wrote */
 } mel_job;
 
@@ -314,7 +316,8 @@ typedef struct mel_job {
 static float padded_sample(const mel_job *job, ptrdiff_t i) {
     if (i < 0) i = -i;
     if ((size_t)i >= job->n_total) i = 2 * ((ptrdiff_t)job->n_total - 1) - i;
-    return (size_t)i < job->n_samples ? job->samples[i] : 0.0f;
+    if ((size_t)i >= job->n_audio) return 0.0f;
+    return job->buffer[(size_t)i - job->buffer_start];
 }
 
 static void *mel_job_run(void *argument) {
@@ -323,15 +326,17 @@ static void *mel_job_run(void *argument) {
     const float *window = filters->window;
     float frame[ST_MEL_N_FFT], power[ST_MEL_N_BINS];
     float max_log = -INFINITY;
+    const size_t buffer_end = job->buffer_start + job->buffer_length;
     for (size_t f = job->first_frame; f < job->end_frame; f++) {
         /* frame f covers signal samples [f·hop - n_fft/2, f·hop + n_fft/2) */
         const ptrdiff_t start = (ptrdiff_t)(f * ST_MEL_HOP) - ST_MEL_N_FFT / 2;
-        if (start >= 0 && (size_t)start + ST_MEL_N_FFT <= job->n_samples) {
-            const float *source = job->samples + start;
+        const size_t end = (size_t)(start + ST_MEL_N_FFT);
+        if (start >= 0 && (size_t)start >= job->buffer_start && end <= buffer_end && end <= job->n_audio) {
+            const float *source = job->buffer + ((size_t)start - job->buffer_start);
             for (int i = 0; i < ST_MEL_N_FFT; i++)
                 frame[i] = source[i] * window[i];
             st_mel_power_spectrum(filters, frame, power);
-        } else if (start >= 0 && (size_t)start >= job->n_samples && (size_t)start + ST_MEL_N_FFT <= job->n_total) {
+        } else if (start >= 0 && (size_t)start >= job->n_audio && end <= job->n_total) {
             /* wholly inside the zero padding: nothing to transform */
             memset(power, 0, sizeof power);
         } else {
@@ -347,11 +352,68 @@ static void *mel_job_run(void *argument) {
             /* openai-whisper: clamp(min=1e-10).log10() */
             const float value = log10f(fmaxf(sum, 1e-10f));
             if (value > max_log) max_log = value;
-            job->data[(size_t)m * job->n_frames + f] = value;
+            job->data[(size_t)m * job->stride + (f - job->data_first_frame)] = value;
         }
     }
     job->max_log = max_log;
     return NULL;
+}
+
+/* Runs the frames of *task split over n_threads (job 0 on the calling thread; a job whose
+ * thread cannot be started runs here too). Returns the largest log10 written. */
+static float run_jobs(const mel_job *task, int n_threads) {
+    enum { MAX_JOBS = 64 };
+    size_t n_frames = task->end_frame - task->first_frame;
+    size_t n_jobs = (size_t)n_threads < n_frames ? (size_t)n_threads : n_frames;
+    if (n_jobs > MAX_JOBS) n_jobs = MAX_JOBS;
+    if (n_jobs < 1) return -INFINITY;
+    mel_job jobs[MAX_JOBS];
+    pthread_t threads[MAX_JOBS];
+    bool started[MAX_JOBS] = {false};
+    for (size_t j = 0; j < n_jobs; j++) {
+        jobs[j] = *task;
+        jobs[j].first_frame = task->first_frame + n_frames * j / n_jobs;
+        jobs[j].end_frame = task->first_frame + n_frames * (j + 1) / n_jobs;
+    }
+    for (size_t j = 1; j < n_jobs; j++)
+        started[j] = pthread_create(&threads[j], NULL, mel_job_run, &jobs[j]) == 0;
+    mel_job_run(&jobs[0]);
+    float max_log = jobs[0].max_log;
+    for (size_t j = 1; j < n_jobs; j++) {
+        if (started[j]) {
+            pthread_join(threads[j], NULL);
+        } else {
+            mel_job_run(&jobs[j]);
+        }
+        if (jobs[j].max_log > max_log) max_log = jobs[j].max_log;
+    }
+    return max_log;
+}
+
+float st_mel_log_frames(const st_mel_filters *filters, const float *buffer, size_t buffer_start, size_t buffer_length,
+                        size_t n_audio, size_t n_total, size_t first_frame, size_t n_frames, float *out,
+                        size_t stride, int n_threads) {
+    mel_job task = {
+        .filters = filters,
+        .buffer = buffer,
+        .buffer_start = buffer_start,
+        .buffer_length = buffer_length,
+        .n_audio = n_audio,
+        .n_total = n_total,
+        .first_frame = first_frame,
+        .end_frame = first_frame + n_frames,
+        .data = out,
+        .stride = stride,
+        .data_first_frame = first_frame,
+    };
+    return run_jobs(&task, n_threads < 1 ? 1 : n_threads);
+}
+
+void st_mel_scale(float *values, size_t n, float max_log) {
+    /* openai-whisper: maximum(log_spec, log_spec.max() - 8.0), then (log_spec + 4.0) / 4.0 */
+    const float floor = max_log - 8.0f;
+    for (size_t i = 0; i < n; i++)
+        values[i] = (fmaxf(values[i], floor) + 4.0f) / 4.0f;
 }
 
 steno_status st_mel_compute(const st_mel_filters *filters, const float *samples, size_t n_samples,
@@ -380,51 +442,12 @@ steno_status st_mel_compute(const st_mel_filters *filters, const float *samples,
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "mel: %zu frames are more than steno handles", n_frames);
     }
     float *data = malloc(n_mels * n_frames * sizeof *data);
-    size_t n_jobs = (size_t)n_threads < n_frames ? (size_t)n_threads : n_frames;
-    mel_job *jobs = calloc(n_jobs, sizeof *jobs);
-    pthread_t *threads = calloc(n_jobs, sizeof *threads);
-    bool *started = calloc(n_jobs, sizeof *started);
-    if (!data || !jobs || !threads || !started) {
-        free(data);
-        free(jobs);
-        free(threads);
-        free(started);
+    if (!data) {
         return st_error_set(err, STENO_ERR_NO_MEMORY, "mel: out of memory for %zu × %zu mel values", n_mels, n_frames);
     }
-    for (size_t j = 0; j < n_jobs; j++) {
-        jobs[j] = (mel_job){
-            .filters = filters,
-            .samples = samples,
-            .n_samples = n_samples,
-            .n_total = n_total,
-            .first_frame = n_frames * j / n_jobs,
-            .end_frame = n_frames * (j + 1) / n_jobs,
-            .data = data,
-            .n_frames = n_frames,
-        };
-    }
-    /* Job 0 runs on the calling thread; a job whose thread cannot be started runs here too. */
-    for (size_t j = 1; j < n_jobs; j++)
-        started[j] = pthread_create(&threads[j], NULL, mel_job_run, &jobs[j]) == 0;
-    mel_job_run(&jobs[0]);
-    float max_log = jobs[0].max_log;
-    for (size_t j = 1; j < n_jobs; j++) {
-        if (started[j]) {
-            pthread_join(threads[j], NULL);
-        } else {
-            mel_job_run(&jobs[j]);
-        }
-        if (jobs[j].max_log > max_log) max_log = jobs[j].max_log;
-    }
-    free(jobs);
-    free(threads);
-    free(started);
-
-    /* openai-whisper: maximum(log_spec, log_spec.max() - 8.0), then (log_spec + 4.0) / 4.0 */
-    const float floor = max_log - 8.0f;
-    for (size_t i = 0; i < n_mels * n_frames; i++)
-        data[i] = (fmaxf(data[i], floor) + 4.0f) / 4.0f;
-
+    float max_log = st_mel_log_frames(filters, samples, 0, n_samples, n_samples, n_total, 0, n_frames, data, n_frames,
+                                      n_threads);
+    st_mel_scale(data, n_mels * n_frames, max_log);
     out->data = data;
     out->n_mels = (int)n_mels;
     out->n_frames = (int)n_frames;

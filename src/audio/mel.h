@@ -62,6 +62,21 @@ size_t st_mel_frame_count(size_t n_samples, size_t n_padding_samples);
 steno_status st_mel_compute(const st_mel_filters *filters, const float *samples, size_t n_samples,
                             size_t n_padding_samples, int n_threads, st_mel *out, st_error *err);
 
+/*
+ * The pieces of st_mel_compute, for callers that compute a long recording's mel a window at a
+ * time (mel_source.h). The signal is n_audio audio samples followed by zeros up to n_total;
+ * buffer holds its samples [buffer_start, buffer_start + buffer_length), which must cover
+ * every audio sample the frames touch. Writes log10 of the mel power (before the clamp and
+ * scaling) of frames [first_frame, first_frame + n_frames) to out[m * stride + (f -
+ * first_frame)] and returns the largest value written.
+ */
+float st_mel_log_frames(const st_mel_filters *filters, const float *buffer, size_t buffer_start, size_t buffer_length,
+                        size_t n_audio, size_t n_total, size_t first_frame, size_t n_frames, float *out,
+                        size_t stride, int n_threads);
+
+/* openai-whisper's clamp to max_log - 8 and (x + 4) / 4, in place. */
+void st_mel_scale(float *values, size_t n, float max_log);
+
 /* Releases out->data and zeroes out. Accepts a zeroed or already freed st_mel. */
 void st_mel_free(st_mel *mel);
 

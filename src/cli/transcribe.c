@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "audio/audio.h"
 #include "cli/commands.h"
 #include "output/output.h"
 #include "whisper/transcribe.h"
@@ -249,25 +248,24 @@ int st_cli_transcribe(int argc, char **argv) {
     int exit_code = ST_EXIT_OK;
     for (int i = optind; i < argc; i++) {
         const char *audio_path = argv[i];
-        st_audio audio;
-        if (st_audio_decode_file(audio_path, 16000, &audio, &err) != STENO_OK) {
-            fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
-            exit_code = ST_EXIT_FAILURE;
-            continue;
-        }
         st_transcript transcript;
         st_transcript_init(&transcript);
-        steno_status status = st_transcribe(context, audio.samples, audio.n_samples, &options, &transcript, &err);
+        steno_status status = st_transcribe_file(context, audio_path, &options, &transcript, &err);
         if (r.tty) fprintf(stderr, "\r\033[K");
         for (int f = 0; status == STENO_OK && f < n_formats; f++) {
             status = st_output_save(chosen[f], &transcript, NULL, output_dir, audio_path, &err);
         }
         if (status != STENO_OK) {
-            fprintf(stderr, "steno transcribe: %s: %s\n", audio_path, st_error_message(&err));
+            /* audio errors already name the file */
+            const char *message = st_error_message(&err);
+            if (strstr(message, audio_path)) {
+                fprintf(stderr, "steno transcribe: %s\n", message);
+            } else {
+                fprintf(stderr, "steno transcribe: %s: %s\n", audio_path, message);
+            }
             exit_code = ST_EXIT_FAILURE;
         }
         st_transcript_free(&transcript);
-        st_audio_free(&audio);
     }
     st_whisper_context_free(context);
     return exit_code;

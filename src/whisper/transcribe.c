@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "audio/mel.h"
+#include "audio/mel_source.h"
 #include "models/loader.h"
 #include "nn/threads.h"
 #include "whisper/decoding.h"
@@ -216,16 +217,6 @@ static void strip_bounds(const char *text, size_t *begin, size_t *end) {
     *end = e;
 }
 
-/* Copies frames [seek, seek + size) of the whole-file mel into the window, zero-filling the
- * rest, as openai-whisper's pad_or_trim does (zeros in log-mel space, not silence). */
-static void fill_window(st_whisper_context *c, const st_mel *mel, int seek, int size) {
-    for (int m = 0; m < mel->n_mels; m++) {
-        float *row = c->window + (size_t)m * N_FRAMES;
-        memcpy(row, mel->data + (size_t)m * mel->n_frames + seek, (size_t)size * sizeof *row);
-        memset(row + size, 0, (size_t)(N_FRAMES - size) * sizeof *row);
-    }
-}
-
 static steno_status detect_language(st_whisper_context *c, const char **code, st_error *err) {
     int32_t sot = (int32_t)c->special.sot;
     float *logits = malloc((size_t)c->special.n_vocab * sizeof *logits);
@@ -325,22 +316,12 @@ static steno_status add_segment(st_whisper_context *c, st_transcript *out, const
     return status;
 }
 
-steno_status st_transcribe(st_whisper_context *c, const float *samples, size_t n_samples,
-                           const st_transcribe_options *o, st_transcript *out, st_error *err) {
-    st_nn_set_threads(o->n_threads > 0 ? o->n_threads : 1);
-    if (o->n_temperatures < 1 || o->n_temperatures > ST_MAX_TEMPERATURES || o->beam_size < 1 ||
-        o->beam_size > c->max_sequences || o->best_of < 1 ||
-        (o->best_of > c->max_sequences && o->n_temperatures > 1)) {
-        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
-                            "beam size %d / best of %d: this model was loaded for at most %d hypotheses",
-                            o->beam_size, o->best_of, c->max_sequences);
-    }
-    st_mel mel;
-    steno_status status = st_mel_compute(c->filters, samples, n_samples, ST_MEL_PADDING_30S, o->n_threads > 0 ? o->n_threads : 1, &mel, err);
-    if (status != STENO_OK) return status;
-    const int content_frames = mel.n_frames - N_FRAMES;
+static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
+                                      st_transcript *out, st_error *err) {
+    steno_status status = STENO_OK;
+    const int content_frames = st_mel_source_content_frames(mel);
     const double content_duration = (double)content_frames * HOP_LENGTH / SAMPLE_RATE;
-    out->duration = (double)n_samples / SAMPLE_RATE;
+    out->duration = (double)st_mel_source_n_samples(mel) / SAMPLE_RATE;
     const int input_stride = N_FRAMES / c->file.dims.n_audio_ctx; /* 2 mel frames per audio position */
     const double time_precision = (double)input_stride * HOP_LENGTH / SAMPLE_RATE; /* 0.02 s */
     const st_tokenizer *t = c->tokenizer;
@@ -384,7 +365,8 @@ steno_status st_transcribe(st_whisper_context *c, const float *samples, size_t n
     if (!multilingual) {
         language = "en";
     } else if (!language) {
-        fill_window(c, &mel, 0, content_frames < N_FRAMES ? content_frames : N_FRAMES);
+        int size = content_frames < N_FRAMES ? content_frames : N_FRAMES;
+        if ((status = st_mel_source_window(mel, 0, size, c->window, N_FRAMES, err)) != STENO_OK) goto done;
         if ((status = st_whisper_encode(&c->model, &c->state, c->window, err)) != STENO_OK) goto done;
         if ((status = detect_language(c, &language, err)) != STENO_OK) goto done;
     }
@@ -399,7 +381,7 @@ steno_status st_transcribe(st_whisper_context *c, const float *samples, size_t n
         const double time_offset = (double)seek * HOP_LENGTH / SAMPLE_RATE;
         const int segment_size = content_frames - seek < N_FRAMES ? content_frames - seek : N_FRAMES;
         const double segment_duration = (double)segment_size * HOP_LENGTH / SAMPLE_RATE;
-        fill_window(c, &mel, seek, segment_size);
+        if ((status = st_mel_source_window(mel, seek, segment_size, c->window, N_FRAMES, err)) != STENO_OK) goto done;
         if ((status = st_whisper_encode(&c->model, &c->state, c->window, err)) != STENO_OK) goto done;
 
         /* <|startofprev|> + the latest history, then the SOT sequence */
@@ -500,6 +482,45 @@ done:
     free(w.text);
     free(all);
     free(initial);
-    st_mel_free(&mel);
+    return status;
+}
+
+/* Validates what the loaded context can do before any work starts. */
+static steno_status check_options(const st_whisper_context *c, const st_transcribe_options *o, st_error *err) {
+    if (o->n_temperatures < 1 || o->n_temperatures > ST_MAX_TEMPERATURES || o->beam_size < 1 ||
+        o->beam_size > c->max_sequences || o->best_of < 1 ||
+        (o->best_of > c->max_sequences && o->n_temperatures > 1)) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "beam size %d / best of %d: this model was loaded for at most %d hypotheses",
+                            o->beam_size, o->best_of, c->max_sequences);
+    }
+    return STENO_OK;
+}
+
+steno_status st_transcribe(st_whisper_context *c, const float *samples, size_t n_samples,
+                           const st_transcribe_options *o, st_transcript *out, st_error *err) {
+    const int n_threads = o->n_threads > 0 ? o->n_threads : 1;
+    st_nn_set_threads(n_threads);
+    steno_status status = check_options(c, o, err);
+    if (status != STENO_OK) return status;
+    st_mel_source *mel;
+    if ((status = st_mel_source_from_samples(c->filters, samples, n_samples, n_threads, &mel, err)) != STENO_OK) {
+        return status;
+    }
+    status = transcribe_source(c, mel, o, out, err);
+    st_mel_source_free(mel);
+    return status;
+}
+
+steno_status st_transcribe_file(st_whisper_context *c, const char *path, const st_transcribe_options *o,
+                                st_transcript *out, st_error *err) {
+    const int n_threads = o->n_threads > 0 ? o->n_threads : 1;
+    st_nn_set_threads(n_threads);
+    steno_status status = check_options(c, o, err);
+    if (status != STENO_OK) return status;
+    st_mel_source *mel;
+    if ((status = st_mel_source_from_file(c->filters, path, n_threads, &mel, err)) != STENO_OK) return status;
+    status = transcribe_source(c, mel, o, out, err);
+    st_mel_source_free(mel);
     return status;
 }

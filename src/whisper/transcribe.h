@@ -63,4 +63,9 @@ st_transcribe_options st_transcribe_default_options(void);
 steno_status st_transcribe(st_whisper_context *context, const float *samples, size_t n_samples,
                            const st_transcribe_options *options, st_transcript *out, st_error *err);
 
+/* The same from an audio file, streamed: memory stays bounded whatever the recording's length
+ * (the audio is decoded twice, see audio/mel_source.h). */
+steno_status st_transcribe_file(st_whisper_context *context, const char *path, const st_transcribe_options *options,
+                                st_transcript *out, st_error *err);
+
 #endif
