@@ -7,15 +7,18 @@ parsed by its documented layout (whisper.cpp's convert-pt-to-ggml.py writer), th
 openai-whisper's audio.py recipe using the filters stored in the file, and the network by the
 architecture in openai-whisper's model.py (float32 throughout).
 
-  reference_whisper.py MODEL WAV OUT_DIR [N_GREEDY]
+  reference_whisper.py MODEL WAV OUT_DIR [N_GREEDY [PROMPT]]
+
+PROMPT: comma-separated token ids to start from instead of <|startoftranscript|>
+<|notimestamps|> (a multilingual model's SOT sequence names its language and task).
 
 writes into OUT_DIR, each a raw little-endian array:
   whisper-mel.f32       [n_mels][3000]   the input log-mel of WAV's first 30 s
   whisper-stem.f32      [1500][d]        after conv1, GELU, conv2 (stride 2), GELU, + positions
   whisper-block0.f32    [1500][d]        after encoder block 0
   whisper-encoder.f32   [1500][d]        encoder output (after ln_post)
-  whisper-tokens.i32    [L]              <|startoftranscript|> <|notimestamps|>, then N_GREEDY
-                                          tokens chosen greedily by this model
+  whisper-tokens.i32    [L]              <|startoftranscript|> <|notimestamps|> (or PROMPT), then
+                                          N_GREEDY tokens chosen greedily by this model
   whisper-logits.f32    [L][n_vocab]     row i: logits after tokens[0..i] (full causal pass)
   whisper-cross-qk.f32  [n_text_layer][n_text_head][L][1500]
                                           cross-attention scores (q·k, both scaled by
@@ -168,10 +171,10 @@ def special_tokens(n_vocab):
 
 
 def main():
-    if len(sys.argv) not in (4, 5):
+    if len(sys.argv) not in (4, 5, 6):
         sys.exit(__doc__)
     model_path, wav_path, out_dir = sys.argv[1:4]
-    n_greedy = int(sys.argv[4]) if len(sys.argv) == 5 else 10
+    n_greedy = int(sys.argv[4]) if len(sys.argv) >= 5 else 10
     torch.set_num_threads(2)
     hp, filters, vocab, tensors = read_ggml(model_path)
     model = Whisper(hp, tensors)
@@ -185,8 +188,11 @@ def main():
     with torch.no_grad():
         mel = log_mel(read_wav(wav_path), filters)
         stages = model.encode(mel)
-        sot, no_timestamps = special_tokens(hp["n_vocab"])
-        tokens = [sot, no_timestamps]
+        if len(sys.argv) == 6:
+            tokens = [int(t) for t in sys.argv[5].split(",")]
+        else:
+            tokens = list(special_tokens(hp["n_vocab"]))
+        n_prompt = len(tokens)
         for _ in range(n_greedy):
             tokens.append(int(model.decode(torch.tensor(tokens), stages["encoder"])[-1].argmax()))
         logits = model.decode(torch.tensor(tokens), stages["encoder"])
@@ -197,7 +203,7 @@ def main():
     dump("whisper-tokens.i32", np.array(tokens, dtype=np.int32))
     dump("whisper-logits.f32", logits.numpy())
     dump("whisper-cross-qk.f32", torch.stack(model.cross_qk).numpy())
-    text = b"".join(vocab[t] for t in tokens[2:] if t < len(vocab))
+    text = b"".join(vocab[t] for t in tokens[n_prompt:] if t < len(vocab))
     print("reference_whisper: tokens %s = %r" % (tokens, text.decode("utf-8", "replace")))
 
 

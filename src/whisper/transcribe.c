@@ -217,20 +217,61 @@ static void strip_bounds(const char *text, size_t *begin, size_t *end) {
     *end = e;
 }
 
-static steno_status detect_language(st_whisper_context *c, const char **code, st_error *err) {
+/* openai-whisper's detect_language: the logits of <|startoftranscript|> alone over the first
+ * 30 s window, restricted to the language tokens. The window is the first N_FRAMES frames of
+ * the mel of the 30 s-padded audio, as transcribe() passes pad_or_trim(mel, N_FRAMES): for a
+ * clip shorter than 30 s it ends in the log-mel of the padding's digital silence, not in the
+ * zeros that the seek loop's windows are padded with, and the two give different languages'
+ * probabilities. probs (NULL or one entry per language) receives their softmax. */
+static steno_status detect_on_mel(st_whisper_context *c, st_mel_source *mel, float *probs, const char **code,
+                                  st_error *err) {
+    steno_status status = st_mel_source_window(mel, 0, N_FRAMES, c->window, N_FRAMES, err);
+    if (status != STENO_OK) return status;
+    status = st_whisper_encode(&c->model, &c->state, c->window, err);
+    if (status != STENO_OK) return status;
     int32_t sot = (int32_t)c->special.sot;
     float *logits = malloc((size_t)c->special.n_vocab * sizeof *logits);
     if (!logits) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-    steno_status status = st_whisper_decode(&c->model, &c->state, &sot, 1, 0, logits, err);
+    status = st_whisper_decode(&c->model, &c->state, &sot, 1, 0, logits, err);
     if (status == STENO_OK) {
-        int best = -1;
-        int first = c->special.sot + 1, count = st_tokenizer_n_languages(c->tokenizer);
+        const int first = c->special.sot + 1, count = st_tokenizer_n_languages(c->tokenizer);
+        int best = first;
         for (int id = first; id < first + count; id++) {
-            if (best < 0 || logits[id] > logits[best]) best = id;
+            if (logits[id] > logits[best]) best = id;
         }
-        *code = best >= 0 ? st_tokenizer_language_code(c->tokenizer, best) : "en";
+        *code = st_tokenizer_language_code(c->tokenizer, best);
+        if (probs) {
+            double sum = 0.0;
+            for (int i = 0; i < count; i++) sum += exp((double)logits[first + i] - logits[best]);
+            for (int i = 0; i < count; i++) probs[i] = (float)(exp((double)logits[first + i] - logits[best]) / sum);
+        }
     }
     free(logits);
+    return status;
+}
+
+int st_whisper_context_n_languages(const st_whisper_context *c) {
+    return st_tokenizer_is_multilingual(c->tokenizer) ? st_tokenizer_n_languages(c->tokenizer) : 0;
+}
+
+const char *st_whisper_context_language(const st_whisper_context *c, int index) {
+    if (index < 0 || index >= st_whisper_context_n_languages(c)) return NULL;
+    return st_tokenizer_language_code(c->tokenizer, c->special.sot + 1 + index);
+}
+
+steno_status st_whisper_detect_language(st_whisper_context *c, const float *samples, size_t n_samples, int n_threads,
+                                        float *probs, const char **code, st_error *err) {
+    *code = NULL;
+    if (!st_tokenizer_is_multilingual(c->tokenizer)) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "this model is English-only: it has no language tokens");
+    }
+    if (n_threads < 1) n_threads = 1;
+    st_nn_set_threads(n_threads);
+    st_mel_source *mel;
+    steno_status status = st_mel_source_from_samples(c->filters, samples, n_samples, n_threads, &mel, err);
+    if (status != STENO_OK) return status;
+    status = detect_on_mel(c, mel, probs, code, err);
+    st_mel_source_free(mel);
     return status;
 }
 
@@ -365,10 +406,7 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
     if (!multilingual) {
         language = "en";
     } else if (!language) {
-        int size = content_frames < N_FRAMES ? content_frames : N_FRAMES;
-        if ((status = st_mel_source_window(mel, 0, size, c->window, N_FRAMES, err)) != STENO_OK) goto done;
-        if ((status = st_whisper_encode(&c->model, &c->state, c->window, err)) != STENO_OK) goto done;
-        if ((status = detect_language(c, &language, err)) != STENO_OK) goto done;
+        if ((status = detect_on_mel(c, mel, NULL, &language, err)) != STENO_OK) goto done;
     }
     if (multilingual && st_tokenizer_language_token(t, language) < 0) {
         status = st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown language '%s'", language);

@@ -24,6 +24,17 @@ steno_status st_whisper_context_load(const char *path, int max_sequences, int n_
                                      st_error *err);
 void st_whisper_context_free(st_whisper_context *context);
 int st_whisper_context_is_multilingual(const st_whisper_context *context);
+/* The languages a multilingual model knows (0 for an English-only one), in its token order
+ * (openai-whisper's LANGUAGES: en, zh, de, es, ru, …), and the code of the index-th. */
+int st_whisper_context_n_languages(const st_whisper_context *context);
+const char *st_whisper_context_language(const st_whisper_context *context, int index);
+
+/* openai-whisper's detect_language as transcribe() uses it: the spoken language of the first
+ * 30 s of 16 kHz mono samples. *code receives the most probable language's code (owned by the
+ * model); probs, if not NULL, one probability per language in the order above. Fails with
+ * STENO_ERR_INVALID_ARGUMENT for an English-only model. */
+steno_status st_whisper_detect_language(st_whisper_context *context, const float *samples, size_t n_samples,
+                                        int n_threads, float *probs, const char **code, st_error *err);
 
 enum { ST_MAX_TEMPERATURES = 16 };
 
