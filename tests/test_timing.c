@@ -110,14 +110,15 @@ static void punctuation_rules_keep_spaces_and_wide_marks(void **unused) {
     assert_int_equal(st_timing_merge_punctuations(w, 8, ST_PREPEND_PUNCTUATIONS, ST_APPEND_PUNCTUATIONS, NULL),
                      STENO_OK);
     const char *merged[] = {"", " - well", "-", "known ", ",", "\xe5\xa5\xbd\xef\xbc\x8c\xe3\x80\x82", "", ""};
-    for (int i = 0; i < 8; i++) assert_string_equal(w[i].word, merged[i]);
+    for (int i = 0; i < 8; i++)
+        assert_string_equal(w[i].word, merged[i]);
     st_word_timings_free(w, 8);
 }
 
 static void median_duration_ignores_zero_and_caps(void **unused) {
     (void)unused;
-    st_word_timing w[4] = {{.start = 0, .end = 0.2}, {.start = 1, .end = 1}, {.start = 1, .end = 1.4},
-                           {.start = 2, .end = 2.6}};
+    st_word_timing w[4] = {
+        {.start = 0, .end = 0.2}, {.start = 1, .end = 1}, {.start = 1, .end = 1.4}, {.start = 2, .end = 2.6}};
     assert_float_equal(st_timing_median_duration(w, 4), 0.4, 1e-12);
     assert_float_equal(st_timing_median_duration(w, 3), 0.3, 1e-12); /* even count: mean of the middle two */
     st_word_timing slow[2] = {{.start = 0, .end = 1}, {.start = 1, .end = 3}};
@@ -130,7 +131,8 @@ static void long_words_at_sentence_ends_are_clamped(void **unused) {
     const char *texts[] = {" Hi", ".", " Next", " word", " long"};
     st_word_timing *w = make_words(texts, 5);
     const double times[][2] = {{0, 0.2}, {0.2, 2.0}, {2.0, 4.0}, {4.0, 4.3}, {4.3, 6.0}};
-    for (int i = 0; i < 5; i++) w[i].start = times[i][0], w[i].end = times[i][1];
+    for (int i = 0; i < 5; i++)
+        w[i].start = times[i][0], w[i].end = times[i][1];
     st_timing_clamp_sentence_words(w, 5, 0.4);
     assert_float_equal(w[1].end, 0.6, 1e-12);   /* "." itself: cut after max_duration */
     assert_float_equal(w[2].start, 3.6, 1e-12); /* after ".": starts max_duration before its end */

@@ -75,15 +75,20 @@ static void words_match_the_reference(void **unused) {
     int n_tokens = (int)json_array_size(tokens_json);
     assert_true(n_tokens > 0);
     int32_t *tokens = malloc((size_t)n_tokens * sizeof *tokens);
-    for (int i = 0; i < n_tokens; i++) tokens[i] = (int32_t)json_integer_value(json_array_get(tokens_json, i));
+    for (int i = 0; i < n_tokens; i++)
+        tokens[i] = (int32_t)json_integer_value(json_array_get(tokens_json, i));
     int32_t sot = st_tokenizer_sot(tokenizer);
     assert_int_equal(json_integer_value(json_array_get(json_object_get(reference, "sot_sequence"), 0)), sot);
     const int num_frames = (int)json_integer_value(json_object_get(reference, "num_frames"));
 
-    st_segment segment = {.start = 0.0, .end = num_frames / 100.0, .text = "", .tokens = tokens,
-                          .n_tokens = n_tokens, .speaker = -1};
-    const st_word_window window = {.sot_sequence = &sot, .n_sot = 1, .language = "en", .time_offset = 0.0,
-                                   .num_frames = num_frames, .prepend_punctuations = ST_PREPEND_PUNCTUATIONS,
+    st_segment segment = {
+        .start = 0.0, .end = num_frames / 100.0, .text = "", .tokens = tokens, .n_tokens = n_tokens, .speaker = -1};
+    const st_word_window window = {.sot_sequence = &sot,
+                                   .n_sot = 1,
+                                   .language = "en",
+                                   .time_offset = 0.0,
+                                   .num_frames = num_frames,
+                                   .prepend_punctuations = ST_PREPEND_PUNCTUATIONS,
                                    .append_punctuations = ST_APPEND_PUNCTUATIONS};
     double last_speech = 0.0;
     assert_int_equal(st_word_aligner_add(aligner, &model, &state, tokenizer, &window, &segment, 1, &last_speech, &err),
@@ -112,7 +117,8 @@ static void words_match_the_reference(void **unused) {
     assert_true(fabs(segment.end - json_real_value(json_object_get(reference_segment, "end"))) <= TIME_TOLERANCE);
     assert_true(last_speech == segment.end);
 
-    for (int i = 0; i < segment.n_words; i++) free(segment.words[i].text);
+    for (int i = 0; i < segment.n_words; i++)
+        free(segment.words[i].text);
     free(segment.words);
     free(tokens);
     st_word_aligner_free(aligner);

@@ -19,7 +19,8 @@ enum {
 
 void st_word_timings_free(st_word_timing *words, int n_words) {
     if (!words) return;
-    for (int i = 0; i < n_words; i++) free(words[i].word);
+    for (int i = 0; i < n_words; i++)
+        free(words[i].word);
     free(words);
 }
 
@@ -76,26 +77,34 @@ steno_status st_timing_dtw(const double *x, int n, int m, int *text_indices, int
             float c0 = cost[(i - 1) * stride + j - 1], c1 = cost[(i - 1) * stride + j], c2 = cost[i * stride + j - 1];
             float c;
             signed char t;
-            if (c0 < c1 && c0 < c2) c = c0, t = 0;
-            else if (c1 < c0 && c1 < c2) c = c1, t = 1;
-            else c = c2, t = 2;
+            if (c0 < c1 && c0 < c2)
+                c = c0, t = 0;
+            else if (c1 < c0 && c1 < c2)
+                c = c1, t = 1;
+            else
+                c = c2, t = 2;
             /* the sum is taken in double and stored as float, as numpy does with a float32 array */
             cost[i * stride + j] = (float)(x[(size_t)(i - 1) * m + (j - 1)] + (double)c);
             trace[i * stride + j] = t;
         }
     }
     /* backtrace from the far corner; the first row can only go left, the first column only up */
-    for (int j = 0; j <= m; j++) trace[j] = 2;
-    for (int i = 0; i <= n; i++) trace[i * stride] = 1;
+    for (int j = 0; j <= m; j++)
+        trace[j] = 2;
+    for (int i = 0; i <= n; i++)
+        trace[i * stride] = 1;
     int i = n, j = m, count = 0;
     while (i > 0 || j > 0) {
         text_indices[count] = i - 1;
         time_indices[count] = j - 1;
         count++;
         signed char t = trace[i * stride + j];
-        if (t == 0) i--, j--;
-        else if (t == 1) i--;
-        else j--;
+        if (t == 0)
+            i--, j--;
+        else if (t == 1)
+            i--;
+        else
+            j--;
     }
     for (int a = 0, b = count - 1; a < b; a++, b--) {
         int ti = text_indices[a], tj = time_indices[a];
@@ -152,8 +161,8 @@ static steno_status push_word(st_word_timing **words, int *n_words, int *capacit
 
 /* split_tokens_on_unicode: a piece ends after every token where the text decoded so far is
  * complete, i.e. has no U+FFFD that the whole sequence's text does not also have there. */
-static steno_status split_on_unicode(const st_tokenizer *t, const int32_t *tokens, int n_tokens,
-                                     st_word_timing **words, int *n_words, st_error *err) {
+static steno_status split_on_unicode(const st_tokenizer *t, const int32_t *tokens, int n_tokens, st_word_timing **words,
+                                     int *n_words, st_error *err) {
     *words = NULL;
     *n_words = 0;
     int capacity = 0;
@@ -165,7 +174,8 @@ static steno_status split_on_unicode(const st_tokenizer *t, const int32_t *token
         return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
     }
     size_t n_full = 0;
-    for (size_t at = 0; at < full_length;) at += st_utf8_decode(full + at, full_length - at, &full_cps[n_full++]);
+    for (size_t at = 0; at < full_length;)
+        at += st_utf8_decode(full + at, full_length - at, &full_cps[n_full++]);
     free(full);
 
     steno_status status = STENO_OK;
@@ -243,7 +253,8 @@ steno_status st_timing_split_words(const st_tokenizer *t, const int32_t *tokens,
         size_t a = strlen(last->word), b = strlen(piece->word);
         char *joined = realloc(last->word, a + b + 1);
         if (!joined) {
-            for (int q = p; q < n_pieces; q++) free(pieces[q].word);
+            for (int q = p; q < n_pieces; q++)
+                free(pieces[q].word);
             st_word_timings_free(pieces, n);
             return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
         }
@@ -431,14 +442,18 @@ static void alignment_matrix(st_word_aligner *a, int n_rows, int n_audio_ctx, in
             const float *in = scores + (size_t)r * n_audio_ctx;
             float *row = w + (size_t)r * n_frames;
             float max = in[0];
-            for (int f = 1; f < n_frames; f++) max = in[f] > max ? in[f] : max;
+            for (int f = 1; f < n_frames; f++)
+                max = in[f] > max ? in[f] : max;
             double sum = 0.0;
-            for (int f = 0; f < n_frames; f++) sum += row[f] = expf(in[f] - max);
-            for (int f = 0; f < n_frames; f++) row[f] = (float)(row[f] / sum);
+            for (int f = 0; f < n_frames; f++)
+                sum += row[f] = expf(in[f] - max);
+            for (int f = 0; f < n_frames; f++)
+                row[f] = (float)(row[f] / sum);
         }
         for (int f = 0; f < n_frames; f++) {
             double mean = 0.0, var = 0.0;
-            for (int r = 0; r < n_rows; r++) mean += w[(size_t)r * n_frames + f];
+            for (int r = 0; r < n_rows; r++)
+                mean += w[(size_t)r * n_frames + f];
             mean /= n_rows;
             for (int r = 0; r < n_rows; r++) {
                 double d = w[(size_t)r * n_frames + f] - mean;
@@ -453,9 +468,11 @@ static void alignment_matrix(st_word_aligner *a, int n_rows, int n_audio_ctx, in
             }
         }
         st_timing_median_filter(w, n_rows, n_frames, MEDIAN_FILTER_WIDTH, a->filter_scratch);
-        for (size_t i = 0; i < cells; i++) a->matrix[i] += w[i];
+        for (size_t i = 0; i < cells; i++)
+            a->matrix[i] += w[i];
     }
-    for (size_t i = 0; i < cells; i++) a->matrix[i] /= (float)a->n_heads;
+    for (size_t i = 0; i < cells; i++)
+        a->matrix[i] /= (float)a->n_heads;
 }
 
 steno_status st_word_aligner_find(st_word_aligner *a, const st_whisper_model *model, st_whisper_state *state,
@@ -501,8 +518,8 @@ steno_status st_word_aligner_find(st_word_aligner *a, const st_whisper_model *mo
     st_whisper_capture capture = {.heads = a->heads, .n_heads = a->n_heads, .scores = a->scores, .max_rows = n_rows};
     st_whisper_capture *saved = state->capture;
     state->capture = &capture;
-    steno_status status = st_whisper_decode_batch(model, state, 1, tokens, n_rows, 0, ST_WHISPER_LOGITS_ALL,
-                                                  a->logits, err);
+    steno_status status =
+        st_whisper_decode_batch(model, state, 1, tokens, n_rows, 0, ST_WHISPER_LOGITS_ALL, a->logits, err);
     state->capture = saved;
     if (status != STENO_OK) return status;
 
@@ -520,22 +537,26 @@ steno_status st_word_aligner_find(st_word_aligner *a, const st_whisper_model *mo
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < (size_t)n_path_rows * n_frames; i++) cost[i] = -(double)a->matrix[(size_t)n_sot * n_frames + i];
+    for (size_t i = 0; i < (size_t)n_path_rows * n_frames; i++)
+        cost[i] = -(double)a->matrix[(size_t)n_sot * n_frames + i];
     int *text_indices = path, *time_indices = path + n_path_rows + n_frames, length;
     if ((status = st_timing_dtw(cost, n_path_rows, n_frames, text_indices, time_indices, &length, err)) != STENO_OK)
         goto done;
     /* the frame where the path first reaches each row */
     for (int k = 0, row = 0; k < length; k++) {
-        if (k == 0 || text_indices[k] != text_indices[k - 1]) jump_times[row++] = time_indices[k] / (double)TOKENS_PER_SECOND;
+        if (k == 0 || text_indices[k] != text_indices[k - 1])
+            jump_times[row++] = time_indices[k] / (double)TOKENS_PER_SECOND;
     }
 
     /* probability of each text token given those before it, among text tokens only */
     for (int i = 0; i < n_text; i++) {
         const float *row = a->logits + (size_t)(n_sot + i) * d->n_vocab;
         float max = row[0];
-        for (int v = 1; v < eot; v++) max = row[v] > max ? row[v] : max;
+        for (int v = 1; v < eot; v++)
+            max = row[v] > max ? row[v] : max;
         double sum = 0.0;
-        for (int v = 0; v < eot; v++) sum += exp((double)row[v] - max);
+        for (int v = 0; v < eot; v++)
+            sum += exp((double)row[v] - max);
         probabilities[i] = exp((double)row[text_tokens[i]] - max) / sum;
     }
 
@@ -549,7 +570,8 @@ steno_status st_word_aligner_find(st_word_aligner *a, const st_whisper_model *mo
         split[w].start = jump_times[boundary];
         split[w].end = jump_times[next];
         double sum = 0.0;
-        for (int i = boundary; i < next; i++) sum += probabilities[i];
+        for (int i = boundary; i < next; i++)
+            sum += probabilities[i];
         split[w].probability = sum / split[w].n_tokens;
         boundary = next;
     }
@@ -573,7 +595,8 @@ steno_status st_word_aligner_add(st_word_aligner *a, const st_whisper_model *mod
     if (n_segments == 0) return STENO_OK;
     const int eot = st_tokenizer_eot(tokenizer);
     int n_text = 0;
-    for (int s = 0; s < n_segments; s++) n_text += segments[s].n_tokens;
+    for (int s = 0; s < n_segments; s++)
+        n_text += segments[s].n_tokens;
     int32_t *text = malloc((size_t)(n_text > 0 ? n_text : 1) * sizeof *text);
     int *segment_text = malloc((size_t)n_segments * sizeof *segment_text); /* text tokens per segment */
     if (!text || !segment_text) {
@@ -590,9 +613,9 @@ steno_status st_word_aligner_add(st_word_aligner *a, const st_whisper_model *mod
     }
     st_word_timing *alignment = NULL;
     int n_alignment = 0;
-    steno_status status = st_word_aligner_find(a, model, state, tokenizer, window->sot_sequence, window->n_sot, text,
-                                               n_text, window->num_frames, window->language, &alignment,
-                                               &n_alignment, err);
+    steno_status status =
+        st_word_aligner_find(a, model, state, tokenizer, window->sot_sequence, window->n_sot, text, n_text,
+                             window->num_frames, window->language, &alignment, &n_alignment, err);
     free(text);
     if (status != STENO_OK) {
         free(segment_text);
@@ -608,7 +631,8 @@ steno_status st_word_aligner_add(st_word_aligner *a, const st_whisper_model *mod
     int word_index = 0;
     for (int s = 0; s < n_segments && status == STENO_OK; s++) {
         st_segment *segment = &segments[s];
-        for (int i = 0; i < segment->n_words; i++) free(segment->words[i].text);
+        for (int i = 0; i < segment->n_words; i++)
+            free(segment->words[i].text);
         free(segment->words);
         segment->words = NULL;
         segment->n_words = 0;
@@ -618,7 +642,8 @@ steno_status st_word_aligner_add(st_word_aligner *a, const st_whisper_model *mod
             word_index++;
         }
         int n = 0;
-        for (int i = first; i < word_index; i++) n += alignment[i].word[0] != '\0';
+        for (int i = first; i < word_index; i++)
+            n += alignment[i].word[0] != '\0';
         if (n == 0) continue;
         st_word *words = calloc((size_t)n, sizeof *words);
         if (!words) {
@@ -662,7 +687,8 @@ steno_status st_word_aligner_add(st_word_aligner *a, const st_whisper_model *mod
         *last_speech_timestamp = segment->end;
     }
     /* words moved into segments were set to NULL; the rest are freed here */
-    for (int i = 0; i < n_alignment; i++) free(alignment[i].word);
+    for (int i = 0; i < n_alignment; i++)
+        free(alignment[i].word);
     free(alignment);
     free(segment_text);
     return status;
