@@ -38,6 +38,15 @@ static void usage(FILE *out) {
             "      --logprob-threshold X (default -1.0)\n"
             "      --compression-ratio-threshold X (default 2.4)\n"
             "      --without-timestamps  decode text only\n"
+            "      --word-timestamps [true|false]  word-level timestamps (default false)\n"
+            "      --prepend-punctuations S  merged into the next word (default \"'\u201c\u00bf([{-)\n"
+            "      --append-punctuations S   merged into the previous word (default \"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001)\n"
+            "      --highlight-words true|false  underline each word as spoken in srt and vtt\n"
+            "      --max-line-width N    characters per subtitle line (needs word timestamps)\n"
+            "      --max-line-count N    lines per subtitle (needs --max-line-width)\n"
+            "      --max-words-per-line N  words per subtitle (without --max-line-width)\n"
+            "      --hallucination-silence-threshold X  skip silences longer than X s around\n"
+            "                            suspected hallucinations (needs word timestamps)\n"
             "  -q, --quiet               print no segments\n"
             "\n"
             "Model names are looked up as ggml-NAME.bin in $STENO_MODELS, $WHISPER_CACHE_DIR,\n"
@@ -124,7 +133,9 @@ static int parse_number(const char *text, double low, double high, double *out) 
 
 int st_cli_transcribe(int argc, char **argv) {
     enum { OPT_TASK = 256, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMPERATURE, OPT_INCREMENT, OPT_PROMPT,
-           OPT_CONDITION, OPT_NO_SPEECH, OPT_LOGPROB, OPT_COMPRESSION, OPT_WITHOUT_TIMESTAMPS };
+           OPT_CONDITION, OPT_NO_SPEECH, OPT_LOGPROB, OPT_COMPRESSION, OPT_WITHOUT_TIMESTAMPS, OPT_WORDS,
+           OPT_PREPEND, OPT_APPEND, OPT_HIGHLIGHT, OPT_LINE_WIDTH, OPT_LINE_COUNT, OPT_WORDS_PER_LINE,
+           OPT_HALLUCINATION };
     static const struct option long_options[] = {
         {"model", required_argument, NULL, 'm'},
         {"language", required_argument, NULL, 'l'},
@@ -143,6 +154,14 @@ int st_cli_transcribe(int argc, char **argv) {
         {"logprob-threshold", required_argument, NULL, OPT_LOGPROB},
         {"compression-ratio-threshold", required_argument, NULL, OPT_COMPRESSION},
         {"without-timestamps", no_argument, NULL, OPT_WITHOUT_TIMESTAMPS},
+        {"word-timestamps", optional_argument, NULL, OPT_WORDS},
+        {"prepend-punctuations", required_argument, NULL, OPT_PREPEND},
+        {"append-punctuations", required_argument, NULL, OPT_APPEND},
+        {"highlight-words", required_argument, NULL, OPT_HIGHLIGHT},
+        {"max-line-width", required_argument, NULL, OPT_LINE_WIDTH},
+        {"max-line-count", required_argument, NULL, OPT_LINE_COUNT},
+        {"max-words-per-line", required_argument, NULL, OPT_WORDS_PER_LINE},
+        {"hallucination-silence-threshold", required_argument, NULL, OPT_HALLUCINATION},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -153,6 +172,7 @@ int st_cli_transcribe(int argc, char **argv) {
     const char *model_name = "base.en", *formats = "all", *output_dir = ".";
     double temperature = 0.0, increment = 0.2, value = 0;
     run r = {.quiet = 0, .tty = isatty(STDERR_FILENO)};
+    st_output_options writer = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:l:f:o:t:qh", long_options, NULL)) != -1) {
@@ -178,6 +198,32 @@ int st_cli_transcribe(int argc, char **argv) {
         case OPT_LOGPROB: ok = parse_number(optarg, -1e9, 0, &options.logprob_threshold); break;
         case OPT_COMPRESSION: ok = parse_number(optarg, 0, 1e9, &options.compression_ratio_threshold); break;
         case OPT_WITHOUT_TIMESTAMPS: options.without_timestamps = 1; break;
+        case OPT_WORDS:
+            /* "--word-timestamps", "--word-timestamps=false" or openai's "--word-timestamps True" */
+            options.word_timestamps = 1;
+            if (optarg) {
+                ok = parse_bool(optarg, &options.word_timestamps);
+            } else if (optind < argc && parse_bool(argv[optind], &options.word_timestamps)) {
+                optind++;
+            }
+            break;
+        case OPT_PREPEND: options.prepend_punctuations = optarg; break;
+        case OPT_APPEND: options.append_punctuations = optarg; break;
+        case OPT_HIGHLIGHT: {
+            int highlight = 0;
+            ok = parse_bool(optarg, &highlight);
+            writer.highlight_words = highlight;
+            break;
+        }
+        case OPT_LINE_WIDTH: ok = parse_number(optarg, 1, 1e6, &value), writer.max_line_width = (int)value; break;
+        case OPT_LINE_COUNT: ok = parse_number(optarg, 1, 1e6, &value), writer.max_line_count = (int)value; break;
+        case OPT_WORDS_PER_LINE:
+            ok = parse_number(optarg, 1, 1e6, &value), writer.max_words_per_line = (int)value;
+            break;
+        case OPT_HALLUCINATION:
+            ok = parse_number(optarg, 0, 1e9, &options.hallucination_silence_threshold);
+            options.has_hallucination_silence_threshold = 1;
+            break;
         case 'q': r.quiet = 1; break;
         case 'h': usage(stdout); return ST_EXIT_OK;
         default: usage(stderr); return ST_EXIT_USAGE;
@@ -186,6 +232,24 @@ int st_cli_transcribe(int argc, char **argv) {
             fprintf(stderr, "steno transcribe: invalid value '%s' for %s\n", optarg, argv[optind - 1]);
             return ST_EXIT_USAGE;
         }
+    }
+    /* openai's checks of the subtitle options, which only make sense with words */
+    if (!options.word_timestamps) {
+        const char *needs_words = writer.highlight_words      ? "--highlight-words"
+                                  : writer.max_line_count     ? "--max-line-count"
+                                  : writer.max_line_width     ? "--max-line-width"
+                                  : writer.max_words_per_line ? "--max-words-per-line"
+                                                              : NULL;
+        if (needs_words) {
+            fprintf(stderr, "steno transcribe: %s requires --word-timestamps true\n", needs_words);
+            return ST_EXIT_USAGE;
+        }
+    }
+    if (writer.max_line_count && !writer.max_line_width) {
+        fprintf(stderr, "steno transcribe: warning: --max-line-count has no effect without --max-line-width\n");
+    }
+    if (writer.max_words_per_line && writer.max_line_width) {
+        fprintf(stderr, "steno transcribe: warning: --max-words-per-line has no effect with --max-line-width\n");
     }
     if (optind >= argc) {
         fprintf(stderr, "steno transcribe: no audio file given\n\n");
@@ -253,7 +317,7 @@ int st_cli_transcribe(int argc, char **argv) {
         steno_status status = st_transcribe_file(context, audio_path, &options, &transcript, &err);
         if (r.tty) fprintf(stderr, "\r\033[K");
         for (int f = 0; status == STENO_OK && f < n_formats; f++) {
-            status = st_output_save(chosen[f], &transcript, NULL, output_dir, audio_path, &err);
+            status = st_output_save(chosen[f], &transcript, &writer, output_dir, audio_path, &err);
         }
         if (status != STENO_OK) {
             /* audio errors already name the file */

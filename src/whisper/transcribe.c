@@ -13,14 +13,17 @@
 #include "audio/mel_source.h"
 #include "models/loader.h"
 #include "nn/threads.h"
+#include "whisper/alignment_heads.h"
 #include "whisper/decoding.h"
 #include "whisper/model.h"
+#include "whisper/timing.h"
 #include "whisper/tokenizer.h"
 
 enum {
     SAMPLE_RATE = 16000,
     HOP_LENGTH = 160,
     N_FRAMES = 3000, /* one 30 s window of mel frames */
+    FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH,
     MAX_PROMPT_TOKENS = 512,
 };
 
@@ -37,6 +40,8 @@ struct st_whisper_context {
     int32_t *suppress;
     size_t n_suppress;
     float *window; /* [n_mels][N_FRAMES] */
+    st_alignment_heads heads;
+    st_word_aligner *aligner;
 };
 
 void st_whisper_context_free(st_whisper_context *c) {
@@ -49,6 +54,8 @@ void st_whisper_context_free(st_whisper_context *c) {
     st_model_free(&c->file);
     free(c->suppress);
     free(c->window);
+    st_word_aligner_free(c->aligner);
+    st_alignment_heads_free(&c->heads);
     free(c);
 }
 
@@ -120,6 +127,11 @@ steno_status st_whisper_context_load(const char *path, int max_sequences, int n_
         status = st_decoder_create(&c->special, c->file.dims.n_text_ctx, max_sequences, &c->decoder, err);
     }
     if (status == STENO_OK) status = build_suppress_list(c, err);
+    if (status == STENO_OK) {
+        status = st_alignment_heads_choose(&c->file.dims, c->file.alignment_heads, c->file.n_alignment_heads, path,
+                                           &c->heads, err);
+    }
+    if (status == STENO_OK) status = st_word_aligner_create(c->heads.pairs, c->heads.n, &c->aligner, err);
     if (status == STENO_OK) {
         c->window = malloc((size_t)c->file.dims.n_mels * N_FRAMES * sizeof *c->window);
         if (!c->window) status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
@@ -327,10 +339,34 @@ static steno_status decode_with_fallback(st_whisper_context *c, const st_transcr
     return STENO_OK;
 }
 
-/* Appends one segment made of tokens[0..n) of the window's result. */
-static steno_status add_segment(st_whisper_context *c, st_transcript *out, const st_transcribe_options *o,
-                                int seek, double start, double end, const int32_t *tokens, int n,
-                                const window_result *w, int *stop, st_error *err) {
+/* The segments of one window before they join the transcript: word timestamps and the
+ * hallucination rules may still move or drop them. Texts and words are owned here; tokens
+ * point into the window's decode result. */
+typedef struct window_segments {
+    st_segment *items;
+    int n, capacity;
+} window_segments;
+
+static void window_segments_clear(window_segments *ws) {
+    for (int s = 0; s < ws->n; s++) {
+        st_segment *segment = &ws->items[s];
+        free(segment->text);
+        for (int i = 0; i < segment->n_words; i++) free(segment->words[i].text);
+        free(segment->words);
+    }
+    ws->n = 0;
+}
+
+/* openai's new_segment: tokens[0..n) of the window's result, text from its text tokens. */
+static steno_status new_segment(st_whisper_context *c, window_segments *ws, int seek, double start, double end,
+                                const int32_t *tokens, int n, const window_result *w, st_error *err) {
+    if (ws->n == ws->capacity) {
+        int grown = ws->capacity ? ws->capacity * 2 : 8;
+        st_segment *more = realloc(ws->items, (size_t)grown * sizeof *more);
+        if (!more) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+        ws->items = more;
+        ws->capacity = grown;
+    }
     int n_text = 0;
     int32_t *text_tokens = malloc(((size_t)n + 1) * sizeof *text_tokens);
     if (!text_tokens) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
@@ -340,21 +376,117 @@ static steno_status add_segment(st_whisper_context *c, st_transcript *out, const
     char *text = decode_text(c, text_tokens, n_text);
     free(text_tokens);
     if (!text) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-    size_t begin, stripped_end;
-    strip_bounds(text, &begin, &stripped_end);
-    /* an instantaneous or empty segment is kept, emptied, as openai-whisper does */
-    int empty = start == end || begin == stripped_end;
-    st_segment segment = {
-        .id = out->n_segments, .seek = seek, .start = start, .end = end, .text = empty ? "" : text,
-        .tokens = empty ? NULL : (int *)tokens, .n_tokens = empty ? 0 : n,
+    ws->items[ws->n++] = (st_segment){
+        .seek = seek, .start = start, .end = end, .text = text, .tokens = (int *)tokens, .n_tokens = n,
         .temperature = w->decode.temperature, .avg_logprob = w->decode.avg_logprob,
         .compression_ratio = w->compression_ratio, .no_speech_prob = w->decode.no_speech_prob, .speaker = -1};
-    steno_status status = st_transcript_append(out, &segment, err);
-    free(text);
-    if (status == STENO_OK && o->on_segment && o->on_segment(o->user, &out->segments[out->n_segments - 1])) {
-        *stop = 1;
+    return STENO_OK;
+}
+
+/* Appends segments[0..n) to the transcript; an instantaneous or empty segment is kept but
+ * emptied (no text, tokens or words), as openai-whisper does. */
+static steno_status commit_segments(st_transcript *out, const st_transcribe_options *o, const window_segments *ws,
+                                    int n, int *stop, st_error *err) {
+    for (int s = 0; s < n && !*stop; s++) {
+        st_segment segment = ws->items[s];
+        size_t begin, end;
+        strip_bounds(segment.text, &begin, &end);
+        if (segment.start == segment.end || begin == end) {
+            segment.text = "";
+            segment.tokens = NULL;
+            segment.n_tokens = 0;
+            segment.words = NULL;
+            segment.n_words = 0;
+        }
+        segment.id = out->n_segments;
+        steno_status status = st_transcript_append(out, &segment, err);
+        if (status != STENO_OK) return status;
+        if (o->on_segment && o->on_segment(o->user, &out->segments[out->n_segments - 1])) *stop = 1;
     }
-    return status;
+    return STENO_OK;
+}
+
+/* utils.get_end: the end of the last word of segments[0..n), else of the last segment; 0 when
+ * there is neither. */
+static int get_end(const window_segments *ws, int n, double *end) {
+    for (int s = n - 1; s >= 0; s--) {
+        if (ws->items[s].n_words > 0) {
+            *end = ws->items[s].words[ws->items[s].n_words - 1].end;
+            return 1;
+        }
+    }
+    if (n == 0) return 0;
+    *end = ws->items[n - 1].end;
+    return 1;
+}
+
+/* The first segment from index `from` on that has words, or NULL. */
+static const st_segment *next_words_segment(const window_segments *ws, int from) {
+    for (int s = from; s < ws->n; s++) {
+        if (ws->items[s].n_words > 0) return &ws->items[s];
+    }
+    return NULL;
+}
+
+/* Python's round() to an integer: half to even. */
+static int round_half_even(double x) {
+    return (int)nearbyint(x);
+}
+
+typedef struct window_frame {
+    int previous_seek, segment_size, content_frames;
+    double time_offset, window_end_time, segment_duration, content_duration;
+} window_frame;
+
+/* transcribe.py's hallucination_silence_threshold rules, run after word timestamps: where a
+ * window's words look like a hallucination (st_timing_is_segment_anomaly) surrounded by silence,
+ * the window is cut before it and the next one starts at it. Returns through *n_keep how many
+ * of the window's segments stay, through *skip_window whether none do (the leading-silence
+ * case), and moves *seek. */
+static void apply_hallucination_rules(const window_segments *ws, const window_frame *f, double threshold,
+                                      int single_timestamp_ending, double last_speech_timestamp, int *seek,
+                                      int *n_keep, int *skip_window) {
+    *n_keep = ws->n;
+    *skip_window = 0;
+    double last_word_end;
+    if (!single_timestamp_ending && get_end(ws, ws->n, &last_word_end) && last_word_end > f->time_offset) {
+        double remaining_duration = f->window_end_time - last_word_end;
+        *seek = remaining_duration > threshold ? round_half_even(last_word_end * FRAMES_PER_SECOND)
+                                               : f->previous_seek + f->segment_size;
+    }
+    /* a suspicious first segment after a long silence: skip the silence, decode again from there */
+    const st_segment *first = next_words_segment(ws, 0);
+    if (first && st_timing_is_segment_anomaly(first)) {
+        double gap = first->start - f->time_offset;
+        if (gap > threshold) {
+            *seek = f->previous_seek + round_half_even(gap * FRAMES_PER_SECOND);
+            *n_keep = 0;
+            *skip_window = 1;
+            return;
+        }
+    }
+    /* a suspicious segment with silence (or more suspicious text) on both sides: cut there */
+    double hal_last_end = last_speech_timestamp;
+    for (int s = 0; s < ws->n; s++) {
+        const st_segment *segment = &ws->items[s];
+        if (segment->n_words == 0) continue;
+        if (st_timing_is_segment_anomaly(segment)) {
+            const st_segment *next = next_words_segment(ws, s + 1);
+            double hal_next_start = next ? next->words[0].start : f->time_offset + f->segment_duration;
+            int silence_before = segment->start - hal_last_end > threshold || segment->start < threshold ||
+                                 segment->start - f->time_offset < 2.0;
+            int silence_after = hal_next_start - segment->end > threshold || st_timing_is_segment_anomaly(next) ||
+                                f->window_end_time - segment->end < 2.0;
+            if (silence_before && silence_after) {
+                double from = f->time_offset + 1 > segment->start ? f->time_offset + 1 : segment->start;
+                *seek = round_half_even(from * FRAMES_PER_SECOND);
+                if (f->content_duration - segment->end < threshold) *seek = f->content_frames;
+                *n_keep = s;
+                return;
+            }
+        }
+        hal_last_end = segment->end;
+    }
 }
 
 static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
@@ -373,6 +505,7 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
     int32_t *all = malloc((size_t)capacity * sizeof *all);
     int32_t *initial = malloc(MAX_PROMPT_TOKENS * sizeof *initial);
     window_result w = {0};
+    window_segments ws = {0};
     if (!all || !initial) {
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
         goto done;
@@ -413,8 +546,10 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         goto done;
     }
     if ((status = st_transcript_set_language(out, language, err)) != STENO_OK) goto done;
+    out->has_words = o->word_timestamps != 0;
 
     int seek = 0, stop = 0;
+    double last_speech_timestamp = 0.0;
     while (seek < content_frames && !stop) {
         const double time_offset = (double)seek * HOP_LENGTH / SAMPLE_RATE;
         const int segment_size = content_frames - seek < N_FRAMES ? content_frames - seek : N_FRAMES;
@@ -455,7 +590,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         }
 
         const int begin_ts = c->special.timestamp_begin;
-        const int first_new_segment = out->n_segments;
+        const int previous_seek = seek;
+        window_segments_clear(&ws);
         /* the window ends in text then one timestamp: everything in it was transcribed */
         const int single_timestamp_ending =
             n_tokens >= 2 && tokens[n_tokens - 2] < begin_ts && tokens[n_tokens - 1] >= begin_ts;
@@ -465,7 +601,7 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         }
         if (n_consecutive > 0) {
             /* segments end where two timestamps meet */
-            for (int i = 1; i <= n_tokens && !stop; i++) {
+            for (int i = 1; i <= n_tokens; i++) {
                 int is_cut = i < n_tokens ? (tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts)
                                           : single_timestamp_ending;
                 if (!is_cut) continue;
@@ -473,7 +609,7 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
                 int n_slice = i - last_slice;
                 double start = time_offset + (slice[0] - begin_ts) * time_precision;
                 double end = time_offset + (slice[n_slice - 1] - begin_ts) * time_precision;
-                status = add_segment(c, out, o, seek, start, end, slice, n_slice, &w, &stop, err);
+                status = new_segment(c, &ws, seek, start, end, slice, n_slice, &w, err);
                 if (status != STENO_OK) goto done;
                 last_slice = i;
             }
@@ -490,10 +626,46 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
                 if (tokens[i] != begin_ts) duration = (tokens[i] - begin_ts) * time_precision;
                 break;
             }
-            status = add_segment(c, out, o, seek, time_offset, time_offset + duration, tokens, n_tokens, &w, &stop, err);
+            status = new_segment(c, &ws, seek, time_offset, time_offset + duration, tokens, n_tokens, &w, err);
             if (status != STENO_OK) goto done;
             seek += segment_size;
         }
+
+        int n_keep = ws.n;
+        if (o->word_timestamps) {
+            const st_word_window window = {
+                .sot_sequence = initial + sot_index, .n_sot = multilingual ? 3 : 1, .language = language,
+                .time_offset = time_offset, .num_frames = segment_size,
+                .prepend_punctuations = o->prepend_punctuations ? o->prepend_punctuations : ST_PREPEND_PUNCTUATIONS,
+                .append_punctuations = o->append_punctuations ? o->append_punctuations : ST_APPEND_PUNCTUATIONS};
+            status = st_word_aligner_add(c->aligner, &c->model, &c->state, t, &window, ws.items, ws.n,
+                                         &last_speech_timestamp, err);
+            if (status != STENO_OK) goto done;
+            /* resume right after the last word unless the window ended cleanly */
+            double last_word_end;
+            if (!single_timestamp_ending && get_end(&ws, ws.n, &last_word_end) && last_word_end > time_offset) {
+                seek = round_half_even(last_word_end * FRAMES_PER_SECOND);
+            }
+            if (o->has_hallucination_silence_threshold) {
+                const window_frame frame = {
+                    .previous_seek = previous_seek, .segment_size = segment_size, .content_frames = content_frames,
+                    .time_offset = time_offset,
+                    .window_end_time = (double)(previous_seek + N_FRAMES) * HOP_LENGTH / SAMPLE_RATE,
+                    .segment_duration = segment_duration, .content_duration = content_duration};
+                int skip_window;
+                apply_hallucination_rules(&ws, &frame, o->hallucination_silence_threshold, single_timestamp_ending,
+                                          last_speech_timestamp, &seek, &n_keep, &skip_window);
+                if (skip_window) {
+                    double done_seconds = (double)(seek < content_frames ? seek : content_frames) / FRAMES_PER_SECOND;
+                    if (o->on_progress) o->on_progress(o->user, done_seconds, content_duration);
+                    continue;
+                }
+            }
+            if (get_end(&ws, n_keep, &last_word_end)) last_speech_timestamp = last_word_end;
+        }
+
+        const int first_new_segment = out->n_segments;
+        if ((status = commit_segments(out, o, &ws, n_keep, &stop, err)) != STENO_OK) goto done;
 
         /* the accepted tokens become the next window's prompt */
         for (int s = first_new_segment; s < out->n_segments; s++) {
@@ -517,6 +689,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
     if (stop) status = st_error_set(err, STENO_ERR_CANCELLED, "transcription stopped by the caller");
 
 done:
+    window_segments_clear(&ws);
+    free(ws.items);
     free(w.text);
     free(all);
     free(initial);

@@ -58,6 +58,15 @@ typedef struct st_transcribe_options {
     int suppress_non_speech; /* openai-whisper's suppress_tokens="-1" */
     int n_threads;
     uint64_t seed;
+    /* Word-level timestamps (openai's word_timestamps): each segment gets its words, segment
+     * times follow the words, and the next window starts after the last word. */
+    int word_timestamps;
+    const char *prepend_punctuations; /* merged into the following word; NULL: openai's default */
+    const char *append_punctuations;  /* merged into the preceding word; NULL: openai's default */
+    /* With word_timestamps: skip silent stretches longer than this many seconds around
+     * suspected hallucinations (openai's hallucination_silence_threshold); set the has_ flag. */
+    double hallucination_silence_threshold;
+    int has_hallucination_silence_threshold;
     /* Called with each segment as soon as its window is decoded; return non-zero to stop. */
     int (*on_segment)(void *user, const st_segment *segment);
     /* Called after each window with the seconds of audio done and in all. */
