@@ -7,6 +7,8 @@ common_spec.py; converters/transformers.py WhisperLoader), not from steno's C co
 come from the official whisper.cpp base.en file through scripts/reference_ggml.py's reader.
 
   reference_ct2.py write GGML_MODEL QUANTIZATION OUT_DIR     (QUANTIZATION: float16 | int8)
+  reference_ct2.py tiny QUANTIZATION OUT.bin
+      a model.bin of a one-layer Whisper 8 wide with random weights: fuzzing seeds.
 
 OUT_DIR receives model.bin (binary version 6, spec "WhisperSpec" revision 3), config.json,
 vocabulary.json and preprocessor_config.json, written into a temporary folder that is renamed
@@ -271,8 +273,36 @@ def write(ggml_path, quantization, out_dir):
         os.rename(tmp, out_dir)
 
 
+def write_tiny(quantization, out):
+    dims = dict(n_vocab=6, n_audio_ctx=4, n_audio_state=8, n_audio_head=2, n_audio_layer=1, n_text_ctx=4,
+                n_text_state=8, n_text_head=2, n_text_layer=1, n_mels=4)
+    rng = np.random.default_rng(1)
+    s = 8
+    shapes = {"encoder.conv1.weight": (s, 4, 3), "encoder.conv2.weight": (s, s, 3), "encoder.conv1.bias": (s,),
+              "encoder.conv2.bias": (s,), "encoder.positional_embedding": (4, s), "encoder.ln_post.weight": (s,),
+              "encoder.ln_post.bias": (s,), "decoder.token_embedding.weight": (6, s),
+              "decoder.positional_embedding": (4, s), "decoder.ln.weight": (s,), "decoder.ln.bias": (s,)}
+    for side in ("encoder", "decoder"):
+        for attn in ("attn", "cross_attn") if side == "decoder" else ("attn",):
+            p = "%s.blocks.0.%s" % (side, attn)
+            shapes[p + "_ln.weight"] = shapes[p + "_ln.bias"] = (s,)
+            for proj in ("query", "key", "value", "out"):
+                shapes["%s.%s.weight" % (p, proj)] = (s, s)
+                shapes["%s.%s.bias" % (p, proj)] = (s,)
+        p = "%s.blocks.0." % side
+        shapes[p + "mlp_ln.weight"] = shapes[p + "mlp_ln.bias"] = (s,)
+        shapes[p + "mlp.0.weight"], shapes[p + "mlp.0.bias"] = (4 * s, s), (4 * s,)
+        shapes[p + "mlp.2.weight"], shapes[p + "mlp.2.bias"] = (s, 4 * s), (s,)
+    # values exactly representable in float16, as the official weights are
+    tensors = {n: rng.standard_normal(shape).astype(np.float16).astype(np.float32) for n, shape in shapes.items()}
+    v = quantize(alias_duplicates(ct2_variables(tensors, dims)), quantization)
+    write_model_bin(out, v)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "write" and sys.argv[3] in ("float16", "int8"):
         write(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) == 4 and sys.argv[1] == "tiny" and sys.argv[2] in ("float16", "int8"):
+        write_tiny(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)
