@@ -237,6 +237,7 @@ static ct2_variable *find_variable(const ct2_file *f, const char *name) {
 
 static ct2_alias *find_alias(const ct2_file *f, const char *name) {
     ct2_alias key = {.name = name};
+    if (f->n_aliases == 0) return NULL; /* aliases is NULL before binary version 3 */
     return bsearch(&key, f->aliases, f->n_aliases, sizeof key, compare_aliases);
 }
 
@@ -258,14 +259,14 @@ static ct2_variable *resolve(const ct2_file *f, const char *name, int mark) {
 }
 
 static steno_status check_names(ct2_file *f) {
-    qsort(f->variables, f->n_variables, sizeof *f->variables, compare_variables);
+    if (f->n_variables > 1) qsort(f->variables, f->n_variables, sizeof *f->variables, compare_variables);
     for (size_t i = 1; i < f->n_variables; i++) {
         if (strcmp(f->variables[i - 1].name, f->variables[i].name) == 0) {
             return st_error_set(f->err, STENO_ERR_FORMAT, "%s: variable '%s' appears twice (offsets %zu and %zu)", f->name,
                                 f->variables[i].name, f->variables[i - 1].offset, f->variables[i].offset);
         }
     }
-    qsort(f->aliases, f->n_aliases, sizeof *f->aliases, compare_aliases);
+    if (f->n_aliases > 1) qsort(f->aliases, f->n_aliases, sizeof *f->aliases, compare_aliases);
     for (size_t i = 0; i < f->n_aliases; i++) {
         const ct2_alias *a = &f->aliases[i];
         if ((i > 0 && strcmp(f->aliases[i - 1].name, a->name) == 0) || find_variable(f, a->name)) {
