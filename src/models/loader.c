@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "models/ct2.h"
 #include "models/ggml.h"
 
 const char *st_model_format_name(st_model_format format) {
@@ -18,17 +19,29 @@ const char *st_model_format_name(st_model_format format) {
     }
 }
 
+/* The first bytes of a file (enough for a CTranslate2 specification name). */
+static size_t read_head(const char *path, unsigned char *head, size_t size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(head, 1, size, f);
+    fclose(f);
+    return n;
+}
+
 st_model_format st_model_detect(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return ST_FORMAT_UNKNOWN;
-    if (S_ISDIR(st.st_mode)) return ST_FORMAT_UNKNOWN;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ST_FORMAT_UNKNOWN;
-    unsigned char head[8] = {0};
-    size_t n = fread(head, 1, sizeof head, f);
-    fclose(f);
+    unsigned char head[64] = {0};
+    if (S_ISDIR(st.st_mode)) {
+        char model_bin[4096];
+        if ((size_t)snprintf(model_bin, sizeof model_bin, "%s/model.bin", path) >= sizeof model_bin) return ST_FORMAT_UNKNOWN;
+        if (st_ct2_detect(head, read_head(model_bin, head, sizeof head), 1)) return ST_FORMAT_CT2;
+        return ST_FORMAT_UNKNOWN;
+    }
+    size_t n = read_head(path, head, sizeof head);
     if (n >= 4 && head[0] == 'l' && head[1] == 'm' && head[2] == 'g' && head[3] == 'g') return ST_FORMAT_GGML;
     if (n >= 4 && memcmp(head, "GGUF", 4) == 0) return ST_FORMAT_GGUF;
+    if (st_ct2_detect(head, n, 0)) return ST_FORMAT_CT2;
     return ST_FORMAT_UNKNOWN;
 }
 
@@ -40,6 +53,7 @@ steno_status st_model_open(const char *path, st_model *out, st_error *err) {
     case ST_FORMAT_GGML:
     case ST_FORMAT_GGUF: /* the ggml reader explains why GGUF is refused */
         return st_ggml_load(path, out, err);
+    case ST_FORMAT_CT2: return st_ct2_load(path, out, err);
     default:
         return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: not a model steno can read (%s)", path,
                             S_ISDIR(st.st_mode) ? "no model files in this folder" : "unrecognised content");

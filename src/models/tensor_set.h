@@ -51,7 +51,8 @@ typedef struct st_tensor {
     const void *data;
     size_t n_bytes;
     /* CTranslate2 int8 weights: one f32 scale per output row (shape[0] of them), value =
-     * q / scale; may be unaligned like data. NULL for every other tensor. */
+     * q / scale; int16 weights: one f32 scale for the whole tensor. May be unaligned like
+     * data. NULL for every other tensor. */
     const void *row_scales;
 } st_tensor;
 
@@ -82,8 +83,9 @@ typedef struct st_model {
     size_t n_tensors;
     st_vocab_entry *vocab; /* NULL when the file has no vocabulary */
     size_t n_vocab_entries;
-    /* A JSON vocabulary beside the weights (HF vocab.json/tokenizer.json, CTranslate2
-     * vocabulary.json) when the weights file itself has none; NULL otherwise. Owned. */
+    /* A vocabulary file beside the weights (HF vocab.json/tokenizer.json, CTranslate2
+     * vocabulary.json or vocabulary.txt; st_tokenizer_load_file reads them all) when the
+     * weights file itself has none; NULL otherwise. Owned. */
     char *vocabulary_path;
     /* Word-timestamp alignment heads from the model's own config (HF generation_config.json,
      * CTranslate2 config.json): (decoder layer, head) pairs. NULL when the file names none. */

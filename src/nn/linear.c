@@ -36,7 +36,15 @@ steno_status st_nn_tensor_to_f32(const st_tensor *tensor, float **out, st_error 
         return st_error_set(err, STENO_ERR_NO_MEMORY, "tensor '%s': cannot allocate %lld floats", tensor->name,
                             (long long)n);
     }
-    steno_status status = st_convert_to_f32(tensor->dtype, tensor->data, buffer, (size_t)n);
+    steno_status status;
+    if ((tensor->dtype == ST_DTYPE_I8 || tensor->dtype == ST_DTYPE_I16) && tensor->row_scales) {
+        /* CTranslate2's int8 has a scale per output row (shape[0]); int16 one in all */
+        size_t rows = tensor->n_dims >= 1 ? (size_t)tensor->shape[0] : 1; /* n > 0: not 0 */
+        status = st_dequantize_scaled_to_f32(tensor->dtype, tensor->data, tensor->row_scales, rows, (size_t)n / rows,
+                                             buffer);
+    } else {
+        status = st_convert_to_f32(tensor->dtype, tensor->data, buffer, (size_t)n);
+    }
     if (status != STENO_OK) {
         st_nn_free(buffer);
         return st_error_set(err, status, "tensor '%s': cannot convert type %s to f32", tensor->name,

@@ -1,4 +1,4 @@
-/* quant.c — half/bfloat16 conversion and ggml block dequantisation to float32. */
+/* quant.c — half/bfloat16 conversion, ggml block and CTranslate2 scaled-integer dequantisation. */
 #include "nn/quant.h"
 
 #include <math.h>
@@ -144,4 +144,24 @@ steno_status st_convert_to_f32(st_dtype dtype, const void *src, float *dst, size
     default:
         return STENO_ERR_UNSUPPORTED;
     }
+}
+
+steno_status st_dequantize_scaled_to_f32(st_dtype dtype, const void *src, const void *scales, size_t n_rows,
+                                         size_t row_length, float *dst) {
+    if (dtype != ST_DTYPE_I8 && dtype != ST_DTYPE_I16) return STENO_ERR_UNSUPPORTED;
+    const uint8_t *bytes = src;
+    float scale;
+    memcpy(&scale, scales, sizeof scale);
+    for (size_t r = 0; r < n_rows; r++) {
+        float *row = dst + r * row_length;
+        if (dtype == ST_DTYPE_I8) {
+            memcpy(&scale, (const uint8_t *)scales + r * sizeof scale, sizeof scale);
+            for (size_t i = 0; i < row_length; i++) row[i] = (float)(int8_t)bytes[r * row_length + i] / scale;
+        } else {
+            for (size_t i = 0; i < row_length; i++) {
+                row[i] = (float)(int16_t)load_u16(bytes + 2 * (r * row_length + i)) / scale;
+            }
+        }
+    }
+    return STENO_OK;
 }

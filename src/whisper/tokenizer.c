@@ -847,3 +847,77 @@ steno_status st_tokenizer_load_json(const char *path, int n_vocab, st_tokenizer 
     st_mapped_file_close(&file);
     return status;
 }
+
+/* ---- line vocabularies ------------------------------------------------------------------ */
+
+steno_status st_tokenizer_create_from_lines(const char *text, size_t length, const char *name, int n_vocab,
+                                            st_tokenizer **out, st_error *err) {
+    *out = NULL;
+    st_tokenizer layout = {0};
+    steno_status status = layout_from_n_vocab(&layout, n_vocab, err);
+    if (status != STENO_OK) return status;
+    char *copy = malloc(length + 1); /* lines become NUL-terminated strings in place */
+    uint8_t *arena = malloc(length + 1);
+    st_vocab_entry *entries = calloc((size_t)layout.n_text, sizeof *entries);
+    if (copy == NULL || arena == NULL || entries == NULL) {
+        status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: no memory for the vocabulary", name);
+        goto done;
+    }
+    memcpy(copy, text, length);
+    copy[length] = '\0';
+    gpt2_alphabet alphabet;
+    gpt2_alphabet_init(&alphabet);
+    size_t pos = 0, used = 0;
+    int id = 0;
+    /* Lines past the text tokens (specials, timestamps) are not needed: n_vocab fixes them. */
+    while (id < layout.n_text && pos < length) {
+        char *line = copy + pos;
+        char *end = memchr(line, '\n', length - pos);
+        size_t line_length = end ? (size_t)(end - line) : length - pos;
+        pos += line_length + (end ? 1 : 0);
+        line[line_length] = '\0';
+        /* CRLF files: '\r' is not in GPT-2's alphabet, so it can only be a line ending */
+        if (line_length > 0 && line[line_length - 1] == '\r') line[--line_length] = '\0';
+        if (line_length == 0 || memchr(line, '\0', line_length) != NULL) {
+            status = st_error_set(err, STENO_ERR_FORMAT, "%s: line %d (token %d) is empty or holds a NUL byte", name,
+                                  id + 1, id);
+            goto done;
+        }
+        entries[id].bytes = arena + used;
+        status = gpt2_string_to_bytes(&alphabet, line, name, id, arena + used, &entries[id].length, err);
+        if (status != STENO_OK) goto done;
+        used += entries[id].length;
+        id++;
+    }
+    if (id < layout.n_text) {
+        status = st_error_set(err, STENO_ERR_FORMAT, "%s: %d token lines, expected at least the %d text tokens", name, id,
+                              layout.n_text);
+        goto done;
+    }
+    status = st_tokenizer_create(entries, (size_t)layout.n_text, n_vocab, out, err);
+done:
+    free(entries);
+    free(arena);
+    free(copy);
+    return status;
+}
+
+steno_status st_tokenizer_load_file(const char *path, int n_vocab, st_tokenizer **out, st_error *err) {
+    *out = NULL;
+    st_mapped_file file;
+    steno_status status = st_mapped_file_open(&file, path, err);
+    if (status != STENO_OK) return status;
+    const char *text = (const char *)file.data;
+    size_t start = 0;
+    while (start < file.size && (text[start] == ' ' || text[start] == '\t' || text[start] == '\n' || text[start] == '\r')) {
+        start++;
+    }
+    /* GPT-2's first token is "!", so a line vocabulary never opens like JSON */
+    if (start == file.size || text[start] == '[' || text[start] == '{') {
+        status = st_tokenizer_create_from_json(text, file.size, path, n_vocab, out, err);
+    } else {
+        status = st_tokenizer_create_from_lines(text, file.size, path, n_vocab, out, err);
+    }
+    st_mapped_file_close(&file);
+    return status;
+}

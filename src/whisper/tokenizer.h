@@ -44,6 +44,16 @@ steno_status st_tokenizer_create_from_json(const char *json, size_t length, cons
 /* Like st_tokenizer_create_from_json, reading the file at path. */
 steno_status st_tokenizer_load_json(const char *path, int n_vocab, st_tokenizer **out, st_error *err);
 
+/* Builds a tokenizer from a vocabulary of one token per line, in id order, spelt in GPT-2's
+ * byte-to-unicode alphabet (CTranslate2's vocabulary.txt); CRLF line ends are accepted. Lines
+ * after the text tokens are ignored. */
+steno_status st_tokenizer_create_from_lines(const char *text, size_t length, const char *name, int n_vocab,
+                                            st_tokenizer **out, st_error *err);
+
+/* Reads any vocabulary file a model may carry: JSON (what st_tokenizer_load_json reads) when
+ * it opens with '[' or '{', otherwise one token per line. */
+steno_status st_tokenizer_load_file(const char *path, int n_vocab, st_tokenizer **out, st_error *err);
+
 void st_tokenizer_free(st_tokenizer *tokenizer);
 
 /* Encodes UTF-8 text as openai-whisper's tokenizer.encode does (GPT-2 pre-tokenisation, then

@@ -108,7 +108,7 @@ steno_status st_whisper_context_load(const char *path, int max_sequences, int n_
             status = st_tokenizer_create(c->file.vocab, c->file.n_vocab_entries, c->file.dims.n_vocab, &c->tokenizer,
                                          err);
         } else if (c->file.vocabulary_path) {
-            status = st_tokenizer_load_json(c->file.vocabulary_path, c->file.dims.n_vocab, &c->tokenizer, err);
+            status = st_tokenizer_load_file(c->file.vocabulary_path, c->file.dims.n_vocab, &c->tokenizer, err);
         } else {
             status = st_error_set(err, STENO_ERR_NOT_FOUND, "%s: the model carries no vocabulary", path);
         }
