@@ -89,7 +89,8 @@ static void write_ct2_payload(const char *path) {
     PUT(dtype);
     PUT(u32);
     srand(7);
-    for (int i = 0; i < PAYLOAD_BYTES; i++) fputc(rand() & 0xff, f);
+    for (int i = 0; i < PAYLOAD_BYTES; i++)
+        fputc(rand() & 0xff, f);
     u32 = 0, PUT(u32);
     fclose(f);
 #undef PUT
@@ -121,8 +122,8 @@ static int start_nginx(void **state) {
     }
     snprintf(work, sizeof work, "/tmp/steno-store-XXXXXX");
     if (!mkdtemp(work)) return -1;
-    sh("mkdir -p %s/www/Systran/faster-whisper-tiny/resolve/main %s/www/ggerganov/whisper.cpp/resolve/main %s/tmp", work,
-       work, work);
+    sh("mkdir -p %s/www/Systran/faster-whisper-tiny/resolve/main %s/www/ggerganov/whisper.cpp/resolve/main %s/tmp",
+       work, work, work);
     char path[512];
     snprintf(path, sizeof path, "%s/www%s", work, CT2_PATH);
     write_ct2_payload(path);
@@ -155,7 +156,8 @@ static int start_nginx(void **state) {
     fclose(conf);
     char *argv[] = {"/usr/sbin/nginx", "-p", work, "-c", path, "-e", "stderr", NULL};
     if (posix_spawn(&nginx_pid, argv[0], NULL, NULL, argv, environ) != 0) return -1;
-    for (int i = 0; i < 100 && !port_open(port); i++) usleep(50000);
+    for (int i = 0; i < 100 && !port_open(port); i++)
+        usleep(50000);
     if (!port_open(port)) {
         stop_nginx();
         return -1;
@@ -198,7 +200,8 @@ static int log_count(const char *needle) {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     int n = 0;
-    while (fgets(line, sizeof line, f)) n += strstr(line, needle) != NULL;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
     fclose(f);
     return n;
 }
@@ -212,7 +215,8 @@ static int run_cli(const char *arguments, char **output) {
     char *text = malloc(capacity);
     assert_non_null(text);
     size_t n;
-    while ((n = fread(text + size, 1, capacity - size - 1, pipe)) > 0) size += n;
+    while ((n = fread(text + size, 1, capacity - size - 1, pipe)) > 0)
+        size += n;
     text[size] = '\0';
     int status = pclose(pipe);
     *output = text;
@@ -271,9 +275,15 @@ static void progress_reaches_the_whole_file(void **state) {
     snprintf(partial, sizeof partial, "%s.incomplete", destination);
     snprintf(lock, sizeof lock, "%s.lock", destination);
     progress_log p = {.monotonic = 1};
-    st_download_request request = {.url = url, .destination = destination, .partial = partial, .lock = lock,
-                                   .sha256 = payload_sha256, .expected_size = -1, .label = "model.bin",
-                                   .progress = record, .user = &p};
+    st_download_request request = {.url = url,
+                                   .destination = destination,
+                                   .partial = partial,
+                                   .lock = lock,
+                                   .sha256 = payload_sha256,
+                                   .expected_size = -1,
+                                   .label = "model.bin",
+                                   .progress = record,
+                                   .user = &p};
     st_download_result result;
     st_error err;
     assert_int_equal(st_download(&request, &result, &err), STENO_OK);
@@ -294,9 +304,11 @@ static void killed_transfer_resumes_with_range(void **state) {
     char log[512], pattern[512];
     snprintf(log, sizeof log, "%s/pull1.log", work);
     pid_t pid = spawn_pull("models pull tiny --format ct2", log);
-    snprintf(pattern, sizeof pattern, "%s/hub/models--Systran--faster-whisper-tiny/blobs/steno-model.bin.incomplete", work);
+    snprintf(pattern, sizeof pattern, "%s/hub/models--Systran--faster-whisper-tiny/blobs/steno-model.bin.incomplete",
+             work);
     struct stat st = {0};
-    for (int i = 0; i < 400 && !(stat(pattern, &st) == 0 && st.st_size > 1000000); i++) usleep(25000);
+    for (int i = 0; i < 400 && !(stat(pattern, &st) == 0 && st.st_size > 1000000); i++)
+        usleep(25000);
     assert_true(st.st_size > 1000000 && st.st_size < PAYLOAD_BYTES);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
@@ -450,12 +462,9 @@ static void read_only_folder_is_a_clear_error(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(progress_reaches_the_whole_file),
-        cmocka_unit_test(killed_transfer_resumes_with_range),
-        cmocka_unit_test(corrupt_download_is_not_installed),
-        cmocka_unit_test(offline_never_touches_the_network),
-        cmocka_unit_test(concurrent_pulls_download_once),
-        cmocka_unit_test(full_disk_leaves_no_partial_model),
+        cmocka_unit_test(progress_reaches_the_whole_file),   cmocka_unit_test(killed_transfer_resumes_with_range),
+        cmocka_unit_test(corrupt_download_is_not_installed), cmocka_unit_test(offline_never_touches_the_network),
+        cmocka_unit_test(concurrent_pulls_download_once),    cmocka_unit_test(full_disk_leaves_no_partial_model),
         cmocka_unit_test(read_only_folder_is_a_clear_error),
     };
     return cmocka_run_group_tests(tests, start_nginx, finish);

@@ -40,8 +40,8 @@ static void every_manifest_entry_is_identified_by_content(void **state) {
         st_identity id;
         st_error err;
         assert_int_equal(st_identify(path, &id, &err), STENO_OK);
-        print_message("%s: %s %s %s (%s)\n", relative, st_model_format_name(id.format),
-                      id.model ? id.model->name : "-", id.precision, id.how);
+        print_message("%s: %s %s %s (%s)\n", relative, st_model_format_name(id.format), id.model ? id.model->name : "-",
+                      id.precision, id.how);
         assert_string_equal(st_model_format_name(id.format), json_string_value(json_object_get(expected, "format")));
         json_t *model = json_object_get(expected, "model");
         if (json_is_string(model)) {

@@ -35,40 +35,49 @@ typedef struct options {
 } options;
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: steno models check [PATH...] [--for \"COMMAND\"] [--verify] [--json]\n"
-            "       steno models list [--json]\n"
-            "       steno models pull NAME [--format ggml|pt|ct2] [--yes] [--offline]\n"
-            "       steno models rm NAME [--format F] [--yes]\n"
-            "\n"
-            "  --model-dir DIR   look here first (repeatable); pull/rm: use this folder only\n"
-            "  --offline         never touch the network (also HF_HUB_OFFLINE=1)\n"
-            "  --verify          hash model files and compare with the published checksums\n"
-            "  --json            machine-readable output\n"
-            "  --yes             do not ask before large downloads or removals\n"
-            "\n"
-            "Lookup order: --model-dir, $STENO_MODELS (default ~/.cache/steno/models),\n"
-            "$WHISPER_CACHE_DIR, $XDG_CACHE_HOME/whisper or ~/.cache/whisper, $HF_HUB_CACHE,\n"
-            "$HF_HOME/hub, ~/.cache/huggingface/hub, $STENO_TEST_MODELS. Downloads come from\n"
-            "$STENO_HF_ENDPOINT (or $HF_ENDPOINT, default https://huggingface.co) and\n"
-            "$STENO_OPENAI_ENDPOINT; gated repositories need $HF_TOKEN.\n");
+    fprintf(out, "usage: steno models check [PATH...] [--for \"COMMAND\"] [--verify] [--json]\n"
+                 "       steno models list [--json]\n"
+                 "       steno models pull NAME [--format ggml|pt|ct2] [--yes] [--offline]\n"
+                 "       steno models rm NAME [--format F] [--yes]\n"
+                 "\n"
+                 "  --model-dir DIR   look here first (repeatable); pull/rm: use this folder only\n"
+                 "  --offline         never touch the network (also HF_HUB_OFFLINE=1)\n"
+                 "  --verify          hash model files and compare with the published checksums\n"
+                 "  --json            machine-readable output\n"
+                 "  --yes             do not ask before large downloads or removals\n"
+                 "\n"
+                 "Lookup order: --model-dir, $STENO_MODELS (default ~/.cache/steno/models),\n"
+                 "$WHISPER_CACHE_DIR, $XDG_CACHE_HOME/whisper or ~/.cache/whisper, $HF_HUB_CACHE,\n"
+                 "$HF_HOME/hub, ~/.cache/huggingface/hub, $STENO_TEST_MODELS. Downloads come from\n"
+                 "$STENO_HF_ENDPOINT (or $HF_ENDPOINT, default https://huggingface.co) and\n"
+                 "$STENO_OPENAI_ENDPOINT; gated repositories need $HF_TOKEN.\n");
 }
 
 static void human_size(int64_t bytes, char *out, size_t size) {
-    if (bytes < 0) snprintf(out, size, "?");
-    else if (bytes >= 1000LL * 1000 * 1000) snprintf(out, size, "%.2f GB", (double)bytes / 1e9);
-    else if (bytes >= 1000 * 1000) snprintf(out, size, "%.1f MB", (double)bytes / 1e6);
-    else snprintf(out, size, "%.1f kB", (double)bytes / 1e3);
+    if (bytes < 0)
+        snprintf(out, size, "?");
+    else if (bytes >= 1000LL * 1000 * 1000)
+        snprintf(out, size, "%.2f GB", (double)bytes / 1e9);
+    else if (bytes >= 1000 * 1000)
+        snprintf(out, size, "%.1f MB", (double)bytes / 1e6);
+    else
+        snprintf(out, size, "%.1f kB", (double)bytes / 1e3);
 }
 
 static const char *format_label(st_model_format format) {
     switch (format) {
-    case ST_FORMAT_GGML: return "ggml";
-    case ST_FORMAT_PT: return "torch .pt";
-    case ST_FORMAT_CT2: return "CTranslate2";
-    case ST_FORMAT_SAFETENSORS: return "safetensors";
-    case ST_FORMAT_GGUF: return "GGUF";
-    default: return "unknown";
+    case ST_FORMAT_GGML:
+        return "ggml";
+    case ST_FORMAT_PT:
+        return "torch .pt";
+    case ST_FORMAT_CT2:
+        return "CTranslate2";
+    case ST_FORMAT_SAFETENSORS:
+        return "safetensors";
+    case ST_FORMAT_GGUF:
+        return "GGUF";
+    default:
+        return "unknown";
     }
 }
 
@@ -176,15 +185,18 @@ static json_t *identity_json(const st_identity *id) {
     if (id->shape.n_audio_layer) {
         json_object_set_new(o, "dims",
                             json_pack("{s:i,s:i,s:i,s:i,s:i}", "n_mels", id->shape.n_mels, "n_audio_state",
-                                      id->shape.n_audio_state, "n_audio_layer", id->shape.n_audio_layer,
-                                      "n_text_layer", id->shape.n_text_layer, "n_vocab", id->shape.n_vocab));
+                                      id->shape.n_audio_state, "n_audio_layer", id->shape.n_audio_layer, "n_text_layer",
+                                      id->shape.n_text_layer, "n_vocab", id->shape.n_vocab));
     }
     json_object_set_new(o, "precision", json_string(id->precision));
     json_object_set_new(o, "size", json_integer(id->size));
     json_object_set_new(o, "recognised_by", json_string(id->how));
     json_object_set_new(o, "usable_by_steno", json_boolean(id->usable));
     if (!id->usable) json_object_set_new(o, "why_not_usable", json_string(id->unusable));
-    json_object_set_new(o, "checksum", json_string(id->verified > 0 ? "verified" : id->verified < 0 ? "mismatch" : "unchecked"));
+    json_object_set_new(o, "checksum",
+                        json_string(id->verified > 0   ? "verified"
+                                    : id->verified < 0 ? "mismatch"
+                                                       : "unchecked"));
     if (id->checksum_note[0]) json_object_set_new(o, "checksum_note", json_string(id->checksum_note));
     return o;
 }
@@ -196,13 +208,13 @@ static void print_identity(const char *path, const st_identity *id) {
         printf("%s: %s (%s) — %s\n", path, id->format == ST_FORMAT_GGUF ? "GGUF file" : "not a model", size, id->how);
         return;
     }
-    const char *what = id->family == ST_FAMILY_WHISPER ? "Whisper"
+    const char *what = id->family == ST_FAMILY_WHISPER                 ? "Whisper"
                        : id->family == ST_FAMILY_PYANNOTE_SEGMENTATION ? "pyannote segmentation net"
                        : id->family == ST_FAMILY_PYANNOTE_EMBEDDING    ? "pyannote speaker-embedding net"
                                                                        : "pyannote diarization pipeline";
     printf("%s: %s%s%s %s (%s%s%s)", path, id->format == ST_FORMAT_UNKNOWN ? "" : format_label(id->format),
-           id->format == ST_FORMAT_UNKNOWN ? "" : " ", what, model_name(id), id->precision, id->precision[0] ? ", " : "",
-           size);
+           id->format == ST_FORMAT_UNKNOWN ? "" : " ", what, model_name(id), id->precision,
+           id->precision[0] ? ", " : "", size);
     if (id->family == ST_FAMILY_WHISPER && id->format == ST_FORMAT_CT2 && id->model) {
         const st_catalogue_download *d = st_catalogue_download_in(id->model, ST_FORMAT_CT2);
         if (d) printf(" — faster-whisper's %s model (%s), not a diarization model", id->model->name, d->repo);
@@ -215,8 +227,10 @@ static void print_identity(const char *path, const st_identity *id) {
     } else if (id->family != ST_FAMILY_WHISPER) {
         printf("  architecture: %s\n", id->architecture);
     }
-    if (id->usable) printf("  steno: uses it in place\n");
-    else printf("  steno: cannot use it in place: %s\n", id->unusable);
+    if (id->usable)
+        printf("  steno: uses it in place\n");
+    else
+        printf("  steno: cannot use it in place: %s\n", id->unusable);
     if (id->checksum_note[0]) printf("  checksum: %s\n", id->checksum_note);
 }
 
@@ -250,12 +264,14 @@ static int check_paths(const st_store *store, const options *o, int n, char **pa
             json_t *entry = identity_json(&id);
             json_object_set_new(entry, "path", json_string(paths[i]));
             json_t *engines = json_object();
-            for (int v = 0; v < n_views; v++) json_object_set_new(engines, views[v].engine, json_string(views[v].text));
+            for (int v = 0; v < n_views; v++)
+                json_object_set_new(engines, views[v].engine, json_string(views[v].text));
             json_object_set_new(entry, "engines", engines);
             json_array_append_new(all, entry);
         } else {
             print_identity(paths[i], &id);
-            for (int v = 1; v < n_views; v++) printf("  %s: %s\n", views[v].engine, views[v].text);
+            for (int v = 1; v < n_views; v++)
+                printf("  %s: %s\n", views[v].engine, views[v].text);
         }
     }
     if (o->json) {
@@ -302,9 +318,10 @@ static int check_store(const st_store *store, const options *o) {
     for (int r = 0; r < store->n_roots; r++) {
         const st_store_root *root = &store->roots[r];
         if (o->json) {
-            json_array_append_new(folders, json_pack("{s:s,s:s,s:s,s:b,s:b}", "path", root->path, "source", root->source,
-                                                     "layout", root->layout == ST_LAYOUT_HF ? "huggingface" : "flat",
-                                                     "exists", root->exists, "writable", root->writable));
+            json_array_append_new(folders,
+                                  json_pack("{s:s,s:s,s:s,s:b,s:b}", "path", root->path, "source", root->source,
+                                            "layout", root->layout == ST_LAYOUT_HF ? "huggingface" : "flat", "exists",
+                                            root->exists, "writable", root->writable));
         } else {
             printf("  %d. %-28s %s  [%s, %s%s]\n", r + 1, root->source, root->path, root->exists ? "exists" : "missing",
                    root->writable ? "writable" : "read-only",
@@ -312,8 +329,8 @@ static int check_store(const st_store *store, const options *o) {
         }
     }
     if (!o->json) {
-        printf("Network: %s (downloads from %s)\n\n", store->offline ? "offline (HF_HUB_OFFLINE or --offline)" : "allowed",
-               store->hf_endpoint);
+        printf("Network: %s (downloads from %s)\n\n",
+               store->offline ? "offline (HF_HUB_OFFLINE or --offline)" : "allowed", store->hf_endpoint);
     }
     st_store_copies all;
     if (st_store_scan(store, &all, &err) != STENO_OK) {
@@ -352,8 +369,8 @@ static int check_store(const st_store *store, const options *o) {
         int count;
         const st_catalogue_model *models = st_catalogue_models(&count);
         for (int i = 0; i < count && n_wanted < 8; i++) {
-            static const char *const well_known[] = {"tiny", "base.en", "base", "small", "medium", "large-v3", "turbo",
-                                                     "distil-large-v3"};
+            static const char *const well_known[] = {"tiny",   "base.en",  "base",  "small",
+                                                     "medium", "large-v3", "turbo", "distil-large-v3"};
             for (int k = 0; k < 8; k++) {
                 if (!strcmp(models[i].name, well_known[k])) wanted[n_wanted++] = &models[i];
             }
@@ -373,6 +390,12 @@ static int check_store(const st_store *store, const options *o) {
         engine_view views[4];
         int n_views = engine_views(store, model, &copies, views);
         const st_catalogue_download *d = st_store_default_download(model);
+        /* a pyannote copy is here even while steno cannot run it: downloading again would not help */
+        if (status != STENO_OK && model->family != ST_FAMILY_WHISPER && copies.count > 0) {
+            status = STENO_OK;
+            snprintf(path, sizeof path, "%s", copies.items[0].path);
+            snprintf(why, sizeof why, "present (%s); not downloaded again", copies.items[0].identity.unusable);
+        }
         int64_t bytes = status == STENO_OK ? 0 : st_catalogue_download_size(d);
         to_download += bytes;
         if (o->json) {
@@ -387,7 +410,8 @@ static int check_store(const st_store *store, const options *o) {
             }
             json_object_set_new(entry, "would_download", download);
             json_t *engines = json_object();
-            for (int v = 0; v < n_views; v++) json_object_set_new(engines, views[v].engine, json_string(views[v].text));
+            for (int v = 0; v < n_views; v++)
+                json_object_set_new(engines, views[v].engine, json_string(views[v].text));
             json_object_set_new(entry, "engines", engines);
             json_object_set_new(names, model->name, entry);
         } else {
@@ -401,7 +425,8 @@ static int check_store(const st_store *store, const options *o) {
                            d->gated && f == 0 ? " — gated: needs HF_TOKEN and accepted conditions" : "");
                 }
             }
-            for (int v = 1; v < n_views && copies.count > 0; v++) printf("      %s: %s\n", views[v].engine, views[v].text);
+            for (int v = 1; v < n_views && copies.count > 0; v++)
+                printf("      %s: %s\n", views[v].engine, views[v].text);
         }
         st_store_copies_free(&copies);
     }
@@ -414,11 +439,12 @@ static int check_store(const st_store *store, const options *o) {
         char *text = json_dumps(root_json, JSON_INDENT(2));
         puts(text);
         free(text);
-    } else if (o->for_command) {
-        char size[32];
-        human_size(to_download, size, sizeof size);
-        printf("\nTotal to download: %s\n", to_download ? size : "nothing");
     } else {
+        if (o->for_command) {
+            char size[32];
+            human_size(to_download, size, sizeof size);
+            printf("\nTotal to download: %s\n", to_download ? size : "nothing");
+        }
         json_decref(folders);
         json_decref(found);
         json_decref(names);
@@ -545,7 +571,8 @@ static int pull(st_store *store, const options *o, const char *name) {
     int status = ST_EXIT_OK;
     const st_catalogue_model *all[1 + ST_CATALOGUE_MAX_NEEDS] = {model};
     int n = 1;
-    for (int i = 0; i < ST_CATALOGUE_MAX_NEEDS && model->needs[i]; i++) all[n++] = st_catalogue_find(model->needs[i]);
+    for (int i = 0; i < ST_CATALOGUE_MAX_NEEDS && model->needs[i]; i++)
+        all[n++] = st_catalogue_find(model->needs[i]);
     for (int k = 0; k < n && status == ST_EXIT_OK; k++) {
         const st_catalogue_download *d = k == 0 ? download : st_store_default_download(all[k]);
         st_pull_plan plan;
@@ -555,7 +582,8 @@ static int pull(st_store *store, const options *o, const char *name) {
         }
         char size[32];
         human_size(plan.bytes, size, sizeof size);
-        if (!store->offline) printf("%s: %d file(s), about %s, into %s\n", all[k]->name, plan.n_items, size, plan.items[0].destination);
+        if (!store->offline)
+            printf("%s: %d file(s), about %s, into %s\n", all[k]->name, plan.n_items, size, plan.items[0].destination);
         if (!store->offline && plan.bytes > LARGE_DOWNLOAD && !o->yes && isatty(STDERR_FILENO)) {
             char question[256];
             snprintf(question, sizeof question, "Download %s for %s?", size, all[k]->name);
@@ -650,10 +678,14 @@ static int rm_model(const st_store *store, const options *o, const char *name) {
 int st_cli_models(int argc, char **argv) {
     enum { OPT_DIR = 256, OPT_OFFLINE, OPT_JSON, OPT_VERIFY, OPT_YES, OPT_FOR, OPT_FORMAT };
     static const struct option long_options[] = {
-        {"model-dir", required_argument, NULL, OPT_DIR}, {"offline", no_argument, NULL, OPT_OFFLINE},
-        {"json", no_argument, NULL, OPT_JSON},           {"verify", no_argument, NULL, OPT_VERIFY},
-        {"yes", no_argument, NULL, OPT_YES},             {"for", required_argument, NULL, OPT_FOR},
-        {"format", required_argument, NULL, OPT_FORMAT}, {"help", no_argument, NULL, 'h'},
+        {"model-dir", required_argument, NULL, OPT_DIR},
+        {"offline", no_argument, NULL, OPT_OFFLINE},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"verify", no_argument, NULL, OPT_VERIFY},
+        {"yes", no_argument, NULL, OPT_YES},
+        {"for", required_argument, NULL, OPT_FOR},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     if (argc < 2) {
@@ -673,23 +705,40 @@ int st_cli_models(int argc, char **argv) {
             }
             o.dirs[o.n_dirs++] = optarg;
             break;
-        case OPT_OFFLINE: o.offline = 1; break;
-        case OPT_JSON: o.json = 1; break;
-        case OPT_VERIFY: o.verify = 1; break;
+        case OPT_OFFLINE:
+            o.offline = 1;
+            break;
+        case OPT_JSON:
+            o.json = 1;
+            break;
+        case OPT_VERIFY:
+            o.verify = 1;
+            break;
         case 'y':
-        case OPT_YES: o.yes = 1; break;
-        case OPT_FOR: o.for_command = optarg; break;
+        case OPT_YES:
+            o.yes = 1;
+            break;
+        case OPT_FOR:
+            o.for_command = optarg;
+            break;
         case OPT_FORMAT:
-            if (!strcmp(optarg, "ggml")) o.format = ST_FORMAT_GGML;
-            else if (!strcmp(optarg, "pt")) o.format = ST_FORMAT_PT;
-            else if (!strcmp(optarg, "ct2")) o.format = ST_FORMAT_CT2;
+            if (!strcmp(optarg, "ggml"))
+                o.format = ST_FORMAT_GGML;
+            else if (!strcmp(optarg, "pt"))
+                o.format = ST_FORMAT_PT;
+            else if (!strcmp(optarg, "ct2"))
+                o.format = ST_FORMAT_CT2;
             else {
                 fprintf(stderr, "steno models: unknown format '%s' (ggml, pt, ct2)\n", optarg);
                 return ST_EXIT_USAGE;
             }
             break;
-        case 'h': usage(stdout); return ST_EXIT_OK;
-        default: usage(stderr); return ST_EXIT_USAGE;
+        case 'h':
+            usage(stdout);
+            return ST_EXIT_OK;
+        default:
+            usage(stderr);
+            return ST_EXIT_USAGE;
         }
     }
     int n_args = argc - 1 - optind;

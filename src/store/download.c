@@ -51,7 +51,9 @@ static int make_parent(const char *path) {
     return mkdir(buffer, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-int st_download_make_parent(const char *path) { return make_parent(path); }
+int st_download_make_parent(const char *path) {
+    return make_parent(path);
+}
 
 typedef struct transfer {
     const st_download_request *request;
@@ -71,8 +73,10 @@ static void header_value(const char *line, size_t n, const char *name, char *out
     size_t k = strlen(name);
     if (n <= k + 1 || strncasecmp(line, name, k) != 0 || line[k] != ':') return;
     const char *v = line + k + 1, *end = line + n;
-    while (v < end && (*v == ' ' || *v == '"')) v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '"')) end--;
+    while (v < end && (*v == ' ' || *v == '"'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '"'))
+        end--;
     size_t len = (size_t)(end - v) < size - 1 ? (size_t)(end - v) : size - 1;
     memcpy(out, v, len);
     out[len] = '\0';
@@ -155,7 +159,8 @@ static steno_status http_error(const st_download_request *r, long status, st_err
                             "the Hub and set HF_TOKEN",
                             r->label, status, r->url);
     }
-    if (status == 404) return st_error_set(err, STENO_ERR_NOT_FOUND, "%s: HTTP 404, %s does not exist", r->label, r->url);
+    if (status == 404)
+        return st_error_set(err, STENO_ERR_NOT_FOUND, "%s: HTTP 404, %s does not exist", r->label, r->url);
     return st_error_set(err, STENO_ERR_IO, "%s: HTTP %ld from %s", r->label, status, r->url);
 }
 
@@ -176,7 +181,9 @@ static steno_status fetch(transfer *t, st_error *err) {
     curl_easy_setopt(curl, CURLOPT_URL, r->url);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "steno/" "0.1");
+    curl_easy_setopt(curl, CURLOPT_USERAGENT,
+                     "steno/"
+                     "0.1");
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
@@ -252,8 +259,8 @@ static steno_status install(transfer *t, st_download_result *result, st_error *e
         return st_error_set(err, STENO_ERR_IO, "%s: cannot flush %s: %s", r->label, r->partial, strerror(errno));
     }
     if (make_parent(result->final_path) != 0 || rename(r->partial, result->final_path) != 0) {
-        return st_error_set(err, STENO_ERR_IO, "%s: cannot move %s to %s: %s", r->label, r->partial,
-                            result->final_path, strerror(errno));
+        return st_error_set(err, STENO_ERR_IO, "%s: cannot move %s to %s: %s", r->label, r->partial, result->final_path,
+                            strerror(errno));
     }
     char folder[4096];
     snprintf(folder, sizeof folder, "%s", result->final_path);
@@ -276,15 +283,18 @@ static steno_status locked_download(const st_download_request *r, st_download_re
     }
     transfer t = {.request = r, .content_length = -1};
     t.fd = open(r->partial, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (t.fd < 0) return st_error_set(err, STENO_ERR_IO, "%s: cannot write %s: %s", r->label, r->partial, strerror(errno));
+    if (t.fd < 0)
+        return st_error_set(err, STENO_ERR_IO, "%s: cannot write %s: %s", r->label, r->partial, strerror(errno));
     struct stat st;
-    steno_status status = fstat(t.fd, &st) == 0 ? st_digest_init(&t.digest, err)
-                                                : st_error_set(err, STENO_ERR_IO, "%s: %s", r->partial, strerror(errno));
+    steno_status status = fstat(t.fd, &st) == 0
+                              ? st_digest_init(&t.digest, err)
+                              : st_error_set(err, STENO_ERR_IO, "%s: %s", r->partial, strerror(errno));
     if (status == STENO_OK) {
         t.offset = st.st_size;
         if (r->expected_size >= 0 && t.offset > r->expected_size) {
             /* longer than the file can be: not a prefix of it */
-            status = ftruncate(t.fd, 0) == 0 ? STENO_OK : st_error_set(err, STENO_ERR_IO, "%s: %s", r->partial, strerror(errno));
+            status = ftruncate(t.fd, 0) == 0 ? STENO_OK
+                                             : st_error_set(err, STENO_ERR_IO, "%s: %s", r->partial, strerror(errno));
             t.offset = 0;
         }
     }
@@ -301,8 +311,10 @@ static steno_status locked_download(const st_download_request *r, st_download_re
     result->transferred = t.received;
     snprintf(result->commit, sizeof result->commit, "%s", t.commit);
     if (result->resumed_from > t.offset) result->resumed_from = 0; /* the server restarted us */
-    if (status == STENO_OK) status = verify(&t, result, err);
-    else st_digest_free(&t.digest);
+    if (status == STENO_OK)
+        status = verify(&t, result, err);
+    else
+        st_digest_free(&t.digest);
     if (status == STENO_OK) status = install(&t, result, err);
     close(t.fd);
     if (status == STENO_OK && r->finish) status = r->finish(r->context, result, err);
@@ -318,7 +330,8 @@ steno_status st_download(const st_download_request *r, st_download_result *resul
                             strerror(errno));
     }
     int lock = open(r->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lock < 0) return st_error_set(err, STENO_ERR_IO, "%s: cannot create %s: %s", r->label, r->lock, strerror(errno));
+    if (lock < 0)
+        return st_error_set(err, STENO_ERR_IO, "%s: cannot create %s: %s", r->label, r->lock, strerror(errno));
     if (flock(lock, LOCK_EX | LOCK_NB) != 0) {
         if (r->progress) r->progress(r->user, r->label, -1, -1);
         while (flock(lock, LOCK_EX) != 0) {

@@ -23,12 +23,12 @@ typedef void (*st_download_progress)(void *user, const char *label, int64_t done
 
 typedef struct st_download_result {
     char final_path[4096];
-    st_digest_hex digest;     /* of the complete file (empty when already_present) */
-    int64_t bytes;            /* size of the complete file */
-    int64_t transferred;      /* bytes fetched by this call */
-    int64_t resumed_from;     /* bytes of an earlier partial kept and continued, 0 when fresh */
-    int already_present;      /* `present` said so once the lock was held: nothing fetched */
-    char commit[64];          /* the Hub's X-Repo-Commit header, when sent */
+    st_digest_hex digest; /* of the complete file (empty when already_present) */
+    int64_t bytes;        /* size of the complete file */
+    int64_t transferred;  /* bytes fetched by this call */
+    int64_t resumed_from; /* bytes of an earlier partial kept and continued, 0 when fresh */
+    int already_present;  /* `present` said so once the lock was held: nothing fetched */
+    char commit[64];      /* the Hub's X-Repo-Commit header, when sent */
 } st_download_result;
 
 typedef struct st_download_request {

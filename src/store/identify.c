@@ -35,8 +35,12 @@ static int read_at(int fd, void *out, size_t n, int64_t offset) {
 static uint32_t le32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static uint16_t le16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint64_t le64(const unsigned char *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
+static uint16_t le16(const unsigned char *p) {
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static uint64_t le64(const unsigned char *p) {
+    return le32(p) | (uint64_t)le32(p + 4) << 32;
+}
 
 static int is_file(const char *path) {
     struct stat st;
@@ -77,15 +81,16 @@ static void identify_ggml(int fd, st_identity *id) {
         return;
     }
     int32_t v[11];
-    for (int i = 0; i < 11; i++) v[i] = (int32_t)le32(h + 4 + 4 * i);
+    for (int i = 0; i < 11; i++)
+        v[i] = (int32_t)le32(h + 4 + 4 * i);
     /* order: n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer, n_text_ctx,
      * n_text_state, n_text_head, n_text_layer, n_mels, ftype */
     id->is_model = 1;
     id->family = ST_FAMILY_WHISPER;
     snprintf(id->architecture, sizeof id->architecture, "Whisper");
     id->shape = (st_catalogue_shape){v[9], v[2], v[4], v[8], v[0]};
-    static const char *const ftypes[] = {"float32", "float16", "q4_0", "q4_1", "q4_1_f16", NULL, NULL, "q8_0",
-                                         "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k"};
+    static const char *const ftypes[] = {"float32", "float16", "q4_0", "q4_1", "q4_1_f16", NULL,   NULL,  "q8_0",
+                                         "q5_0",    "q5_1",    "q2_k", "q3_k", "q4_k",     "q5_k", "q6_k"};
     int ftype = v[10] % 1000;
     snprintf(id->precision, sizeof id->precision, "%s",
              ftype >= 0 && ftype < 15 && ftypes[ftype] ? ftypes[ftype] : "unknown ftype");
@@ -126,7 +131,7 @@ static int identify_ct2_file(const char *path, st_identity *id) {
         uint16_t n = le16(b);
         if (n == 0 || n >= sizeof spec || !read_at(fd, spec, n, at + 2)) goto fail;
         spec[n - 1] = '\0'; /* the length counts the trailing NUL */
-        at += 2 + n + 4;   /* the spec revision follows */
+        at += 2 + n + 4;    /* the spec revision follows */
     }
     if (!read_at(fd, b, 4, at)) goto fail;
     uint32_t n_vars = le32(b);
@@ -357,9 +362,12 @@ static int pickle_int_after(const unsigned char *pkl, size_t n, const char *key)
     for (size_t i = 0; i + 5 + k < n; i++) {
         if (pkl[i] != 'X' || le32(pkl + i + 1) != k || memcmp(pkl + i + 5, key, k) != 0) continue;
         size_t p = i + 5 + k;
-        if (p < n && pkl[p] == 'q') p += 2;        /* BINPUT */
-        else if (p < n && pkl[p] == 'r') p += 5;   /* LONG_BINPUT */
-        else if (p < n && pkl[p] == 0x94) p += 1;  /* MEMOIZE */
+        if (p < n && pkl[p] == 'q')
+            p += 2; /* BINPUT */
+        else if (p < n && pkl[p] == 'r')
+            p += 5; /* LONG_BINPUT */
+        else if (p < n && pkl[p] == 0x94)
+            p += 1; /* MEMOIZE */
         if (p + 1 < n && pkl[p] == 'K') return pkl[p + 1];
         if (p + 2 < n && pkl[p] == 'M') return le16(pkl + p + 1);
         if (p + 4 < n && pkl[p] == 'J') return (int)le32(pkl + p + 1);
@@ -370,7 +378,8 @@ static int pickle_int_after(const unsigned char *pkl, size_t n, const char *key)
 
 static size_t count_occurrences(const unsigned char *hay, size_t n, const char *needle) {
     size_t k = strlen(needle), count = 0;
-    for (const unsigned char *p = hay; (p = memmem(p, n - (size_t)(p - hay), needle, k)) != NULL; p += k) count++;
+    for (const unsigned char *p = hay; (p = memmem(p, n - (size_t)(p - hay), needle, k)) != NULL; p += k)
+        count++;
     return count;
 }
 
@@ -390,19 +399,21 @@ static int identify_torch_zip(int fd, int64_t file_size, const char *path, st_id
            brain = count_occurrences(pkl, n, "BFloat16Storage");
     if (half || single || brain) {
         snprintf(id->precision, sizeof id->precision, "%s",
-                 half >= single && half >= brain ? "float16" : single >= brain ? "float32" : "bfloat16");
+                 half >= single && half >= brain ? "float16"
+                 : single >= brain               ? "float32"
+                                                 : "bfloat16");
     }
     if (memmem(pkl, n, "pyannote.audio", 14)) {
         id->is_model = 1;
-        const char *net = memmem(pkl, n, "PyanNet", 7)             ? "PyanNet"
+        const char *net = memmem(pkl, n, "PyanNet", 7)              ? "PyanNet"
                           : memmem(pkl, n, "WeSpeakerResNet34", 17) ? "WeSpeakerResNet34"
                                                                     : NULL;
-        id->family = net && !strcmp(net, "WeSpeakerResNet34") ? ST_FAMILY_PYANNOTE_EMBEDDING
-                                                              : ST_FAMILY_PYANNOTE_SEGMENTATION;
+        id->family =
+            net && !strcmp(net, "WeSpeakerResNet34") ? ST_FAMILY_PYANNOTE_EMBEDDING : ST_FAMILY_PYANNOTE_SEGMENTATION;
         snprintf(id->architecture, sizeof id->architecture, "%s", net ? net : "pyannote model (class not named)");
-        id->model = st_catalogue_find(id->family == ST_FAMILY_PYANNOTE_EMBEDDING
-                                          ? "pyannote/wespeaker-voxceleb-resnet34-LM"
-                                          : "pyannote/segmentation-3.0");
+        id->model =
+            st_catalogue_find(id->family == ST_FAMILY_PYANNOTE_EMBEDDING ? "pyannote/wespeaker-voxceleb-resnet34-LM"
+                                                                         : "pyannote/segmentation-3.0");
         snprintf(id->how, sizeof id->how, "torch zip whose pickle names pyannote.audio and %s", id->architecture);
     } else if (memmem(pkl, n, "model_state_dict", 16) && pickle_int_after(pkl, n, "n_audio_layer") > 0) {
         id->is_model = 1;
@@ -582,7 +593,11 @@ steno_status st_identify(const char *path, st_identity *out, st_error *err) {
             out->usable = 1;
             st_model_free(&model);
         } else {
-            snprintf(out->unusable, sizeof out->unusable, "%s", st_error_message(&open_err));
+            /* the reader's message starts with the path, which the caller already shows */
+            const char *message = st_error_message(&open_err);
+            size_t n = strlen(out->open_path);
+            if (!strncmp(message, out->open_path, n) && !strncmp(message + n, ": ", 2)) message += n + 2;
+            snprintf(out->unusable, sizeof out->unusable, "%s", message);
         }
     } else if (out->is_model) {
         snprintf(out->unusable, sizeof out->unusable, "steno's diarization does not read pyannote files yet");

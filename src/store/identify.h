@@ -21,11 +21,11 @@
 #define ST_IDENTITY_TEXT 256
 
 typedef struct st_identity {
-    st_model_format format;      /* ST_FORMAT_UNKNOWN when nothing recognisable is there */
-    int is_model;                /* a Whisper or pyannote model was recognised */
-    st_model_family family;      /* meaningful when is_model */
-    char architecture[64];       /* "Whisper", "PyanNet", "WeSpeakerResNet34", "SpeakerDiarization pipeline" */
-    st_catalogue_shape shape;    /* Whisper dimensions, zero when unknown */
+    st_model_format format;          /* ST_FORMAT_UNKNOWN when nothing recognisable is there */
+    int is_model;                    /* a Whisper or pyannote model was recognised */
+    st_model_family family;          /* meaningful when is_model */
+    char architecture[64];           /* "Whisper", "PyanNet", "WeSpeakerResNet34", "SpeakerDiarization pipeline" */
+    st_catalogue_shape shape;        /* Whisper dimensions, zero when unknown */
     const st_catalogue_model *model; /* which model the shape (or checksum) says it is, or NULL */
     int ambiguous;                   /* the shape fits more than one model (large-v1/large-v2) */
     char precision[32];              /* "float16", "int8_float16", "q5_0"…; empty when unknown */
@@ -36,7 +36,7 @@ typedef struct st_identity {
     int usable;                      /* st_model_open accepted it */
     char unusable[ST_IDENTITY_TEXT]; /* why not, when !usable */
     /* checksum state, filled by st_identify_verify */
-    int verified;   /* 1 matches a published checksum, -1 differs, 0 not checked / none known */
+    int verified; /* 1 matches a published checksum, -1 differs, 0 not checked / none known */
     char checksum_note[ST_IDENTITY_TEXT];
     st_digest_hex digest;
 } st_identity;

@@ -29,8 +29,10 @@ static int can_write(const char *path) {
         if (stat(buffer, &st) == 0) return S_ISDIR(st.st_mode) && access(buffer, W_OK) == 0;
         char *slash = strrchr(buffer, '/');
         if (!slash) return 0;
-        if (slash == buffer) slash[1] = '\0';
-        else *slash = '\0';
+        if (slash == buffer)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
     }
 }
 
@@ -42,7 +44,8 @@ static void add_root(st_store *store, const char *path, const char *source, st_r
     st_store_root *root = &store->roots[store->n_roots++];
     snprintf(root->path, sizeof root->path, "%s", path);
     size_t n = strlen(root->path);
-    while (n > 1 && root->path[n - 1] == '/') root->path[--n] = '\0';
+    while (n > 1 && root->path[n - 1] == '/')
+        root->path[--n] = '\0';
     snprintf(root->source, sizeof root->source, "%s", source);
     root->layout = layout;
     struct stat st;
@@ -54,10 +57,13 @@ void st_store_init(st_store *store, const char *const *extra_dirs, int n_extra) 
     memset(store, 0, sizeof *store);
     const char *home = env("HOME"), *xdg = env("XDG_CACHE_HOME");
     char cache[4096] = "", path[4096];
-    if (xdg) snprintf(cache, sizeof cache, "%s", xdg);
-    else if (home) snprintf(cache, sizeof cache, "%s/.cache", home);
+    if (xdg)
+        snprintf(cache, sizeof cache, "%s", xdg);
+    else if (home)
+        snprintf(cache, sizeof cache, "%s/.cache", home);
 
-    for (int i = 0; i < n_extra; i++) add_root(store, extra_dirs[i], "--model-dir", ST_LAYOUT_FLAT);
+    for (int i = 0; i < n_extra; i++)
+        add_root(store, extra_dirs[i], "--model-dir", ST_LAYOUT_FLAT);
     if (env("STENO_MODELS")) {
         add_root(store, env("STENO_MODELS"), "STENO_MODELS", ST_LAYOUT_FLAT);
     } else if (cache[0]) {
@@ -210,7 +216,8 @@ steno_status st_store_find(const st_store *store, const st_catalogue_model *mode
 
 static int skip_entry(const char *name) {
     size_t n = strlen(name);
-    return name[0] == '.' || (n > 11 && !strcmp(name + n - 11, ".incomplete")) || (n > 5 && !strcmp(name + n - 5, ".lock"));
+    return name[0] == '.' || (n > 11 && !strcmp(name + n - 11, ".incomplete")) ||
+           (n > 5 && !strcmp(name + n - 5, ".lock"));
 }
 
 static steno_status scan_one(const st_store *store, int root, const char *path, st_store_copies *out, st_error *err) {
@@ -270,9 +277,12 @@ const st_catalogue_download *st_store_default_download(const st_catalogue_model 
 }
 
 static void format_size(int64_t bytes, char *out, size_t size) {
-    if (bytes >= 1000LL * 1000 * 1000) snprintf(out, size, "%.1f GB", (double)bytes / 1e9);
-    else if (bytes >= 1000 * 1000) snprintf(out, size, "%.0f MB", (double)bytes / 1e6);
-    else snprintf(out, size, "%.0f kB", (double)bytes / 1e3);
+    if (bytes >= 1000LL * 1000 * 1000)
+        snprintf(out, size, "%.1f GB", (double)bytes / 1e9);
+    else if (bytes >= 1000 * 1000)
+        snprintf(out, size, "%.0f MB", (double)bytes / 1e6);
+    else
+        snprintf(out, size, "%.0f kB", (double)bytes / 1e3);
 }
 
 steno_status st_store_resolve(const st_store *store, const char *name, char *path, size_t size, char *why,
@@ -316,15 +326,17 @@ steno_status st_store_resolve(const st_store *store, const char *name, char *pat
         }
         skipped++;
         if (used < sizeof skipped_text - 1) {
-            used += (size_t)snprintf(skipped_text + used, sizeof skipped_text - used, "%s%s (%s: %s)", skipped > 1 ? "; " : "",
-                                     c->path, st_model_format_name(c->format), c->identity.unusable);
+            used += (size_t)snprintf(skipped_text + used, sizeof skipped_text - used, "%s%s (%s: %s)",
+                                     skipped > 1 ? "; " : "", c->path, st_model_format_name(c->format),
+                                     c->identity.unusable);
         }
     }
     st_store_copies_free(&copies);
     const st_catalogue_download *d = st_store_default_download(model);
     char bytes[32];
     format_size(st_catalogue_download_size(d), bytes, sizeof bytes);
-    snprintf(why, why_size, "no usable copy of %s in the model folders (%s%s); `steno models pull %s` would download %s (%s) from %s",
+    snprintf(why, why_size,
+             "no usable copy of %s in the model folders (%s%s); `steno models pull %s` would download %s (%s) from %s",
              model->name, skipped ? "unusable: " : "none found", skipped ? skipped_text : "", name, d->files[0].path,
              bytes, d->repo ? d->repo : "openai");
     return st_error_set(err, STENO_ERR_NOT_FOUND, "model '%s' not found: %s", name, why);
@@ -353,8 +365,8 @@ steno_status st_store_plan(const st_store *store, const st_catalogue_model *mode
             root = first_root(store, ST_LAYOUT_FLAT, "whisper"); /* openai-whisper's own folder */
         }
         if (root < 0) {
-            return st_error_set(err, STENO_ERR_IO, "no writable model folder for %s: set STENO_MODELS or pass --model-dir",
-                                model->name);
+            return st_error_set(err, STENO_ERR_IO,
+                                "no writable model folder for %s: set STENO_MODELS or pass --model-dir", model->name);
         }
     }
     for (int i = 0; i < download->n_files; i++) {
@@ -366,7 +378,8 @@ steno_status st_store_plan(const st_store *store, const st_catalogue_model *mode
         if (download->host == ST_HOST_OPENAI) {
             snprintf(item->url, sizeof item->url, "%s/%s/%s", store->openai_endpoint, file->sha256, file->path);
         } else {
-            snprintf(item->url, sizeof item->url, "%s/%s/resolve/main/%s", store->hf_endpoint, download->repo, file->path);
+            snprintf(item->url, sizeof item->url, "%s/%s/resolve/main/%s", store->hf_endpoint, download->repo,
+                     file->path);
         }
         const char *base = dir ? dir : store->roots[root].path;
         if (dir || download->host == ST_HOST_OPENAI) {
@@ -451,9 +464,11 @@ static steno_status hf_finish(void *user, const st_download_result *result, st_e
     }
     snprintf(link, sizeof link, "%s/snapshots/%s/%s", t->repo_folder, commit, t->file);
     int depth = 2;
-    for (const char *p = t->file; *p; p++) depth += *p == '/';
+    for (const char *p = t->file; *p; p++)
+        depth += *p == '/';
     target[0] = '\0';
-    for (int i = 0; i < depth; i++) strcat(target, "../");
+    for (int i = 0; i < depth; i++)
+        strcat(target, "../");
     snprintf(target + strlen(target), sizeof target - strlen(target), "blobs/%s", result->digest.sha256);
     steno_status status = write_atomically(link, target, 1, err);
     char ref[4096];
@@ -500,7 +515,8 @@ steno_status st_store_pull(const st_store *store, const st_pull_plan *plan, st_d
             target.file = file->path;
             char safe[512];
             snprintf(safe, sizeof safe, "%s", file->path);
-            for (char *p = safe; *p; p++) *p = *p == '/' ? '_' : *p;
+            for (char *p = safe; *p; p++)
+                *p = *p == '/' ? '_' : *p;
             snprintf(blobs, sizeof blobs, "%s/blobs", target.repo_folder);
             snprintf(partial, sizeof partial, "%s/steno-%s.incomplete", blobs, safe);
             snprintf(lock, sizeof lock, "%s/.locks/%s/%s.lock", store->roots[item->root].path,

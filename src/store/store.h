@@ -40,7 +40,7 @@ typedef struct st_store_root {
 typedef struct st_store {
     st_store_root roots[ST_STORE_MAX_ROOTS];
     int n_roots;
-    int offline;          /* HF_HUB_OFFLINE=1 or --offline: never touch the network */
+    int offline;                /* HF_HUB_OFFLINE=1 or --offline: never touch the network */
     char hf_endpoint[1024];     /* STENO_HF_ENDPOINT, HF_ENDPOINT or https://huggingface.co */
     char openai_endpoint[1024]; /* STENO_OPENAI_ENDPOINT or openai's model URL prefix */
     const char *token;          /* HF_TOKEN, for gated repositories; NULL when unset */
@@ -53,8 +53,8 @@ void st_store_init(st_store *store, const char *const *extra_dirs, int n_extra);
 typedef struct st_store_copy {
     const st_catalogue_model *model;
     st_model_format format;
-    int root;         /* index into store->roots */
-    char path[4096];  /* file (ggml, pt) or folder (ct2, safetensors, pyannote) */
+    int root;        /* index into store->roots */
+    char path[4096]; /* file (ggml, pt) or folder (ct2, safetensors, pyannote) */
     st_identity identity;
 } st_store_copy;
 
@@ -103,7 +103,7 @@ steno_status st_store_plan(const st_store *store, const st_catalogue_model *mode
 
 /* Runs a plan: each file through st_download (resume, checksum, lock, atomic rename), then
  * the HF cache's refs/ and snapshot links. Never touches the network when store->offline. */
-steno_status st_store_pull(const st_store *store, const st_pull_plan *plan, st_download_progress progress,
-                           void *user, st_error *err);
+steno_status st_store_pull(const st_store *store, const st_pull_plan *plan, st_download_progress progress, void *user,
+                           st_error *err);
 
 #endif
