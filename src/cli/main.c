@@ -27,6 +27,7 @@ static int run_version(int argc, char **argv) {
 
 static const subcommand subcommands[] = {
     {"transcribe", st_cli_transcribe, "transcribe audio files with a Whisper model"},
+    {"models", st_cli_models, "check, list, pull and remove models (steno models --help)"},
     {"version", run_version, "print the version"},
 };
 

@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "output/output.h"
+#include "store/store.h"
 #include "whisper/transcribe.h"
 
 static void usage(FILE *out) {
@@ -49,39 +50,8 @@ static void usage(FILE *out) {
             "                            suspected hallucinations (needs word timestamps)\n"
             "  -q, --quiet               print no segments\n"
             "\n"
-            "Model names are looked up as ggml-NAME.bin in $STENO_MODELS, $WHISPER_CACHE_DIR,\n"
-            "~/.cache/whisper and the scripts/fetch-models cache ($STENO_TEST_MODELS or\n"
-            "~/.cache/steno/test-models).\n");
-}
-
-/* A path as given, or ggml-NAME.bin in the known model folders. */
-static int resolve_model(const char *name, char *path, size_t size) {
-    struct stat st;
-    if (strchr(name, '/') || stat(name, &st) == 0) {
-        snprintf(path, size, "%s", name);
-        return stat(name, &st) == 0;
-    }
-    const char *home = getenv("HOME");
-    char folders[5][2048];
-    int n = 0;
-    const char *variables[] = {"STENO_MODELS", "WHISPER_CACHE_DIR"};
-    for (int i = 0; i < 2; i++) {
-        const char *value = getenv(variables[i]);
-        if (value && *value) snprintf(folders[n++], sizeof folders[0], "%s", value);
-    }
-    if (home) snprintf(folders[n++], sizeof folders[0], "%s/.cache/whisper", home);
-    const char *test_models = getenv("STENO_TEST_MODELS");
-    if (test_models && *test_models) {
-        snprintf(folders[n++], sizeof folders[0], "%s", test_models);
-    } else if (home) {
-        snprintf(folders[n++], sizeof folders[0], "%s/.cache/steno/test-models", home);
-    }
-    for (int i = 0; i < n; i++) {
-        snprintf(path, size, "%s/ggml-%s.bin", folders[i], name);
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) return 1;
-    }
-    snprintf(path, size, "ggml-%s.bin", name);
-    return 0;
+            "A model name resolves to its first usable copy, in any format, in the model folders\n"
+            "`steno models check` lists (in lookup order); `steno models pull NAME` downloads one.\n");
 }
 
 static void format_time(double seconds, char *out, size_t size) {
@@ -290,15 +260,14 @@ int st_cli_transcribe(int argc, char **argv) {
         return ST_EXIT_FAILURE;
     }
 
-    char model_path[4096];
-    if (!resolve_model(model_name, model_path, sizeof model_path)) {
-        fprintf(stderr,
-                "steno transcribe: model '%s' not found (looked for %s in $STENO_MODELS, $WHISPER_CACHE_DIR, "
-                "~/.cache/whisper and the scripts/fetch-models cache)\n",
-                model_name, strrchr(model_path, '/') ? strrchr(model_path, '/') + 1 : model_path);
+    char model_path[4096], why[2048];
+    st_error err;
+    st_store store;
+    st_store_init(&store, NULL, 0);
+    if (st_store_resolve(&store, model_name, model_path, sizeof model_path, why, sizeof why, &err) != STENO_OK) {
+        fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
     }
-    st_error err;
     st_whisper_context *context;
     int max_sequences = options.beam_size > options.best_of ? options.beam_size : options.best_of;
     if (st_whisper_context_load(model_path, max_sequences, options.n_threads, &context, &err) != STENO_OK) {

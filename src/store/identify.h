@@ -1,0 +1,57 @@
+/*
+ * identify.h — what a file or folder holds, judged by its bytes and never by its name.
+ *
+ * `steno models check PATH` and the store's listing use this to say "a CTranslate2 float16
+ * Whisper base (6 encoder layers, 512 wide, 80 mels)" about a `model.bin` someone found under
+ * HF_HOME. It reads only headers: the ggml hyperparameters, the CTranslate2 variable index,
+ * the safetensors JSON header, a torch zip's pickle (shallowly) and config files, so it is fast
+ * on multi-gigabyte files. Whether steno can actually run the file is asked of st_model_open.
+ *
+ * The pt, CTranslate2 and safetensors readers arrive on other branches; until they are merged
+ * the header parsing here is the only reader of those layouts (to be reconciled with them).
+ */
+#ifndef ST_STORE_IDENTIFY_H
+#define ST_STORE_IDENTIFY_H
+
+#include <stdint.h>
+
+#include "store/catalogue.h"
+#include "store/digest.h"
+
+#define ST_IDENTITY_TEXT 256
+
+typedef struct st_identity {
+    st_model_format format;          /* ST_FORMAT_UNKNOWN when nothing recognisable is there */
+    int is_model;                    /* a Whisper or pyannote model was recognised */
+    st_model_family family;          /* meaningful when is_model */
+    char architecture[64];           /* "Whisper", "PyanNet", "WeSpeakerResNet34", "SpeakerDiarization pipeline" */
+    st_catalogue_shape shape;        /* Whisper dimensions, zero when unknown */
+    const st_catalogue_model *model; /* which model the shape (or checksum) says it is, or NULL */
+    int ambiguous;                   /* the shape fits more than one model (large-v1/large-v2) */
+    char precision[32];              /* "float16", "int8_float16", "q5_0"…; empty when unknown */
+    int64_t size;                    /* bytes: the file, or the folder's files together */
+    char weights[4096];              /* the file holding the weights (the path itself for a file) */
+    char open_path[4096];            /* what st_model_open should be given (file or folder) */
+    char how[ST_IDENTITY_TEXT];      /* how it was recognised, for people */
+    int usable;                      /* st_model_open accepted it */
+    char unusable[ST_IDENTITY_TEXT]; /* why not, when !usable */
+    /* checksum state, filled by st_identify_verify */
+    int verified; /* 1 matches a published checksum, -1 differs, 0 not checked / none known */
+    char checksum_note[ST_IDENTITY_TEXT];
+    st_digest_hex digest;
+} st_identity;
+
+/* Identifies path. STENO_OK whenever path could be read, even when the content is not a
+ * model (format ST_FORMAT_UNKNOWN and `how` says what was seen); an error only when path is
+ * missing or unreadable. */
+steno_status st_identify(const char *path, st_identity *out, st_error *err);
+
+/* Hashes the weights file and compares it with the catalogue's published checksum and, in a
+ * Hugging Face cache, with the blob's name (the file's SHA-256 for LFS files). */
+steno_status st_identify_verify(st_identity *identity, st_error *err);
+
+/* The Hugging Face cache snapshot a `models--org--name` folder's refs/main points at, written
+ * to out; 0 when path is not such a folder or the snapshot is missing. */
+int st_identify_hf_snapshot(const char *repo_folder, char *out, size_t size);
+
+#endif
