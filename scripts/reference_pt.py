@@ -18,6 +18,8 @@ openai-whisper and transformers save theirs:
   evil.pt              a pickle whose root calls os.system (never to be executed by a reader)
 
 Usage: reference_pt.py GGML_BASE_EN OUT_DIR  (writes each file atomically, skips existing ones)
+       reference_pt.py fuzz-seeds DIR        (the seed corpus of fuzz/fuzz_pt: tiny.pt, os_system.pt,
+                                              a protocol-4 archive and its bare data.pkl)
 """
 import collections
 import io
@@ -25,6 +27,7 @@ import json
 import os
 import sys
 import tempfile
+import zipfile
 
 import numpy as np
 import torch
@@ -167,7 +170,24 @@ class Evil:
         return (os.system, ("touch /tmp/steno-pt-executed-os-system",))
 
 
+def write_seeds(out):
+    os.makedirs(out, exist_ok=True)
+    write_tiny(os.path.join(out, "tiny.pt"))
+    save_atomic(os.path.join(out, "os_system.pt"), lambda tmp: torch.save(Evil(), tmp))
+    state = collections.OrderedDict(w=torch.ones(2, 3, dtype=torch.float16), p=torch.nn.Parameter(torch.zeros(4)))
+    buffer = io.BytesIO()
+    torch.save({"dims": {"n_mels": 80}, "model_state_dict": state}, buffer, pickle_protocol=4)
+    with open(os.path.join(out, "proto4_small.pt"), "wb") as f:
+        f.write(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive, \
+            open(os.path.join(out, "proto4_data.pkl"), "wb") as f:
+        f.write(archive.read("archive/data.pkl"))
+
+
 def main():
+    if sys.argv[1] == "fuzz-seeds":
+        write_seeds(sys.argv[2])
+        return
     ggml_path, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
     targets = {

@@ -56,10 +56,13 @@ static void put_le(buffer *b, uint64_t v, int n) {
     }
 }
 
-static void put_byte(buffer *b, int v) { put_le(b, (uint64_t)v, 1); }
+static void put_byte(buffer *b, int v) {
+    put_le(b, (uint64_t)v, 1);
+}
 
 static void poke_le(buffer *b, size_t at, uint64_t v, int n) {
-    for (int i = 0; i < n; i++) b->data[at + i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < n; i++)
+        b->data[at + i] = (uint8_t)(v >> (8 * i));
 }
 
 /* ---- a small ZIP writer (stored entries, torch's layout: ZIP64 end records, 64-byte aligned
@@ -96,7 +99,8 @@ static buffer build_zip(const zip_spec *entries, size_t n, int zip64, zip_layout
         put(&b, entries[i].name, name_length);
         put_le(&b, 0x4246, 2); /* "FB" padding field, as torch writes */
         put_le(&b, pad, 2);
-        for (size_t k = 0; k < pad; k++) put_byte(&b, 'Z');
+        for (size_t k = 0; k < pad; k++)
+            put_byte(&b, 'Z');
         put(&b, entries[i].data, entries[i].size);
     }
     size_t cd = b.size;
@@ -156,7 +160,8 @@ static void expect_refused(const buffer *b, const char *reason_part) {
     steno_status status = st_zip_open(b->data, b->size, "hostile.zip", &zip, &err);
     if (status == STENO_OK) fail_msg("accepted an archive that should fail with '%s'", reason_part);
     assert_non_null(strstr(st_error_message(&err), "hostile.zip"));
-    if (!strstr(st_error_message(&err), reason_part)) fail_msg("message '%s' lacks '%s'", st_error_message(&err), reason_part);
+    if (!strstr(st_error_message(&err), reason_part))
+        fail_msg("message '%s' lacks '%s'", st_error_message(&err), reason_part);
     assert_null(zip.entries);
 }
 
@@ -297,7 +302,9 @@ static void zip_truncated_at_every_length_is_refused(void **state) {
 
 /* ---- pickles built by hand ---- */
 
-static void p_op(buffer *b, int op) { put_byte(b, op); }
+static void p_op(buffer *b, int op) {
+    put_byte(b, op);
+}
 static void p_text(buffer *b, const char *s) {
     put_byte(b, 'X');
     put_le(b, strlen(s), 4);
@@ -316,8 +323,8 @@ static void p_global(buffer *b, const char *module, const char *name) {
 }
 
 /* _rebuild_tensor_v2(('storage', torch.<cls>, key, 'cpu', numel), offset, size, stride, False, {}) */
-static void p_tensor(buffer *b, const char *cls, const char *key, int numel, int offset, int n_dims,
-                     const int *size, const int *stride) {
+static void p_tensor(buffer *b, const char *cls, const char *key, int numel, int offset, int n_dims, const int *size,
+                     const int *stride) {
     p_global(b, "torch._utils", "_rebuild_tensor_v2");
     p_op(b, '(');
     p_op(b, '(');
@@ -330,10 +337,12 @@ static void p_tensor(buffer *b, const char *cls, const char *key, int numel, int
     p_op(b, 'Q');
     p_int(b, offset);
     p_op(b, '(');
-    for (int i = 0; i < n_dims; i++) p_int(b, size[i]);
+    for (int i = 0; i < n_dims; i++)
+        p_int(b, size[i]);
     p_op(b, 't');
     p_op(b, '(');
-    for (int i = 0; i < n_dims; i++) p_int(b, stride[i]);
+    for (int i = 0; i < n_dims; i++)
+        p_int(b, stride[i]);
     p_op(b, 't');
     p_op(b, 0x89);
     p_op(b, '}');
@@ -348,7 +357,8 @@ static void expect_pickle_refused(const buffer *b, const char *reason_part) {
         fail_msg("accepted a pickle that should fail with '%s'", reason_part);
     }
     assert_int_equal(err.code, STENO_ERR_FORMAT);
-    if (!strstr(st_error_message(&err), reason_part)) fail_msg("message '%s' lacks '%s'", st_error_message(&err), reason_part);
+    if (!strstr(st_error_message(&err), reason_part))
+        fail_msg("message '%s' lacks '%s'", st_error_message(&err), reason_part);
     assert_null(pickle.objects);
 }
 
@@ -416,19 +426,23 @@ static void pickle_refuses_bombs_and_bad_opcodes(void **state) {
     buffer b = {0};
     /* nested tuples: () then TUPLE1 a hundred thousand times */
     p_op(&b, 0x80), p_op(&b, 2), p_op(&b, ')');
-    for (int i = 0; i < 100000; i++) p_op(&b, 0x85);
+    for (int i = 0; i < 100000; i++)
+        p_op(&b, 0x85);
     p_op(&b, '.');
     expect_pickle_refused(&b, "nested deeper");
     b.size = 0;
     /* nested lists: many empty lists, each appended into the one below */
     p_op(&b, 0x80), p_op(&b, 2);
-    for (int i = 0; i < 5000; i++) p_op(&b, ']');
-    for (int i = 0; i < 4999; i++) p_op(&b, 'a');
+    for (int i = 0; i < 5000; i++)
+        p_op(&b, ']');
+    for (int i = 0; i < 4999; i++)
+        p_op(&b, 'a');
     p_op(&b, '.');
     expect_pickle_refused(&b, "nested deeper");
     b.size = 0;
     /* nested MARKs */
-    for (int i = 0; i < 100000; i++) p_op(&b, '(');
+    for (int i = 0; i < 100000; i++)
+        p_op(&b, '(');
     expect_pickle_refused(&b, "MARKs");
     b.size = 0;
     /* memo slots far beyond the input */
@@ -641,7 +655,8 @@ static void check_same_weights(const char *relative, int expect_aligned) {
     st_model ggml, pt;
     st_error err;
     assert_int_equal(st_model_detect(path), ST_FORMAT_PT);
-    if (st_model_open(st_test_model("ggml-base.en.bin"), &ggml, &err) != STENO_OK) fail_msg("%s", st_error_message(&err));
+    if (st_model_open(st_test_model("ggml-base.en.bin"), &ggml, &err) != STENO_OK)
+        fail_msg("%s", st_error_message(&err));
     if (st_model_open(path, &pt, &err) != STENO_OK) fail_msg("%s", st_error_message(&err));
     assert_string_equal(pt.format, "pt");
     assert_memory_equal(&pt.dims, &ggml.dims, sizeof pt.dims);
@@ -669,7 +684,8 @@ static void check_same_weights(const char *relative, int expect_aligned) {
         if (expect_aligned) assert_int_equal(((const uint8_t *)t->data - pt.file.data) % 64, 0);
         convert_all(g, a);
         convert_all(t, b);
-        if (memcmp(a, b, (size_t)st_tensor_n_elements(g) * sizeof *a) != 0) fail_msg("%s: %s differs", relative, g->name);
+        if (memcmp(a, b, (size_t)st_tensor_n_elements(g) * sizeof *a) != 0)
+            fail_msg("%s: %s differs", relative, g->name);
     }
     free(a);
     free(b);
@@ -760,8 +776,9 @@ static void measure_load(const char *path, double *seconds, long *rss_growth_kb)
         steno_status status = st_model_open(path, &model, &err);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         getrusage(RUSAGE_SELF, &after);
-        double result[2] = {status == STENO_OK ? (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec) : -1,
-                            (double)(after.ru_maxrss - before.ru_maxrss)};
+        double result[2] = {
+            status == STENO_OK ? (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec) : -1,
+            (double)(after.ru_maxrss - before.ru_maxrss)};
         ssize_t written = write(fds[1], result, sizeof result);
         _exit(written == (ssize_t)sizeof result ? 0 : 1);
     }
@@ -778,7 +795,8 @@ static void measure_load(const char *path, double *seconds, long *rss_growth_kb)
 
 static void load_time_and_memory(void **state) {
     (void)state;
-    static const char *const files[] = {"ggml-base.en.bin", "derived/base.en.pt", "derived/hf-base.en-pt/pytorch_model.bin"};
+    static const char *const files[] = {"ggml-base.en.bin", "derived/base.en.pt",
+                                        "derived/hf-base.en-pt/pytorch_model.bin"};
     for (size_t i = 0; i < 3; i++) {
         double seconds;
         long growth;

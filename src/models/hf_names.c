@@ -25,24 +25,35 @@ static const name_rename top_level[] = {
 
 /* Module renames inside one layer; the ".weight"/".bias" suffix is kept. */
 static const name_rename in_layer[] = {
-    {"self_attn.q_proj", "attn.query"},       {"self_attn.k_proj", "attn.key"},
-    {"self_attn.v_proj", "attn.value"},       {"self_attn.out_proj", "attn.out"},
-    {"self_attn_layer_norm", "attn_ln"},      {"encoder_attn.q_proj", "cross_attn.query"},
-    {"encoder_attn.k_proj", "cross_attn.key"}, {"encoder_attn.v_proj", "cross_attn.value"},
-    {"encoder_attn.out_proj", "cross_attn.out"}, {"encoder_attn_layer_norm", "cross_attn_ln"},
-    {"fc1", "mlp.0"},                          {"fc2", "mlp.2"},
+    {"self_attn.q_proj", "attn.query"},
+    {"self_attn.k_proj", "attn.key"},
+    {"self_attn.v_proj", "attn.value"},
+    {"self_attn.out_proj", "attn.out"},
+    {"self_attn_layer_norm", "attn_ln"},
+    {"encoder_attn.q_proj", "cross_attn.query"},
+    {"encoder_attn.k_proj", "cross_attn.key"},
+    {"encoder_attn.v_proj", "cross_attn.value"},
+    {"encoder_attn.out_proj", "cross_attn.out"},
+    {"encoder_attn_layer_norm", "cross_attn_ln"},
+    {"fc1", "mlp.0"},
+    {"fc2", "mlp.2"},
     {"final_layer_norm", "mlp_ln"},
 };
 
-static int fits(int written, size_t out_size) { return written >= 0 && (size_t)written < out_size; }
+static int fits(int written, size_t out_size) {
+    return written >= 0 && (size_t)written < out_size;
+}
 
 int st_hf_canonical_name(const char *hf_name, char *out, size_t out_size) {
     const char *name = strncmp(hf_name, "model.", 6) == 0 ? hf_name + 6 : hf_name;
     if (strcmp(name, "proj_out.weight") == 0) return 0;
     for (size_t i = 0; i < sizeof top_level / sizeof top_level[0]; i++) {
-        if (strcmp(name, top_level[i].hf) == 0) return fits(snprintf(out, out_size, "%s", top_level[i].openai), out_size) ? 1 : -1;
+        if (strcmp(name, top_level[i].hf) == 0)
+            return fits(snprintf(out, out_size, "%s", top_level[i].openai), out_size) ? 1 : -1;
     }
-    const char *side = strncmp(name, "encoder.layers.", 15) == 0 ? "encoder" : strncmp(name, "decoder.layers.", 15) == 0 ? "decoder" : NULL;
+    const char *side = strncmp(name, "encoder.layers.", 15) == 0   ? "encoder"
+                       : strncmp(name, "decoder.layers.", 15) == 0 ? "decoder"
+                                                                   : NULL;
     if (!side) return -1;
     const char *p = name + 15;
     size_t digits = strspn(p, "0123456789");

@@ -23,18 +23,59 @@ enum {
 
 /* Opcodes, named as in CPython's pickle module. */
 enum {
-    OP_MARK = '(', OP_STOP = '.', OP_POP = '0', OP_POP_MARK = '1', OP_DUP = '2',
-    OP_BININT = 'J', OP_BININT1 = 'K', OP_BININT2 = 'M', OP_NONE = 'N', OP_BINPERSID = 'Q',
-    OP_REDUCE = 'R', OP_BINSTRING = 'T', OP_SHORT_BINSTRING = 'U', OP_BINUNICODE = 'X',
-    OP_APPEND = 'a', OP_BUILD = 'b', OP_GLOBAL = 'c', OP_DICT = 'd', OP_EMPTY_DICT = '}',
-    OP_APPENDS = 'e', OP_BINGET = 'h', OP_LONG_BINGET = 'j', OP_LIST = 'l', OP_EMPTY_LIST = ']',
-    OP_BINPUT = 'q', OP_LONG_BINPUT = 'r', OP_SETITEM = 's', OP_TUPLE = 't', OP_EMPTY_TUPLE = ')',
-    OP_SETITEMS = 'u', OP_BINFLOAT = 'G', OP_BINBYTES = 'B', OP_SHORT_BINBYTES = 'C',
-    OP_PROTO = 0x80, OP_NEWOBJ = 0x81, OP_TUPLE1 = 0x85, OP_TUPLE2 = 0x86, OP_TUPLE3 = 0x87,
-    OP_NEWTRUE = 0x88, OP_NEWFALSE = 0x89, OP_LONG1 = 0x8a, OP_LONG4 = 0x8b,
-    OP_SHORT_BINUNICODE = 0x8c, OP_BINUNICODE8 = 0x8d, OP_BINBYTES8 = 0x8e, OP_EMPTY_SET = 0x8f,
-    OP_ADDITEMS = 0x90, OP_FROZENSET = 0x91, OP_NEWOBJ_EX = 0x92, OP_STACK_GLOBAL = 0x93,
-    OP_MEMOIZE = 0x94, OP_FRAME = 0x95, OP_BYTEARRAY8 = 0x96,
+    OP_MARK = '(',
+    OP_STOP = '.',
+    OP_POP = '0',
+    OP_POP_MARK = '1',
+    OP_DUP = '2',
+    OP_BININT = 'J',
+    OP_BININT1 = 'K',
+    OP_BININT2 = 'M',
+    OP_NONE = 'N',
+    OP_BINPERSID = 'Q',
+    OP_REDUCE = 'R',
+    OP_BINSTRING = 'T',
+    OP_SHORT_BINSTRING = 'U',
+    OP_BINUNICODE = 'X',
+    OP_APPEND = 'a',
+    OP_BUILD = 'b',
+    OP_GLOBAL = 'c',
+    OP_DICT = 'd',
+    OP_EMPTY_DICT = '}',
+    OP_APPENDS = 'e',
+    OP_BINGET = 'h',
+    OP_LONG_BINGET = 'j',
+    OP_LIST = 'l',
+    OP_EMPTY_LIST = ']',
+    OP_BINPUT = 'q',
+    OP_LONG_BINPUT = 'r',
+    OP_SETITEM = 's',
+    OP_TUPLE = 't',
+    OP_EMPTY_TUPLE = ')',
+    OP_SETITEMS = 'u',
+    OP_BINFLOAT = 'G',
+    OP_BINBYTES = 'B',
+    OP_SHORT_BINBYTES = 'C',
+    OP_PROTO = 0x80,
+    OP_NEWOBJ = 0x81,
+    OP_TUPLE1 = 0x85,
+    OP_TUPLE2 = 0x86,
+    OP_TUPLE3 = 0x87,
+    OP_NEWTRUE = 0x88,
+    OP_NEWFALSE = 0x89,
+    OP_LONG1 = 0x8a,
+    OP_LONG4 = 0x8b,
+    OP_SHORT_BINUNICODE = 0x8c,
+    OP_BINUNICODE8 = 0x8d,
+    OP_BINBYTES8 = 0x8e,
+    OP_EMPTY_SET = 0x8f,
+    OP_ADDITEMS = 0x90,
+    OP_FROZENSET = 0x91,
+    OP_NEWOBJ_EX = 0x92,
+    OP_STACK_GLOBAL = 0x93,
+    OP_MEMOIZE = 0x94,
+    OP_FRAME = 0x95,
+    OP_BYTEARRAY8 = 0x96,
 };
 
 typedef struct machine {
@@ -72,7 +113,8 @@ static steno_status need(machine *m, size_t n, const uint8_t **out) {
 
 static uint64_t read_le(const uint8_t *p, int n) {
     uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -112,7 +154,9 @@ static steno_status push(machine *m, st_pickle_object *o) {
 
 /* The lowest stack slot the current opcode may touch: values under a MARK belong to an
  * enclosing construction. */
-static size_t floor_of(const machine *m) { return m->n_marks ? m->marks[m->n_marks - 1] : 0; }
+static size_t floor_of(const machine *m) {
+    return m->n_marks ? m->marks[m->n_marks - 1] : 0;
+}
 
 static steno_status pop(machine *m, st_pickle_object **out) {
     if (m->sp <= floor_of(m)) return fail(m, "stack underflow");
@@ -161,13 +205,13 @@ static steno_status collect(machine *m, st_pickle_kind kind, size_t n) {
 }
 
 static steno_status collect_to_mark(machine *m, st_pickle_kind kind) {
-    size_t base;
+    size_t base = 0;
     steno_status status = pop_mark(m, &base);
     return status != STENO_OK ? status : collect(m, kind, m->sp - base);
 }
 
 static steno_status push_string(machine *m, st_pickle_kind kind, size_t length) {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     steno_status status = need(m, length, &p);
     if (status != STENO_OK) return status;
     st_pickle_object *o = new_object(m, kind);
@@ -182,7 +226,7 @@ static steno_status push_string(machine *m, st_pickle_kind kind, size_t length) 
 
 /* A string whose length is a little-endian field of `width` bytes. */
 static steno_status push_counted(machine *m, st_pickle_kind kind, int width) {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     steno_status status = need(m, (size_t)width, &p);
     if (status != STENO_OK) return status;
     uint64_t length = read_le(p, width);
@@ -201,7 +245,7 @@ static steno_status push_int(machine *m, int64_t value) {
 
 /* LONG1/LONG4: a little-endian two's-complement integer of n bytes; steno keeps 64 bits. */
 static steno_status push_long(machine *m, int width) {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     steno_status status = need(m, (size_t)width, &p);
     if (status != STENO_OK) return status;
     uint64_t n = read_le(p, width);
@@ -237,7 +281,7 @@ static steno_status push_global(machine *m, const char *module, const char *name
 }
 
 static steno_status memo_put(machine *m, uint64_t index) {
-    st_pickle_object *value;
+    st_pickle_object *value = NULL;
     steno_status status = top(m, &value);
     if (status != STENO_OK) return status;
     /* Picklers number memo slots from 0 and every slot costs at least one opcode byte, so an
@@ -245,7 +289,8 @@ static steno_status memo_put(machine *m, uint64_t index) {
     if (index >= m->size) return fail(m, "memo index %llu is beyond the pickle's length", (unsigned long long)index);
     if (index >= m->memo_capacity) {
         size_t capacity = m->memo_capacity ? m->memo_capacity : 64;
-        while (capacity <= index) capacity *= 2;
+        while (capacity <= index)
+            capacity *= 2;
         st_pickle_object **memo = realloc(m->memo, capacity * sizeof *memo);
         if (!memo) return no_memory(m);
         memset(memo + m->memo_capacity, 0, (capacity - m->memo_capacity) * sizeof *memo);
@@ -264,15 +309,16 @@ static steno_status memo_get(machine *m, uint64_t index) {
     return push(m, m->memo[index]);
 }
 
-static int is_int(const st_pickle_object *o) { return o->kind == ST_PICKLE_INT; }
+static int is_int(const st_pickle_object *o) {
+    return o->kind == ST_PICKLE_INT;
+}
 
 /* ('storage', <storage class>, key, location, numel) → STORAGE. */
 static steno_status persistent_load(machine *m, const st_pickle_object *pid) {
     st_pickle_object *const *items = pid->kind == ST_PICKLE_TUPLE ? pid->as.sequence.items : NULL;
     if (!items || pid->as.sequence.count != 5 || !st_pickle_is_text(items[0]) ||
         strcmp(items[0]->as.string.bytes, "storage") != 0 || items[1]->kind != ST_PICKLE_GLOBAL ||
-        !st_pickle_is_text(items[2]) || !st_pickle_is_text(items[3]) || !is_int(items[4]) ||
-        items[4]->as.integer < 0) {
+        !st_pickle_is_text(items[2]) || !st_pickle_is_text(items[3]) || !is_int(items[4]) || items[4]->as.integer < 0) {
         return fail(m, "persistent id is not ('storage', class, key, location, numel)");
     }
     st_pickle_object *o = new_object(m, ST_PICKLE_STORAGE);
@@ -293,7 +339,8 @@ static steno_status rebuild_tensor(machine *m, const st_pickle_object *args) {
         return fail(m, "_rebuild_tensor_v2 expects (storage, offset, size tuple, stride tuple, ...)");
     }
     size_t n_dims = a[2]->as.sequence.count;
-    if (n_dims > ST_PICKLE_MAX_DIMS) return fail(m, "a tensor of %zu dimensions (at most %d)", n_dims, ST_PICKLE_MAX_DIMS);
+    if (n_dims > ST_PICKLE_MAX_DIMS)
+        return fail(m, "a tensor of %zu dimensions (at most %d)", n_dims, ST_PICKLE_MAX_DIMS);
     st_pickle_object *o = new_object(m, ST_PICKLE_TENSOR);
     if (!o) return no_memory(m);
     o->as.tensor.storage = a[0];
@@ -322,11 +369,12 @@ static steno_status push_opaque(machine *m, const st_pickle_object *callable, co
 
 /* REDUCE: interprets the few callables torch needs; anything else stays an inert record. */
 static steno_status reduce(machine *m) {
-    st_pickle_object *args, *callable;
+    st_pickle_object *args = NULL, *callable = NULL;
     steno_status status = pop(m, &args);
     if (status == STENO_OK) status = pop(m, &callable);
     if (status != STENO_OK) return status;
-    if (args->kind != ST_PICKLE_TUPLE) return fail(m, "REDUCE arguments are a %s, not a tuple", st_pickle_kind_name(args->kind));
+    if (args->kind != ST_PICKLE_TUPLE)
+        return fail(m, "REDUCE arguments are a %s, not a tuple", st_pickle_kind_name(args->kind));
     size_t n = args->as.sequence.count;
     if (st_pickle_is_global(callable, "collections", "OrderedDict") && n == 0) {
         return push(m, new_object(m, ST_PICKLE_DICT));
@@ -347,7 +395,8 @@ static steno_status set_items(machine *m, size_t base) {
     st_pickle_object *target = m->stack[base - 1];
     steno_status status = STENO_OK;
     if (target->kind == ST_PICKLE_DICT) {
-        for (size_t i = base; i < m->sp && status == STENO_OK; i++) status = add_item(m, target, m->stack[i]);
+        for (size_t i = base; i < m->sp && status == STENO_OK; i++)
+            status = add_item(m, target, m->stack[i]);
     } else if (target->kind != ST_PICKLE_OPAQUE) { /* an unknown mapping type: its items are not needed */
         status = fail(m, "SETITEM on a %s", st_pickle_kind_name(target->kind));
     }
@@ -360,7 +409,8 @@ static steno_status append_items(machine *m, size_t base) {
     st_pickle_object *target = m->stack[base - 1];
     steno_status status = STENO_OK;
     if (target->kind == ST_PICKLE_LIST) {
-        for (size_t i = base; i < m->sp && status == STENO_OK; i++) status = add_item(m, target, m->stack[i]);
+        for (size_t i = base; i < m->sp && status == STENO_OK; i++)
+            status = add_item(m, target, m->stack[i]);
     } else if (target->kind != ST_PICKLE_OPAQUE) {
         status = fail(m, "APPEND on a %s", st_pickle_kind_name(target->kind));
     }
@@ -370,10 +420,10 @@ static steno_status append_items(machine *m, size_t base) {
 
 /* Runs one opcode; *stop is set by STOP. */
 static steno_status step(machine *m, int *stop) {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     steno_status status;
-    st_pickle_object *a, *b, *c;
-    size_t base;
+    st_pickle_object *a = NULL, *b = NULL, *c = NULL;
+    size_t base = 0;
     m->op_at = m->pos;
     m->op = m->data[m->pos++];
     switch (m->op) {
@@ -403,7 +453,8 @@ static steno_status step(machine *m, int *stop) {
     case OP_DUP:
         if ((status = top(m, &a)) != STENO_OK) return status;
         return push(m, a);
-    case OP_NONE: return push(m, new_object(m, ST_PICKLE_NONE));
+    case OP_NONE:
+        return push(m, new_object(m, ST_PICKLE_NONE));
     case OP_NEWTRUE:
     case OP_NEWFALSE:
         if (!(a = new_object(m, ST_PICKLE_BOOL))) return no_memory(m);
@@ -418,40 +469,58 @@ static steno_status step(machine *m, int *stop) {
     case OP_BININT2:
         if ((status = need(m, 2, &p)) != STENO_OK) return status;
         return push_int(m, (int64_t)read_le(p, 2));
-    case OP_LONG1: return push_long(m, 1);
-    case OP_LONG4: return push_long(m, 4);
+    case OP_LONG1:
+        return push_long(m, 1);
+    case OP_LONG4:
+        return push_long(m, 4);
     case OP_BINFLOAT: {
         if ((status = need(m, 8, &p)) != STENO_OK) return status;
         uint64_t bits = 0;
-        for (int i = 0; i < 8; i++) bits = bits << 8 | p[i]; /* big-endian */
+        for (int i = 0; i < 8; i++)
+            bits = bits << 8 | p[i]; /* big-endian */
         if (!(a = new_object(m, ST_PICKLE_FLOAT))) return no_memory(m);
         memcpy(&a->as.real, &bits, sizeof a->as.real);
         return push(m, a);
     }
-    case OP_SHORT_BINUNICODE: return push_counted(m, ST_PICKLE_STRING, 1);
-    case OP_BINUNICODE: return push_counted(m, ST_PICKLE_STRING, 4);
-    case OP_BINUNICODE8: return push_counted(m, ST_PICKLE_STRING, 8);
+    case OP_SHORT_BINUNICODE:
+        return push_counted(m, ST_PICKLE_STRING, 1);
+    case OP_BINUNICODE:
+        return push_counted(m, ST_PICKLE_STRING, 4);
+    case OP_BINUNICODE8:
+        return push_counted(m, ST_PICKLE_STRING, 8);
     case OP_SHORT_BINSTRING:
-    case OP_SHORT_BINBYTES: return push_counted(m, ST_PICKLE_BYTES, 1);
+    case OP_SHORT_BINBYTES:
+        return push_counted(m, ST_PICKLE_BYTES, 1);
     case OP_BINSTRING:
-    case OP_BINBYTES: return push_counted(m, ST_PICKLE_BYTES, 4);
+    case OP_BINBYTES:
+        return push_counted(m, ST_PICKLE_BYTES, 4);
     case OP_BINBYTES8:
-    case OP_BYTEARRAY8: return push_counted(m, ST_PICKLE_BYTES, 8);
-    case OP_EMPTY_TUPLE: return collect(m, ST_PICKLE_TUPLE, 0);
-    case OP_TUPLE1: return collect(m, ST_PICKLE_TUPLE, 1);
-    case OP_TUPLE2: return collect(m, ST_PICKLE_TUPLE, 2);
-    case OP_TUPLE3: return collect(m, ST_PICKLE_TUPLE, 3);
-    case OP_TUPLE: return collect_to_mark(m, ST_PICKLE_TUPLE);
+    case OP_BYTEARRAY8:
+        return push_counted(m, ST_PICKLE_BYTES, 8);
+    case OP_EMPTY_TUPLE:
+        return collect(m, ST_PICKLE_TUPLE, 0);
+    case OP_TUPLE1:
+        return collect(m, ST_PICKLE_TUPLE, 1);
+    case OP_TUPLE2:
+        return collect(m, ST_PICKLE_TUPLE, 2);
+    case OP_TUPLE3:
+        return collect(m, ST_PICKLE_TUPLE, 3);
+    case OP_TUPLE:
+        return collect_to_mark(m, ST_PICKLE_TUPLE);
     case OP_EMPTY_LIST:
-    case OP_EMPTY_SET: return push(m, new_object(m, ST_PICKLE_LIST));
+    case OP_EMPTY_SET:
+        return push(m, new_object(m, ST_PICKLE_LIST));
     case OP_LIST:
-    case OP_FROZENSET: return collect_to_mark(m, ST_PICKLE_LIST);
-    case OP_EMPTY_DICT: return push(m, new_object(m, ST_PICKLE_DICT));
+    case OP_FROZENSET:
+        return collect_to_mark(m, ST_PICKLE_LIST);
+    case OP_EMPTY_DICT:
+        return push(m, new_object(m, ST_PICKLE_DICT));
     case OP_DICT:
         if ((status = pop_mark(m, &base)) != STENO_OK) return status;
         if ((m->sp - base) % 2 != 0) return fail(m, "DICT with an odd number of items");
         if (!(a = new_object(m, ST_PICKLE_DICT))) return no_memory(m);
-        for (size_t i = base; i < m->sp && status == STENO_OK; i++) status = add_item(m, a, m->stack[i]);
+        for (size_t i = base; i < m->sp && status == STENO_OK; i++)
+            status = add_item(m, a, m->stack[i]);
         m->sp = base;
         return status == STENO_OK ? push(m, a) : status;
     case OP_APPEND:
@@ -479,7 +548,8 @@ static steno_status step(machine *m, int *stop) {
         if ((status = pop(m, &b)) != STENO_OK || (status = pop(m, &a)) != STENO_OK) return status;
         if (!st_pickle_is_text(a) || !st_pickle_is_text(b)) return fail(m, "STACK_GLOBAL needs two strings");
         return push_global(m, a->as.string.bytes, b->as.string.bytes);
-    case OP_REDUCE: return reduce(m);
+    case OP_REDUCE:
+        return reduce(m);
     case OP_NEWOBJ:
         if ((status = pop(m, &b)) != STENO_OK || (status = pop(m, &a)) != STENO_OK) return status;
         if (b->kind != ST_PICKLE_TUPLE) return fail(m, "NEWOBJ arguments are not a tuple");
@@ -489,7 +559,8 @@ static steno_status step(machine *m, int *stop) {
             (status = pop(m, &a)) != STENO_OK) {
             return status;
         }
-        if (b->kind != ST_PICKLE_TUPLE || c->kind != ST_PICKLE_DICT) return fail(m, "NEWOBJ_EX needs a tuple and a dict");
+        if (b->kind != ST_PICKLE_TUPLE || c->kind != ST_PICKLE_DICT)
+            return fail(m, "NEWOBJ_EX needs a tuple and a dict");
         return push_opaque(m, a, b);
     case OP_BUILD:
         if ((status = pop(m, &b)) != STENO_OK || (status = top(m, &a)) != STENO_OK) return status;
@@ -510,7 +581,8 @@ static steno_status step(machine *m, int *stop) {
     case OP_LONG_BINPUT:
         if ((status = need(m, 4, &p)) != STENO_OK) return status;
         return memo_put(m, read_le(p, 4));
-    case OP_MEMOIZE: return memo_put(m, m->memo_count);
+    case OP_MEMOIZE:
+        return memo_put(m, m->memo_count);
     case OP_BINGET:
         if ((status = need(m, 1, &p)) != STENO_OK) return status;
         return memo_get(m, p[0]);
@@ -529,8 +601,8 @@ steno_status st_pickle_load(const uint8_t *data, size_t size, const char *source
     int stop = 0;
     while (status == STENO_OK && !stop) {
         if (m.pos >= m.size) {
-            status = st_error_set(err, STENO_ERR_FORMAT, "%s: the pickle ends at offset %zu without STOP", source,
-                                  m.pos);
+            status =
+                st_error_set(err, STENO_ERR_FORMAT, "%s: the pickle ends at offset %zu without STOP", source, m.pos);
             break;
         }
         status = step(&m, &stop);
@@ -546,15 +618,20 @@ void st_pickle_free(st_pickle *pickle) {
         st_pickle_object *o = pickle->objects[i];
         switch (o->kind) {
         case ST_PICKLE_STRING:
-        case ST_PICKLE_BYTES: free(o->as.string.bytes); break;
+        case ST_PICKLE_BYTES:
+            free(o->as.string.bytes);
+            break;
         case ST_PICKLE_TUPLE:
         case ST_PICKLE_LIST:
-        case ST_PICKLE_DICT: free(o->as.sequence.items); break;
+        case ST_PICKLE_DICT:
+            free(o->as.sequence.items);
+            break;
         case ST_PICKLE_GLOBAL:
             free(o->as.global.module);
             free(o->as.global.name);
             break;
-        default: break;
+        default:
+            break;
         }
         free(o);
     }
@@ -581,7 +658,7 @@ int st_pickle_is_global(const st_pickle_object *o, const char *module, const cha
 }
 
 const char *st_pickle_kind_name(st_pickle_kind kind) {
-    static const char *const names[] = {"None",  "bool",   "int",    "float",   "str",    "bytes", "tuple",
-                                        "list",  "dict",   "global", "object",  "storage", "tensor"};
+    static const char *const names[] = {"None", "bool", "int",    "float",  "str",     "bytes", "tuple",
+                                        "list", "dict", "global", "object", "storage", "tensor"};
     return (size_t)kind < sizeof names / sizeof names[0] ? names[kind] : "?";
 }

@@ -71,9 +71,9 @@ struct st_pickle_object {
         } opaque;
         struct {
             const st_pickle_object *storage_class; /* a GLOBAL such as torch.HalfStorage */
-            const char *key;                        /* archive entry data/<key> */
-            const char *location;                   /* "cpu", "cuda:0"... */
-            int64_t numel;                          /* elements of the storage's dtype */
+            const char *key;                       /* archive entry data/<key> */
+            const char *location;                  /* "cpu", "cuda:0"... */
+            int64_t numel;                         /* elements of the storage's dtype */
         } storage;
         struct {
             const st_pickle_object *storage; /* a STORAGE */

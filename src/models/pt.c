@@ -47,8 +47,8 @@ steno_status st_torch_open(const uint8_t *data, size_t size, const char *source,
         const char *name = out->zip.entries[i].name, *slash = strchr(name, '/');
         if (!slash || strcmp(slash + 1, "data.pkl") != 0) continue;
         if (pickle_entry) {
-            status = st_error_set(err, STENO_ERR_FORMAT, "%s: two pickles, '%s' and '%s'", source, pickle_entry->name,
-                                  name);
+            status =
+                st_error_set(err, STENO_ERR_FORMAT, "%s: two pickles, '%s' and '%s'", source, pickle_entry->name, name);
             break;
         }
         pickle_entry = &out->zip.entries[i];
@@ -62,8 +62,8 @@ steno_status st_torch_open(const uint8_t *data, size_t size, const char *source,
         out->prefix[prefix_length] = '\0';
     }
     if (status == STENO_OK && !pickle_entry) {
-        status = st_error_set(err, STENO_ERR_FORMAT, "%s: a ZIP archive without <folder>/data.pkl: not a torch.save file",
-                              source);
+        status = st_error_set(err, STENO_ERR_FORMAT,
+                              "%s: a ZIP archive without <folder>/data.pkl: not a torch.save file", source);
     }
     char name[sizeof out->prefix + 16];
     if (status == STENO_OK) {
@@ -101,9 +101,9 @@ static int storage_dtype(const st_pickle_object *storage_class, st_dtype *dtype)
         const char *name;
         st_dtype dtype;
     } table[] = {
-        {"HalfStorage", ST_DTYPE_F16},  {"FloatStorage", ST_DTYPE_F32}, {"BFloat16Storage", ST_DTYPE_BF16},
-        {"LongStorage", ST_DTYPE_I64},  {"IntStorage", ST_DTYPE_I32},   {"ShortStorage", ST_DTYPE_I16},
-        {"CharStorage", ST_DTYPE_I8},   {"ByteStorage", ST_DTYPE_U8},   {"BoolStorage", ST_DTYPE_U8},
+        {"HalfStorage", ST_DTYPE_F16}, {"FloatStorage", ST_DTYPE_F32}, {"BFloat16Storage", ST_DTYPE_BF16},
+        {"LongStorage", ST_DTYPE_I64}, {"IntStorage", ST_DTYPE_I32},   {"ShortStorage", ST_DTYPE_I16},
+        {"CharStorage", ST_DTYPE_I8},  {"ByteStorage", ST_DTYPE_U8},   {"BoolStorage", ST_DTYPE_U8},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         if (st_pickle_is_global(storage_class, "torch", table[i].name)) {
@@ -124,8 +124,9 @@ steno_status st_torch_tensor(const st_torch_file *file, const st_pickle_object *
     const st_pickle_object *storage = tensor->as.tensor.storage;
     const st_pickle_object *storage_class = storage->as.storage.storage_class;
     if (!storage_dtype(storage_class, &out->dtype)) {
-        return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: tensor '%s' is stored as %s.%s, a type steno does not read",
-                            source, name, storage_class->as.global.module, storage_class->as.global.name);
+        return st_error_set(err, STENO_ERR_UNSUPPORTED,
+                            "%s: tensor '%s' is stored as %s.%s, a type steno does not read", source, name,
+                            storage_class->as.global.module, storage_class->as.global.name);
     }
     const char *key = storage->as.storage.key;
     if (strlen(key) == 0 || strlen(key) > MAX_KEY_LENGTH || strchr(key, '/')) {
@@ -199,12 +200,10 @@ typedef struct loader {
 } loader;
 
 static steno_status read_dims(loader *l, const st_pickle_object *dims, st_whisper_dims *out) {
-    static const char *const fields[10] = {"n_mels",      "n_audio_ctx", "n_audio_state", "n_audio_head",
-                                           "n_audio_layer", "n_vocab",    "n_text_ctx",    "n_text_state",
-                                           "n_text_head", "n_text_layer"};
-    int *slots[10] = {&out->n_mels,      &out->n_audio_ctx, &out->n_audio_state, &out->n_audio_head,
-                      &out->n_audio_layer, &out->n_vocab,    &out->n_text_ctx,    &out->n_text_state,
-                      &out->n_text_head, &out->n_text_layer};
+    static const char *const fields[10] = {"n_mels",  "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
+                                           "n_vocab", "n_text_ctx",  "n_text_state",  "n_text_head",  "n_text_layer"};
+    int *slots[10] = {&out->n_mels,  &out->n_audio_ctx, &out->n_audio_state, &out->n_audio_head, &out->n_audio_layer,
+                      &out->n_vocab, &out->n_text_ctx,  &out->n_text_state,  &out->n_text_head,  &out->n_text_layer};
     if (!dims || dims->kind != ST_PICKLE_DICT) {
         return st_error_set(l->err, STENO_ERR_FORMAT, "%s: the checkpoint's 'dims' is not a dict", l->source);
     }
@@ -236,7 +235,8 @@ static steno_status collect_items(loader *l, const st_pickle_object *state, int 
     for (size_t i = 0; i < n_pairs && status == STENO_OK; i++) {
         const st_pickle_object *key = state->as.sequence.items[2 * i], *value = state->as.sequence.items[2 * i + 1];
         if (!st_pickle_is_text(key) || key->as.string.length > MAX_NAME_LENGTH) {
-            status = st_error_set(l->err, STENO_ERR_FORMAT, "%s: state dict key %zu is not a tensor name", l->source, i);
+            status =
+                st_error_set(l->err, STENO_ERR_FORMAT, "%s: state dict key %zu is not a tensor name", l->source, i);
             break;
         }
         const char *name = key->as.string.bytes;
@@ -245,8 +245,8 @@ static steno_status collect_items(loader *l, const st_pickle_object *state, int 
             int mapped = st_hf_canonical_name(name, it->name, sizeof it->name);
             if (mapped == 0) continue;
             if (mapped < 0) {
-                status = st_error_set(l->err, STENO_ERR_FORMAT, "%s: '%s' is not a tensor of a Whisper model", l->source,
-                                      name);
+                status = st_error_set(l->err, STENO_ERR_FORMAT, "%s: '%s' is not a tensor of a Whisper model",
+                                      l->source, name);
                 break;
             }
         } else {
@@ -255,8 +255,9 @@ static steno_status collect_items(loader *l, const st_pickle_object *state, int 
         status = st_torch_tensor(&l->file, value, name, &it->view, l->err);
         if (status == STENO_OK && it->view.dtype != ST_DTYPE_F16 && it->view.dtype != ST_DTYPE_F32 &&
             it->view.dtype != ST_DTYPE_BF16) {
-            status = st_error_set(l->err, STENO_ERR_FORMAT, "%s: tensor '%s' is %s; Whisper weights are f16, bf16 or f32",
-                                  l->source, name, st_dtype_name(it->view.dtype));
+            status =
+                st_error_set(l->err, STENO_ERR_FORMAT, "%s: tensor '%s' is %s; Whisper weights are f16, bf16 or f32",
+                             l->source, name, st_dtype_name(it->view.dtype));
         }
         n++;
     }
@@ -302,8 +303,9 @@ static steno_status infer_dims(loader *l, const item *items, size_t n, st_whispe
     for (int i = 0; i < 4; i++) {
         found[i] = find_item(items, n, sources[i].name);
         if (!found[i] || found[i]->view.n_dims != sources[i].n_dims) {
-            return st_error_set(l->err, STENO_ERR_FORMAT, "%s: tensor '%s' is missing or misshapen: cannot size the model",
-                                l->source, sources[i].name);
+            return st_error_set(l->err, STENO_ERR_FORMAT,
+                                "%s: tensor '%s' is missing or misshapen: cannot size the model", l->source,
+                                sources[i].name);
         }
         for (int k = 0; k < sources[i].n_dims; k++) {
             if (found[i]->view.shape[k] > 1 << 30) {
@@ -332,7 +334,8 @@ static int compare_tensor_names(const void *a, const void *b) {
 /* Checks every item against the architecture and fills the model's tensor table. */
 static steno_status build_tensors(loader *l, const item *items, size_t n, st_model *model) {
     size_t name_bytes = 0;
-    for (size_t i = 0; i < n; i++) name_bytes += strlen(items[i].name) + 1;
+    for (size_t i = 0; i < n; i++)
+        name_bytes += strlen(items[i].name) + 1;
     model->tensors = calloc(n ? n : 1, sizeof *model->tensors);
     char *names = malloc(name_bytes ? name_bytes : 1);
     model->owned = names;
@@ -346,7 +349,8 @@ static steno_status build_tensors(loader *l, const item *items, size_t n, st_mod
                                 it->name);
         }
         int same = it->view.n_dims == expected_dims;
-        for (int k = 0; same && k < expected_dims; k++) same = it->view.shape[k] == expected[k];
+        for (int k = 0; same && k < expected_dims; k++)
+            same = it->view.shape[k] == expected[k];
         if (!same) {
             return st_error_set(l->err, STENO_ERR_FORMAT,
                                 "%s: tensor '%s' has a shape that does not match the model's dimensions", l->source,
@@ -355,7 +359,10 @@ static steno_status build_tensors(loader *l, const item *items, size_t n, st_mod
         size_t length = strlen(it->name) + 1;
         memcpy(names, it->name, length);
         st_tensor *t = &model->tensors[model->n_tensors++];
-        *t = (st_tensor){.name = names, .dtype = it->view.dtype, .n_dims = expected_dims, .data = it->view.data,
+        *t = (st_tensor){.name = names,
+                         .dtype = it->view.dtype,
+                         .n_dims = expected_dims,
+                         .data = it->view.data,
                          .n_bytes = it->view.n_bytes};
         memcpy(t->shape, expected, sizeof t->shape);
         names += length;

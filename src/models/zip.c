@@ -35,9 +35,15 @@ enum {
     MAX_NAME_LENGTH = 1024,
 };
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+static uint16_t le16(const uint8_t *p) {
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t le64(const uint8_t *p) {
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
 
 int st_zip_is_archive(const uint8_t *head, size_t n) {
     if (n < 4 || head[0] != 'P' || head[1] != 'K') return 0;
@@ -71,7 +77,8 @@ static steno_status find_directory(const uint8_t *data, size_t size, const char 
     }
     const uint8_t *e = data + at;
     if (le16(e + 4) != 0 || le16(e + 6) != 0 || le16(e + 8) != le16(e + 10)) {
-        return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: the archive at offset %zu spans several disks", source, at);
+        return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: the archive at offset %zu spans several disks", source,
+                            at);
     }
     out->count = le16(e + 10);
     out->size = le32(e + 12);
@@ -113,10 +120,9 @@ static steno_status find_directory(const uint8_t *data, size_t size, const char 
                             source, (unsigned long long)out->offset, (unsigned long long)out->size, out->end);
     }
     if (out->count > out->size / CENTRAL_SIZE) {
-        return st_error_set(err, STENO_ERR_FORMAT,
-                            "%s: %llu entries cannot fit in a central directory of %llu bytes at offset %llu", source,
-                            (unsigned long long)out->count, (unsigned long long)out->size,
-                            (unsigned long long)out->offset);
+        return st_error_set(
+            err, STENO_ERR_FORMAT, "%s: %llu entries cannot fit in a central directory of %llu bytes at offset %llu",
+            source, (unsigned long long)out->count, (unsigned long long)out->size, (unsigned long long)out->offset);
     }
     return STENO_OK;
 }
@@ -139,8 +145,8 @@ static int name_is_plain(const uint8_t *name, size_t length) {
 }
 
 /* Reads the ZIP64 extended-information field for the saturated 32-bit fields of one entry. */
-static steno_status read_zip64_extra(const uint8_t *extra, size_t length, size_t at, const char *source,
-                                     uint64_t *size, uint64_t *compressed, uint64_t *local, st_error *err) {
+static steno_status read_zip64_extra(const uint8_t *extra, size_t length, size_t at, const char *source, uint64_t *size,
+                                     uint64_t *compressed, uint64_t *local, st_error *err) {
     size_t i = 0;
     while (length - i >= 4) {
         uint16_t id = le16(extra + i), n = le16(extra + i + 2);
@@ -153,8 +159,8 @@ static steno_status read_zip64_extra(const uint8_t *extra, size_t length, size_t
                 if (*fields[f] != 0xffffffffu) continue;
                 if (left < 8) {
                     return st_error_set(err, STENO_ERR_FORMAT,
-                                        "%s: central directory entry at offset %zu lacks a ZIP64 size or offset", source,
-                                        at);
+                                        "%s: central directory entry at offset %zu lacks a ZIP64 size or offset",
+                                        source, at);
                 }
                 *fields[f] = le64(p);
                 p += 8;
@@ -237,7 +243,8 @@ static steno_status check_distinct(const st_zip_archive *archive, const char *so
     if (archive->n_entries < 2) return STENO_OK;
     const st_zip_entry **order = malloc(archive->n_entries * sizeof *order);
     if (!order) return st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", source);
-    for (size_t i = 0; i < archive->n_entries; i++) order[i] = &archive->entries[i];
+    for (size_t i = 0; i < archive->n_entries; i++)
+        order[i] = &archive->entries[i];
     steno_status status = STENO_OK;
     qsort(order, archive->n_entries, sizeof *order, compare_names);
     for (size_t i = 1; i < archive->n_entries && status == STENO_OK; i++) {
@@ -260,7 +267,7 @@ static steno_status check_distinct(const st_zip_archive *archive, const char *so
 
 steno_status st_zip_open(const uint8_t *data, size_t size, const char *source, st_zip_archive *out, st_error *err) {
     memset(out, 0, sizeof *out);
-    directory dir;
+    directory dir = {0};
     steno_status status = find_directory(data, size, source, &dir, err);
     if (status != STENO_OK) return status;
 
@@ -276,8 +283,8 @@ steno_status st_zip_open(const uint8_t *data, size_t size, const char *source, s
         size_t record = (size_t)le16(cd + at + 28) + le16(cd + at + 30) + le16(cd + at + 32);
         if (cd_size - at - CENTRAL_SIZE < record) {
             return st_error_set(err, STENO_ERR_FORMAT,
-                                "%s: central directory entry at offset %llu runs past the directory's end",
-                                source, (unsigned long long)(dir.offset + at));
+                                "%s: central directory entry at offset %llu runs past the directory's end", source,
+                                (unsigned long long)(dir.offset + at));
         }
         name_bytes += (size_t)le16(cd + at + 28) + 1;
         at += CENTRAL_SIZE + record;
@@ -314,8 +321,8 @@ steno_status st_zip_open(const uint8_t *data, size_t size, const char *source, s
         names += name_length + 1;
 
         if (le16(c + 34) != 0) {
-            status = st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: entry '%s' lies on another disk", source,
-                                  entry->name);
+            status =
+                st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: entry '%s' lies on another disk", source, entry->name);
         } else if (flags & FLAG_ENCRYPTED) {
             status = st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: entry '%s' is encrypted", source, entry->name);
         } else if (made_by >> 8 == HOST_UNIX && ((attributes >> 16) & UNIX_TYPE_MASK) == UNIX_SYMLINK) {
