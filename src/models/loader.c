@@ -7,6 +7,8 @@
 
 #include "models/ct2.h"
 #include "models/ggml.h"
+#include "models/pt.h"
+#include "models/zip.h"
 
 const char *st_model_format_name(st_model_format format) {
     switch (format) {
@@ -42,6 +44,7 @@ st_model_format st_model_detect(const char *path) {
     if (n >= 4 && head[0] == 'l' && head[1] == 'm' && head[2] == 'g' && head[3] == 'g') return ST_FORMAT_GGML;
     if (n >= 4 && memcmp(head, "GGUF", 4) == 0) return ST_FORMAT_GGUF;
     if (st_ct2_detect(head, n, 0)) return ST_FORMAT_CT2;
+    if (st_zip_is_archive(head, n)) return ST_FORMAT_PT;
     return ST_FORMAT_UNKNOWN;
 }
 
@@ -54,6 +57,8 @@ steno_status st_model_open(const char *path, st_model *out, st_error *err) {
     case ST_FORMAT_GGUF: /* the ggml reader explains why GGUF is refused */
         return st_ggml_load(path, out, err);
     case ST_FORMAT_CT2: return st_ct2_load(path, out, err);
+    case ST_FORMAT_PT:
+        return st_pt_load(path, out, err);
     default:
         return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: not a model steno can read (%s)", path,
                             S_ISDIR(st.st_mode) ? "no model files in this folder" : "unrecognised content");

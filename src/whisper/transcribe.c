@@ -95,13 +95,27 @@ static steno_status build_suppress_list(st_whisper_context *c, st_error *err) {
 steno_status st_whisper_context_load(const char *path, int max_sequences, int n_threads, st_whisper_context **out,
                                      st_error *err) {
     *out = NULL;
+    st_model file;
+    steno_status status = st_model_open(path, &file, err);
+    if (status != STENO_OK) return status;
+    return st_whisper_context_load_model(&file, max_sequences, n_threads, out, err);
+}
+
+steno_status st_whisper_context_load_model(st_model *file, int max_sequences, int n_threads,
+                                           st_whisper_context **out, st_error *err) {
+    *out = NULL;
     if (max_sequences < 1) max_sequences = 1;
     st_whisper_context *c = calloc(1, sizeof *c);
-    if (!c) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    if (!c) {
+        st_model_free(file);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    }
+    c->file = *file; /* the context owns the model from here */
+    memset(file, 0, sizeof *file);
     c->max_sequences = max_sequences;
     st_nn_set_threads(n_threads > 0 ? n_threads : 1);
-    steno_status status = st_model_open(path, &c->file, err);
-    if (status == STENO_OK) status = st_whisper_model_init(&c->model, &c->file, err);
+    const char *path = c->file.file.path ? c->file.file.path : "model";
+    steno_status status = st_whisper_model_init(&c->model, &c->file, err);
     if (status == STENO_OK) status = st_whisper_state_init(&c->state, &c->model, max_sequences, err);
     if (status == STENO_OK) {
         if (c->file.vocab) {

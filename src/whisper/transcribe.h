@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "models/tensor_set.h"
 #include "output/transcript.h"
 #include "util/error.h"
 
@@ -22,6 +23,10 @@ typedef struct st_whisper_context st_whisper_context;
  * hypotheses (the largest beam_size / best_of to be used). */
 steno_status st_whisper_context_load(const char *path, int max_sequences, int n_threads, st_whisper_context **out,
                                      st_error *err);
+/* The same for a model already opened (st_model_open or a format's reader): the context takes
+ * ownership of *model, which is zeroed, on success and on failure alike. */
+steno_status st_whisper_context_load_model(st_model *model, int max_sequences, int n_threads,
+                                           st_whisper_context **out, st_error *err);
 void st_whisper_context_free(st_whisper_context *context);
 int st_whisper_context_is_multilingual(const st_whisper_context *context);
 /* The languages a multilingual model knows (0 for an English-only one), in its token order
