@@ -18,6 +18,7 @@
 #include "whisper/model.h"
 #include "whisper/timing.h"
 #include "whisper/tokenizer.h"
+#include "whisper/vocabularies.h"
 
 enum {
     SAMPLE_RATE = 16000,
@@ -123,8 +124,8 @@ steno_status st_whisper_context_load_model(st_model *file, int max_sequences, in
                                          err);
         } else if (c->file.vocabulary_path) {
             status = st_tokenizer_load_file(c->file.vocabulary_path, c->file.dims.n_vocab, &c->tokenizer, err);
-        } else {
-            status = st_error_set(err, STENO_ERR_NOT_FOUND, "%s: the model carries no vocabulary", path);
+        } else { /* an openai .pt: the vocabulary openai-whisper ships, built into steno */
+            status = st_tokenizer_create_builtin(c->file.dims.n_vocab, &c->tokenizer, err);
         }
     }
     if (status == STENO_OK) {
