@@ -58,7 +58,7 @@ typedef struct st_whisper_model {
     float *encoder_positions; /* [n_audio_ctx][n_audio_state] */
     st_whisper_block *encoder_blocks;
     st_whisper_norm ln_post;
-    float *token_embedding;   /* [n_vocab][n_text_state], also the output projection */
+    st_nn_linear token_embedding; /* [n_vocab][n_text_state], also the output projection */
     float *decoder_positions; /* [n_text_ctx][n_text_state] */
     st_whisper_block *decoder_blocks;
     st_whisper_norm decoder_ln;
@@ -82,6 +82,10 @@ typedef struct st_whisper_state {
     int have_audio;
     float *arena; /* the one allocation every buffer below lies in */
 
+    /* half weights widened for sgemm over many rows (see nn/linear.h) */
+    float *weight_scratch;
+    size_t weight_scratch_floats;
+
     /* encoder scratch; `audio` ends as the encoder output [n_audio_ctx][n_audio_state] */
     float *mel_by_time; /* [2*n_audio_ctx][n_mels] */
     float *conv_cols;   /* im2col of either convolution */
@@ -102,9 +106,16 @@ typedef struct st_whisper_state {
     float *dec_x, *dec_norm, *dec_q, *dec_k, *dec_v, *dec_attn; /* [max_rows][n_text_state] */
     float *dec_hidden;                                          /* [max_rows][4*n_text_state] */
     float *dec_scores;                                          /* [max_rows][max(n_text_ctx, n_audio_ctx)] */
+    size_t dec_scores_floats;
 
     st_whisper_capture *capture; /* optional, see st_whisper_capture */
 } st_whisper_state;
+
+/* A linear layer of the model over n_rows rows, with the state's weight scratch. */
+static inline void st_whisper_linear(st_whisper_state *state, const st_nn_linear *layer, const float *x, int n_rows,
+                                     float *y) {
+    st_nn_linear_forward(layer, x, n_rows, y, state->weight_scratch, state->weight_scratch_floats);
+}
 
 /* Which rows st_whisper_decode_batch turns into logits. */
 typedef enum st_whisper_logits {

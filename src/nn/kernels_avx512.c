@@ -1,0 +1,198 @@
+/*
+ * kernels_avx512.c — the stored-weight kernels for CPUs with AVX-512 (F, BW, VL); see
+ * kernels.h. Compiled with target attributes into the baseline library and called only after
+ * __builtin_cpu_supports has confirmed the instructions.
+ */
+#include "nn/kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define INLINE_TILE AVX512_TARGET __attribute__((always_inline)) static inline
+
+/* Up to 4 outputs (weight rows) by up to 4 rows of x: 16 accumulators, 4 widened weight
+ * vectors and one x vector stay in registers, and each weight load feeds n_rows FMAs. Called
+ * with constant n_w and n_x so the compiler unrolls every loop here. */
+INLINE_TILE void tile(const uint16_t *w, const float *bias, int n_in, const float *x, float *y, int y_stride, int o,
+                      const int n_w, const int n_x) {
+    __m512 acc[4][4];
+    for (int a = 0; a < n_w; a++)
+        for (int r = 0; r < n_x; r++)
+            acc[a][r] = _mm512_setzero_ps();
+    const uint16_t *rows = w + (size_t)o * n_in;
+    int i = 0;
+    for (; i + 16 <= n_in; i += 16) {
+        __m512 weights[4];
+        for (int a = 0; a < n_w; a++)
+            weights[a] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rows + (size_t)a * n_in + i)));
+        for (int r = 0; r < n_x; r++) {
+            __m512 in = _mm512_loadu_ps(x + (size_t)r * n_in + i);
+            for (int a = 0; a < n_w; a++)
+                acc[a][r] = _mm512_fmadd_ps(weights[a], in, acc[a][r]);
+        }
+    }
+    if (i < n_in) { /* the last n_in % 16 columns, through masked loads that read nothing beyond */
+        __mmask16 mask = (__mmask16)((1u << (n_in - i)) - 1);
+        __m512 weights[4];
+        for (int a = 0; a < n_w; a++)
+            weights[a] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, rows + (size_t)a * n_in + i));
+        for (int r = 0; r < n_x; r++) {
+            __m512 in = _mm512_maskz_loadu_ps(mask, x + (size_t)r * n_in + i);
+            for (int a = 0; a < n_w; a++)
+                acc[a][r] = _mm512_fmadd_ps(weights[a], in, acc[a][r]);
+        }
+    }
+    for (int a = 0; a < n_w; a++) {
+        float b = bias ? bias[o + a] : 0.0f;
+        for (int r = 0; r < n_x; r++)
+            y[(size_t)r * y_stride + o + a] = b + _mm512_reduce_add_ps(acc[a][r]);
+    }
+}
+
+/* All rows of x against n_w outputs at o, four rows at a time; the weight rows stay in L1
+ * between the groups. */
+INLINE_TILE void outputs(const uint16_t *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
+                         int y_stride, int o, const int n_w) {
+    int r = 0;
+    for (; r + 4 <= n_rows; r += 4)
+        tile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 4);
+    const float *xr = x + (size_t)r * n_in;
+    float *yr = y + (size_t)r * y_stride;
+    switch (n_rows - r) {
+    case 3: tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 3); break;
+    case 2: tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 2); break;
+    case 1: tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 1); break;
+    default: break;
+    }
+}
+
+AVX512_TARGET static void avx512_gemv_f16(const uint16_t *w, const float *bias, int n_in, const float *x, int n_rows,
+                                          float *y, int y_stride, int o_begin, int o_end) {
+    int o = o_begin;
+    for (; o + 4 <= o_end; o += 4)
+        outputs(w, bias, n_in, x, n_rows, y, y_stride, o, 4);
+    for (; o < o_end; o++)
+        outputs(w, bias, n_in, x, n_rows, y, y_stride, o, 1);
+}
+
+AVX512_TARGET static void avx512_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+    if (i < n) {
+        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, mask, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src + i)));
+    }
+}
+
+/* e^x: x = n ln2 + r with |r| <= ln2/2, e^r from Cephes' degree-6 polynomial for expf, and
+ * 2^n applied by scalef, which also underflows to 0 and overflows to inf as expf does. */
+AVX512_TARGET static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x); /* ln2 in two parts */
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* erf(x): below |x| = 0.5 its Taylor series to x^13 (error under 2e-8); above, Abramowitz and
+ * Stegun 7.1.26, 1 - t P(t) e^(-x^2) with t = 1 / (1 + 0.3275911 |x|) (error under 1.5e-7). */
+AVX512_TARGET static inline __m512 erf16(__m512 x) {
+    __m512 a = _mm512_abs_ps(x), a2 = _mm512_mul_ps(a, a);
+    __m512 s = _mm512_set1_ps(1.0f / 9360.0f);
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(-1.0f / 1320.0f));
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(1.0f / 216.0f));
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(-1.0f / 42.0f));
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(1.0f / 10.0f));
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(-1.0f / 3.0f));
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(1.0f));
+    __m512 small = _mm512_mul_ps(_mm512_mul_ps(s, a), _mm512_set1_ps(1.12837916709551257f)); /* 2/sqrt(pi) */
+    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(a, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    __m512 q = _mm512_set1_ps(1.061405429f);
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-1.453152027f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(1.421413741f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-0.284496736f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(0.254829592f));
+    __m512 large = _mm512_fnmadd_ps(_mm512_mul_ps(q, t), exp16(_mm512_sub_ps(_mm512_setzero_ps(), a2)),
+                                    _mm512_set1_ps(1.0f));
+    __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.5f), _CMP_LT_OQ), large, small);
+    /* the sign of x back onto |erf| */
+    return _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_castps_si512(y), _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
+}
+
+AVX512_TARGET static void avx512_softmax(float *row, int n_valid, int n_cols) {
+    __m512 max = _mm512_set1_ps(row[0]);
+    int i = 0;
+    for (; i + 16 <= n_valid; i += 16)
+        max = _mm512_max_ps(max, _mm512_loadu_ps(row + i));
+    __mmask16 tail = (__mmask16)((1u << (n_valid - i)) - 1);
+    max = _mm512_mask_max_ps(max, tail, max, _mm512_maskz_loadu_ps(tail, row + i));
+    __m512 shift = _mm512_set1_ps(_mm512_reduce_max_ps(max));
+    __m512 sum = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n_valid; i += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(row + i), shift));
+        _mm512_storeu_ps(row + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (i < n_valid) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, row + i), shift));
+        _mm512_mask_storeu_ps(row + i, tail, e);
+        sum = _mm512_mask_add_ps(sum, tail, sum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (i = 0; i + 16 <= n_valid; i += 16)
+        _mm512_storeu_ps(row + i, _mm512_mul_ps(_mm512_loadu_ps(row + i), inv));
+    if (i < n_valid) _mm512_mask_storeu_ps(row + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, row + i), inv));
+    for (i = n_valid; i < n_cols; i++)
+        row[i] = 0.0f;
+}
+
+AVX512_TARGET static void avx512_gelu(float *x, size_t n) {
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    const __m512 inv_sqrt2 = _mm512_set1_ps(0.70710678118654752f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512 phi = _mm512_add_ps(one, erf16(_mm512_mul_ps(v, inv_sqrt2)));
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_mul_ps(half, v), phi));
+    }
+    if (i < n) {
+        __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(tail, x + i);
+        __m512 phi = _mm512_add_ps(one, erf16(_mm512_mul_ps(v, inv_sqrt2)));
+        _mm512_mask_storeu_ps(x + i, tail, _mm512_mul_ps(_mm512_mul_ps(half, v), phi));
+    }
+}
+
+static const st_nn_kernels avx512 = {
+    .name = "avx512",
+    .gemv_f16 = avx512_gemv_f16,
+    .f16_to_f32 = avx512_f16_to_f32,
+    .softmax = avx512_softmax,
+    .gelu = avx512_gelu,
+};
+
+const st_nn_kernels *st_nn_kernels_avx512(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        return &avx512;
+    return NULL;
+}
+
+#else
+
+const st_nn_kernels *st_nn_kernels_avx512(void) {
+    return NULL;
+}
+
+#endif
