@@ -11,9 +11,8 @@
 #include "nn/ops.h"
 #include "nn/threads.h"
 
-/* Query rows per task when one head's rows are split: 1500 encoder frames in 24 blocks keep
- * two threads even while each block's scores (64 x 1500) stay in L2. */
-#define QUERY_BLOCK 64
+/* Query rows of a block, when one head's rows are split, are a multiple of this. */
+#define QUERY_ALIGN 16
 /* Up to this many query rows a head runs as matrix-vector products, which read the keys and
  * values in place; sgemm would first pack them. */
 #define GEMV_QUERIES 1
@@ -21,8 +20,9 @@
 typedef struct attention_job {
     const st_nn_attention_args *args;
     float scale;
-    int head;     /* the head of a row-split call, or -1 when tasks are heads */
-    int n_blocks; /* query blocks per head */
+    int head;        /* the head of a row-split call, or -1 when tasks are heads */
+    int n_blocks;    /* query blocks per head */
+    int block_rows;  /* query rows per block */
 } attention_job;
 
 /* Rows [first, first + count) of head h, with their scores at `scores` (count x n_kv). */
@@ -69,8 +69,8 @@ static void head_task(void *context, int task) {
 static void block_task(void *context, int task) {
     const attention_job *job = context;
     const st_nn_attention_args *a = job->args;
-    int first = task * QUERY_BLOCK;
-    int count = a->n_q - first < QUERY_BLOCK ? a->n_q - first : QUERY_BLOCK;
+    int first = task * job->block_rows;
+    int count = a->n_q - first < job->block_rows ? a->n_q - first : job->block_rows;
     attend(a, job->scale, job->head, first, count, a->scores + (size_t)first * a->n_kv);
 }
 
@@ -83,7 +83,12 @@ void st_nn_attention(const st_nn_attention_args *a) {
         for (int h = 0; h < a->n_head; h++)
             attend(a, job.scale, h, 0, a->n_q, a->scores);
     } else {
-        job.n_blocks = (a->n_q + QUERY_BLOCK - 1) / QUERY_BLOCK;
+        /* Two blocks per thread: each block packs the head's keys again, so few blocks, but
+         * two each let a thread that started late catch up. */
+        int n_threads = st_nn_get_threads();
+        job.block_rows = (a->n_q + 2 * n_threads - 1) / (2 * n_threads);
+        job.block_rows = (job.block_rows + QUERY_ALIGN - 1) / QUERY_ALIGN * QUERY_ALIGN;
+        job.n_blocks = (a->n_q + job.block_rows - 1) / job.block_rows;
         for (job.head = 0; job.head < a->n_head; job.head++)
             st_nn_parallel_for(job.n_blocks, block_task, &job);
     }

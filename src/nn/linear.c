@@ -18,21 +18,27 @@
 #define GEMV_TASK_OUTPUTS 64
 /* Output rows widened per task on the sgemm path. */
 #define WIDEN_TASK_ROWS 64
-/* Output columns per task of an sgemm: a multiple of OpenBLAS's register tile, small enough
- * that a 512-wide layer still makes four tasks. */
-#define MATMUL_TASK_COLUMNS 128
+/* Output columns of an sgemm task are a multiple of this (OpenBLAS's register tile). */
+#define MATMUL_COLUMN_ALIGN 64
 
+/* Buffers come from calloc, whose large blocks are fresh pages the kernel zeroes on first
+ * touch: scratch sized for the worst case (five beams, a full context) costs no memory until it
+ * is used. The pointer calloc returned is kept just below the aligned start. */
 float *st_nn_alloc(size_t n_floats) {
-    if (n_floats > SIZE_MAX / sizeof(float) - NN_ALIGNMENT) return NULL;
-    size_t bytes = (n_floats * sizeof(float) + NN_ALIGNMENT - 1) / NN_ALIGNMENT * NN_ALIGNMENT;
-    if (bytes == 0) bytes = NN_ALIGNMENT;
-    float *buffer = aligned_alloc(NN_ALIGNMENT, bytes);
-    if (buffer) memset(buffer, 0, bytes);
-    return buffer;
+    if (n_floats > (SIZE_MAX - 2 * NN_ALIGNMENT) / sizeof(float)) return NULL;
+    size_t bytes = n_floats * sizeof(float) + NN_ALIGNMENT + sizeof(void *);
+    unsigned char *block = calloc(1, bytes);
+    if (!block) return NULL;
+    uintptr_t start = ((uintptr_t)(block + sizeof(void *)) + NN_ALIGNMENT - 1) & ~(uintptr_t)(NN_ALIGNMENT - 1);
+    memcpy((unsigned char *)start - sizeof(void *), &block, sizeof block);
+    return (float *)start;
 }
 
 void st_nn_free(void *buffer) {
-    free(buffer);
+    if (!buffer) return;
+    void *block;
+    memcpy(&block, (unsigned char *)buffer - sizeof(void *), sizeof block);
+    free(block);
 }
 
 static steno_status check_tensor_size(const st_tensor *tensor, int64_t *n, st_error *err) {
@@ -129,12 +135,13 @@ typedef struct matmul_job {
     int n_out;
     float *y;
     int y_stride;
+    int task_columns;
 } matmul_job;
 
 static void matmul_task(void *context, int task) {
     const matmul_job *job = context;
-    int begin = task * MATMUL_TASK_COLUMNS;
-    int count = job->n_out - begin < MATMUL_TASK_COLUMNS ? job->n_out - begin : MATMUL_TASK_COLUMNS;
+    int begin = task * job->task_columns;
+    int count = job->n_out - begin < job->task_columns ? job->n_out - begin : job->task_columns;
     float *y = job->y + begin;
     /* Seed y with the bias so the sgemm can accumulate onto it (beta = 1) in the same pass. */
     float beta = 0.0f;
@@ -149,8 +156,12 @@ static void matmul_task(void *context, int task) {
 
 void st_nn_matmul_f32(const float *x, int n_rows, const float *w, const float *bias, int n_in, int n_out, float *y,
                       int y_stride) {
-    matmul_job job = {x, n_rows, w, bias, n_in, n_out, y, y_stride};
-    st_nn_parallel_for((n_out + MATMUL_TASK_COLUMNS - 1) / MATMUL_TASK_COLUMNS, matmul_task, &job);
+    /* One task per thread: each task packs all of x again, so more tasks cost copying. */
+    int n_threads = st_nn_get_threads();
+    int columns = (n_out + n_threads - 1) / n_threads;
+    columns = (columns + MATMUL_COLUMN_ALIGN - 1) / MATMUL_COLUMN_ALIGN * MATMUL_COLUMN_ALIGN;
+    matmul_job job = {x, n_rows, w, bias, n_in, n_out, y, y_stride, columns};
+    st_nn_parallel_for((n_out + columns - 1) / columns, matmul_task, &job);
 }
 
 typedef struct gemv_job {
