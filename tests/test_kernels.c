@@ -2,7 +2,7 @@
  * test_kernels.c — every instruction-set kernel this CPU runs (nn/kernels.h) against direct
  * loops in double written here, the half-weight linear layer on both of its paths (matrix-
  * vector kernels, and sgemm on widened blocks with whole, partial or no scratch), the
- * attention's three ways of splitting work, and the thread pool (each task exactly once, many
+ * attention's ways of splitting work and of storing keys, and the thread pool (each task exactly once, many
  * calls in a row, two callers at once).
  */
 #include <setjmp.h>
@@ -175,6 +175,48 @@ static void gelu_matches_the_erf_definition(void **unused) {
     }
 }
 
+static void attention_kernels_match_double_sums(void **unused) {
+    (void)unused;
+    enum { N_KV = 37, D_HEAD = 64, Q_STRIDE = 70, OUT_STRIDE = 66, V_STRIDE = 80 };
+    static float q[ST_NN_FEW_QUERIES * Q_STRIDE], kt[D_HEAD * N_KV], v[N_KV * V_STRIDE], p[ST_NN_FEW_QUERIES * N_KV];
+    static float scores[ST_NN_FEW_QUERIES * N_KV], out[ST_NN_FEW_QUERIES * OUT_STRIDE];
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+        q[i] = random_float();
+    for (size_t i = 0; i < sizeof kt / sizeof kt[0]; i++)
+        kt[i] = random_float();
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        v[i] = random_float();
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+        p[i] = random_float();
+    const st_nn_kernels *sets[3];
+    int n_sets = kernel_sets(sets);
+    for (int k = 0; k < n_sets; k++) {
+        for (int n_q = 1; n_q <= ST_NN_FEW_QUERIES; n_q++) {
+            sets[k]->scores(q, n_q, Q_STRIDE, kt, D_HEAD, N_KV, 0.125f, scores);
+            sets[k]->weighted_sum(p, n_q, N_KV, v, V_STRIDE, D_HEAD, out, OUT_STRIDE);
+            for (int i = 0; i < n_q; i++) {
+                for (int j = 0; j < N_KV; j++) {
+                    double expected = 0.0;
+                    for (int c = 0; c < D_HEAD; c++)
+                        expected += (double)q[i * Q_STRIDE + c] * kt[c * N_KV + j];
+                    expected *= 0.125;
+                    if (fabs(scores[i * N_KV + j] - expected) > 1e-5)
+                        fail_msg("%s n_q %d: score[%d][%d] %g, expected %g", sets[k]->name, n_q, i, j,
+                                 scores[i * N_KV + j], expected);
+                }
+                for (int c = 0; c < D_HEAD; c++) {
+                    double expected = 0.0;
+                    for (int j = 0; j < N_KV; j++)
+                        expected += (double)p[i * N_KV + j] * v[j * V_STRIDE + c];
+                    if (fabs(out[i * OUT_STRIDE + c] - expected) > 1e-5)
+                        fail_msg("%s n_q %d: out[%d][%d] %g, expected %g", sets[k]->name, n_q, i, c,
+                                 out[i * OUT_STRIDE + c], expected);
+                }
+            }
+        }
+    }
+}
+
 /* A half layer [n_out][n_in] from a tensor, through st_nn_linear_init. */
 static void half_layer(st_nn_linear *layer, int n_out, int n_in, float *values, float *bias_values) {
     uint16_t *halves = malloc((size_t)n_out * n_in * sizeof *halves);
@@ -231,57 +273,83 @@ static void half_linear_agrees_on_every_path(void **unused) {
 }
 
 /* Attention with scratch for all heads (heads in parallel), for one head's rows (row blocks
- * in parallel) and with a scores hook (heads in turn): the same output every way. */
-static void attention_splits_agree(void **unused) {
+ * in parallel) and with a scores hook (heads in turn), with keys as rows or transposed, for
+ * many queries (sgemm) and a few (the few-query kernels): the same output every way, and that
+ * output against a direct computation. */
+static void record_scores(void *user, int head, const float *scores, int n_q, int n_kv) {
+    (void)scores;
+    (void)n_q;
+    (void)n_kv;
+    atomic_fetch_add((atomic_int *)user + head, 1);
+}
+
+static void attention_ways_agree(void **unused) {
     (void)unused;
-    enum { N_Q = 150, N_KV = 160, HEADS = 4, D_HEAD = 16, WIDTH = HEADS * D_HEAD };
+    enum { N_Q = 150, N_KV = 160, HEADS = 4, D_HEAD = 64, WIDTH = HEADS * D_HEAD };
     st_nn_set_threads(2);
-    static float q[N_Q * WIDTH], k[N_KV * WIDTH], v[N_KV * WIDTH], scores[HEADS * N_Q * N_KV];
-    static float out[3][N_Q * WIDTH];
+    static float q[N_Q * WIDTH], k[N_KV * WIDTH], kt[WIDTH * N_KV], v[N_KV * WIDTH], scores[HEADS * N_Q * N_KV];
+    static float out[N_Q * WIDTH], first[N_Q * WIDTH];
     for (int i = 0; i < N_Q * WIDTH; i++)
         q[i] = random_float();
     for (int i = 0; i < N_KV * WIDTH; i++) {
         k[i] = random_float();
         v[i] = random_float();
     }
-    const size_t capacities[] = {HEADS * N_Q * N_KV, N_Q * N_KV, N_Q * N_KV};
-    for (int way = 0; way < 3; way++) {
-        st_nn_attention(&(st_nn_attention_args){.q = q,
-                                                .q_stride = WIDTH,
-                                                .k = k,
-                                                .v = v,
-                                                .kv_stride = WIDTH,
-                                                .n_q = N_Q,
-                                                .n_kv = N_KV,
-                                                .n_head = HEADS,
-                                                .d_head = D_HEAD,
-                                                .causal_offset = 10,
-                                                .scores = scores,
-                                                .scores_floats = capacities[way],
-                                                .out = out[way],
-                                                .out_stride = WIDTH});
-    }
-    for (int way = 1; way < 3; way++) {
-        for (int i = 0; i < N_Q * WIDTH; i++)
-            if (fabsf(out[way][i] - out[0][i]) > 1e-5f) fail_msg("way %d: out[%d] %g vs %g", way, i, out[way][i], out[0][i]);
-    }
-    /* and each against a direct computation of a few rows */
-    const float scale = 1.0f / sqrtf(D_HEAD);
-    for (int i = 0; i < N_Q; i += 37) {
-        for (int h = 0; h < HEADS; h++) {
-            int visible = 10 + i + 1;
-            double p[N_KV], max = -INFINITY, total = 0.0;
-            for (int j = 0; j < visible; j++) {
-                p[j] = scale * reference_dot(q + i * WIDTH + h * D_HEAD, k + j * WIDTH + h * D_HEAD, D_HEAD);
-                max = p[j] > max ? p[j] : max;
+    for (int j = 0; j < N_KV; j++)
+        for (int c = 0; c < WIDTH; c++)
+            kt[c * N_KV + j] = k[j * WIDTH + c];
+    const int query_counts[] = {N_Q, 5};
+    for (int qc = 0; qc < 2; qc++) {
+        const int n_q = query_counts[qc];
+        for (int way = 0; way < 6; way++) {
+            atomic_int hook_calls[HEADS] = {0};
+            int transposed = way >= 3, split = way % 3;
+            const size_t capacity = split == 0 ? (size_t)HEADS * n_q * N_KV : (size_t)n_q * N_KV;
+            st_nn_attention(&(st_nn_attention_args){.q = q,
+                                                    .q_stride = WIDTH,
+                                                    .k = transposed ? kt : k,
+                                                    .keys_transposed = transposed,
+                                                    .v = v,
+                                                    .kv_stride = WIDTH,
+                                                    .n_q = n_q,
+                                                    .n_kv = N_KV,
+                                                    .n_head = HEADS,
+                                                    .d_head = D_HEAD,
+                                                    .causal_offset = 10,
+                                                    .scores = scores,
+                                                    .scores_floats = capacity,
+                                                    .out = out,
+                                                    .out_stride = WIDTH,
+                                                    .on_scores = split == 2 ? record_scores : NULL,
+                                                    .user = hook_calls});
+            if (split == 2)
+                for (int h = 0; h < HEADS; h++)
+                    assert_int_equal(atomic_load(&hook_calls[h]), 1);
+            if (way == 0) {
+                memcpy(first, out, sizeof out);
+                continue;
             }
-            for (int j = 0; j < visible; j++)
-                total += p[j] = exp(p[j] - max);
-            for (int c = 0; c < D_HEAD; c++) {
-                double sum = 0.0;
+            for (int i = 0; i < n_q * WIDTH; i++)
+                if (fabsf(out[i] - first[i]) > 1e-5f)
+                    fail_msg("n_q %d way %d: out[%d] %g vs %g", n_q, way, i, out[i], first[i]);
+        }
+        const float scale = 1.0f / sqrtf(D_HEAD);
+        for (int i = 0; i < n_q; i += 37) {
+            for (int h = 0; h < HEADS; h++) {
+                int visible = 10 + i + 1;
+                double p[N_KV], max = -INFINITY, total = 0.0;
+                for (int j = 0; j < visible; j++) {
+                    p[j] = scale * reference_dot(q + i * WIDTH + h * D_HEAD, k + j * WIDTH + h * D_HEAD, D_HEAD);
+                    max = p[j] > max ? p[j] : max;
+                }
                 for (int j = 0; j < visible; j++)
-                    sum += p[j] / total * v[j * WIDTH + h * D_HEAD + c];
-                assert_true(fabs(out[0][i * WIDTH + h * D_HEAD + c] - sum) < 1e-5);
+                    total += p[j] = exp(p[j] - max);
+                for (int c = 0; c < D_HEAD; c++) {
+                    double sum = 0.0;
+                    for (int j = 0; j < visible; j++)
+                        sum += p[j] / total * v[j * WIDTH + h * D_HEAD + c];
+                    assert_true(fabs(first[i * WIDTH + h * D_HEAD + c] - sum) < 1e-5);
+                }
             }
         }
     }
@@ -337,7 +405,8 @@ int main(void) {
         cmocka_unit_test(softmax_matches_the_library_exp),
         cmocka_unit_test(gelu_matches_the_erf_definition),
         cmocka_unit_test(half_linear_agrees_on_every_path),
-        cmocka_unit_test(attention_splits_agree),
+        cmocka_unit_test(attention_kernels_match_double_sums),
+        cmocka_unit_test(attention_ways_agree),
         cmocka_unit_test(pool_runs_each_task_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,14 +8,11 @@
 #include <cblas.h>
 #include <math.h>
 
-#include "nn/ops.h"
+#include "nn/kernels.h"
 #include "nn/threads.h"
 
 /* Query rows of a block, when one head's rows are split, are a multiple of this. */
 #define QUERY_ALIGN 16
-/* Up to this many query rows a head runs as matrix-vector products, which read the keys and
- * values in place; sgemm would first pack them. */
-#define GEMV_QUERIES 1
 
 typedef struct attention_job {
     const st_nn_attention_args *args;
@@ -27,35 +24,38 @@ typedef struct attention_job {
 
 /* Rows [first, first + count) of head h, with their scores at `scores` (count x n_kv). */
 static void attend(const st_nn_attention_args *a, float scale, int h, int first, int count, float *scores) {
+    const st_nn_kernels *kernels = st_nn_kernels_best();
     const float *q = a->q + (size_t)first * a->q_stride + (size_t)h * a->d_head;
-    const float *k = a->k + (size_t)h * a->d_head;
     const float *v = a->v + (size_t)h * a->d_head;
     float *out = a->out + (size_t)first * a->out_stride + (size_t)h * a->d_head;
-    if (count <= GEMV_QUERIES) {
-        for (int i = 0; i < count; i++) {
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, a->n_kv, a->d_head, scale, k, a->kv_stride,
-                        q + (size_t)i * a->q_stride, 1, 0.0f, scores + (size_t)i * a->n_kv, 1);
-        }
+    int few = count <= ST_NN_FEW_QUERIES;
+    if (a->keys_transposed) {
+        const float *kt = a->k + (size_t)h * a->d_head * a->n_kv;
+        if (few)
+            kernels->scores(q, count, a->q_stride, kt, a->d_head, a->n_kv, scale, scores);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, a->n_kv, a->d_head, scale, q, a->q_stride,
+                        kt, a->n_kv, 0.0f, scores, a->n_kv);
     } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, a->n_kv, a->d_head, scale, q, a->q_stride, k,
-                    a->kv_stride, 0.0f, scores, a->n_kv);
+        const float *k = a->k + (size_t)h * a->d_head;
+        if (count == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, a->n_kv, a->d_head, scale, k, a->kv_stride, q, 1, 0.0f, scores, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, a->n_kv, a->d_head, scale, q, a->q_stride, k,
+                        a->kv_stride, 0.0f, scores, a->n_kv);
     }
     if (a->on_scores && first == 0 && count == a->n_q) a->on_scores(a->user, h, scores, a->n_q, a->n_kv);
     for (int i = 0; i < count; i++) {
         int n_valid = a->n_kv;
         if (a->causal_offset != ST_NN_NO_MASK && a->causal_offset + first + i + 1 < n_valid)
             n_valid = a->causal_offset + first + i + 1;
-        st_nn_softmax_row(scores + (size_t)i * a->n_kv, n_valid, a->n_kv);
+        kernels->softmax(scores + (size_t)i * a->n_kv, n_valid, a->n_kv);
     }
-    if (count <= GEMV_QUERIES) {
-        for (int i = 0; i < count; i++) {
-            cblas_sgemv(CblasRowMajor, CblasTrans, a->n_kv, a->d_head, 1.0f, v, a->kv_stride,
-                        scores + (size_t)i * a->n_kv, 1, 0.0f, out + (size_t)i * a->out_stride, 1);
-        }
-    } else {
+    if (few)
+        kernels->weighted_sum(scores, count, a->n_kv, v, a->kv_stride, a->d_head, out, a->out_stride);
+    else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, a->d_head, a->n_kv, 1.0f, scores, a->n_kv, v,
                     a->kv_stride, 0.0f, out, a->out_stride);
-    }
 }
 
 /* A whole head per task, each with its own n_q x n_kv of the scratch. */

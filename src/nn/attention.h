@@ -27,9 +27,13 @@ typedef void (*st_nn_scores_hook)(void *user, int head, const float *scores, int
 typedef struct st_nn_attention_args {
     const float *q; /* [n_q][q_stride]; head h at columns h*d_head .. +d_head */
     int q_stride;
-    const float *k; /* [n_kv][kv_stride] */
+    const float *k; /* [n_kv][kv_stride], or with keys_transposed [n_head * d_head][n_kv] */
     const float *v; /* [n_kv][kv_stride] */
     int kv_stride;
+    /* Keys stored transposed, each head's d_head rows of n_kv: a few queries then score all
+     * keys with vector multiply-adds and no horizontal sums (the decoder's cross-attention,
+     * whose keys are made once per window). */
+    int keys_transposed;
     int n_q;
     int n_kv;
     int n_head;

@@ -58,12 +58,44 @@ static void portable_gelu(float *x, size_t n) {
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
 }
 
+void st_nn_portable_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
+                           float *scores) {
+    for (int i = 0; i < n_q; i++) {
+        float *row = scores + (size_t)i * n_kv;
+        for (int j = 0; j < n_kv; j++)
+            row[j] = 0.0f;
+        for (int c = 0; c < d_head; c++) {
+            const float weight = q[(size_t)i * q_stride + c], *keys = kt + (size_t)c * n_kv;
+            for (int j = 0; j < n_kv; j++)
+                row[j] += weight * keys[j];
+        }
+        for (int j = 0; j < n_kv; j++)
+            row[j] *= scale;
+    }
+}
+
+void st_nn_portable_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
+                                 float *out, int out_stride) {
+    for (int i = 0; i < n_q; i++) {
+        float *row = out + (size_t)i * out_stride;
+        for (int c = 0; c < d_head; c++)
+            row[c] = 0.0f;
+        for (int j = 0; j < n_kv; j++) {
+            const float weight = p[(size_t)i * n_kv + j], *values = v + (size_t)j * v_stride;
+            for (int c = 0; c < d_head; c++)
+                row[c] += weight * values[c];
+        }
+    }
+}
+
 static const st_nn_kernels portable = {
     .name = "portable",
     .gemv_f16 = portable_gemv_f16,
     .f16_to_f32 = portable_f16_to_f32,
     .softmax = portable_softmax,
     .gelu = portable_gelu,
+    .scores = st_nn_portable_scores,
+    .weighted_sum = st_nn_portable_weighted_sum,
 };
 
 const st_nn_kernels *st_nn_kernels_portable(void) {

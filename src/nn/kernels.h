@@ -38,13 +38,35 @@ typedef void (*st_nn_softmax_kernel)(float *row, int n_valid, int n_cols);
 /* GELU in its exact erf form, in place (see st_nn_gelu). */
 typedef void (*st_nn_gelu_kernel)(float *x, size_t n);
 
+/* Attention scores of n_q <= ST_NN_FEW_QUERIES queries against keys stored transposed:
+ * scores[i * n_kv + j] = scale * sum over c < d_head of q[i * q_stride + c] * kt[c * n_kv + j].
+ * Vectorised over keys, so no horizontal sums. */
+typedef void (*st_nn_scores_kernel)(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv,
+                                    float scale, float *scores);
+
+/* out[i * out_stride + c] = sum over j < n_kv of p[i * n_kv + j] * v[j * v_stride + c] for
+ * n_q <= ST_NN_FEW_QUERIES rows and c < d_head. */
+typedef void (*st_nn_weighted_sum_kernel)(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
+                                          float *out, int out_stride);
+
+/* The most queries the two kernels above take at once. */
+#define ST_NN_FEW_QUERIES 8
+
 typedef struct st_nn_kernels {
     const char *name; /* "avx512", "avx2" or "portable" */
     st_nn_gemv_f16_kernel gemv_f16;
     st_nn_f16_to_f32_kernel f16_to_f32;
     st_nn_softmax_kernel softmax;
     st_nn_gelu_kernel gelu;
+    st_nn_scores_kernel scores;
+    st_nn_weighted_sum_kernel weighted_sum;
 } st_nn_kernels;
+
+/* The portable attention kernels, which the AVX2 set also uses (they vectorise as plain C). */
+void st_nn_portable_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
+                           float *scores);
+void st_nn_portable_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
+                                 float *out, int out_stride);
 
 /* The best kernels this CPU runs (chosen on the first call). */
 const st_nn_kernels *st_nn_kernels_best(void);

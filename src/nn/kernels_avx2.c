@@ -175,6 +175,8 @@ static const st_nn_kernels avx2 = {
     .f16_to_f32 = avx2_f16_to_f32,
     .softmax = avx2_softmax,
     .gelu = avx2_gelu,
+    .scores = st_nn_portable_scores,
+    .weighted_sum = st_nn_portable_weighted_sum,
 };
 
 const st_nn_kernels *st_nn_kernels_avx2(void) {

@@ -71,7 +71,12 @@ void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *s
      * instead of once per token. */
     for (int layer = 0; layer < d->n_text_layer; layer++) {
         const st_whisper_attention *cross = &model->decoder_blocks[layer].cross_attn;
-        st_whisper_linear(state, &cross->key, state->audio, d->n_audio_ctx, state->cross_k + layer * layer_size);
+        /* keys transposed, [n_text_state][n_audio_ctx]: see model.h */
+        st_whisper_linear(state, &cross->key, state->audio, d->n_audio_ctx, state->enc_q);
+        float *keys = state->cross_k + layer * layer_size;
+        for (int t = 0; t < d->n_audio_ctx; t++)
+            for (int c = 0; c < d->n_text_state; c++)
+                keys[(size_t)c * d->n_audio_ctx + t] = state->enc_q[(size_t)t * d->n_text_state + c];
         st_whisper_linear(state, &cross->value, state->audio, d->n_audio_ctx, state->cross_v + layer * layer_size);
     }
     state->have_audio = 1;
