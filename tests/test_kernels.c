@@ -273,7 +273,8 @@ static void half_linear_agrees_on_every_path(void **unused) {
 }
 
 /* Attention with scratch for all heads (heads in parallel), for one head's rows (row blocks
- * in parallel) and with a scores hook (heads in turn), with keys as rows or transposed, for
+ * in parallel) and with a scores hook (heads in turn), with keys and values as rows or
+ * transposed and head by head, for
  * many queries (sgemm) and a few (the few-query kernels): the same output every way, and that
  * output against a direct computation. */
 static void record_scores(void *user, int head, const float *scores, int n_q, int n_kv) {
@@ -287,7 +288,8 @@ static void attention_ways_agree(void **unused) {
     (void)unused;
     enum { N_Q = 150, N_KV = 160, HEADS = 4, D_HEAD = 64, WIDTH = HEADS * D_HEAD };
     st_nn_set_threads(2);
-    static float q[N_Q * WIDTH], k[N_KV * WIDTH], kt[WIDTH * N_KV], v[N_KV * WIDTH], scores[HEADS * N_Q * N_KV];
+    static float q[N_Q * WIDTH], k[N_KV * WIDTH], kt[WIDTH * N_KV], v[N_KV * WIDTH], vh[N_KV * WIDTH];
+    static float scores[HEADS * N_Q * N_KV];
     static float out[N_Q * WIDTH], first[N_Q * WIDTH];
     for (int i = 0; i < N_Q * WIDTH; i++)
         q[i] = random_float();
@@ -295,9 +297,12 @@ static void attention_ways_agree(void **unused) {
         k[i] = random_float();
         v[i] = random_float();
     }
-    for (int j = 0; j < N_KV; j++)
-        for (int c = 0; c < WIDTH; c++)
+    for (int j = 0; j < N_KV; j++) {
+        for (int c = 0; c < WIDTH; c++) {
             kt[c * N_KV + j] = k[j * WIDTH + c];
+            vh[(c / D_HEAD * N_KV + j) * D_HEAD + c % D_HEAD] = v[j * WIDTH + c];
+        }
+    }
     const int query_counts[] = {N_Q, 5};
     for (int qc = 0; qc < 2; qc++) {
         const int n_q = query_counts[qc];
@@ -309,7 +314,8 @@ static void attention_ways_agree(void **unused) {
                                                     .q_stride = WIDTH,
                                                     .k = transposed ? kt : k,
                                                     .keys_transposed = transposed,
-                                                    .v = v,
+                                                    .v = transposed ? vh : v,
+                                                    .values_by_head = transposed,
                                                     .kv_stride = WIDTH,
                                                     .n_q = n_q,
                                                     .n_kv = N_KV,

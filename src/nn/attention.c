@@ -26,7 +26,8 @@ typedef struct attention_job {
 static void attend(const st_nn_attention_args *a, float scale, int h, int first, int count, float *scores) {
     const st_nn_kernels *kernels = st_nn_kernels_best();
     const float *q = a->q + (size_t)first * a->q_stride + (size_t)h * a->d_head;
-    const float *v = a->v + (size_t)h * a->d_head;
+    const float *v = a->values_by_head ? a->v + (size_t)h * a->n_kv * a->d_head : a->v + (size_t)h * a->d_head;
+    const int v_stride = a->values_by_head ? a->d_head : a->kv_stride;
     float *out = a->out + (size_t)first * a->out_stride + (size_t)h * a->d_head;
     int few = count <= ST_NN_FEW_QUERIES;
     if (a->keys_transposed) {
@@ -52,10 +53,10 @@ static void attend(const st_nn_attention_args *a, float scale, int h, int first,
         kernels->softmax(scores + (size_t)i * a->n_kv, n_valid, a->n_kv);
     }
     if (few)
-        kernels->weighted_sum(scores, count, a->n_kv, v, a->kv_stride, a->d_head, out, a->out_stride);
+        kernels->weighted_sum(scores, count, a->n_kv, v, v_stride, a->d_head, out, a->out_stride);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, a->d_head, a->n_kv, 1.0f, scores, a->n_kv, v,
-                    a->kv_stride, 0.0f, out, a->out_stride);
+                    v_stride, 0.0f, out, a->out_stride);
 }
 
 /* A whole head per task, each with its own n_q x n_kv of the scratch. */

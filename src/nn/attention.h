@@ -34,6 +34,9 @@ typedef struct st_nn_attention_args {
      * keys with vector multiply-adds and no horizontal sums (the decoder's cross-attention,
      * whose keys are made once per window). */
     int keys_transposed;
+    /* Values stored head by head, [n_head][n_kv][d_head] (kv_stride then applies to keys
+     * only): each head's values are one contiguous run, read as a single stream. */
+    int values_by_head;
     int n_q;
     int n_kv;
     int n_head;

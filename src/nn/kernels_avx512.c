@@ -174,80 +174,102 @@ AVX512_TARGET static void avx512_gelu(float *x, size_t n) {
     }
 }
 
-/* Scores of n_q (constant after inlining) queries for 16 keys at j, tail masked. */
+/* Scores of n_q queries for n_b * 16 keys from j (n_q * n_b <= 16 accumulators; both constant
+ * after inlining). Each of the d_head key rows is read as one run of n_b * 64 bytes, whole
+ * cache lines that the prefetcher pairs. The last block of the row masks its tail. */
 INLINE_TILE void scores_block(const float *q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
-                              float *scores, int j, __mmask16 mask, const int n_q) {
-    __m512 acc[ST_NN_FEW_QUERIES];
+                              float *scores, int j, const int n_q, const int n_b) {
+    __mmask16 masks[4];
+    for (int b = 0; b < n_b; b++) {
+        int left = n_kv - j - 16 * b;
+        masks[b] = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    }
+    __m512 acc[ST_NN_FEW_QUERIES][4];
     for (int i = 0; i < n_q; i++)
-        acc[i] = _mm512_setzero_ps();
+        for (int b = 0; b < n_b; b++)
+            acc[i][b] = _mm512_setzero_ps();
     for (int c = 0; c < d_head; c++) {
-        __m512 keys = _mm512_maskz_loadu_ps(mask, kt + (size_t)c * n_kv + j);
-        for (int i = 0; i < n_q; i++)
-            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(q[(size_t)i * q_stride + c]), keys, acc[i]);
+        __m512 keys[4];
+        for (int b = 0; b < n_b; b++)
+            keys[b] = _mm512_maskz_loadu_ps(masks[b], kt + (size_t)c * n_kv + j + 16 * b);
+        for (int i = 0; i < n_q; i++) {
+            __m512 weight = _mm512_set1_ps(q[(size_t)i * q_stride + c]);
+            for (int b = 0; b < n_b; b++)
+                acc[i][b] = _mm512_fmadd_ps(weight, keys[b], acc[i][b]);
+        }
     }
     for (int i = 0; i < n_q; i++)
-        _mm512_mask_storeu_ps(scores + (size_t)i * n_kv + j, mask, _mm512_mul_ps(acc[i], _mm512_set1_ps(scale)));
+        for (int b = 0; b < n_b; b++)
+            _mm512_mask_storeu_ps(scores + (size_t)i * n_kv + j + 16 * b, masks[b],
+                                  _mm512_mul_ps(acc[i][b], _mm512_set1_ps(scale)));
 }
 
 INLINE_TILE void scores_rows(const float *q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
-                             float *scores, const int n_q) {
-    for (int j = 0; j < n_kv; j += 16) {
-        __mmask16 mask = n_kv - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_kv - j)) - 1);
-        scores_block(q, q_stride, kt, d_head, n_kv, scale, scores, j, mask, n_q);
-    }
+                             float *scores, const int n_q, const int n_b) {
+    for (int j = 0; j < n_kv; j += 16 * n_b)
+        scores_block(q, q_stride, kt, d_head, n_kv, scale, scores, j, n_q, n_b);
 }
 
 AVX512_TARGET static void avx512_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv,
                                         float scale, float *scores) {
     switch (n_q) {
-    case 1: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 1); break;
-    case 2: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 2); break;
-    case 3: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 3); break;
-    case 4: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 4); break;
-    case 5: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 5); break;
-    case 6: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 6); break;
-    case 7: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 7); break;
-    default: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 8); break;
+    case 1: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 1, 4); break;
+    case 2: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 2, 4); break;
+    case 3: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 3, 4); break;
+    case 4: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 4, 4); break;
+    case 5: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 5, 2); break;
+    case 6: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 6, 2); break;
+    case 7: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 7, 2); break;
+    default: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 8, 2); break;
     }
 }
 
-/* Up to 4 queries by 64 columns: 16 accumulators, 4 value vectors. */
+/* n_q queries by n_b blocks of 16 columns (n_q * n_b <= 16 accumulators), constant after
+ * inlining. */
 INLINE_TILE void weighted_rows(const float *p, int n_kv, const float *v, int v_stride, float *out, int out_stride,
-                               const int n_q) {
-    __m512 acc[4][4];
+                               const int n_q, const int n_b) {
+    __m512 acc[ST_NN_FEW_QUERIES][4];
     for (int i = 0; i < n_q; i++)
-        for (int b = 0; b < 4; b++)
+        for (int b = 0; b < n_b; b++)
             acc[i][b] = _mm512_setzero_ps();
     for (int j = 0; j < n_kv; j++) {
         const float *values = v + (size_t)j * v_stride;
         __m512 value[4];
-        for (int b = 0; b < 4; b++)
+        for (int b = 0; b < n_b; b++)
             value[b] = _mm512_loadu_ps(values + 16 * b);
         for (int i = 0; i < n_q; i++) {
             __m512 weight = _mm512_set1_ps(p[(size_t)i * n_kv + j]);
-            for (int b = 0; b < 4; b++)
+            for (int b = 0; b < n_b; b++)
                 acc[i][b] = _mm512_fmadd_ps(weight, value[b], acc[i][b]);
         }
     }
     for (int i = 0; i < n_q; i++)
-        for (int b = 0; b < 4; b++)
+        for (int b = 0; b < n_b; b++)
             _mm512_storeu_ps(out + (size_t)i * out_stride + 16 * b, acc[i][b]);
 }
 
+/* Up to 4 queries take all 64 columns in one pass over the values; 5 to 8 take two passes of
+ * 32 columns, each reading its own half of every value row, so the values still cross the
+ * memory bus once for all queries. */
 AVX512_TARGET static void avx512_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride,
                                               int d_head, float *out, int out_stride) {
     if (d_head != 64) { /* every Whisper size has 64; others take the plain loops */
         st_nn_portable_weighted_sum(p, n_q, n_kv, v, v_stride, d_head, out, out_stride);
         return;
     }
-    for (int i = 0; i < n_q; i += 4) {
-        const float *pi = p + (size_t)i * n_kv;
-        float *oi = out + (size_t)i * out_stride;
-        switch (n_q - i) {
-        case 1: weighted_rows(pi, n_kv, v, v_stride, oi, out_stride, 1); break;
-        case 2: weighted_rows(pi, n_kv, v, v_stride, oi, out_stride, 2); break;
-        case 3: weighted_rows(pi, n_kv, v, v_stride, oi, out_stride, 3); break;
-        default: weighted_rows(pi, n_kv, v, v_stride, oi, out_stride, 4); break;
+    switch (n_q) {
+    case 1: weighted_rows(p, n_kv, v, v_stride, out, out_stride, 1, 4); return;
+    case 2: weighted_rows(p, n_kv, v, v_stride, out, out_stride, 2, 4); return;
+    case 3: weighted_rows(p, n_kv, v, v_stride, out, out_stride, 3, 4); return;
+    case 4: weighted_rows(p, n_kv, v, v_stride, out, out_stride, 4, 4); return;
+    default: break;
+    }
+    for (int half = 0; half < 64; half += 32) {
+        switch (n_q) {
+        case 5: weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 5, 2); break;
+        case 6: weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 6, 2); break;
+        case 7: weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 7, 2); break;
+        default: weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 8, 2); break;
         }
     }
 }

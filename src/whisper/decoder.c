@@ -121,6 +121,7 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
         .q_stride = width,
         .k = state->cross_k + layer * cross_size,
         .keys_transposed = 1,
+        .values_by_head = 1,
         .v = state->cross_v + layer * cross_size,
         .kv_stride = width,
         .n_q = rows,

@@ -4,6 +4,8 @@
  */
 #include "whisper/model.h"
 
+#include <string.h>
+
 #include "nn/attention.h"
 #include "nn/ops.h"
 
@@ -77,7 +79,14 @@ void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *s
         for (int t = 0; t < d->n_audio_ctx; t++)
             for (int c = 0; c < d->n_text_state; c++)
                 keys[(size_t)c * d->n_audio_ctx + t] = state->enc_q[(size_t)t * d->n_text_state + c];
-        st_whisper_linear(state, &cross->value, state->audio, d->n_audio_ctx, state->cross_v + layer * layer_size);
+        /* values head by head, [n_text_head][n_audio_ctx][d_head] */
+        st_whisper_linear(state, &cross->value, state->audio, d->n_audio_ctx, state->enc_q);
+        float *values = state->cross_v + layer * layer_size;
+        const int d_head = d->n_text_state / d->n_text_head;
+        for (int h = 0; h < d->n_text_head; h++)
+            for (int t = 0; t < d->n_audio_ctx; t++)
+                memcpy(values + ((size_t)h * d->n_audio_ctx + t) * d_head,
+                       state->enc_q + (size_t)t * d->n_text_state + (size_t)h * d_head, sizeof(float) * d_head);
     }
     state->have_audio = 1;
 }

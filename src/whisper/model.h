@@ -95,9 +95,10 @@ typedef struct st_whisper_state {
     float *enc_hidden;                                  /* [n_audio_ctx][4*n_audio_state] */
     float *enc_scores;                                  /* [n_audio_ctx][n_audio_ctx] */
 
-    /* cross-attention keys and values of the encoded window, per decoder layer: values
-     * [n_text_layer][n_audio_ctx][n_text_state], keys transposed [n_text_layer][n_text_state]
-     * [n_audio_ctx] so that a decoder step scores all frames with vector multiply-adds */
+    /* cross-attention keys and values of the encoded window, per decoder layer, laid out for
+     * a decoder step's few queries: keys transposed [n_text_layer][n_text_state][n_audio_ctx]
+     * (all frames scored with vector multiply-adds), values head by head [n_text_layer]
+     * [n_text_head][n_audio_ctx][d_head] (one contiguous stream per head) */
     float *cross_k, *cross_v;
 
     /* self-attention cache: [n_text_layer][max_sequences][n_text_ctx][n_text_state] */
