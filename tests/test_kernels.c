@@ -224,7 +224,11 @@ static void half_layer(st_nn_linear *layer, int n_out, int n_in, float *values, 
     assert_true(halves && bias);
     random_halves(halves, values, (size_t)n_out * n_in);
     random_halves(bias, bias_values, (size_t)n_out);
-    st_tensor weight = {.name = "w", .dtype = ST_DTYPE_F16, .n_dims = 2, .shape = {n_out, n_in}, .data = halves,
+    st_tensor weight = {.name = "w",
+                        .dtype = ST_DTYPE_F16,
+                        .n_dims = 2,
+                        .shape = {n_out, n_in},
+                        .data = halves,
                         .n_bytes = (size_t)n_out * n_in * 2};
     st_tensor bias_tensor = {
         .name = "b", .dtype = ST_DTYPE_F16, .n_dims = 1, .shape = {n_out}, .data = bias, .n_bytes = (size_t)n_out * 2};

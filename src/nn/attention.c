@@ -17,9 +17,9 @@
 typedef struct attention_job {
     const st_nn_attention_args *args;
     float scale;
-    int head;        /* the head of a row-split call, or -1 when tasks are heads */
-    int n_blocks;    /* query blocks per head */
-    int block_rows;  /* query rows per block */
+    int head;       /* the head of a row-split call, or -1 when tasks are heads */
+    int n_blocks;   /* query blocks per head */
+    int block_rows; /* query rows per block */
 } attention_job;
 
 /* Rows [first, first + count) of head h, with their scores at `scores` (count x n_kv). */
@@ -35,8 +35,8 @@ static void attend(const st_nn_attention_args *a, float scale, int h, int first,
         if (few)
             kernels->scores(q, count, a->q_stride, kt, a->d_head, a->n_kv, scale, scores);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, a->n_kv, a->d_head, scale, q, a->q_stride,
-                        kt, a->n_kv, 0.0f, scores, a->n_kv);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, a->n_kv, a->d_head, scale, q, a->q_stride, kt,
+                        a->n_kv, 0.0f, scores, a->n_kv);
     } else {
         const float *k = a->k + (size_t)h * a->d_head;
         if (count == 1)

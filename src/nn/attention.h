@@ -49,7 +49,7 @@ typedef struct st_nn_attention_args {
      * (the encoder), or with a scores hook the heads run one after another. */
     float *scores;
     size_t scores_floats;
-    float *out;    /* [n_q][out_stride]; head h written at columns h*d_head .. +d_head */
+    float *out; /* [n_q][out_stride]; head h written at columns h*d_head .. +d_head */
     int out_stride;
     st_nn_scores_hook on_scores; /* optional */
     void *user;

@@ -110,14 +110,15 @@ AVX2_TARGET static inline __m256 erf8(__m256 x) {
     s = _mm256_fmadd_ps(s, a2, _mm256_set1_ps(-1.0f / 3.0f));
     s = _mm256_fmadd_ps(s, a2, _mm256_set1_ps(1.0f));
     __m256 small = _mm256_mul_ps(_mm256_mul_ps(s, a), _mm256_set1_ps(1.12837916709551257f));
-    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(a, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+    __m256 t =
+        _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(a, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
     __m256 q = _mm256_set1_ps(1.061405429f);
     q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-1.453152027f));
     q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(1.421413741f));
     q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-0.284496736f));
     q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(0.254829592f));
-    __m256 large = _mm256_fnmadd_ps(_mm256_mul_ps(q, t), exp8(_mm256_sub_ps(_mm256_setzero_ps(), a2)),
-                                    _mm256_set1_ps(1.0f));
+    __m256 large =
+        _mm256_fnmadd_ps(_mm256_mul_ps(q, t), exp8(_mm256_sub_ps(_mm256_setzero_ps(), a2)), _mm256_set1_ps(1.0f));
     __m256 y = _mm256_blendv_ps(large, small, _mm256_cmp_ps(a, _mm256_set1_ps(0.5f), _CMP_LT_OQ));
     return _mm256_or_ps(y, _mm256_and_ps(x, sign_bit));
 }
@@ -181,8 +182,7 @@ static const st_nn_kernels avx2 = {
 
 const st_nn_kernels *st_nn_kernels_avx2(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-        return &avx2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return &avx2;
     return NULL;
 }
 

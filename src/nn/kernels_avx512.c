@@ -60,10 +60,17 @@ INLINE_TILE void outputs(const uint16_t *w, const float *bias, int n_in, const f
     const float *xr = x + (size_t)r * n_in;
     float *yr = y + (size_t)r * y_stride;
     switch (n_rows - r) {
-    case 3: tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 3); break;
-    case 2: tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 2); break;
-    case 1: tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 1); break;
-    default: break;
+    case 3:
+        tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 3);
+        break;
+    case 2:
+        tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 2);
+        break;
+    case 1:
+        tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 1);
+        break;
+    default:
+        break;
     }
 }
 
@@ -116,14 +123,15 @@ AVX512_TARGET static inline __m512 erf16(__m512 x) {
     s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(-1.0f / 3.0f));
     s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(1.0f));
     __m512 small = _mm512_mul_ps(_mm512_mul_ps(s, a), _mm512_set1_ps(1.12837916709551257f)); /* 2/sqrt(pi) */
-    __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(a, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    __m512 t =
+        _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(a, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
     __m512 q = _mm512_set1_ps(1.061405429f);
     q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-1.453152027f));
     q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(1.421413741f));
     q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-0.284496736f));
     q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(0.254829592f));
-    __m512 large = _mm512_fnmadd_ps(_mm512_mul_ps(q, t), exp16(_mm512_sub_ps(_mm512_setzero_ps(), a2)),
-                                    _mm512_set1_ps(1.0f));
+    __m512 large =
+        _mm512_fnmadd_ps(_mm512_mul_ps(q, t), exp16(_mm512_sub_ps(_mm512_setzero_ps(), a2)), _mm512_set1_ps(1.0f));
     __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.5f), _CMP_LT_OQ), large, small);
     /* the sign of x back onto |erf| */
     return _mm512_castsi512_ps(_mm512_or_si512(
@@ -213,14 +221,30 @@ INLINE_TILE void scores_rows(const float *q, int q_stride, const float *kt, int 
 AVX512_TARGET static void avx512_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv,
                                         float scale, float *scores) {
     switch (n_q) {
-    case 1: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 1, 4); break;
-    case 2: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 2, 4); break;
-    case 3: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 3, 4); break;
-    case 4: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 4, 4); break;
-    case 5: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 5, 2); break;
-    case 6: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 6, 2); break;
-    case 7: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 7, 2); break;
-    default: scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 8, 2); break;
+    case 1:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 1, 4);
+        break;
+    case 2:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 2, 4);
+        break;
+    case 3:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 3, 4);
+        break;
+    case 4:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 4, 4);
+        break;
+    case 5:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 5, 2);
+        break;
+    case 6:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 6, 2);
+        break;
+    case 7:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 7, 2);
+        break;
+    default:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 8, 2);
+        break;
     }
 }
 
@@ -258,18 +282,35 @@ AVX512_TARGET static void avx512_weighted_sum(const float *p, int n_q, int n_kv,
         return;
     }
     switch (n_q) {
-    case 1: weighted_rows(p, n_kv, v, v_stride, out, out_stride, 1, 4); return;
-    case 2: weighted_rows(p, n_kv, v, v_stride, out, out_stride, 2, 4); return;
-    case 3: weighted_rows(p, n_kv, v, v_stride, out, out_stride, 3, 4); return;
-    case 4: weighted_rows(p, n_kv, v, v_stride, out, out_stride, 4, 4); return;
-    default: break;
+    case 1:
+        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 1, 4);
+        return;
+    case 2:
+        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 2, 4);
+        return;
+    case 3:
+        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 3, 4);
+        return;
+    case 4:
+        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 4, 4);
+        return;
+    default:
+        break;
     }
     for (int half = 0; half < 64; half += 32) {
         switch (n_q) {
-        case 5: weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 5, 2); break;
-        case 6: weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 6, 2); break;
-        case 7: weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 7, 2); break;
-        default: weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 8, 2); break;
+        case 5:
+            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 5, 2);
+            break;
+        case 6:
+            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 6, 2);
+            break;
+        case 7:
+            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 7, 2);
+            break;
+        default:
+            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 8, 2);
+            break;
         }
     }
 }

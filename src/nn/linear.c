@@ -176,8 +176,8 @@ static void gemv_task(void *context, int task) {
     const st_nn_linear *layer = job->layer;
     int begin = task * GEMV_TASK_OUTPUTS;
     int end = begin + GEMV_TASK_OUTPUTS < layer->n_out ? begin + GEMV_TASK_OUTPUTS : layer->n_out;
-    st_nn_kernels_best()->gemv_f16(layer->weight, layer->bias, layer->n_in, job->x, job->n_rows, job->y,
-                                   layer->n_out, begin, end);
+    st_nn_kernels_best()->gemv_f16(layer->weight, layer->bias, layer->n_in, job->x, job->n_rows, job->y, layer->n_out,
+                                   begin, end);
 }
 
 typedef struct widen_job {

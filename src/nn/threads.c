@@ -44,14 +44,14 @@ static int ticket_index(uint64_t ticket) {
 }
 
 typedef struct pool {
-    pthread_mutex_t lock;   /* guards sleeping workers' wake-up and the thread count */
-    pthread_cond_t wake;    /* signalled when a new call is posted */
-    pthread_mutex_t busy;   /* held by the thread whose call owns the workers */
-    int n_threads;          /* the count set by st_nn_set_threads */
-    int n_workers;          /* workers started so far (they are never stopped) */
+    pthread_mutex_t lock;    /* guards sleeping workers' wake-up and the thread count */
+    pthread_cond_t wake;     /* signalled when a new call is posted */
+    pthread_mutex_t busy;    /* held by the thread whose call owns the workers */
+    int n_threads;           /* the count set by st_nn_set_threads */
+    int n_workers;           /* workers started so far (they are never stopped) */
     _Atomic uint64_t ticket; /* see make_ticket */
-    atomic_int n_done;      /* tasks of the current call finished */
-    st_nn_task task;        /* the current call, written before its ticket is published */
+    atomic_int n_done;       /* tasks of the current call finished */
+    st_nn_task task;         /* the current call, written before its ticket is published */
     void *context;
 } pool;
 

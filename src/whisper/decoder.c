@@ -102,7 +102,7 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
             .d_head = d_head,
             .causal_offset = n_past,
             .scores = state->dec_scores,
-        .scores_floats = state->dec_scores_floats,
+            .scores_floats = state->dec_scores_floats,
             .out = state->dec_attn + s * sequence_size,
             .out_stride = width,
         });

@@ -59,7 +59,7 @@ typedef struct st_whisper_model {
     st_whisper_block *encoder_blocks;
     st_whisper_norm ln_post;
     st_nn_linear token_embedding; /* [n_vocab][n_text_state], also the output projection */
-    float *decoder_positions; /* [n_text_ctx][n_text_state] */
+    float *decoder_positions;     /* [n_text_ctx][n_text_state] */
     st_whisper_block *decoder_blocks;
     st_whisper_norm decoder_ln;
 } st_whisper_model;
