@@ -8,9 +8,10 @@
 #include <stdint.h>
 
 #define MAX_THREADS 64
-/* Rounds a worker polls for the next call before it sleeps: long enough to span the gaps
- * between the kernels of one decoder step, short against a human-noticeable idle time. */
-#define SPIN_ROUNDS 20000
+/* Rounds a worker polls for the next call before it sleeps (some tens of microseconds): long
+ * enough to span the gaps between the kernels of one decoder step, short enough that a worker
+ * does not burn a shared core through the serial parts (logit filters, beam bookkeeping). */
+#define SPIN_ROUNDS 4000
 /* Rounds the caller polls for a claimed task to finish before it starts yielding its core. */
 #define WAIT_SPINS 2000
 
