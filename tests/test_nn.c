@@ -48,7 +48,7 @@ static void linear_matches_direct_sum(void **unused) {
     float y[ROWS * OUT], expected[ROWS * OUT];
     for (int with_bias = 0; with_bias < 2; with_bias++) {
         st_nn_linear layer = {.weight = w, .bias = with_bias ? b : NULL, .n_in = IN, .n_out = OUT};
-        st_nn_linear_forward(&layer, x, ROWS, y);
+        st_nn_linear_forward(&layer, x, ROWS, y, NULL, 0);
         for (int r = 0; r < ROWS; r++) {
             for (int o = 0; o < OUT; o++) {
                 double sum = with_bias ? b[o] : 0.0;
@@ -137,6 +137,7 @@ static void attention_matches_direct_computation(void **unused) {
                                                 .d_head = D_HEAD,
                                                 .causal_offset = offsets[m],
                                                 .scores = scores,
+                                                .scores_floats = N_Q * N_KV,
                                                 .out = out,
                                                 .out_stride = WIDTH});
         for (int i = 0; i < N_Q; i++) {

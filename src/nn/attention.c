@@ -1,27 +1,96 @@
-/* attention.c — multi-head attention as two sgemms and a softmax per head; see attention.h. */
+/*
+ * attention.c — multi-head attention over the thread pool: per head, q·k^T, the softmax and
+ * the weighted sum of values, with the work split so no two tasks share score rows; see
+ * attention.h.
+ */
 #include "nn/attention.h"
 
 #include <cblas.h>
 #include <math.h>
 
-#include "nn/ops.h"
+#include "nn/kernels.h"
+#include "nn/threads.h"
+
+/* Query rows of a block, when one head's rows are split, are a multiple of this. */
+#define QUERY_ALIGN 16
+
+typedef struct attention_job {
+    const st_nn_attention_args *args;
+    float scale;
+    int head;       /* the head of a row-split call, or -1 when tasks are heads */
+    int n_blocks;   /* query blocks per head */
+    int block_rows; /* query rows per block */
+} attention_job;
+
+/* Rows [first, first + count) of head h, with their scores at `scores` (count x n_kv). */
+static void attend(const st_nn_attention_args *a, float scale, int h, int first, int count, float *scores) {
+    const st_nn_kernels *kernels = st_nn_kernels_best();
+    const float *q = a->q + (size_t)first * a->q_stride + (size_t)h * a->d_head;
+    const float *v = a->values_by_head ? a->v + (size_t)h * a->n_kv * a->d_head : a->v + (size_t)h * a->d_head;
+    const int v_stride = a->values_by_head ? a->d_head : a->kv_stride;
+    float *out = a->out + (size_t)first * a->out_stride + (size_t)h * a->d_head;
+    int few = count <= ST_NN_FEW_QUERIES;
+    if (a->keys_transposed) {
+        const float *kt = a->k + (size_t)h * a->d_head * a->n_kv;
+        if (few)
+            kernels->scores(q, count, a->q_stride, kt, a->d_head, a->n_kv, scale, scores);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, a->n_kv, a->d_head, scale, q, a->q_stride, kt,
+                        a->n_kv, 0.0f, scores, a->n_kv);
+    } else {
+        const float *k = a->k + (size_t)h * a->d_head;
+        if (count == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, a->n_kv, a->d_head, scale, k, a->kv_stride, q, 1, 0.0f, scores, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, a->n_kv, a->d_head, scale, q, a->q_stride, k,
+                        a->kv_stride, 0.0f, scores, a->n_kv);
+    }
+    if (a->on_scores && first == 0 && count == a->n_q) a->on_scores(a->user, h, scores, a->n_q, a->n_kv);
+    for (int i = 0; i < count; i++) {
+        int n_valid = a->n_kv;
+        if (a->causal_offset != ST_NN_NO_MASK && a->causal_offset + first + i + 1 < n_valid)
+            n_valid = a->causal_offset + first + i + 1;
+        kernels->softmax(scores + (size_t)i * a->n_kv, n_valid, a->n_kv);
+    }
+    if (few)
+        kernels->weighted_sum(scores, count, a->n_kv, v, v_stride, a->d_head, out, a->out_stride);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, a->d_head, a->n_kv, 1.0f, scores, a->n_kv, v,
+                    v_stride, 0.0f, out, a->out_stride);
+}
+
+/* A whole head per task, each with its own n_q x n_kv of the scratch. */
+static void head_task(void *context, int task) {
+    const attention_job *job = context;
+    const st_nn_attention_args *a = job->args;
+    attend(a, job->scale, task, 0, a->n_q, a->scores + (size_t)task * a->n_q * a->n_kv);
+}
+
+/* One block of one head's query rows per task, scoring into those rows of the scratch. */
+static void block_task(void *context, int task) {
+    const attention_job *job = context;
+    const st_nn_attention_args *a = job->args;
+    int first = task * job->block_rows;
+    int count = a->n_q - first < job->block_rows ? a->n_q - first : job->block_rows;
+    attend(a, job->scale, job->head, first, count, a->scores + (size_t)first * a->n_kv);
+}
 
 void st_nn_attention(const st_nn_attention_args *a) {
-    const float scale = 1.0f / sqrtf((float)a->d_head);
-    for (int h = 0; h < a->n_head; h++) {
-        const float *q = a->q + (size_t)h * a->d_head;
-        const float *k = a->k + (size_t)h * a->d_head;
-        const float *v = a->v + (size_t)h * a->d_head;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, a->n_q, a->n_kv, a->d_head, scale, q, a->q_stride, k,
-                    a->kv_stride, 0.0f, a->scores, a->n_kv);
-        if (a->on_scores) a->on_scores(a->user, h, a->scores, a->n_q, a->n_kv);
-        for (int i = 0; i < a->n_q; i++) {
-            int n_valid = a->n_kv;
-            if (a->causal_offset != ST_NN_NO_MASK && a->causal_offset + i + 1 < n_valid)
-                n_valid = a->causal_offset + i + 1;
-            st_nn_softmax_row(a->scores + (size_t)i * a->n_kv, n_valid, a->n_kv);
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, a->n_q, a->d_head, a->n_kv, 1.0f, a->scores, a->n_kv, v,
-                    a->kv_stride, 0.0f, a->out + (size_t)h * a->d_head, a->out_stride);
+    attention_job job = {.args = a, .scale = 1.0f / sqrtf((float)a->d_head), .head = -1};
+    size_t per_head = (size_t)a->n_q * a->n_kv;
+    if ((size_t)a->n_head * per_head <= a->scores_floats) {
+        st_nn_parallel_for(a->n_head, head_task, &job);
+    } else if (a->on_scores) { /* the hook wants a head's rows together, in the one buffer */
+        for (int h = 0; h < a->n_head; h++)
+            attend(a, job.scale, h, 0, a->n_q, a->scores);
+    } else {
+        /* Two blocks per thread: each block packs the head's keys again, so few blocks, but
+         * two each let a thread that started late catch up. */
+        int n_threads = st_nn_get_threads();
+        job.block_rows = (a->n_q + 2 * n_threads - 1) / (2 * n_threads);
+        job.block_rows = (job.block_rows + QUERY_ALIGN - 1) / QUERY_ALIGN * QUERY_ALIGN;
+        job.n_blocks = (a->n_q + job.block_rows - 1) / job.block_rows;
+        for (job.head = 0; job.head < a->n_head; job.head++)
+            st_nn_parallel_for(job.n_blocks, block_task, &job);
     }
 }

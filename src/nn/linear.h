@@ -1,12 +1,18 @@
 /*
- * linear.h — float32 weights made from stored tensors, and the fully connected layer.
+ * linear.h — the fully connected layer on weights kept in their stored type.
  *
- * The first step of the CPU backend: every weight matrix is converted to float32 once, when a
- * model is set up (f16, bf16 and ggml's quantized blocks alike, through st_convert_to_f32),
- * and kept row-major in PyTorch's [out, in] order. A layer is then one sgemm with the weight
- * transposed on the fly (transB), which is how BLAS reads an [out, in] matrix fastest. The
- * price is memory: base.en's f16 weights take twice their file size. Kernels that work on the
- * stored types directly can later replace this without changing the layer's callers.
+ * Half-precision weights (the official ggml and PyTorch files) stay half: a layer holds an
+ * aligned copy of the stored bytes, half the memory of a float32 copy, and its products widen
+ * them to float32 in registers (nn/kernels.h), summing in float32. Other stored types (bf16,
+ * ggml's quantized blocks) are converted to float32 once, when the model is set up; kernels
+ * for them can be added beside the half ones without changing the layer's callers.
+ *
+ * A product over a few rows (a decoder step: one row per sequence) is bound by reading the
+ * weights, and runs as matrix-vector kernels split over the thread pool, each weight read
+ * once. A product over many rows (the encoder's 1500 frames, a long prompt) is bound by
+ * arithmetic, and goes to OpenBLAS's sgemm: the half weights are widened into caller-provided
+ * scratch, a block of output rows at a time, which costs one conversion per weight against
+ * n_rows multiply-adds.
  */
 #ifndef ST_NN_LINEAR_H
 #define ST_NN_LINEAR_H
@@ -25,9 +31,19 @@ void st_nn_free(void *buffer);
 /* n_floats float32s, 64-byte aligned and zeroed, or NULL when out of memory. */
 float *st_nn_alloc(size_t n_floats);
 
+/* Up to this many rows a product runs as matrix-vector kernels on the stored weights; above
+ * it, through sgemm on widened blocks. Beam search's 5 sequences stay below. */
+#define ST_NN_LINEAR_GEMV_MAX_ROWS 8
+
+/* y[r * y_stride + o] = bias[o] + sum over i of x[r * n_in + i] * w[o * n_in + i]: sgemm over
+ * the thread pool, a block of output columns per task. bias may be NULL. */
+void st_nn_matmul_f32(const float *x, int n_rows, const float *w, const float *bias, int n_in, int n_out, float *y,
+                      int y_stride);
+
 typedef struct st_nn_linear {
-    float *weight; /* [n_out][n_in], row-major, owned */
-    float *bias;   /* [n_out], owned; NULL for a layer without bias */
+    st_dtype dtype; /* of weight: ST_DTYPE_F32 or ST_DTYPE_F16 */
+    void *weight;   /* [n_out][n_in], row-major, owned (when made by st_nn_linear_init) */
+    float *bias;    /* [n_out], owned; NULL for a layer without bias */
     int n_in;
     int n_out;
 } st_nn_linear;
@@ -38,8 +54,18 @@ steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, con
 
 void st_nn_linear_free(st_nn_linear *layer);
 
+/* Row `row` of the weight as float32 into out[n_in] (an embedding lookup on a tied matrix). */
+void st_nn_linear_weight_row(const st_nn_linear *layer, int row, float *out);
+
+/* Floats of scratch with which st_nn_linear_forward runs every row count at full speed: a
+ * block of output rows widened to float32, up to the whole weight. Less (or none) still
+ * gives the right result, through smaller blocks or the matrix-vector kernels. */
+size_t st_nn_linear_scratch_floats(const st_nn_linear *layer);
+
 /* y[r] = x[r] W^T + b for n_rows rows; x is [n_rows][n_in], y is [n_rows][n_out]; x and y must
- * not overlap. */
-void st_nn_linear_forward(const st_nn_linear *layer, const float *x, int n_rows, float *y);
+ * not overlap. scratch (scratch_floats floats, may be NULL) is used for half weights over
+ * more than ST_NN_LINEAR_GEMV_MAX_ROWS rows. */
+void st_nn_linear_forward(const st_nn_linear *layer, const float *x, int n_rows, float *y, float *scratch,
+                          size_t scratch_floats);
 
 #endif

@@ -1,12 +1,19 @@
 /* ops.c — layer norm, GELU, softmax, residual add and the im2col convolution; see ops.h. */
 #include "nn/ops.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
-void st_nn_layer_norm(const float *x, int n_rows, int dim, const float *gamma, const float *beta, float *y) {
-    for (int r = 0; r < n_rows; r++) {
+#include "nn/kernels.h"
+#include "nn/linear.h"
+#include "nn/threads.h"
+
+/* Rows per layer-norm task. */
+#define NORM_TASK_ROWS 64
+
+static void layer_norm_rows(const float *x, int first, int n_rows, int dim, const float *gamma, const float *beta,
+                            float *y) {
+    for (int r = first; r < first + n_rows; r++) {
         const float *in = x + (size_t)r * dim;
         float *out = y + (size_t)r * dim;
         /* Two passes in double: the mean first, then the variance around it, so a row with a
@@ -27,26 +34,47 @@ void st_nn_layer_norm(const float *x, int n_rows, int dim, const float *gamma, c
     }
 }
 
+typedef struct norm_job {
+    const float *x;
+    int n_rows, dim;
+    const float *gamma, *beta;
+    float *y;
+} norm_job;
+
+static void norm_task(void *context, int task) {
+    const norm_job *job = context;
+    int first = task * NORM_TASK_ROWS;
+    int count = job->n_rows - first < NORM_TASK_ROWS ? job->n_rows - first : NORM_TASK_ROWS;
+    layer_norm_rows(job->x, first, count, job->dim, job->gamma, job->beta, job->y);
+}
+
+void st_nn_layer_norm(const float *x, int n_rows, int dim, const float *gamma, const float *beta, float *y) {
+    norm_job job = {x, n_rows, dim, gamma, beta, y};
+    st_nn_parallel_for((n_rows + NORM_TASK_ROWS - 1) / NORM_TASK_ROWS, norm_task, &job);
+}
+
+/* Values per GELU task: 64 KiB of floats, enough to amortise taking a task. */
+#define GELU_TASK 16384
+
+typedef struct gelu_job {
+    float *x;
+    size_t n;
+} gelu_job;
+
+static void gelu_task(void *context, int task) {
+    const gelu_job *job = context;
+    size_t begin = (size_t)task * GELU_TASK;
+    size_t count = job->n - begin < GELU_TASK ? job->n - begin : GELU_TASK;
+    st_nn_kernels_best()->gelu(job->x + begin, count);
+}
+
 void st_nn_gelu(float *x, size_t n) {
-    const float inv_sqrt2 = 0.70710678118654752f;
-    for (size_t i = 0; i < n; i++)
-        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
+    gelu_job job = {x, n};
+    st_nn_parallel_for((int)((n + GELU_TASK - 1) / GELU_TASK), gelu_task, &job);
 }
 
 void st_nn_softmax_row(float *row, int n_valid, int n_cols) {
-    float max = row[0];
-    for (int i = 1; i < n_valid; i++)
-        max = row[i] > max ? row[i] : max;
-    float sum = 0.0f;
-    for (int i = 0; i < n_valid; i++) {
-        row[i] = expf(row[i] - max);
-        sum += row[i];
-    }
-    float inv = 1.0f / sum;
-    for (int i = 0; i < n_valid; i++)
-        row[i] *= inv;
-    for (int i = n_valid; i < n_cols; i++)
-        row[i] = 0.0f;
+    st_nn_kernels_best()->softmax(row, n_valid, n_cols);
 }
 
 void st_nn_add(float *y, const float *x, size_t n) {
@@ -78,8 +106,5 @@ void st_nn_conv1d_k3(const float *x, int n_in_time, int n_in_ch, const float *we
             }
         }
     }
-    for (int t = 0; t < n_out_time; t++)
-        memcpy(y + (size_t)t * n_out_ch, bias, sizeof(float) * (size_t)n_out_ch);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_out_time, n_out_ch, (int)width, 1.0f, cols, (int)width,
-                weight, (int)width, 1.0f, y, n_out_ch);
+    st_nn_matmul_f32(cols, n_out_time, weight, bias, (int)width, n_out_ch, y, n_out_ch);
 }

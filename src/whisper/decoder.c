@@ -83,9 +83,9 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
     /* Self-attention: the projections run over all sequences' rows at once; the new keys and
      * values then go to each sequence's cache slot, and each sequence attends to its own. */
     st_nn_layer_norm(state->dec_x, rows, width, block->attn_ln.weight, block->attn_ln.bias, state->dec_norm);
-    st_nn_linear_forward(&block->attn.query, state->dec_norm, rows, state->dec_q);
-    st_nn_linear_forward(&block->attn.key, state->dec_norm, rows, state->dec_k);
-    st_nn_linear_forward(&block->attn.value, state->dec_norm, rows, state->dec_v);
+    st_whisper_linear(state, &block->attn.query, state->dec_norm, rows, state->dec_q);
+    st_whisper_linear(state, &block->attn.key, state->dec_norm, rows, state->dec_k);
+    st_whisper_linear(state, &block->attn.value, state->dec_norm, rows, state->dec_v);
     for (int s = 0; s < n_seq; s++) {
         float *k = cache_rows(state, state->self_k, layer, s), *v = cache_rows(state, state->self_v, layer, s);
         memcpy(k + (size_t)n_past * width, state->dec_k + s * sequence_size, sizeof(float) * sequence_size);
@@ -102,11 +102,12 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
             .d_head = d_head,
             .causal_offset = n_past,
             .scores = state->dec_scores,
+            .scores_floats = state->dec_scores_floats,
             .out = state->dec_attn + s * sequence_size,
             .out_stride = width,
         });
     }
-    st_nn_linear_forward(&block->attn.out, state->dec_attn, rows, state->dec_norm);
+    st_whisper_linear(state, &block->attn.out, state->dec_attn, rows, state->dec_norm);
     st_nn_add(state->dec_x, state->dec_norm, size);
 
     /* Cross-attention: every sequence reads the same encoded window, so all rows go as one. */
@@ -114,11 +115,13 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
     capture_context context = {state->capture, layer};
     st_nn_layer_norm(state->dec_x, rows, width, block->cross_attn_ln.weight, block->cross_attn_ln.bias,
                      state->dec_norm);
-    st_nn_linear_forward(&block->cross_attn.query, state->dec_norm, rows, state->dec_q);
+    st_whisper_linear(state, &block->cross_attn.query, state->dec_norm, rows, state->dec_q);
     st_nn_attention(&(st_nn_attention_args){
         .q = state->dec_q,
         .q_stride = width,
         .k = state->cross_k + layer * cross_size,
+        .keys_transposed = 1,
+        .values_by_head = 1,
         .v = state->cross_v + layer * cross_size,
         .kv_stride = width,
         .n_q = rows,
@@ -127,18 +130,19 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
         .d_head = d_head,
         .causal_offset = ST_NN_NO_MASK,
         .scores = state->dec_scores,
+        .scores_floats = state->dec_scores_floats,
         .out = state->dec_attn,
         .out_stride = width,
         .on_scores = state->capture ? capture_scores : NULL,
         .user = &context,
     });
-    st_nn_linear_forward(&block->cross_attn.out, state->dec_attn, rows, state->dec_norm);
+    st_whisper_linear(state, &block->cross_attn.out, state->dec_attn, rows, state->dec_norm);
     st_nn_add(state->dec_x, state->dec_norm, size);
 
     st_nn_layer_norm(state->dec_x, rows, width, block->mlp_ln.weight, block->mlp_ln.bias, state->dec_norm);
-    st_nn_linear_forward(&block->mlp_in, state->dec_norm, rows, state->dec_hidden);
+    st_whisper_linear(state, &block->mlp_in, state->dec_norm, rows, state->dec_hidden);
     st_nn_gelu(state->dec_hidden, size * 4);
-    st_nn_linear_forward(&block->mlp_out, state->dec_hidden, rows, state->dec_norm);
+    st_whisper_linear(state, &block->mlp_out, state->dec_hidden, rows, state->dec_norm);
     st_nn_add(state->dec_x, state->dec_norm, size);
 }
 
@@ -151,27 +155,27 @@ steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_s
     const int width = d->n_text_state, rows = n_seq * n_tokens;
 
     for (int r = 0; r < rows; r++) {
-        const float *embedding = model->token_embedding + (size_t)tokens[r] * width;
         const float *position = model->decoder_positions + (size_t)(n_past + r % n_tokens) * width;
         float *x = state->dec_x + (size_t)r * width;
+        st_nn_linear_weight_row(&model->token_embedding, tokens[r], x);
         for (int i = 0; i < width; i++)
-            x[i] = embedding[i] + position[i];
+            x[i] += position[i];
     }
     for (int layer = 0; layer < d->n_text_layer; layer++)
         decoder_block(model, state, layer, n_seq, n_tokens, n_past);
     if (state->capture) state->capture->n_rows = rows;
 
     /* The output projection is the token embedding read as [n_vocab][width] (tied weights). */
-    const st_nn_linear projection = {.weight = model->token_embedding, .n_in = width, .n_out = d->n_vocab};
+    const st_nn_linear *projection = &model->token_embedding;
     if (which == ST_WHISPER_LOGITS_ALL) {
         st_nn_layer_norm(state->dec_x, rows, width, model->decoder_ln.weight, model->decoder_ln.bias, state->dec_norm);
-        st_nn_linear_forward(&projection, state->dec_norm, rows, logits);
+        st_whisper_linear(state, projection, state->dec_norm, rows, logits);
     } else {
         for (int s = 0; s < n_seq; s++) {
             st_nn_layer_norm(state->dec_x + ((size_t)s * n_tokens + n_tokens - 1) * width, 1, width,
                              model->decoder_ln.weight, model->decoder_ln.bias, state->dec_norm + (size_t)s * width);
         }
-        st_nn_linear_forward(&projection, state->dec_norm, n_seq, logits);
+        st_whisper_linear(state, projection, state->dec_norm, n_seq, logits);
     }
     return STENO_OK;
 }

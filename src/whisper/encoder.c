@@ -4,6 +4,8 @@
  */
 #include "whisper/model.h"
 
+#include <string.h>
+
 #include "nn/attention.h"
 #include "nn/ops.h"
 
@@ -33,9 +35,9 @@ void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *st
     const size_t size = (size_t)n * width;
 
     st_nn_layer_norm(state->audio, n, width, block->attn_ln.weight, block->attn_ln.bias, state->enc_norm);
-    st_nn_linear_forward(&block->attn.query, state->enc_norm, n, state->enc_q);
-    st_nn_linear_forward(&block->attn.key, state->enc_norm, n, state->enc_k);
-    st_nn_linear_forward(&block->attn.value, state->enc_norm, n, state->enc_v);
+    st_whisper_linear(state, &block->attn.query, state->enc_norm, n, state->enc_q);
+    st_whisper_linear(state, &block->attn.key, state->enc_norm, n, state->enc_k);
+    st_whisper_linear(state, &block->attn.value, state->enc_norm, n, state->enc_v);
     st_nn_attention(&(st_nn_attention_args){
         .q = state->enc_q,
         .q_stride = width,
@@ -48,16 +50,17 @@ void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *st
         .d_head = width / d->n_audio_head,
         .causal_offset = ST_NN_NO_MASK,
         .scores = state->enc_scores,
+        .scores_floats = (size_t)n * n,
         .out = state->enc_attn,
         .out_stride = width,
     });
-    st_nn_linear_forward(&block->attn.out, state->enc_attn, n, state->enc_norm);
+    st_whisper_linear(state, &block->attn.out, state->enc_attn, n, state->enc_norm);
     st_nn_add(state->audio, state->enc_norm, size);
 
     st_nn_layer_norm(state->audio, n, width, block->mlp_ln.weight, block->mlp_ln.bias, state->enc_norm);
-    st_nn_linear_forward(&block->mlp_in, state->enc_norm, n, state->enc_hidden);
+    st_whisper_linear(state, &block->mlp_in, state->enc_norm, n, state->enc_hidden);
     st_nn_gelu(state->enc_hidden, size * 4);
-    st_nn_linear_forward(&block->mlp_out, state->enc_hidden, n, state->enc_norm);
+    st_whisper_linear(state, &block->mlp_out, state->enc_hidden, n, state->enc_norm);
     st_nn_add(state->audio, state->enc_norm, size);
 }
 
@@ -70,8 +73,20 @@ void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *s
      * instead of once per token. */
     for (int layer = 0; layer < d->n_text_layer; layer++) {
         const st_whisper_attention *cross = &model->decoder_blocks[layer].cross_attn;
-        st_nn_linear_forward(&cross->key, state->audio, d->n_audio_ctx, state->cross_k + layer * layer_size);
-        st_nn_linear_forward(&cross->value, state->audio, d->n_audio_ctx, state->cross_v + layer * layer_size);
+        /* keys transposed, [n_text_state][n_audio_ctx]: see model.h */
+        st_whisper_linear(state, &cross->key, state->audio, d->n_audio_ctx, state->enc_q);
+        float *keys = state->cross_k + layer * layer_size;
+        for (int t = 0; t < d->n_audio_ctx; t++)
+            for (int c = 0; c < d->n_text_state; c++)
+                keys[(size_t)c * d->n_audio_ctx + t] = state->enc_q[(size_t)t * d->n_text_state + c];
+        /* values head by head, [n_text_head][n_audio_ctx][d_head] */
+        st_whisper_linear(state, &cross->value, state->audio, d->n_audio_ctx, state->enc_q);
+        float *values = state->cross_v + layer * layer_size;
+        const int d_head = d->n_text_state / d->n_text_head;
+        for (int h = 0; h < d->n_text_head; h++)
+            for (int t = 0; t < d->n_audio_ctx; t++)
+                memcpy(values + ((size_t)h * d->n_audio_ctx + t) * d_head,
+                       state->enc_q + (size_t)t * d->n_text_state + (size_t)h * d_head, sizeof(float) * d_head);
     }
     state->have_audio = 1;
 }

@@ -135,8 +135,8 @@ static steno_status load_model(st_whisper_model *model, const st_model *source, 
             return status;
     }
     if ((status = load_norm(source, "encoder.ln_post", d->n_audio_state, &model->ln_post, err)) != STENO_OK ||
-        (status = load_f32(source, "decoder.token_embedding.weight", 2, (const int64_t[]){d->n_vocab, d->n_text_state},
-                           &model->token_embedding, err)) != STENO_OK ||
+        (status = load_linear(source, "decoder.token_embedding", d->n_vocab, d->n_text_state, 0,
+                              &model->token_embedding, err)) != STENO_OK ||
         (status = load_f32(source, "decoder.positional_embedding", 2, (const int64_t[]){d->n_text_ctx, d->n_text_state},
                            &model->decoder_positions, err)) != STENO_OK) {
         return status;
@@ -189,7 +189,7 @@ void st_whisper_model_free(st_whisper_model *model) {
     st_nn_free(model->encoder_positions);
     free_blocks(model->encoder_blocks, model->dims.n_audio_layer);
     free_norm(&model->ln_post);
-    st_nn_free(model->token_embedding);
+    st_nn_linear_free(&model->token_embedding);
     st_nn_free(model->decoder_positions);
     free_blocks(model->decoder_blocks, model->dims.n_text_layer);
     free_norm(&model->decoder_ln);
@@ -214,6 +214,12 @@ steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_mod
     const size_t score_cols = (size_t)(d->n_text_ctx > d->n_audio_ctx ? d->n_text_ctx : d->n_audio_ctx);
     const size_t cross = (size_t)d->n_text_layer * audio_ctx * text_width;
     const size_t cache = (size_t)d->n_text_layer * (size_t)max_sequences * (size_t)d->n_text_ctx * text_width;
+    /* Room to widen the largest block layer (the MLP's 4d x d) whole; the output projection
+     * then goes in blocks of 4d rows. */
+    const size_t widest = width > text_width ? width : text_width;
+    const size_t weight_scratch = 4 * widest * widest;
+    state->weight_scratch_floats = weight_scratch;
+    state->dec_scores_floats = rows * score_cols;
     const struct {
         float **buffer;
         size_t n_floats;
@@ -241,6 +247,7 @@ steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_mod
         {&state->dec_attn, rows * text_width},
         {&state->dec_hidden, rows * 4 * text_width},
         {&state->dec_scores, rows * score_cols},
+        {&state->weight_scratch, weight_scratch},
     };
     /* One allocation carved into 64-byte aligned pieces: one free, and no piece shares a cache
      * line with the next. */

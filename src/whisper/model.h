@@ -58,8 +58,8 @@ typedef struct st_whisper_model {
     float *encoder_positions; /* [n_audio_ctx][n_audio_state] */
     st_whisper_block *encoder_blocks;
     st_whisper_norm ln_post;
-    float *token_embedding;   /* [n_vocab][n_text_state], also the output projection */
-    float *decoder_positions; /* [n_text_ctx][n_text_state] */
+    st_nn_linear token_embedding; /* [n_vocab][n_text_state], also the output projection */
+    float *decoder_positions;     /* [n_text_ctx][n_text_state] */
     st_whisper_block *decoder_blocks;
     st_whisper_norm decoder_ln;
 } st_whisper_model;
@@ -82,6 +82,10 @@ typedef struct st_whisper_state {
     int have_audio;
     float *arena; /* the one allocation every buffer below lies in */
 
+    /* half weights widened for sgemm over many rows (see nn/linear.h) */
+    float *weight_scratch;
+    size_t weight_scratch_floats;
+
     /* encoder scratch; `audio` ends as the encoder output [n_audio_ctx][n_audio_state] */
     float *mel_by_time; /* [2*n_audio_ctx][n_mels] */
     float *conv_cols;   /* im2col of either convolution */
@@ -91,8 +95,10 @@ typedef struct st_whisper_state {
     float *enc_hidden;                                  /* [n_audio_ctx][4*n_audio_state] */
     float *enc_scores;                                  /* [n_audio_ctx][n_audio_ctx] */
 
-    /* cross-attention keys and values of the encoded window, per decoder layer:
-     * [n_text_layer][n_audio_ctx][n_text_state] */
+    /* cross-attention keys and values of the encoded window, per decoder layer, laid out for
+     * a decoder step's few queries: keys transposed [n_text_layer][n_text_state][n_audio_ctx]
+     * (all frames scored with vector multiply-adds), values head by head [n_text_layer]
+     * [n_text_head][n_audio_ctx][d_head] (one contiguous stream per head) */
     float *cross_k, *cross_v;
 
     /* self-attention cache: [n_text_layer][max_sequences][n_text_ctx][n_text_state] */
@@ -102,9 +108,16 @@ typedef struct st_whisper_state {
     float *dec_x, *dec_norm, *dec_q, *dec_k, *dec_v, *dec_attn; /* [max_rows][n_text_state] */
     float *dec_hidden;                                          /* [max_rows][4*n_text_state] */
     float *dec_scores;                                          /* [max_rows][max(n_text_ctx, n_audio_ctx)] */
+    size_t dec_scores_floats;
 
     st_whisper_capture *capture; /* optional, see st_whisper_capture */
 } st_whisper_state;
+
+/* A linear layer of the model over n_rows rows, with the state's weight scratch. */
+static inline void st_whisper_linear(st_whisper_state *state, const st_nn_linear *layer, const float *x, int n_rows,
+                                     float *y) {
+    st_nn_linear_forward(layer, x, n_rows, y, state->weight_scratch, state->weight_scratch_floats);
+}
 
 /* Which rows st_whisper_decode_batch turns into logits. */
 typedef enum st_whisper_logits {

@@ -1,0 +1,195 @@
+/*
+ * kernels_avx2.c — the stored-weight kernels for CPUs with AVX2, FMA and F16C (x86-64-v3);
+ * see kernels.h. Compiled with target attributes into the baseline library and called only
+ * after __builtin_cpu_supports has confirmed the instructions.
+ */
+#include "nn/kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <math.h>
+
+#include "nn/quant.h"
+
+#define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+#define INLINE_TILE AVX2_TARGET __attribute__((always_inline)) static inline
+
+AVX2_TARGET static inline float sum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* Up to 4 outputs by up to 2 rows of x: 8 accumulators, 4 weight vectors and one x vector fit
+ * the 16 ymm registers. Called with constant n_w and n_x so every loop here unrolls. */
+INLINE_TILE void tile(const uint16_t *w, const float *bias, int n_in, const float *x, float *y, int y_stride, int o,
+                      const int n_w, const int n_x) {
+    __m256 acc[4][2];
+    for (int a = 0; a < n_w; a++)
+        for (int r = 0; r < n_x; r++)
+            acc[a][r] = _mm256_setzero_ps();
+    const uint16_t *rows = w + (size_t)o * n_in;
+    int i = 0;
+    for (; i + 8 <= n_in; i += 8) {
+        __m256 weights[4];
+        for (int a = 0; a < n_w; a++)
+            weights[a] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(rows + (size_t)a * n_in + i)));
+        for (int r = 0; r < n_x; r++) {
+            __m256 in = _mm256_loadu_ps(x + (size_t)r * n_in + i);
+            for (int a = 0; a < n_w; a++)
+                acc[a][r] = _mm256_fmadd_ps(weights[a], in, acc[a][r]);
+        }
+    }
+    for (int a = 0; a < n_w; a++) {
+        float b = bias ? bias[o + a] : 0.0f;
+        for (int r = 0; r < n_x; r++) {
+            float sum = sum8(acc[a][r]);
+            for (int t = i; t < n_in; t++) /* the last n_in % 8 columns */
+                sum += st_fp16_to_fp32(rows[(size_t)a * n_in + t]) * x[(size_t)r * n_in + t];
+            y[(size_t)r * y_stride + o + a] = b + sum;
+        }
+    }
+}
+
+INLINE_TILE void outputs(const uint16_t *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
+                         int y_stride, int o, const int n_w) {
+    int r = 0;
+    for (; r + 2 <= n_rows; r += 2)
+        tile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 2);
+    if (r < n_rows) tile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 1);
+}
+
+AVX2_TARGET static void avx2_gemv_f16(const uint16_t *w, const float *bias, int n_in, const float *x, int n_rows,
+                                      float *y, int y_stride, int o_begin, int o_end) {
+    int o = o_begin;
+    for (; o + 4 <= o_end; o += 4)
+        outputs(w, bias, n_in, x, n_rows, y, y_stride, o, 4);
+    for (; o < o_end; o++)
+        outputs(w, bias, n_in, x, n_rows, y, y_stride, o, 1);
+}
+
+AVX2_TARGET static void avx2_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++)
+        dst[i] = st_fp16_to_fp32(src[i]);
+}
+
+/* e^x as in kernels_avx512.c, with 2^n built in the exponent bits: x is clamped to where n
+ * stays a normal exponent, and inputs below that give 0 (expf would give a subnormal). */
+AVX2_TARGET static inline __m256 exp8(__m256 x) {
+    const __m256 lowest = _mm256_set1_ps(-87.3f);
+    __m256 underflow = _mm256_cmp_ps(x, lowest, _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, lowest), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(bits)));
+}
+
+/* erf(x) as in kernels_avx512.c. */
+AVX2_TARGET static inline __m256 erf8(__m256 x) {
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    __m256 a = _mm256_andnot_ps(sign_bit, x), a2 = _mm256_mul_ps(a, a);
+    __m256 s = _mm256_set1_ps(1.0f / 9360.0f);
+    s = _mm256_fmadd_ps(s, a2, _mm256_set1_ps(-1.0f / 1320.0f));
+    s = _mm256_fmadd_ps(s, a2, _mm256_set1_ps(1.0f / 216.0f));
+    s = _mm256_fmadd_ps(s, a2, _mm256_set1_ps(-1.0f / 42.0f));
+    s = _mm256_fmadd_ps(s, a2, _mm256_set1_ps(1.0f / 10.0f));
+    s = _mm256_fmadd_ps(s, a2, _mm256_set1_ps(-1.0f / 3.0f));
+    s = _mm256_fmadd_ps(s, a2, _mm256_set1_ps(1.0f));
+    __m256 small = _mm256_mul_ps(_mm256_mul_ps(s, a), _mm256_set1_ps(1.12837916709551257f));
+    __m256 t =
+        _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(a, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+    __m256 q = _mm256_set1_ps(1.061405429f);
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-1.453152027f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(1.421413741f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-0.284496736f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(0.254829592f));
+    __m256 large =
+        _mm256_fnmadd_ps(_mm256_mul_ps(q, t), exp8(_mm256_sub_ps(_mm256_setzero_ps(), a2)), _mm256_set1_ps(1.0f));
+    __m256 y = _mm256_blendv_ps(large, small, _mm256_cmp_ps(a, _mm256_set1_ps(0.5f), _CMP_LT_OQ));
+    return _mm256_or_ps(y, _mm256_and_ps(x, sign_bit));
+}
+
+AVX2_TARGET static void avx2_softmax(float *row, int n_valid, int n_cols) {
+    float max = row[0];
+    int i = 0;
+    if (n_valid >= 8) {
+        __m256 m = _mm256_loadu_ps(row);
+        for (i = 8; i + 8 <= n_valid; i += 8)
+            m = _mm256_max_ps(m, _mm256_loadu_ps(row + i));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        max = _mm_cvtss_f32(h);
+    }
+    for (; i < n_valid; i++)
+        max = row[i] > max ? row[i] : max;
+    __m256 shift = _mm256_set1_ps(max), sum8v = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n_valid; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + i), shift));
+        _mm256_storeu_ps(row + i, e);
+        sum8v = _mm256_add_ps(sum8v, e);
+    }
+    float sum = sum8(sum8v);
+    for (; i < n_valid; i++) {
+        row[i] = expf(row[i] - max);
+        sum += row[i];
+    }
+    __m256 inv = _mm256_set1_ps(1.0f / sum);
+    for (i = 0; i + 8 <= n_valid; i += 8)
+        _mm256_storeu_ps(row + i, _mm256_mul_ps(_mm256_loadu_ps(row + i), inv));
+    for (; i < n_valid; i++)
+        row[i] *= 1.0f / sum;
+    for (i = n_valid; i < n_cols; i++)
+        row[i] = 0.0f;
+}
+
+AVX2_TARGET static void avx2_gelu(float *x, size_t n) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 inv_sqrt2 = _mm256_set1_ps(0.70710678118654752f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 phi = _mm256_add_ps(one, erf8(_mm256_mul_ps(v, inv_sqrt2)));
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(half, v), phi));
+    }
+    for (; i < n; i++)
+        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+static const st_nn_kernels avx2 = {
+    .name = "avx2",
+    .gemv_f16 = avx2_gemv_f16,
+    .f16_to_f32 = avx2_f16_to_f32,
+    .softmax = avx2_softmax,
+    .gelu = avx2_gelu,
+    .scores = st_nn_portable_scores,
+    .weighted_sum = st_nn_portable_weighted_sum,
+};
+
+const st_nn_kernels *st_nn_kernels_avx2(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return &avx2;
+    return NULL;
+}
+
+#else
+
+const st_nn_kernels *st_nn_kernels_avx2(void) {
+    return NULL;
+}
+
+#endif

@@ -1,0 +1,341 @@
+/*
+ * kernels_avx512.c — the stored-weight kernels for CPUs with AVX-512 (F, BW, VL); see
+ * kernels.h. Compiled with target attributes into the baseline library and called only after
+ * __builtin_cpu_supports has confirmed the instructions.
+ */
+#include "nn/kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+#define INLINE_TILE AVX512_TARGET __attribute__((always_inline)) static inline
+
+/* Up to 4 outputs (weight rows) by up to 4 rows of x: 16 accumulators, 4 widened weight
+ * vectors and one x vector stay in registers, and each weight load feeds n_rows FMAs. Called
+ * with constant n_w and n_x so the compiler unrolls every loop here. */
+INLINE_TILE void tile(const uint16_t *w, const float *bias, int n_in, const float *x, float *y, int y_stride, int o,
+                      const int n_w, const int n_x) {
+    __m512 acc[4][4];
+    for (int a = 0; a < n_w; a++)
+        for (int r = 0; r < n_x; r++)
+            acc[a][r] = _mm512_setzero_ps();
+    const uint16_t *rows = w + (size_t)o * n_in;
+    int i = 0;
+    for (; i + 16 <= n_in; i += 16) {
+        __m512 weights[4];
+        for (int a = 0; a < n_w; a++)
+            weights[a] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rows + (size_t)a * n_in + i)));
+        for (int r = 0; r < n_x; r++) {
+            __m512 in = _mm512_loadu_ps(x + (size_t)r * n_in + i);
+            for (int a = 0; a < n_w; a++)
+                acc[a][r] = _mm512_fmadd_ps(weights[a], in, acc[a][r]);
+        }
+    }
+    if (i < n_in) { /* the last n_in % 16 columns, through masked loads that read nothing beyond */
+        __mmask16 mask = (__mmask16)((1u << (n_in - i)) - 1);
+        __m512 weights[4];
+        for (int a = 0; a < n_w; a++)
+            weights[a] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, rows + (size_t)a * n_in + i));
+        for (int r = 0; r < n_x; r++) {
+            __m512 in = _mm512_maskz_loadu_ps(mask, x + (size_t)r * n_in + i);
+            for (int a = 0; a < n_w; a++)
+                acc[a][r] = _mm512_fmadd_ps(weights[a], in, acc[a][r]);
+        }
+    }
+    for (int a = 0; a < n_w; a++) {
+        float b = bias ? bias[o + a] : 0.0f;
+        for (int r = 0; r < n_x; r++)
+            y[(size_t)r * y_stride + o + a] = b + _mm512_reduce_add_ps(acc[a][r]);
+    }
+}
+
+/* All rows of x against n_w outputs at o, four rows at a time; the weight rows stay in L1
+ * between the groups. */
+INLINE_TILE void outputs(const uint16_t *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
+                         int y_stride, int o, const int n_w) {
+    int r = 0;
+    for (; r + 4 <= n_rows; r += 4)
+        tile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 4);
+    const float *xr = x + (size_t)r * n_in;
+    float *yr = y + (size_t)r * y_stride;
+    switch (n_rows - r) {
+    case 3:
+        tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 3);
+        break;
+    case 2:
+        tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 2);
+        break;
+    case 1:
+        tile(w, bias, n_in, xr, yr, y_stride, o, n_w, 1);
+        break;
+    default:
+        break;
+    }
+}
+
+AVX512_TARGET static void avx512_gemv_f16(const uint16_t *w, const float *bias, int n_in, const float *x, int n_rows,
+                                          float *y, int y_stride, int o_begin, int o_end) {
+    int o = o_begin;
+    for (; o + 4 <= o_end; o += 4)
+        outputs(w, bias, n_in, x, n_rows, y, y_stride, o, 4);
+    for (; o < o_end; o++)
+        outputs(w, bias, n_in, x, n_rows, y, y_stride, o, 1);
+}
+
+AVX512_TARGET static void avx512_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+    if (i < n) {
+        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, mask, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src + i)));
+    }
+}
+
+/* e^x: x = n ln2 + r with |r| <= ln2/2, e^r from Cephes' degree-6 polynomial for expf, and
+ * 2^n applied by scalef, which also underflows to 0 and overflows to inf as expf does. */
+AVX512_TARGET static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x); /* ln2 in two parts */
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* erf(x): below |x| = 0.5 its Taylor series to x^13 (error under 2e-8); above, Abramowitz and
+ * Stegun 7.1.26, 1 - t P(t) e^(-x^2) with t = 1 / (1 + 0.3275911 |x|) (error under 1.5e-7). */
+AVX512_TARGET static inline __m512 erf16(__m512 x) {
+    __m512 a = _mm512_abs_ps(x), a2 = _mm512_mul_ps(a, a);
+    __m512 s = _mm512_set1_ps(1.0f / 9360.0f);
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(-1.0f / 1320.0f));
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(1.0f / 216.0f));
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(-1.0f / 42.0f));
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(1.0f / 10.0f));
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(-1.0f / 3.0f));
+    s = _mm512_fmadd_ps(s, a2, _mm512_set1_ps(1.0f));
+    __m512 small = _mm512_mul_ps(_mm512_mul_ps(s, a), _mm512_set1_ps(1.12837916709551257f)); /* 2/sqrt(pi) */
+    __m512 t =
+        _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(a, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+    __m512 q = _mm512_set1_ps(1.061405429f);
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-1.453152027f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(1.421413741f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(-0.284496736f));
+    q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(0.254829592f));
+    __m512 large =
+        _mm512_fnmadd_ps(_mm512_mul_ps(q, t), exp16(_mm512_sub_ps(_mm512_setzero_ps(), a2)), _mm512_set1_ps(1.0f));
+    __m512 y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.5f), _CMP_LT_OQ), large, small);
+    /* the sign of x back onto |erf| */
+    return _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_castps_si512(y), _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
+}
+
+AVX512_TARGET static void avx512_softmax(float *row, int n_valid, int n_cols) {
+    __m512 max = _mm512_set1_ps(row[0]);
+    int i = 0;
+    for (; i + 16 <= n_valid; i += 16)
+        max = _mm512_max_ps(max, _mm512_loadu_ps(row + i));
+    __mmask16 tail = (__mmask16)((1u << (n_valid - i)) - 1);
+    max = _mm512_mask_max_ps(max, tail, max, _mm512_maskz_loadu_ps(tail, row + i));
+    __m512 shift = _mm512_set1_ps(_mm512_reduce_max_ps(max));
+    __m512 sum = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n_valid; i += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(row + i), shift));
+        _mm512_storeu_ps(row + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (i < n_valid) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, row + i), shift));
+        _mm512_mask_storeu_ps(row + i, tail, e);
+        sum = _mm512_mask_add_ps(sum, tail, sum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (i = 0; i + 16 <= n_valid; i += 16)
+        _mm512_storeu_ps(row + i, _mm512_mul_ps(_mm512_loadu_ps(row + i), inv));
+    if (i < n_valid) _mm512_mask_storeu_ps(row + i, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, row + i), inv));
+    for (i = n_valid; i < n_cols; i++)
+        row[i] = 0.0f;
+}
+
+AVX512_TARGET static void avx512_gelu(float *x, size_t n) {
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    const __m512 inv_sqrt2 = _mm512_set1_ps(0.70710678118654752f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512 phi = _mm512_add_ps(one, erf16(_mm512_mul_ps(v, inv_sqrt2)));
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_mul_ps(half, v), phi));
+    }
+    if (i < n) {
+        __mmask16 tail = (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(tail, x + i);
+        __m512 phi = _mm512_add_ps(one, erf16(_mm512_mul_ps(v, inv_sqrt2)));
+        _mm512_mask_storeu_ps(x + i, tail, _mm512_mul_ps(_mm512_mul_ps(half, v), phi));
+    }
+}
+
+/* Scores of n_q queries for n_b * 16 keys from j (n_q * n_b <= 16 accumulators; both constant
+ * after inlining). Each of the d_head key rows is read as one run of n_b * 64 bytes, whole
+ * cache lines that the prefetcher pairs. The last block of the row masks its tail. */
+INLINE_TILE void scores_block(const float *q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
+                              float *scores, int j, const int n_q, const int n_b) {
+    __mmask16 masks[4];
+    for (int b = 0; b < n_b; b++) {
+        int left = n_kv - j - 16 * b;
+        masks[b] = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    }
+    __m512 acc[ST_NN_FEW_QUERIES][4];
+    for (int i = 0; i < n_q; i++)
+        for (int b = 0; b < n_b; b++)
+            acc[i][b] = _mm512_setzero_ps();
+    for (int c = 0; c < d_head; c++) {
+        __m512 keys[4];
+        for (int b = 0; b < n_b; b++)
+            keys[b] = _mm512_maskz_loadu_ps(masks[b], kt + (size_t)c * n_kv + j + 16 * b);
+        for (int i = 0; i < n_q; i++) {
+            __m512 weight = _mm512_set1_ps(q[(size_t)i * q_stride + c]);
+            for (int b = 0; b < n_b; b++)
+                acc[i][b] = _mm512_fmadd_ps(weight, keys[b], acc[i][b]);
+        }
+    }
+    for (int i = 0; i < n_q; i++)
+        for (int b = 0; b < n_b; b++)
+            _mm512_mask_storeu_ps(scores + (size_t)i * n_kv + j + 16 * b, masks[b],
+                                  _mm512_mul_ps(acc[i][b], _mm512_set1_ps(scale)));
+}
+
+INLINE_TILE void scores_rows(const float *q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
+                             float *scores, const int n_q, const int n_b) {
+    for (int j = 0; j < n_kv; j += 16 * n_b)
+        scores_block(q, q_stride, kt, d_head, n_kv, scale, scores, j, n_q, n_b);
+}
+
+AVX512_TARGET static void avx512_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv,
+                                        float scale, float *scores) {
+    switch (n_q) {
+    case 1:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 1, 4);
+        break;
+    case 2:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 2, 4);
+        break;
+    case 3:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 3, 4);
+        break;
+    case 4:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 4, 4);
+        break;
+    case 5:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 5, 2);
+        break;
+    case 6:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 6, 2);
+        break;
+    case 7:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 7, 2);
+        break;
+    default:
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 8, 2);
+        break;
+    }
+}
+
+/* n_q queries by n_b blocks of 16 columns (n_q * n_b <= 16 accumulators), constant after
+ * inlining. */
+INLINE_TILE void weighted_rows(const float *p, int n_kv, const float *v, int v_stride, float *out, int out_stride,
+                               const int n_q, const int n_b) {
+    __m512 acc[ST_NN_FEW_QUERIES][4];
+    for (int i = 0; i < n_q; i++)
+        for (int b = 0; b < n_b; b++)
+            acc[i][b] = _mm512_setzero_ps();
+    for (int j = 0; j < n_kv; j++) {
+        const float *values = v + (size_t)j * v_stride;
+        __m512 value[4];
+        for (int b = 0; b < n_b; b++)
+            value[b] = _mm512_loadu_ps(values + 16 * b);
+        for (int i = 0; i < n_q; i++) {
+            __m512 weight = _mm512_set1_ps(p[(size_t)i * n_kv + j]);
+            for (int b = 0; b < n_b; b++)
+                acc[i][b] = _mm512_fmadd_ps(weight, value[b], acc[i][b]);
+        }
+    }
+    for (int i = 0; i < n_q; i++)
+        for (int b = 0; b < n_b; b++)
+            _mm512_storeu_ps(out + (size_t)i * out_stride + 16 * b, acc[i][b]);
+}
+
+/* Up to 4 queries take all 64 columns in one pass over the values; 5 to 8 take two passes of
+ * 32 columns, each reading its own half of every value row, so the values still cross the
+ * memory bus once for all queries. */
+AVX512_TARGET static void avx512_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride,
+                                              int d_head, float *out, int out_stride) {
+    if (d_head != 64) { /* every Whisper size has 64; others take the plain loops */
+        st_nn_portable_weighted_sum(p, n_q, n_kv, v, v_stride, d_head, out, out_stride);
+        return;
+    }
+    switch (n_q) {
+    case 1:
+        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 1, 4);
+        return;
+    case 2:
+        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 2, 4);
+        return;
+    case 3:
+        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 3, 4);
+        return;
+    case 4:
+        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 4, 4);
+        return;
+    default:
+        break;
+    }
+    for (int half = 0; half < 64; half += 32) {
+        switch (n_q) {
+        case 5:
+            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 5, 2);
+            break;
+        case 6:
+            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 6, 2);
+            break;
+        case 7:
+            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 7, 2);
+            break;
+        default:
+            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 8, 2);
+            break;
+        }
+    }
+}
+
+static const st_nn_kernels avx512 = {
+    .name = "avx512",
+    .gemv_f16 = avx512_gemv_f16,
+    .f16_to_f32 = avx512_f16_to_f32,
+    .softmax = avx512_softmax,
+    .gelu = avx512_gelu,
+    .scores = avx512_scores,
+    .weighted_sum = avx512_weighted_sum,
+};
+
+const st_nn_kernels *st_nn_kernels_avx512(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        return &avx512;
+    return NULL;
+}
+
+#else
+
+const st_nn_kernels *st_nn_kernels_avx512(void) {
+    return NULL;
+}
+
+#endif

@@ -1,0 +1,423 @@
+/*
+ * test_kernels.c — every instruction-set kernel this CPU runs (nn/kernels.h) against direct
+ * loops in double written here, the half-weight linear layer on both of its paths (matrix-
+ * vector kernels, and sgemm on widened blocks with whole, partial or no scratch), the
+ * attention's ways of splitting work and of storing keys, and the thread pool (each task exactly once, many
+ * calls in a row, two callers at once).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/attention.h"
+#include "nn/kernels.h"
+#include "nn/linear.h"
+#include "nn/quant.h"
+#include "nn/threads.h"
+
+static uint32_t rng_state = 777u;
+
+static float random_float(void) {
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)((rng_state >> 8) / 16777216.0 * 2.0 - 1.0);
+}
+
+/* The kernel sets to test: portable always, the others where the CPU has them. */
+static int kernel_sets(const st_nn_kernels *sets[3]) {
+    int n = 0;
+    sets[n++] = st_nn_kernels_portable();
+    if (st_nn_kernels_avx2()) sets[n++] = st_nn_kernels_avx2();
+    if (st_nn_kernels_avx512()) sets[n++] = st_nn_kernels_avx512();
+    return n;
+}
+
+/* Half weights [n_out][n_in] and their exact float values. */
+static void random_halves(uint16_t *halves, float *values, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        halves[i] = st_fp32_to_fp16(random_float());
+        values[i] = st_fp16_to_fp32(halves[i]);
+    }
+}
+
+static double reference_dot(const float *x, const float *w, int n) {
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += (double)x[i] * w[i];
+    return sum;
+}
+
+static void f16_to_f32_is_exact_for_every_half(void **unused) {
+    (void)unused;
+    enum { N = 65536 };
+    uint16_t *halves = malloc(N * sizeof *halves);
+    float *out = malloc((N + 16) * sizeof *out);
+    assert_non_null(halves);
+    assert_non_null(out);
+    for (int i = 0; i < N; i++)
+        halves[i] = (uint16_t)i;
+    const st_nn_kernels *sets[3];
+    int n_sets = kernel_sets(sets);
+    for (int k = 0; k < n_sets; k++) {
+        /* an odd length exercises the tail; the sentinel after it must stay */
+        out[N - 1] = 12345.0f;
+        sets[k]->f16_to_f32(halves, out, N - 1);
+        assert_true(out[N - 1] == 12345.0f);
+        for (int i = 0; i < N - 1; i++) {
+            float expected = st_fp16_to_fp32(halves[i]);
+            if (memcmp(&out[i], &expected, sizeof expected) != 0 && !(isnan(out[i]) && isnan(expected)))
+                fail_msg("%s: half 0x%04x gives %g, expected %g", sets[k]->name, i, out[i], expected);
+        }
+    }
+    free(halves);
+    free(out);
+}
+
+static void gemv_f16_matches_double_sums(void **unused) {
+    (void)unused;
+    /* n_in values that are and are not multiples of the vector widths */
+    const int widths[] = {512, 37, 8, 16, 100};
+    const st_nn_kernels *sets[3];
+    int n_sets = kernel_sets(sets);
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const int n_in = widths[wi], n_out = 23, max_rows = 9, stride = n_out + 3;
+        uint16_t *w = malloc((size_t)n_out * n_in * sizeof *w);
+        float *wf = malloc((size_t)n_out * n_in * sizeof *wf), *x = malloc((size_t)max_rows * n_in * sizeof *x);
+        float *bias = malloc(n_out * sizeof *bias), *y = malloc((size_t)max_rows * stride * sizeof *y);
+        assert_true(w && wf && x && bias && y);
+        random_halves(w, wf, (size_t)n_out * n_in);
+        for (int i = 0; i < max_rows * n_in; i++)
+            x[i] = random_float();
+        for (int o = 0; o < n_out; o++)
+            bias[o] = random_float();
+        for (int k = 0; k < n_sets; k++) {
+            for (int rows = 1; rows <= max_rows; rows++) {
+                for (int with_bias = 0; with_bias < 2; with_bias++) {
+                    for (int i = 0; i < max_rows * stride; i++)
+                        y[i] = -999.0f;
+                    /* outputs 2 .. n_out-1: the first two must be left alone */
+                    sets[k]->gemv_f16(w, with_bias ? bias : NULL, n_in, x, rows, y, stride, 2, n_out);
+                    for (int r = 0; r < rows; r++) {
+                        for (int o = 0; o < n_out; o++) {
+                            float got = y[r * stride + o];
+                            if (o < 2) {
+                                assert_true(got == -999.0f);
+                                continue;
+                            }
+                            double expected = reference_dot(x + r * n_in, wf + (size_t)o * n_in, n_in);
+                            if (with_bias) expected += bias[o];
+                            if (fabs(got - expected) > 1e-5 * (1.0 + fabs(expected)))
+                                fail_msg("%s n_in %d rows %d: y[%d][%d] = %.8g, expected %.8g", sets[k]->name, n_in,
+                                         rows, r, o, got, expected);
+                        }
+                    }
+                }
+            }
+        }
+        free(w);
+        free(wf);
+        free(x);
+        free(bias);
+        free(y);
+    }
+}
+
+static void softmax_matches_the_library_exp(void **unused) {
+    (void)unused;
+    enum { COLS = 75 };
+    const st_nn_kernels *sets[3];
+    int n_sets = kernel_sets(sets);
+    for (int k = 0; k < n_sets; k++) {
+        for (int n_valid = 1; n_valid <= COLS; n_valid += 7) {
+            float row[COLS], input[COLS];
+            double expected[COLS], max = -INFINITY, total = 0.0;
+            for (int i = 0; i < COLS; i++)
+                input[i] = row[i] = 30.0f * random_float(); /* exponents down to -60 below the max */
+            for (int i = 0; i < n_valid; i++)
+                max = row[i] > max ? row[i] : max;
+            for (int i = 0; i < n_valid; i++)
+                total += expected[i] = exp(row[i] - max);
+            sets[k]->softmax(row, n_valid, COLS);
+            for (int i = 0; i < COLS; i++) {
+                double want = i < n_valid ? expected[i] / total : 0.0;
+                /* a few ulps, plus the rounding of x - max itself (an ulp of up to 60) */
+                double tolerance = want * (4e-7 + 1.2e-7 * fabs(i < n_valid ? input[i] - max : 0.0));
+                if (fabs(row[i] - want) > tolerance)
+                    fail_msg("%s n_valid %d: p[%d] = %.9g, expected %.9g", sets[k]->name, n_valid, i, row[i], want);
+            }
+        }
+    }
+}
+
+static void gelu_matches_the_erf_definition(void **unused) {
+    (void)unused;
+    enum { N = 4001 };
+    const st_nn_kernels *sets[3];
+    int n_sets = kernel_sets(sets);
+    for (int k = 0; k < n_sets; k++) {
+        static float x[N];
+        for (int i = 0; i < N; i++)
+            x[i] = -10.0f + 20.0f * (float)i / (N - 1); /* also the tails, where erf saturates */
+        sets[k]->gelu(x, N);
+        for (int i = 0; i < N; i++) {
+            double in = (double)(-10.0f + 20.0f * (float)i / (N - 1));
+            double expected = 0.5 * in * (1.0 + erf(in / sqrt(2.0)));
+            /* 2e-7 of erf, times |x|/2, plus float rounding of the result */
+            if (fabs(x[i] - expected) > 1e-7 * fabs(in) + 2e-7 * fabs(expected) + 1e-12)
+                fail_msg("%s: gelu(%.6g) = %.9g, expected %.9g", sets[k]->name, in, x[i], expected);
+        }
+    }
+}
+
+static void attention_kernels_match_double_sums(void **unused) {
+    (void)unused;
+    enum { N_KV = 37, D_HEAD = 64, Q_STRIDE = 70, OUT_STRIDE = 66, V_STRIDE = 80 };
+    static float q[ST_NN_FEW_QUERIES * Q_STRIDE], kt[D_HEAD * N_KV], v[N_KV * V_STRIDE], p[ST_NN_FEW_QUERIES * N_KV];
+    static float scores[ST_NN_FEW_QUERIES * N_KV], out[ST_NN_FEW_QUERIES * OUT_STRIDE];
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+        q[i] = random_float();
+    for (size_t i = 0; i < sizeof kt / sizeof kt[0]; i++)
+        kt[i] = random_float();
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        v[i] = random_float();
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+        p[i] = random_float();
+    const st_nn_kernels *sets[3];
+    int n_sets = kernel_sets(sets);
+    for (int k = 0; k < n_sets; k++) {
+        for (int n_q = 1; n_q <= ST_NN_FEW_QUERIES; n_q++) {
+            sets[k]->scores(q, n_q, Q_STRIDE, kt, D_HEAD, N_KV, 0.125f, scores);
+            sets[k]->weighted_sum(p, n_q, N_KV, v, V_STRIDE, D_HEAD, out, OUT_STRIDE);
+            for (int i = 0; i < n_q; i++) {
+                for (int j = 0; j < N_KV; j++) {
+                    double expected = 0.0;
+                    for (int c = 0; c < D_HEAD; c++)
+                        expected += (double)q[i * Q_STRIDE + c] * kt[c * N_KV + j];
+                    expected *= 0.125;
+                    if (fabs(scores[i * N_KV + j] - expected) > 1e-5)
+                        fail_msg("%s n_q %d: score[%d][%d] %g, expected %g", sets[k]->name, n_q, i, j,
+                                 scores[i * N_KV + j], expected);
+                }
+                for (int c = 0; c < D_HEAD; c++) {
+                    double expected = 0.0;
+                    for (int j = 0; j < N_KV; j++)
+                        expected += (double)p[i * N_KV + j] * v[j * V_STRIDE + c];
+                    if (fabs(out[i * OUT_STRIDE + c] - expected) > 1e-5)
+                        fail_msg("%s n_q %d: out[%d][%d] %g, expected %g", sets[k]->name, n_q, i, c,
+                                 out[i * OUT_STRIDE + c], expected);
+                }
+            }
+        }
+    }
+}
+
+/* A half layer [n_out][n_in] from a tensor, through st_nn_linear_init. */
+static void half_layer(st_nn_linear *layer, int n_out, int n_in, float *values, float *bias_values) {
+    uint16_t *halves = malloc((size_t)n_out * n_in * sizeof *halves);
+    uint16_t *bias = malloc(n_out * sizeof *bias);
+    assert_true(halves && bias);
+    random_halves(halves, values, (size_t)n_out * n_in);
+    random_halves(bias, bias_values, (size_t)n_out);
+    st_tensor weight = {.name = "w",
+                        .dtype = ST_DTYPE_F16,
+                        .n_dims = 2,
+                        .shape = {n_out, n_in},
+                        .data = halves,
+                        .n_bytes = (size_t)n_out * n_in * 2};
+    st_tensor bias_tensor = {
+        .name = "b", .dtype = ST_DTYPE_F16, .n_dims = 1, .shape = {n_out}, .data = bias, .n_bytes = (size_t)n_out * 2};
+    st_error err = {0};
+    assert_int_equal(st_nn_linear_init(layer, &weight, &bias_tensor, &err), STENO_OK);
+    assert_int_equal(layer->dtype, ST_DTYPE_F16);
+    free(halves); /* the layer keeps its own copy */
+    free(bias);
+}
+
+static void half_linear_agrees_on_every_path(void **unused) {
+    (void)unused;
+    enum { OUT = 300, IN = 96, ROWS = 40 };
+    st_nn_set_threads(2);
+    static float w[OUT * IN], b[OUT], x[ROWS * IN], y[ROWS * OUT], expected[ROWS * OUT];
+    st_nn_linear layer;
+    half_layer(&layer, OUT, IN, w, b);
+    for (int i = 0; i < ROWS * IN; i++)
+        x[i] = random_float();
+    for (int r = 0; r < ROWS; r++)
+        for (int o = 0; o < OUT; o++)
+            expected[r * OUT + o] = (float)(b[o] + reference_dot(x + r * IN, w + (size_t)o * IN, IN));
+    float *scratch = st_nn_alloc(st_nn_linear_scratch_floats(&layer));
+    assert_non_null(scratch);
+    /* row counts on both sides of the matrix-vector limit; scratch whole, for 7 rows of the
+     * weight at a time (several blocks, the last one short), and none */
+    const int row_counts[] = {1, 5, ST_NN_LINEAR_GEMV_MAX_ROWS, ST_NN_LINEAR_GEMV_MAX_ROWS + 1, ROWS};
+    const size_t scratch_sizes[] = {st_nn_linear_scratch_floats(&layer), 7 * IN, 0};
+    for (size_t c = 0; c < sizeof row_counts / sizeof row_counts[0]; c++) {
+        for (size_t s = 0; s < sizeof scratch_sizes / sizeof scratch_sizes[0]; s++) {
+            memset(y, 0, sizeof y);
+            st_nn_linear_forward(&layer, x, row_counts[c], y, scratch_sizes[s] ? scratch : NULL, scratch_sizes[s]);
+            for (int i = 0; i < row_counts[c] * OUT; i++) {
+                if (fabsf(y[i] - expected[i]) > 1e-5f * (1.0f + fabsf(expected[i])))
+                    fail_msg("rows %d scratch %zu: y[%d] = %.8g, expected %.8g", row_counts[c], scratch_sizes[s], i,
+                             y[i], expected[i]);
+            }
+        }
+    }
+    /* the embedding lookup on the same half matrix */
+    float row[IN];
+    st_nn_linear_weight_row(&layer, 17, row);
+    assert_memory_equal(row, w + 17 * IN, sizeof row);
+    st_nn_free(scratch);
+    st_nn_linear_free(&layer);
+}
+
+/* Attention with scratch for all heads (heads in parallel), for one head's rows (row blocks
+ * in parallel) and with a scores hook (heads in turn), with keys and values as rows or
+ * transposed and head by head, for
+ * many queries (sgemm) and a few (the few-query kernels): the same output every way, and that
+ * output against a direct computation. */
+static void record_scores(void *user, int head, const float *scores, int n_q, int n_kv) {
+    (void)scores;
+    (void)n_q;
+    (void)n_kv;
+    atomic_fetch_add((atomic_int *)user + head, 1);
+}
+
+static void attention_ways_agree(void **unused) {
+    (void)unused;
+    enum { N_Q = 150, N_KV = 160, HEADS = 4, D_HEAD = 64, WIDTH = HEADS * D_HEAD };
+    st_nn_set_threads(2);
+    static float q[N_Q * WIDTH], k[N_KV * WIDTH], kt[WIDTH * N_KV], v[N_KV * WIDTH], vh[N_KV * WIDTH];
+    static float scores[HEADS * N_Q * N_KV];
+    static float out[N_Q * WIDTH], first[N_Q * WIDTH];
+    for (int i = 0; i < N_Q * WIDTH; i++)
+        q[i] = random_float();
+    for (int i = 0; i < N_KV * WIDTH; i++) {
+        k[i] = random_float();
+        v[i] = random_float();
+    }
+    for (int j = 0; j < N_KV; j++) {
+        for (int c = 0; c < WIDTH; c++) {
+            kt[c * N_KV + j] = k[j * WIDTH + c];
+            vh[(c / D_HEAD * N_KV + j) * D_HEAD + c % D_HEAD] = v[j * WIDTH + c];
+        }
+    }
+    const int query_counts[] = {N_Q, 5};
+    for (int qc = 0; qc < 2; qc++) {
+        const int n_q = query_counts[qc];
+        for (int way = 0; way < 6; way++) {
+            atomic_int hook_calls[HEADS] = {0};
+            int transposed = way >= 3, split = way % 3;
+            const size_t capacity = split == 0 ? (size_t)HEADS * n_q * N_KV : (size_t)n_q * N_KV;
+            st_nn_attention(&(st_nn_attention_args){.q = q,
+                                                    .q_stride = WIDTH,
+                                                    .k = transposed ? kt : k,
+                                                    .keys_transposed = transposed,
+                                                    .v = transposed ? vh : v,
+                                                    .values_by_head = transposed,
+                                                    .kv_stride = WIDTH,
+                                                    .n_q = n_q,
+                                                    .n_kv = N_KV,
+                                                    .n_head = HEADS,
+                                                    .d_head = D_HEAD,
+                                                    .causal_offset = 10,
+                                                    .scores = scores,
+                                                    .scores_floats = capacity,
+                                                    .out = out,
+                                                    .out_stride = WIDTH,
+                                                    .on_scores = split == 2 ? record_scores : NULL,
+                                                    .user = hook_calls});
+            if (split == 2)
+                for (int h = 0; h < HEADS; h++)
+                    assert_int_equal(atomic_load(&hook_calls[h]), 1);
+            if (way == 0) {
+                memcpy(first, out, sizeof out);
+                continue;
+            }
+            for (int i = 0; i < n_q * WIDTH; i++)
+                if (fabsf(out[i] - first[i]) > 1e-5f)
+                    fail_msg("n_q %d way %d: out[%d] %g vs %g", n_q, way, i, out[i], first[i]);
+        }
+        const float scale = 1.0f / sqrtf(D_HEAD);
+        for (int i = 0; i < n_q; i += 37) {
+            for (int h = 0; h < HEADS; h++) {
+                int visible = 10 + i + 1;
+                double p[N_KV], max = -INFINITY, total = 0.0;
+                for (int j = 0; j < visible; j++) {
+                    p[j] = scale * reference_dot(q + i * WIDTH + h * D_HEAD, k + j * WIDTH + h * D_HEAD, D_HEAD);
+                    max = p[j] > max ? p[j] : max;
+                }
+                for (int j = 0; j < visible; j++)
+                    total += p[j] = exp(p[j] - max);
+                for (int c = 0; c < D_HEAD; c++) {
+                    double sum = 0.0;
+                    for (int j = 0; j < visible; j++)
+                        sum += p[j] / total * v[j * WIDTH + h * D_HEAD + c];
+                    assert_true(fabs(first[i * WIDTH + h * D_HEAD + c] - sum) < 1e-5);
+                }
+            }
+        }
+    }
+}
+
+typedef struct count_job {
+    atomic_int *hits;
+    int n;
+} count_job;
+
+static void count_task(void *context, int task) {
+    const count_job *job = context;
+    assert_true(task >= 0 && task < job->n);
+    atomic_fetch_add(&job->hits[task], 1);
+}
+
+/* Many calls of varying size, each task run exactly once. */
+static void *many_calls(void *argument) {
+    (void)argument;
+    enum { MAX = 97 };
+    atomic_int hits[MAX];
+    for (int call = 0; call < 3000; call++) {
+        int n = 1 + call % MAX;
+        for (int i = 0; i < n; i++)
+            atomic_init(&hits[i], 0);
+        count_job job = {hits, n};
+        st_nn_parallel_for(n, count_task, &job);
+        for (int i = 0; i < n; i++)
+            if (atomic_load(&hits[i]) != 1) fail_msg("call %d: task %d ran %d times", call, i, atomic_load(&hits[i]));
+    }
+    return NULL;
+}
+
+static void pool_runs_each_task_once(void **unused) {
+    (void)unused;
+    st_nn_set_threads(2);
+    many_calls(NULL);
+    st_nn_set_threads(1);
+    many_calls(NULL);
+    st_nn_set_threads(3);
+    /* two callers at once: one owns the workers, the other runs its tasks itself */
+    pthread_t other;
+    assert_int_equal(pthread_create(&other, NULL, many_calls, NULL), 0);
+    many_calls(NULL);
+    assert_int_equal(pthread_join(other, NULL), 0);
+    st_nn_set_threads(2);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(f16_to_f32_is_exact_for_every_half),
+        cmocka_unit_test(gemv_f16_matches_double_sums),
+        cmocka_unit_test(softmax_matches_the_library_exp),
+        cmocka_unit_test(gelu_matches_the_erf_definition),
+        cmocka_unit_test(half_linear_agrees_on_every_path),
+        cmocka_unit_test(attention_kernels_match_double_sums),
+        cmocka_unit_test(attention_ways_agree),
+        cmocka_unit_test(pool_runs_each_task_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
