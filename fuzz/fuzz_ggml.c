@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "fuzz_support.h"
 #include "models/ggml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -12,12 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st_model model;
     st_error err;
     if (st_ggml_load_memory(data, size, "fuzz", &model, &err) != STENO_OK) return 0;
-    for (size_t i = 0; i < model.n_tensors; i++) {
-        const st_tensor *t = &model.tensors[i];
-        const uint8_t *p = t->data;
-        if (p < data || p + t->n_bytes > data + size) abort();
-        if (st_dtype_bytes(t->dtype, st_tensor_n_elements(t)) != t->n_bytes) abort();
-    }
+    st_fuzz_check_model(&model, data, size);
     st_model_free(&model);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "models/pickle.h"
+#include "fuzz_support.h"
 #include "models/pt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,12 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     st_model model;
     if (st_pt_load_memory(data, size, "fuzz", &model, &err) != STENO_OK) return 0;
-    for (size_t i = 0; i < model.n_tensors; i++) {
-        const st_tensor *t = &model.tensors[i];
-        const uint8_t *p = t->data;
-        if (p < data || p + t->n_bytes > data + size) abort();
-        if (st_dtype_bytes(t->dtype, st_tensor_n_elements(t)) != t->n_bytes) abort();
-    }
+    st_fuzz_check_model(&model, data, size);
     st_model_free(&model);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "nn/kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 
@@ -180,9 +181,16 @@ static const st_nn_kernels avx2 = {
     .weighted_sum = st_nn_portable_weighted_sum,
 };
 
+/* F16C is CPUID leaf 1, ECX bit 29: asked directly, as clang's __builtin_cpu_supports does not
+ * know the name. */
+static int has_f16c(void) {
+    unsigned eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+}
+
 const st_nn_kernels *st_nn_kernels_avx2(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return &avx2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c()) return &avx2;
     return NULL;
 }
 
