@@ -685,8 +685,10 @@ static int convert(int argc, char **argv) {
         "  existing DST is kept unless --force. int8: ct2 only; q8_0, q5_1: ggml only.\n";
     enum { OPT_TO = 256, OPT_QUANTIZE, OPT_FORCE };
     static const struct option long_options[] = {
-        {"to", required_argument, NULL, OPT_TO},       {"quantize", required_argument, NULL, OPT_QUANTIZE},
-        {"force", no_argument, NULL, OPT_FORCE},       {"help", no_argument, NULL, 'h'},
+        {"to", required_argument, NULL, OPT_TO},
+        {"quantize", required_argument, NULL, OPT_QUANTIZE},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     st_convert_format format = ST_CONVERT_GGML;
@@ -722,8 +724,7 @@ static int convert(int argc, char **argv) {
     }
     char size[32];
     human_size((int64_t)report.bytes_written, size, sizeof size);
-    printf("%s (%s) -> %s: %s in %.1f s\n", argv[optind], report.source_format, argv[optind + 1], size,
-           report.seconds);
+    printf("%s (%s) -> %s: %s in %.1f s\n", argv[optind], report.source_format, argv[optind + 1], size, report.seconds);
     return ST_EXIT_OK;
 }
 

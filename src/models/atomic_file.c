@@ -104,7 +104,9 @@ void st_atomic_zeros(st_atomic_file *out, size_t n) {
     }
 }
 
-void st_atomic_u8(st_atomic_file *out, uint8_t v) { st_atomic_write(out, &v, 1); }
+void st_atomic_u8(st_atomic_file *out, uint8_t v) {
+    st_atomic_write(out, &v, 1);
+}
 
 void st_atomic_u16(st_atomic_file *out, uint16_t v) {
     uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
@@ -113,13 +115,15 @@ void st_atomic_u16(st_atomic_file *out, uint16_t v) {
 
 void st_atomic_u32(st_atomic_file *out, uint32_t v) {
     uint8_t b[4];
-    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
     st_atomic_write(out, b, 4);
 }
 
 void st_atomic_u64(st_atomic_file *out, uint64_t v) {
     uint8_t b[8];
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
     st_atomic_write(out, b, 8);
 }
 
@@ -200,7 +204,9 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-static void remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static void remove_tree(const char *path) {
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 steno_status st_atomic_dir_open(st_atomic_dir *dir, const char *path, st_error *err) {
     memset(dir, 0, sizeof *dir);
@@ -245,8 +251,8 @@ steno_status st_atomic_dir_commit(st_atomic_dir *dir, st_error *err) {
             status = st_error_set(err, STENO_ERR_IO, "%s: cannot replace: %s", dir->final_path, strerror(errno));
         }
     } else if (rename(dir->temp_path, dir->final_path) != 0) {
-        status = st_error_set(err, STENO_ERR_IO, "%s: cannot rename %s into place: %s", dir->final_path,
-                              dir->temp_path, strerror(errno));
+        status = st_error_set(err, STENO_ERR_IO, "%s: cannot rename %s into place: %s", dir->final_path, dir->temp_path,
+                              strerror(errno));
     } else {
         free(dir->temp_path);
         dir->temp_path = NULL;

@@ -40,7 +40,9 @@ int st_convert_parse_precision(const char *text, st_convert_precision *out) {
     static const struct {
         const char *name;
         st_convert_precision precision;
-    } names[] = {{"f16", ST_PRECISION_F16}, {"int8", ST_PRECISION_INT8}, {"q8_0", ST_PRECISION_Q8_0},
+    } names[] = {{"f16", ST_PRECISION_F16},
+                 {"int8", ST_PRECISION_INT8},
+                 {"q8_0", ST_PRECISION_Q8_0},
                  {"q5_1", ST_PRECISION_Q5_1}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (!strcmp(text, names[i].name)) {
@@ -57,8 +59,8 @@ steno_status st_write_tensor_f32(const st_write_source *src, const st_tensor *te
     steno_status status;
     if ((tensor->dtype == ST_DTYPE_I8 || tensor->dtype == ST_DTYPE_I16) && tensor->row_scales) {
         size_t rows = tensor->n_dims >= 1 ? (size_t)tensor->shape[0] : 1;
-        status = st_dequantize_scaled_to_f32(tensor->dtype, tensor->data, tensor->row_scales, rows, n / rows,
-                                             src->scratch);
+        status =
+            st_dequantize_scaled_to_f32(tensor->dtype, tensor->data, tensor->row_scales, rows, n / rows, src->scratch);
     } else {
         status = st_convert_to_f32(tensor->dtype, tensor->data, src->scratch, n);
     }
@@ -70,7 +72,9 @@ steno_status st_write_tensor_f32(const st_write_source *src, const st_tensor *te
     return STENO_OK;
 }
 
-const st_tensor *st_write_find(const st_write_source *src, const char *name) { return st_model_find(src->model, name); }
+const st_tensor *st_write_find(const st_write_source *src, const char *name) {
+    return st_model_find(src->model, name);
+}
 
 void st_write_f16_array(st_atomic_file *out, const float *values, size_t n) {
     uint8_t chunk[8192];
@@ -140,8 +144,12 @@ static unsigned long long output_size(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return 0;
     if (!S_ISDIR(st.st_mode)) return (unsigned long long)st.st_size;
-    static const char *const members[] = {"model.bin",    "config.json",           "vocabulary.json",
-                                          "model.safetensors", "generation_config.json", "vocab.json",
+    static const char *const members[] = {"model.bin",
+                                          "config.json",
+                                          "vocabulary.json",
+                                          "model.safetensors",
+                                          "generation_config.json",
+                                          "vocab.json",
                                           "preprocessor_config.json"};
     unsigned long long total = 0;
     char member[4096];
@@ -193,12 +201,15 @@ steno_status st_model_convert(const char *src_path, const char *dst, st_convert_
         size_t n = (size_t)st_tensor_n_elements(mel_filters);
         if (n > largest) largest = n;
         float *copy = malloc(n * sizeof *copy);
-        if (!copy) status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", src_path);
-        else memcpy(copy, mel_filters->data, n * sizeof *copy);
+        if (!copy)
+            status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", src_path);
+        else
+            memcpy(copy, mel_filters->data, n * sizeof *copy);
         src.mel_filters = copy;
         src.n_mel_bins = (int)mel_filters->shape[1];
     } else if (status == STENO_OK) {
-        if (!(filters = st_mel_filters_create(model.dims.n_mels, err))) status = err ? err->code : STENO_ERR_INTERNAL;
+        if (!(filters = st_mel_filters_create(model.dims.n_mels, err)))
+            status = err ? err->code : STENO_ERR_INTERNAL;
         else {
             src.mel_filters = st_mel_filters_weights(filters);
             src.n_mel_bins = ST_MEL_N_BINS;
@@ -213,15 +224,23 @@ steno_status st_model_convert(const char *src_path, const char *dst, st_convert_
         src.n_alignment_heads = heads.n;
     }
     if (status == STENO_OK && !(src.scratch = malloc(largest * sizeof *src.scratch))) {
-        status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory for a tensor of %zu values", src_path,
-                              largest);
+        status =
+            st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory for a tensor of %zu values", src_path, largest);
     }
     if (status == STENO_OK) {
         switch (format) {
-        case ST_CONVERT_GGML: status = st_ggml_write(&src, precision, dst, err); break;
-        case ST_CONVERT_PT: status = st_pt_write(&src, precision, dst, err); break;
-        case ST_CONVERT_CT2: status = st_ct2_write(&src, precision, dst, err); break;
-        case ST_CONVERT_HF: status = st_hf_write(&src, precision, dst, err); break;
+        case ST_CONVERT_GGML:
+            status = st_ggml_write(&src, precision, dst, err);
+            break;
+        case ST_CONVERT_PT:
+            status = st_pt_write(&src, precision, dst, err);
+            break;
+        case ST_CONVERT_CT2:
+            status = st_ct2_write(&src, precision, dst, err);
+            break;
+        case ST_CONVERT_HF:
+            status = st_hf_write(&src, precision, dst, err);
+            break;
         }
     }
     if (status == STENO_OK && report) {

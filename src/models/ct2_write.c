@@ -44,10 +44,10 @@ typedef struct ct2_var {
     int rank;
     int64_t shape[ST_TENSOR_MAX_DIMS];
     int64_t n_elements;
-    int quantizable;            /* has a *_scale slot: linear and embedding weights */
-    int is_scale;               /* the int8 scales of the variable named without "_scale" */
-    char alias[CT2_NAME];       /* non-empty: written as an alias of this variable */
-    uint64_t hash;              /* of the values with -0 as +0, to find duplicates quickly */
+    int quantizable;      /* has a *_scale slot: linear and embedding weights */
+    int is_scale;         /* the int8 scales of the variable named without "_scale" */
+    char alias[CT2_NAME]; /* non-empty: written as an alias of this variable */
+    uint64_t hash;        /* of the values with -0 as +0, to find duplicates quickly */
 } ct2_var;
 
 typedef struct ct2_plan {
@@ -94,7 +94,8 @@ static int add_stacked(ct2_plan *p, const char *name, int n, const st_tensor *co
     v->rank = shape_of[0]->n_dims;
     memcpy(v->shape, shape_of[0]->shape, sizeof v->shape);
     v->shape[0] = 0;
-    for (int i = 0; i < n; i++) v->shape[0] += shape_of[i]->shape[0];
+    for (int i = 0; i < n; i++)
+        v->shape[0] += shape_of[i]->shape[0];
     size_t length = strlen(name);
     int is_weight = length > 7 && !strcmp(name + length - 7, "/weight");
     v->quantizable = is_weight && (strstr(name, "/linear_") || strstr(name, "embeddings/weight") ||
@@ -124,10 +125,10 @@ static int plan_variables(const st_write_source *src, ct2_plan *p) {
 #define LINEAR(prefix, w, b)                                                                                           \
     do {                                                                                                               \
         snprintf(name, sizeof name, "%s/weight", prefix);                                                              \
-        rc |= add_tensor(p, name, w);                                                                \
+        rc |= add_tensor(p, name, w);                                                                                  \
         if (b) {                                                                                                       \
             snprintf(name, sizeof name, "%s/bias", prefix);                                                            \
-            rc |= add_tensor(p, name, b);                                                            \
+            rc |= add_tensor(p, name, b);                                                                              \
         }                                                                                                              \
         snprintf(name, sizeof name, "%s/keep_in_float32", prefix);                                                     \
         rc |= add_scalar(p, name, CT2_TYPE_I8, 0);                                                                     \
@@ -135,9 +136,9 @@ static int plan_variables(const st_write_source *src, ct2_plan *p) {
 #define NORM(prefix, gamma, beta)                                                                                      \
     do {                                                                                                               \
         snprintf(name, sizeof name, "%s/gamma", prefix);                                                               \
-        rc |= add_tensor(p, name, gamma);                                                            \
+        rc |= add_tensor(p, name, gamma);                                                                              \
         snprintf(name, sizeof name, "%s/beta", prefix);                                                                \
-        rc |= add_tensor(p, name, beta);                                                             \
+        rc |= add_tensor(p, name, beta);                                                                               \
     } while (0)
 
     rc |= add_scalar(p, "encoder/num_heads", CT2_TYPE_I16, d->n_audio_head);
@@ -323,7 +324,8 @@ static void write_string(st_atomic_file *out, const char *s) {
 static void row_scales(const float *values, int64_t rows, int64_t cols, float *scales) {
     for (int64_t r = 0; r < rows; r++) {
         float amax = 0.0f;
-        for (int64_t c = 0; c < cols; c++) amax = fmaxf(amax, fabsf(values[r * cols + c]));
+        for (int64_t c = 0; c < cols; c++)
+            amax = fmaxf(amax, fabsf(values[r * cols + c]));
         if (amax == 0.0f) amax = 127.0f;
         scales[r] = 127.0f / amax;
     }
@@ -337,11 +339,14 @@ static steno_status write_variable(const st_write_source *src, ct2_plan *p, cons
         int bytes = v->scalar_type == CT2_TYPE_I16 ? 2 : 1;
         st_atomic_u8(out, (uint8_t)v->scalar_type);
         st_atomic_u32(out, (uint32_t)bytes);
-        if (bytes == 2) st_atomic_u16(out, (uint16_t)(int16_t)v->scalar_value);
-        else st_atomic_u8(out, (uint8_t)(int8_t)v->scalar_value);
+        if (bytes == 2)
+            st_atomic_u16(out, (uint16_t)(int16_t)v->scalar_value);
+        else
+            st_atomic_u8(out, (uint8_t)(int8_t)v->scalar_value);
         return STENO_OK;
     }
-    for (int k = 0; k < v->rank; k++) st_atomic_u32(out, (uint32_t)v->shape[k]);
+    for (int k = 0; k < v->rank; k++)
+        st_atomic_u32(out, (uint32_t)v->shape[k]);
     const ct2_var *weight = v->is_scale ? weight_of_scale(p, v) : v;
     steno_status status = materialize(src, weight, p->values, err);
     if (status != STENO_OK) return status;
@@ -385,8 +390,10 @@ static steno_status write_model_bin(const st_write_source *src, ct2_plan *p, int
     if (status != STENO_OK) return status;
     size_t n_variables = 0, n_aliases = 0;
     for (size_t i = 0; i < p->n; i++) {
-        if (p->vars[i].alias[0]) n_aliases++;
-        else n_variables++;
+        if (p->vars[i].alias[0])
+            n_aliases++;
+        else
+            n_variables++;
     }
     st_atomic_u32(&out, CT2_BINARY_VERSION);
     write_string(&out, "WhisperSpec");
@@ -428,8 +435,10 @@ static steno_status write_config(const st_write_source *src, const char *path, s
     steno_status status = st_atomic_file_open(&out, path, err);
     if (status != STENO_OK) return status;
     st_atomic_printf(&out, "{\n  \"alignment_heads\": ");
-    if (src->n_alignment_heads == 0) st_atomic_printf(&out, "[]");
-    else st_atomic_printf(&out, "[\n");
+    if (src->n_alignment_heads == 0)
+        st_atomic_printf(&out, "[]");
+    else
+        st_atomic_printf(&out, "[\n");
     for (int i = 0; i < src->n_alignment_heads; i++) {
         st_atomic_printf(&out, "    ");
         json_int_list(&out, src->alignment_heads + 2 * i, 2, 2);
@@ -442,7 +451,8 @@ static steno_status write_config(const st_write_source *src, const char *path, s
         st_atomic_file_abort(&out);
         return st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
     }
-    for (int i = 0; i < n_languages; i++) ids[i] = sot + 1 + i;
+    for (int i = 0; i < n_languages; i++)
+        ids[i] = sot + 1 + i;
     st_atomic_printf(&out, ",\n  \"lang_ids\": ");
     json_int_list(&out, ids, n_languages, 1);
     int suppress[6] = {sot,
@@ -488,8 +498,7 @@ static steno_status write_vocabulary(const st_write_source *src, const char *pat
     return st_atomic_file_commit(&out, err);
 }
 
-steno_status st_ct2_write(const st_write_source *src, st_convert_precision precision, const char *path,
-                          st_error *err) {
+steno_status st_ct2_write(const st_write_source *src, st_convert_precision precision, const char *path, st_error *err) {
     int int8 = precision == ST_PRECISION_INT8;
     ct2_plan plan = {0};
     steno_status status = STENO_OK;
@@ -509,15 +518,22 @@ steno_status st_ct2_write(const st_write_source *src, st_convert_precision preci
     static const char *const members[] = {"model.bin", "config.json", "vocabulary.json", "preprocessor_config.json"};
     for (int i = 0; status == STENO_OK && i < 4; i++) {
         char *member = st_atomic_dir_member(&dir, members[i]);
-        if (!member) status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
-        else if (i == 0) status = write_model_bin(src, &plan, int8, member, err);
-        else if (i == 1) status = write_config(src, member, err);
-        else if (i == 2) status = write_vocabulary(src, member, err);
-        else status = st_write_preprocessor_config(src, member, err);
+        if (!member)
+            status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
+        else if (i == 0)
+            status = write_model_bin(src, &plan, int8, member, err);
+        else if (i == 1)
+            status = write_config(src, member, err);
+        else if (i == 2)
+            status = write_vocabulary(src, member, err);
+        else
+            status = st_write_preprocessor_config(src, member, err);
         free(member);
     }
-    if (status == STENO_OK) status = st_atomic_dir_commit(&dir, err);
-    else st_atomic_dir_abort(&dir);
+    if (status == STENO_OK)
+        status = st_atomic_dir_commit(&dir, err);
+    else
+        st_atomic_dir_abort(&dir);
     free(plan.values);
     free(plan.other);
     free(plan.vars);

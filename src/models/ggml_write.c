@@ -45,11 +45,13 @@ static void put_half(uint8_t *p, float v) {
 /* q8_0: f16 scale d = max|x| / 127, then 32 int8 round(x / d). */
 static void quantize_q8_0(const float *x, uint8_t block[34]) {
     float amax = 0.0f;
-    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    for (int j = 0; j < QK; j++)
+        amax = fmaxf(amax, fabsf(x[j]));
     float d = amax / 127.0f;
     float inverse = d > 0.0f ? 1.0f / d : 0.0f;
     put_half(block, d);
-    for (int j = 0; j < QK; j++) block[2 + j] = (uint8_t)(int8_t)nearbyintf(x[j] * inverse);
+    for (int j = 0; j < QK; j++)
+        block[2 + j] = (uint8_t)(int8_t)nearbyintf(x[j] * inverse);
 }
 
 /* q5_1: f16 step d = (max − min) / 31 and f16 minimum m, then 5-bit q = ⌊(x − min)/d + ½⌋:
@@ -72,8 +74,10 @@ static void quantize_q5_1(const float *x, uint8_t block[24]) {
     }
     put_half(block, d);
     put_half(block + 2, lo);
-    for (int i = 0; i < 4; i++) block[4 + i] = (uint8_t)(high_bits >> (8 * i));
-    for (int j = 0; j < QK / 2; j++) block[8 + j] = (uint8_t)((q[j] & 0x0F) | (q[j + 16] & 0x0F) << 4);
+    for (int i = 0; i < 4; i++)
+        block[4 + i] = (uint8_t)(high_bits >> (8 * i));
+    for (int j = 0; j < QK / 2; j++)
+        block[8 + j] = (uint8_t)((q[j] & 0x0F) | (q[j + 16] & 0x0F) << 4);
 }
 
 static steno_status write_quantized(const st_write_source *src, const st_tensor *t, int type, st_atomic_file *out,
@@ -121,7 +125,9 @@ static void write_vocabulary(const st_write_source *src, st_atomic_file *out) {
 
 steno_status st_ggml_write(const st_write_source *src, st_convert_precision precision, const char *path,
                            st_error *err) {
-    int quant_type = precision == ST_PRECISION_Q8_0 ? GGML_TYPE_Q8_0 : precision == ST_PRECISION_Q5_1 ? GGML_TYPE_Q5_1 : -1;
+    int quant_type = precision == ST_PRECISION_Q8_0   ? GGML_TYPE_Q8_0
+                     : precision == ST_PRECISION_Q5_1 ? GGML_TYPE_Q5_1
+                                                      : -1;
     int ftype = quant_type == GGML_TYPE_Q8_0   ? GGML_FTYPE_Q8_0 + 1000 * GGML_QUANT_VERSION
                 : quant_type == GGML_TYPE_Q5_1 ? GGML_FTYPE_Q5_1 + 1000 * GGML_QUANT_VERSION
                                                : GGML_FTYPE_F16;
@@ -129,11 +135,12 @@ steno_status st_ggml_write(const st_write_source *src, st_convert_precision prec
     steno_status status = st_atomic_file_open(&out, path, err);
     if (status != STENO_OK) return status;
     const st_whisper_dims *d = &src->model->dims;
-    int32_t header[11] = {d->n_vocab,      d->n_audio_ctx, d->n_audio_state, d->n_audio_head,
-                          d->n_audio_layer, d->n_text_ctx, d->n_text_state,  d->n_text_head,
-                          d->n_text_layer, d->n_mels,     ftype};
+    int32_t header[11] = {d->n_vocab,    d->n_audio_ctx,  d->n_audio_state, d->n_audio_head, d->n_audio_layer,
+                          d->n_text_ctx, d->n_text_state, d->n_text_head,   d->n_text_layer, d->n_mels,
+                          ftype};
     st_atomic_u32(&out, GGML_MAGIC);
-    for (int i = 0; i < 11; i++) st_atomic_u32(&out, (uint32_t)header[i]);
+    for (int i = 0; i < 11; i++)
+        st_atomic_u32(&out, (uint32_t)header[i]);
     st_atomic_u32(&out, (uint32_t)d->n_mels);
     st_atomic_u32(&out, (uint32_t)src->n_mel_bins);
     st_atomic_write(&out, src->mel_filters, (size_t)d->n_mels * (size_t)src->n_mel_bins * sizeof(float));
@@ -147,16 +154,21 @@ steno_status st_ggml_write(const st_write_source *src, st_convert_precision prec
         int32_t ne[ST_TENSOR_MAX_DIMS + 1];
         int n_dims = 0;
         if (st_write_is_conv_bias(t->name)) ne[n_dims++] = 1;
-        for (int k = t->n_dims - 1; k >= 0; k--) ne[n_dims++] = (int32_t)t->shape[k];
+        for (int k = t->n_dims - 1; k >= 0; k--)
+            ne[n_dims++] = (int32_t)t->shape[k];
         size_t name_length = strlen(t->name);
         st_atomic_u32(&out, (uint32_t)n_dims);
         st_atomic_u32(&out, (uint32_t)name_length);
         st_atomic_u32(&out, (uint32_t)type);
-        for (int k = 0; k < n_dims; k++) st_atomic_u32(&out, (uint32_t)ne[k]);
+        for (int k = 0; k < n_dims; k++)
+            st_atomic_u32(&out, (uint32_t)ne[k]);
         st_atomic_write(&out, t->name, name_length);
-        if (type == GGML_TYPE_F32) status = st_write_values_f32(src, t, &out, err);
-        else if (type == GGML_TYPE_F16) status = st_write_values_f16(src, t, &out, err);
-        else status = write_quantized(src, t, type, &out, err);
+        if (type == GGML_TYPE_F32)
+            status = st_write_values_f32(src, t, &out, err);
+        else if (type == GGML_TYPE_F16)
+            status = st_write_values_f16(src, t, &out, err);
+        else
+            status = write_quantized(src, t, type, &out, err);
     }
     if (status != STENO_OK) {
         st_atomic_file_abort(&out);

@@ -46,7 +46,8 @@ static void put(bytes *b, const void *data, size_t n) {
     if (b->failed) return;
     if (b->size + n > b->capacity) {
         size_t capacity = b->capacity ? b->capacity : 4096;
-        while (capacity < b->size + n) capacity *= 2;
+        while (capacity < b->size + n)
+            capacity *= 2;
         uint8_t *grown = realloc(b->data, capacity);
         if (!grown) {
             b->failed = 1;
@@ -59,7 +60,9 @@ static void put(bytes *b, const void *data, size_t n) {
     b->size += n;
 }
 
-static void put_op(bytes *b, uint8_t op) { put(b, &op, 1); }
+static void put_op(bytes *b, uint8_t op) {
+    put(b, &op, 1);
+}
 
 static void put_string(bytes *b, const char *s) { /* BINUNICODE */
     size_t n = strlen(s);
@@ -82,7 +85,8 @@ static void put_int(bytes *b, int64_t v) {
     } else {
         uint64_t u = (uint64_t)v; /* LONG1: 8 little-endian two's-complement bytes */
         uint8_t op[10] = {0x8a, 8};
-        for (int i = 0; i < 8; i++) op[2 + i] = (uint8_t)(u >> (8 * i));
+        for (int i = 0; i < 8; i++)
+            op[2 + i] = (uint8_t)(u >> (8 * i));
         put(b, op, 10);
     }
 }
@@ -110,7 +114,8 @@ static void put_tensor(bytes *b, const st_tensor *t, size_t key) {
     put_op(b, 'Q'); /* BINPERSID */
     put_int(b, 0);  /* storage offset */
     put_op(b, '(');
-    for (int k = 0; k < t->n_dims; k++) put_int(b, t->shape[k]);
+    for (int k = 0; k < t->n_dims; k++)
+        put_int(b, t->shape[k]);
     put_op(b, 't');
     put_op(b, '(');
     int64_t stride = 1, strides[ST_TENSOR_MAX_DIMS];
@@ -118,7 +123,8 @@ static void put_tensor(bytes *b, const st_tensor *t, size_t key) {
         strides[k] = stride;
         stride *= t->shape[k];
     }
-    for (int k = 0; k < t->n_dims; k++) put_int(b, strides[k]);
+    for (int k = 0; k < t->n_dims; k++)
+        put_int(b, strides[k]);
     put_op(b, 't');
     put_op(b, 0x89); /* NEWFALSE: requires_grad */
     put_global(b, "collections", "OrderedDict");
@@ -133,9 +139,15 @@ static void build_pickle(const st_write_source *src, bytes *b) {
     const struct {
         const char *name;
         int value;
-    } dims[] = {{"n_mels", d->n_mels},         {"n_audio_ctx", d->n_audio_ctx},   {"n_audio_state", d->n_audio_state},
-                {"n_audio_head", d->n_audio_head}, {"n_audio_layer", d->n_audio_layer}, {"n_vocab", d->n_vocab},
-                {"n_text_ctx", d->n_text_ctx}, {"n_text_state", d->n_text_state}, {"n_text_head", d->n_text_head},
+    } dims[] = {{"n_mels", d->n_mels},
+                {"n_audio_ctx", d->n_audio_ctx},
+                {"n_audio_state", d->n_audio_state},
+                {"n_audio_head", d->n_audio_head},
+                {"n_audio_layer", d->n_audio_layer},
+                {"n_vocab", d->n_vocab},
+                {"n_text_ctx", d->n_text_ctx},
+                {"n_text_state", d->n_text_state},
+                {"n_text_head", d->n_text_head},
                 {"n_text_layer", d->n_text_layer}};
     put(b, "\x80\x02", 2); /* PROTO 2 */
     put_op(b, '}');        /* EMPTY_DICT */
@@ -176,7 +188,9 @@ typedef struct zip_writer {
     size_t n, capacity;
 } zip_writer;
 
-static int saturated(uint64_t v) { return v >= 0xFFFFFFFFu; }
+static int saturated(uint64_t v) {
+    return v >= 0xFFFFFFFFu;
+}
 
 /* One stored entry: local header (ZIP64 sizes if needed, padding to align the payload), data. */
 static int zip_add(zip_writer *z, const char *name, const void *data, uint64_t size) {
@@ -325,7 +339,8 @@ steno_status st_pt_write(const st_write_source *src, st_convert_precision precis
     folder_name(path, folder, sizeof folder);
     if (status == STENO_OK) {
         snprintf(name, sizeof name, "%s/data.pkl", folder);
-        if (zip_add(&z, name, pickle.data, pickle.size) != 0) status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
+        if (zip_add(&z, name, pickle.data, pickle.size) != 0)
+            status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
     }
     for (size_t i = 0; status == STENO_OK && i < src->n_tensors; i++) {
         const st_tensor *t = src->tensors[i];
@@ -334,7 +349,8 @@ steno_status st_pt_write(const st_write_source *src, st_convert_precision precis
         if (t->dtype != ST_DTYPE_F16) {
             const float *values;
             status = st_write_tensor_f32(src, t, &values, err);
-            for (size_t k = 0; status == STENO_OK && k < n; k++) halves[k] = st_fp32_to_fp16(values[k]);
+            for (size_t k = 0; status == STENO_OK && k < n; k++)
+                halves[k] = st_fp32_to_fp16(values[k]);
             data = halves;
         }
         snprintf(name, sizeof name, "%s/data/%zu", folder, i);
@@ -344,7 +360,8 @@ steno_status st_pt_write(const st_write_source *src, st_convert_precision precis
     }
     if (status == STENO_OK) {
         snprintf(name, sizeof name, "%s/version", folder);
-        if (zip_add(&z, name, "3\n", 2) != 0) status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
+        if (zip_add(&z, name, "3\n", 2) != 0)
+            status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
     }
     if (status == STENO_OK) {
         zip_finish(&z);
@@ -352,7 +369,8 @@ steno_status st_pt_write(const st_write_source *src, st_convert_precision precis
     } else {
         st_atomic_file_abort(&z.out);
     }
-    for (size_t i = 0; i < z.n; i++) free(z.entries[i].name);
+    for (size_t i = 0; i < z.n; i++)
+        free(z.entries[i].name);
     free(z.entries);
     free(halves);
     free(pickle.data);

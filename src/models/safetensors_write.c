@@ -24,12 +24,18 @@ enum { HF_NAME = 128, SAFETENSORS_ALIGNMENT = 8 };
 
 /* openai's block names → transformers' (convert_openai_to_hf.py's table, in reverse). */
 static const char *const block_names[][2] = {
-    {"attn.query", "self_attn.q_proj"},          {"attn.key", "self_attn.k_proj"},
-    {"attn.value", "self_attn.v_proj"},          {"attn.out", "self_attn.out_proj"},
-    {"attn_ln", "self_attn_layer_norm"},         {"cross_attn.query", "encoder_attn.q_proj"},
-    {"cross_attn.key", "encoder_attn.k_proj"},   {"cross_attn.value", "encoder_attn.v_proj"},
-    {"cross_attn.out", "encoder_attn.out_proj"}, {"cross_attn_ln", "encoder_attn_layer_norm"},
-    {"mlp.0", "fc1"},                            {"mlp.2", "fc2"},
+    {"attn.query", "self_attn.q_proj"},
+    {"attn.key", "self_attn.k_proj"},
+    {"attn.value", "self_attn.v_proj"},
+    {"attn.out", "self_attn.out_proj"},
+    {"attn_ln", "self_attn_layer_norm"},
+    {"cross_attn.query", "encoder_attn.q_proj"},
+    {"cross_attn.key", "encoder_attn.k_proj"},
+    {"cross_attn.value", "encoder_attn.v_proj"},
+    {"cross_attn.out", "encoder_attn.out_proj"},
+    {"cross_attn_ln", "encoder_attn_layer_norm"},
+    {"mlp.0", "fc1"},
+    {"mlp.2", "fc2"},
     {"mlp_ln", "final_layer_norm"},
 };
 
@@ -48,7 +54,9 @@ static int hf_name(const char *name, char *out, size_t size) {
     for (size_t i = 0; i < sizeof top_names / sizeof top_names[0]; i++) {
         if (!strcmp(name, top_names[i][0])) return snprintf(out, size, "%s", top_names[i][1]) >= (int)size;
     }
-    const char *side = !strncmp(name, "encoder.blocks.", 15) ? "encoder" : !strncmp(name, "decoder.blocks.", 15) ? "decoder" : NULL;
+    const char *side = !strncmp(name, "encoder.blocks.", 15)   ? "encoder"
+                       : !strncmp(name, "decoder.blocks.", 15) ? "decoder"
+                                                               : NULL;
     if (!side) return snprintf(out, size, "model.%s", name) >= (int)size; /* conv1, conv2 */
     char *end;
     long layer = strtol(name + 15, &end, 10);
@@ -99,15 +107,16 @@ static steno_status write_safetensors(const st_write_source *src, int f16, const
         length += (size_t)snprintf(header + length, capacity - length, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[",
                                    entries[i].name, f16 ? "F16" : "F32");
         for (int k = 0; k < t->n_dims; k++) {
-            length += (size_t)snprintf(header + length, capacity - length, "%s%lld", k ? "," : "",
-                                       (long long)t->shape[k]);
+            length +=
+                (size_t)snprintf(header + length, capacity - length, "%s%lld", k ? "," : "", (long long)t->shape[k]);
         }
         length += (size_t)snprintf(header + length, capacity - length, "],\"data_offsets\":[%llu,%llu]}",
                                    (unsigned long long)offset, (unsigned long long)(offset + bytes));
         offset += bytes;
     }
     length += (size_t)snprintf(header + length, capacity - length, "}");
-    while (length % SAFETENSORS_ALIGNMENT != 0) header[length++] = ' ';
+    while (length % SAFETENSORS_ALIGNMENT != 0)
+        header[length++] = ' ';
 
     st_atomic_file out;
     steno_status status = st_atomic_file_open(&out, path, err);
@@ -118,8 +127,10 @@ static steno_status write_safetensors(const st_write_source *src, int f16, const
             status = f16 ? st_write_values_f16(src, entries[i].tensor, &out, err)
                          : st_write_values_f32(src, entries[i].tensor, &out, err);
         }
-        if (status == STENO_OK) status = st_atomic_file_commit(&out, err);
-        else st_atomic_file_abort(&out);
+        if (status == STENO_OK)
+            status = st_atomic_file_commit(&out, err);
+        else
+            st_atomic_file_abort(&out);
     }
     free(header);
     free(entries);
@@ -128,7 +139,8 @@ static steno_status write_safetensors(const st_write_source *src, int f16, const
 
 static void json_ints(st_atomic_file *out, const int *values, size_t n, int indent) {
     st_atomic_printf(out, "[");
-    for (size_t i = 0; i < n; i++) st_atomic_printf(out, "%s\n%*s%d", i ? "," : "", indent + 2, "", values[i]);
+    for (size_t i = 0; i < n; i++)
+        st_atomic_printf(out, "%s\n%*s%d", i ? "," : "", indent + 2, "", values[i]);
     st_atomic_printf(out, n ? "\n%*s]" : "]", indent, "");
 }
 
@@ -140,10 +152,9 @@ static steno_status write_config(const st_write_source *src, int f16, const char
     if (status != STENO_OK) return status;
     int eot = st_tokenizer_eot(t);
     int begin[2] = {st_tokenizer_space(t), eot};
-    st_atomic_printf(&out,
-                     "{\n  \"activation_dropout\": 0.0,\n  \"activation_function\": \"gelu\",\n"
-                     "  \"architectures\": [\n    \"WhisperForConditionalGeneration\"\n  ],\n"
-                     "  \"attention_dropout\": 0.0,\n  \"begin_suppress_tokens\": ");
+    st_atomic_printf(&out, "{\n  \"activation_dropout\": 0.0,\n  \"activation_function\": \"gelu\",\n"
+                           "  \"architectures\": [\n    \"WhisperForConditionalGeneration\"\n  ],\n"
+                           "  \"attention_dropout\": 0.0,\n  \"begin_suppress_tokens\": ");
     json_ints(&out, begin, 2, 2);
     st_atomic_printf(&out,
                      ",\n  \"bos_token_id\": %d,\n  \"d_model\": %d,\n  \"decoder_attention_heads\": %d,\n"
@@ -198,7 +209,8 @@ static steno_status write_generation_config(const st_write_source *src, const ch
     size_t n_suppress = 0;
     const int32_t *suppress = st_tokenizer_non_speech_tokens(t, &n_suppress);
     st_atomic_printf(&out, "[");
-    for (size_t i = 0; i < n_suppress; i++) st_atomic_printf(&out, "%s\n    %d", i ? "," : "", (int)suppress[i]);
+    for (size_t i = 0; i < n_suppress; i++)
+        st_atomic_printf(&out, "%s\n    %d", i ? "," : "", (int)suppress[i]);
     st_atomic_printf(&out, n_suppress ? "\n  ]" : "]");
     if (multilingual) {
         st_atomic_printf(&out, ",\n  \"task_to_id\": {\n    \"transcribe\": %d,\n    \"translate\": %d\n  }",
@@ -256,7 +268,8 @@ static steno_status write_vocab(const st_write_source *src, const char *path, st
         st_atomic_printf(&out, "\n}");
         status = st_atomic_file_commit(&out, err);
     }
-    for (int i = 0; i <= eot; i++) free(items[i].spelling);
+    for (int i = 0; i <= eot; i++)
+        free(items[i].spelling);
     free(items);
     return status;
 }
@@ -269,12 +282,18 @@ steno_status st_hf_write(const st_write_source *src, st_convert_precision precis
                                           "preprocessor_config.json"};
     for (int i = 0; status == STENO_OK && i < 5; i++) {
         char *member = st_atomic_dir_member(&dir, members[i]);
-        if (!member) status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
-        else if (i == 0) status = write_safetensors(src, f16, member, err);
-        else if (i == 1) status = write_config(src, f16, member, err);
-        else if (i == 2) status = write_generation_config(src, member, err);
-        else if (i == 3) status = write_vocab(src, member, err);
-        else status = st_write_preprocessor_config(src, member, err);
+        if (!member)
+            status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
+        else if (i == 0)
+            status = write_safetensors(src, f16, member, err);
+        else if (i == 1)
+            status = write_config(src, f16, member, err);
+        else if (i == 2)
+            status = write_generation_config(src, member, err);
+        else if (i == 3)
+            status = write_vocab(src, member, err);
+        else
+            status = st_write_preprocessor_config(src, member, err);
         free(member);
     }
     if (status == STENO_OK) return st_atomic_dir_commit(&dir, err);

@@ -42,7 +42,8 @@ static unsigned next_code_point(const uint8_t *text, size_t length, size_t *i) {
     unsigned c = text[(*i)++];
     int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
     c &= extra == 3 ? 0x07 : extra == 2 ? 0x0F : extra == 1 ? 0x1F : 0x7F;
-    while (extra-- > 0 && *i < length) c = c << 6 | (text[(*i)++] & 0x3F);
+    while (extra-- > 0 && *i < length)
+        c = c << 6 | (text[(*i)++] & 0x3F);
     return c;
 }
 
@@ -52,14 +53,29 @@ void st_write_json_string(st_atomic_file *out, const uint8_t *text, size_t lengt
         size_t start = i;
         unsigned c = next_code_point(text, length, &i);
         switch (c) {
-        case '"': st_atomic_write(out, "\\\"", 2); continue;
-        case '\\': st_atomic_write(out, "\\\\", 2); continue;
-        case '\n': st_atomic_write(out, "\\n", 2); continue;
-        case '\r': st_atomic_write(out, "\\r", 2); continue;
-        case '\t': st_atomic_write(out, "\\t", 2); continue;
-        case '\b': st_atomic_write(out, "\\b", 2); continue;
-        case '\f': st_atomic_write(out, "\\f", 2); continue;
-        default: break;
+        case '"':
+            st_atomic_write(out, "\\\"", 2);
+            continue;
+        case '\\':
+            st_atomic_write(out, "\\\\", 2);
+            continue;
+        case '\n':
+            st_atomic_write(out, "\\n", 2);
+            continue;
+        case '\r':
+            st_atomic_write(out, "\\r", 2);
+            continue;
+        case '\t':
+            st_atomic_write(out, "\\t", 2);
+            continue;
+        case '\b':
+            st_atomic_write(out, "\\b", 2);
+            continue;
+        case '\f':
+            st_atomic_write(out, "\\f", 2);
+            continue;
+        default:
+            break;
         }
         if (c < 0x20 || (ensure_ascii && c > 0x7E)) {
             if (c > 0xFFFF) { /* a surrogate pair, as Python writes astral characters */
@@ -89,4 +105,3 @@ steno_status st_write_preprocessor_config(const st_write_source *src, const char
                      src->model->dims.n_mels);
     return st_atomic_file_commit(&out, err);
 }
-

@@ -30,8 +30,7 @@ typedef struct st_write_source {
 } st_write_source;
 
 /* The tensor's values as f32 (in src->scratch, valid until the next call). */
-steno_status st_write_tensor_f32(const st_write_source *src, const st_tensor *tensor, const float **out,
-                                 st_error *err);
+steno_status st_write_tensor_f32(const st_write_source *src, const st_tensor *tensor, const float **out, st_error *err);
 /* The tensor by canonical name (always present: convert.c checked completeness). */
 const st_tensor *st_write_find(const st_write_source *src, const char *name);
 
@@ -56,11 +55,9 @@ size_t st_write_gpt2_spelling(const uint8_t *bytes, size_t length, uint8_t *out)
 steno_status st_write_preprocessor_config(const st_write_source *src, const char *path, st_error *err);
 
 /* The writers: each writes path atomically, or leaves it untouched on failure. */
-steno_status st_ggml_write(const st_write_source *src, st_convert_precision precision, const char *path,
-                           st_error *err);
+steno_status st_ggml_write(const st_write_source *src, st_convert_precision precision, const char *path, st_error *err);
 steno_status st_pt_write(const st_write_source *src, st_convert_precision precision, const char *path, st_error *err);
-steno_status st_ct2_write(const st_write_source *src, st_convert_precision precision, const char *path,
-                          st_error *err);
+steno_status st_ct2_write(const st_write_source *src, st_convert_precision precision, const char *path, st_error *err);
 steno_status st_hf_write(const st_write_source *src, st_convert_precision precision, const char *path, st_error *err);
 
 #endif
