@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "models/convert.h"
 #include "store/store.h"
 
 #define LARGE_DOWNLOAD (1000LL * 1000 * 1000) /* ask before fetching more than this on a TTY */
@@ -673,6 +674,60 @@ static int rm_model(const st_store *store, const options *o, const char *name) {
     return failed ? ST_EXIT_FAILURE : ST_EXIT_OK;
 }
 
+/* ---- convert --------------------------------------------------------------------------- */
+
+/* `steno models convert SRC DST --to pt|ct2|ggml|hf [--quantize int8|q8_0|q5_1|f16] [--force]`:
+ * its own options, so it is dispatched before the store's are parsed. */
+static int convert(int argc, char **argv) {
+    static const char usage_text[] =
+        "usage: steno models convert SRC DST --to pt|ct2|ggml|hf [--quantize int8|q8_0|q5_1|f16] [--force]\n"
+        "  SRC is any model steno reads (judged by content); DST is written atomically and an\n"
+        "  existing DST is kept unless --force. int8: ct2 only; q8_0, q5_1: ggml only.\n";
+    enum { OPT_TO = 256, OPT_QUANTIZE, OPT_FORCE };
+    static const struct option long_options[] = {
+        {"to", required_argument, NULL, OPT_TO},
+        {"quantize", required_argument, NULL, OPT_QUANTIZE},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    st_convert_format format = ST_CONVERT_GGML;
+    st_convert_precision precision = ST_PRECISION_DEFAULT;
+    int have_format = 0, force = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+        if (c == OPT_TO && st_convert_parse_format(optarg, &format)) {
+            have_format = 1;
+        } else if (c == OPT_QUANTIZE && st_convert_parse_precision(optarg, &precision)) {
+            continue;
+        } else if (c == OPT_FORCE) {
+            force = 1;
+        } else if (c == 'h') {
+            fputs(usage_text, stdout);
+            return ST_EXIT_OK;
+        } else {
+            if (c == OPT_TO || c == OPT_QUANTIZE) fprintf(stderr, "steno models convert: unknown value '%s'\n", optarg);
+            fputs(usage_text, stderr);
+            return ST_EXIT_USAGE;
+        }
+    }
+    if (!have_format || argc - optind != 2) {
+        fputs(usage_text, stderr);
+        return ST_EXIT_USAGE;
+    }
+    st_error err = {0};
+    st_convert_report report = {0};
+    steno_status status = st_model_convert(argv[optind], argv[optind + 1], format, precision, force, &report, &err);
+    if (status != STENO_OK) {
+        fprintf(stderr, "steno models convert: %s\n", st_error_message(&err));
+        return status == STENO_ERR_INVALID_ARGUMENT ? ST_EXIT_USAGE : ST_EXIT_FAILURE;
+    }
+    char size[32];
+    human_size((int64_t)report.bytes_written, size, sizeof size);
+    printf("%s (%s) -> %s: %s in %.1f s\n", argv[optind], report.source_format, argv[optind + 1], size, report.seconds);
+    return ST_EXIT_OK;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 int st_cli_models(int argc, char **argv) {
@@ -693,6 +748,7 @@ int st_cli_models(int argc, char **argv) {
         return ST_EXIT_USAGE;
     }
     const char *action = argv[1];
+    if (!strcmp(action, "convert")) return convert(argc - 1, argv + 1);
     options o = {.format = ST_FORMAT_UNKNOWN};
     int c;
     optind = 1;
