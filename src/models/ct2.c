@@ -789,6 +789,14 @@ int st_ct2_detect(const uint8_t *head, size_t n, int in_model_directory) {
     return 1;
 }
 
+int st_ct2_spec_name(const uint8_t *head, size_t n, char *out, size_t size) {
+    if (size > 0) out[0] = '\0';
+    if (!st_ct2_detect(head, n, 0) || size == 0) return 0;
+    /* detect checked the u16 length and the NUL-terminated printable name after the version */
+    snprintf(out, size, "%s", (const char *)head + 6);
+    return 1;
+}
+
 /* ---- the files beside model.bin ------------------------------------------------------- */
 
 static int is_regular_file(const char *path) {

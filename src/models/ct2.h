@@ -41,4 +41,9 @@ steno_status st_ct2_load_memory(const uint8_t *data, size_t size, const char *na
  * must vouch for it. */
 int st_ct2_detect(const uint8_t *head, size_t n, int in_model_directory);
 
+/* The specification name a model.bin of binary version 2 or later starts with ("WhisperSpec"),
+ * written to out; 0 (and out empty) when head is no such file. Reads only the first bytes, so
+ * it names a file the full reader refuses. */
+int st_ct2_spec_name(const uint8_t *head, size_t n, char *out, size_t size);
+
 #endif

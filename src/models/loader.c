@@ -40,12 +40,26 @@ st_model_format st_model_detect(const char *path) {
         if (st_ct2_detect(head, read_head(model_bin, head, sizeof head), 1)) return ST_FORMAT_CT2;
         return ST_FORMAT_UNKNOWN;
     }
-    size_t n = read_head(path, head, sizeof head);
+    return st_model_detect_memory(head, read_head(path, head, sizeof head), 0);
+}
+
+st_model_format st_model_detect_memory(const uint8_t *head, size_t n, int in_model_directory) {
     if (n >= 4 && head[0] == 'l' && head[1] == 'm' && head[2] == 'g' && head[3] == 'g') return ST_FORMAT_GGML;
     if (n >= 4 && memcmp(head, "GGUF", 4) == 0) return ST_FORMAT_GGUF;
-    if (st_ct2_detect(head, n, 0)) return ST_FORMAT_CT2;
+    if (st_ct2_detect(head, n, in_model_directory)) return ST_FORMAT_CT2;
     if (st_zip_is_archive(head, n)) return ST_FORMAT_PT;
     return ST_FORMAT_UNKNOWN;
+}
+
+steno_status st_model_open_memory(const uint8_t *data, size_t size, const char *name, st_model *out, st_error *err) {
+    memset(out, 0, sizeof *out);
+    switch (st_model_detect_memory(data, size, 0)) {
+    case ST_FORMAT_GGML:
+    case ST_FORMAT_GGUF: return st_ggml_load_memory(data, size, name, out, err);
+    case ST_FORMAT_CT2: return st_ct2_load_memory(data, size, name, out, err);
+    case ST_FORMAT_PT: return st_pt_load_memory(data, size, name, out, err);
+    default: return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: not a model steno can read (unrecognised content)", name);
+    }
 }
 
 steno_status st_model_open(const char *path, st_model *out, st_error *err) {

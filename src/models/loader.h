@@ -25,7 +25,16 @@ const char *st_model_format_name(st_model_format format);
 /* Identifies path (a file or a folder) by its content. */
 st_model_format st_model_detect(const char *path);
 
+/* The same for a file's first bytes (64 are enough). A version-1 CTranslate2 model.bin carries
+ * no name: in_model_directory (the file is a folder's model.bin) vouches for it. */
+st_model_format st_model_detect_memory(const uint8_t *head, size_t n, int in_model_directory);
+
 /* Opens path with the reader its content calls for. */
 steno_status st_model_open(const char *path, st_model *out, st_error *err);
+
+/* Opens one weights file already in memory (kept alive by the caller as long as *out) with the
+ * reader its bytes call for, through the readers' *_load_memory entry points: nothing beside
+ * the file (config, vocabulary) is read. name labels it in messages. */
+steno_status st_model_open_memory(const uint8_t *data, size_t size, const char *name, st_model *out, st_error *err);
 
 #endif

@@ -3,12 +3,17 @@
  *
  * `steno models check PATH` and the store's listing use this to say "a CTranslate2 float16
  * Whisper base (6 encoder layers, 512 wide, 80 mels)" about a `model.bin` someone found under
- * HF_HOME. It reads only headers: the ggml hyperparameters, the CTranslate2 variable index,
- * the safetensors JSON header, a torch zip's pickle (shallowly) and config files, so it is fast
- * on multi-gigabyte files. Whether steno can actually run the file is asked of st_model_open.
+ * HF_HOME. The formats' own readers do the reading: a Whisper file is opened with
+ * st_model_open (which maps the file and points at its tensors, so it costs no more than the
+ * headers on multi-gigabyte files), and its dimensions and precision are read off the result;
+ * a file the reader refuses is still named from what its format's entry points can tell
+ * (a ggml magic, a CTranslate2 specification name, a torch checkpoint's pickled `dims`), with
+ * the reader's reason. pyannote checkpoints are opened with st_torch_open and named from their
+ * pickled object tree: the class pyannote.audio saved under "architecture" and the shapes of
+ * the state dict.
  *
- * The pt, CTranslate2 and safetensors readers arrive on other branches; until they are merged
- * the header parsing here is the only reader of those layouts (to be reconciled with them).
+ * safetensors files are described from their JSON header here only until the Hugging Face
+ * reader is merged; once st_model_detect recognises those folders the generic path takes over.
  */
 #ifndef ST_STORE_IDENTIFY_H
 #define ST_STORE_IDENTIFY_H
@@ -45,6 +50,12 @@ typedef struct st_identity {
  * model (format ST_FORMAT_UNKNOWN and `how` says what was seen); an error only when path is
  * missing or unreadable. */
 steno_status st_identify(const char *path, st_identity *out, st_error *err);
+
+/* Identifies one file's bytes (ggml, CTranslate2 model.bin, torch archive, safetensors, GGUF)
+ * with the readers' in-memory entry points; nothing beside the file is read, and `usable`
+ * means the reader accepted the bytes alone. name labels the file in messages. STENO_OK for
+ * any bytes: what they are not is said in `how`. The fuzz target's entry point. */
+steno_status st_identify_memory(const uint8_t *data, size_t size, const char *name, st_identity *out, st_error *err);
 
 /* Hashes the weights file and compares it with the catalogue's published checksum and, in a
  * Hugging Face cache, with the blob's name (the file's SHA-256 for LFS files). */
