@@ -1,8 +1,10 @@
 /*
  * test_store_identify.c — the store names files by content: every entry of the tree that
- * scripts/make-store-fixtures.py builds (torch, CTranslate2, safetensors, HF cache, pyannote,
- * GGUF, the real ggml base.en) is identified as its manifest says; names resolve to the first
- * usable copy in lookup order; the real ggml file's SHA-1 matches whisper.cpp's published one.
+ * scripts/make-store-fixtures.py builds (real ggml, .pt, CTranslate2 and HF-cache copies of
+ * base.en and tiny, a safetensors file, pyannote checkpoints, GGUF) is identified as its
+ * manifest says, and the real models are usable in place; identifying the bytes in memory
+ * agrees with identifying the file; names resolve to the first usable copy in lookup order; the
+ * real ggml file's SHA-1 matches whisper.cpp's published one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,7 +34,7 @@ static void every_manifest_entry_is_identified_by_content(void **state) {
     snprintf(path, sizeof path, "%s/manifest.json", fixture_tree());
     json_t *manifest = json_load_file(path, 0, NULL);
     assert_non_null(manifest);
-    assert_true(json_object_size(manifest) >= 7);
+    assert_true(json_object_size(manifest) >= 16);
     const char *relative;
     json_t *expected;
     json_object_foreach(manifest, relative, expected) {
@@ -57,6 +59,10 @@ static void every_manifest_entry_is_identified_by_content(void **state) {
         if (json_is_string(architecture)) assert_string_equal(id.architecture, json_string_value(architecture));
         json_t *usable = json_object_get(expected, "usable");
         if (json_is_true(usable)) assert_true(id.usable);
+        if (json_is_false(usable)) {
+            assert_false(id.usable);
+            assert_true(id.unusable[0] != '\0');
+        }
     }
     json_decref(manifest);
 }
@@ -78,24 +84,46 @@ static void names_resolve_in_lookup_order(void **state) {
     assert_string_equal(store.roots[0].source, "STENO_MODELS");
     assert_string_equal(store.roots[1].source, "WHISPER_CACHE_DIR");
 
-    /* medium: the .pt is found, identified, and (with no pt reader yet) reported unusable */
+    /* medium: the .pt is found and named by its pickled dims, and the reader's reason to refuse
+     * its toy tensors is kept */
     st_store_copies copies;
     st_error err;
     assert_int_equal(st_store_find(&store, st_catalogue_find("medium"), &copies, &err), STENO_OK);
     assert_int_equal(copies.count, 1);
     assert_int_equal(copies.items[0].format, ST_FORMAT_PT);
     assert_string_equal(store.roots[copies.items[0].root].source, "WHISPER_CACHE_DIR");
+    assert_ptr_equal(copies.items[0].identity.model, st_catalogue_find("medium"));
+    assert_false(copies.items[0].identity.usable);
+    assert_non_null(strstr(copies.items[0].identity.unusable, "encoder.conv1.weight"));
     st_store_copies_free(&copies);
 
-    /* Systran/faster-whisper-base is the repository id of base's CTranslate2 copy */
-    assert_ptr_equal(st_catalogue_find("Systran/faster-whisper-base"), st_catalogue_find("base"));
-    assert_int_equal(st_store_find(&store, st_catalogue_find("base"), &copies, &err), STENO_OK);
-    assert_int_equal(copies.count, 1);
-    assert_int_equal(copies.items[0].format, ST_FORMAT_CT2);
+    /* base.en in every layout, each usable, in lookup order: STENO_MODELS (ggml, then the
+     * CTranslate2 folder named like faster-whisper's repository), WHISPER_CACHE_DIR's .pt, then
+     * the HF cache's CTranslate2 repository and transformers' repository (read through its
+     * pytorch_model.bin) */
+    assert_ptr_equal(st_catalogue_find("Systran/faster-whisper-base.en"), st_catalogue_find("base.en"));
+    assert_int_equal(st_store_find(&store, st_catalogue_find("base.en"), &copies, &err), STENO_OK);
+    static const st_model_format formats[] = {ST_FORMAT_GGML, ST_FORMAT_CT2, ST_FORMAT_PT, ST_FORMAT_CT2, ST_FORMAT_PT};
+    static const char *const sources[] = {"STENO_MODELS", "STENO_MODELS", "WHISPER_CACHE_DIR", "HF_HUB_CACHE",
+                                          "HF_HUB_CACHE"};
+    assert_int_equal(copies.count, 5);
+    for (int i = 0; i < copies.count; i++) {
+        print_message("base.en copy %d: %s (%s)\n", i, copies.items[i].identity.open_path,
+                      st_model_format_name(copies.items[i].format));
+        assert_int_equal(copies.items[i].format, formats[i]);
+        assert_string_equal(store.roots[copies.items[i].root].source, sources[i]);
+        assert_true(copies.items[i].identity.usable);
+        assert_ptr_equal(copies.items[i].identity.model, st_catalogue_find("base.en"));
+    }
     st_store_copies_free(&copies);
+    char path[4096], why[2048];
+    assert_int_equal(st_store_resolve(&store, "base.en", path, sizeof path, why, sizeof why, &err), STENO_OK);
+    assert_non_null(strstr(path, "/steno/ggml-base.en.bin"));
+    /* the quantized copy is reached by its own name, outside the catalogue */
+    assert_int_equal(st_store_resolve(&store, "base.en-q5_0", path, sizeof path, why, sizeof why, &err), STENO_OK);
+    assert_non_null(strstr(path, "/steno/ggml-base.en-q5_0.bin"));
 
     /* a name with no usable copy: not found, and the message says what pull would fetch */
-    char path[4096], why[2048];
     assert_int_equal(st_store_resolve(&store, "small", path, sizeof path, why, sizeof why, &err), STENO_ERR_NOT_FOUND);
     assert_non_null(strstr(why, "steno models pull small"));
     assert_non_null(strstr(why, "ggml-small.bin"));
@@ -109,11 +137,45 @@ static void names_resolve_in_lookup_order(void **state) {
         pyannote += copies.items[i].identity.family != ST_FAMILY_WHISPER;
         whisper_models += copies.items[i].identity.family == ST_FAMILY_WHISPER;
     }
-    assert_int_equal(pyannote, 2);
-    assert_true(whisper_models >= 3);
+    assert_int_equal(pyannote, 3); /* segmentation, embedding, pipeline */
+    assert_int_equal(whisper_models, 8);
     st_store_copies_free(&copies);
     if (test_models) setenv("STENO_TEST_MODELS", test_models, 1);
     free(test_models);
+}
+
+/* The bytes alone are named as the file is (the fuzz target's entry point). */
+static void memory_identification_agrees_with_the_file(void **state) {
+    (void)state;
+    static const char *const files[] = {
+        "whisper/base.en.pt", "steno/ggml-tiny.bin", "steno/faster-whisper-base.en/model.bin", "whisper/medium.pt",
+        "hf/hub/models--pyannote--segmentation-3.0/snapshots/0123456789abcdef0123456789abcdef01234567/"
+        "pytorch_model.bin",
+        "hf/hub/models--openai--whisper-base.en/snapshots/0123456789abcdef0123456789abcdef01234567/model.safetensors",
+        "other/model.gguf"};
+    fixture_tree();
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s", tree, files[i]);
+        size_t size;
+        uint8_t *bytes = (uint8_t *)st_test_read_file(path, &size);
+        assert_non_null(bytes);
+        st_identity from_file, from_memory;
+        st_error err;
+        assert_int_equal(st_identify(path, &from_file, &err), STENO_OK);
+        assert_int_equal(st_identify_memory(bytes, size, files[i], &from_memory, &err), STENO_OK);
+        print_message("%s: %s\n", files[i], from_memory.how);
+        assert_int_equal(from_memory.format, from_file.format);
+        assert_int_equal(from_memory.is_model, from_file.is_model);
+        assert_int_equal(from_memory.family, from_file.family);
+        assert_ptr_equal(from_memory.model, from_file.model);
+        assert_string_equal(from_memory.precision, from_file.precision);
+        assert_string_equal(from_memory.architecture, from_file.architecture);
+        assert_memory_equal(&from_memory.shape, &from_file.shape, sizeof from_file.shape);
+        assert_int_equal(from_memory.usable, from_file.usable);
+        assert_int_equal(from_memory.size, (int64_t)size);
+        free(bytes);
+    }
 }
 
 static void real_ggml_resolves_and_matches_published_sha1(void **state) {
@@ -142,6 +204,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_manifest_entry_is_identified_by_content),
         cmocka_unit_test(names_resolve_in_lookup_order),
+        cmocka_unit_test(memory_identification_agrees_with_the_file),
         cmocka_unit_test(real_ggml_resolves_and_matches_published_sha1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
