@@ -3,6 +3,8 @@
 what each entry is.
 
 Usage: make-store-fixtures.py OUT_DIR TEST_MODELS_DIR
+       make-store-fixtures.py fuzz-seeds DIR   (fuzz/fuzz_identify's pyannote and safetensors
+                                                seeds: the same layouts, a few tiny tensors)
 
 The Whisper copies are the real files of the test-model cache (the official ggml-base.en.bin and
 what scripts/reference_pt.py, reference_ct2.py and make-multilingual-models derived from it into
@@ -199,9 +201,36 @@ def lightning_checkpoint(state, module, class_name, hyper_parameters, specificat
                                "specifications": specifications}}
 
 
+def write_seeds(out):
+    os.makedirs(out, exist_ok=True)
+    task = pyannote_classes()
+    torch.manual_seed(5)
+    specifications = task.Specifications(problem=task.Problem.MONO_LABEL_CLASSIFICATION,
+                                         resolution=task.Resolution.FRAME, duration=10.0,
+                                         classes=["speaker#1", "speaker#2", "speaker#3"], powerset_max_classes=2)
+    state = collections.OrderedDict([("lstm.weight_ih_l0", torch.rand(8, 2)), ("classifier.weight", torch.rand(7, 2)),
+                                     ("classifier.bias", torch.rand(7))])
+    torch.save(lightning_checkpoint(state, "pyannote.audio.models.segmentation.PyanNet", "PyanNet",
+                                    {"sample_rate": 16000}, specifications), os.path.join(out, "pyannet.pt"))
+    state = collections.OrderedDict([("resnet.conv1.weight", torch.rand(2, 1, 3, 3).half()),
+                                     ("resnet.seg_1.weight", torch.rand(4, 6).half())])
+    torch.save(lightning_checkpoint(state, "pyannote.audio.models.embedding.wespeaker", "WeSpeakerResNet34",
+                                    {"num_mel_bins": 80}, None), os.path.join(out, "wespeaker.pt"))
+    write_safetensors({"model.encoder.conv1.weight": torch.zeros(4, 2, 3, dtype=torch.float16),
+                       "model.encoder.layers.0.fc1.weight": torch.zeros(2, 4, dtype=torch.float16),
+                       "model.decoder.embed_tokens.weight": torch.zeros(3, 4, dtype=torch.float16),
+                       "model.decoder.layers.0.fc1.weight": torch.zeros(2, 4, dtype=torch.float16)},
+                      os.path.join(out, "whisper.safetensors"))
+    with open(os.path.join(out, "header.gguf"), "wb") as f:
+        f.write(b"GGUF" + struct.pack("<I", 3) + b"\0" * 16)
+
+
 # ---- the tree ----------------------------------------------------------------------------------
 
 def main():
+    if sys.argv[1] == "fuzz-seeds":
+        write_seeds(sys.argv[2])
+        return
     out, models = sys.argv[1], sys.argv[2]
     derived = os.path.join(models, "derived")
     needed = [os.path.join(models, "ggml-base.en.bin")] + [os.path.join(derived, name) for name in (

@@ -5,6 +5,8 @@
  * no second download of a present model, a corrupt file (SHA-1 mismatch), offline mode, two
  * concurrent pulls fetching once, a full disk and a read-only folder (small tmpfs mounts). After
  * every fault no partial model is visible. Expected digests come from coreutils' sha256sum.
+ * A model already here in any usable format (the real CTranslate2 or .pt copy of base.en from
+ * the reference fixtures) is never fetched again: no request reaches the server.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +44,7 @@ static char work[256];
 static char endpoint[128];
 static char payload_sha256[65];
 static pid_t nginx_pid;
+static char test_models[4096]; /* STENO_TEST_MODELS, saved before the environment is cleared */
 
 static void sh(const char *format, ...) __attribute__((format(printf, 1, 2)));
 static void sh(const char *format, ...) {
@@ -174,6 +177,7 @@ static int start_nginx(void **state) {
     unsetenv("WHISPER_CACHE_DIR");
     unsetenv("HF_HOME");
     unsetenv("HF_HUB_OFFLINE");
+    snprintf(test_models, sizeof test_models, "%s", getenv("STENO_TEST_MODELS") ? getenv("STENO_TEST_MODELS") : "");
     unsetenv("STENO_TEST_MODELS");
     unsetenv("HF_TOKEN");
     return 0;
@@ -317,8 +321,20 @@ static void killed_transfer_resumes_with_range(void **state) {
     assert_int_equal(count_matches(pattern), 0);
     assert_int_equal(visible_ct2_copies(), 0);
     int ranged_before = log_count("model.bin HTTP/1.1 206");
-    char *output;
+    char partial[512];
+    snprintf(partial, sizeof partial, "%s/hub/models--Systran--faster-whisper-tiny/blobs/steno-model.bin.incomplete",
+             work);
+    assert_int_equal(stat(partial, &st), 0);
+    char *output, resumed[128];
     assert_int_equal(run_cli("models pull tiny --format ct2", &output), 0);
+    /* the CLI says how much of the earlier partial it kept, and how much came now */
+    char served[512];
+    struct stat whole;
+    snprintf(served, sizeof served, "%s/www%s", work, CT2_PATH);
+    assert_int_equal(stat(served, &whole), 0);
+    snprintf(resumed, sizeof resumed, "model.bin: resumed from %lld bytes, %lld fetched now", (long long)st.st_size,
+             (long long)(whole.st_size - st.st_size));
+    assert_non_null(strstr(output, resumed));
     free(output);
     assert_int_equal(log_count("model.bin HTTP/1.1 206"), ranged_before + 1);
     assert_int_equal(count_matches(pattern), 1);
@@ -344,6 +360,61 @@ static void killed_transfer_resumes_with_range(void **state) {
     assert_non_null(strstr(output, "already here"));
     free(output);
     assert_int_equal(log_count("GET "), requests);
+}
+
+/* Hard-links (or copies) a file of the test-model cache to destination; 0 when it is absent. */
+static int place_model(const char *relative, const char *destination) {
+    char source[4200];
+    snprintf(source, sizeof source, "%s/%s", test_models, relative);
+    if (!test_models[0] || access(source, R_OK) != 0) return 0;
+    if (link(source, destination) != 0) sh("cp '%s' '%s'", source, destination);
+    return 1;
+}
+
+static void any_usable_format_is_never_downloaded_again(void **state) {
+    (void)state;
+    use_hub("hub-present");
+    char folder[512], path[700];
+    snprintf(folder, sizeof folder, "%s/steno-models/faster-whisper-base.en", work);
+    sh("mkdir -p %s %s/whisper-cache", folder, work);
+    static const char *const ct2_files[] = {"model.bin", "config.json", "vocabulary.json", "preprocessor_config.json"};
+    for (size_t i = 0; i < sizeof ct2_files / sizeof ct2_files[0]; i++) {
+        char relative[256];
+        snprintf(relative, sizeof relative, "derived/ct2-base.en-int8/%s", ct2_files[i]);
+        snprintf(path, sizeof path, "%s/%s", folder, ct2_files[i]);
+        if (!place_model(relative, path)) {
+            print_message("%s is missing (the reference_ct2 fixture writes it)\n", relative);
+            skip();
+        }
+    }
+    /* CTranslate2 int8 in steno's folder: the default pull (ggml) is not needed */
+    int requests = log_count("GET ");
+    char *output;
+    assert_int_equal(run_cli("models pull base.en", &output), 0);
+    assert_non_null(strstr(output, "base.en is already here"));
+    assert_non_null(strstr(output, "CTranslate2 in STENO_MODELS"));
+    assert_non_null(strstr(output, "nothing downloaded"));
+    free(output);
+    assert_int_equal(log_count("GET "), requests);
+
+    /* only openai's .pt in WHISPER_CACHE_DIR: the same */
+    sh("rm -r %s", folder);
+    snprintf(path, sizeof path, "%s/whisper-cache/base.en.pt", work);
+    if (!place_model("derived/base.en.pt", path)) skip();
+    snprintf(path, sizeof path, "%s/whisper-cache", work);
+    setenv("WHISPER_CACHE_DIR", path, 1);
+    assert_int_equal(run_cli("models pull base.en", &output), 0);
+    assert_non_null(strstr(output, "base.en is already here"));
+    assert_non_null(strstr(output, "torch .pt in WHISPER_CACHE_DIR"));
+    free(output);
+    assert_int_equal(log_count("GET "), requests);
+
+    /* and with nothing usable left, the same command does reach the server */
+    sh("rm -r %s/whisper-cache", work);
+    assert_int_equal(run_cli("models pull base.en", &output), 1);
+    free(output);
+    unsetenv("WHISPER_CACHE_DIR");
+    assert_true(log_count("GET /ggerganov/whisper.cpp/resolve/main/ggml-base.en.bin") >= 1);
 }
 
 static void corrupt_download_is_not_installed(void **state) {
@@ -465,7 +536,7 @@ int main(void) {
         cmocka_unit_test(progress_reaches_the_whole_file),   cmocka_unit_test(killed_transfer_resumes_with_range),
         cmocka_unit_test(corrupt_download_is_not_installed), cmocka_unit_test(offline_never_touches_the_network),
         cmocka_unit_test(concurrent_pulls_download_once),    cmocka_unit_test(full_disk_leaves_no_partial_model),
-        cmocka_unit_test(read_only_folder_is_a_clear_error),
+        cmocka_unit_test(read_only_folder_is_a_clear_error),  cmocka_unit_test(any_usable_format_is_never_downloaded_again),
     };
     return cmocka_run_group_tests(tests, start_nginx, finish);
 }

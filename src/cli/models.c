@@ -538,43 +538,53 @@ static int confirm(const char *question) {
     return fgets(answer, sizeof answer, stdin) && (answer[0] == 'y' || answer[0] == 'Y');
 }
 
+/* A copy of model already here that makes a download pointless: usable by steno in any format
+ * (or, with --format, any copy in that format); pyannote copies count while steno cannot run
+ * them, since downloading again would not help. */
+static int present_copy(const st_store *store, const st_catalogue_model *model, st_model_format format,
+                        char *path, size_t size, char *label, size_t label_size) {
+    st_error err;
+    st_store_copies copies;
+    if (st_store_find(store, model, &copies, &err) != STENO_OK) return 0;
+    int found = 0;
+    for (int i = 0; i < copies.count && !found; i++) {
+        const st_store_copy *c = &copies.items[i];
+        found = format == ST_FORMAT_UNKNOWN ? c->identity.usable || model->family != ST_FAMILY_WHISPER
+                                            : c->format == format && c->identity.is_model;
+        if (found) {
+            snprintf(path, size, "%s", c->identity.open_path);
+            snprintf(label, label_size, "%s in %s", format_label(c->format), store->roots[c->root].source);
+        }
+    }
+    st_store_copies_free(&copies);
+    return found;
+}
+
 static int pull(st_store *store, const options *o, const char *name) {
     const st_catalogue_model *model = st_catalogue_find(name);
     if (!model) {
         fprintf(stderr, "steno models pull: '%s' is not a model steno knows (steno models list)\n", name);
         return ST_EXIT_FAILURE;
     }
-    st_error err;
-    st_store_copies copies;
-    if (st_store_find(store, model, &copies, &err) != STENO_OK) {
-        fprintf(stderr, "steno models pull: %s\n", st_error_message(&err));
-        return ST_EXIT_FAILURE;
-    }
-    /* a usable copy in any format (or in the format asked for) means nothing to fetch */
-    for (int i = 0; i < copies.count; i++) {
-        const st_store_copy *c = &copies.items[i];
-        int wanted = o->format == ST_FORMAT_UNKNOWN ? c->identity.usable || model->family != ST_FAMILY_WHISPER
-                                                    : c->format == o->format && c->identity.is_model;
-        if (wanted) {
-            printf("%s is already here: %s (%s); nothing downloaded\n", model->name, c->identity.open_path,
-                   format_label(c->format));
-            st_store_copies_free(&copies);
-            return ST_EXIT_OK;
-        }
-    }
-    st_store_copies_free(&copies);
     const st_catalogue_download *download =
         o->format == ST_FORMAT_UNKNOWN ? st_store_default_download(model) : st_catalogue_download_in(model, o->format);
     if (!download) {
         fprintf(stderr, "steno models pull: %s is not published in %s format\n", model->name, format_label(o->format));
         return ST_EXIT_FAILURE;
     }
+    st_error err;
     int status = ST_EXIT_OK;
     const st_catalogue_model *all[1 + ST_CATALOGUE_MAX_NEEDS] = {model};
     int n = 1;
     for (int i = 0; i < ST_CATALOGUE_MAX_NEEDS && model->needs[i]; i++)
         all[n++] = st_catalogue_find(model->needs[i]);
     for (int k = 0; k < n && status == ST_EXIT_OK; k++) {
+        char here[4096], label[128];
+        if (present_copy(store, all[k], k == 0 ? o->format : ST_FORMAT_UNKNOWN, here, sizeof here, label,
+                         sizeof label)) {
+            printf("%s is already here: %s (%s); nothing downloaded\n", all[k]->name, here, label);
+            continue;
+        }
         const st_catalogue_download *d = k == 0 ? download : st_store_default_download(all[k]);
         st_pull_plan plan;
         if (st_store_plan(store, all[k], d, o->n_dirs ? o->dirs[0] : NULL, &plan, &err) != STENO_OK) {
@@ -594,14 +604,24 @@ static int pull(st_store *store, const options *o, const char *name) {
             }
         }
         progress_state p = {.tty = isatty(STDERR_FILENO)};
-        steno_status s = st_store_pull(store, &plan, show_progress, &p, &err);
+        st_download_result results[ST_CATALOGUE_MAX_FILES];
+        steno_status s = st_store_pull(store, &plan, show_progress, &p, results, &err);
         if (p.tty) fprintf(stderr, "\r\033[K");
         if (s != STENO_OK) {
             fprintf(stderr, "steno models pull: %s\n", st_error_message(&err));
             status = ST_EXIT_FAILURE;
-        } else {
-            printf("%s: done\n", all[k]->name);
+            continue;
         }
+        for (int i = 0; i < plan.n_items; i++) {
+            const st_download_result *r = &results[i];
+            if (r->already_present) {
+                printf("  %s: already in place (another pull finished it)\n", plan.items[i].file->path);
+            } else if (r->resumed_from > 0) {
+                printf("  %s: resumed from %lld bytes, %lld fetched now\n", plan.items[i].file->path,
+                       (long long)r->resumed_from, (long long)r->transferred);
+            }
+        }
+        printf("%s: done\n", all[k]->name);
     }
     return status;
 }
@@ -644,16 +664,22 @@ static int remove_copy(const st_store_copy *c) {
 
 static int rm_model(const st_store *store, const options *o, const char *name) {
     const st_catalogue_model *model = st_catalogue_find(name);
-    st_error err;
-    st_store_copies copies;
-    if (!model || st_store_find(store, model, &copies, &err) != STENO_OK) {
-        fprintf(stderr, "steno models rm: '%s' is not a model steno knows\n", name);
+    if (!model) {
+        fprintf(stderr, "steno models rm: '%s' is not a model steno knows (steno models list); nothing removed\n",
+                name);
         return ST_EXIT_FAILURE;
     }
-    int removed = 0, failed = 0;
+    st_error err;
+    st_store_copies copies;
+    if (st_store_find(store, model, &copies, &err) != STENO_OK) {
+        fprintf(stderr, "steno models rm: %s\n", st_error_message(&err));
+        return ST_EXIT_FAILURE;
+    }
+    int removed = 0, failed = 0, matching = 0;
     for (int i = 0; i < copies.count; i++) {
         const st_store_copy *c = &copies.items[i];
         if (o->format != ST_FORMAT_UNKNOWN && c->format != o->format) continue;
+        matching++;
         if (!store->roots[c->root].writable) {
             printf("kept %s (%s is read-only)\n", c->path, store->roots[c->root].source);
             continue;
@@ -669,8 +695,14 @@ static int rm_model(const st_store *store, const options *o, const char *name) {
             failed = 1;
         }
     }
-    if (!removed && !failed) printf("no copy of %s to remove\n", model->name);
     st_store_copies_free(&copies);
+    if (!matching) {
+        fprintf(stderr, "steno models rm: no copy of %s%s%s is here (looked in %d model folders: steno models check "
+                        "lists them); nothing removed\n",
+                model->name, o->format != ST_FORMAT_UNKNOWN ? " in " : "",
+                o->format != ST_FORMAT_UNKNOWN ? format_label(o->format) : "", store->n_roots);
+        return ST_EXIT_FAILURE;
+    }
     return failed ? ST_EXIT_FAILURE : ST_EXIT_OK;
 }
 

@@ -478,7 +478,7 @@ static steno_status hf_finish(void *user, const st_download_result *result, st_e
 }
 
 steno_status st_store_pull(const st_store *store, const st_pull_plan *plan, st_download_progress progress, void *user,
-                           st_error *err) {
+                           st_download_result *results, st_error *err) {
     if (store->offline) {
         char missing[1024] = "";
         size_t used = 0;
@@ -541,6 +541,7 @@ steno_status st_store_pull(const st_store *store, const st_pull_plan *plan, st_d
         st_download_result result;
         steno_status status = st_download(&request, &result, err);
         if (status != STENO_OK) return status;
+        if (results) results[i] = result;
     }
     return STENO_OK;
 }

@@ -102,8 +102,10 @@ steno_status st_store_plan(const st_store *store, const st_catalogue_model *mode
                            const st_catalogue_download *download, const char *dir, st_pull_plan *plan, st_error *err);
 
 /* Runs a plan: each file through st_download (resume, checksum, lock, atomic rename), then
- * the HF cache's refs/ and snapshot links. Never touches the network when store->offline. */
+ * the HF cache's refs/ and snapshot links. Never touches the network when store->offline.
+ * results (NULL, or plan->n_items of them) receive what each transfer did: bytes of an earlier
+ * partial resumed, bytes fetched, whether another process had already put the file in place. */
 steno_status st_store_pull(const st_store *store, const st_pull_plan *plan, st_download_progress progress, void *user,
-                           st_error *err);
+                           st_download_result *results, st_error *err);
 
 #endif
