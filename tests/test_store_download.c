@@ -533,10 +533,14 @@ static void read_only_folder_is_a_clear_error(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(progress_reaches_the_whole_file),   cmocka_unit_test(killed_transfer_resumes_with_range),
-        cmocka_unit_test(corrupt_download_is_not_installed), cmocka_unit_test(offline_never_touches_the_network),
-        cmocka_unit_test(concurrent_pulls_download_once),    cmocka_unit_test(full_disk_leaves_no_partial_model),
-        cmocka_unit_test(read_only_folder_is_a_clear_error),  cmocka_unit_test(any_usable_format_is_never_downloaded_again),
+        cmocka_unit_test(progress_reaches_the_whole_file),
+        cmocka_unit_test(killed_transfer_resumes_with_range),
+        cmocka_unit_test(corrupt_download_is_not_installed),
+        cmocka_unit_test(offline_never_touches_the_network),
+        cmocka_unit_test(concurrent_pulls_download_once),
+        cmocka_unit_test(full_disk_leaves_no_partial_model),
+        cmocka_unit_test(read_only_folder_is_a_clear_error),
+        cmocka_unit_test(any_usable_format_is_never_downloaded_again),
     };
     return cmocka_run_group_tests(tests, start_nginx, finish);
 }

@@ -148,7 +148,10 @@ static void names_resolve_in_lookup_order(void **state) {
 static void memory_identification_agrees_with_the_file(void **state) {
     (void)state;
     static const char *const files[] = {
-        "whisper/base.en.pt", "steno/ggml-tiny.bin", "steno/faster-whisper-base.en/model.bin", "whisper/medium.pt",
+        "whisper/base.en.pt",
+        "steno/ggml-tiny.bin",
+        "steno/faster-whisper-base.en/model.bin",
+        "whisper/medium.pt",
         "hf/hub/models--pyannote--segmentation-3.0/snapshots/0123456789abcdef0123456789abcdef01234567/"
         "pytorch_model.bin",
         "hf/hub/models--openai--whisper-base.en/snapshots/0123456789abcdef0123456789abcdef01234567/model.safetensors",

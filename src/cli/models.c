@@ -541,8 +541,8 @@ static int confirm(const char *question) {
 /* A copy of model already here that makes a download pointless: usable by steno in any format
  * (or, with --format, any copy in that format); pyannote copies count while steno cannot run
  * them, since downloading again would not help. */
-static int present_copy(const st_store *store, const st_catalogue_model *model, st_model_format format,
-                        char *path, size_t size, char *label, size_t label_size) {
+static int present_copy(const st_store *store, const st_catalogue_model *model, st_model_format format, char *path,
+                        size_t size, char *label, size_t label_size) {
     st_error err;
     st_store_copies copies;
     if (st_store_find(store, model, &copies, &err) != STENO_OK) return 0;
@@ -697,8 +697,9 @@ static int rm_model(const st_store *store, const options *o, const char *name) {
     }
     st_store_copies_free(&copies);
     if (!matching) {
-        fprintf(stderr, "steno models rm: no copy of %s%s%s is here (looked in %d model folders: steno models check "
-                        "lists them); nothing removed\n",
+        fprintf(stderr,
+                "steno models rm: no copy of %s%s%s is here (looked in %d model folders: steno models check "
+                "lists them); nothing removed\n",
                 model->name, o->format != ST_FORMAT_UNKNOWN ? " in " : "",
                 o->format != ST_FORMAT_UNKNOWN ? format_label(o->format) : "", store->n_roots);
         return ST_EXIT_FAILURE;

@@ -58,7 +58,8 @@ steno_status st_model_open_memory(const uint8_t *data, size_t size, const char *
     case ST_FORMAT_GGUF: return st_ggml_load_memory(data, size, name, out, err);
     case ST_FORMAT_CT2: return st_ct2_load_memory(data, size, name, out, err);
     case ST_FORMAT_PT: return st_pt_load_memory(data, size, name, out, err);
-    default: return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: not a model steno can read (unrecognised content)", name);
+    default:
+        return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: not a model steno can read (unrecognised content)", name);
     }
 }
 

@@ -75,12 +75,18 @@ static void keep_reason(st_identity *id, const st_error *err, const char *path) 
 
 static const char *precision_word(st_dtype dtype) {
     switch (dtype) {
-    case ST_DTYPE_F32: return "float32";
-    case ST_DTYPE_F16: return "float16";
-    case ST_DTYPE_BF16: return "bfloat16";
-    case ST_DTYPE_I8: return "int8";
-    case ST_DTYPE_I16: return "int16";
-    default: return st_dtype_name(dtype); /* ggml's block types: q4_0, q5_1, q8_0… */
+    case ST_DTYPE_F32:
+        return "float32";
+    case ST_DTYPE_F16:
+        return "float16";
+    case ST_DTYPE_BF16:
+        return "bfloat16";
+    case ST_DTYPE_I8:
+        return "int8";
+    case ST_DTYPE_I16:
+        return "int16";
+    default:
+        return st_dtype_name(dtype); /* ggml's block types: q4_0, q5_1, q8_0… */
     }
 }
 
@@ -205,7 +211,8 @@ static void identify_pyannote(const st_torch_file *torch, const st_pickle_object
     } else if (state.rows > 0) {
         snprintf(detail, sizeof detail, "; output layer of %lld rows", (long long)state.rows);
     }
-    snprintf(id->how, sizeof id->how, "torch.save archive: pyannote.audio %.16s checkpoint of %.80s.%.40s, %zu tensors%s",
+    snprintf(id->how, sizeof id->how,
+             "torch.save archive: pyannote.audio %.16s checkpoint of %.80s.%.40s, %zu tensors%s",
              version ? version : "(version not saved)", module ? module : "?", class_name ? class_name : "?",
              state.n_tensors, detail);
 }
@@ -351,8 +358,8 @@ static void identify_bytes(const uint8_t *data, size_t size, const char *name, c
     }
     st_model model;
     st_error err;
-    steno_status status = open_path ? st_model_open(open_path, &model, &err)
-                                    : st_model_open_memory(data, size, name, &model, &err);
+    steno_status status =
+        open_path ? st_model_open(open_path, &model, &err) : st_model_open_memory(data, size, name, &model, &err);
     if (status == STENO_OK) {
         describe_model(&model, format, data, size, id);
         id->usable = 1;
@@ -380,7 +387,9 @@ static void identify_bytes(const uint8_t *data, size_t size, const char *name, c
         snprintf(id->how, sizeof id->how, "CTranslate2 model.bin (%s), but the rest does not read",
                  spec[0] ? spec : "binary version 1, no spec name");
         break;
-    default: identify_torch(data, size, name, id); break;
+    default:
+        identify_torch(data, size, name, id);
+        break;
     }
 }
 
