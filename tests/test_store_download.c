@@ -32,6 +32,7 @@
 
 #include "store/download.h"
 #include "store/store.h"
+#include "store_support.h"
 #include "test_support.h"
 
 extern char **environ;
@@ -45,25 +46,6 @@ static char endpoint[128];
 static char payload_sha256[65];
 static pid_t nginx_pid;
 static char test_models[4096]; /* STENO_TEST_MODELS, saved before the environment is cleared */
-
-static void sh(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *format, ...) {
-    char command[4096];
-    va_list args;
-    va_start(args, format);
-    vsnprintf(command, sizeof command, format, args);
-    va_end(args);
-    if (system(command) != 0) fail_msg("command failed: %s", command);
-}
-
-static void sha256sum(const char *path, char out[65]) {
-    char command[4200];
-    snprintf(command, sizeof command, "sha256sum '%s'", path);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    assert_int_equal(fscanf(pipe, "%64s", out), 1);
-    pclose(pipe);
-}
 
 /* A CTranslate2 model.bin (version 6, WhisperSpec) whose one int8 variable holds random bytes. */
 static void write_ct2_payload(const char *path) {
@@ -125,17 +107,18 @@ static int start_nginx(void **state) {
     }
     snprintf(work, sizeof work, "/tmp/steno-store-XXXXXX");
     if (!mkdtemp(work)) return -1;
-    sh("mkdir -p %s/www/Systran/faster-whisper-tiny/resolve/main %s/www/ggerganov/whisper.cpp/resolve/main %s/tmp",
-       work, work, work);
+    st_test_sh(
+        "mkdir -p %s/www/Systran/faster-whisper-tiny/resolve/main %s/www/ggerganov/whisper.cpp/resolve/main %s/tmp",
+        work, work, work);
     char path[512];
     snprintf(path, sizeof path, "%s/www%s", work, CT2_PATH);
     write_ct2_payload(path);
-    sha256sum(path, payload_sha256);
-    sh("cd %s/www/Systran/faster-whisper-tiny/resolve/main && echo '{\"lang_ids\": []}' > config.json && "
-       "echo '{}' > tokenizer.json && printf 'a\\nb\\n' > vocabulary.txt",
-       work);
+    st_test_sha256sum(path, payload_sha256);
+    st_test_sh("cd %s/www/Systran/faster-whisper-tiny/resolve/main && echo '{\"lang_ids\": []}' > config.json && "
+               "echo '{}' > tokenizer.json && printf 'a\\nb\\n' > vocabulary.txt",
+               work);
     /* not the published ggml-tiny.bin: its SHA-1 cannot match whisper.cpp's */
-    sh("head -c 300000 /dev/urandom > %s/www/ggerganov/whisper.cpp/resolve/main/ggml-tiny.bin", work);
+    st_test_sh("head -c 300000 /dev/urandom > %s/www/ggerganov/whisper.cpp/resolve/main/ggml-tiny.bin", work);
     int port = 20000 + (int)(getpid() % 20000);
     snprintf(path, sizeof path, "%s/nginx.conf", work);
     FILE *conf = fopen(path, "w");
@@ -208,24 +191,6 @@ static int log_count(const char *needle) {
         n += strstr(line, needle) != NULL;
     fclose(f);
     return n;
-}
-
-static int run_cli(const char *arguments, char **output) {
-    char command[8192];
-    snprintf(command, sizeof command, "%s/steno %s 2>&1", getenv("STENO_BINARY_DIR"), arguments);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t size = 0, capacity = 65536;
-    char *text = malloc(capacity);
-    assert_non_null(text);
-    size_t n;
-    while ((n = fread(text + size, 1, capacity - size - 1, pipe)) > 0)
-        size += n;
-    text[size] = '\0';
-    int status = pclose(pipe);
-    *output = text;
-    print_message("$ steno %s\n%s", arguments, text);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static pid_t spawn_pull(const char *arguments, const char *log) {
@@ -326,7 +291,7 @@ static void killed_transfer_resumes_with_range(void **state) {
              work);
     assert_int_equal(stat(partial, &st), 0);
     char *output, resumed[128];
-    assert_int_equal(run_cli("models pull tiny --format ct2", &output), 0);
+    assert_int_equal(st_test_run_cli("models pull tiny --format ct2", &output), 0);
     /* the CLI says how much of the earlier partial it kept, and how much came now */
     char served[512];
     struct stat whole;
@@ -341,7 +306,7 @@ static void killed_transfer_resumes_with_range(void **state) {
     glob_t g;
     assert_int_equal(glob(pattern, 0, NULL, &g), 0);
     char digest[65];
-    sha256sum(g.gl_pathv[0], digest);
+    st_test_sha256sum(g.gl_pathv[0], digest);
     assert_string_equal(digest, payload_sha256);
     char target[512];
     ssize_t n = readlink(g.gl_pathv[0], target, sizeof target - 1);
@@ -356,7 +321,7 @@ static void killed_transfer_resumes_with_range(void **state) {
 
     /* present now in CTranslate2 format: a second pull fetches nothing */
     int requests = log_count("GET ");
-    assert_int_equal(run_cli("models pull tiny --format ct2", &output), 0);
+    assert_int_equal(st_test_run_cli("models pull tiny --format ct2", &output), 0);
     assert_non_null(strstr(output, "already here"));
     free(output);
     assert_int_equal(log_count("GET "), requests);
@@ -367,7 +332,7 @@ static int place_model(const char *relative, const char *destination) {
     char source[4200];
     snprintf(source, sizeof source, "%s/%s", test_models, relative);
     if (!test_models[0] || access(source, R_OK) != 0) return 0;
-    if (link(source, destination) != 0) sh("cp '%s' '%s'", source, destination);
+    if (link(source, destination) != 0) st_test_sh("cp '%s' '%s'", source, destination);
     return 1;
 }
 
@@ -376,7 +341,7 @@ static void any_usable_format_is_never_downloaded_again(void **state) {
     use_hub("hub-present");
     char folder[512], path[700];
     snprintf(folder, sizeof folder, "%s/steno-models/faster-whisper-base.en", work);
-    sh("mkdir -p %s %s/whisper-cache", folder, work);
+    st_test_sh("mkdir -p %s %s/whisper-cache", folder, work);
     static const char *const ct2_files[] = {"model.bin", "config.json", "vocabulary.json", "preprocessor_config.json"};
     for (size_t i = 0; i < sizeof ct2_files / sizeof ct2_files[0]; i++) {
         char relative[256];
@@ -390,7 +355,7 @@ static void any_usable_format_is_never_downloaded_again(void **state) {
     /* CTranslate2 int8 in steno's folder: the default pull (ggml) is not needed */
     int requests = log_count("GET ");
     char *output;
-    assert_int_equal(run_cli("models pull base.en", &output), 0);
+    assert_int_equal(st_test_run_cli("models pull base.en", &output), 0);
     assert_non_null(strstr(output, "base.en is already here"));
     assert_non_null(strstr(output, "CTranslate2 in STENO_MODELS"));
     assert_non_null(strstr(output, "nothing downloaded"));
@@ -398,20 +363,20 @@ static void any_usable_format_is_never_downloaded_again(void **state) {
     assert_int_equal(log_count("GET "), requests);
 
     /* only openai's .pt in WHISPER_CACHE_DIR: the same */
-    sh("rm -r %s", folder);
+    st_test_sh("rm -r %s", folder);
     snprintf(path, sizeof path, "%s/whisper-cache/base.en.pt", work);
     if (!place_model("derived/base.en.pt", path)) skip();
     snprintf(path, sizeof path, "%s/whisper-cache", work);
     setenv("WHISPER_CACHE_DIR", path, 1);
-    assert_int_equal(run_cli("models pull base.en", &output), 0);
+    assert_int_equal(st_test_run_cli("models pull base.en", &output), 0);
     assert_non_null(strstr(output, "base.en is already here"));
     assert_non_null(strstr(output, "torch .pt in WHISPER_CACHE_DIR"));
     free(output);
     assert_int_equal(log_count("GET "), requests);
 
     /* and with nothing usable left, the same command does reach the server */
-    sh("rm -r %s/whisper-cache", work);
-    assert_int_equal(run_cli("models pull base.en", &output), 1);
+    st_test_sh("rm -r %s/whisper-cache", work);
+    assert_int_equal(st_test_run_cli("models pull base.en", &output), 1);
     free(output);
     unsetenv("WHISPER_CACHE_DIR");
     assert_true(log_count("GET /ggerganov/whisper.cpp/resolve/main/ggml-base.en.bin") >= 1);
@@ -421,7 +386,7 @@ static void corrupt_download_is_not_installed(void **state) {
     (void)state;
     use_hub("hub-corrupt");
     char *output, pattern[512];
-    assert_int_equal(run_cli("models pull tiny", &output), 1);
+    assert_int_equal(st_test_run_cli("models pull tiny", &output), 1);
     assert_non_null(strstr(output, "corrupt"));
     assert_non_null(strstr(output, "SHA-1 mismatch"));
     free(output);
@@ -437,12 +402,12 @@ static void offline_never_touches_the_network(void **state) {
     int requests = log_count("GET ");
     char *output;
     setenv("HF_HUB_OFFLINE", "1", 1);
-    assert_int_equal(run_cli("models pull tiny --format ct2", &output), 1);
+    assert_int_equal(st_test_run_cli("models pull tiny --format ct2", &output), 1);
     assert_non_null(strstr(output, "offline"));
     assert_non_null(strstr(output, "model.bin"));
     free(output);
     unsetenv("HF_HUB_OFFLINE");
-    assert_int_equal(run_cli("models pull base --offline", &output), 1);
+    assert_int_equal(st_test_run_cli("models pull base --offline", &output), 1);
     assert_non_null(strstr(output, "offline"));
     free(output);
     assert_int_equal(log_count("GET "), requests);
@@ -495,7 +460,7 @@ static void full_disk_leaves_no_partial_model(void **state) {
     snprintf(hub, sizeof hub, "%s/hub", path);
     setenv("HF_HUB_CACHE", hub, 1);
     char *output;
-    int code = run_cli("models pull tiny --format ct2", &output);
+    int code = st_test_run_cli("models pull tiny --format ct2", &output);
     int full = strstr(output, "No space left on device") != NULL;
     free(output);
     int visible = visible_ct2_copies();
@@ -521,7 +486,7 @@ static void read_only_folder_is_a_clear_error(void **state) {
     /* the read-only cache is skipped for writing; --model-dir names it explicitly */
     char arguments[700];
     snprintf(arguments, sizeof arguments, "models pull tiny --format ct2 --model-dir %s", path);
-    int code = run_cli(arguments, &output);
+    int code = st_test_run_cli(arguments, &output);
     int clear = strstr(output, "Read-only file system") != NULL;
     free(output);
     int visible = visible_ct2_copies();

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "store_support.h"
 #include "test_support.h"
 
 #define COMMIT "00112233445566778899aabbccddeeff00112233"
@@ -32,34 +33,15 @@ static char work[256];
 static char flat[300], hub[300];
 static char ggml_blob_base_en[512], ggml_blob_tiny[512];
 
-static void sh(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *format, ...) {
-    char command[8192];
-    va_list args;
-    va_start(args, format);
-    vsnprintf(command, sizeof command, format, args);
-    va_end(args);
-    if (system(command) != 0) fail_msg("command failed: %s", command);
-}
-
-static void sha256sum(const char *path, char out[65]) {
-    char command[4200];
-    snprintf(command, sizeof command, "sha256sum '%s'", path);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    assert_int_equal(fscanf(pipe, "%64s", out), 1);
-    pclose(pipe);
-}
-
 /* A hard link (a copy across file systems) of a real model file. */
 static void place(const char *source, const char *destination) {
-    if (link(source, destination) != 0) sh("cp '%s' '%s'", source, destination);
+    if (link(source, destination) != 0) st_test_sh("cp '%s' '%s'", source, destination);
 }
 
 /* A blob of the HF repository folder named by the file's SHA-256, and the snapshot's link. */
 static void hf_file(const char *repo, const char *source, const char *name, char *blob_out, size_t blob_size) {
     char digest[65], blob[1024], link_path[1024], target[256];
-    sha256sum(source, digest);
+    st_test_sha256sum(source, digest);
     snprintf(blob, sizeof blob, "%s/%s/blobs/%s", hub, repo, digest);
     place(source, blob);
     snprintf(link_path, sizeof link_path, "%s/%s/snapshots/" COMMIT "/%s", hub, repo, name);
@@ -69,8 +51,8 @@ static void hf_file(const char *repo, const char *source, const char *name, char
 }
 
 static void hf_repo(const char *repo) {
-    sh("mkdir -p %s/%s/blobs %s/%s/refs %s/%s/snapshots/" COMMIT " && printf " COMMIT " > %s/%s/refs/main", hub, repo,
-       hub, repo, hub, repo, hub, repo);
+    st_test_sh("mkdir -p %s/%s/blobs %s/%s/refs %s/%s/snapshots/" COMMIT " && printf " COMMIT " > %s/%s/refs/main", hub,
+               repo, hub, repo, hub, repo, hub, repo);
 }
 
 static int setup(void **state) {
@@ -85,7 +67,7 @@ static int setup(void **state) {
     if (!mkdtemp(work)) return -1;
     snprintf(flat, sizeof flat, "%s/models", work);
     snprintf(hub, sizeof hub, "%s/hub", work);
-    sh("mkdir -p %s && echo 'where these came from' > %s/notes.txt", flat, flat);
+    st_test_sh("mkdir -p %s && echo 'where these came from' > %s/notes.txt", flat, flat);
     char path[1024];
     snprintf(path, sizeof path, "%s/ggml-base.en.bin", flat);
     place(ggml, path);
@@ -102,7 +84,7 @@ static int setup(void **state) {
     hf_repo("models--ggerganov--whisper.cpp");
     hf_file("models--ggerganov--whisper.cpp", ggml, "ggml-base.en.bin", ggml_blob_base_en, sizeof ggml_blob_base_en);
     hf_file("models--ggerganov--whisper.cpp", tiny, "ggml-tiny.bin", ggml_blob_tiny, sizeof ggml_blob_tiny);
-    sh("echo 1 > %s/version.txt", hub);
+    st_test_sh("echo 1 > %s/version.txt", hub);
 
     char home[300];
     snprintf(home, sizeof home, "%s/home", work);
@@ -189,24 +171,6 @@ static void assert_removed(const listing *before, const listing *after, const ch
     }
 }
 
-static int run_cli(const char *arguments, char **output) {
-    char command[8192];
-    snprintf(command, sizeof command, "%s/steno %s 2>&1 </dev/null", getenv("STENO_BINARY_DIR"), arguments);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t size = 0, capacity = 65536;
-    char *text = malloc(capacity);
-    assert_non_null(text);
-    size_t n;
-    while ((n = fread(text + size, 1, capacity - size - 1, pipe)) > 0)
-        size += n;
-    text[size] = '\0';
-    int status = pclose(pipe);
-    *output = text;
-    print_message("$ steno %s\n%s", arguments, text);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static int copies_of(const char *name) {
     st_store store;
     st_store_init(&store, NULL, 0);
@@ -228,7 +192,7 @@ static void removes_exactly_the_named_model(void **state) {
     /* the ggml copies only: the plain file, and whisper.cpp's link and blob for base.en —
      * tiny's link and blob in the same repository stay */
     char *output;
-    assert_int_equal(run_cli("models rm base.en --format ggml --yes", &output), 0);
+    assert_int_equal(st_test_run_cli("models rm base.en --format ggml --yes", &output), 0);
     assert_non_null(strstr(output, "removed"));
     free(output);
     list_tree(&after);
@@ -244,7 +208,7 @@ static void removes_exactly_the_named_model(void **state) {
 
     /* the rest of base.en: the whole CTranslate2 repository, nothing beside it */
     before = after;
-    assert_int_equal(run_cli("models rm base.en --yes", &output), 0);
+    assert_int_equal(st_test_run_cli("models rm base.en --yes", &output), 0);
     assert_non_null(strstr(output, "models--Systran--faster-whisper-base.en"));
     free(output);
     list_tree(&after);
@@ -262,16 +226,16 @@ static void refuses_names_that_are_not_here(void **state) {
     list_tree(&before);
     char *output;
     /* a model steno knows, with no copy here */
-    assert_int_equal(run_cli("models rm small --yes", &output), 1);
+    assert_int_equal(st_test_run_cli("models rm small --yes", &output), 1);
     assert_non_null(strstr(output, "no copy of small is here"));
     assert_non_null(strstr(output, "nothing removed"));
     free(output);
     /* a copy in another format than the one asked for */
-    assert_int_equal(run_cli("models rm tiny --format ct2 --yes", &output), 1);
+    assert_int_equal(st_test_run_cli("models rm tiny --format ct2 --yes", &output), 1);
     assert_non_null(strstr(output, "no copy of tiny in CTranslate2 is here"));
     free(output);
     /* not a model name at all */
-    assert_int_equal(run_cli("models rm no-such-model --yes", &output), 1);
+    assert_int_equal(st_test_run_cli("models rm no-such-model --yes", &output), 1);
     assert_non_null(strstr(output, "'no-such-model' is not a model steno knows"));
     free(output);
     list_tree(&after);

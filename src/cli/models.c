@@ -153,7 +153,11 @@ static int engine_views(const st_store *store, const st_catalogue_model *model, 
     views[n].engine = "faster-whisper";
     const st_store_copy *ct2_copy = by_format[ST_FORMAT_CT2];
     if (ct2_copy) {
-        snprintf(views[n].text, sizeof views[n].text, "uses %s (CTranslate2)", ct2_copy->identity.open_path);
+        /* faster-whisper is given the folder, never the model.bin inside it */
+        const char *folder = ct2_copy->identity.open_path;
+        size_t length = strlen(folder);
+        if (length > 10 && !strcmp(folder + length - 10, "/model.bin")) length -= 10;
+        snprintf(views[n].text, sizeof views[n].text, "uses %.*s (CTranslate2 folder)", (int)length, folder);
     } else if (ct2) {
         human_size(st_catalogue_download_size(ct2), size, sizeof size);
         snprintf(views[n].text, sizeof views[n].text,
