@@ -1,9 +1,10 @@
 /*
  * test_kernels.c — every instruction-set kernel this CPU runs (nn/kernels.h) against direct
- * loops in double written here, the half-weight linear layer on both of its paths (matrix-
- * vector kernels, and sgemm on widened blocks with whole, partial or no scratch), the
- * attention's ways of splitting work and of storing keys, and the thread pool (each task exactly once, many
- * calls in a row, two callers at once).
+ * loops in double written here (half, q8_0 and int8 weights, also at odd addresses), the
+ * stored-weight linear layer on both of its paths (matrix-vector kernels, and sgemm on widened
+ * blocks with whole, partial or no scratch), the attention's ways of splitting work and of
+ * storing keys, and the thread pool (each task exactly once, many calls in a row, two callers
+ * at once).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,52 +80,146 @@ static void f16_to_f32_is_exact_for_every_half(void **unused) {
     free(out);
 }
 
-static void gemv_f16_matches_double_sums(void **unused) {
-    (void)unused;
-    /* n_in values that are and are not multiples of the vector widths */
-    const int widths[] = {512, 37, 8, 16, 100};
+/* Random ggml q8_0 rows [n_out][n_in] at w (n_in a multiple of 32): per block a half scale d
+ * and 32 int8 q; values[] gets each weight's exact value q * d, computed here. */
+static void random_q8_0(unsigned char *w, float *values, int n_out, int n_in) {
+    for (int o = 0; o < n_out; o++) {
+        for (int b = 0; b < n_in / 32; b++) {
+            unsigned char *block = w + ((size_t)o * (n_in / 32) + b) * 34;
+            uint16_t d = st_fp32_to_fp16(0.001f + 0.02f * fabsf(random_float()));
+            block[0] = (unsigned char)(d & 0xff);
+            block[1] = (unsigned char)(d >> 8);
+            for (int j = 0; j < 32; j++) {
+                int8_t q = (int8_t)(random_float() * 127.0f);
+                memcpy(block + 2 + j, &q, 1);
+                values[(size_t)o * n_in + b * 32 + j] = (float)q * st_fp16_to_fp32(d);
+            }
+        }
+    }
+}
+
+/* Random CTranslate2 int8 rows [n_out][n_in] at w with n_out float32 scales at scales (both
+ * possibly unaligned); values[] gets q / scale. */
+static void random_i8(unsigned char *w, unsigned char *scales, float *values, int n_out, int n_in) {
+    for (int o = 0; o < n_out; o++) {
+        float scale = 60.0f + 100.0f * fabsf(random_float());
+        memcpy(scales + (size_t)o * sizeof scale, &scale, sizeof scale);
+        for (int i = 0; i < n_in; i++) {
+            int8_t q = (int8_t)(random_float() * 127.0f);
+            memcpy(w + (size_t)o * n_in + i, &q, 1);
+            values[(size_t)o * n_in + i] = (float)q / scale;
+        }
+    }
+}
+
+/* Runs every kernel set's matrix-vector product for dtype (F16, Q8_0 or I8) on w against
+ * double sums over the exact weight values wf, for 1 .. 9 rows, with and without bias, on
+ * outputs 2 .. n_out-1 (the first two must be left alone). */
+static void check_gemv(st_dtype dtype, const void *w, const void *scales, const float *wf, int n_in, int n_out) {
+    const int max_rows = 9, stride = n_out + 3;
+    float *x = malloc((size_t)max_rows * n_in * sizeof *x), *bias = malloc(n_out * sizeof *bias);
+    float *y = malloc((size_t)max_rows * stride * sizeof *y);
+    assert_true(x && bias && y);
+    for (int i = 0; i < max_rows * n_in; i++)
+        x[i] = random_float();
+    for (int o = 0; o < n_out; o++)
+        bias[o] = random_float();
     const st_nn_kernels *sets[3];
     int n_sets = kernel_sets(sets);
-    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
-        const int n_in = widths[wi], n_out = 23, max_rows = 9, stride = n_out + 3;
-        uint16_t *w = malloc((size_t)n_out * n_in * sizeof *w);
-        float *wf = malloc((size_t)n_out * n_in * sizeof *wf), *x = malloc((size_t)max_rows * n_in * sizeof *x);
-        float *bias = malloc(n_out * sizeof *bias), *y = malloc((size_t)max_rows * stride * sizeof *y);
-        assert_true(w && wf && x && bias && y);
-        random_halves(w, wf, (size_t)n_out * n_in);
-        for (int i = 0; i < max_rows * n_in; i++)
-            x[i] = random_float();
-        for (int o = 0; o < n_out; o++)
-            bias[o] = random_float();
-        for (int k = 0; k < n_sets; k++) {
-            for (int rows = 1; rows <= max_rows; rows++) {
-                for (int with_bias = 0; with_bias < 2; with_bias++) {
-                    for (int i = 0; i < max_rows * stride; i++)
-                        y[i] = -999.0f;
-                    /* outputs 2 .. n_out-1: the first two must be left alone */
-                    sets[k]->gemv_f16(w, with_bias ? bias : NULL, n_in, x, rows, y, stride, 2, n_out);
-                    for (int r = 0; r < rows; r++) {
-                        for (int o = 0; o < n_out; o++) {
-                            float got = y[r * stride + o];
-                            if (o < 2) {
-                                assert_true(got == -999.0f);
-                                continue;
-                            }
-                            double expected = reference_dot(x + r * n_in, wf + (size_t)o * n_in, n_in);
-                            if (with_bias) expected += bias[o];
-                            if (fabs(got - expected) > 1e-5 * (1.0 + fabs(expected)))
-                                fail_msg("%s n_in %d rows %d: y[%d][%d] = %.8g, expected %.8g", sets[k]->name, n_in,
-                                         rows, r, o, got, expected);
+    for (int k = 0; k < n_sets; k++) {
+        for (int rows = 1; rows <= max_rows; rows++) {
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                for (int i = 0; i < max_rows * stride; i++)
+                    y[i] = -999.0f;
+                const float *b = with_bias ? bias : NULL;
+                if (dtype == ST_DTYPE_F16)
+                    sets[k]->gemv_f16(w, b, n_in, x, rows, y, stride, 2, n_out);
+                else if (dtype == ST_DTYPE_Q8_0)
+                    sets[k]->gemv_q8_0(w, b, n_in, x, rows, y, stride, 2, n_out);
+                else
+                    sets[k]->gemv_i8(w, scales, b, n_in, x, rows, y, stride, 2, n_out);
+                for (int r = 0; r < rows; r++) {
+                    for (int o = 0; o < n_out; o++) {
+                        float got = y[r * stride + o];
+                        if (o < 2) {
+                            assert_true(got == -999.0f);
+                            continue;
                         }
+                        double expected = reference_dot(x + r * n_in, wf + (size_t)o * n_in, n_in);
+                        if (with_bias) expected += bias[o];
+                        if (fabs(got - expected) > 1e-5 * (1.0 + fabs(expected)))
+                            fail_msg("%s %s n_in %d rows %d: y[%d][%d] = %.8g, expected %.8g", sets[k]->name,
+                                     st_dtype_name(dtype), n_in, rows, r, o, got, expected);
                     }
                 }
             }
         }
+    }
+    free(x);
+    free(bias);
+    free(y);
+}
+
+static void gemv_f16_matches_double_sums(void **unused) {
+    (void)unused;
+    /* n_in values that are and are not multiples of the vector widths */
+    const int widths[] = {512, 37, 8, 16, 100};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const int n_in = widths[wi], n_out = 23;
+        size_t n = (size_t)n_out * n_in;
+        uint16_t *w = malloc(n * sizeof *w);
+        unsigned char *odd = malloc(n * sizeof *w + 1);
+        float *wf = malloc(n * sizeof *wf);
+        assert_true(w && odd && wf);
+        random_halves(w, wf, n);
+        check_gemv(ST_DTYPE_F16, w, NULL, wf, n_in, n_out);
+        /* the same halves one byte in, as ggml packs tensors at odd offsets */
+        memcpy(odd + 1, w, n * sizeof *w);
+        check_gemv(ST_DTYPE_F16, odd + 1, NULL, wf, n_in, n_out);
         free(w);
+        free(odd);
         free(wf);
-        free(x);
-        free(bias);
-        free(y);
+    }
+}
+
+static void gemv_q8_0_matches_double_sums(void **unused) {
+    (void)unused;
+    const int widths[] = {32, 64, 512, 96};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const int n_in = widths[wi], n_out = 23;
+        /* one byte in, as ggml packs tensors at odd offsets */
+        unsigned char *buffer = malloc((size_t)n_out * n_in / 32 * 34 + 1);
+        float *wf = malloc((size_t)n_out * n_in * sizeof *wf), *converted = malloc((size_t)n_out * n_in * sizeof *wf);
+        assert_true(buffer && wf && converted);
+        random_q8_0(buffer + 1, wf, n_out, n_in);
+        /* the layout written here is the one the loaders' conversion reads */
+        assert_int_equal(st_convert_to_f32(ST_DTYPE_Q8_0, buffer + 1, converted, (size_t)n_out * n_in), STENO_OK);
+        assert_memory_equal(converted, wf, (size_t)n_out * n_in * sizeof *wf);
+        check_gemv(ST_DTYPE_Q8_0, buffer + 1, NULL, wf, n_in, n_out);
+        free(buffer);
+        free(wf);
+        free(converted);
+    }
+}
+
+static void gemv_i8_matches_double_sums(void **unused) {
+    (void)unused;
+    const int widths[] = {512, 37, 8, 16, 100};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        const int n_in = widths[wi], n_out = 23;
+        unsigned char *w = malloc((size_t)n_out * n_in + 1), *scales = malloc(n_out * sizeof(float) + 3);
+        float *wf = malloc((size_t)n_out * n_in * sizeof *wf), *converted = malloc((size_t)n_out * n_in * sizeof *wf);
+        assert_true(w && scales && wf && converted);
+        random_i8(w + 1, scales + 3, wf, n_out, n_in);
+        assert_int_equal(
+            st_dequantize_scaled_to_f32(ST_DTYPE_I8, w + 1, scales + 3, (size_t)n_out, (size_t)n_in, converted),
+            STENO_OK);
+        assert_memory_equal(converted, wf, (size_t)n_out * n_in * sizeof *wf);
+        check_gemv(ST_DTYPE_I8, w + 1, scales + 3, wf, n_in, n_out);
+        free(w);
+        free(scales);
+        free(wf);
+        free(converted);
     }
 }
 
@@ -217,63 +312,87 @@ static void attention_kernels_match_double_sums(void **unused) {
     }
 }
 
-/* A half layer [n_out][n_in] from a tensor, through st_nn_linear_init. */
-static void half_layer(st_nn_linear *layer, int n_out, int n_in, float *values, float *bias_values) {
-    uint16_t *halves = malloc((size_t)n_out * n_in * sizeof *halves);
+/* A layer [n_out][n_in] of stored type dtype (F16, Q8_0 or I8) from a tensor one byte into a
+ * buffer (ggml packs tensors at odd offsets), through st_nn_linear_init, with half biases;
+ * values and bias_values get the exact weights. The layer borrows the buffer, which the caller
+ * frees after the layer. */
+static unsigned char *stored_layer(st_dtype dtype, st_nn_linear *layer, int n_out, int n_in, float *values,
+                                   float *bias_values) {
+    size_t n = (size_t)n_out * n_in, n_bytes = st_dtype_bytes(dtype, (int64_t)n);
+    unsigned char *buffer = malloc(n_bytes + 1 + n_out * sizeof(float));
     uint16_t *bias = malloc(n_out * sizeof *bias);
-    assert_true(halves && bias);
-    random_halves(halves, values, (size_t)n_out * n_in);
+    assert_true(buffer && bias);
+    unsigned char *data = buffer + 1, *scales = NULL;
+    if (dtype == ST_DTYPE_F16) {
+        uint16_t *halves = malloc(n * sizeof *halves);
+        assert_non_null(halves);
+        random_halves(halves, values, n);
+        memcpy(data, halves, n * sizeof *halves);
+        free(halves);
+    } else if (dtype == ST_DTYPE_Q8_0) {
+        random_q8_0(data, values, n_out, n_in);
+    } else {
+        scales = data + n_bytes;
+        random_i8(data, scales, values, n_out, n_in);
+    }
     random_halves(bias, bias_values, (size_t)n_out);
     st_tensor weight = {.name = "w",
-                        .dtype = ST_DTYPE_F16,
+                        .dtype = dtype,
                         .n_dims = 2,
                         .shape = {n_out, n_in},
-                        .data = halves,
-                        .n_bytes = (size_t)n_out * n_in * 2};
+                        .data = data,
+                        .n_bytes = n_bytes,
+                        .row_scales = scales};
     st_tensor bias_tensor = {
         .name = "b", .dtype = ST_DTYPE_F16, .n_dims = 1, .shape = {n_out}, .data = bias, .n_bytes = (size_t)n_out * 2};
     st_error err = {0};
     assert_int_equal(st_nn_linear_init(layer, &weight, &bias_tensor, &err), STENO_OK);
-    assert_int_equal(layer->dtype, ST_DTYPE_F16);
-    free(halves); /* the layer keeps its own copy */
-    free(bias);
+    assert_int_equal(layer->dtype, dtype);
+    assert_ptr_equal(layer->weight, data); /* borrowed, not copied */
+    free(bias); /* the bias is converted to float32 */
+    return buffer;
 }
 
-static void half_linear_agrees_on_every_path(void **unused) {
+static void stored_linear_agrees_on_every_path(void **unused) {
     (void)unused;
     enum { OUT = 300, IN = 96, ROWS = 40 };
     st_nn_set_threads(2);
     static float w[OUT * IN], b[OUT], x[ROWS * IN], y[ROWS * OUT], expected[ROWS * OUT];
-    st_nn_linear layer;
-    half_layer(&layer, OUT, IN, w, b);
-    for (int i = 0; i < ROWS * IN; i++)
-        x[i] = random_float();
-    for (int r = 0; r < ROWS; r++)
-        for (int o = 0; o < OUT; o++)
-            expected[r * OUT + o] = (float)(b[o] + reference_dot(x + r * IN, w + (size_t)o * IN, IN));
-    float *scratch = st_nn_alloc(st_nn_linear_scratch_floats(&layer));
-    assert_non_null(scratch);
-    /* row counts on both sides of the matrix-vector limit; scratch whole, for 7 rows of the
-     * weight at a time (several blocks, the last one short), and none */
-    const int row_counts[] = {1, 5, ST_NN_LINEAR_GEMV_MAX_ROWS, ST_NN_LINEAR_GEMV_MAX_ROWS + 1, ROWS};
-    const size_t scratch_sizes[] = {st_nn_linear_scratch_floats(&layer), 7 * IN, 0};
-    for (size_t c = 0; c < sizeof row_counts / sizeof row_counts[0]; c++) {
-        for (size_t s = 0; s < sizeof scratch_sizes / sizeof scratch_sizes[0]; s++) {
-            memset(y, 0, sizeof y);
-            st_nn_linear_forward(&layer, x, row_counts[c], y, scratch_sizes[s] ? scratch : NULL, scratch_sizes[s]);
-            for (int i = 0; i < row_counts[c] * OUT; i++) {
-                if (fabsf(y[i] - expected[i]) > 1e-5f * (1.0f + fabsf(expected[i])))
-                    fail_msg("rows %d scratch %zu: y[%d] = %.8g, expected %.8g", row_counts[c], scratch_sizes[s], i,
-                             y[i], expected[i]);
+    const st_dtype dtypes[] = {ST_DTYPE_F16, ST_DTYPE_Q8_0, ST_DTYPE_I8};
+    for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
+        st_nn_linear layer;
+        unsigned char *stored = stored_layer(dtypes[d], &layer, OUT, IN, w, b);
+        for (int i = 0; i < ROWS * IN; i++)
+            x[i] = random_float();
+        for (int r = 0; r < ROWS; r++)
+            for (int o = 0; o < OUT; o++)
+                expected[r * OUT + o] = (float)(b[o] + reference_dot(x + r * IN, w + (size_t)o * IN, IN));
+        float *scratch = st_nn_alloc(st_nn_linear_scratch_floats(&layer));
+        assert_non_null(scratch);
+        /* row counts on both sides of the matrix-vector limit; scratch whole, for 7 rows of
+         * the weight at a time (several blocks, the last one short), and none */
+        const int row_counts[] = {1, 5, ST_NN_LINEAR_GEMV_MAX_ROWS, ST_NN_LINEAR_GEMV_MAX_ROWS + 1, ROWS};
+        const size_t scratch_sizes[] = {st_nn_linear_scratch_floats(&layer), 7 * IN, 0};
+        for (size_t c = 0; c < sizeof row_counts / sizeof row_counts[0]; c++) {
+            for (size_t s = 0; s < sizeof scratch_sizes / sizeof scratch_sizes[0]; s++) {
+                memset(y, 0, sizeof y);
+                st_nn_linear_forward(&layer, x, row_counts[c], y, scratch_sizes[s] ? scratch : NULL,
+                                     scratch_sizes[s]);
+                for (int i = 0; i < row_counts[c] * OUT; i++) {
+                    if (fabsf(y[i] - expected[i]) > 1e-5f * (1.0f + fabsf(expected[i])))
+                        fail_msg("%s rows %d scratch %zu: y[%d] = %.8g, expected %.8g", st_dtype_name(dtypes[d]),
+                                 row_counts[c], scratch_sizes[s], i, y[i], expected[i]);
+                }
             }
         }
+        /* the embedding lookup on the same matrix: exactly the stored values */
+        float row[IN];
+        st_nn_linear_weight_row(&layer, 17, row);
+        assert_memory_equal(row, w + 17 * IN, sizeof row);
+        st_nn_free(scratch);
+        st_nn_linear_free(&layer);
+        free(stored);
     }
-    /* the embedding lookup on the same half matrix */
-    float row[IN];
-    st_nn_linear_weight_row(&layer, 17, row);
-    assert_memory_equal(row, w + 17 * IN, sizeof row);
-    st_nn_free(scratch);
-    st_nn_linear_free(&layer);
 }
 
 /* Attention with scratch for all heads (heads in parallel), for one head's rows (row blocks
@@ -414,7 +533,9 @@ int main(void) {
         cmocka_unit_test(gemv_f16_matches_double_sums),
         cmocka_unit_test(softmax_matches_the_library_exp),
         cmocka_unit_test(gelu_matches_the_erf_definition),
-        cmocka_unit_test(half_linear_agrees_on_every_path),
+        cmocka_unit_test(gemv_q8_0_matches_double_sums),
+        cmocka_unit_test(gemv_i8_matches_double_sums),
+        cmocka_unit_test(stored_linear_agrees_on_every_path),
         cmocka_unit_test(attention_kernels_match_double_sums),
         cmocka_unit_test(attention_ways_agree),
         cmocka_unit_test(pool_runs_each_task_once),

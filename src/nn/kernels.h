@@ -9,7 +9,15 @@
  *
  * Half-precision weights are widened to float32 in registers and every product is summed in
  * float32, so a layer computes what openai-whisper's float32 path computes from the same half
- * weights, up to the order of the additions.
+ * weights, up to the order of the additions. Quantized weights (ggml q8_0, CTranslate2 int8)
+ * are dequantized in registers the same way: each weight becomes the float32 value
+ * st_convert_to_f32 gives (q * d is exact in float32), or for int8 the sum of q * x is divided
+ * by the row's scale once, so the results agree with converting to float32 first up to float
+ * rounding. Integer dot products (VNNI) would need the activations quantized to int8 too,
+ * which changes the results beyond rounding, so they are not used.
+ *
+ * Weights are read where the model file holds them, and ggml packs tensors at any byte offset:
+ * every weight pointer here is `const void *` and read with unaligned loads (memcpy in C).
  *
  * The vector exp and erf behind softmax and GELU are polynomial approximations within about
  * 2 float ulps (exp) and 2e-7 absolute (erf) of the C library's expf and erff, which the
@@ -25,11 +33,21 @@
  * r < n_rows and outputs o_begin <= o < o_end; w is [n_out][n_in] IEEE half, bias may be NULL
  * (then 0). Meant for a few rows: every weight is read once per call from memory and the rows
  * of x are re-read from cache. */
-typedef void (*st_nn_gemv_f16_kernel)(const uint16_t *w, const float *bias, int n_in, const float *x, int n_rows,
+typedef void (*st_nn_gemv_f16_kernel)(const void *w, const float *bias, int n_in, const float *x, int n_rows,
                                       float *y, int y_stride, int o_begin, int o_end);
 
+/* The same product on ggml q8_0 weights: each row of w is n_in / 32 blocks of a half scale d
+ * and 32 int8 q, weight = q * d; n_in must be a multiple of 32. */
+typedef void (*st_nn_gemv_q8_0_kernel)(const void *w, const float *bias, int n_in, const float *x, int n_rows,
+                                       float *y, int y_stride, int o_begin, int o_end);
+
+/* The same product on CTranslate2's int8 weights: w is [n_out][n_in] int8 and row o's weights
+ * are w[o][i] / scales[o] (scales: n_out float32s, possibly unaligned). */
+typedef void (*st_nn_gemv_i8_kernel)(const void *w, const void *scales, const float *bias, int n_in, const float *x,
+                                     int n_rows, float *y, int y_stride, int o_begin, int o_end);
+
 /* dst[i] = src[i] widened from IEEE half, for n values. */
-typedef void (*st_nn_f16_to_f32_kernel)(const uint16_t *src, float *dst, size_t n);
+typedef void (*st_nn_f16_to_f32_kernel)(const void *src, float *dst, size_t n);
 
 /* Softmax of row[0 .. n_valid-1] in place, row[n_valid .. n_cols-1] set to 0 (see
  * st_nn_softmax_row). */
@@ -55,6 +73,8 @@ typedef void (*st_nn_weighted_sum_kernel)(const float *p, int n_q, int n_kv, con
 typedef struct st_nn_kernels {
     const char *name; /* "avx512", "avx2" or "portable" */
     st_nn_gemv_f16_kernel gemv_f16;
+    st_nn_gemv_q8_0_kernel gemv_q8_0;
+    st_nn_gemv_i8_kernel gemv_i8;
     st_nn_f16_to_f32_kernel f16_to_f32;
     st_nn_softmax_kernel softmax;
     st_nn_gelu_kernel gelu;

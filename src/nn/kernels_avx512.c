@@ -7,6 +7,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <string.h>
 
 #define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 #define INLINE_TILE AVX512_TARGET __attribute__((always_inline)) static inline
@@ -14,18 +15,19 @@
 /* Up to 4 outputs (weight rows) by up to 4 rows of x: 16 accumulators, 4 widened weight
  * vectors and one x vector stay in registers, and each weight load feeds n_rows FMAs. Called
  * with constant n_w and n_x so the compiler unrolls every loop here. */
-INLINE_TILE void tile(const uint16_t *w, const float *bias, int n_in, const float *x, float *y, int y_stride, int o,
+INLINE_TILE void tile(const void *w, const float *bias, int n_in, const float *x, float *y, int y_stride, int o,
                       const int n_w, const int n_x) {
     __m512 acc[4][4];
     for (int a = 0; a < n_w; a++)
         for (int r = 0; r < n_x; r++)
             acc[a][r] = _mm512_setzero_ps();
-    const uint16_t *rows = w + (size_t)o * n_in;
+    /* bytes, not uint16_t: the weights may sit at an odd address, and every load is unaligned */
+    const unsigned char *rows = (const unsigned char *)w + (size_t)o * n_in * 2;
     int i = 0;
     for (; i + 16 <= n_in; i += 16) {
         __m512 weights[4];
         for (int a = 0; a < n_w; a++)
-            weights[a] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rows + (size_t)a * n_in + i)));
+            weights[a] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(rows + ((size_t)a * n_in + i) * 2)));
         for (int r = 0; r < n_x; r++) {
             __m512 in = _mm512_loadu_ps(x + (size_t)r * n_in + i);
             for (int a = 0; a < n_w; a++)
@@ -36,7 +38,7 @@ INLINE_TILE void tile(const uint16_t *w, const float *bias, int n_in, const floa
         __mmask16 mask = (__mmask16)((1u << (n_in - i)) - 1);
         __m512 weights[4];
         for (int a = 0; a < n_w; a++)
-            weights[a] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, rows + (size_t)a * n_in + i));
+            weights[a] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, rows + ((size_t)a * n_in + i) * 2));
         for (int r = 0; r < n_x; r++) {
             __m512 in = _mm512_maskz_loadu_ps(mask, x + (size_t)r * n_in + i);
             for (int a = 0; a < n_w; a++)
@@ -52,7 +54,7 @@ INLINE_TILE void tile(const uint16_t *w, const float *bias, int n_in, const floa
 
 /* All rows of x against n_w outputs at o, four rows at a time; the weight rows stay in L1
  * between the groups. */
-INLINE_TILE void outputs(const uint16_t *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
+INLINE_TILE void outputs(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
                          int y_stride, int o, const int n_w) {
     int r = 0;
     for (; r + 4 <= n_rows; r += 4)
@@ -74,7 +76,7 @@ INLINE_TILE void outputs(const uint16_t *w, const float *bias, int n_in, const f
     }
 }
 
-AVX512_TARGET static void avx512_gemv_f16(const uint16_t *w, const float *bias, int n_in, const float *x, int n_rows,
+AVX512_TARGET static void avx512_gemv_f16(const void *w, const float *bias, int n_in, const float *x, int n_rows,
                                           float *y, int y_stride, int o_begin, int o_end) {
     int o = o_begin;
     for (; o + 4 <= o_end; o += 4)
@@ -83,13 +85,116 @@ AVX512_TARGET static void avx512_gemv_f16(const uint16_t *w, const float *bias, 
         outputs(w, bias, n_in, x, n_rows, y, y_stride, o, 1);
 }
 
-AVX512_TARGET static void avx512_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+/* The quantized types' tile: up to 4 outputs by up to 4 rows of x, like the half tile.
+ * q8_0: each 32-weight block becomes two float32 vectors q * d (exact) that are FMA'd with x.
+ * int8: q is FMA'd with x as it is and each sum divided by its row's scale at the end. kind
+ * is a constant, so each instance keeps only its own branch. */
+enum { KIND_Q8_0, KIND_I8 };
+
+INLINE_TILE void qtile(const int kind, const unsigned char *w, const void *scales, const float *bias, int n_in,
+                       const float *x, float *y, int y_stride, int o, const int n_w, const int n_x) {
+    __m512 acc[4][4];
+    for (int a = 0; a < n_w; a++)
+        for (int r = 0; r < n_x; r++)
+            acc[a][r] = _mm512_setzero_ps();
+    if (kind == KIND_Q8_0) {
+        const size_t row_bytes = (size_t)n_in / 32 * 34;
+        const unsigned char *rows = w + (size_t)o * row_bytes;
+        for (int i = 0; i < n_in; i += 32) {
+            __m512 low[4], high[4];
+            for (int a = 0; a < n_w; a++) {
+                const unsigned char *block = rows + (size_t)a * row_bytes + (size_t)i / 32 * 34;
+                uint16_t half;
+                memcpy(&half, block, sizeof half);
+                __m512 d = _mm512_set1_ps(_cvtsh_ss(half));
+                __m256i q = _mm256_loadu_si256((const __m256i *)(block + 2));
+                low[a] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))), d);
+                high[a] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))), d);
+            }
+            for (int r = 0; r < n_x; r++) {
+                __m512 in_low = _mm512_loadu_ps(x + (size_t)r * n_in + i);
+                __m512 in_high = _mm512_loadu_ps(x + (size_t)r * n_in + i + 16);
+                for (int a = 0; a < n_w; a++) {
+                    acc[a][r] = _mm512_fmadd_ps(low[a], in_low, acc[a][r]);
+                    acc[a][r] = _mm512_fmadd_ps(high[a], in_high, acc[a][r]);
+                }
+            }
+        }
+    } else {
+        const unsigned char *rows = w + (size_t)o * n_in;
+        for (int i = 0; i < n_in; i += 16) {
+            /* the last n_in % 16 columns through masked loads that read nothing beyond */
+            __mmask16 mask = n_in - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_in - i)) - 1);
+            __m512 weights[4];
+            for (int a = 0; a < n_w; a++) {
+                __m128i q = _mm_maskz_loadu_epi8(mask, rows + (size_t)a * n_in + i);
+                weights[a] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+            }
+            for (int r = 0; r < n_x; r++) {
+                __m512 in = _mm512_maskz_loadu_ps(mask, x + (size_t)r * n_in + i);
+                for (int a = 0; a < n_w; a++)
+                    acc[a][r] = _mm512_fmadd_ps(weights[a], in, acc[a][r]);
+            }
+        }
+    }
+    for (int a = 0; a < n_w; a++) {
+        float b = bias ? bias[o + a] : 0.0f, scale = 1.0f;
+        if (kind == KIND_I8) memcpy(&scale, (const unsigned char *)scales + (size_t)(o + a) * sizeof scale, sizeof scale);
+        for (int r = 0; r < n_x; r++) {
+            float sum = _mm512_reduce_add_ps(acc[a][r]);
+            y[(size_t)r * y_stride + o + a] = b + (kind == KIND_I8 ? sum / scale : sum);
+        }
+    }
+}
+
+INLINE_TILE void qoutputs(const int kind, const unsigned char *w, const void *scales, const float *bias, int n_in,
+                          const float *x, int n_rows, float *y, int y_stride, int o, const int n_w) {
+    int r = 0;
+    for (; r + 4 <= n_rows; r += 4)
+        qtile(kind, w, scales, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 4);
+    const float *xr = x + (size_t)r * n_in;
+    float *yr = y + (size_t)r * y_stride;
+    switch (n_rows - r) {
+    case 3:
+        qtile(kind, w, scales, bias, n_in, xr, yr, y_stride, o, n_w, 3);
+        break;
+    case 2:
+        qtile(kind, w, scales, bias, n_in, xr, yr, y_stride, o, n_w, 2);
+        break;
+    case 1:
+        qtile(kind, w, scales, bias, n_in, xr, yr, y_stride, o, n_w, 1);
+        break;
+    default:
+        break;
+    }
+}
+
+AVX512_TARGET static void avx512_gemv_q8_0(const void *w, const float *bias, int n_in, const float *x, int n_rows,
+                                           float *y, int y_stride, int o_begin, int o_end) {
+    int o = o_begin;
+    for (; o + 4 <= o_end; o += 4)
+        qoutputs(KIND_Q8_0, w, NULL, bias, n_in, x, n_rows, y, y_stride, o, 4);
+    for (; o < o_end; o++)
+        qoutputs(KIND_Q8_0, w, NULL, bias, n_in, x, n_rows, y, y_stride, o, 1);
+}
+
+AVX512_TARGET static void avx512_gemv_i8(const void *w, const void *scales, const float *bias, int n_in,
+                                         const float *x, int n_rows, float *y, int y_stride, int o_begin, int o_end) {
+    int o = o_begin;
+    for (; o + 4 <= o_end; o += 4)
+        qoutputs(KIND_I8, w, scales, bias, n_in, x, n_rows, y, y_stride, o, 4);
+    for (; o < o_end; o++)
+        qoutputs(KIND_I8, w, scales, bias, n_in, x, n_rows, y, y_stride, o, 1);
+}
+
+AVX512_TARGET static void avx512_f16_to_f32(const void *source, float *dst, size_t n) {
+    const unsigned char *src = source; /* bytes: it may sit at an odd address */
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + 2 * i))));
     if (i < n) {
         __mmask16 mask = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(dst + i, mask, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src + i)));
+        _mm512_mask_storeu_ps(dst + i, mask, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src + 2 * i)));
     }
 }
 
@@ -318,6 +423,8 @@ AVX512_TARGET static void avx512_weighted_sum(const float *p, int n_q, int n_kv,
 static const st_nn_kernels avx512 = {
     .name = "avx512",
     .gemv_f16 = avx512_gemv_f16,
+    .gemv_q8_0 = avx512_gemv_q8_0,
+    .gemv_i8 = avx512_gemv_i8,
     .f16_to_f32 = avx512_f16_to_f32,
     .softmax = avx512_softmax,
     .gelu = avx512_gelu,

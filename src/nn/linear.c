@@ -77,32 +77,22 @@ steno_status st_nn_tensor_to_f32(const st_tensor *tensor, float **out, st_error 
     return STENO_OK;
 }
 
-/* An aligned copy of a half tensor's bytes. */
-static steno_status copy_f16(const st_tensor *tensor, void **out, st_error *err) {
-    int64_t n;
-    steno_status status = check_tensor_size(tensor, &n, err);
-    if (status != STENO_OK) return status;
-    void *buffer = st_nn_alloc(((size_t)n + 1) / 2);
-    if (!buffer) {
-        return st_error_set(err, STENO_ERR_NO_MEMORY, "tensor '%s': cannot allocate %lld halves", tensor->name,
-                            (long long)n);
-    }
-    memcpy(buffer, tensor->data, (size_t)n * sizeof(uint16_t));
-    *out = buffer;
-    return STENO_OK;
-}
-
 steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, const st_tensor *bias, st_error *err) {
     memset(layer, 0, sizeof *layer);
-    steno_status status;
-    if (weight->dtype == ST_DTYPE_F16) {
-        layer->dtype = ST_DTYPE_F16;
-        status = copy_f16(weight, &layer->weight, err);
+    int64_t n;
+    steno_status status = check_tensor_size(weight, &n, err);
+    if (status != STENO_OK) return status;
+    int n_in = (int)weight->shape[1];
+    int q8_0 = weight->dtype == ST_DTYPE_Q8_0 && n_in % 32 == 0; /* blocks never straddle rows */
+    int i8 = weight->dtype == ST_DTYPE_I8 && weight->row_scales;
+    if (weight->dtype == ST_DTYPE_F16 || q8_0 || i8) {
+        layer->dtype = weight->dtype;
+        layer->weight = weight->data;
+        layer->row_scales = i8 ? weight->row_scales : NULL;
     } else {
-        float *converted;
         layer->dtype = ST_DTYPE_F32;
-        status = st_nn_tensor_to_f32(weight, &converted, err);
-        layer->weight = converted;
+        status = st_nn_tensor_to_f32(weight, &layer->owned, err);
+        layer->weight = layer->owned;
     }
     if (status == STENO_OK && bias) status = st_nn_tensor_to_f32(bias, &layer->bias, err);
     if (status != STENO_OK) {
@@ -110,26 +100,44 @@ steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, con
         return status;
     }
     layer->n_out = (int)weight->shape[0];
-    layer->n_in = (int)weight->shape[1];
+    layer->n_in = n_in;
     return STENO_OK;
 }
 
 void st_nn_linear_free(st_nn_linear *layer) {
-    st_nn_free(layer->weight);
+    st_nn_free(layer->owned);
     st_nn_free(layer->bias);
     memset(layer, 0, sizeof *layer);
 }
 
+/* Rows begin .. begin + count of a stored weight as float32, the values st_nn_tensor_to_f32
+ * gives (the shapes were checked when the layer was built, so the conversions cannot fail). */
+static void widen_rows(const st_nn_linear *layer, int begin, int count, float *out) {
+    size_t first = (size_t)begin * layer->n_in, n = (size_t)count * layer->n_in;
+    const unsigned char *bytes = layer->weight;
+    switch (layer->dtype) {
+    case ST_DTYPE_F16:
+        st_nn_kernels_best()->f16_to_f32(bytes + first * 2, out, n);
+        break;
+    case ST_DTYPE_Q8_0:
+        st_convert_to_f32(ST_DTYPE_Q8_0, bytes + st_dtype_bytes(ST_DTYPE_Q8_0, (int64_t)first), out, n);
+        break;
+    case ST_DTYPE_I8:
+        st_dequantize_scaled_to_f32(ST_DTYPE_I8, bytes + first, (const unsigned char *)layer->row_scales + (size_t)begin * sizeof(float),
+                                    (size_t)count, (size_t)layer->n_in, out);
+        break;
+    default:
+        memcpy(out, (const float *)layer->weight + first, sizeof(float) * n);
+        break;
+    }
+}
+
 void st_nn_linear_weight_row(const st_nn_linear *layer, int row, float *out) {
-    size_t offset = (size_t)row * layer->n_in;
-    if (layer->dtype == ST_DTYPE_F16)
-        st_nn_kernels_best()->f16_to_f32((const uint16_t *)layer->weight + offset, out, (size_t)layer->n_in);
-    else
-        memcpy(out, (const float *)layer->weight + offset, sizeof(float) * (size_t)layer->n_in);
+    widen_rows(layer, row, 1, out);
 }
 
 size_t st_nn_linear_scratch_floats(const st_nn_linear *layer) {
-    return layer->dtype == ST_DTYPE_F16 ? (size_t)layer->n_in * layer->n_out : 0;
+    return layer->dtype == ST_DTYPE_F32 ? 0 : (size_t)layer->n_in * layer->n_out;
 }
 
 /* y = x W^T (+ b) on float32 weights, one block of output columns per task. */
@@ -181,25 +189,32 @@ typedef struct gemv_job {
 static void gemv_task(void *context, int task) {
     const gemv_job *job = context;
     const st_nn_linear *layer = job->layer;
+    const st_nn_kernels *kernels = st_nn_kernels_best();
     int begin = task * GEMV_TASK_OUTPUTS;
     int end = begin + GEMV_TASK_OUTPUTS < layer->n_out ? begin + GEMV_TASK_OUTPUTS : layer->n_out;
-    st_nn_kernels_best()->gemv_f16(layer->weight, layer->bias, layer->n_in, job->x, job->n_rows, job->y, layer->n_out,
-                                   begin, end);
+    if (layer->dtype == ST_DTYPE_Q8_0)
+        kernels->gemv_q8_0(layer->weight, layer->bias, layer->n_in, job->x, job->n_rows, job->y, layer->n_out, begin,
+                           end);
+    else if (layer->dtype == ST_DTYPE_I8)
+        kernels->gemv_i8(layer->weight, layer->row_scales, layer->bias, layer->n_in, job->x, job->n_rows, job->y,
+                         layer->n_out, begin, end);
+    else
+        kernels->gemv_f16(layer->weight, layer->bias, layer->n_in, job->x, job->n_rows, job->y, layer->n_out, begin,
+                          end);
 }
 
 typedef struct widen_job {
-    const uint16_t *weight; /* the block's first row */
-    float *out;
-    int n_in;
+    const st_nn_linear *layer;
+    int first_row; /* the block's first output row */
     int n_rows;
+    float *out;
 } widen_job;
 
 static void widen_task(void *context, int task) {
     const widen_job *job = context;
     int begin = task * WIDEN_TASK_ROWS;
     int count = job->n_rows - begin < WIDEN_TASK_ROWS ? job->n_rows - begin : WIDEN_TASK_ROWS;
-    size_t offset = (size_t)begin * job->n_in;
-    st_nn_kernels_best()->f16_to_f32(job->weight + offset, job->out + offset, (size_t)count * job->n_in);
+    widen_rows(job->layer, job->first_row + begin, count, job->out + (size_t)begin * job->layer->n_in);
 }
 
 void st_nn_linear_forward(const st_nn_linear *layer, const float *x, int n_rows, float *y, float *scratch,
@@ -216,10 +231,9 @@ void st_nn_linear_forward(const st_nn_linear *layer, const float *x, int n_rows,
         st_nn_parallel_for((n_out + GEMV_TASK_OUTPUTS - 1) / GEMV_TASK_OUTPUTS, gemv_task, &job);
         return;
     }
-    const uint16_t *weight = layer->weight;
     for (int begin = 0; begin < n_out; begin += (int)block_rows) {
         int count = n_out - begin < (int)block_rows ? n_out - begin : (int)block_rows;
-        widen_job job = {weight + (size_t)begin * n_in, scratch, n_in, count};
+        widen_job job = {layer, begin, count, scratch};
         st_nn_parallel_for((count + WIDEN_TASK_ROWS - 1) / WIDEN_TASK_ROWS, widen_task, &job);
         st_nn_matmul_f32(x, n_rows, scratch, layer->bias ? layer->bias + begin : NULL, n_in, count, y + begin, n_out);
     }

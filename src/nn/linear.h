@@ -1,18 +1,20 @@
 /*
  * linear.h — the fully connected layer on weights kept in their stored type.
  *
- * Half-precision weights (the official ggml and PyTorch files) stay half: a layer holds an
- * aligned copy of the stored bytes, half the memory of a float32 copy, and its products widen
- * them to float32 in registers (nn/kernels.h), summing in float32. Other stored types (bf16,
- * ggml's quantized blocks) are converted to float32 once, when the model is set up; kernels
- * for them can be added beside the half ones without changing the layer's callers.
+ * Weights stay in their stored type where a kernel reads it: half (the official ggml and
+ * PyTorch files), ggml q8_0 and CTranslate2's int8 with per-row scales. The layer BORROWS them:
+ * it points into the st_tensor's data (the model file's mapping) and copies nothing, so the
+ * st_model a layer was built from must outlive the layer (st_whisper_context keeps its file for
+ * its whole life). The kernels widen or dequantize the weights in registers and sum in float32
+ * (nn/kernels.h). Other stored types (bf16, ggml's 4- and 5-bit blocks, int16) are converted to
+ * an owned float32 copy once, when the layer is built.
  *
  * A product over a few rows (a decoder step: one row per sequence) is bound by reading the
  * weights, and runs as matrix-vector kernels split over the thread pool, each weight read
  * once. A product over many rows (the encoder's 1500 frames, a long prompt) is bound by
- * arithmetic, and goes to OpenBLAS's sgemm: the half weights are widened into caller-provided
- * scratch, a block of output rows at a time, which costs one conversion per weight against
- * n_rows multiply-adds.
+ * arithmetic, and goes to OpenBLAS's sgemm: stored weights are widened into caller-provided
+ * scratch, a block of output rows at a time, to exactly the values st_nn_tensor_to_f32 gives,
+ * which costs one conversion per weight against n_rows multiply-adds.
  */
 #ifndef ST_NN_LINEAR_H
 #define ST_NN_LINEAR_H
@@ -41,15 +43,19 @@ void st_nn_matmul_f32(const float *x, int n_rows, const float *w, const float *b
                       int y_stride);
 
 typedef struct st_nn_linear {
-    st_dtype dtype; /* of weight: ST_DTYPE_F32 or ST_DTYPE_F16 */
-    void *weight;   /* [n_out][n_in], row-major, owned (when made by st_nn_linear_init) */
-    float *bias;    /* [n_out], owned; NULL for a layer without bias */
+    st_dtype dtype;         /* of weight: ST_DTYPE_F32, F16, Q8_0 or I8 */
+    const void *weight;     /* [n_out][n_in] row-major in dtype, borrowed (or `owned`); may be unaligned */
+    const void *row_scales; /* I8: n_out float32 scales, weight = q / scale (borrowed, may be unaligned) */
+    float *owned;           /* the float32 conversion weight points at, for types without kernels */
+    float *bias;            /* [n_out], owned; NULL for a layer without bias */
     int n_in;
     int n_out;
 } st_nn_linear;
 
 /* Builds a layer from a weight tensor [n_out, n_in] and an optional bias [n_out] (NULL when the
- * layer has none, like Whisper's attention key). The shapes must have been checked already. */
+ * layer has none, like Whisper's attention key). The shapes must have been checked already.
+ * The layer borrows weight->data (and row_scales): they must stay valid until
+ * st_nn_linear_free. */
 steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, const st_tensor *bias, st_error *err);
 
 void st_nn_linear_free(st_nn_linear *layer);
@@ -63,8 +69,8 @@ void st_nn_linear_weight_row(const st_nn_linear *layer, int row, float *out);
 size_t st_nn_linear_scratch_floats(const st_nn_linear *layer);
 
 /* y[r] = x[r] W^T + b for n_rows rows; x is [n_rows][n_in], y is [n_rows][n_out]; x and y must
- * not overlap. scratch (scratch_floats floats, may be NULL) is used for half weights over
- * more than ST_NN_LINEAR_GEMV_MAX_ROWS rows. */
+ * not overlap. scratch (scratch_floats floats, may be NULL) is used for stored (not float32)
+ * weights over more than ST_NN_LINEAR_GEMV_MAX_ROWS rows. */
 void st_nn_linear_forward(const st_nn_linear *layer, const float *x, int n_rows, float *y, float *scratch,
                           size_t scratch_floats);
 

@@ -2,12 +2,15 @@
  * model.h — the Whisper network on CPU: weights, run state, encoder and decoder passes.
  *
  * The weights come from any loader's st_model (canonical openai-whisper names), checked name by
- * name and shape by shape, and converted to float32 once (see nn/linear.h). A state holds every
+ * name and shape by shape. The linear layers borrow their weights from the st_model where a
+ * kernel reads the stored type (half, q8_0, CTranslate2 int8: see nn/linear.h), so the
+ * st_model must outlive the st_whisper_model (st_whisper_context frees the model first and
+ * its file last); everything else is converted to float32 once. A state holds every
  * buffer a pass needs, sized once for the model and a maximum number of sequences, so encoding
  * and decoding allocate nothing.
  *
  * Use:
- *   st_whisper_model_init(&model, &loaded, &err);          the st_model may be freed after this
+ *   st_whisper_model_init(&model, &loaded, &err);          `loaded` must outlive `model`
  *   st_whisper_state_init(&state, &model, n_beams, &err);
  *   st_whisper_encode(&model, &state, mel, &err);          also precomputes cross-attention K/V
  *   st_whisper_decode(&model, &state, prompt, n, 0, logits, &err);
