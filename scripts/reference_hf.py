@@ -22,8 +22,9 @@ scripts/reference_ggml.py's numpy reader; the vocabulary from the ggml file's to
                                            <git blob sha1> for small ones, refs/main holding the
                                            commit, snapshots/<commit>/<file> -> ../../blobs/<hash>
       Each folder is written under a temporary name and renamed into place; existing ones are kept.
-  reference_hf.py tiny OUT.safetensors
-      a one-layer Whisper 8 wide with random weights, for fuzzing seeds.
+  reference_hf.py fuzz-seeds DIR
+      the seed corpus of fuzz/fuzz_safetensors: a one-layer Whisper 8 wide with random weights
+      (tiny.safetensors), an empty file of the format, and one tensor of several dtypes.
 """
 import hashlib
 import json
@@ -43,7 +44,8 @@ import reference_ggml  # noqa: E402
 BASE_EN_ALIGNMENT_HEADS = [[3, 3], [4, 7], [5, 1], [5, 5], [5, 7]]
 DIM_NAMES = ["n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
              "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer", "n_mels"]
-DTYPE_NAMES = {np.dtype("<f2"): "F16", np.dtype("<f4"): "F32"}
+DTYPE_NAMES = {np.dtype("<f2"): "F16", np.dtype("<f4"): "F32", np.dtype("<f8"): "F64", np.dtype("?"): "BOOL",
+               np.dtype("<i8"): "I64", np.dtype("u1"): "U8"}
 
 # transformers' WhisperForConditionalGeneration names (convert_openai_to_hf.py's mapping reversed).
 IN_LAYER = {"attn.query": "self_attn.q_proj", "attn.key": "self_attn.k_proj", "attn.value": "self_attn.v_proj",
@@ -268,9 +270,19 @@ def write_tiny(out):
     write_safetensors(out, tensors, {"format": "pt"})
 
 
+def write_seeds(folder):
+    os.makedirs(folder, exist_ok=True)
+    write_tiny(os.path.join(folder, "tiny.safetensors"))
+    write_safetensors(os.path.join(folder, "empty.safetensors"), [])
+    arrays = [("a", np.arange(4, dtype="<f2").reshape(2, 2)), ("b", np.ones(2, dtype="<f4")),
+              ("c", np.zeros(1, dtype="<f8")), ("d", np.zeros((0, 3), dtype="?")), ("e", np.array(7, dtype="<i8")),
+              ("f", np.arange(3, dtype="u1"))]
+    write_safetensors(os.path.join(folder, "dtypes.safetensors"), arrays, {"format": "pt"})
+
+
 def main():
-    if sys.argv[1] == "tiny":
-        write_tiny(sys.argv[2])
+    if sys.argv[1] == "fuzz-seeds":
+        write_seeds(sys.argv[2])
         return
     if sys.argv[1] != "write" or len(sys.argv) != 5:
         raise SystemExit(__doc__)

@@ -62,7 +62,8 @@ static steno_status config_int(const json_t *root, const char *key, const char *
     *out = 0;
     if (!value || json_is_null(value)) return STENO_OK;
     if (!json_is_integer(value) || json_integer_value(value) < 1 || json_integer_value(value) > HF_MAX_DIMENSION) {
-        return st_error_set(err, STENO_ERR_FORMAT, "%s: '%s' is not an integer in [1, %d]", path, key, HF_MAX_DIMENSION);
+        return st_error_set(err, STENO_ERR_FORMAT, "%s: '%s' is not an integer in [1, %d]", path, key,
+                            HF_MAX_DIMENSION);
     }
     *out = (int)json_integer_value(value);
     return STENO_OK;
@@ -89,8 +90,9 @@ static steno_status check_architecture(const json_t *root, const char *path, int
         steno_status status = config_int(root, ffn[i], path, &width, err);
         if (status != STENO_OK) return status;
         if (width && d_model && width != 4 * d_model) {
-            return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: %s = %d, but Whisper's feed-forward is 4 x d_model = %d",
-                                path, ffn[i], width, 4 * d_model);
+            return st_error_set(err, STENO_ERR_UNSUPPORTED,
+                                "%s: %s = %d, but Whisper's feed-forward is 4 x d_model = %d", path, ffn[i], width,
+                                4 * d_model);
         }
     }
     return STENO_OK;
@@ -177,8 +179,7 @@ static steno_status collect_items(loader *l) {
             }
             if (mapped == 0) { /* proj_out.weight: the tied output projection */
                 if (l->projection) {
-                    return st_error_set(l->err, STENO_ERR_FORMAT, "%s: tensor '%s' appears twice", sh->source,
-                                        t->name);
+                    return st_error_set(l->err, STENO_ERR_FORMAT, "%s: tensor '%s' appears twice", sh->source, t->name);
                 }
                 l->projection = t;
                 l->projection_source = sh->source;
@@ -224,7 +225,8 @@ static steno_status derive_dims(loader *l, const st_whisper_dims *config, st_whi
     const st_safetensors_tensor *t[4];
     for (int i = 0; i < 4; i++) {
         const item *it = find_item(l, sources[i].name);
-        if (!it) return st_error_set(l->err, STENO_ERR_FORMAT, "%s: tensor '%s' is missing", l->source, sources[i].name);
+        if (!it)
+            return st_error_set(l->err, STENO_ERR_FORMAT, "%s: tensor '%s' is missing", l->source, sources[i].name);
         t[i] = it->tensor;
         if (t[i]->n_dims != sources[i].n_dims) {
             return st_error_set(l->err, STENO_ERR_FORMAT, "%s: tensor '%s' has %d dimensions, expected %d", it->source,
@@ -251,9 +253,9 @@ static steno_status derive_dims(loader *l, const st_whisper_dims *config, st_whi
     d->n_text_head = d->n_text_state / HF_HEAD_WIDTH > 0 ? d->n_text_state / HF_HEAD_WIDTH : 1;
     int *slots[10] = {&d->n_mels,  &d->n_audio_ctx, &d->n_audio_state, &d->n_audio_head, &d->n_audio_layer,
                       &d->n_vocab, &d->n_text_ctx,  &d->n_text_state,  &d->n_text_head,  &d->n_text_layer};
-    const int given[10] = {config->n_mels,  config->n_audio_ctx, config->n_audio_state, config->n_audio_head,
-                           config->n_audio_layer, config->n_vocab, config->n_text_ctx, config->n_text_state,
-                           config->n_text_head, config->n_text_layer};
+    const int given[10] = {config->n_mels,        config->n_audio_ctx, config->n_audio_state, config->n_audio_head,
+                           config->n_audio_layer, config->n_vocab,     config->n_text_ctx,    config->n_text_state,
+                           config->n_text_head,   config->n_text_layer};
     for (int i = 0; i < 10; i++) {
         if (given[i]) *slots[i] = given[i];
     }
@@ -284,8 +286,9 @@ static steno_status build_tensors(loader *l, st_model *model) {
         int64_t expected[ST_TENSOR_MAX_DIMS];
         int expected_dims;
         if (st_whisper_expected_shape(&model->dims, it->name, expected, &expected_dims) != 0) {
-            return st_error_set(l->err, STENO_ERR_FORMAT, "%s: tensor '%s' (%s) does not belong in a model of %d/%d layers",
-                                it->source, t->name, it->name, model->dims.n_audio_layer, model->dims.n_text_layer);
+            return st_error_set(l->err, STENO_ERR_FORMAT,
+                                "%s: tensor '%s' (%s) does not belong in a model of %d/%d layers", it->source, t->name,
+                                it->name, model->dims.n_audio_layer, model->dims.n_text_layer);
         }
         int same = t->n_dims == expected_dims;
         for (int k = 0; same && k < expected_dims; k++)
@@ -300,8 +303,8 @@ static steno_status build_tensors(loader *l, st_model *model) {
         char *name = names + i * HF_NAME_SIZE;
         memcpy(name, it->name, HF_NAME_SIZE);
         st_tensor *out = &model->tensors[model->n_tensors++];
-        *out = (st_tensor){.name = name, .dtype = t->dtype, .n_dims = expected_dims, .data = t->data,
-                           .n_bytes = t->n_bytes};
+        *out = (st_tensor){
+            .name = name, .dtype = t->dtype, .n_dims = expected_dims, .data = t->data, .n_bytes = t->n_bytes};
         memcpy(out->shape, expected, sizeof out->shape);
     }
     /* Two HF names for one canonical tensor (or one tensor in two shards) would be ambiguous. */
@@ -344,7 +347,8 @@ static steno_status map_model(loader *l, const st_whisper_dims *config, st_model
 
 static steno_status set_format(st_model *model, const char *source, st_error *err) {
     model->file_type = -1;
-    if (!(model->format = strdup("safetensors"))) return st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", source);
+    if (!(model->format = strdup("safetensors")))
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", source);
     return STENO_OK;
 }
 
@@ -403,8 +407,9 @@ static steno_status open_sharded(loader *l, const char *dir, const char *index_p
     json_object_foreach(map, key, value) {
         const char *file = json_string_value(value);
         if (!file || !plain_file_name(file)) {
-            status = st_error_set(l->err, STENO_ERR_FORMAT,
-                                  "%s: weight_map['%.200s'] is not the name of a file in the same folder", index_path, key);
+            status =
+                st_error_set(l->err, STENO_ERR_FORMAT,
+                             "%s: weight_map['%.200s'] is not the name of a file in the same folder", index_path, key);
             break;
         }
         int known = 0;
@@ -440,8 +445,9 @@ static steno_status open_sharded(loader *l, const char *dir, const char *index_p
         while (strcmp(files[i], json_string_value(value)) != 0)
             i++;
         if (!find_in_shard(&l->shards[i], key)) {
-            status = st_error_set(l->err, STENO_ERR_FORMAT, "%s: weight_map puts '%.200s' in %s, which does not hold it",
-                                  index_path, key, files[i]);
+            status =
+                st_error_set(l->err, STENO_ERR_FORMAT, "%s: weight_map puts '%.200s' in %s, which does not hold it",
+                             index_path, key, files[i]);
         }
     }
     if (status == STENO_OK && in_shards != json_object_size(map)) {
@@ -557,8 +563,8 @@ steno_status st_hf_load(const char *path, st_model *out, st_error *err) {
     } else { /* a .safetensors file: the configuration is beside it */
         const char *slash = strrchr(path, '/');
         written = slash == path ? snprintf(dir, sizeof dir, "/")
-                  : slash      ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path)
-                               : snprintf(dir, sizeof dir, ".");
+                  : slash       ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path)
+                                : snprintf(dir, sizeof dir, ".");
     }
     if (written < 0 || (size_t)written >= sizeof dir - 64) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "%.200s...: path too long", path);
@@ -577,7 +583,8 @@ steno_status st_hf_load(const char *path, st_model *out, st_error *err) {
     } else if (join(file_path, sizeof file_path, dir, "model.safetensors.index.json"), is_regular_file(file_path)) {
         status = open_sharded(&l, dir, file_path);
     } else {
-        status = st_error_set(err, STENO_ERR_NOT_FOUND, "%s: no model.safetensors or model.safetensors.index.json", path);
+        status =
+            st_error_set(err, STENO_ERR_NOT_FOUND, "%s: no model.safetensors or model.safetensors.index.json", path);
     }
     st_whisper_dims config = {0};
     if (status == STENO_OK) {
@@ -604,7 +611,6 @@ steno_status st_hf_load(const char *path, st_model *out, st_error *err) {
 
 int st_hf_is_model_dir(const char *dir) {
     char path[HF_PATH_SIZE];
-    if (!join(path, sizeof path, dir, "config.json") || !is_regular_file(path)) return 0;
     if (join(path, sizeof path, dir, "model.safetensors.index.json") && is_regular_file(path)) return 1;
     if (!join(path, sizeof path, dir, "model.safetensors")) return 0;
     uint8_t head[16];

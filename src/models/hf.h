@@ -38,8 +38,9 @@ steno_status st_hf_load(const char *path, st_model *out, st_error *err);
  * *out), with no configuration: dimensions from the shapes. Used by the fuzz target. */
 steno_status st_hf_load_memory(const uint8_t *data, size_t size, const char *name, st_model *out, st_error *err);
 
-/* Whether dir looks like a transformers model folder: config.json beside a model.safetensors
- * whose first bytes are a safetensors header, or beside model.safetensors.index.json. */
+/* Whether dir looks like a transformers model folder: it holds a model.safetensors whose first
+ * bytes are a safetensors header, or a model.safetensors.index.json. (config.json is not
+ * required: without it the dimensions come from the shapes.) */
 int st_hf_is_model_dir(const char *dir);
 
 #endif

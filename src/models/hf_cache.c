@@ -136,8 +136,10 @@ static steno_status check_folder(const char *root, size_t root_length, const cha
             if (e == ELOOP) {
                 status = st_error_set(err, STENO_ERR_FORMAT, "%s: symlink loop (-> %s)", path, target);
             } else if (e == ENOENT) {
-                status = st_error_set(err, STENO_ERR_NOT_FOUND, "%s: points at %s, which is missing (an incomplete "
-                                      "download?)", path, target);
+                status = st_error_set(err, STENO_ERR_NOT_FOUND,
+                                      "%s: points at %s, which is missing (an incomplete "
+                                      "download?)",
+                                      path, target);
             } else {
                 status = st_error_set(err, STENO_ERR_IO, "%s: cannot resolve: %s", path, strerror(e));
             }
@@ -183,8 +185,8 @@ steno_status st_hf_cache_find(const char *cache_root, const char *repo_id, char 
     }
     char repo[CACHE_PATH_SIZE];
     const char *slash = strchr(repo_id, '/');
-    int written = snprintf(repo, sizeof repo, "%s/models--%.*s--%s", cache_root, (int)(slash - repo_id), repo_id,
-                           slash + 1);
+    int written =
+        snprintf(repo, sizeof repo, "%s/models--%.*s--%s", cache_root, (int)(slash - repo_id), repo_id, slash + 1);
     if (written < 0 || (size_t)written >= sizeof repo) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "%.200s...: path too long", cache_root);
     }

@@ -13,12 +13,12 @@ typedef struct dtype_entry {
 
 /* The dtypes of the published format (safetensors' Dtype enum). */
 static const dtype_entry dtypes[] = {
-    {"BOOL", 1, ST_DTYPE_COUNT},   {"U8", 1, ST_DTYPE_U8},       {"I8", 1, ST_DTYPE_I8},
+    {"BOOL", 1, ST_DTYPE_COUNT},    {"U8", 1, ST_DTYPE_U8},         {"I8", 1, ST_DTYPE_I8},
     {"F8_E5M2", 1, ST_DTYPE_COUNT}, {"F8_E4M3", 1, ST_DTYPE_COUNT}, {"F8_E8M0", 1, ST_DTYPE_COUNT},
-    {"I16", 2, ST_DTYPE_I16},      {"U16", 2, ST_DTYPE_COUNT},   {"F16", 2, ST_DTYPE_F16},
-    {"BF16", 2, ST_DTYPE_BF16},    {"I32", 4, ST_DTYPE_I32},     {"U32", 4, ST_DTYPE_COUNT},
-    {"F32", 4, ST_DTYPE_F32},      {"F64", 8, ST_DTYPE_COUNT},   {"I64", 8, ST_DTYPE_I64},
-    {"U64", 8, ST_DTYPE_COUNT},    {"F4", 0, ST_DTYPE_COUNT},    {"F6_E2M3", 0, ST_DTYPE_COUNT},
+    {"I16", 2, ST_DTYPE_I16},       {"U16", 2, ST_DTYPE_COUNT},     {"F16", 2, ST_DTYPE_F16},
+    {"BF16", 2, ST_DTYPE_BF16},     {"I32", 4, ST_DTYPE_I32},       {"U32", 4, ST_DTYPE_COUNT},
+    {"F32", 4, ST_DTYPE_F32},       {"F64", 8, ST_DTYPE_COUNT},     {"I64", 8, ST_DTYPE_I64},
+    {"U64", 8, ST_DTYPE_COUNT},     {"F4", 0, ST_DTYPE_COUNT},      {"F6_E2M3", 0, ST_DTYPE_COUNT},
     {"F6_E3M2", 0, ST_DTYPE_COUNT},
 };
 
@@ -74,8 +74,9 @@ static steno_status parse_tensor(const parser *p, const char *name, const json_t
                             json_string_value(dtype));
     }
     if (type->size == 0) {
-        return st_error_set(p->err, STENO_ERR_UNSUPPORTED, "%s: tensor '%s' has sub-byte dtype %s, which steno cannot read",
-                            p->source, name, type->name);
+        return st_error_set(p->err, STENO_ERR_UNSUPPORTED,
+                            "%s: tensor '%s' has sub-byte dtype %s, which steno cannot read", p->source, name,
+                            type->name);
     }
     size_t rank = json_array_size(shape);
     if (rank > ST_SAFETENSORS_MAX_DIMS) {
@@ -214,8 +215,9 @@ steno_status st_safetensors_parse(const uint8_t *data, size_t size, const char *
     }
     uint64_t length = read_u64(data);
     if (length > ST_SAFETENSORS_MAX_HEADER) {
-        return st_error_set(err, STENO_ERR_FORMAT, "%s: header length %llu at offset 0 exceeds the format's %u-byte limit",
-                            source, (unsigned long long)length, ST_SAFETENSORS_MAX_HEADER);
+        return st_error_set(err, STENO_ERR_FORMAT,
+                            "%s: header length %llu at offset 0 exceeds the format's %u-byte limit", source,
+                            (unsigned long long)length, ST_SAFETENSORS_MAX_HEADER);
     }
     if (length > size - 8) {
         return st_error_set(err, STENO_ERR_FORMAT,
@@ -225,6 +227,7 @@ steno_status st_safetensors_parse(const uint8_t *data, size_t size, const char *
     if (length < 2 || data[8] != '{') {
         return st_error_set(err, STENO_ERR_FORMAT, "%s: the header at offset 8 does not start with '{'", source);
     }
+    out->header_length = length;
     parser p = {.source = source, .err = err, .data_start = 8 + length, .data_size = size - 8 - length};
     json_error_t json_error;
     /* Duplicate names would make the file ambiguous; trailing spaces (the padding) are allowed. */
