@@ -330,9 +330,12 @@ static void load_time_and_peak_rss(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(single_file_folder_equals_ggml), cmocka_unit_test(sharded_folder_equals_ggml),
-        cmocka_unit_test(cache_repositories_open),        cmocka_unit_test(transcripts_equal_ggml),
+        /* first, so that the children it forks start from a small process */
         cmocka_unit_test(load_time_and_peak_rss),
+        cmocka_unit_test(single_file_folder_equals_ggml),
+        cmocka_unit_test(sharded_folder_equals_ggml),
+        cmocka_unit_test(cache_repositories_open),
+        cmocka_unit_test(transcripts_equal_ggml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
