@@ -27,7 +27,7 @@ st_model_format st_model_detect(const char *path);
 
 /* The same for a file's first bytes (64 are enough). A version-1 CTranslate2 model.bin carries
  * no name: in_model_directory (the file is a folder's model.bin) vouches for it. */
-st_model_format st_model_detect_memory(const uint8_t *head, size_t n, int in_model_directory);
+st_model_format st_model_detect_memory(const uint8_t *head, size_t n, uint64_t file_size, int in_model_directory);
 
 /* Opens path with the reader its content calls for. */
 steno_status st_model_open(const char *path, st_model *out, st_error *err);

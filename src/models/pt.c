@@ -9,11 +9,11 @@
  */
 #include "models/pt.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/hf.h"
 #include "models/hf_names.h"
 #include "models/whisper_layout.h"
 
@@ -446,7 +446,8 @@ steno_status st_pt_load_memory(const uint8_t *data, size_t size, const char *nam
     return load(data, size, name, no_heads, out, err);
 }
 
-/* Head counts from an HF config.json beside the weights, when there is one. */
+/* Head counts from an HF config.json beside the weights, when there is one (read by hf.c,
+ * which owns transformers' configuration). */
 static steno_status read_config_heads(const char *path, int heads[2], st_error *err) {
     heads[0] = heads[1] = 0;
     const char *slash = strrchr(path, '/');
@@ -454,23 +455,15 @@ static steno_status read_config_heads(const char *path, int heads[2], st_error *
     int written = slash ? snprintf(config, sizeof config, "%.*s/config.json", (int)(slash - path), path)
                         : snprintf(config, sizeof config, "config.json");
     if (written < 0 || (size_t)written >= sizeof config) return STENO_OK;
-    FILE *f = fopen(config, "rb");
-    if (!f) return STENO_OK;
-    fclose(f);
-    json_error_t json_error;
-    json_t *root = json_load_file(config, 0, &json_error);
-    if (!root) {
-        return st_error_set(err, STENO_ERR_FORMAT, "%s: line %d: %s", config, json_error.line, json_error.text);
+    st_whisper_dims dims;
+    steno_status status = st_hf_read_config(config, &dims, err);
+    if (status == STENO_ERR_NOT_FOUND) {
+        st_error_clear(err);
+        return STENO_OK;
     }
-    static const char *const keys[2] = {"encoder_attention_heads", "decoder_attention_heads"};
-    for (int i = 0; i < 2; i++) {
-        json_t *value = json_object_get(root, keys[i]);
-        if (json_is_integer(value) && json_integer_value(value) > 0 && json_integer_value(value) < 1 << 16) {
-            heads[i] = (int)json_integer_value(value);
-        }
-    }
-    json_decref(root);
-    return STENO_OK;
+    heads[0] = dims.n_audio_head;
+    heads[1] = dims.n_text_head;
+    return status;
 }
 
 steno_status st_pt_load(const char *path, st_model *out, st_error *err) {

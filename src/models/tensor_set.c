@@ -84,5 +84,8 @@ void st_model_free(st_model *model) {
     free(model->alignment_heads);
     free(model->owned);
     st_mapped_file_close(&model->file);
+    for (int i = 0; i < model->n_extra_files; i++)
+        st_mapped_file_close(&model->extra_files[i]);
+    free(model->extra_files);
     memset(model, 0, sizeof *model);
 }

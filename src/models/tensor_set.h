@@ -93,6 +93,10 @@ typedef struct st_model {
     int n_alignment_heads;
     int file_type; /* format-specific precision code (ggml ftype), -1 if none */
     st_mapped_file file;
+    /* Further mappings for formats that spread the tensors over several files (sharded
+     * safetensors: file is the first shard, these the others); NULL / 0 otherwise. */
+    st_mapped_file *extra_files;
+    int n_extra_files;
     void *owned; /* loader-private allocations (names, index), freed by st_model_free */
 } st_model;
 

@@ -341,7 +341,7 @@ static void shape_from_hf_config(const char *config_path, st_identity *id) {
  * (the file, or its model folder); without it the bytes alone are judged. */
 static void identify_bytes(const uint8_t *data, size_t size, const char *name, const char *open_path,
                            int in_model_directory, st_identity *id) {
-    st_model_format format = st_model_detect_memory(data, size, in_model_directory);
+    st_model_format format = st_model_detect_memory(data, size, size, in_model_directory);
     if (format == ST_FORMAT_GGUF) {
         id->format = ST_FORMAT_GGUF;
         snprintf(id->how, sizeof id->how, "GGUF magic: a llama.cpp-style file, not a whisper.cpp model");

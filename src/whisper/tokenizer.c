@@ -806,8 +806,10 @@ static steno_status create_from_json_value(const json_t *root, const char *name,
     steno_status status = layout_from_n_vocab(&layout, n_vocab, err);
     if (status != STENO_OK) return status;
     const json_t *vocab = root;
+    /* A tokenizer.json's "model" is an object; in an English vocab.json "model" is a token
+     * (GPT-2's id 19849), so only an object marks a tokenizer.json. */
     const json_t *model = json_is_object(root) ? json_object_get(root, "model") : NULL;
-    if (model != NULL) vocab = json_object_get(model, "vocab");
+    if (json_is_object(model)) vocab = json_object_get(model, "vocab");
     if (!json_is_object(vocab) && !json_is_array(vocab)) {
         return st_error_set(err, STENO_ERR_FORMAT,
                             "%s: expected a vocabulary: a {\"token\": id} object, a tokenizer.json with "
