@@ -286,10 +286,10 @@ def main():
     hf_repo(out, "openai/whisper-base.en", {"config.json": os.path.join(hf_pt, "config.json"),
                                             "pytorch_model.bin": os.path.join(hf_pt, "pytorch_model.bin"),
                                             "model.safetensors": safetensors}, cache)
-    # the repository holds both: steno uses the one it reads (the torch file) in place
-    whisper("hf/hub/models--openai--whisper-base.en", "pt", "base.en", "float16")
+    # the repository holds both: steno reads the safetensors file first, as transformers does
+    whisper("hf/hub/models--openai--whisper-base.en", "safetensors", "base.en", "float16")
     whisper(f"hf/hub/models--openai--whisper-base.en/snapshots/{COMMIT}/model.safetensors", "safetensors", "base.en",
-            "float16", usable=False)
+            "float16")
 
     task = pyannote_classes()
     specifications = task.Specifications(problem=task.Problem.MONO_LABEL_CLASSIFICATION,

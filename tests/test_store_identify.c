@@ -100,10 +100,11 @@ static void names_resolve_in_lookup_order(void **state) {
     /* base.en in every layout, each usable, in lookup order: STENO_MODELS (ggml, then the
      * CTranslate2 folder named like faster-whisper's repository), WHISPER_CACHE_DIR's .pt, then
      * the HF cache's CTranslate2 repository and transformers' repository (read through its
-     * pytorch_model.bin) */
+     * model.safetensors) */
     assert_ptr_equal(st_catalogue_find("Systran/faster-whisper-base.en"), st_catalogue_find("base.en"));
     assert_int_equal(st_store_find(&store, st_catalogue_find("base.en"), &copies, &err), STENO_OK);
-    static const st_model_format formats[] = {ST_FORMAT_GGML, ST_FORMAT_CT2, ST_FORMAT_PT, ST_FORMAT_CT2, ST_FORMAT_PT};
+    static const st_model_format formats[] = {ST_FORMAT_GGML, ST_FORMAT_CT2, ST_FORMAT_PT, ST_FORMAT_CT2,
+                                             ST_FORMAT_SAFETENSORS};
     static const char *const sources[] = {"STENO_MODELS", "STENO_MODELS", "WHISPER_CACHE_DIR", "HF_HUB_CACHE",
                                           "HF_HUB_CACHE"};
     assert_int_equal(copies.count, 5);
