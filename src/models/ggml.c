@@ -215,10 +215,6 @@ static steno_status read_record(reader *r, const st_model *model, record *out) {
     return take(r, out->n_bytes, name, &out->data);
 }
 
-static int compare_names(const void *a, const void *b) {
-    return strcmp(((const st_tensor *)a)->name, ((const st_tensor *)b)->name);
-}
-
 static steno_status read_tensors(reader *r, st_model *model, const st_tensor *mel_filters) {
     /* Pass 1: validate every record and count names; pass 2: fill the tensor table. */
     size_t start = r->offset, count = 0, name_bytes = 0;
@@ -249,20 +245,7 @@ static steno_status read_tensors(reader *r, st_model *model, const st_tensor *me
         memcpy(t->shape, rec.shape, sizeof t->shape);
         names += rec.name_length + 1;
     }
-    /* Duplicates would make lookups ambiguous: sort a copy of the table and compare neighbours. */
-    st_tensor *sorted = malloc(model->n_tensors * sizeof *sorted);
-    if (!sorted) return st_error_set(r->err, STENO_ERR_NO_MEMORY, "%s: out of memory", r->name);
-    memcpy(sorted, model->tensors, model->n_tensors * sizeof *sorted);
-    qsort(sorted, model->n_tensors, sizeof *sorted, compare_names);
-    status = STENO_OK;
-    for (size_t i = 1; i < model->n_tensors; i++) {
-        if (strcmp(sorted[i - 1].name, sorted[i].name) == 0) {
-            status = st_error_set(r->err, STENO_ERR_FORMAT, "%s: tensor '%s' appears twice", r->name, sorted[i].name);
-            break;
-        }
-    }
-    free(sorted);
-    return status;
+    return st_model_check_unique_names(model, r->name, r->err);
 }
 
 steno_status st_ggml_load_memory(const uint8_t *data, size_t size, const char *name, st_model *out, st_error *err) {

@@ -262,10 +262,6 @@ static steno_status derive_dims(loader *l, const st_whisper_dims *config, st_whi
     return st_whisper_dims_validate(d, l->source, l->err);
 }
 
-static int compare_tensor_names(const void *a, const void *b) {
-    return strcmp(((const st_tensor *)a)->name, ((const st_tensor *)b)->name);
-}
-
 static void format_shape(char *out, size_t size, int n_dims, const int64_t *shape) {
     size_t used = (size_t)snprintf(out, size, "[");
     for (int i = 0; i < n_dims && used < size; i++)
@@ -307,19 +303,7 @@ static steno_status build_tensors(loader *l, st_model *model) {
             .name = name, .dtype = t->dtype, .n_dims = expected_dims, .data = t->data, .n_bytes = t->n_bytes};
         memcpy(out->shape, expected, sizeof out->shape);
     }
-    /* Two HF names for one canonical tensor (or one tensor in two shards) would be ambiguous. */
-    st_tensor *sorted = malloc((n ? n : 1) * sizeof *sorted);
-    if (!sorted) return st_error_set(l->err, STENO_ERR_NO_MEMORY, "%s: out of memory", l->source);
-    memcpy(sorted, model->tensors, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, compare_tensor_names);
-    steno_status status = STENO_OK;
-    for (size_t i = 1; i < n && status == STENO_OK; i++) {
-        if (strcmp(sorted[i - 1].name, sorted[i].name) == 0) {
-            status = st_error_set(l->err, STENO_ERR_FORMAT, "%s: tensor '%s' appears twice", l->source, sorted[i].name);
-        }
-    }
-    free(sorted);
-    return status;
+    return st_model_check_unique_names(model, l->source, l->err);
 }
 
 /* transformers ties proj_out to the token embedding; a stored copy must be that embedding. */

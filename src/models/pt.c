@@ -327,10 +327,6 @@ static steno_status infer_dims(loader *l, const item *items, size_t n, st_whispe
     return st_whisper_dims_validate(d, l->source, l->err);
 }
 
-static int compare_tensor_names(const void *a, const void *b) {
-    return strcmp(((const st_tensor *)a)->name, ((const st_tensor *)b)->name);
-}
-
 /* Checks every item against the architecture and fills the model's tensor table. */
 static steno_status build_tensors(loader *l, const item *items, size_t n, st_model *model) {
     size_t name_bytes = 0;
@@ -367,19 +363,7 @@ static steno_status build_tensors(loader *l, const item *items, size_t n, st_mod
         memcpy(t->shape, expected, sizeof t->shape);
         names += length;
     }
-    /* A name given twice would make lookups ambiguous. */
-    st_tensor *sorted = malloc((n ? n : 1) * sizeof *sorted);
-    if (!sorted) return st_error_set(l->err, STENO_ERR_NO_MEMORY, "%s: out of memory", l->source);
-    memcpy(sorted, model->tensors, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, compare_tensor_names);
-    steno_status status = STENO_OK;
-    for (size_t i = 1; i < n && status == STENO_OK; i++) {
-        if (strcmp(sorted[i - 1].name, sorted[i].name) == 0) {
-            status = st_error_set(l->err, STENO_ERR_FORMAT, "%s: tensor '%s' appears twice", l->source, sorted[i].name);
-        }
-    }
-    free(sorted);
-    return status;
+    return st_model_check_unique_names(model, l->source, l->err);
 }
 
 /* What the pickled root is, for the message refusing it. */

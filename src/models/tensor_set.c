@@ -75,6 +75,26 @@ steno_status st_model_require(const st_model *model, const char *name, int n_dim
     return STENO_OK;
 }
 
+static int compare_names(const void *a, const void *b) {
+    return strcmp(((const st_tensor *)a)->name, ((const st_tensor *)b)->name);
+}
+
+steno_status st_model_check_unique_names(const st_model *model, const char *source, st_error *err) {
+    size_t n = model->n_tensors;
+    st_tensor *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) return st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", source);
+    if (n) memcpy(sorted, model->tensors, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, compare_names);
+    steno_status status = STENO_OK;
+    for (size_t i = 1; i < n && status == STENO_OK; i++) {
+        if (strcmp(sorted[i - 1].name, sorted[i].name) == 0) {
+            status = st_error_set(err, STENO_ERR_FORMAT, "%s: tensor '%s' appears twice", source, sorted[i].name);
+        }
+    }
+    free(sorted);
+    return status;
+}
+
 void st_model_free(st_model *model) {
     if (!model) return;
     free(model->format);

@@ -116,6 +116,10 @@ const st_tensor *st_model_find(const st_model *model, const char *name);
 steno_status st_model_require(const st_model *model, const char *name, int n_dims, const int64_t *shape,
                               const st_tensor **out, st_error *err);
 
+/* Checks that no two tensors share a canonical name (two stored names mapping to one tensor
+ * would make lookups ambiguous); source names the file in the message. */
+steno_status st_model_check_unique_names(const st_model *model, const char *source, st_error *err);
+
 /* Frees everything the loader allocated and unmaps the file; safe on a zeroed struct. */
 void st_model_free(st_model *model);
 
