@@ -68,34 +68,9 @@ static const char *model_path(const model_case *m) {
 
 /* A golden array of the fixture, of exactly `expected` bytes when expected > 0. */
 static void *read_golden(const model_case *m, const char *file, size_t expected, size_t *size) {
-    char relative[256], path[4096];
+    char relative[256];
     snprintf(relative, sizeof relative, "multilingual-%s/%s", m->size, file);
-    if (!st_test_path(path, sizeof path, "STENO_REFERENCE_DIR", relative)) {
-        fprintf(stderr, "SKIP: STENO_REFERENCE_DIR is not set (run through ctest)\n");
-        exit(ST_TEST_SKIP);
-    }
-    size_t length = 0;
-    void *data = st_test_read_file(path, &length);
-    if (!data) {
-        fprintf(stderr, "SKIP: %s is missing (the reference_multilingual fixture was skipped)\n", path);
-        exit(ST_TEST_SKIP);
-    }
-    if ((expected && length != expected) || length % 4 != 0) {
-        fprintf(stderr, "%s: %zu bytes, expected %zu\n", path, length, expected);
-        exit(1);
-    }
-    if (size) *size = length;
-    return data;
-}
-
-static double relative_error(const float *ours, const float *reference, size_t n) {
-    double max_diff = 0.0, max_ref = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double diff = fabs((double)ours[i] - reference[i]);
-        if (!(diff <= max_diff)) max_diff = diff; /* also catches NaN */
-        if (fabs(reference[i]) > max_ref) max_ref = fabs(reference[i]);
-    }
-    return max_diff / max_ref;
+    return st_test_reference_array(relative, expected, size);
 }
 
 static double correlation(const float *a, const float *b, size_t n) {
@@ -157,11 +132,11 @@ static void network_matches_references(void **state) {
     assert_non_null(ours);
 
     assert_int_equal(st_whisper_encode(&model, &run, mel, &err), STENO_OK);
-    double encoder_error = relative_error(run.audio, encoder, n_audio);
+    double encoder_error = st_test_relative_error(run.audio, encoder, n_audio);
     double encoder_correlation = correlation(run.audio, onnx_encoder, n_audio);
     assert_int_equal(st_whisper_decode_batch(&model, &run, 1, tokens, n_tokens, 0, ST_WHISPER_LOGITS_ALL, ours, &err),
                      STENO_OK);
-    double logits_error = relative_error(ours, logits, (size_t)n_tokens * n_vocab);
+    double logits_error = st_test_relative_error(ours, logits, (size_t)n_tokens * n_vocab);
     printf("  %s: encoder relative error %.3g vs PyTorch, correlation %.4f with ONNX; logits relative error %.3g "
            "vs PyTorch\n",
            m->size, encoder_error, encoder_correlation, logits_error);
@@ -180,7 +155,7 @@ static void network_matches_references(void **state) {
         const float *row = ours + (size_t)i * n_vocab, *onnx = onnx_logits + (size_t)i * n_vocab;
         int onnx_best = argmax(onnx, 0, n_vocab);
         int rank = rank_of(row, n_vocab, onnx_best);
-        double c = correlation(row, onnx, (size_t)n_vocab), r = relative_error(row, onnx, (size_t)n_vocab);
+        double c = correlation(row, onnx, (size_t)n_vocab), r = st_test_relative_error(row, onnx, (size_t)n_vocab);
         agree += rank == 0;
         worst_rank = rank > worst_rank ? rank : worst_rank;
         sum_correlation += c;

@@ -47,40 +47,8 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* A golden array from the fixture's directory, which must hold exactly `expected` bytes (0: any
- * multiple of 4); skips the test when the fixture did not produce it. */
-static void *read_reference(const char *name, size_t expected, size_t *size) {
-    char path[4096];
-    if (!st_test_path(path, sizeof path, "STENO_REFERENCE_DIR", name)) {
-        fprintf(stderr, "SKIP: STENO_REFERENCE_DIR is not set (run through ctest)\n");
-        exit(ST_TEST_SKIP);
-    }
-    size_t length = 0;
-    void *data = st_test_read_file(path, &length);
-    if (!data) {
-        fprintf(stderr, "SKIP: %s is missing (the reference_whisper fixture was skipped)\n", path);
-        exit(ST_TEST_SKIP);
-    }
-    if ((expected && length != expected) || length % 4 != 0) {
-        fprintf(stderr, "%s: %zu bytes, expected %zu\n", path, length, expected);
-        exit(1);
-    }
-    if (size) *size = length;
-    return data;
-}
-
-static double relative_error(const float *ours, const float *reference, size_t n) {
-    double max_diff = 0.0, max_ref = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double diff = fabs((double)ours[i] - reference[i]);
-        if (!(diff <= max_diff)) max_diff = diff; /* also catches NaN */
-        if (fabs(reference[i]) > max_ref) max_ref = fabs(reference[i]);
-    }
-    return max_diff / max_ref;
-}
-
 static void expect_close(const char *what, const float *ours, const float *reference, size_t n, double tolerance) {
-    double error = relative_error(ours, reference, n);
+    double error = st_test_relative_error(ours, reference, n);
     printf("  %-40s relative error %.3g\n", what, error);
     assert_true(error <= tolerance);
 }
@@ -97,15 +65,15 @@ static int setup(void **unused) {
     const st_whisper_dims *d = &f.source.dims;
     const size_t audio = (size_t)d->n_audio_ctx * d->n_audio_state * sizeof(float);
     size_t token_bytes;
-    f.tokens = read_reference("whisper-tokens.i32", 0, &token_bytes);
+    f.tokens = st_test_reference_array("whisper-tokens.i32", 0, &token_bytes);
     f.n_tokens = (int)(token_bytes / sizeof(int));
-    f.mel = read_reference("whisper-mel.f32", (size_t)d->n_mels * 2 * d->n_audio_ctx * sizeof(float), NULL);
-    f.stem = read_reference("whisper-stem.f32", audio, NULL);
-    f.block0 = read_reference("whisper-block0.f32", audio, NULL);
-    f.encoder = read_reference("whisper-encoder.f32", audio, NULL);
-    f.logits = read_reference("whisper-logits.f32", (size_t)f.n_tokens * d->n_vocab * sizeof(float), NULL);
+    f.mel = st_test_reference_array("whisper-mel.f32", (size_t)d->n_mels * 2 * d->n_audio_ctx * sizeof(float), NULL);
+    f.stem = st_test_reference_array("whisper-stem.f32", audio, NULL);
+    f.block0 = st_test_reference_array("whisper-block0.f32", audio, NULL);
+    f.encoder = st_test_reference_array("whisper-encoder.f32", audio, NULL);
+    f.logits = st_test_reference_array("whisper-logits.f32", (size_t)f.n_tokens * d->n_vocab * sizeof(float), NULL);
     f.cross_qk =
-        read_reference("whisper-cross-qk.f32",
+        st_test_reference_array("whisper-cross-qk.f32",
                        (size_t)d->n_text_layer * d->n_text_head * f.n_tokens * d->n_audio_ctx * sizeof(float), NULL);
     f.scratch = malloc((size_t)f.n_tokens * MAX_SEQUENCES * d->n_vocab * sizeof(float));
     if (!f.scratch || st_whisper_model_init(&f.model, &f.source, &err) != STENO_OK ||
@@ -171,7 +139,7 @@ static void incremental_decode_matches_reference_at_every_step(void **unused) {
     double worst = 0.0, start = now_seconds();
     for (int i = 0; i < f.n_tokens; i++) {
         assert_int_equal(st_whisper_decode(&f.model, &f.state, &f.tokens[i], 1, i, f.scratch, &err), STENO_OK);
-        double error = relative_error(f.scratch, reference_row(i), (size_t)f.model.dims.n_vocab);
+        double error = st_test_relative_error(f.scratch, reference_row(i), (size_t)f.model.dims.n_vocab);
         worst = error > worst ? error : worst;
         assert_true(error <= LOGITS_TOLERANCE);
     }
@@ -214,7 +182,7 @@ static void batched_sequences_and_cache_reorder(void **unused) {
         st_whisper_decode_batch(&f.model, &f.state, 2, next, 1, 3, ST_WHISPER_LOGITS_LAST, f.scratch, &err), STENO_OK);
     expect_close("batch: slot 1 after swapping slots", f.scratch + n_vocab, reference_row(3), (size_t)n_vocab,
                  LOGITS_TOLERANCE);
-    assert_true(relative_error(f.scratch, reference_row(3), (size_t)n_vocab) > 100 * LOGITS_TOLERANCE);
+    assert_true(st_test_relative_error(f.scratch, reference_row(3), (size_t)n_vocab) > 100 * LOGITS_TOLERANCE);
 
     /* Fan slot 1 out to both: both continue the reference. */
     assert_int_equal(st_whisper_kv_reorder(&f.state, (const int[]){1, 1}, 2, 4, &err), STENO_OK);
@@ -328,7 +296,7 @@ static void quantized_model_stays_close_to_reference(void **unused) {
     double worst = 0.0;
     for (int i = 0; i < f.n_tokens; i++) {
         assert_int_equal(st_whisper_decode(&model, &state, &f.tokens[i], 1, i, f.scratch, &err), STENO_OK);
-        double error = relative_error(f.scratch, reference_row(i), (size_t)n_vocab);
+        double error = st_test_relative_error(f.scratch, reference_row(i), (size_t)n_vocab);
         worst = error > worst ? error : worst;
         if (i + 1 < f.n_tokens && i >= 1) { /* the reference chose tokens[i + 1] greedily here */
             int higher = 0;

@@ -1,6 +1,7 @@
 /* test_support.c — locating test data and weights; see test_support.h. */
 #include "test_support.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -55,4 +56,34 @@ char *st_test_read_file(const char *path, size_t *size) {
         if (size) *size = (size_t)length;
     }
     return data;
+}
+
+void *st_test_reference_array(const char *relative, size_t expected, size_t *size) {
+    char path[4096];
+    if (!st_test_path(path, sizeof path, "STENO_REFERENCE_DIR", relative)) {
+        fprintf(stderr, "SKIP: STENO_REFERENCE_DIR is not set (run through ctest)\n");
+        exit(ST_TEST_SKIP);
+    }
+    size_t length = 0;
+    void *data = st_test_read_file(path, &length);
+    if (!data) {
+        fprintf(stderr, "SKIP: %s is missing (its reference fixture was skipped)\n", path);
+        exit(ST_TEST_SKIP);
+    }
+    if ((expected && length != expected) || length % 4 != 0) {
+        fprintf(stderr, "%s: %zu bytes, expected %zu\n", path, length, expected);
+        exit(1);
+    }
+    if (size) *size = length;
+    return data;
+}
+
+double st_test_relative_error(const float *ours, const float *reference, size_t n) {
+    double max_diff = 0.0, max_ref = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double diff = fabs((double)ours[i] - reference[i]);
+        if (!(diff <= max_diff)) max_diff = diff; /* also catches NaN */
+        if (fabs(reference[i]) > max_ref) max_ref = fabs(reference[i]);
+    }
+    return max_diff / max_ref;
 }

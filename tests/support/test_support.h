@@ -21,4 +21,12 @@ const char *st_test_model(const char *relative);
 /* Reads a whole file into a malloc'd buffer (NUL-terminated); NULL on failure. */
 char *st_test_read_file(const char *path, size_t *size);
 
+/* A golden array of floats that a reference fixture wrote under $STENO_REFERENCE_DIR: exactly
+ * `expected` bytes (0: any multiple of 4). Skips the test (exit 77) when the fixture did not
+ * produce it; a wrong size fails it. Free the result with free(). */
+void *st_test_reference_array(const char *relative, size_t expected, size_t *size);
+
+/* max |ours - reference| / max |reference| over n values; NaN in ours counts as infinite. */
+double st_test_relative_error(const float *ours, const float *reference, size_t n);
+
 #endif
