@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "nn/linear.h"
 #include "output/output.h"
 #include "store/store.h"
 #include "whisper/transcribe.h"
@@ -28,6 +29,8 @@ static void usage(FILE *out) {
             "  -f, --output-format F     txt, vtt, srt, tsv, json or all; a comma list (default all)\n"
             "  -o, --output-dir DIR      where output files go (default .)\n"
             "  -t, --threads N           CPU threads (default 2)\n"
+            "      --compute-type auto|fp32|int8  auto: as the weights are stored (int8 files in\n"
+            "                            integers); int8: quantize every layer on load (default auto)\n"
             "      --beam-size N         beam search width at temperature 0 (default 5)\n"
             "      --best-of N           samples at temperature > 0 (default 5)\n"
             "      --patience X          beam search patience (default 1.0)\n"
@@ -105,7 +108,7 @@ int st_cli_transcribe(int argc, char **argv) {
     enum { OPT_TASK = 256, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMPERATURE, OPT_INCREMENT, OPT_PROMPT,
            OPT_CONDITION, OPT_NO_SPEECH, OPT_LOGPROB, OPT_COMPRESSION, OPT_WITHOUT_TIMESTAMPS, OPT_WORDS,
            OPT_PREPEND, OPT_APPEND, OPT_HIGHLIGHT, OPT_LINE_WIDTH, OPT_LINE_COUNT, OPT_WORDS_PER_LINE,
-           OPT_HALLUCINATION };
+           OPT_HALLUCINATION, OPT_COMPUTE };
     static const struct option long_options[] = {
         {"model", required_argument, NULL, 'm'},
         {"language", required_argument, NULL, 'l'},
@@ -113,6 +116,7 @@ int st_cli_transcribe(int argc, char **argv) {
         {"output-format", required_argument, NULL, 'f'},
         {"output-dir", required_argument, NULL, 'o'},
         {"threads", required_argument, NULL, 't'},
+        {"compute-type", required_argument, NULL, OPT_COMPUTE},
         {"beam-size", required_argument, NULL, OPT_BEAM},
         {"best-of", required_argument, NULL, OPT_BEST_OF},
         {"patience", required_argument, NULL, OPT_PATIENCE},
@@ -157,6 +161,12 @@ int st_cli_transcribe(int argc, char **argv) {
         case 'f': formats = optarg; break;
         case 'o': output_dir = optarg; break;
         case 't': ok = parse_number(optarg, 1, 256, &value), options.n_threads = (int)value; break;
+        case OPT_COMPUTE: {
+            st_nn_compute compute;
+            ok = st_nn_compute_from_name(optarg, &compute) == 0;
+            if (ok) st_nn_set_compute(compute);
+            break;
+        }
         case OPT_BEAM: ok = parse_number(optarg, 1, 16, &value), options.beam_size = (int)value; break;
         case OPT_BEST_OF: ok = parse_number(optarg, 1, 16, &value), options.best_of = (int)value; break;
         case OPT_PATIENCE: ok = parse_number(optarg, 0.01, 2, &value), options.patience = (float)value; break;

@@ -15,22 +15,17 @@ static void portable_f16_to_f32(const void *src, float *dst, size_t n) {
     st_convert_to_f32(ST_DTYPE_F16, src, dst, n);
 }
 
-/* The one matrix-vector loop behind the three stored types: row o's weights start .. start +
- * count as float32 in out. For int8 that is q itself; the caller divides by the row's scale. */
+/* The one matrix-vector loop behind both stored types: row o's weights start .. start + count
+ * as float32 in out. */
 static void widen_chunk(st_dtype dtype, const unsigned char *w, int n_in, int o, int start, int count, float *out) {
     size_t first = (size_t)o * n_in + start;
-    if (dtype == ST_DTYPE_I8) {
-        for (int i = 0; i < count; i++)
-            out[i] = (float)(int8_t)w[first + i];
-    } else {
-        /* F16 or Q8_0; a Q8_0 chunk starts on a block because n_in and the chunk are multiples
-         * of 32, and st_convert_to_f32 cannot fail on these types */
-        st_convert_to_f32(dtype, w + st_dtype_bytes(dtype, (int64_t)first), out, (size_t)count);
-    }
+    /* F16 or Q8_0; a Q8_0 chunk starts on a block because n_in and the chunk are multiples of
+     * 32, and st_convert_to_f32 cannot fail on these types */
+    st_convert_to_f32(dtype, w + st_dtype_bytes(dtype, (int64_t)first), out, (size_t)count);
 }
 
-static void portable_gemv(st_dtype dtype, const void *w, const void *scales, const float *bias, int n_in,
-                          const float *x, int n_rows, float *y, int y_stride, int o_begin, int o_end) {
+static void portable_gemv(st_dtype dtype, const void *w, const float *bias, int n_in, const float *x, int n_rows,
+                          float *y, int y_stride, int o_begin, int o_end) {
     float widened[PORTABLE_CHUNK];
     for (int o = o_begin; o < o_end; o++) {
         for (int r = 0; r < n_rows; r++)
@@ -46,28 +41,57 @@ static void portable_gemv(st_dtype dtype, const void *w, const void *scales, con
                 y[(size_t)r * y_stride + o] += sum;
             }
         }
-        float scale = 1.0f;
-        if (scales) memcpy(&scale, (const unsigned char *)scales + (size_t)o * sizeof scale, sizeof scale);
-        for (int r = 0; r < n_rows; r++) {
-            float *out = &y[(size_t)r * y_stride + o];
-            *out = (bias ? bias[o] : 0.0f) + (scales ? *out / scale : *out);
-        }
+        for (int r = 0; r < n_rows; r++)
+            y[(size_t)r * y_stride + o] += bias ? bias[o] : 0.0f;
     }
 }
 
 static void portable_gemv_f16(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
                               int y_stride, int o_begin, int o_end) {
-    portable_gemv(ST_DTYPE_F16, w, NULL, bias, n_in, x, n_rows, y, y_stride, o_begin, o_end);
+    portable_gemv(ST_DTYPE_F16, w, bias, n_in, x, n_rows, y, y_stride, o_begin, o_end);
 }
 
 static void portable_gemv_q8_0(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
                                int y_stride, int o_begin, int o_end) {
-    portable_gemv(ST_DTYPE_Q8_0, w, NULL, bias, n_in, x, n_rows, y, y_stride, o_begin, o_end);
+    portable_gemv(ST_DTYPE_Q8_0, w, bias, n_in, x, n_rows, y, y_stride, o_begin, o_end);
 }
 
-static void portable_gemv_i8(const void *w, const void *scales, const float *bias, int n_in, const float *x,
-                             int n_rows, float *y, int y_stride, int o_begin, int o_end) {
-    portable_gemv(ST_DTYPE_I8, w, scales, bias, n_in, x, n_rows, y, y_stride, o_begin, o_end);
+void st_nn_portable_quantize_rows(const float *x, int n_rows, int n_in, int k_pad, uint8_t *xq, float *inv_scales) {
+    for (int r = 0; r < n_rows; r++) {
+        const float *in = x + (size_t)r * n_in;
+        uint8_t *out = xq + (size_t)r * k_pad;
+        float max = 0.0f;
+        for (int i = 0; i < n_in; i++)
+            max = fabsf(in[i]) > max ? fabsf(in[i]) : max;
+        float scale = max > 0.0f ? 127.0f / max : 1.0f;
+        inv_scales[r] = 1.0f / scale;
+        for (int i = 0; i < n_in; i++) /* nearbyintf: nearest-even, as the vector conversion */
+            out[i] = (uint8_t)(128 + (int)nearbyintf(in[i] * scale));
+        for (int i = n_in; i < k_pad; i++)
+            out[i] = 128;
+    }
+}
+
+void st_nn_portable_gemm_i8(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int row_begin,
+                            int row_end, int block_begin, int block_end, float *y, int y_stride) {
+    const int k_groups = w->k_pad / 4;
+    for (int b = block_begin; b < block_end; b++) {
+        const int8_t *panel = w->packed + (size_t)b * k_groups * 64;
+        for (int r = row_begin; r < row_end; r++) {
+            const uint8_t *in = xq + (size_t)r * w->k_pad;
+            int32_t acc[16] = {0};
+            for (int g = 0; g < k_groups; g++)
+                for (int j = 0; j < 16; j++)
+                    for (int t = 0; t < 4; t++)
+                        acc[j] += (int32_t)in[4 * g + t] * panel[((size_t)g * 16 + j) * 4 + t];
+            for (int j = 0; j < 16 && 16 * b + j < w->n_out; j++) {
+                const int o = 16 * b + j;
+                float m = x_inv[r] * w->inv_scales[o];
+                float value = (float)(acc[j] - 128 * w->sums[o]) * m;
+                y[(size_t)r * y_stride + o] = (w->bias ? w->bias[o] : 0.0f) + value;
+            }
+        }
+    }
 }
 
 static void portable_softmax(float *row, int n_valid, int n_cols) {
@@ -126,7 +150,8 @@ static const st_nn_kernels portable = {
     .name = "portable",
     .gemv_f16 = portable_gemv_f16,
     .gemv_q8_0 = portable_gemv_q8_0,
-    .gemv_i8 = portable_gemv_i8,
+    .quantize_rows = st_nn_portable_quantize_rows,
+    .gemm_i8 = st_nn_portable_gemm_i8,
     .f16_to_f32 = portable_f16_to_f32,
     .softmax = portable_softmax,
     .gelu = portable_gelu,

@@ -54,8 +54,8 @@ INLINE_TILE void tile(const void *w, const float *bias, int n_in, const float *x
 
 /* All rows of x against n_w outputs at o, four rows at a time; the weight rows stay in L1
  * between the groups. */
-INLINE_TILE void outputs(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
-                         int y_stride, int o, const int n_w) {
+INLINE_TILE void outputs(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y, int y_stride,
+                         int o, const int n_w) {
     int r = 0;
     for (; r + 4 <= n_rows; r += 4)
         tile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 4);
@@ -85,84 +85,59 @@ AVX512_TARGET static void avx512_gemv_f16(const void *w, const float *bias, int 
         outputs(w, bias, n_in, x, n_rows, y, y_stride, o, 1);
 }
 
-/* The quantized types' tile: up to 4 outputs by up to 4 rows of x, like the half tile.
- * q8_0: each 32-weight block becomes two float32 vectors q * d (exact) that are FMA'd with x.
- * int8: q is FMA'd with x as it is and each sum divided by its row's scale at the end. kind
- * is a constant, so each instance keeps only its own branch. */
-enum { KIND_Q8_0, KIND_I8 };
-
-INLINE_TILE void qtile(const int kind, const unsigned char *w, const void *scales, const float *bias, int n_in,
-                       const float *x, float *y, int y_stride, int o, const int n_w, const int n_x) {
+/* The q8_0 tile: up to 4 outputs by up to 4 rows of x, like the half tile. Each 32-weight
+ * block becomes two float32 vectors q * d (exact) that are FMA'd with x. */
+INLINE_TILE void qtile(const unsigned char *w, const float *bias, int n_in, const float *x, float *y, int y_stride,
+                       int o, const int n_w, const int n_x) {
     __m512 acc[4][4];
     for (int a = 0; a < n_w; a++)
         for (int r = 0; r < n_x; r++)
             acc[a][r] = _mm512_setzero_ps();
-    if (kind == KIND_Q8_0) {
-        const size_t row_bytes = (size_t)n_in / 32 * 34;
-        const unsigned char *rows = w + (size_t)o * row_bytes;
-        for (int i = 0; i < n_in; i += 32) {
-            __m512 low[4], high[4];
-            for (int a = 0; a < n_w; a++) {
-                const unsigned char *block = rows + (size_t)a * row_bytes + (size_t)i / 32 * 34;
-                uint16_t half;
-                memcpy(&half, block, sizeof half);
-                __m512 d = _mm512_set1_ps(_cvtsh_ss(half));
-                __m256i q = _mm256_loadu_si256((const __m256i *)(block + 2));
-                low[a] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))), d);
-                high[a] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))), d);
-            }
-            for (int r = 0; r < n_x; r++) {
-                __m512 in_low = _mm512_loadu_ps(x + (size_t)r * n_in + i);
-                __m512 in_high = _mm512_loadu_ps(x + (size_t)r * n_in + i + 16);
-                for (int a = 0; a < n_w; a++) {
-                    acc[a][r] = _mm512_fmadd_ps(low[a], in_low, acc[a][r]);
-                    acc[a][r] = _mm512_fmadd_ps(high[a], in_high, acc[a][r]);
-                }
-            }
+    const size_t row_bytes = (size_t)n_in / 32 * 34;
+    const unsigned char *rows = w + (size_t)o * row_bytes;
+    for (int i = 0; i < n_in; i += 32) {
+        __m512 low[4], high[4];
+        for (int a = 0; a < n_w; a++) {
+            const unsigned char *block = rows + (size_t)a * row_bytes + (size_t)i / 32 * 34;
+            uint16_t half;
+            memcpy(&half, block, sizeof half);
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(half));
+            __m256i q = _mm256_loadu_si256((const __m256i *)(block + 2));
+            low[a] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))), d);
+            high[a] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))), d);
         }
-    } else {
-        const unsigned char *rows = w + (size_t)o * n_in;
-        for (int i = 0; i < n_in; i += 16) {
-            /* the last n_in % 16 columns through masked loads that read nothing beyond */
-            __mmask16 mask = n_in - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_in - i)) - 1);
-            __m512 weights[4];
+        for (int r = 0; r < n_x; r++) {
+            __m512 in_low = _mm512_loadu_ps(x + (size_t)r * n_in + i);
+            __m512 in_high = _mm512_loadu_ps(x + (size_t)r * n_in + i + 16);
             for (int a = 0; a < n_w; a++) {
-                __m128i q = _mm_maskz_loadu_epi8(mask, rows + (size_t)a * n_in + i);
-                weights[a] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
-            }
-            for (int r = 0; r < n_x; r++) {
-                __m512 in = _mm512_maskz_loadu_ps(mask, x + (size_t)r * n_in + i);
-                for (int a = 0; a < n_w; a++)
-                    acc[a][r] = _mm512_fmadd_ps(weights[a], in, acc[a][r]);
+                acc[a][r] = _mm512_fmadd_ps(low[a], in_low, acc[a][r]);
+                acc[a][r] = _mm512_fmadd_ps(high[a], in_high, acc[a][r]);
             }
         }
     }
     for (int a = 0; a < n_w; a++) {
-        float b = bias ? bias[o + a] : 0.0f, scale = 1.0f;
-        if (kind == KIND_I8) memcpy(&scale, (const unsigned char *)scales + (size_t)(o + a) * sizeof scale, sizeof scale);
-        for (int r = 0; r < n_x; r++) {
-            float sum = _mm512_reduce_add_ps(acc[a][r]);
-            y[(size_t)r * y_stride + o + a] = b + (kind == KIND_I8 ? sum / scale : sum);
-        }
+        float b = bias ? bias[o + a] : 0.0f;
+        for (int r = 0; r < n_x; r++)
+            y[(size_t)r * y_stride + o + a] = b + _mm512_reduce_add_ps(acc[a][r]);
     }
 }
 
-INLINE_TILE void qoutputs(const int kind, const unsigned char *w, const void *scales, const float *bias, int n_in,
-                          const float *x, int n_rows, float *y, int y_stride, int o, const int n_w) {
+INLINE_TILE void qoutputs(const unsigned char *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
+                          int y_stride, int o, const int n_w) {
     int r = 0;
     for (; r + 4 <= n_rows; r += 4)
-        qtile(kind, w, scales, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 4);
+        qtile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 4);
     const float *xr = x + (size_t)r * n_in;
     float *yr = y + (size_t)r * y_stride;
     switch (n_rows - r) {
     case 3:
-        qtile(kind, w, scales, bias, n_in, xr, yr, y_stride, o, n_w, 3);
+        qtile(w, bias, n_in, xr, yr, y_stride, o, n_w, 3);
         break;
     case 2:
-        qtile(kind, w, scales, bias, n_in, xr, yr, y_stride, o, n_w, 2);
+        qtile(w, bias, n_in, xr, yr, y_stride, o, n_w, 2);
         break;
     case 1:
-        qtile(kind, w, scales, bias, n_in, xr, yr, y_stride, o, n_w, 1);
+        qtile(w, bias, n_in, xr, yr, y_stride, o, n_w, 1);
         break;
     default:
         break;
@@ -173,18 +148,118 @@ AVX512_TARGET static void avx512_gemv_q8_0(const void *w, const float *bias, int
                                            float *y, int y_stride, int o_begin, int o_end) {
     int o = o_begin;
     for (; o + 4 <= o_end; o += 4)
-        qoutputs(KIND_Q8_0, w, NULL, bias, n_in, x, n_rows, y, y_stride, o, 4);
+        qoutputs(w, bias, n_in, x, n_rows, y, y_stride, o, 4);
     for (; o < o_end; o++)
-        qoutputs(KIND_Q8_0, w, NULL, bias, n_in, x, n_rows, y, y_stride, o, 1);
+        qoutputs(w, bias, n_in, x, n_rows, y, y_stride, o, 1);
 }
 
-AVX512_TARGET static void avx512_gemv_i8(const void *w, const void *scales, const float *bias, int n_in,
-                                         const float *x, int n_rows, float *y, int y_stride, int o_begin, int o_end) {
-    int o = o_begin;
-    for (; o + 4 <= o_end; o += 4)
-        qoutputs(KIND_I8, w, scales, bias, n_in, x, n_rows, y, y_stride, o, 4);
-    for (; o < o_end; o++)
-        qoutputs(KIND_I8, w, scales, bias, n_in, x, n_rows, y, y_stride, o, 1);
+AVX512_TARGET static void avx512_quantize_rows(const float *x, int n_rows, int n_in, int k_pad, uint8_t *xq,
+                                               float *inv_scales) {
+    for (int r = 0; r < n_rows; r++) {
+        const float *in = x + (size_t)r * n_in;
+        uint8_t *out = xq + (size_t)r * k_pad;
+        __m512 max = _mm512_setzero_ps();
+        for (int i = 0; i < n_in; i += 16) {
+            __mmask16 mask = n_in - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_in - i)) - 1);
+            max = _mm512_max_ps(max, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask, in + i)));
+        }
+        float largest = _mm512_reduce_max_ps(max);
+        float scale = largest > 0.0f ? 127.0f / largest : 1.0f;
+        inv_scales[r] = 1.0f / scale;
+        const __m512 s = _mm512_set1_ps(scale);
+        const __m512i offset = _mm512_set1_epi32(128);
+        for (int i = 0; i < k_pad; i += 16) {
+            /* columns n_in .. k_pad - 1 load as 0 and store as 128 */
+            int left = n_in - i;
+            __mmask16 in_mask = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            __mmask16 out_mask = k_pad - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k_pad - i)) - 1);
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(in_mask, in + i), s));
+            _mm_mask_storeu_epi8(out + i, out_mask, _mm512_cvtepi32_epi8(_mm512_add_epi32(q, offset)));
+        }
+    }
+}
+
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* n_r rows by n_v blocks of 16 outputs (16 accumulators at most): for each group of 4 inputs,
+ * n_v weight vectors are loaded once and each row's 4 bytes broadcast against them. Constant
+ * n_r and n_v after inlining. */
+VNNI_TARGET __attribute__((always_inline)) static inline void i8_tile(const st_nn_i8_weights *w, const uint8_t *xq,
+                                                                      const float *x_inv, int r, int b, float *y,
+                                                                      int y_stride, const int n_r, const int n_v) {
+    const int k_groups = w->k_pad / 4;
+    __m512i acc[4][4];
+    for (int i = 0; i < n_r; i++)
+        for (int v = 0; v < n_v; v++)
+            acc[i][v] = _mm512_setzero_si512();
+    const int8_t *panel = w->packed + (size_t)b * k_groups * 64;
+    for (int g = 0; g < k_groups; g++) {
+        __m512i weights[4];
+        for (int v = 0; v < n_v; v++)
+            weights[v] = _mm512_loadu_si512(panel + ((size_t)v * k_groups + g) * 64);
+        for (int i = 0; i < n_r; i++) {
+            int32_t four;
+            memcpy(&four, xq + (size_t)(r + i) * w->k_pad + 4 * (size_t)g, sizeof four);
+            __m512i in = _mm512_set1_epi32(four);
+            for (int v = 0; v < n_v; v++)
+                acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], in, weights[v]);
+        }
+    }
+    for (int v = 0; v < n_v; v++) {
+        const int o = 16 * (b + v), left = w->n_out - o;
+        const __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        const __m512i offset = _mm512_slli_epi32(_mm512_loadu_si512(w->sums + o), 7); /* 128 * sums */
+        const __m512 w_inv = _mm512_loadu_ps(w->inv_scales + o);
+        const __m512 bias = w->bias ? _mm512_maskz_loadu_ps(mask, w->bias + o) : _mm512_setzero_ps();
+        for (int i = 0; i < n_r; i++) {
+            __m512 m = _mm512_mul_ps(_mm512_set1_ps(x_inv[r + i]), w_inv);
+            __m512 value = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][v], offset)), m);
+            _mm512_mask_storeu_ps(y + (size_t)(r + i) * y_stride + o, mask, _mm512_add_ps(bias, value));
+        }
+    }
+}
+
+VNNI_TARGET __attribute__((always_inline)) static inline void i8_rows(const st_nn_i8_weights *w, const uint8_t *xq,
+                                                                      const float *x_inv, int row_begin, int row_end,
+                                                                      int b, float *y, int y_stride, const int n_v) {
+    int r = row_begin;
+    for (; r + 4 <= row_end; r += 4)
+        i8_tile(w, xq, x_inv, r, b, y, y_stride, 4, n_v);
+    switch (row_end - r) {
+    case 3:
+        i8_tile(w, xq, x_inv, r, b, y, y_stride, 3, n_v);
+        break;
+    case 2:
+        i8_tile(w, xq, x_inv, r, b, y, y_stride, 2, n_v);
+        break;
+    case 1:
+        i8_tile(w, xq, x_inv, r, b, y, y_stride, 1, n_v);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Four blocks (64 outputs, their weights a few tens of KiB that stay in L1/L2) against all
+ * rows, then the next four. */
+VNNI_TARGET static void avx512_gemm_i8(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int row_begin,
+                                       int row_end, int block_begin, int block_end, float *y, int y_stride) {
+    int b = block_begin;
+    for (; b + 4 <= block_end; b += 4)
+        i8_rows(w, xq, x_inv, row_begin, row_end, b, y, y_stride, 4);
+    switch (block_end - b) {
+    case 3:
+        i8_rows(w, xq, x_inv, row_begin, row_end, b, y, y_stride, 3);
+        break;
+    case 2:
+        i8_rows(w, xq, x_inv, row_begin, row_end, b, y, y_stride, 2);
+        break;
+    case 1:
+        i8_rows(w, xq, x_inv, row_begin, row_end, b, y, y_stride, 1);
+        break;
+    default:
+        break;
+    }
 }
 
 AVX512_TARGET static void avx512_f16_to_f32(const void *source, float *dst, size_t n) {
@@ -420,23 +495,24 @@ AVX512_TARGET static void avx512_weighted_sum(const float *p, int n_q, int n_kv,
     }
 }
 
-static const st_nn_kernels avx512 = {
-    .name = "avx512",
-    .gemv_f16 = avx512_gemv_f16,
-    .gemv_q8_0 = avx512_gemv_q8_0,
-    .gemv_i8 = avx512_gemv_i8,
-    .f16_to_f32 = avx512_f16_to_f32,
-    .softmax = avx512_softmax,
-    .gelu = avx512_gelu,
-    .scores = avx512_scores,
-    .weighted_sum = avx512_weighted_sum,
-};
+#define AVX512_KERNELS(gemm)                                                                                           \
+    {                                                                                                                  \
+        .name = "avx512", .gemv_f16 = avx512_gemv_f16, .gemv_q8_0 = avx512_gemv_q8_0,                                  \
+        .quantize_rows = avx512_quantize_rows, .gemm_i8 = gemm, .f16_to_f32 = avx512_f16_to_f32,                       \
+        .softmax = avx512_softmax, .gelu = avx512_gelu, .scores = avx512_scores, .weighted_sum = avx512_weighted_sum,  \
+    }
+
+/* AVX-512 with VNNI (Ice Lake, Zen 4 and later), and without (Skylake-X: the int8 product in
+ * plain C). */
+static const st_nn_kernels avx512 = AVX512_KERNELS(avx512_gemm_i8);
+static const st_nn_kernels avx512_without_vnni = AVX512_KERNELS(st_nn_portable_gemm_i8);
 
 const st_nn_kernels *st_nn_kernels_avx512(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-        return &avx512;
-    return NULL;
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl"))
+        return NULL;
+    return __builtin_cpu_supports("avx512vnni") ? &avx512 : &avx512_without_vnni;
 }
 
 #else
