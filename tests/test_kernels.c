@@ -513,6 +513,117 @@ static void stored_linear_agrees_on_every_path(void **unused) {
     }
 }
 
+/* bf16 attention: every kernel set against a direct computation in double on the same
+ * bf16-rounded queries, keys and values, whose probabilities are rounded to bf16 too; a
+ * probability's rounding moves an output by at most 2^-8 of its term, so the bound is 2^-8 of
+ * the sum of |p v| plus float rounding. Then through st_nn_attention on rows (several heads,
+ * key counts that are not multiples of 16 or 2), within bf16 rounding of the float32 path. */
+static double bf16_round(float value) {
+    uint32_t bits = (uint32_t)st_nn_to_bf16(value) << 16;
+    float rounded;
+    memcpy(&rounded, &bits, sizeof rounded);
+    return rounded;
+}
+
+static void bf16_attention_matches_double_sums(void **unused) {
+    (void)unused;
+    enum { HEADS = 3, D = ST_NN_BF16_HEAD, WIDTH = HEADS * D, MAX_Q = 37 };
+    const int key_counts[] = {1500, 37, 16, 1};
+    st_nn_set_threads(2);
+    for (size_t kc = 0; kc < sizeof key_counts / sizeof key_counts[0]; kc++) {
+        const int n_kv = key_counts[kc];
+        float *q = malloc(sizeof(float) * MAX_Q * WIDTH), *k = malloc(sizeof(float) * n_kv * WIDTH);
+        float *v = malloc(sizeof(float) * n_kv * WIDTH), *out = malloc(sizeof(float) * MAX_Q * WIDTH);
+        float *exact = malloc(sizeof(float) * MAX_Q * WIDTH);
+        size_t scratch_floats = st_nn_attention_bf16_floats(HEADS, n_kv);
+        float *scratch = st_nn_alloc(scratch_floats > (size_t)MAX_Q * n_kv ? scratch_floats : (size_t)MAX_Q * n_kv);
+        double *p = malloc(sizeof(double) * n_kv);
+        assert_true(q && k && v && out && exact && scratch && p);
+        for (int i = 0; i < MAX_Q * WIDTH; i++)
+            q[i] = 2.0f * random_float();
+        for (int i = 0; i < n_kv * WIDTH; i++) {
+            k[i] = 2.0f * random_float();
+            v[i] = random_float();
+        }
+        /* through st_nn_attention: bf16 (packs and runs the best kernel set), then float32 */
+        st_nn_attention_args args = {.q = q,
+                                     .q_stride = WIDTH,
+                                     .k = k,
+                                     .v = v,
+                                     .kv_stride = WIDTH,
+                                     .n_q = MAX_Q,
+                                     .n_kv = n_kv,
+                                     .n_head = HEADS,
+                                     .d_head = D,
+                                     .causal_offset = ST_NN_NO_MASK,
+                                     .scores = scratch,
+                                     .scores_floats = scratch_floats,
+                                     .out = out,
+                                     .out_stride = WIDTH,
+                                     .bf16 = 1};
+        st_nn_attention(&args);
+        args.bf16 = 0;
+        args.out = exact;
+        args.scores_floats = (size_t)MAX_Q * n_kv;
+        st_nn_attention(&args);
+        for (int i = 0; i < MAX_Q * WIDTH; i++)
+            if (fabsf(out[i] - exact[i]) > 0.03f)
+                fail_msg("n_kv %d: out[%d] %g, float32 %g", n_kv, i, out[i], exact[i]);
+        /* each kernel set on head 1's keys and values, packed by the run above (still in scratch) */
+        args.scores_floats = scratch_floats;
+        args.bf16 = 1;
+        args.out = out;
+        st_nn_attention(&args);
+        size_t key_values = (size_t)(n_kv + 15) / 16 * 16 * D, value_values = (size_t)(n_kv + 1) / 2 * 2 * D;
+        const uint16_t *keys = (const uint16_t *)scratch + key_values + value_values, *values = keys + key_values;
+        const st_nn_kernels *sets[3];
+        int n_sets = kernel_sets(sets);
+        const float scale = 1.0f / sqrtf((float)D);
+        for (int s = 0; s < n_sets; s++) {
+            for (int n_q = 1; n_q <= MAX_Q; n_q += 6) {
+                for (int i = 0; i < MAX_Q * WIDTH; i++)
+                    out[i] = -999.0f;
+                sets[s]->attend_bf16(q + D, WIDTH, n_q, keys, values, n_kv, scale, out + D, WIDTH);
+                for (int i = 0; i < MAX_Q; i++) {
+                    double max = -INFINITY, total = 0.0;
+                    for (int j = 0; j < n_kv; j++) {
+                        double dot = 0.0;
+                        for (int c = 0; c < D; c++)
+                            dot += bf16_round(q[i * WIDTH + D + c]) * bf16_round(k[j * WIDTH + D + c]);
+                        p[j] = dot * scale;
+                        max = p[j] > max ? p[j] : max;
+                    }
+                    for (int j = 0; j < n_kv; j++)
+                        total += p[j] = exp(p[j] - max);
+                    for (int c = 0; c < WIDTH; c++) {
+                        float got = out[i * WIDTH + c];
+                        if (i >= n_q || c < D || c >= 2 * D) {
+                            if (got != -999.0f) fail_msg("%s wrote out[%d][%d]", sets[s]->name, i, c);
+                            continue;
+                        }
+                        double expected = 0.0, magnitude = 0.0;
+                        for (int j = 0; j < n_kv; j++) {
+                            double term = bf16_round((float)(p[j] / total)) * bf16_round(v[j * WIDTH + c]);
+                            expected += term;
+                            magnitude += fabs(term);
+                        }
+                        if (fabs(got - expected) > magnitude / 256.0 + 1e-5)
+                            fail_msg("%s n_kv %d n_q %d: out[%d][%d] %.7g, expected %.7g", sets[s]->name, n_kv, n_q, i,
+                                     c - D, got, expected);
+                    }
+                }
+            }
+        }
+        free(q);
+        free(k);
+        free(v);
+        free(out);
+        free(exact);
+        free(p);
+        st_nn_free(scratch);
+    }
+}
+
 /* Attention with scratch for all heads (heads in parallel), for one head's rows (row blocks
  * in parallel) and with a scores hook (heads in turn), with keys and values as rows or
  * transposed and head by head, for
@@ -656,6 +767,7 @@ int main(void) {
         cmocka_unit_test(stored_linear_agrees_on_every_path),
         cmocka_unit_test(attention_kernels_match_double_sums),
         cmocka_unit_test(attention_ways_agree),
+        cmocka_unit_test(bf16_attention_matches_double_sums),
         cmocka_unit_test(pool_runs_each_task_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

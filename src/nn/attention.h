@@ -53,7 +53,14 @@ typedef struct st_nn_attention_args {
     int out_stride;
     st_nn_scores_hook on_scores; /* optional */
     void *user;
+    /* Products in bfloat16 (nn/kernels.h) where they apply: keys and values as rows, no mask,
+     * no hook, heads of ST_NN_BF16_HEAD columns, at most ST_NN_BF16_MAX_KV keys, and scratch for
+     * the packed keys and values of all heads (st_nn_attention_bf16_floats); else float32. */
+    int bf16;
 } st_nn_attention_args;
+
+/* Scratch floats the bf16 products need for the packed keys and values of n_head heads. */
+size_t st_nn_attention_bf16_floats(int n_head, int n_kv);
 
 void st_nn_attention(const st_nn_attention_args *args);
 

@@ -146,6 +146,46 @@ void st_nn_portable_weighted_sum(const float *p, int n_q, int n_kv, const float 
     }
 }
 
+uint16_t st_nn_to_bf16(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return (uint16_t)(bits >> 16);
+}
+
+static float from_bf16(uint16_t half) {
+    uint32_t bits = (uint32_t)half << 16;
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+void st_nn_portable_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys, const uint16_t *values,
+                                int n_kv, float scale, float *out, int out_stride) {
+    float scores[ST_NN_BF16_MAX_KV], query[ST_NN_BF16_HEAD];
+    for (int i = 0; i < n_q; i++) {
+        for (int c = 0; c < ST_NN_BF16_HEAD; c++)
+            query[c] = from_bf16(st_nn_to_bf16(q[(size_t)i * q_stride + c]));
+        for (int j = 0; j < n_kv; j++) {
+            const uint16_t *block = keys + (size_t)(j / 16) * ST_NN_BF16_HEAD * 16 + (j % 16) * 2;
+            float sum = 0.0f;
+            for (int p = 0; p < ST_NN_BF16_HEAD / 2; p++)
+                sum += query[2 * p] * from_bf16(block[p * 32]) + query[2 * p + 1] * from_bf16(block[p * 32 + 1]);
+            scores[j] = sum * scale;
+        }
+        portable_softmax(scores, n_kv, n_kv);
+        float *row = out + (size_t)i * out_stride;
+        for (int c = 0; c < ST_NN_BF16_HEAD; c++)
+            row[c] = 0.0f;
+        for (int j = 0; j < n_kv; j++) {
+            float weight = from_bf16(st_nn_to_bf16(scores[j]));
+            const uint16_t *pair = values + (size_t)(j / 2) * ST_NN_BF16_HEAD * 2 + j % 2;
+            for (int c = 0; c < ST_NN_BF16_HEAD; c++)
+                row[c] += weight * from_bf16(pair[2 * c]);
+        }
+    }
+}
+
 static const st_nn_kernels portable = {
     .name = "portable",
     .gemv_f16 = portable_gemv_f16,
@@ -157,6 +197,7 @@ static const st_nn_kernels portable = {
     .gelu = portable_gelu,
     .scores = st_nn_portable_scores,
     .weighted_sum = st_nn_portable_weighted_sum,
+    .attend_bf16 = st_nn_portable_attend_bf16,
 };
 
 const st_nn_kernels *st_nn_kernels_portable(void) {

@@ -94,6 +94,19 @@ typedef void (*st_nn_weighted_sum_kernel)(const float *p, int n_q, int n_kv, con
 /* The most queries the two kernels above take at once. */
 #define ST_NN_FEW_QUERIES 8
 
+/* Attention in bfloat16 products with float32 sums and softmax (AVX512_BF16 vdpbf16ps), for
+ * heads of ST_NN_BF16_HEAD columns and up to ST_NN_BF16_MAX_KV keys. Keys and values of one
+ * head are packed to bf16 first (nearest-even, the rounding vcvtneps2bf16 does) so that a
+ * vector holds two consecutive values of the summed dimension for 16 outputs:
+ *   keys:   [ceil(n_kv / 16) blocks][32 column pairs][16 keys][2], keys beyond n_kv 0;
+ *   values: [ceil(n_kv / 2) key pairs][64 columns][2], keys beyond n_kv 0.
+ * The queries are rounded to bf16 and the probabilities too before they weight the values.
+ * out[i * out_stride + c] = softmax(scale * q_i . k)_j v_j[c] for the n_q rows of q. */
+#define ST_NN_BF16_HEAD 64
+#define ST_NN_BF16_MAX_KV 1536
+typedef void (*st_nn_attend_bf16_kernel)(const float *q, int q_stride, int n_q, const uint16_t *keys,
+                                         const uint16_t *values, int n_kv, float scale, float *out, int out_stride);
+
 typedef struct st_nn_kernels {
     const char *name; /* "avx512", "avx2" or "portable" */
     st_nn_gemv_f16_kernel gemv_f16;
@@ -105,6 +118,7 @@ typedef struct st_nn_kernels {
     st_nn_gelu_kernel gelu;
     st_nn_scores_kernel scores;
     st_nn_weighted_sum_kernel weighted_sum;
+    st_nn_attend_bf16_kernel attend_bf16;
 } st_nn_kernels;
 
 /* The portable int8 kernels, which sets without integer dot products use (plain C that the
@@ -112,6 +126,13 @@ typedef struct st_nn_kernels {
 void st_nn_portable_quantize_rows(const float *x, int n_rows, int n_in, int k_pad, uint8_t *xq, float *inv_scales);
 void st_nn_portable_gemm_i8(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int row_begin,
                             int row_end, int block_begin, int block_end, float *y, int y_stride);
+
+/* float32 to bfloat16, nearest-even (finite values). */
+uint16_t st_nn_to_bf16(float value);
+
+/* The portable bf16 attention, for sets without vdpbf16ps. */
+void st_nn_portable_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys, const uint16_t *values,
+                                int n_kv, float scale, float *out, int out_stride);
 
 /* The portable attention kernels, which the AVX2 set also uses (they vectorise as plain C). */
 void st_nn_portable_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv, float scale,

@@ -242,6 +242,7 @@ static const st_nn_kernels avx2 = {
     .gelu = avx2_gelu,
     .scores = st_nn_portable_scores,
     .weighted_sum = st_nn_portable_weighted_sum,
+    .attend_bf16 = st_nn_portable_attend_bf16,
 };
 
 /* F16C is CPUID leaf 1, ECX bit 29: asked directly, as clang's __builtin_cpu_supports does not

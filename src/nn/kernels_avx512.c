@@ -495,24 +495,115 @@ AVX512_TARGET static void avx512_weighted_sum(const float *p, int n_q, int n_kv,
     }
 }
 
-#define AVX512_KERNELS(gemm)                                                                                           \
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define BF16_TILE BF16_TARGET __attribute__((always_inline)) static inline
+
+/* Scores of n_r query rows (their bf16 pairs in qp, 32 per row) against 16 * n_b keys from
+ * block kb: n_r * n_b accumulators over the 32 column pairs. Keys beyond n_kv score 0 and are
+ * left out of the softmax. */
+BF16_TILE void bf16_scores(const __m512i *qp, const uint16_t *keys, int kb, float scale, float *scores, int stride,
+                           const int n_r, const int n_b) {
+    __m512 acc[4][4];
+    for (int i = 0; i < n_r; i++)
+        for (int b = 0; b < n_b; b++)
+            acc[i][b] = _mm512_setzero_ps();
+    for (int p = 0; p < ST_NN_BF16_HEAD / 2; p++) {
+        __m512bh k[4];
+        for (int b = 0; b < n_b; b++)
+            k[b] = (__m512bh)_mm512_loadu_si512(keys + ((size_t)(kb + b) * (ST_NN_BF16_HEAD / 2) + p) * 32);
+        for (int i = 0; i < n_r; i++) {
+            __m512bh q = (__m512bh)_mm512_permutexvar_epi32(_mm512_set1_epi32(p & 15), qp[2 * i + p / 16]);
+            for (int b = 0; b < n_b; b++)
+                acc[i][b] = _mm512_dpbf16_ps(acc[i][b], q, k[b]);
+        }
+    }
+    for (int i = 0; i < n_r; i++)
+        for (int b = 0; b < n_b; b++)
+            _mm512_storeu_ps(scores + (size_t)i * stride + 16 * (kb + b),
+                             _mm512_mul_ps(acc[i][b], _mm512_set1_ps(scale)));
+}
+
+/* Up to 4 query rows: scores into `scores` (n_r rows of a stride of whole key blocks), softmax,
+ * probabilities to bf16, then the weighted sum of the values, 4 vectors of 16 columns per row. */
+BF16_TILE void bf16_rows(const float *q, int q_stride, const uint16_t *keys, const uint16_t *values, int n_kv,
+                         float scale, float *out, int out_stride, float *scores, uint16_t *probs, const int n_r) {
+    /* rows of whole 32-key runs: softmax zeroes what lies beyond n_kv */
+    const int n_blocks = (n_kv + 15) / 16, stride = (n_kv + 31) / 32 * 32, n_pairs = (n_kv + 1) / 2;
+    __m512i qp[8]; /* each row's 64 columns as 32 bf16 pairs, in two vectors */
+    for (int i = 0; i < n_r; i++)
+        for (int h = 0; h < 2; h++) {
+            const float *in = q + (size_t)i * q_stride + 32 * h;
+            qp[2 * i + h] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(in + 16), _mm512_loadu_ps(in));
+        }
+    int kb = 0;
+    for (; kb + 4 <= n_blocks; kb += 4)
+        bf16_scores(qp, keys, kb, scale, scores, stride, n_r, 4);
+    for (; kb < n_blocks; kb++)
+        bf16_scores(qp, keys, kb, scale, scores, stride, n_r, 1);
+    for (int i = 0; i < n_r; i++) {
+        float *row = scores + (size_t)i * stride;
+        avx512_softmax(row, n_kv, stride);
+        uint16_t *p = probs + (size_t)i * stride;
+        for (int j = 0; j < stride; j += 32)
+            _mm512_storeu_si512(p + j,
+                                (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + j + 16), _mm512_loadu_ps(row + j)));
+    }
+    __m512 acc[4][4];
+    for (int i = 0; i < n_r; i++)
+        for (int v = 0; v < 4; v++)
+            acc[i][v] = _mm512_setzero_ps();
+    for (int jp = 0; jp < n_pairs; jp++) {
+        __m512bh value[4];
+        for (int v = 0; v < 4; v++)
+            value[v] = (__m512bh)_mm512_loadu_si512(values + ((size_t)jp * ST_NN_BF16_HEAD + 16 * v) * 2);
+        for (int i = 0; i < n_r; i++) {
+            int32_t pair;
+            memcpy(&pair, probs + (size_t)i * stride + 2 * jp, sizeof pair);
+            __m512bh weight = (__m512bh)_mm512_set1_epi32(pair);
+            for (int v = 0; v < 4; v++)
+                acc[i][v] = _mm512_dpbf16_ps(acc[i][v], weight, value[v]);
+        }
+    }
+    for (int i = 0; i < n_r; i++)
+        for (int v = 0; v < 4; v++)
+            _mm512_storeu_ps(out + (size_t)i * out_stride + 16 * v, acc[i][v]);
+}
+
+BF16_TARGET static void avx512_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys,
+                                           const uint16_t *values, int n_kv, float scale, float *out, int out_stride) {
+    /* 4 rows of scores and of probabilities, whole 32-key runs (softmax zeroes the padding) */
+    _Alignas(64) float scores[4 * (ST_NN_BF16_MAX_KV + 32)];
+    _Alignas(64) uint16_t probs[4 * (ST_NN_BF16_MAX_KV + 32)];
+    int i = 0;
+    for (; i + 4 <= n_q; i += 4)
+        bf16_rows(q + (size_t)i * q_stride, q_stride, keys, values, n_kv, scale, out + (size_t)i * out_stride,
+                  out_stride, scores, probs, 4);
+    for (; i < n_q; i++)
+        bf16_rows(q + (size_t)i * q_stride, q_stride, keys, values, n_kv, scale, out + (size_t)i * out_stride,
+                  out_stride, scores, probs, 1);
+}
+
+#define AVX512_KERNELS(gemm, attend)                                                                                   \
     {                                                                                                                  \
         .name = "avx512", .gemv_f16 = avx512_gemv_f16, .gemv_q8_0 = avx512_gemv_q8_0,                                  \
         .quantize_rows = avx512_quantize_rows, .gemm_i8 = gemm, .f16_to_f32 = avx512_f16_to_f32,                       \
         .softmax = avx512_softmax, .gelu = avx512_gelu, .scores = avx512_scores, .weighted_sum = avx512_weighted_sum,  \
+        .attend_bf16 = attend,                                                                                         \
     }
 
-/* AVX-512 with VNNI (Ice Lake, Zen 4 and later), and without (Skylake-X: the int8 product in
- * plain C). */
-static const st_nn_kernels avx512 = AVX512_KERNELS(avx512_gemm_i8);
-static const st_nn_kernels avx512_without_vnni = AVX512_KERNELS(st_nn_portable_gemm_i8);
+/* AVX-512 with VNNI and BF16 (Zen 4 and later, Sapphire Rapids), with VNNI only (Ice Lake),
+ * and without either (Skylake-X): what is missing runs in plain C. */
+static const st_nn_kernels avx512 = AVX512_KERNELS(avx512_gemm_i8, avx512_attend_bf16);
+static const st_nn_kernels avx512_vnni = AVX512_KERNELS(avx512_gemm_i8, st_nn_portable_attend_bf16);
+static const st_nn_kernels avx512_plain = AVX512_KERNELS(st_nn_portable_gemm_i8, st_nn_portable_attend_bf16);
 
 const st_nn_kernels *st_nn_kernels_avx512(void) {
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
         !__builtin_cpu_supports("avx512vl"))
         return NULL;
-    return __builtin_cpu_supports("avx512vnni") ? &avx512 : &avx512_without_vnni;
+    if (!__builtin_cpu_supports("avx512vnni")) return &avx512_plain;
+    return __builtin_cpu_supports("avx512bf16") ? &avx512 : &avx512_vnni;
 }
 
 #else

@@ -123,13 +123,15 @@ static steno_status pack_i8(st_nn_linear *layer, const unsigned char *q, const u
     int32_t *sums = (int32_t *)(buffer + packed_bytes);
     float *inv_scales = (float *)(sums + per_output);
     for (int o = 0; o < n_out; o++) {
-        const int b = o / 16, j = o % 16;
+        const unsigned char *row = q + (size_t)o * n_in;
+        int8_t *column = packed + (size_t)(o / 16) * k_groups * 64 + (size_t)(o % 16) * 4;
+        for (int g = 0; g < n_in / 4; g++) /* 4 weights at a time, a whole group */
+            memcpy(column + (size_t)g * 64, row + 4 * g, 4);
+        for (int i = n_in / 4 * 4; i < n_in; i++) /* the last group's n_in % 4 weights; the rest stay 0 */
+            column[(size_t)(i / 4) * 64 + i % 4] = (int8_t)row[i];
         int32_t sum = 0;
-        for (int i = 0; i < n_in; i++) {
-            int8_t value = (int8_t)q[(size_t)o * n_in + i];
-            packed[(((size_t)b * k_groups + i / 4) * 16 + j) * 4 + i % 4] = value;
-            sum += value;
-        }
+        for (int i = 0; i < n_in; i++)
+            sum += (int8_t)row[i];
         float scale;
         memcpy(&scale, scales + (size_t)o * sizeof scale, sizeof scale);
         sums[o] = sum;
