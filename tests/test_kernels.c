@@ -357,20 +357,28 @@ static void attention_kernels_match_double_sums(void **unused) {
     enum { N_KV = 37, D_HEAD = 64, Q_STRIDE = 70, OUT_STRIDE = 66, V_STRIDE = 80 };
     static float q[ST_NN_FEW_QUERIES * Q_STRIDE], kt[D_HEAD * N_KV], v[N_KV * V_STRIDE], p[ST_NN_FEW_QUERIES * N_KV];
     static float scores[ST_NN_FEW_QUERIES * N_KV], out[ST_NN_FEW_QUERIES * OUT_STRIDE];
+    /* keys and values exact as halves, so the half kernels owe the same sums */
+    static uint16_t kt_half[D_HEAD * N_KV], v_half[N_KV * V_STRIDE];
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
         q[i] = random_float();
-    for (size_t i = 0; i < sizeof kt / sizeof kt[0]; i++)
-        kt[i] = random_float();
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        v[i] = random_float();
+    random_halves(kt_half, kt, sizeof kt / sizeof kt[0]);
+    random_halves(v_half, v, sizeof v / sizeof v[0]);
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         p[i] = random_float();
     const st_nn_kernels *sets[3];
     int n_sets = kernel_sets(sets);
     for (int k = 0; k < n_sets; k++) {
-        for (int n_q = 1; n_q <= ST_NN_FEW_QUERIES; n_q++) {
-            sets[k]->scores(q, n_q, Q_STRIDE, kt, D_HEAD, N_KV, 0.125f, scores);
-            sets[k]->weighted_sum(p, n_q, N_KV, v, V_STRIDE, D_HEAD, out, OUT_STRIDE);
+        for (int n_q = 1; n_q <= 2 * ST_NN_FEW_QUERIES; n_q++) {
+            /* 1 .. 8 queries on float32 keys and values, then 1 .. 8 on halves */
+            int halves = n_q > ST_NN_FEW_QUERIES;
+            if (halves) n_q -= ST_NN_FEW_QUERIES;
+            if (halves) {
+                sets[k]->scores_f16(q, n_q, Q_STRIDE, kt_half, D_HEAD, N_KV, 0.125f, scores);
+                sets[k]->weighted_sum_f16(p, n_q, N_KV, v_half, V_STRIDE, D_HEAD, out, OUT_STRIDE);
+            } else {
+                sets[k]->scores(q, n_q, Q_STRIDE, kt, D_HEAD, N_KV, 0.125f, scores);
+                sets[k]->weighted_sum(p, n_q, N_KV, v, V_STRIDE, D_HEAD, out, OUT_STRIDE);
+            }
             for (int i = 0; i < n_q; i++) {
                 for (int j = 0; j < N_KV; j++) {
                     double expected = 0.0;
@@ -390,7 +398,31 @@ static void attention_kernels_match_double_sums(void **unused) {
                                  out[i * OUT_STRIDE + c], expected);
                 }
             }
+            if (halves) n_q += ST_NN_FEW_QUERIES;
         }
+    }
+}
+
+/* float32 to half in every set: the bits st_fp32_to_fp16 gives (nearest-even, overflow to
+ * infinity, subnormals), with a tail and nothing written past n. */
+static void f32_to_f16_matches_the_converter(void **unused) {
+    (void)unused;
+    enum { N = 1003 };
+    static float in[N];
+    static uint16_t out[N + 1];
+    for (int i = 0; i < N; i++)
+        in[i] = random_float() * (i % 3 == 0 ? 70000.0f : i % 3 == 1 ? 1e-5f : 3.0f);
+    in[0] = 65519.0f; /* rounds down to the largest half */
+    in[1] = 65520.0f; /* rounds up to infinity */
+    const st_nn_kernels *sets[3];
+    int n_sets = kernel_sets(sets);
+    for (int k = 0; k < n_sets; k++) {
+        out[N] = 0x1234;
+        sets[k]->f32_to_f16(in, out, N);
+        assert_int_equal(out[N], 0x1234);
+        for (int i = 0; i < N; i++)
+            if (out[i] != st_fp32_to_fp16(in[i]))
+                fail_msg("%s: %.9g to %04x, expected %04x", sets[k]->name, in[i], out[i], st_fp32_to_fp16(in[i]));
     }
 }
 
@@ -625,10 +657,10 @@ static void bf16_attention_matches_double_sums(void **unused) {
 }
 
 /* Attention with scratch for all heads (heads in parallel), for one head's rows (row blocks
- * in parallel) and with a scores hook (heads in turn), with keys and values as rows or
- * transposed and head by head, for
- * many queries (sgemm) and a few (the few-query kernels): the same output every way, and that
- * output against a direct computation. */
+ * in parallel) and with a scores hook (heads in turn), with keys and values as rows, or
+ * transposed and head by head in float32 or halves, for many queries (sgemm; halves: the
+ * few-query kernels in turns) and a few (the few-query kernels): the same output every way, and
+ * that output against a direct computation. */
 static void record_scores(void *user, int head, const float *scores, int n_q, int n_kv) {
     (void)scores;
     (void)n_q;
@@ -643,31 +675,38 @@ static void attention_ways_agree(void **unused) {
     static float q[N_Q * WIDTH], k[N_KV * WIDTH], kt[WIDTH * N_KV], v[N_KV * WIDTH], vh[N_KV * WIDTH];
     static float scores[HEADS * N_Q * N_KV];
     static float out[N_Q * WIDTH], first[N_Q * WIDTH];
+    static uint16_t k_bits[N_KV * WIDTH], v_bits[N_KV * WIDTH], kt_half[WIDTH * N_KV], vh_half[N_KV * WIDTH];
     for (int i = 0; i < N_Q * WIDTH; i++)
         q[i] = random_float();
-    for (int i = 0; i < N_KV * WIDTH; i++) {
-        k[i] = random_float();
-        v[i] = random_float();
-    }
+    /* keys and values exact as halves, so the ways on halves owe the same results */
+    random_halves(k_bits, k, N_KV * WIDTH);
+    random_halves(v_bits, v, N_KV * WIDTH);
     for (int j = 0; j < N_KV; j++) {
         for (int c = 0; c < WIDTH; c++) {
             kt[c * N_KV + j] = k[j * WIDTH + c];
+            kt_half[c * N_KV + j] = k_bits[j * WIDTH + c];
             vh[(c / D_HEAD * N_KV + j) * D_HEAD + c % D_HEAD] = v[j * WIDTH + c];
+            vh_half[(c / D_HEAD * N_KV + j) * D_HEAD + c % D_HEAD] = v_bits[j * WIDTH + c];
         }
     }
     const int query_counts[] = {N_Q, 5};
     for (int qc = 0; qc < 2; qc++) {
         const int n_q = query_counts[qc];
-        for (int way = 0; way < 6; way++) {
+        for (int way = 0; way < 9; way++) {
             atomic_int hook_calls[HEADS] = {0};
-            int transposed = way >= 3, split = way % 3;
+            int transposed = way >= 3, halves = way >= 6, split = way % 3;
             const size_t capacity = split == 0 ? (size_t)HEADS * n_q * N_KV : (size_t)n_q * N_KV;
             st_nn_attention(&(st_nn_attention_args){.q = q,
                                                     .q_stride = WIDTH,
-                                                    .k = transposed ? kt : k,
+                                                    .k = halves       ? (const float *)kt_half
+                                                         : transposed ? kt
+                                                                      : k,
                                                     .keys_transposed = transposed,
-                                                    .v = transposed ? vh : v,
+                                                    .v = halves       ? (const float *)vh_half
+                                                         : transposed ? vh
+                                                                      : v,
                                                     .values_by_head = transposed,
+                                                    .kv_f16 = halves,
                                                     .kv_stride = WIDTH,
                                                     .n_q = n_q,
                                                     .n_kv = N_KV,
@@ -768,6 +807,7 @@ int main(void) {
         cmocka_unit_test(attention_kernels_match_double_sums),
         cmocka_unit_test(attention_ways_agree),
         cmocka_unit_test(bf16_attention_matches_double_sums),
+        cmocka_unit_test(f32_to_f16_matches_the_converter),
         cmocka_unit_test(pool_runs_each_task_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

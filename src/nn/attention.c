@@ -23,8 +23,36 @@ typedef struct attention_job {
     int block_rows; /* query rows per block */
 } attention_job;
 
+/* attend() on keys and values stored as halves, ST_NN_FEW_QUERIES rows at a time. */
+static void attend_f16(const st_nn_attention_args *a, float scale, int h, int first, int count, float *scores) {
+    const st_nn_kernels *kernels = st_nn_kernels_best();
+    const uint16_t *kt = (const uint16_t *)a->k + (size_t)h * a->d_head * a->n_kv;
+    const uint16_t *v = (const uint16_t *)a->v + (size_t)h * a->n_kv * a->d_head;
+    for (int i = 0; i < count; i += ST_NN_FEW_QUERIES) {
+        int n = count - i < ST_NN_FEW_QUERIES ? count - i : ST_NN_FEW_QUERIES;
+        kernels->scores_f16(a->q + (size_t)(first + i) * a->q_stride + (size_t)h * a->d_head, n, a->q_stride, kt,
+                            a->d_head, a->n_kv, scale, scores + (size_t)i * a->n_kv);
+    }
+    if (a->on_scores && first == 0 && count == a->n_q) a->on_scores(a->user, h, scores, a->n_q, a->n_kv);
+    for (int i = 0; i < count; i++) {
+        int n_valid = a->n_kv;
+        if (a->causal_offset != ST_NN_NO_MASK && a->causal_offset + first + i + 1 < n_valid)
+            n_valid = a->causal_offset + first + i + 1;
+        kernels->softmax(scores + (size_t)i * a->n_kv, n_valid, a->n_kv);
+    }
+    for (int i = 0; i < count; i += ST_NN_FEW_QUERIES) {
+        int n = count - i < ST_NN_FEW_QUERIES ? count - i : ST_NN_FEW_QUERIES;
+        kernels->weighted_sum_f16(scores + (size_t)i * a->n_kv, n, a->n_kv, v, a->d_head, a->d_head,
+                                  a->out + (size_t)(first + i) * a->out_stride + (size_t)h * a->d_head, a->out_stride);
+    }
+}
+
 /* Rows [first, first + count) of head h, with their scores at `scores` (count x n_kv). */
 static void attend(const st_nn_attention_args *a, float scale, int h, int first, int count, float *scores) {
+    if (a->kv_f16) {
+        attend_f16(a, scale, h, first, count, scores);
+        return;
+    }
     const st_nn_kernels *kernels = st_nn_kernels_best();
     const float *q = a->q + (size_t)first * a->q_stride + (size_t)h * a->d_head;
     const float *v = a->values_by_head ? a->v + (size_t)h * a->n_kv * a->d_head : a->v + (size_t)h * a->d_head;

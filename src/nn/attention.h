@@ -37,6 +37,9 @@ typedef struct st_nn_attention_args {
     /* Values stored head by head, [n_head][n_kv][d_head] (kv_stride then applies to keys
      * only): each head's values are one contiguous run, read as a single stream. */
     int values_by_head;
+    /* With keys_transposed and values_by_head: k and v point to IEEE halves (uint16_t), not
+     * float32s, read a few queries at a time (the cross-attention of int8 models). */
+    int kv_f16;
     int n_q;
     int n_kv;
     int n_head;

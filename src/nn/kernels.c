@@ -186,6 +186,43 @@ void st_nn_portable_attend_bf16(const float *q, int q_stride, int n_q, const uin
     }
 }
 
+void st_nn_portable_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
+                               float scale, float *scores) {
+    for (int i = 0; i < n_q; i++) {
+        float *row = scores + (size_t)i * n_kv;
+        for (int j = 0; j < n_kv; j++)
+            row[j] = 0.0f;
+        for (int c = 0; c < d_head; c++) {
+            const float weight = q[(size_t)i * q_stride + c];
+            const uint16_t *keys = kt + (size_t)c * n_kv;
+            for (int j = 0; j < n_kv; j++)
+                row[j] += weight * st_fp16_to_fp32(keys[j]);
+        }
+        for (int j = 0; j < n_kv; j++)
+            row[j] *= scale;
+    }
+}
+
+void st_nn_portable_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride, int d_head,
+                                     float *out, int out_stride) {
+    for (int i = 0; i < n_q; i++) {
+        float *row = out + (size_t)i * out_stride;
+        for (int c = 0; c < d_head; c++)
+            row[c] = 0.0f;
+        for (int j = 0; j < n_kv; j++) {
+            const float weight = p[(size_t)i * n_kv + j];
+            const uint16_t *values = v + (size_t)j * v_stride;
+            for (int c = 0; c < d_head; c++)
+                row[c] += weight * st_fp16_to_fp32(values[c]);
+        }
+    }
+}
+
+static void portable_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        dst[i] = st_fp32_to_fp16(src[i]);
+}
+
 static const st_nn_kernels portable = {
     .name = "portable",
     .gemv_f16 = portable_gemv_f16,
@@ -198,6 +235,9 @@ static const st_nn_kernels portable = {
     .scores = st_nn_portable_scores,
     .weighted_sum = st_nn_portable_weighted_sum,
     .attend_bf16 = st_nn_portable_attend_bf16,
+    .scores_f16 = st_nn_portable_scores_f16,
+    .weighted_sum_f16 = st_nn_portable_weighted_sum_f16,
+    .f32_to_f16 = portable_f32_to_f16,
 };
 
 const st_nn_kernels *st_nn_kernels_portable(void) {

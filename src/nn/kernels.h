@@ -91,7 +91,17 @@ typedef void (*st_nn_scores_kernel)(const float *q, int n_q, int q_stride, const
 typedef void (*st_nn_weighted_sum_kernel)(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
                                           float *out, int out_stride);
 
-/* The most queries the two kernels above take at once. */
+/* The same two on keys and values stored as IEEE halves (widened in registers, summed in
+ * float32): the cross-attention of int8 models, half the bytes per decoder step. */
+typedef void (*st_nn_scores_f16_kernel)(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
+                                        float scale, float *scores);
+typedef void (*st_nn_weighted_sum_f16_kernel)(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride,
+                                              int d_head, float *out, int out_stride);
+
+/* dst[i] = src[i] as IEEE half, nearest-even (st_fp32_to_fp16), for n values. */
+typedef void (*st_nn_f32_to_f16_kernel)(const float *src, uint16_t *dst, size_t n);
+
+/* The most queries the attention kernels above take at once. */
 #define ST_NN_FEW_QUERIES 8
 
 /* Attention in bfloat16 products with float32 sums and softmax (AVX512_BF16 vdpbf16ps), for
@@ -119,6 +129,9 @@ typedef struct st_nn_kernels {
     st_nn_scores_kernel scores;
     st_nn_weighted_sum_kernel weighted_sum;
     st_nn_attend_bf16_kernel attend_bf16;
+    st_nn_scores_f16_kernel scores_f16;
+    st_nn_weighted_sum_f16_kernel weighted_sum_f16;
+    st_nn_f32_to_f16_kernel f32_to_f16;
 } st_nn_kernels;
 
 /* The portable int8 kernels, which sets without integer dot products use (plain C that the
@@ -139,6 +152,11 @@ void st_nn_portable_scores(const float *q, int n_q, int q_stride, const float *k
                            float *scores);
 void st_nn_portable_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
                                  float *out, int out_stride);
+
+void st_nn_portable_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
+                               float scale, float *scores);
+void st_nn_portable_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride, int d_head,
+                                     float *out, int out_stride);
 
 /* The best kernels this CPU runs (chosen on the first call). */
 const st_nn_kernels *st_nn_kernels_best(void);

@@ -231,6 +231,14 @@ AVX2_TARGET static void avx2_gelu(float *x, size_t n) {
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
+AVX2_TARGET static void avx2_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        dst[i] = st_fp32_to_fp16(src[i]);
+}
+
 static const st_nn_kernels avx2 = {
     .name = "avx2",
     .gemv_f16 = avx2_gemv_f16,
@@ -243,6 +251,9 @@ static const st_nn_kernels avx2 = {
     .scores = st_nn_portable_scores,
     .weighted_sum = st_nn_portable_weighted_sum,
     .attend_bf16 = st_nn_portable_attend_bf16,
+    .scores_f16 = st_nn_portable_scores_f16,
+    .weighted_sum_f16 = st_nn_portable_weighted_sum_f16,
+    .f32_to_f16 = avx2_f32_to_f16,
 };
 
 /* F16C is CPUID leaf 1, ECX bit 29: asked directly, as clang's __builtin_cpu_supports does not
