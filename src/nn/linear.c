@@ -147,8 +147,14 @@ static steno_status pack_i8(st_nn_linear *layer, const unsigned char *q, const u
  * nearest(w * scale) (CTranslate2's int8 quantization), then packs it. */
 static steno_status quantize_on_load(st_nn_linear *layer, const st_tensor *weight, int n_out, int n_in, st_error *err) {
     float *values;
-    steno_status status = st_nn_tensor_to_f32(weight, &values, err);
-    if (status != STENO_OK) return status;
+    steno_status status = STENO_OK;
+    if (weight->dtype == ST_DTYPE_F16) { /* the common case, through the vector conversion */
+        values = st_nn_alloc((size_t)n_out * n_in);
+        if (!values) return st_error_set(err, STENO_ERR_NO_MEMORY, "tensor '%s': out of memory", weight->name);
+        st_nn_kernels_best()->f16_to_f32(weight->data, values, (size_t)n_out * n_in);
+    } else if ((status = st_nn_tensor_to_f32(weight, &values, err)) != STENO_OK) {
+        return status;
+    }
     unsigned char *q = malloc((size_t)n_out * n_in);
     float *scales = malloc((size_t)n_out * sizeof *scales);
     if (!q || !scales) {
@@ -161,7 +167,7 @@ static steno_status quantize_on_load(st_nn_linear *layer, const st_tensor *weigh
                 max = fabsf(row[i]) > max ? fabsf(row[i]) : max;
             scales[o] = max > 0.0f ? 127.0f / max : 1.0f;
             for (int i = 0; i < n_in; i++)
-                q[(size_t)o * n_in + i] = (unsigned char)(int8_t)lrintf(row[i] * scales[o]);
+                q[(size_t)o * n_in + i] = (unsigned char)(int8_t)nearbyintf(row[i] * scales[o]);
         }
         status = pack_i8(layer, q, (const unsigned char *)scales, n_out, n_in);
     }
