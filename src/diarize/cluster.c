@@ -52,6 +52,14 @@ static double squared_distance(const double *x, const double *y, int dim) {
     return sum;
 }
 
+static double cosine_distance(const double *x, const double *y, int dim) {
+    double dot = 0, xx = 0, yy = 0;
+    for (int d = 0; d < dim; d++)
+        dot += x[d] * y[d], xx += x[d] * x[d], yy += y[d] * y[d];
+    if (!(xx > 0) || !(yy > 0)) return 1.0;
+    return 1.0 - dot / sqrt(xx * yy);
+}
+
 typedef struct agglomeration {
     int n, dim;
     st_cluster_linkage linkage;
@@ -177,14 +185,6 @@ static int count_large(const int *labels, int n, int k, int min_size, int *count
     for (int c = 0; c < k; c++)
         large += counts[c] >= min_size;
     return large;
-}
-
-static double cosine_distance(const double *x, const double *y, int dim) {
-    double dot = 0, xx = 0, yy = 0;
-    for (int d = 0; d < dim; d++)
-        dot += x[d] * y[d], xx += x[d] * x[d], yy += y[d] * y[d];
-    if (!(xx > 0) || !(yy > 0)) return 1.0;
-    return 1.0 - dot / sqrt(xx * yy);
 }
 
 /* Folds clusters with fewer than min_size members into the nearest large one (cosine distance
