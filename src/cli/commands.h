@@ -7,5 +7,21 @@ enum { ST_EXIT_OK = 0, ST_EXIT_FAILURE = 1, ST_EXIT_USAGE = 2 };
 /* Each takes the arguments after the command name (argv[0] is the command). */
 int st_cli_transcribe(int argc, char **argv);
 int st_cli_models(int argc, char **argv);
+int st_cli_diarize(int argc, char **argv);
+
+/* The speaker-count options `diarize` and `transcribe --diarize` share (diarize.c). */
+#include "diarize/diarize.h"
+enum { ST_CLI_OPT_NUM_SPEAKERS = 1000, ST_CLI_OPT_MIN_SPEAKERS, ST_CLI_OPT_MAX_SPEAKERS };
+#define ST_CLI_SPEAKER_OPTIONS_HELP                                                                                    \
+    "      --num-speakers N      the number of speakers, when known\n"                                                 \
+    "      --min-speakers N      at least N speakers\n"                                                                \
+    "      --max-speakers N      at most N speakers\n"
+/* Sets options from one of the three; -1 when value is not a count from 1. */
+int st_cli_parse_speaker_option(int option, const char *value, st_diarize_options *options);
+/* Prints why and returns -1 when the bounds contradict each other. */
+int st_cli_check_speaker_options(const char *command, const st_diarize_options *options);
+/* Writes DIR/<name>.rttm for audio_path. */
+steno_status st_cli_save_rttm(const st_diarization *diarization, const char *output_dir, const char *audio_path,
+                              st_error *err);
 
 #endif

@@ -47,19 +47,22 @@ steno_status st_output_render(st_output_format format, const st_transcript *tran
                               const st_output_options *options, st_strbuf *out, st_error *err);
 
 /* Renders and writes to an open stream. */
-steno_status st_output_write(st_output_format format, const st_transcript *transcript,
-                             const st_output_options *options, FILE *stream, st_error *err);
+steno_status st_output_write(st_output_format format, const st_transcript *transcript, const st_output_options *options,
+                             FILE *stream, st_error *err);
 
 /* The path openai-whisper writes: output_dir joined with the audio file's base name less its
  * last extension, plus "." and the extension ("dir/jfk.srt" for "a/b/jfk.flac"). Python's
  * os.path rules: a leading dot does not start an extension; an empty dir gives a bare name. */
-steno_status st_output_path(const char *output_dir, const char *audio_path, const char *extension,
-                            st_strbuf *path, st_error *err);
+steno_status st_output_path(const char *output_dir, const char *audio_path, const char *extension, st_strbuf *path,
+                            st_error *err);
+
+/* Writes text to the file st_output_path names (for example the .rttm beside the transcripts). */
+steno_status st_output_save_text(const char *output_dir, const char *audio_path, const char *extension,
+                                 const char *text, size_t length, st_error *err);
 
 /* Writes the file(s) for one format, or all five for ST_OUTPUT_ALL, into output_dir. */
-steno_status st_output_save(st_output_format format, const st_transcript *transcript,
-                            const st_output_options *options, const char *output_dir,
-                            const char *audio_path, st_error *err);
+steno_status st_output_save(st_output_format format, const st_transcript *transcript, const st_output_options *options,
+                            const char *output_dir, const char *audio_path, st_error *err);
 
 /* Python's json.dump text for a float: repr() digits (shortest that round-trips), and NaN,
  * Infinity, -Infinity for the non-finite values. Returns the length written to out. */
