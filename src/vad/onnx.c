@@ -63,6 +63,7 @@ static int read_varint(reader *r, uint64_t *out) {
 
 /* Next field of the message under r: 1 read, 0 end of message, -1 malformed. */
 static int next_field(reader *r, field *f) {
+    *f = (field){0};
     if (r->p >= r->end) return 0;
     uint64_t key;
     if (!read_varint(r, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX) return -1;
