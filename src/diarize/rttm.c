@@ -206,7 +206,7 @@ static steno_status uem_line(void *state, const fields *f, const char *name, lon
     if (f->count != 4) {
         return st_error_set(err, STENO_ERR_FORMAT, "%s:%ld: a UEM line is 'uri channel start end'", name, line);
     }
-    double start, end;
+    double start = 0, end = 0;
     steno_status status = parse_seconds(f, 2, name, line, "start", &start, err);
     if (status == STENO_OK) status = parse_seconds(f, 3, name, line, "end", &end, err);
     if (status != STENO_OK) return status;
