@@ -11,7 +11,12 @@ int st_cli_diarize(int argc, char **argv);
 
 /* The speaker-count options `diarize` and `transcribe --diarize` share (diarize.c). */
 #include "diarize/diarize.h"
-enum { ST_CLI_OPT_NUM_SPEAKERS = 1000, ST_CLI_OPT_MIN_SPEAKERS, ST_CLI_OPT_MAX_SPEAKERS };
+enum { ST_CLI_OPT_NUM_SPEAKERS = 1000, ST_CLI_OPT_MIN_SPEAKERS, ST_CLI_OPT_MAX_SPEAKERS, ST_CLI_OPT_VAD_MODEL };
+/* The Silero VAD model the default diarization reads: a path, or a name the model folders
+ * resolve. */
+#define ST_CLI_VAD_MODEL "silero-vad"
+#define ST_CLI_VAD_MODEL_HELP                                                                                          \
+    "      --vad-model PATH      Silero VAD ONNX file (default: silero-vad in the model folders)\n"
 #define ST_CLI_SPEAKER_OPTIONS_HELP                                                                                    \
     "      --num-speakers N      the number of speakers, when known\n"                                                 \
     "      --min-speakers N      at least N speakers\n"                                                                \
@@ -20,6 +25,8 @@ enum { ST_CLI_OPT_NUM_SPEAKERS = 1000, ST_CLI_OPT_MIN_SPEAKERS, ST_CLI_OPT_MAX_S
 int st_cli_parse_speaker_option(int option, const char *value, st_diarize_options *options);
 /* Prints why and returns -1 when the bounds contradict each other. */
 int st_cli_check_speaker_options(const char *command, const st_diarize_options *options);
+/* Resolves vad_model and opens the default diarization; NULL after printing why. */
+st_diarizer *st_cli_open_diarizer(const char *command, const char *vad_model);
 /* Writes DIR/<name>.rttm for audio_path. */
 steno_status st_cli_save_rttm(const st_diarization *diarization, const char *output_dir, const char *audio_path,
                               st_error *err);

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "diarize/diarize.h"
 #include "output/output.h"
+#include "store/store.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -22,8 +23,9 @@ static void usage(FILE *out) {
             "\n"
             "  -o, --output-dir DIR      where the RTTM files go (default .)\n"
             "%s"
+            "%s"
             "  -t, --threads N           CPU threads (default 2)\n",
-            ST_CLI_SPEAKER_OPTIONS_HELP);
+            ST_CLI_SPEAKER_OPTIONS_HELP, ST_CLI_VAD_MODEL_HELP);
 }
 
 int st_cli_parse_speaker_option(int option, const char *value, st_diarize_options *options) {
@@ -55,6 +57,19 @@ int st_cli_check_speaker_options(const char *command, const st_diarize_options *
     return 0;
 }
 
+st_diarizer *st_cli_open_diarizer(const char *command, const char *vad_model) {
+    char path[4096], why[2048];
+    st_error err;
+    st_store store;
+    st_store_init(&store, NULL, 0);
+    st_diarizer *diarizer = NULL;
+    if (st_store_resolve(&store, vad_model, path, sizeof path, why, sizeof why, &err) != STENO_OK ||
+        st_diarizer_open(path, &diarizer, &err) != STENO_OK) {
+        fprintf(stderr, "steno %s: %s\n", command, st_error_message(&err));
+    }
+    return diarizer;
+}
+
 steno_status st_cli_save_rttm(const st_diarization *diarization, const char *output_dir, const char *audio_path,
                               st_error *err) {
     /* the recording's name in the RTTM is the output file's base name, "jfk" for a/jfk.wav */
@@ -79,12 +94,13 @@ int st_cli_diarize(int argc, char **argv) {
         {"num-speakers", required_argument, NULL, ST_CLI_OPT_NUM_SPEAKERS},
         {"min-speakers", required_argument, NULL, ST_CLI_OPT_MIN_SPEAKERS},
         {"max-speakers", required_argument, NULL, ST_CLI_OPT_MAX_SPEAKERS},
+        {"vad-model", required_argument, NULL, ST_CLI_OPT_VAD_MODEL},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     st_diarize_options options = st_diarize_default_options();
     options.n_threads = 2;
-    const char *output_dir = ".";
+    const char *output_dir = ".", *vad_model = ST_CLI_VAD_MODEL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:t:h", long_options, NULL)) != -1) {
@@ -111,6 +127,9 @@ int st_cli_diarize(int argc, char **argv) {
                 return ST_EXIT_USAGE;
             }
             break;
+        case ST_CLI_OPT_VAD_MODEL:
+            vad_model = optarg;
+            break;
         case 'h':
             usage(stdout);
             return ST_EXIT_OK;
@@ -130,11 +149,13 @@ int st_cli_diarize(int argc, char **argv) {
         fprintf(stderr, "steno diarize: cannot create output directory %s: %s\n", output_dir, strerror(errno));
         return ST_EXIT_FAILURE;
     }
+    st_diarizer *diarizer = st_cli_open_diarizer("diarize", vad_model);
+    if (!diarizer) return ST_EXIT_FAILURE;
     int exit_code = ST_EXIT_OK;
     for (int i = optind; i < argc; i++) {
         st_diarization diarization;
         st_error err;
-        steno_status status = st_diarize_file(argv[i], &options, &diarization, &err);
+        steno_status status = st_diarize_file(diarizer, argv[i], &options, &diarization, &err);
         if (status == STENO_OK) status = st_cli_save_rttm(&diarization, output_dir, argv[i], &err);
         if (status == STENO_OK) {
             printf("%s: %d speaker%s, %d turn%s\n", argv[i], diarization.n_speakers,
@@ -150,5 +171,6 @@ int st_cli_diarize(int argc, char **argv) {
         }
         st_diarization_free(&diarization);
     }
+    st_diarizer_free(diarizer);
     return exit_code;
 }

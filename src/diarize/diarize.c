@@ -13,6 +13,7 @@
 #include "audio/mel.h"
 #include "diarize/cluster.h"
 #include "diarize/speech.h"
+#include "vad/vad.h"
 
 #define N_MELS 80
 #define N_CEPSTRA 20         /* c1..c20; c0 (loudness) says little about the speaker */
@@ -21,6 +22,34 @@
 #define MIN_SPEECH_FRAMES 45 /* a window needs 30 % speech to stand for a speaker */
 #define MIN_CLUSTER_SIZE 3   /* windows; pyannote's rule caps it at 10 % of them */
 #define EMBEDDING (2 * N_CEPSTRA)
+
+struct st_diarizer {
+    st_vad *vad;
+    st_mel_filters *filters;
+};
+
+steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err) {
+    *out = NULL;
+    st_diarizer *d = calloc(1, sizeof *d);
+    if (!d) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory opening the diarizer");
+    steno_status status = st_vad_open(vad_model, &d->vad, err);
+    if (status == STENO_OK && !(d->filters = st_mel_filters_create(N_MELS, err))) {
+        status = err ? err->code : STENO_ERR_NO_MEMORY;
+    }
+    if (status != STENO_OK) {
+        st_diarizer_free(d);
+        return status;
+    }
+    *out = d;
+    return STENO_OK;
+}
+
+void st_diarizer_free(st_diarizer *diarizer) {
+    if (!diarizer) return;
+    st_vad_free(diarizer->vad);
+    st_mel_filters_free(diarizer->filters);
+    free(diarizer);
+}
 
 st_diarize_options st_diarize_default_options(void) {
     return (st_diarize_options){.threshold = ST_DIARIZE_THRESHOLD, .n_threads = 1};
@@ -154,8 +183,8 @@ static steno_status frames_to_turns(const int *label, size_t n_frames, int n_lab
     return STENO_OK;
 }
 
-steno_status st_diarize_pcm(const float *samples, size_t n_samples, const st_diarize_options *options,
-                            st_diarization *out, st_error *err) {
+steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t n_samples,
+                            const st_diarize_options *options, st_diarization *out, st_error *err) {
     memset(out, 0, sizeof *out);
     st_diarize_options defaults = st_diarize_default_options();
     if (!options) options = &defaults;
@@ -172,20 +201,16 @@ steno_status st_diarize_pcm(const float *samples, size_t n_samples, const st_dia
     float *embeddings = malloc(sizeof(float) * max_windows * EMBEDDING);
     double *centre = malloc(sizeof(double) * max_windows);
     int *window_label = malloc(sizeof(int) * max_windows), *frame_label = malloc(sizeof(int) * n_frames);
-    st_mel_filters *filters = NULL;
     st_mel mel = {0};
     steno_status status = STENO_OK;
     if (!speech || !cep || !embeddings || !centre || !window_label || !frame_label) {
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory diarizing %zu samples", n_samples);
         goto done;
     }
-    if ((status = st_speech_activity(samples, n_samples, NULL, speech, err)) != STENO_OK) goto done;
-    if (!(filters = st_mel_filters_create(N_MELS, err))) {
-        status = err ? err->code : STENO_ERR_INTERNAL;
-        goto done;
-    }
+    if ((status = st_speech_activity(diarizer->vad, samples, n_samples, NULL, speech, err)) != STENO_OK) goto done;
     int n_threads = options->n_threads > 0 ? options->n_threads : 1;
-    if ((status = st_mel_compute(filters, samples, n_frames * ST_DIARIZE_HOP, 0, n_threads, &mel, err)) != STENO_OK)
+    if ((status = st_mel_compute(diarizer->filters, samples, n_frames * ST_DIARIZE_HOP, 0, n_threads, &mel, err)) !=
+        STENO_OK)
         goto done;
     cepstra(&mel, speech, n_frames, cep);
     int n_windows = window_embeddings(cep, speech, n_frames, embeddings, centre), n_speakers = 1;
@@ -219,17 +244,17 @@ steno_status st_diarize_pcm(const float *samples, size_t n_samples, const st_dia
 done:
     if (status != STENO_OK) st_diarization_free(out);
     st_mel_free(&mel);
-    st_mel_filters_free(filters);
     free(speech), free(cep), free(embeddings), free(centre), free(window_label), free(frame_label);
     return status;
 }
 
-steno_status st_diarize_file(const char *path, const st_diarize_options *options, st_diarization *out, st_error *err) {
+steno_status st_diarize_file(st_diarizer *diarizer, const char *path, const st_diarize_options *options,
+                             st_diarization *out, st_error *err) {
     memset(out, 0, sizeof *out);
     st_audio audio;
     steno_status status = st_audio_decode_file(path, ST_DIARIZE_SAMPLE_RATE, &audio, err);
     if (status != STENO_OK) return status;
-    status = st_diarize_pcm(audio.samples, audio.n_samples, options, out, err);
+    status = st_diarize_pcm(diarizer, audio.samples, audio.n_samples, options, out, err);
     st_audio_free(&audio);
     return status;
 }

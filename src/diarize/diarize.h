@@ -1,7 +1,7 @@
 /*
  * diarize.h — "who spoke when" with no model download: the default diarization pipeline.
  *
- *   1. speech activity per 10 ms frame (speech.h);
+ *   1. speech activity per 10 ms frame from Silero VAD (speech.h);
  *   2. speaker features: 20 cepstral coefficients (c1..c20, the DCT of Whisper's 80-bin
  *      log-mel spectrogram) with the recording's mean removed over its speech frames;
  *   3. one embedding per 1.5 s window (0.75 s step) holding enough speech: the mean and the
@@ -41,11 +41,20 @@ typedef struct st_diarization {
     int n_speakers; /* numbered in order of first appearance */
 } st_diarization;
 
-/* Diarizes 16 kHz mono samples. On failure *out is empty. */
-steno_status st_diarize_pcm(const float *samples, size_t n_samples, const st_diarize_options *options,
-                            st_diarization *out, st_error *err);
+/* What the pipeline loads once: the VAD network and the mel filters. Not thread-safe: one per
+ * thread. */
+typedef struct st_diarizer st_diarizer;
+
+/* vad_model: a Silero VAD ONNX file (v5 or v6). */
+steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err);
+void st_diarizer_free(st_diarizer *diarizer);
+
+/* Diarizes 16 kHz mono samples. options may be NULL (the defaults). On failure *out is empty. */
+steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t n_samples,
+                            const st_diarize_options *options, st_diarization *out, st_error *err);
 /* Decodes any file FFmpeg reads, then st_diarize_pcm. */
-steno_status st_diarize_file(const char *path, const st_diarize_options *options, st_diarization *out, st_error *err);
+steno_status st_diarize_file(st_diarizer *diarizer, const char *path, const st_diarize_options *options,
+                             st_diarization *out, st_error *err);
 void st_diarization_free(st_diarization *diarization);
 
 /* "SPEAKER_00", "SPEAKER_01", ... (pyannote's labels) into out. */

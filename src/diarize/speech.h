@@ -6,9 +6,10 @@
  * frames at or above a threshold are speech, silences shorter than a gap are filled, and every
  * stretch of speech is widened by a pad on each side (speech onsets and offsets are soft).
  *
- * The probabilities come from a signal-energy detector for now: frames whose log energy lies
- * above a point between the recording's noise floor (10th percentile) and its speech level
- * (95th percentile). It is a placeholder until Silero VAD (src/vad) is available here.
+ * The probabilities are Silero VAD's (src/vad), one per 32 ms; a 10 ms frame takes the one of
+ * the VAD frame holding its centre. Diarization wants every word that belongs to a turn, so the
+ * defaults lean towards speech (a lower threshold than faster-whisper's 0.5, short gaps filled):
+ * chosen by DER on ../shared/data/diarization (bench/README.md).
  */
 #ifndef ST_DIARIZE_SPEECH_H
 #define ST_DIARIZE_SPEECH_H
@@ -16,6 +17,7 @@
 #include <stddef.h>
 
 #include "util/error.h"
+#include "vad/vad.h"
 
 #define ST_DIARIZE_SAMPLE_RATE 16000
 #define ST_DIARIZE_HOP 160 /* samples per frame: 10 ms */
@@ -33,10 +35,10 @@ size_t st_speech_n_frames(size_t n_samples);
 
 /* speech[f] = 1 where frame f holds speech, for f < st_speech_n_frames(n_samples). options
  * may be NULL (the defaults). */
-steno_status st_speech_activity(const float *samples, size_t n_samples, const st_speech_options *options,
+steno_status st_speech_activity(st_vad *vad, const float *samples, size_t n_samples, const st_speech_options *options,
                                 unsigned char *speech, st_error *err);
 
-/* The mask step alone: probabilities (n_frames) to speech[n_frames]. */
+/* The mask step alone: one probability per 10 ms frame (n_frames) to speech[n_frames]. */
 void st_speech_mask(const float *probabilities, size_t n_frames, const st_speech_options *options,
                     unsigned char *speech);
 
