@@ -27,6 +27,13 @@ int st_cli_parse_speaker_option(int option, const char *value, st_diarize_option
 int st_cli_check_speaker_options(const char *command, const st_diarize_options *options);
 /* Resolves vad_model and opens the default diarization; NULL after printing why. */
 st_diarizer *st_cli_open_diarizer(const char *command, const char *vad_model);
+/* `transcribe --diarize`: diarizes audio_path, puts speakers on the transcript's words and
+ * segments (splitting segments at speaker changes; keep_words false drops the words the
+ * assignment needed) and writes DIR/<name>.rttm. */
+#include "output/transcript.h"
+steno_status st_cli_diarize_transcript(st_diarizer *diarizer, const char *audio_path, const st_diarize_options *options,
+                                       bool keep_words, const char *output_dir, st_transcript *transcript,
+                                       st_error *err);
 /* Writes DIR/<name>.rttm for audio_path. */
 steno_status st_cli_save_rttm(const st_diarization *diarization, const char *output_dir, const char *audio_path,
                               st_error *err);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli/commands.h"
+#include "diarize/assign.h"
 #include "diarize/diarize.h"
 #include "output/output.h"
 #include "store/store.h"
@@ -68,6 +69,20 @@ st_diarizer *st_cli_open_diarizer(const char *command, const char *vad_model) {
         fprintf(stderr, "steno %s: %s\n", command, st_error_message(&err));
     }
     return diarizer;
+}
+
+steno_status st_cli_diarize_transcript(st_diarizer *diarizer, const char *audio_path, const st_diarize_options *options,
+                                       bool keep_words, const char *output_dir, st_transcript *transcript,
+                                       st_error *err) {
+    st_diarization diarization;
+    steno_status status = st_diarize_file(diarizer, audio_path, options, &diarization, err);
+    if (status == STENO_OK) {
+        status = st_diarize_assign(transcript, diarization.turns, diarization.n_turns, diarization.n_speakers,
+                                   keep_words, err);
+    }
+    if (status == STENO_OK) status = st_cli_save_rttm(&diarization, output_dir, audio_path, err);
+    st_diarization_free(&diarization);
+    return status;
 }
 
 steno_status st_cli_save_rttm(const st_diarization *diarization, const char *output_dir, const char *audio_path,

@@ -48,6 +48,8 @@ static void usage(FILE *out) {
             "      --max-words-per-line N  words per subtitle (without --max-line-width)\n"
             "      --hallucination-silence-threshold X  skip silences longer than X s around\n"
             "                            suspected hallucinations (needs word timestamps)\n"
+            "      --diarize             who speaks: speakers on segments and words, and a .rttm file\n"
+            ST_CLI_SPEAKER_OPTIONS_HELP ST_CLI_VAD_MODEL_HELP
             "  -q, --quiet               print no segments\n"
             "\n"
             "A model name resolves to its first usable copy, in any format, in the model folders\n"
@@ -105,7 +107,7 @@ int st_cli_transcribe(int argc, char **argv) {
     enum { OPT_TASK = 256, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMPERATURE, OPT_INCREMENT, OPT_PROMPT,
            OPT_CONDITION, OPT_NO_SPEECH, OPT_LOGPROB, OPT_COMPRESSION, OPT_WITHOUT_TIMESTAMPS, OPT_WORDS,
            OPT_PREPEND, OPT_APPEND, OPT_HIGHLIGHT, OPT_LINE_WIDTH, OPT_LINE_COUNT, OPT_WORDS_PER_LINE,
-           OPT_HALLUCINATION };
+           OPT_HALLUCINATION, OPT_DIARIZE };
     static const struct option long_options[] = {
         {"model", required_argument, NULL, 'm'},
         {"language", required_argument, NULL, 'l'},
@@ -132,6 +134,11 @@ int st_cli_transcribe(int argc, char **argv) {
         {"max-line-count", required_argument, NULL, OPT_LINE_COUNT},
         {"max-words-per-line", required_argument, NULL, OPT_WORDS_PER_LINE},
         {"hallucination-silence-threshold", required_argument, NULL, OPT_HALLUCINATION},
+        {"diarize", no_argument, NULL, OPT_DIARIZE},
+        {"num-speakers", required_argument, NULL, ST_CLI_OPT_NUM_SPEAKERS},
+        {"min-speakers", required_argument, NULL, ST_CLI_OPT_MIN_SPEAKERS},
+        {"max-speakers", required_argument, NULL, ST_CLI_OPT_MAX_SPEAKERS},
+        {"vad-model", required_argument, NULL, ST_CLI_OPT_VAD_MODEL},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -143,6 +150,9 @@ int st_cli_transcribe(int argc, char **argv) {
     double temperature = 0.0, increment = 0.2, value = 0;
     run r = {.quiet = 0, .tty = isatty(STDERR_FILENO)};
     st_output_options writer = {0};
+    int diarize = 0;
+    st_diarize_options speakers = st_diarize_default_options();
+    const char *vad_model = ST_CLI_VAD_MODEL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:l:f:o:t:qh", long_options, NULL)) != -1) {
@@ -194,6 +204,11 @@ int st_cli_transcribe(int argc, char **argv) {
             ok = parse_number(optarg, 0, 1e9, &options.hallucination_silence_threshold);
             options.has_hallucination_silence_threshold = 1;
             break;
+        case OPT_DIARIZE: diarize = 1; break;
+        case ST_CLI_OPT_NUM_SPEAKERS:
+        case ST_CLI_OPT_MIN_SPEAKERS:
+        case ST_CLI_OPT_MAX_SPEAKERS: ok = st_cli_parse_speaker_option(c, optarg, &speakers) == 0; break;
+        case ST_CLI_OPT_VAD_MODEL: vad_model = optarg; break;
         case 'q': r.quiet = 1; break;
         case 'h': usage(stdout); return ST_EXIT_OK;
         default: usage(stderr); return ST_EXIT_USAGE;
@@ -221,6 +236,10 @@ int st_cli_transcribe(int argc, char **argv) {
     if (writer.max_words_per_line && writer.max_line_width) {
         fprintf(stderr, "steno transcribe: warning: --max-words-per-line has no effect with --max-line-width\n");
     }
+    if (st_cli_check_speaker_options("transcribe", &speakers) != 0) return ST_EXIT_USAGE;
+    /* speakers are placed word by word, so diarization needs word timestamps */
+    const int keep_words = options.word_timestamps;
+    if (diarize) options.word_timestamps = 1;
     if (optind >= argc) {
         fprintf(stderr, "steno transcribe: no audio file given\n\n");
         usage(stderr);
@@ -274,6 +293,12 @@ int st_cli_transcribe(int argc, char **argv) {
         fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
     }
+    st_diarizer *diarizer = NULL;
+    if (diarize && !(diarizer = st_cli_open_diarizer("transcribe", vad_model))) {
+        st_whisper_context_free(context);
+        return ST_EXIT_FAILURE;
+    }
+    speakers.n_threads = options.n_threads;
     options.on_segment = print_segment;
     options.on_progress = show_progress;
     options.user = &r;
@@ -285,6 +310,10 @@ int st_cli_transcribe(int argc, char **argv) {
         st_transcript_init(&transcript);
         steno_status status = st_transcribe_file(context, audio_path, &options, &transcript, &err);
         if (r.tty) fprintf(stderr, "\r\033[K");
+        if (status == STENO_OK && diarizer) {
+            status = st_cli_diarize_transcript(diarizer, audio_path, &speakers, keep_words, output_dir, &transcript,
+                                               &err);
+        }
         for (int f = 0; status == STENO_OK && f < n_formats; f++) {
             status = st_output_save(chosen[f], &transcript, &writer, output_dir, audio_path, &err);
         }
@@ -300,6 +329,7 @@ int st_cli_transcribe(int argc, char **argv) {
         }
         st_transcript_free(&transcript);
     }
+    st_diarizer_free(diarizer);
     st_whisper_context_free(context);
     return exit_code;
 }

@@ -167,10 +167,17 @@ static void append_stripped_replaced(st_strbuf *out, const char *text, const cha
     append_replaced(out, text + begin, end - begin, from, to);
 }
 
+/* "[SPEAKER_00]: " before a diarized segment's text in txt, vtt and srt (not in openai's
+ * writers: the label whisperX uses, in the bracketed form subtitle editors keep as text). */
+static void append_speaker(st_strbuf *out, int speaker) {
+    if (speaker >= 0) st_strbuf_printf(out, "[SPEAKER_%02d]: ", speaker);
+}
+
 /* ---- txt and tsv ------------------------------------------------------------------------ */
 
 static steno_status render_txt(const st_transcript *t, st_strbuf *out) {
     for (int i = 0; i < t->n_segments; i++) {
+        append_speaker(out, t->segments[i].speaker);
         append_stripped(out, t->segments[i].text ? t->segments[i].text : "");
         st_strbuf_append_char(out, '\n');
     }
@@ -221,6 +228,7 @@ static bool format_time(const cue_writer *w, double seconds, char out[32]) {
 typedef struct cue_word {
     st_strbuf text;
     double start, end;
+    int speaker; /* its segment's; a cue shows the speaker of its first word */
 } cue_word;
 
 typedef struct subtitle_state {
@@ -256,6 +264,7 @@ static bool flush_subtitle(subtitle_state *st) {
     if (!format_time(w, st->words[0].start, start) || !format_time(w, st->words[st->n_words - 1].end, end))
         return false;
     st_strbuf_clear(&st->joined);
+    append_speaker(&st->joined, st->words[0].speaker);
     for (int i = 0; i < st->n_words; i++)
         st_strbuf_append(&st->joined, st->words[i].text.data, st->words[i].text.length);
     if (!st->options->highlight_words) {
@@ -275,6 +284,7 @@ static bool flush_subtitle(subtitle_state *st) {
         }
         if (strcmp(last, word_start) != 0) emit_cue(w, last, word_start, st->joined.data, st->joined.length);
         st_strbuf_clear(&highlighted);
+        append_speaker(&highlighted, st->words[0].speaker);
         for (int j = 0; j < st->n_words; j++) {
             if (j == i)
                 append_underlined(&highlighted, st->words[j].text.data, st->words[j].text.length);
@@ -343,6 +353,7 @@ static steno_status render_word_subtitles(const st_transcript *t, const st_outpu
                 st_strbuf_init(&entry->text);
                 entry->start = word->start;
                 entry->end = word->end;
+                entry->speaker = seg->speaker;
                 if (line_length > 0 && has_room && !long_pause && !segment_break) {
                     line_length += st_utf8_length(text, text_length);
                     st_strbuf_append(&entry->text, text, text_length);
@@ -360,6 +371,7 @@ static steno_status render_word_subtitles(const st_transcript *t, const st_outpu
                         st_strbuf_init(&entry->text);
                         entry->start = word->start;
                         entry->end = word->end;
+                        entry->speaker = seg->speaker;
                         line_count = 1;
                     } else if (line_length > 0) {
                         line_count++;
@@ -396,6 +408,7 @@ static steno_status render_subtitles(const st_transcript *t, const st_output_opt
         if (!format_time(&w, s->start, start)) return st_strbuf_free(&text), bad_time(err, "segment", i, s->start);
         if (!format_time(&w, s->end, end)) return st_strbuf_free(&text), bad_time(err, "segment", i, s->end);
         st_strbuf_clear(&text);
+        append_speaker(&text, s->speaker);
         append_stripped_replaced(&text, s->text ? s->text : "", "-->", "->");
         emit_cue(&w, start, end, text.data ? text.data : "", text.length);
     }
@@ -499,6 +512,7 @@ static steno_status render_json(const st_transcript *t, st_strbuf *out) {
                 append_json_double_member(out, "start", word->start);
                 append_json_double_member(out, "end", word->end);
                 append_json_double_member(out, "probability", word->probability);
+                if (s->speaker >= 0) st_strbuf_printf(out, ", \"speaker\": \"SPEAKER_%02d\"", s->speaker);
                 st_strbuf_append_char(out, '}');
             }
             st_strbuf_append_char(out, ']');

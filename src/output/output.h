@@ -3,6 +3,10 @@
  * WriteTXT, WriteVTT, WriteSRT, WriteTSV, WriteJSON) put in their files for the same result,
  * including the word-level subtitle options of its command line.
  *
+ * A diarized transcript (segments with speaker >= 0) adds what openai's writers lack: a
+ * "[SPEAKER_00]: " prefix on txt lines and subtitle cues, and "speaker" members on json
+ * segments and words.
+ *
  * Each writer renders into a st_strbuf (the server returns it as a response body); the file
  * helpers name and write files the way `whisper AUDIO --output_dir DIR` does.
  */
