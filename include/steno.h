@@ -77,6 +77,7 @@ typedef struct steno_segment_info {
     double start, end; /* seconds */
     const char *text;  /* UTF-8, usually with a leading space; valid while the result lives */
     double avg_logprob, no_speech_prob, compression_ratio, temperature;
+    int speaker; /* with diarize: 0, 1, ... ("SPEAKER_00", ...) in order of first appearance; else -1 */
 } steno_segment_info;
 
 /* Called as each segment is decoded; return non-zero to stop the job (STENO_ERR_CANCELLED). */
@@ -95,6 +96,14 @@ typedef struct steno_transcribe_params {
     int condition_on_previous_text; /* default 1 */
     int without_timestamps;
     int n_threads; /* 0: the context's */
+    /* Who speaks (the default diarization: Silero VAD and signal features, no model download).
+     * Segments are split where the speaker changes and carry it (steno_segment_info.speaker,
+     * "[SPEAKER_00]: " in txt/srt/vtt, "speaker" in json); STENO_FORMAT_RTTM gives the turns.
+     * on_segment still sees the segments as decoded, before speakers are known. */
+    int diarize;
+    const char *vad_model; /* Silero VAD ONNX file; NULL: "silero-vad" in the model folders */
+    int num_speakers;      /* exact count when known; 0: estimated */
+    int min_speakers, max_speakers; /* bounds on the estimate; 0: none */
     steno_segment_callback on_segment;
     steno_progress_callback on_progress;
     void *user;
@@ -124,10 +133,12 @@ typedef enum steno_format {
     STENO_FORMAT_SRT,
     STENO_FORMAT_TSV,
     STENO_FORMAT_JSON,
+    STENO_FORMAT_RTTM, /* speaker turns (NIST RTTM, recording "audio"), for a diarized result */
 } steno_format;
 
-/* The result in one of openai-whisper's output formats, NUL-terminated, malloc'd: release it
- * with steno_free. NULL when memory runs out or the format is unknown. */
+/* The result in one of openai-whisper's output formats (or RTTM), NUL-terminated, malloc'd:
+ * release it with steno_free. NULL when memory runs out, the format is unknown, or RTTM is asked
+ * of a result transcribed without diarize. */
 char *steno_result_render(const steno_result *result, steno_format format);
 
 void steno_result_free(steno_result *result);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "diarize/der.h"
+#include "steno.h"
 #include "diarize/diarize.h"
 #include "store_support.h"
 #include "test_support.h"
@@ -188,11 +189,55 @@ static void test_cli_transcribe_diarize(void **state) {
     st_test_sh("rm -rf '%s'", dir);
 }
 
+/* The C library: diarize in the transcription parameters, speakers on the segments, RTTM. */
+static void test_api_diarize(void **state) {
+    (void)state;
+    steno_context *context;
+    assert_int_equal(steno_context_open(st_test_model("ggml-base.en.bin"), NULL, &context), STENO_OK);
+    steno_transcribe_params params = steno_transcribe_default_params();
+    params.beam_size = 1;
+    steno_result *plain, *diarized;
+    assert_int_equal(
+        steno_transcribe_file(context, st_test_data("diarization/pyannote_sample/sample.wav"), &params, &plain),
+        STENO_OK);
+    assert_int_equal(steno_result_segment(plain, 0).speaker, -1);
+    assert_null(steno_result_render(plain, STENO_FORMAT_RTTM));
+    params.diarize = 1;
+    params.vad_model = vad_path;
+    params.max_speakers = 2;
+    assert_int_equal(
+        steno_transcribe_file(context, st_test_data("diarization/pyannote_sample/sample.wav"), &params, &diarized),
+        STENO_OK);
+    int seen[2] = {0, 0};
+    assert_true(steno_result_n_segments(diarized) >= steno_result_n_segments(plain));
+    for (int i = 0; i < steno_result_n_segments(diarized); i++) {
+        int speaker = steno_result_segment(diarized, i).speaker;
+        assert_true(speaker == 0 || speaker == 1);
+        seen[speaker] = 1;
+    }
+    assert_true(seen[0] && seen[1]);
+    assert_string_equal(steno_result_text(diarized), steno_result_text(plain)); /* same words, split */
+    char *rttm = steno_result_render(diarized, STENO_FORMAT_RTTM),
+         *txt = steno_result_render(diarized, STENO_FORMAT_TXT);
+    assert_non_null(rttm);
+    assert_int_equal(strncmp(rttm, "SPEAKER audio 1 ", 16), 0);
+    assert_int_equal(strncmp(txt, "[SPEAKER_0", 10), 0);
+    steno_free(rttm), steno_free(txt);
+    steno_result_free(plain), steno_result_free(diarized);
+    params.vad_model = "/nonexistent/vad.onnx";
+    assert_int_not_equal(
+        steno_transcribe_file(context, st_test_data("diarization/falcon/test.wav"), &params, &diarized), STENO_OK);
+    assert_null(diarized);
+    assert_non_null(strstr(steno_context_error(context), "/nonexistent/vad.onnx"));
+    steno_context_free(context);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_falcon_three_speakers), cmocka_unit_test(test_sample_two_speakers),
         cmocka_unit_test(test_speaker_count_options), cmocka_unit_test(test_silence_has_no_speaker),
         cmocka_unit_test(test_cli_diarize),           cmocka_unit_test(test_cli_transcribe_diarize),
+        cmocka_unit_test(test_api_diarize),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -14,7 +14,7 @@ int st_cli_diarize(int argc, char **argv);
 enum { ST_CLI_OPT_NUM_SPEAKERS = 1000, ST_CLI_OPT_MIN_SPEAKERS, ST_CLI_OPT_MAX_SPEAKERS, ST_CLI_OPT_VAD_MODEL };
 /* The Silero VAD model the default diarization reads: a path, or a name the model folders
  * resolve. */
-#define ST_CLI_VAD_MODEL "silero-vad"
+#define ST_CLI_VAD_MODEL ST_DIARIZE_VAD_MODEL
 #define ST_CLI_VAD_MODEL_HELP                                                                                          \
     "      --vad-model PATH      Silero VAD ONNX file (default: silero-vad in the model folders)\n"
 #define ST_CLI_SPEAKER_OPTIONS_HELP                                                                                    \

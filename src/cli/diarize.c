@@ -14,7 +14,6 @@
 #include "diarize/assign.h"
 #include "diarize/diarize.h"
 #include "output/output.h"
-#include "store/store.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -59,13 +58,9 @@ int st_cli_check_speaker_options(const char *command, const st_diarize_options *
 }
 
 st_diarizer *st_cli_open_diarizer(const char *command, const char *vad_model) {
-    char path[4096], why[2048];
     st_error err;
-    st_store store;
-    st_store_init(&store, NULL, 0);
     st_diarizer *diarizer = NULL;
-    if (st_store_resolve(&store, vad_model, path, sizeof path, why, sizeof why, &err) != STENO_OK ||
-        st_diarizer_open(path, &diarizer, &err) != STENO_OK) {
+    if (st_diarizer_open(vad_model, &diarizer, &err) != STENO_OK) {
         fprintf(stderr, "steno %s: %s\n", command, st_error_message(&err));
     }
     return diarizer;

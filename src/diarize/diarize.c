@@ -13,6 +13,7 @@
 #include "audio/mel.h"
 #include "diarize/cluster.h"
 #include "diarize/speech.h"
+#include "store/store.h"
 #include "vad/vad.h"
 
 #define N_MELS 80
@@ -30,9 +31,14 @@ struct st_diarizer {
 
 steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err) {
     *out = NULL;
+    char path[4096], why[2048];
+    st_store store;
+    st_store_init(&store, NULL, 0);
+    steno_status status = st_store_resolve(&store, vad_model, path, sizeof path, why, sizeof why, err);
+    if (status != STENO_OK) return status;
     st_diarizer *d = calloc(1, sizeof *d);
     if (!d) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory opening the diarizer");
-    steno_status status = st_vad_open(vad_model, &d->vad, err);
+    status = st_vad_open(path, &d->vad, err);
     if (status == STENO_OK && !(d->filters = st_mel_filters_create(N_MELS, err))) {
         status = err ? err->code : STENO_ERR_NO_MEMORY;
     }

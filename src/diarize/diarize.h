@@ -45,7 +45,9 @@ typedef struct st_diarization {
  * thread. */
 typedef struct st_diarizer st_diarizer;
 
-/* vad_model: a Silero VAD ONNX file (v5 or v6). */
+/* vad_model: a Silero VAD ONNX file (v5 or v6), or a name the model folders resolve
+ * (ST_DIARIZE_VAD_MODEL; store.h). */
+#define ST_DIARIZE_VAD_MODEL "silero-vad"
 steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err);
 void st_diarizer_free(st_diarizer *diarizer);
 
