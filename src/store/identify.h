@@ -62,7 +62,8 @@ steno_status st_identify_memory(const uint8_t *data, size_t size, const char *na
 steno_status st_identify_verify(st_identity *identity, st_error *err);
 
 /* The Hugging Face cache snapshot a `models--org--name` folder's refs/main points at, written
- * to out; 0 when path is not such a folder or the snapshot is missing. */
+ * to out; 0 when path is not such a folder, the snapshot is missing, or refs/main is not a
+ * commit or plain name resolving inside the repository's snapshots/ (st_hf_cache_snapshot). */
 int st_identify_hf_snapshot(const char *repo_folder, char *out, size_t size);
 
 #endif
