@@ -7,11 +7,11 @@
  *                     download, with sizes, before anything is downloaded
  *   list              the models steno can name, and which are here
  *   pull NAME         downloads NAME unless a usable copy exists in any format
- *   rm NAME           removes the copies of NAME from writable folders
+ *   rm NAME           removes exactly the files of NAME's copies (store/remove.h), after
+ *                     listing them and asking; other programs' caches only when named
  *
  * --json prints the same facts for scripts. Exit codes as in main.c.
  */
-#include <ftw.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -22,6 +22,7 @@
 
 #include "cli/commands.h"
 #include "models/convert.h"
+#include "store/remove.h"
 #include "store/store.h"
 
 #define LARGE_DOWNLOAD (1000LL * 1000 * 1000) /* ask before fetching more than this on a TTY */
@@ -31,6 +32,7 @@ typedef struct options {
     const char *dirs[MAX_DIRS];
     int n_dirs;
     int json, verify, yes, offline;
+    int other_engines; /* rm: also copies in openai-whisper's, faster-whisper's... caches */
     const char *for_command;
     st_model_format format; /* ST_FORMAT_UNKNOWN: the default */
 } options;
@@ -39,13 +41,17 @@ static void usage(FILE *out) {
     fprintf(out, "usage: steno models check [PATH...] [--for \"COMMAND\"] [--verify] [--json]\n"
                  "       steno models list [--json]\n"
                  "       steno models pull NAME [--format ggml|pt|ct2] [--yes] [--offline]\n"
-                 "       steno models rm NAME [--format F] [--yes]\n"
+                 "       steno models rm NAME [--format F] [--other-engines] [--yes]\n"
                  "\n"
                  "  --model-dir DIR   look here first (repeatable); pull/rm: use this folder only\n"
                  "  --offline         never touch the network (also HF_HUB_OFFLINE=1)\n"
                  "  --verify          hash model files and compare with the published checksums\n"
                  "  --json            machine-readable output\n"
-                 "  --yes             do not ask before large downloads or removals\n"
+                 "  --yes             do not ask before large downloads or removals (rm refuses to\n"
+                 "                    remove anything without it when stdin is not a terminal)\n"
+                 "  --other-engines   rm: also remove copies in other programs' caches (openai-whisper's\n"
+                 "                    ~/.cache/whisper or $WHISPER_CACHE_DIR; faster-whisper's, transformers'\n"
+                 "                    and pyannote's Hugging Face repositories), which rm keeps by default\n"
                  "\n"
                  "Lookup order: --model-dir, $STENO_MODELS (default ~/.cache/steno/models),\n"
                  "$WHISPER_CACHE_DIR, $XDG_CACHE_HOME/whisper or ~/.cache/whisper, $HF_HUB_CACHE,\n"
@@ -535,8 +541,9 @@ static void show_progress(void *user, const char *label, int64_t done, int64_t t
     fflush(stderr);
 }
 
+/* Asks on the terminal; without one the answer is no (scripts say --yes). */
 static int confirm(const char *question) {
-    if (!isatty(STDIN_FILENO)) return 1;
+    if (!isatty(STDIN_FILENO)) return 0;
     fprintf(stderr, "%s [y/N] ", question);
     char answer[16];
     return fgets(answer, sizeof answer, stdin) && (answer[0] == 'y' || answer[0] == 'Y');
@@ -632,38 +639,26 @@ static int pull(st_store *store, const options *o, const char *name) {
 
 /* ---- rm ------------------------------------------------------------------------------------ */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int remove_copy(const st_store_copy *c) {
-    struct stat st;
-    if (lstat(c->path, &st) != 0) return -1;
-    if (S_ISLNK(st.st_mode)) {
-        /* an HF snapshot link: the blob goes too (each blob has one link in our layout) */
-        char target[4096], blob[8192];
-        ssize_t n = readlink(c->path, target, sizeof target - 1);
-        if (n > 0) {
-            target[n] = '\0';
-            snprintf(blob, sizeof blob, "%s", c->path);
-            char *slash = strrchr(blob, '/');
-            snprintf(slash + 1, sizeof blob - (size_t)(slash + 1 - blob), "%s", target);
-            unlink(blob);
+/* The plan, folder by folder: each folder's name, then what goes from it. */
+static void print_removal(const st_removal *plan) {
+    char folder[4096] = "";
+    for (int i = 0; i < plan->count; i++) {
+        const st_removal_entry *e = &plan->items[i];
+        if (e->kind == ST_REMOVE_FOLDER) {
+            printf("  %s/  (the folder itself, if nothing else is left in it)\n", e->path);
+            folder[0] = '\0';
+            continue;
         }
-        return unlink(c->path);
+        const char *slash = strrchr(e->path, '/');
+        int length = (int)(slash - e->path);
+        if ((int)strlen(folder) != length || strncmp(folder, e->path, (size_t)length) != 0) {
+            snprintf(folder, sizeof folder, "%.*s", length, e->path);
+            printf("  %s/\n", folder);
+        }
+        char size[32];
+        human_size(e->size, size, sizeof size);
+        printf("      %s (%s)\n", slash + 1, e->kind == ST_REMOVE_LINK ? "link" : size);
     }
-    if (S_ISDIR(st.st_mode)) {
-        /* an HF snapshot folder: remove the whole models--org--name repository */
-        char repo[4096];
-        snprintf(repo, sizeof repo, "%s", c->path);
-        char *snap = strstr(repo, "/snapshots/");
-        if (snap) *snap = '\0';
-        return nftw(repo, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    }
-    return unlink(c->path);
 }
 
 static int rm_model(const st_store *store, const options *o, const char *name) {
@@ -679,24 +674,25 @@ static int rm_model(const st_store *store, const options *o, const char *name) {
         fprintf(stderr, "steno models rm: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
     }
-    int removed = 0, failed = 0, matching = 0;
+    st_removal plan = {0};
+    int failed = 0, matching = 0, planned = 0;
     for (int i = 0; i < copies.count; i++) {
         const st_store_copy *c = &copies.items[i];
         if (o->format != ST_FORMAT_UNKNOWN && c->format != o->format) continue;
+        /* with --model-dir, only the folders named there */
+        if (o->n_dirs && strcmp(store->roots[c->root].source, "--model-dir") != 0) continue;
         matching++;
+        const char *engine = o->n_dirs || o->other_engines ? NULL : st_store_copy_engine(store, c);
         if (!store->roots[c->root].writable) {
             printf("kept %s (%s is read-only)\n", c->path, store->roots[c->root].source);
-            continue;
-        }
-        char question[4200];
-        snprintf(question, sizeof question, "Remove %s?", c->path);
-        if (!o->yes && !confirm(question)) continue;
-        if (remove_copy(c) == 0) {
-            printf("removed %s\n", c->path);
-            removed++;
-        } else {
-            fprintf(stderr, "steno models rm: cannot remove %s\n", c->path);
+        } else if (engine) {
+            printf("kept %s (%s's cache; --other-engines or --model-dir %s removes it)\n", c->path, engine,
+                   store->roots[c->root].path);
+        } else if (st_store_plan_removal(store, c, &plan, &err) != STENO_OK) {
+            fprintf(stderr, "steno models rm: refusing to remove %s: %s\n", c->path, st_error_message(&err));
             failed = 1;
+        } else {
+            planned++;
         }
     }
     st_store_copies_free(&copies);
@@ -705,9 +701,34 @@ static int rm_model(const st_store *store, const options *o, const char *name) {
                 "steno models rm: no copy of %s%s%s is here (looked in %d model folders: steno models check "
                 "lists them); nothing removed\n",
                 model->name, o->format != ST_FORMAT_UNKNOWN ? " in " : "",
-                o->format != ST_FORMAT_UNKNOWN ? format_label(o->format) : "", store->n_roots);
+                o->format != ST_FORMAT_UNKNOWN ? format_label(o->format) : "", o->n_dirs ? o->n_dirs : store->n_roots);
         return ST_EXIT_FAILURE;
     }
+    if (!planned) {
+        fprintf(stderr, "steno models rm: nothing removed\n");
+        st_removal_free(&plan);
+        return ST_EXIT_FAILURE;
+    }
+    printf("steno models rm %s removes:\n", model->name);
+    print_removal(&plan);
+    if (plan.kept[0]) printf("and keeps what is not the model's: %s\n", plan.kept);
+    if (!o->yes && !isatty(STDIN_FILENO)) {
+        fprintf(stderr, "steno models rm: not removing without confirmation: stdin is not a terminal (add --yes)\n");
+        st_removal_free(&plan);
+        return ST_EXIT_FAILURE;
+    }
+    if (!o->yes && !confirm("Remove these?")) {
+        fprintf(stderr, "steno models rm: nothing removed\n");
+        st_removal_free(&plan);
+        return ST_EXIT_FAILURE;
+    }
+    int removed = 0, kept = 0;
+    if (st_store_remove(&plan, &removed, &kept, &err) != STENO_OK) {
+        fprintf(stderr, "steno models rm: %s\n", st_error_message(&err));
+        failed = 1;
+    }
+    printf("removed %d of %d entries%s\n", removed, plan.count, kept ? " (folders holding other files were left)" : "");
+    st_removal_free(&plan);
     return failed ? ST_EXIT_FAILURE : ST_EXIT_OK;
 }
 
@@ -768,7 +789,7 @@ static int convert(int argc, char **argv) {
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 int st_cli_models(int argc, char **argv) {
-    enum { OPT_DIR = 256, OPT_OFFLINE, OPT_JSON, OPT_VERIFY, OPT_YES, OPT_FOR, OPT_FORMAT };
+    enum { OPT_DIR = 256, OPT_OFFLINE, OPT_JSON, OPT_VERIFY, OPT_YES, OPT_FOR, OPT_FORMAT, OPT_OTHER_ENGINES };
     static const struct option long_options[] = {
         {"model-dir", required_argument, NULL, OPT_DIR},
         {"offline", no_argument, NULL, OPT_OFFLINE},
@@ -777,6 +798,7 @@ int st_cli_models(int argc, char **argv) {
         {"yes", no_argument, NULL, OPT_YES},
         {"for", required_argument, NULL, OPT_FOR},
         {"format", required_argument, NULL, OPT_FORMAT},
+        {"other-engines", no_argument, NULL, OPT_OTHER_ENGINES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -813,6 +835,9 @@ int st_cli_models(int argc, char **argv) {
             break;
         case OPT_FOR:
             o.for_command = optarg;
+            break;
+        case OPT_OTHER_ENGINES:
+            o.other_engines = 1;
             break;
         case OPT_FORMAT:
             if (!strcmp(optarg, "ggml"))
