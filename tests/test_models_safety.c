@@ -241,11 +241,57 @@ static void hostile_refs_are_refused(void **state) {
     assert_non_null(strstr(err.message, "outside"));
 }
 
+/* Issue 13, 3: `convert --force` renamed its output over /dev/null (as root). Each target here is
+ * refused before any work, and stays exactly as it was; a folder steno wrote is replaced. The
+ * device case uses a symlink to /dev/null and a FIFO, so a regression cannot harm the machine. */
+static void convert_force_replaces_only_what_steno_wrote(void **state) {
+    (void)state;
+    char tree[300], arguments[2048], *output;
+    snprintf(tree, sizeof tree, "%s/convert", work);
+    st_test_sh("mkdir -p %s/user-folder %s/elsewhere && echo precious > %s/user-folder/thesis.txt && "
+               "echo precious > %s/elsewhere/file && ln -s /dev/null %s/null-link && mkfifo %s/fifo && "
+               "ln -s %s/elsewhere/file %s/link-elsewhere && mkdir %s/with-subfolder %s/with-subfolder/sub",
+               tree, tree, tree, tree, tree, tree, tree, tree, tree, tree);
+    static const struct {
+        const char *target, *to, *why;
+    } refused[] = {
+        {"null-link", "ggml", "symbolic link"},       {"fifo", "pt", "named pipe"},
+        {"link-elsewhere", "ggml", "symbolic link"},  {"user-folder", "ct2", "thesis.txt"},
+        {"user-folder", "ggml", "a folder"},          {"with-subfolder", "hf", "sub"},
+        {"elsewhere/file", "ct2", "is not a folder"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(arguments, sizeof arguments, "models convert %s %s/%s --to %s --force", ggml, tree, refused[i].target,
+                 refused[i].to);
+        assert_int_equal(run_in(tree, arguments, NULL, 0, &output), 2);
+        assert_non_null(strstr(output, refused[i].why));
+        assert_non_null(strstr(output, "not replaced"));
+        free(output);
+    }
+    char *text = st_test_read_file("/dev/null", NULL);
+    assert_non_null(text);
+    free(text);
+    struct stat st;
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+
+    /* a CTranslate2 folder steno wrote is replaced in place */
+    st_test_sh("cp -r %s %s/ours", ct2, tree);
+    snprintf(arguments, sizeof arguments, "models convert %s %s/ours --to ct2 --force", ggml, tree);
+    assert_int_equal(st_test_run_cli(arguments, &output), 0);
+    free(output);
+    char path[600];
+    snprintf(path, sizeof path, "%s/ours/model.bin", tree);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 100 * 1000 * 1000); /* float16 now, int8 before */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rm_removes_only_the_model_files),
         cmocka_unit_test(rm_asks_and_keeps_other_engines_caches),
         cmocka_unit_test(hostile_refs_are_refused),
+        cmocka_unit_test(convert_force_replaces_only_what_steno_wrote),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -740,7 +740,9 @@ static int convert(int argc, char **argv) {
     static const char usage_text[] =
         "usage: steno models convert SRC DST --to pt|ct2|ggml|hf [--quantize int8|q8_0|q5_1|f16] [--force]\n"
         "  SRC is any model steno reads (judged by content); DST is written atomically and an\n"
-        "  existing DST is kept unless --force. int8: ct2 only; q8_0, q5_1: ggml only.\n";
+        "  existing DST is kept unless --force, which replaces only a regular file or a model folder\n"
+        "  steno wrote (never a symlink, device, FIFO or a folder with other files).\n"
+        "  int8: ct2 only; q8_0, q5_1: ggml only.\n";
     enum { OPT_TO = 256, OPT_QUANTIZE, OPT_FORCE };
     static const struct option long_options[] = {
         {"to", required_argument, NULL, OPT_TO},

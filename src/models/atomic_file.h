@@ -25,8 +25,11 @@ typedef struct st_atomic_file {
     int error;       /* errno of the first failed write, 0 while all is well */
 } st_atomic_file;
 
-/* Checks that path may be written: refuses an existing path unless force is set. */
-steno_status st_atomic_check_target(const char *path, int force, st_error *err);
+/* Checks that path may be written: refuses an existing path unless force is set, and even with
+ * force anything but what a writer could have made: for a file target (folder_file NULL) a
+ * regular file; for a folder target a folder holding only regular files folder_file names.
+ * Symlinks, devices, FIFOs and sockets are never replaced. */
+steno_status st_atomic_check_target(const char *path, int force, int (*folder_file)(const char *name), st_error *err);
 
 /* Opens the temporary file for final path `path`. */
 steno_status st_atomic_file_open(st_atomic_file *out, const char *path, st_error *err);
