@@ -254,14 +254,13 @@ int st_cli_transcribe(int argc, char **argv) {
         if (n_formats > ST_OUTPUT_FORMAT_COUNT) break;
     }
     free(format_list);
-    struct stat st;
-    if (stat(output_dir, &st) != 0 && mkdir(output_dir, 0777) != 0) {
-        fprintf(stderr, "steno transcribe: cannot create output directory %s: %s\n", output_dir, strerror(errno));
+    st_error err;
+    if (st_output_prepare_dir(output_dir, &err) != STENO_OK) {
+        fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
     }
 
     char model_path[4096], why[2048];
-    st_error err;
     st_store store;
     st_store_init(&store, NULL, 0);
     if (st_store_resolve(&store, model_name, model_path, sizeof model_path, why, sizeof why, &err) != STENO_OK) {

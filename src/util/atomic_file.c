@@ -1,7 +1,7 @@
 /*
- * atomic_file.c — atomic creation of model files and folders (see atomic_file.h).
+ * atomic_file.c — atomic creation of files and folders (see atomic_file.h).
  */
-#include "models/atomic_file.h"
+#include "util/atomic_file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -119,7 +119,10 @@ steno_status st_atomic_file_open(st_atomic_file *out, const char *path, st_error
         st_atomic_file_abort(out);
         return st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
     }
-    int fd = open(out->temp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* exclusively, never through a link: a stale temporary of a dead process with our pid is
+     * removed first (unlink removes a symlink itself, not what it points at) */
+    unlink(out->temp_path);
+    int fd = open(out->temp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 || !(out->stream = fdopen(fd, "wb"))) {
         int e = errno;
         steno_status status = st_error_set(err, STENO_ERR_IO, "%s: cannot create: %s", out->temp_path, strerror(e));
