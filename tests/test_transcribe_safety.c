@@ -5,6 +5,11 @@
  *     output goes through a temporary and a rename, so a symlink in the folder is replaced, not
  *     written through, and a full disk (a file-size limit, and a small tmpfs when one can be
  *     mounted) leaves the previous transcript whole;
+ *   - every numeric option refuses NaN, infinities and values outside its range with exit 2 and
+ *     a message naming the option and the range, before any work;
+ *   - audio that cannot be read twice ('-', /dev/stdin from a pipe, a named pipe, bash's
+ *     <(...)) is read once and transcribed;
+ *   - `steno transcribe f | true` (stdout closed at once) still transcribes and writes the files.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -147,10 +152,108 @@ static void full_disk_keeps_the_previous_transcript(void **state) {
     free(text);
 }
 
+/* Issue 13, 6: NaN and infinities were accepted ("--temperature nan": 223 empty segments), and
+ * messages named the value, not the option ("invalid value '0' for 0"). */
+static void numeric_options_are_checked(void **state) {
+    (void)state;
+    static const struct {
+        const char *arguments, *message;
+    } cases[] = {
+        {"-t 0", "--threads: 0 is out of range: an integer from 1 to 256"},
+        {"--temperature nan", "--temperature: 'nan' is not a finite number (a number from 0 to 10)"},
+        {"--temperature -inf", "--temperature: '-inf' is not a finite number"},
+        {"--beam-size 17", "--beam-size: 17 is out of range: an integer from 1 to 16"},
+        {"--beam_size 2.5", "--beam-size: 2.5 is out of range: an integer"},
+        {"--best-of infinity", "--best-of: 'infinity' is not a finite number"},
+        {"--patience NaN", "--patience: 'NaN' is not a finite number"},
+        {"--no-speech-threshold 1.5", "--no-speech-threshold: 1.5 is out of range: a number from 0 to 1"},
+        {"--logprob-threshold nan", "--logprob-threshold: 'nan' is not a finite number"},
+        {"--compression-ratio-threshold inf", "--compression-ratio-threshold: 'inf' is not a finite number"},
+        {"--word-timestamps true --max-line-width 0", "--max-line-width: 0 is out of range"},
+        {"--word-timestamps true --hallucination-silence-threshold nan",
+         "--hallucination-silence-threshold: 'nan' is not a finite number"},
+        {"--temperature-increment-on-fallback 0.01", "gives 101 temperatures; at most 16 are tried"},
+        {"--threads 1e999", "--threads: '1e999' is not a finite number"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char arguments[4096], *output;
+        snprintf(arguments, sizeof arguments, "transcribe %s -m %s -o %s/numeric %s", audio, model, work,
+                 cases[i].arguments);
+        assert_int_equal(st_test_run_cli(arguments, &output), 2);
+        if (!strstr(output, cases[i].message)) fail_msg("'%s' did not say '%s'", cases[i].arguments, cases[i].message);
+        assert_null(strstr(output, JFK_LINE));
+        free(output);
+    }
+}
+
+/* Issue 13, 7: the audio was opened twice (two decoding passes), so pipes failed or hung. */
+static void audio_that_cannot_be_read_twice(void **state) {
+    (void)state;
+    const char *binary_dir = getenv("STENO_BINARY_DIR");
+    char command[8192], path[1024], *output;
+    const char *common = "-f txt --beam-size 1";
+    /* '-': standard input, outputs named stdin.* */
+    snprintf(command, sizeof command, "%s/steno transcribe - -m %s -o %s/stdin %s < %s 2>&1", binary_dir, model, work,
+             common, audio);
+    assert_int_equal(st_test_run_shell(command, &output), 0);
+    assert_non_null(strstr(output, "read once"));
+    free(output);
+    snprintf(path, sizeof path, "%s/stdin", work);
+    assert_transcript(path, "stdin.txt");
+    /* /dev/stdin fed by a pipe */
+    snprintf(command, sizeof command, "cat %s | %s/steno transcribe /dev/stdin -m %s -o %s/devstdin %s 2>&1", audio,
+             binary_dir, model, work, common);
+    assert_int_equal(st_test_run_shell(command, &output), 0);
+    free(output);
+    snprintf(path, sizeof path, "%s/devstdin", work);
+    assert_transcript(path, "stdin.txt");
+    /* a named pipe */
+    snprintf(command, sizeof command,
+             "mkfifo %s/pipe.wav && (cat %s > %s/pipe.wav &) && "
+             "timeout 120 %s/steno transcribe %s/pipe.wav -m %s -o %s/fifo %s 2>&1",
+             work, audio, work, binary_dir, work, model, work, common);
+    assert_int_equal(st_test_run_shell(command, &output), 0);
+    free(output);
+    snprintf(path, sizeof path, "%s/fifo", work);
+    assert_transcript(path, "pipe.txt");
+    /* bash's process substitution, when bash is here */
+    if (access("/bin/bash", X_OK) == 0) {
+        snprintf(command, sizeof command,
+                 "timeout 120 bash -c '%s/steno transcribe <(cat %s) -m %s -o %s/substitution %s' 2>&1", binary_dir,
+                 audio, model, work, common);
+        assert_int_equal(st_test_run_shell(command, &output), 0);
+        assert_non_null(strstr(output, JFK_LINE));
+        free(output);
+    }
+}
+
+/* Issue 13, 8: `steno transcribe f | head -1` died of SIGPIPE before writing any file. */
+static void closed_stdout_still_writes_the_files(void **state) {
+    (void)state;
+    char command[8192], path[1024], *output;
+    snprintf(command, sizeof command,
+             "{ %s/steno transcribe %s -m %s -o %s/pipe -f txt --beam-size 1 2>%s/pipe.stderr; echo $? > "
+             "%s/pipe.status; } | true",
+             getenv("STENO_BINARY_DIR"), audio, model, work, work, work);
+    st_test_run_shell(command, &output);
+    free(output);
+    snprintf(path, sizeof path, "%s/pipe.status", work);
+    assert_file_is(path, "0\n");
+    snprintf(path, sizeof path, "%s/pipe", work);
+    assert_transcript(path, "jfk_whispercpp.txt");
+    snprintf(path, sizeof path, "%s/pipe.stderr", work);
+    char *text = st_test_read_file(path, NULL);
+    assert_non_null(strstr(text, "standard output was closed"));
+    free(text);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(output_folder_checked_first_and_files_replaced_atomically),
         cmocka_unit_test(full_disk_keeps_the_previous_transcript),
+        cmocka_unit_test(numeric_options_are_checked),
+        cmocka_unit_test(audio_that_cannot_be_read_twice),
+        cmocka_unit_test(closed_stdout_still_writes_the_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

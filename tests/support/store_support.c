@@ -31,11 +31,7 @@ void st_test_sha256sum(const char *path, char out[65]) {
     pclose(pipe);
 }
 
-int st_test_run_cli(const char *arguments, char **output) {
-    const char *binary_dir = getenv("STENO_BINARY_DIR");
-    if (!binary_dir) fail_msg("STENO_BINARY_DIR is not set");
-    char command[8192];
-    snprintf(command, sizeof command, "%s/steno %s 2>&1 </dev/null", binary_dir, arguments);
+int st_test_run_shell(const char *command, char **output) {
     FILE *pipe = popen(command, "r");
     assert_non_null(pipe);
     size_t size = 0, capacity = 65536;
@@ -47,8 +43,16 @@ int st_test_run_cli(const char *arguments, char **output) {
     text[size] = '\0';
     int status = pclose(pipe);
     *output = text;
-    print_message("$ steno %s\n%s", arguments, text);
+    print_message("$ %s\n%s", command, text);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int st_test_run_cli(const char *arguments, char **output) {
+    const char *binary_dir = getenv("STENO_BINARY_DIR");
+    if (!binary_dir) fail_msg("STENO_BINARY_DIR is not set");
+    char command[8192];
+    snprintf(command, sizeof command, "%s/steno %s 2>&1 </dev/null", binary_dir, arguments);
+    return st_test_run_shell(command, output);
 }
 
 void st_test_place(const char *source, const char *destination) {

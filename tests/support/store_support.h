@@ -15,6 +15,9 @@ void st_test_sha256sum(const char *path, char out[65]);
  * *output receives everything it printed (malloc'd). Returns its exit status, -1 if killed. */
 int st_test_run_cli(const char *arguments, char **output);
 
+/* Runs a shell command line (sh -c), *output receiving its stdout (malloc'd); its exit status. */
+int st_test_run_shell(const char *command, char **output);
+
 /* A hard link (a copy across file systems) of a real model file. */
 void st_test_place(const char *source, const char *destination);
 
