@@ -9,7 +9,9 @@
  *     a message naming the option and the range, before any work;
  *   - audio that cannot be read twice ('-', /dev/stdin from a pipe, a named pipe, bash's
  *     <(...)) is read once and transcribed;
- *   - `steno transcribe f | true` (stdout closed at once) still transcribes and writes the files.
+ *   - `steno transcribe f | true` (stdout closed at once) still transcribes and writes the files;
+ *   - openai-whisper's spellings of the options work; -l takes language names; an English-only
+ *     model refuses another language and translation with exit 2.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +29,7 @@
 
 #include "store_support.h"
 #include "test_support.h"
+#include "whisper/tokenizer.h"
 
 #define JFK_LINE "[00:00.000 --> 00:11.000]  And so my fellow Americans"
 
@@ -247,6 +250,43 @@ static void closed_stdout_still_writes_the_files(void **state) {
     free(text);
 }
 
+/* openai-whisper's command line as users type it. */
+static void openai_spellings_and_languages(void **state) {
+    (void)state;
+    char arguments[4096], path[1024], *output;
+    snprintf(arguments, sizeof arguments,
+             "transcribe %s --model %s --output_dir %s/openai --output_format txt --beam_size 1 --word_timestamps True "
+             "--fp16 False --condition_on_previous_text False --language English",
+             audio, model, work);
+    assert_int_equal(st_test_run_cli(arguments, &output), 0);
+    free(output);
+    snprintf(path, sizeof path, "%s/openai", work);
+    assert_transcript(path, "jfk_whispercpp.txt");
+
+    assert_string_equal(st_language_code("Russian"), "ru");
+    assert_string_equal(st_language_code("ru"), "ru");
+    assert_string_equal(st_language_code("castilian"), "es");
+    assert_string_equal(st_language_code("Haitian Creole"), "ht");
+    assert_string_equal(st_language_code("cantonese"), "yue");
+    assert_null(st_language_code("Klingon"));
+    assert_null(st_language_code("RU"));
+    static const struct {
+        const char *arguments, *message;
+    } refused[] = {
+        {"-l Klingon", "--language: 'Klingon' is not a language Whisper knows"},
+        {"-l Russian", "is an English-only model: it cannot transcribe another language"},
+        {"--task translate", "is an English-only model: it cannot translate"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(arguments, sizeof arguments, "transcribe %s -m %s -o %s/refused %s", audio, model, work,
+                 refused[i].arguments);
+        assert_int_equal(st_test_run_cli(arguments, &output), 2);
+        assert_non_null(strstr(output, refused[i].message));
+        assert_null(strstr(output, JFK_LINE));
+        free(output);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(output_folder_checked_first_and_files_replaced_atomically),
@@ -254,6 +294,7 @@ int main(void) {
         cmocka_unit_test(numeric_options_are_checked),
         cmocka_unit_test(audio_that_cannot_be_read_twice),
         cmocka_unit_test(closed_stdout_still_writes_the_files),
+        cmocka_unit_test(openai_spellings_and_languages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

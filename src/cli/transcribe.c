@@ -26,6 +26,7 @@
 #include "cli/commands.h"
 #include "output/output.h"
 #include "store/store.h"
+#include "whisper/tokenizer.h"
 #include "whisper/transcribe.h"
 
 /* ---- the options --------------------------------------------------------------------------- */
@@ -363,6 +364,13 @@ int st_cli_transcribe(int argc, char **argv) {
     if (s.max_words_per_line && s.max_line_width) {
         fprintf(stderr, "steno transcribe: warning: --max-words-per-line has no effect with --max-line-width\n");
     }
+    if (s.language && !st_language_code(s.language)) {
+        fprintf(stderr,
+                "steno transcribe: --language: '%s' is not a language Whisper knows (a code such as ru or a name such "
+                "as Russian)\n",
+                s.language);
+        return ST_EXIT_USAGE;
+    }
     if (s.fp16) fprintf(stderr, "steno transcribe: note: --fp16 has no effect on the CPU; computing in fp32\n");
     if (first_file >= argc) {
         fprintf(stderr, "steno transcribe: no audio file given\n\n");
@@ -385,7 +393,7 @@ int st_cli_transcribe(int argc, char **argv) {
             options.temperatures[options.n_temperatures++] = (float)(s.temperature + k * s.increment);
     }
     if (options.n_temperatures == 0) options.temperatures[options.n_temperatures++] = (float)s.temperature;
-    options.language = s.language;
+    options.language = st_language_code(s.language);
     options.translate = s.task && !strcmp(s.task, "translate");
     options.n_threads = s.threads;
     options.beam_size = s.beam_size;
@@ -447,6 +455,16 @@ int st_cli_transcribe(int argc, char **argv) {
     if (st_whisper_context_load(model_path, max_sequences, options.n_threads, &context, &err) != STENO_OK) {
         fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
+    }
+    /* openai-whisper falls back to English with a warning; a wrong language or task on an
+     * English-only model is a usage error here, said before any audio is read */
+    if (!st_whisper_context_is_multilingual(context) &&
+        ((options.language && strcmp(options.language, "en") != 0) || options.translate)) {
+        fprintf(stderr, "steno transcribe: %s is an English-only model: it cannot %s\n", s.model,
+                options.translate ? "translate (--task translate needs a multilingual model)"
+                                  : "transcribe another language than English (-l needs a multilingual model)");
+        st_whisper_context_free(context);
+        return ST_EXIT_USAGE;
     }
     /* `steno transcribe f | head -1`: a closed stdout must not kill the run before the files
      * are written; the failed write is noticed in print_segment instead */
