@@ -10,7 +10,9 @@
  *   - without --yes and without a terminal nothing is removed; other programs' caches are kept
  *     unless named (--model-dir, --other-engines);
  *   - refs/main holding a path ("../../../victim") is refused by list, resolution and rm;
- *   - convert --force refuses /dev/null-like targets, symlinks and folders steno did not write.
+ *   - convert --force refuses /dev/null-like targets, symlinks and folders steno did not write;
+ *   - check shows broken copies as broken with the reader's reason, warns about a pickle that
+ *     names posix.system, and --for with an unknown model fails.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,12 +288,56 @@ static void convert_force_replaces_only_what_steno_wrote(void **state) {
     assert_true(st.st_size > 100 * 1000 * 1000); /* float16 now, int8 before */
 }
 
+static void check_shows_broken_copies_and_dangerous_pickles(void **state) {
+    (void)state;
+    char tree[300], *output;
+    snprintf(tree, sizeof tree, "%s/check", work);
+    use_tree(tree);
+    /* an interrupted download, an empty model.bin, a ref to a missing snapshot, and a torch.save
+     * archive whose pickle calls posix.system (written by Python's own pickle and zipfile) */
+    st_test_sh("mkdir -p %s/steno/faster-whisper-base.en %s/hub && head -c 1000000 %s > %s/steno/ggml-base.en.bin && "
+               ": > %s/steno/faster-whisper-base.en/model.bin && cp %s/config.json %s/steno/faster-whisper-base.en/",
+               tree, tree, ggml, tree, tree, ct2, tree);
+    st_test_hf_repo(tree, "hub/models--Systran--faster-whisper-small", COMMIT);
+    st_test_sh("rmdir %s/hub/models--Systran--faster-whisper-small/snapshots/" COMMIT, tree);
+    st_test_sh("/usr/bin/python3 -c \"import os, pickle, zipfile\n"
+               "class Evil:\n    def __reduce__(self): return (os.system, ('true',))\n"
+               "with zipfile.ZipFile('%s/steno/tiny.pt', 'w') as z:\n"
+               "    z.writestr('archive/data.pkl', pickle.dumps(Evil(), protocol=2))\n"
+               "    z.writestr('archive/version', '3')\n\"",
+               tree);
+    assert_int_equal(run_in(tree, "models check", NULL, 0, &output), 0);
+    static const char *const expected[] = {
+        /* a ggml header that still names its model: listed as a model steno cannot use, and why */
+        "steno cannot use it; checksum not checked (--verify)\n      (truncated at offset",
+        "/steno/faster-whisper-base.en\n      BROKEN: steno cannot use it:",
+        "/hub/models--Systran--faster-whisper-small\n      BROKEN: steno cannot use it:",
+        "snapshots/" COMMIT " is missing",
+        "/steno/tiny.pt\n      BROKEN: steno cannot use it:",
+        "WARNING: its pickle names posix.system, which runs code when Python loads it",
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        if (!strstr(output, expected[i])) fail_msg("models check did not say '%s'", expected[i]);
+    }
+    free(output);
+    char arguments[1024];
+    snprintf(arguments, sizeof arguments, "models check %s/steno/tiny.pt", tree);
+    assert_int_equal(st_test_run_cli(arguments, &output), 0);
+    assert_non_null(strstr(output, "WARNING: its pickle names posix.system"));
+    assert_non_null(strstr(output, "reader: "));
+    free(output);
+    assert_int_equal(st_test_run_cli("models check --for 'transcribe -m no-such-model'", &output), 1);
+    assert_non_null(strstr(output, "'no-such-model' in --for is not a model name steno knows"));
+    free(output);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rm_removes_only_the_model_files),
         cmocka_unit_test(rm_asks_and_keeps_other_engines_caches),
         cmocka_unit_test(hostile_refs_are_refused),
         cmocka_unit_test(convert_force_replaces_only_what_steno_wrote),
+        cmocka_unit_test(check_shows_broken_copies_and_dangerous_pickles),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -209,6 +209,7 @@ static json_t *identity_json(const st_identity *id) {
                                     : id->verified < 0 ? "mismatch"
                                                        : "unchecked"));
     if (id->checksum_note[0]) json_object_set_new(o, "checksum_note", json_string(id->checksum_note));
+    if (id->warning[0]) json_object_set_new(o, "warning", json_string(id->warning));
     return o;
 }
 
@@ -217,6 +218,7 @@ static void print_identity(const char *path, const st_identity *id) {
     human_size(id->size, size, sizeof size);
     if (!id->is_model) {
         printf("%s: %s (%s) — %s\n", path, id->format == ST_FORMAT_GGUF ? "GGUF file" : "not a model", size, id->how);
+        if (id->warning[0]) printf("  WARNING: %s\n", id->warning);
         return;
     }
     const char *what = id->family == ST_FAMILY_WHISPER                 ? "Whisper"
@@ -243,6 +245,7 @@ static void print_identity(const char *path, const st_identity *id) {
     else
         printf("  steno: cannot use it in place: %s\n", id->unusable);
     if (id->checksum_note[0]) printf("  checksum: %s\n", id->checksum_note);
+    if (id->warning[0]) printf("  WARNING: %s\n", id->warning);
 }
 
 static int check_paths(const st_store *store, const options *o, int n, char **paths) {
@@ -281,6 +284,11 @@ static int check_paths(const st_store *store, const options *o, int n, char **pa
             json_array_append_new(all, entry);
         } else {
             print_identity(paths[i], &id);
+            if (!id.is_model && id.format != ST_FORMAT_GGUF) {
+                char reason[512];
+                st_store_why_not_model(paths[i], &id, reason, sizeof reason);
+                printf("  reader: %s\n", reason);
+            }
             for (int v = 1; v < n_views; v++)
                 printf("  %s: %s\n", views[v].engine, views[v].text);
         }
@@ -319,7 +327,7 @@ static int models_for_command(const char *command, const st_catalogue_model **ou
     }
     if (!m) fprintf(stderr, "steno models check: '%s' in --for is not a model name steno knows\n", model);
     free(copy);
-    return n;
+    return m ? n : -1;
 }
 
 static int check_store(const st_store *store, const options *o) {
@@ -362,13 +370,17 @@ static int check_store(const st_store *store, const options *o) {
             json_t *entry = identity_json(&c->identity);
             json_object_set_new(entry, "path", json_string(c->path));
             json_object_set_new(entry, "folder", json_string(store->roots[c->root].source));
+            if (c->broken[0]) json_object_set_new(entry, "broken", json_string(c->broken));
             json_array_append_new(found, entry);
+        } else if (c->broken[0]) {
+            printf("  %s\n      BROKEN: steno cannot use it: %s\n", c->path, c->broken);
         } else {
             printf("  %s\n      %s, %s, %s, %s, %s; %s\n", c->path, format_label(c->format), model_name(&c->identity),
                    c->identity.precision[0] ? c->identity.precision : "precision unknown", size,
                    c->identity.usable ? "steno can use it" : "steno cannot use it", checksum);
             if (!c->identity.usable && c->identity.is_model) printf("      (%s)\n", c->identity.unusable);
         }
+        if (!o->json && c->identity.warning[0]) printf("      WARNING: %s\n", c->identity.warning);
     }
     st_store_copies_free(&all);
 
@@ -376,6 +388,13 @@ static int check_store(const st_store *store, const options *o) {
     int n_wanted = 0;
     if (o->for_command) {
         n_wanted = models_for_command(o->for_command, wanted, 8);
+        if (n_wanted < 0) {
+            json_decref(root_json);
+            json_decref(folders);
+            json_decref(found);
+            json_decref(names);
+            return ST_EXIT_FAILURE;
+        }
     } else {
         int count;
         const st_catalogue_model *models = st_catalogue_models(&count);

@@ -227,6 +227,12 @@ static void identify_torch(const uint8_t *data, size_t size, const char *name, s
         return;
     }
     id->format = ST_FORMAT_PT;
+    if (torch.pickle.code_global[0]) {
+        snprintf(id->warning, sizeof id->warning,
+                 "its pickle names %s, which runs code when Python loads it (torch.load without weights_only, "
+                 "pickle.load); steno never runs it, but do not open this file with Python tools",
+                 torch.pickle.code_global);
+    }
     const st_pickle_object *root = torch.pickle.root;
     const st_pickle_object *pyannote = st_pickle_dict_get(root, "pyannote.audio");
     const st_pickle_object *dims = st_pickle_dict_get(root, "dims");

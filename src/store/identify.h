@@ -40,6 +40,7 @@ typedef struct st_identity {
     char how[ST_IDENTITY_TEXT];      /* how it was recognised, for people */
     int usable;                      /* st_model_open accepted it */
     char unusable[ST_IDENTITY_TEXT]; /* why not, when !usable */
+    char warning[ST_IDENTITY_TEXT];  /* a danger for other programs (a pickle naming posix.system) */
     /* checksum state, filled by st_identify_verify */
     int verified; /* 1 matches a published checksum, -1 differs, 0 not checked / none known */
     char checksum_note[ST_IDENTITY_TEXT];
