@@ -48,6 +48,11 @@ static void usage(FILE *out) {
             "      --max-words-per-line N  words per subtitle (without --max-line-width)\n"
             "      --hallucination-silence-threshold X  skip silences longer than X s around\n"
             "                            suspected hallucinations (needs word timestamps)\n"
+            "      --vad [true|false]    transcribe only the speech Silero VAD finds, like faster-whisper's\n"
+            "                            vad_filter; times stay those of the recording (default false)\n"
+            "      --vad-model PATH      Silero VAD ONNX file (default: silero-vad in the model folders)\n"
+            "      --vad-threshold X     speech probability threshold (default 0.5)\n"
+            "      --vad-min-silence-ms N  silence that ends a speech span (default 2000)\n"
             "  -q, --quiet               print no segments\n"
             "\n"
             "A model name resolves to its first usable copy, in any format, in the model folders\n"
@@ -105,7 +110,7 @@ int st_cli_transcribe(int argc, char **argv) {
     enum { OPT_TASK = 256, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMPERATURE, OPT_INCREMENT, OPT_PROMPT,
            OPT_CONDITION, OPT_NO_SPEECH, OPT_LOGPROB, OPT_COMPRESSION, OPT_WITHOUT_TIMESTAMPS, OPT_WORDS,
            OPT_PREPEND, OPT_APPEND, OPT_HIGHLIGHT, OPT_LINE_WIDTH, OPT_LINE_COUNT, OPT_WORDS_PER_LINE,
-           OPT_HALLUCINATION };
+           OPT_HALLUCINATION, OPT_VAD, OPT_VAD_MODEL, OPT_VAD_THRESHOLD, OPT_VAD_MIN_SILENCE };
     static const struct option long_options[] = {
         {"model", required_argument, NULL, 'm'},
         {"language", required_argument, NULL, 'l'},
@@ -132,6 +137,10 @@ int st_cli_transcribe(int argc, char **argv) {
         {"max-line-count", required_argument, NULL, OPT_LINE_COUNT},
         {"max-words-per-line", required_argument, NULL, OPT_WORDS_PER_LINE},
         {"hallucination-silence-threshold", required_argument, NULL, OPT_HALLUCINATION},
+        {"vad", optional_argument, NULL, OPT_VAD},
+        {"vad-model", required_argument, NULL, OPT_VAD_MODEL},
+        {"vad-threshold", required_argument, NULL, OPT_VAD_THRESHOLD},
+        {"vad-min-silence-ms", required_argument, NULL, OPT_VAD_MIN_SILENCE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -139,7 +148,8 @@ int st_cli_transcribe(int argc, char **argv) {
     st_transcribe_options options = st_transcribe_default_options();
     options.beam_size = 5; /* the whisper command line's default, not transcribe()'s */
     options.n_threads = 2;
-    const char *model_name = "base.en", *formats = "all", *output_dir = ".";
+    const char *model_name = "base.en", *formats = "all", *output_dir = ".", *vad_model = ST_STORE_SILERO_VAD;
+    int use_vad = 0;
     double temperature = 0.0, increment = 0.2, value = 0;
     run r = {.quiet = 0, .tty = isatty(STDERR_FILENO)};
     st_output_options writer = {0};
@@ -193,6 +203,21 @@ int st_cli_transcribe(int argc, char **argv) {
         case OPT_HALLUCINATION:
             ok = parse_number(optarg, 0, 1e9, &options.hallucination_silence_threshold);
             options.has_hallucination_silence_threshold = 1;
+            break;
+        case OPT_VAD:
+            use_vad = 1;
+            if (optarg) {
+                ok = parse_bool(optarg, &use_vad);
+            } else if (optind < argc && parse_bool(argv[optind], &use_vad)) {
+                optind++;
+            }
+            break;
+        case OPT_VAD_MODEL: vad_model = optarg; break;
+        case OPT_VAD_THRESHOLD:
+            ok = parse_number(optarg, 0, 1, &value), options.vad_options.threshold = (float)value;
+            break;
+        case OPT_VAD_MIN_SILENCE:
+            ok = parse_number(optarg, 0, 3.6e6, &value), options.vad_options.min_silence_duration_ms = (int)value;
             break;
         case 'q': r.quiet = 1; break;
         case 'h': usage(stdout); return ST_EXIT_OK;
@@ -274,6 +299,16 @@ int st_cli_transcribe(int argc, char **argv) {
         fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
     }
+    st_vad *vad = NULL;
+    if (use_vad) {
+        if (st_store_resolve(&store, vad_model, model_path, sizeof model_path, why, sizeof why, &err) != STENO_OK ||
+            st_vad_open(model_path, &vad, &err) != STENO_OK) {
+            fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
+            st_whisper_context_free(context);
+            return ST_EXIT_FAILURE;
+        }
+        options.vad = vad;
+    }
     options.on_segment = print_segment;
     options.on_progress = show_progress;
     options.user = &r;
@@ -300,6 +335,7 @@ int st_cli_transcribe(int argc, char **argv) {
         }
         st_transcript_free(&transcript);
     }
+    st_vad_free(vad);
     st_whisper_context_free(context);
     return exit_code;
 }

@@ -71,8 +71,11 @@ steno_status st_store_find(const st_store *store, const st_catalogue_model *mode
 /* Every model file or folder anywhere in the roots, named by the catalogue when it can be. */
 steno_status st_store_scan(const st_store *store, st_store_copies *out, st_error *err);
 
+/* The name of the Silero VAD model (an ONNX file, found by file name in the plain folders). */
+#define ST_STORE_SILERO_VAD "silero-vad"
+
 /* What a `-m` argument means: an existing path is used as is; a name resolves to the first
- * usable copy. On STENO_ERR_NOT_FOUND `why` says what was looked for and what
+ * usable copy (ST_STORE_SILERO_VAD: the first Silero ONNX file). On STENO_ERR_NOT_FOUND `why` says what was looked for and what
  * `steno models pull NAME` would download. */
 steno_status st_store_resolve(const st_store *store, const char *name_or_path, char *path, size_t size, char *why,
                               size_t why_size, st_error *err);

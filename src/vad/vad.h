@@ -69,4 +69,14 @@ steno_status st_vad_spans_from_probabilities(const float *probs, size_t n_frames
 steno_status st_vad_speech_spans(st_vad *vad, const float *samples, size_t n_samples, const st_vad_options *options,
                                  st_vad_span **spans, size_t *n_spans, st_error *err);
 
+/* Where a time on the joined speech (the spans cut out of the recording and put end to end, as
+ * the VAD filter transcribes them) lies in the recording, in seconds: the time plus the
+ * silence removed before its span. chunk names that span; −1 picks the span holding the time,
+ * a time exactly at a junction belonging to the later span (faster-whisper's
+ * SpeechTimestampsMap). Times past the last span stay in it. */
+double st_vad_original_time(const st_vad_span *spans, size_t n_spans, double seconds, long chunk);
+
+/* The index of the span holding a time on the joined speech, as st_vad_original_time picks it. */
+long st_vad_chunk_of(const st_vad_span *spans, size_t n_spans, double seconds);
+
 #endif
