@@ -22,6 +22,7 @@
 #define ST_VAD_VAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -33,6 +34,9 @@ typedef struct st_vad st_vad;
 /* Loads a Silero VAD ONNX file (silero_vad_v5.onnx or _v6.onnx, as shipped by silero-vad and
  * its npm and pip packagings). On failure *out is NULL and err names the file and the reason. */
 steno_status st_vad_open(const char *path, st_vad **out, st_error *err);
+/* The same from the bytes of such a file (copied: they need not outlive the call); name is
+ * used in messages. */
+steno_status st_vad_open_memory(const uint8_t *data, size_t size, const char *name, st_vad **out, st_error *err);
 void st_vad_free(st_vad *vad);
 
 /* The number of probabilities st_vad_probabilities writes for n_samples. */
