@@ -2,7 +2,7 @@
  * base.en weights and Silero v6: JFK gives the same text with and without it; a minute of
  * silence gives no text at all; JFK between 30 s silences gives JFK's text with its segment
  * and word times on the recording's timeline; `steno transcribe --vad` writes an empty
- * transcript for silence. */
+ * transcript for silence; the library's vad_model option does the same. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -130,12 +130,40 @@ static void command_line_writes_nothing_for_silence(void **state) {
     assert_int_equal(system(command), 0);
 }
 
+static void library_option_filters_silence(void **state) {
+    (void)state;
+    steno_context *ctx;
+    assert_int_equal(steno_context_open(st_test_model("ggml-base.en.bin"), NULL, &ctx), STENO_OK);
+    size_t n = 40 * 16000;
+    float *silence = calloc(n, sizeof *silence);
+    assert_non_null(silence);
+    memcpy(silence + 16000, jfk.samples, jfk.n_samples * sizeof *silence);
+    steno_transcribe_params p = steno_transcribe_default_params();
+    p.beam_size = 1;
+    p.vad_model = st_test_model("silero/silero_vad_v6.onnx");
+    steno_result *result;
+    assert_int_equal(steno_transcribe_pcm(ctx, silence, n, &p, &result), STENO_OK);
+    assert_int_equal(steno_result_n_segments(result), 1);
+    assert_true(steno_result_segment(result, 0).start >= 0.9);
+    assert_float_equal(steno_result_duration(result), 40.0, 1e-9);
+    steno_result_free(result);
+    memset(silence, 0, n * sizeof *silence);
+    assert_int_equal(steno_transcribe_pcm(ctx, silence, n, &p, &result), STENO_OK);
+    assert_int_equal(steno_result_n_segments(result), 0);
+    steno_result_free(result);
+    p.vad_model = "/nonexistent/silero.onnx";
+    assert_int_equal(steno_transcribe_pcm(ctx, silence, n, &p, &result), STENO_ERR_NOT_FOUND);
+    assert_null(result);
+    assert_non_null(strstr(steno_context_error(ctx), "silero.onnx"));
+    free(silence);
+    steno_context_free(ctx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(speech_alone_gives_the_same_text),
-        cmocka_unit_test(silence_gives_no_text),
-        cmocka_unit_test(times_are_those_of_the_recording),
-        cmocka_unit_test(command_line_writes_nothing_for_silence),
+        cmocka_unit_test(speech_alone_gives_the_same_text), cmocka_unit_test(silence_gives_no_text),
+        cmocka_unit_test(times_are_those_of_the_recording), cmocka_unit_test(command_line_writes_nothing_for_silence),
+        cmocka_unit_test(library_option_filters_silence),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
