@@ -460,6 +460,16 @@ static int check_store(const st_store *store, const options *o) {
         }
         st_store_copies_free(&copies);
     }
+    if (!o->for_command) { /* the VAD model `transcribe --vad` uses */
+        char path[4096], why[2048];
+        int here = st_store_resolve(store, ST_STORE_SILERO_VAD, path, sizeof path, why, sizeof why, &err) == STENO_OK;
+        if (o->json) {
+            json_object_set_new(names, ST_STORE_SILERO_VAD,
+                                json_pack("{s:o,s:s}", "uses", here ? json_string(path) : json_null(), "why", why));
+        } else {
+            printf("  %s\n      %s: %s\n", ST_STORE_SILERO_VAD, here ? path : "not here", why);
+        }
+    }
     if (o->json) {
         json_object_set_new(root_json, "folders", folders);
         json_object_set_new(root_json, "offline", json_boolean(store->offline));
