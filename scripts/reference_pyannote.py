@@ -18,9 +18,9 @@ Writes into OUT_DIR:
   embedding_masked_<s>.f32    [3][256]: one embedding per local speaker, statistics pooled with
                               weights 1 where only that speaker is active (pyannote 3.1's
                               exclude-overlap masks), from seg_multilabel_<s>
+  hostile/                    damaged checkpoints: a missing tensor, wrong shapes, a bare state dict
 All arrays are little-endian float32, row-major.
 """
-import math
 import os
 import sys
 import wave
@@ -41,16 +41,17 @@ STARTS = (0, 15)  # seconds: the chunks the golden arrays cover
 
 # ---- PyanNet -------------------------------------------------------------------------------
 
-def sinc_filters(low_hz_, band_hz_, kernel_size=251, min_low_hz=50.0, min_band_hz=50.0):
+def sinc_filters(state, min_low_hz=50.0, min_band_hz=50.0):
     """ParamSincFB's 80 filters from its 40 learned (lower edge, width) pairs: band-pass
     filters ideal in frequency (difference of two sincs), Hamming-windowed, normalised by their
     width; the first 40 even (cosine) filters, then 40 odd (sine) ones, the Hilbert pair of each.
-    Computed on half of the taps and mirrored, as the filters are (anti)symmetric."""
-    half = kernel_size // 2
-    window = torch.from_numpy(np.hamming(kernel_size)[:half]).float()
-    n = 2 * math.pi * torch.arange(-half, 0.0).view(1, -1) / SAMPLE_RATE  # angular time, t < 0
-    low = min_low_hz + low_hz_.abs()
-    high = torch.clamp(low + min_band_hz + band_hz_.abs(), min_low_hz, SAMPLE_RATE / 2)
+    Computed on the 125 taps before the centre (the checkpoint's buffers n_, their angular
+    times 2π t for t < 0, and window_, the Hamming window's first half) and mirrored, as the
+    filters are (anti)symmetric."""
+    prefix = "sincnet.conv1d.0.filterbank."
+    n, window = state[prefix + "n_"], state[prefix + "window_"]
+    low = min_low_hz + state[prefix + "low_hz_"].abs()
+    high = torch.clamp(low + min_band_hz + state[prefix + "band_hz_"].abs(), min_low_hz, SAMPLE_RATE / 2)
     band = (high - low)[:, 0]
     phase_low, phase_high = low @ n, high @ n
     even_left = (torch.sin(phase_high) - torch.sin(phase_low)) / (n / 2) * window
@@ -58,7 +59,7 @@ def sinc_filters(low_hz_, band_hz_, kernel_size=251, min_low_hz=50.0, min_band_h
     odd_left = (torch.cos(phase_low) - torch.cos(phase_high)) / (n / 2) * window
     odd = torch.cat([odd_left, torch.zeros(len(band), 1), -odd_left.flip(1)], dim=1)
     filters = torch.cat([even, odd], dim=0) / (2 * torch.cat([band, band])[:, None])
-    return filters.view(80, 1, kernel_size)
+    return filters.view(80, 1, -1)
 
 
 def instance_norm(x, state, prefix):
@@ -68,8 +69,7 @@ def instance_norm(x, state, prefix):
 def pyannet(state, waveform):
     """waveform [1][1][samples] -> log-probabilities of the 7 powerset classes [1][frames][7]."""
     x = instance_norm(waveform, state, "sincnet.wav_norm1d.")
-    filters = sinc_filters(state["sincnet.conv1d.0.filterbank.low_hz_"], state["sincnet.conv1d.0.filterbank.band_hz_"])
-    x = F.conv1d(x, filters, stride=10).abs()
+    x = F.conv1d(x, sinc_filters(state), stride=10).abs()
     x = F.leaky_relu(instance_norm(F.max_pool1d(x, 3, 3), state, "sincnet.norm1d.0."))
     for i in (1, 2):
         x = F.conv1d(x, state[f"sincnet.conv1d.{i}.weight"], state[f"sincnet.conv1d.{i}.bias"])
@@ -227,6 +227,23 @@ def write_hub(out, fit):
     return paths
 
 
+def write_hostile(out):
+    """Damaged checkpoints steno must refuse with a message naming the problem."""
+    folder = os.path.join(out, "hostile")
+    os.makedirs(folder, exist_ok=True)
+    checkpoint = segmentation_checkpoint()
+    del checkpoint["state_dict"]["lstm.weight_hh_l2_reverse"]
+    torch.save(checkpoint, os.path.join(folder, "missing_tensor.bin"))
+    checkpoint = segmentation_checkpoint()
+    checkpoint["state_dict"]["classifier.weight"] = torch.zeros(6, 128)
+    torch.save(checkpoint, os.path.join(folder, "wrong_shape.bin"))
+    checkpoint = embedding_checkpoint()
+    checkpoint["state_dict"]["resnet.layer3.2.bn1.running_var"] = torch.ones(64)
+    torch.save(checkpoint, os.path.join(folder, "wrong_shape_embedding.bin"))
+    checkpoint = segmentation_checkpoint()
+    torch.save(checkpoint["state_dict"], os.path.join(folder, "bare_state_dict.bin"))
+
+
 def main():
     out, wav = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
@@ -234,6 +251,7 @@ def main():
     samples = read_wav(wav)
     rttm = os.path.splitext(wav)[0] + ".rttm"
     paths = write_hub(out, (samples, rttm_turns(rttm)))
+    write_hostile(out)
     segmentation = torch.load(paths["pyannote/segmentation-3.0"], map_location="cpu")["state_dict"]
     wespeaker = torch.load(paths["pyannote/wespeaker-voxceleb-resnet34-LM"], map_location="cpu")["state_dict"]
     with torch.no_grad():
