@@ -162,7 +162,8 @@ def main():
     hf_repo(hub, "pyannote/segmentation-3.0",
             {"pytorch_model.bin": os.path.join(staging, "segmentation.bin")}, {})
     manifest["hf/hub/models--pyannote--segmentation-3.0"] = {
-        "format": "pt", "model": "pyannote/segmentation-3.0", "precision": "float32", "architecture": "PyanNet"}
+        "format": "pt", "model": "pyannote/segmentation-3.0", "precision": "float32", "architecture": "PyanNet",
+        "usable": True}
     manifest[f"hf/hub/models--pyannote--segmentation-3.0/snapshots/{COMMIT}/pytorch_model.bin"] = \
         manifest["hf/hub/models--pyannote--segmentation-3.0"]
 
@@ -171,12 +172,12 @@ def main():
             {"pytorch_model.bin": os.path.join(staging, "wespeaker.bin")}, {})
     manifest["hf/hub/models--pyannote--wespeaker-voxceleb-resnet34-LM"] = {
         "format": "pt", "model": "pyannote/wespeaker-voxceleb-resnet34-LM", "precision": "float32",
-        "architecture": "WeSpeakerResNet34"}
+        "architecture": "WeSpeakerResNet34", "usable": True}
     shutil.rmtree(staging)  # the blobs are hard links (or copies) of these
 
     write_pipeline_repo(hub, COMMIT)
     manifest["hf/hub/models--pyannote--speaker-diarization-3.1"] = {
-        "format": "unknown", "model": "pyannote/speaker-diarization-3.1"}
+        "format": "unknown", "model": "pyannote/speaker-diarization-3.1", "usable": True}
 
     os.makedirs(os.path.join(out, "other"), exist_ok=True)
     with open(os.path.join(out, "other", "model.gguf"), "wb") as f:

@@ -5,7 +5,9 @@
  * WeSpeaker ResNet34 embeddings, plain and pooled per local speaker over the frames where that
  * speaker alone is active. The checkpoints are read in place from the fixture's Hugging Face
  * cache tree. Also the refusals: a missing tensor, wrong shapes, the other net's checkpoint, a
- * bare state dict.
+ * bare state dict. Then the whole pipeline on the sample against the reference pipeline
+ * (scripts/reference_pyannote_pipeline.py): the same turns to the millisecond and the same
+ * speakers up to their names; and config.yaml's parser on the real config and damaged ones.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,7 +21,9 @@
 
 #include "audio/audio.h"
 #include "diarize/fbank.h"
+#include "diarize/pyannote_pipeline.h"
 #include "diarize/pyannote_seg.h"
+#include "diarize/rttm.h"
 #include "diarize/wespeaker.h"
 #include "nn/threads.h"
 #include "test_support.h"
@@ -227,12 +231,105 @@ static void test_refusals(void **unused) {
     assert_int_equal(st_pyannote_seg_load("/nonexistent/pytorch_model.bin", &seg, &err), STENO_ERR_NOT_FOUND);
 }
 
+static const char real_config[] = "version: 3.1.0\n\npipeline:\n  name: pyannote.audio.pipelines.SpeakerDiarization\n"
+                                  "  params:\n    clustering: AgglomerativeClustering\n"
+                                  "    embedding: pyannote/wespeaker-voxceleb-resnet34-LM\n"
+                                  "    embedding_batch_size: 32\n    embedding_exclude_overlap: true\n"
+                                  "    segmentation: pyannote/segmentation-3.0\n    segmentation_batch_size: 32\n\n"
+                                  "params:\n  clustering:\n    method: centroid\n    min_cluster_size: 12\n"
+                                  "    threshold: 0.7045654963945799\n  segmentation:\n    min_duration_off: 0.0\n";
+
+static void test_config(void **unused) {
+    (void)unused;
+    st_pyannote_config config;
+    st_error err;
+    assert_int_equal(st_pyannote_config_parse(real_config, strlen(real_config), "config.yaml", &config, &err),
+                     STENO_OK);
+    assert_string_equal(config.segmentation, "pyannote/segmentation-3.0");
+    assert_string_equal(config.embedding, "pyannote/wespeaker-voxceleb-resnet34-LM");
+    assert_true(config.threshold == 0.7045654963945799);
+    assert_int_equal(config.min_cluster_size, 12);
+    assert_true(config.min_duration_off == 0.0);
+    assert_int_equal(config.exclude_overlap, 1);
+    static const struct {
+        const char *from, *to, *needle;
+    } damaged[] = {
+        {"method: centroid", "method: average", "clustering method 'average'"},
+        {"    threshold: 0.7045654963945799\n", "", "no params.clustering.threshold"},
+        {"threshold: 0.7045654963945799", "threshold: 2.5", "not a number in [0, 2]"},
+        {"min_cluster_size: 12", "min_cluster_size: twelve", "min_cluster_size is 'twelve'"},
+        {"pyannote.audio.pipelines.SpeakerDiarization", "pyannote.audio.pipelines.VoiceActivityDetection",
+         "not pyannote's SpeakerDiarization"},
+        {"    segmentation: pyannote/segmentation-3.0\n", "", "no pipeline.params.segmentation"},
+    };
+    for (size_t i = 0; i < sizeof damaged / sizeof *damaged; i++) {
+        char text[2048];
+        const char *at = strstr(real_config, damaged[i].from);
+        assert_non_null(at);
+        snprintf(text, sizeof text, "%.*s%s%s", (int)(at - real_config), real_config, damaged[i].to,
+                 at + strlen(damaged[i].from));
+        assert_int_not_equal(st_pyannote_config_parse(text, strlen(text), "config.yaml", &config, &err), STENO_OK);
+        printf("  %s\n", err.message);
+        assert_non_null(strstr(err.message, damaged[i].needle));
+    }
+}
+
+static void test_pipeline(void **unused) {
+    (void)unused;
+    char path[4096];
+    st_test_path(path, sizeof path, "STENO_REFERENCE_DIR", "pyannote/pipeline.rttm");
+    st_rttm expected;
+    st_rttm_init(&expected);
+    st_error err;
+    if (st_rttm_read(path, &expected, &err) != STENO_OK) {
+        printf("SKIP: %s (the reference_pyannote fixture writes it)\n", err.message);
+        st_rttm_free(&expected);
+        return;
+    }
+    st_pyannote *pipeline;
+    steno_status status = st_pyannote_open(hub, &pipeline, &err); /* the hub: config and nets by repo id */
+    if (status != STENO_OK) fprintf(stderr, "%s\n", err.message);
+    assert_int_equal(status, STENO_OK);
+    assert_true(st_pyannote_get_config(pipeline)->threshold == 0.7045654963945799);
+    st_pyannote_result result;
+    status = st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, NULL, &result, &err);
+    if (status != STENO_OK) fprintf(stderr, "%s\n", err.message);
+    assert_int_equal(status, STENO_OK);
+    const st_rttm_file *reference = st_rttm_find(&expected, "sample");
+    assert_non_null(reference);
+    printf("  pipeline: %d turns, %d speakers; reference: %d turns, %d speakers\n", result.n_turns, result.n_speakers,
+           reference->n_turns, expected.n_speakers);
+    assert_int_equal(result.n_turns, reference->n_turns);
+    assert_int_equal(result.n_speakers, expected.n_speakers);
+    int mapping[16];
+    for (int k = 0; k < 16; k++)
+        mapping[k] = -1;
+    for (int i = 0; i < result.n_turns; i++) { /* times to the RTTM's millisecond, speakers up to names */
+        const st_turn *ours = &result.turns[i], *theirs = &reference->turns[i];
+        assert_true(fabs(ours->start - theirs->start) < 0.0015);
+        assert_true(fabs((ours->end - ours->start) - (theirs->end - theirs->start)) < 0.0015);
+        assert_true(ours->speaker >= 0 && ours->speaker < 16);
+        if (mapping[ours->speaker] < 0) mapping[ours->speaker] = theirs->speaker;
+        assert_int_equal(mapping[ours->speaker], theirs->speaker);
+    }
+    st_pyannote_options single = {.num_speakers = 1};
+    st_pyannote_result one;
+    assert_int_equal(st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &single, &one, &err), STENO_OK);
+    assert_int_equal(one.n_speakers, 1); /* one speaker asked for: no clustering, one speaker */
+    st_pyannote_result_free(&one);
+    st_pyannote_options bad = {.min_speakers = 3, .max_speakers = 2};
+    assert_int_equal(st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &bad, &one, &err),
+                     STENO_ERR_INVALID_ARGUMENT);
+    st_pyannote_result_free(&one);
+    st_pyannote_result_free(&result);
+    st_pyannote_close(pipeline);
+    st_rttm_free(&expected);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_segmentation),
-        cmocka_unit_test(test_fbank),
-        cmocka_unit_test(test_embeddings),
-        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_segmentation), cmocka_unit_test(test_fbank),  cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_refusals),     cmocka_unit_test(test_config), cmocka_unit_test(test_pipeline),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -157,18 +157,29 @@ static steno_status load_weights(st_pyannote_seg *s, st_error *err) {
     return status;
 }
 
-steno_status st_pyannote_seg_load(const char *path, st_pyannote_seg **out, st_error *err) {
+steno_status st_pyannote_seg_from_model(st_model *model, st_pyannote_seg **out, st_error *err) {
     *out = NULL;
     st_pyannote_seg *s = calloc(1, sizeof *s);
-    if (!s) return st_error_set(err, STENO_ERR_NO_MEMORY, "segmentation: out of memory");
-    steno_status status = st_pyannote_load(path, "PyanNet", &s->model, err);
-    if (status == STENO_OK) status = load_weights(s, err);
+    if (!s) {
+        st_model_free(model);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "segmentation: out of memory");
+    }
+    s->model = *model;
+    memset(model, 0, sizeof *model);
+    steno_status status = load_weights(s, err);
     if (status != STENO_OK) {
         st_pyannote_seg_free(s);
         return status;
     }
     *out = s;
     return STENO_OK;
+}
+
+steno_status st_pyannote_seg_load(const char *path, st_pyannote_seg **out, st_error *err) {
+    *out = NULL;
+    st_model model;
+    steno_status status = st_pyannote_load(path, "PyanNet", &model, err);
+    return status == STENO_OK ? st_pyannote_seg_from_model(&model, out, err) : status;
 }
 
 void st_pyannote_seg_free(st_pyannote_seg *s) {

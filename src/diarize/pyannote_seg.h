@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "models/tensor_set.h"
 #include "util/error.h"
 
 #define ST_PYANNOTE_SEG_CLASSES 7
@@ -25,6 +26,10 @@ typedef struct st_pyannote_seg st_pyannote_seg;
 /* Loads the checkpoint at path (a pytorch_model.bin, or a folder or Hugging Face cache
  * repository holding one); a missing or misshapen tensor is named in the error. */
 steno_status st_pyannote_seg_load(const char *path, st_pyannote_seg **out, st_error *err);
+
+/* The same from a checkpoint already read (st_pyannote_load), which the net takes over: *model
+ * is zeroed, and freed on failure. */
+steno_status st_pyannote_seg_from_model(st_model *model, st_pyannote_seg **out, st_error *err);
 void st_pyannote_seg_free(st_pyannote_seg *seg);
 
 /* Output frames for n_samples input samples (589 for 10 s); 0 when too short. */

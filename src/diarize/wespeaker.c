@@ -121,12 +121,16 @@ static steno_status load_weights(st_wespeaker *w, st_error *err) {
     return status;
 }
 
-steno_status st_wespeaker_load(const char *path, st_wespeaker **out, st_error *err) {
+steno_status st_wespeaker_from_model(st_model *model, st_wespeaker **out, st_error *err) {
     *out = NULL;
     st_wespeaker *w = calloc(1, sizeof *w);
-    if (!w) return st_error_set(err, STENO_ERR_NO_MEMORY, "embedding: out of memory");
-    steno_status status = st_pyannote_load(path, "WeSpeakerResNet34", &w->model, err);
-    if (status == STENO_OK) status = load_weights(w, err);
+    if (!w) {
+        st_model_free(model);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "embedding: out of memory");
+    }
+    w->model = *model;
+    memset(model, 0, sizeof *model);
+    steno_status status = load_weights(w, err);
     if (status == STENO_OK && !(w->fbank = st_fbank_create(err))) status = err ? err->code : STENO_ERR_NO_MEMORY;
     if (status != STENO_OK) {
         st_wespeaker_free(w);
@@ -134,6 +138,13 @@ steno_status st_wespeaker_load(const char *path, st_wespeaker **out, st_error *e
     }
     *out = w;
     return STENO_OK;
+}
+
+steno_status st_wespeaker_load(const char *path, st_wespeaker **out, st_error *err) {
+    *out = NULL;
+    st_model model;
+    steno_status status = st_pyannote_load(path, "WeSpeakerResNet34", &model, err);
+    return status == STENO_OK ? st_wespeaker_from_model(&model, out, err) : status;
 }
 
 static void free_scratch(st_wespeaker *w) {

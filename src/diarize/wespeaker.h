@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 
+#include "models/tensor_set.h"
 #include "util/error.h"
 
 #define ST_WESPEAKER_DIM 256
@@ -27,6 +28,10 @@ typedef struct st_wespeaker st_wespeaker;
 /* Loads the checkpoint at path (a pytorch_model.bin, or a folder or Hugging Face cache
  * repository holding one); a missing or misshapen tensor is named in the error. */
 steno_status st_wespeaker_load(const char *path, st_wespeaker **out, st_error *err);
+
+/* The same from a checkpoint already read (st_pyannote_load), which the net takes over: *model
+ * is zeroed, and freed on failure. */
+steno_status st_wespeaker_from_model(st_model *model, st_wespeaker **out, st_error *err);
 void st_wespeaker_free(st_wespeaker *w);
 
 /* Embeds samples[0..n_samples) (16 kHz, [-1, 1]; at least 1 s). weights is NULL (one
