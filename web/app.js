@@ -50,6 +50,7 @@
       errorHttp: 'The server answered HTTP {0}.',
       errorJobFailed: 'The job failed: {0}',
       errorModels: 'The list of models could not be loaded: {0}',
+      sizeUnits: 'B KB MB GB',
     },
     ru: {
       tagline: 'Распознавание речи',
@@ -94,6 +95,7 @@
       errorHttp: 'Сервер ответил HTTP {0}.',
       errorJobFailed: 'Задание не выполнено: {0}',
       errorModels: 'Не удалось получить список моделей: {0}',
+      sizeUnits: 'Б КБ МБ ГБ',
     },
   };
 
@@ -169,6 +171,7 @@
       el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
     }
     fillLanguages();
+    if (state.file) ui.fileName.textContent = `${state.file.name} (${formatSize(state.file.size)})`;
     if (!ui.model.options.length || ui.model.dataset.loading) fillModelPlaceholder();
     showStatus();
     showError();
@@ -261,7 +264,7 @@
   }
 
   function formatSize(bytes) {
-    const units = ['B', 'KB', 'MB', 'GB'];
+    const units = t('sizeUnits').split(' ');
     let value = bytes;
     let unit = 0;
     while (value >= 1024 && unit < units.length - 1) {
