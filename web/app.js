@@ -134,9 +134,9 @@
     objectUrl: null,
     jobId: null,
     xhr: null, // the upload in flight
-    follow: null, // AbortController of the event stream or polling
+    stream: null, // AbortController of the job's event stream
     status: null, // {key, args}: the status line, kept as a key so that a language switch redraws it
-    error: null, // {key, args} or {text}
+    error: null, // {err, key, args}: an ApiError and/or a message of ours, redrawn likewise
     segments: [],
     result: null,
     speakerIndex: new Map(),
@@ -172,7 +172,7 @@
     }
     fillLanguages();
     if (state.file) ui.fileName.textContent = `${state.file.name} (${formatSize(state.file.size)})`;
-    if (!ui.model.options.length || ui.model.dataset.loading) fillModelPlaceholder();
+    if (ui.model.dataset.loading) fillModelPlaceholder();
     showStatus();
     showError();
     if (state.segments.length || state.result) renderTranscript();
@@ -324,8 +324,7 @@
     let response;
     try {
       response = await fetch(path, { ...options, headers: { ...authHeaders(), ...(options.headers || {}) } });
-    } catch (err) {
-      if (err.name === 'AbortError') throw err;
+    } catch {
       throw new ApiError('', 0);
     }
     const text = await response.text();
@@ -437,22 +436,22 @@
       }
     } finally {
       state.jobId = null;
-      state.follow = null;
       running(false);
     }
   }
 
-  // Follows the job to its end: the event stream, else polling. Resolves when the job is over.
+  // Follows the job to its end: the event stream, then the job itself, polled until it says
+  // it is over. Resolves when it is.
   async function follow(job) {
-    const controller = new AbortController();
-    state.follow = controller;
     update(job);
     if (isOver(job)) return finish(job);
     const path = `v1/jobs/${encodeURIComponent(job.id)}`;
+    const stream = new AbortController();
+    state.stream = stream;
     try {
       const response = await fetch(`${path}/events`, {
         headers: { ...authHeaders(), Accept: 'text/event-stream' },
-        signal: controller.signal,
+        signal: stream.signal,
       });
       if (response.ok && response.body) {
         await readEvents(response, (name, data) => {
@@ -470,15 +469,14 @@
           }
         });
       }
-    } catch (err) {
-      if (err.name === 'AbortError') throw err;
-      // The stream broke or is unavailable: polling below carries on.
+    } catch {
+      // The stream broke, is unavailable, or cancel() closed it: the job itself says the rest.
     }
-    // The final state (and the result) comes from the job itself.
+    state.stream = null;
     for (;;) {
       let current;
       try {
-        current = await api(path, { signal: controller.signal });
+        current = await api(path);
       } catch (err) {
         // A server that forgets a job once it is cancelled answers 404 afterwards.
         if (err.status === 404 && state.status && state.status.key === 'statusCancelling') {
@@ -488,22 +486,8 @@
       }
       update(current);
       if (isOver(current)) return finish(current);
-      await sleep(1000, controller.signal);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
-  }
-
-  function sleep(ms, signal) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          reject(new DOMException('cancelled', 'AbortError'));
-        },
-        { once: true },
-      );
-    });
   }
 
   function isOver(job) {
@@ -573,7 +557,9 @@
       // A job that ended meanwhile is not an error worth showing; anything else is.
       if (err.status !== 404 && err.status !== 409) setError(err);
     }
-    // Following continues: the job's own answer says whether it was cancelled or had finished.
+    // follow() goes on from the job itself, which says whether it was cancelled or had finished
+    // meanwhile; a stream the server keeps open after the cancellation must not hold it up.
+    if (state.stream) state.stream.abort();
   }
 
   function running(on) {
