@@ -139,6 +139,8 @@
     error: null, // {err, key, args}: an ApiError and/or a message of ours, redrawn likewise
     segments: [],
     result: null,
+    jobName: '', // the name of the file the job transcribes
+    resultJob: null, // {id, name}: the finished job the downloads come from
     speakerIndex: new Map(),
     current: -1,
   };
@@ -256,7 +258,8 @@
   function chooseFile(file) {
     if (!file) return;
     state.file = file;
-    if (state.objectUrl) URL.revokeObjectURL(state.objectUrl);
+    // The player keeps the previous file's URL until the next job starts.
+    if (state.objectUrl && state.objectUrl !== ui.player.src) URL.revokeObjectURL(state.objectUrl);
     state.objectUrl = URL.createObjectURL(file);
     ui.fileName.textContent = `${file.name} (${formatSize(file.size)})`;
     ui.dropZone.classList.add('has-file');
@@ -417,7 +420,10 @@
     setError(null);
     state.segments = [];
     state.result = null;
+    state.resultJob = null;
     state.speakerIndex = new Map();
+    state.jobName = state.file.name;
+    if (ui.player.src && ui.player.src !== state.objectUrl) URL.revokeObjectURL(ui.player.src);
     ui.player.src = state.objectUrl;
     renderTranscript();
     ui.resultBox.hidden = true;
@@ -536,6 +542,7 @@
     }
     const result = job.result && typeof job.result === 'object' ? job.result : { segments: job.segments || [] };
     state.result = result;
+    state.resultJob = { id: job.id, name: state.jobName };
     state.segments = Array.isArray(result.segments) ? result.segments : job.segments || [];
     setStatus('statusDone', [], 1);
     ui.resultBox.hidden = false;
@@ -739,46 +746,27 @@
 
   // ---- downloads -------------------------------------------------------------------------
 
-  // Timestamps as openai-whisper writes them: hours always in srt, only when non-zero in vtt.
-  function stamp(seconds, srt) {
-    let ms = Math.round(Math.max(0, seconds || 0) * 1000);
-    const h = Math.floor(ms / 3600000);
-    ms -= h * 3600000;
-    const m = Math.floor(ms / 60000);
-    ms -= m * 60000;
-    const s = Math.floor(ms / 1000);
-    ms -= s * 1000;
-    const two = (n) => String(n).padStart(2, '0');
-    const hours = srt || h > 0 ? `${two(h)}:` : '';
-    return `${hours}${two(m)}:${two(s)}${srt ? ',' : '.'}${String(ms).padStart(3, '0')}`;
-  }
+  // The files are the server's own renderings of the job's result (GET
+  // /v1/jobs/{id}/result?response_format=…), written by the same code as the API's answers.
+  const FORMATS = { txt: 'text', srt: 'srt', vtt: 'vtt', json: 'verbose_json' };
 
-  function lineOf(segment) {
-    const text = String(segment.text || '').trim();
-    const speaker = speakerOf(segment);
-    return speaker === null ? text : `[${t('speaker', speaker + 1)}] ${text}`;
-  }
-
-  function render(format) {
-    const segments = state.segments;
-    if (format === 'json') return `${JSON.stringify(state.result || { segments }, null, 2)}\n`;
-    if (format === 'txt') return segments.map((s) => `${lineOf(s)}\n`).join('');
-    const srt = format === 'srt';
-    const cues = segments.map((s, i) => {
-      const text = lineOf(s).split('-->').join('->');
-      return `${srt ? `${i + 1}\n` : ''}${stamp(s.start, srt)} --> ${stamp(s.end, srt)}\n${text}\n\n`;
-    });
-    return (srt ? '' : 'WEBVTT\n\n') + cues.join('');
-  }
-
-  const MIME = { txt: 'text/plain', srt: 'application/x-subrip', vtt: 'text/vtt', json: 'application/json' };
-
-  function download(format) {
-    const blob = new Blob([render(format)], { type: `${MIME[format]};charset=utf-8` });
+  async function download(format) {
+    if (!state.resultJob) return;
+    const id = encodeURIComponent(state.resultJob.id);
+    const name = String(state.resultJob.name || 'transcript').replace(/\.[^.]*$/, '');
+    let blob;
+    try {
+      const response = await fetch(`v1/jobs/${id}/result?response_format=${FORMATS[format]}`, { headers: authHeaders() });
+      if (!response.ok) throw errorOf(response.status, await response.text());
+      blob = await response.blob();
+    } catch (err) {
+      setError(err instanceof ApiError ? err : new ApiError('', 0));
+      return;
+    }
     const url = URL.createObjectURL(blob);
     const a = document.createElement('a');
     a.href = url;
-    a.download = `${(state.file ? state.file.name : 'transcript').replace(/\.[^.]*$/, '')}.${format}`;
+    a.download = `${name}.${format}`;
     document.body.append(a);
     a.click();
     a.remove();
