@@ -9,6 +9,7 @@
 // OUT_DIR receives the screenshots; NODE_DIR holds node_modules/playwright-core
 // (scripts/install-web-test-deps). When the server wants an API key, STENO_WEB_API_KEY holds
 // it: the page must then say so and take it. Exits 1 with a message naming the failed check.
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +27,12 @@ const JOB_TIMEOUT = 10 * 60 * 1000; // the sanitizer build on a busy machine is 
 
 function check(condition, message) {
   if (!condition) throw new Error(`check failed: ${message}`);
+}
+
+// What the test is doing, named in the failure message, with a screenshot of the page then.
+let doing = 'starting chromium';
+function section(what) {
+  doing = what;
 }
 
 function log(message) {
@@ -87,6 +94,7 @@ function longWav(wav, times) {
 
 async function main() {
   fs.mkdirSync(outDir, { recursive: true });
+  fs.rmSync(path.join(outDir, 'web-page-failure.png'), { force: true });
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'steno-web-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: '/usr/bin/chromium',
@@ -100,11 +108,12 @@ async function main() {
     viewport: { width: 1100, height: 900 },
   });
   const pageErrors = [];
+  const page = context.pages()[0] || (await context.newPage());
   try {
-    const page = context.pages()[0] || (await context.newPage());
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.setDefaultTimeout(60000);
 
+    section('loading the page');
     await page.goto(base);
     check((await page.getAttribute('html', 'lang')) === 'en', 'an en-US browser gets the English page');
     const model = page.getByLabel('Model', { exact: true });
@@ -124,6 +133,7 @@ async function main() {
     log('the page loaded and lists base.en');
 
     // A file that is not audio: the page shows the server's own message.
+    section('submitting a file that is not audio');
     const junk = Buffer.from('this is a text file, not audio\n'.repeat(40));
     const expectedMessage = await serverMessageFor('notes.txt', junk);
     await page.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: junk });
@@ -135,8 +145,16 @@ async function main() {
     check(sameJob(shown).includes(sameJob(expectedMessage)), `the error shown (${shown}) carries the server's message (${expectedMessage})`);
     log(`a text file is refused with: ${shown}`);
 
-    // jfk.wav: progress to 100 % and the transcript.
-    await page.setInputFiles('#file', audioPath);
+    // jfk.wav, dropped on the page: progress to 100 % and the transcript.
+    section('transcribing jfk.wav');
+    const dropped = await page.evaluateHandle(([name, base64]) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))], name, { type: 'audio/wav' }));
+      return transfer;
+    }, [path.basename(audioPath), fs.readFileSync(audioPath).toString('base64')]);
+    await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: dropped });
+    const chosen = await page.locator('#file-name').textContent();
+    check(chosen.startsWith(`${path.basename(audioPath)} (`), `the dropped file is shown (${chosen})`);
     await page.evaluate(() => {
       window.stenoPercents = [];
       new MutationObserver(() => window.stenoPercents.push(document.getElementById('percent').textContent)).observe(
@@ -161,12 +179,25 @@ async function main() {
     check(Array.isArray(result.segments) && result.segments.length > 0, 'the result has segments');
     check((await page.locator('#transcript .segment').count()) === result.segments.length, 'one entry per segment');
 
-    // Seeking: the first segment's time, then a word inside the text.
+    // Seeking: the first segment's time (mouse, then keyboard), then a word inside the text.
+    section('seeking the player from the transcript');
     await page.waitForFunction(() => document.getElementById('player').readyState >= 1);
-    await page.evaluate(() => { document.getElementById('player').currentTime = 9.5; });
-    await page.locator('#transcript .seek').first().click();
-    await page.waitForFunction((start) => Math.abs(document.getElementById('player').currentTime - start) < 1.0,
-      result.segments[0].start);
+    const seekFirst = async (how) => {
+      await page.evaluate(() => {
+        const player = document.getElementById('player');
+        player.pause();
+        player.currentTime = 9.5;
+      });
+      await page.waitForFunction(() => document.getElementById('player').currentTime > 9);
+      await how(page.locator('#transcript .seek').first());
+      await page.waitForFunction((start) => Math.abs(document.getElementById('player').currentTime - start) < 1.0,
+        result.segments[0].start);
+    };
+    await seekFirst((button) => button.click());
+    await seekFirst(async (button) => {
+      await button.focus();
+      await page.keyboard.press('Enter');
+    });
     const word = page.locator('#transcript .word', { hasText: 'country' }).first();
     const wordStart = Number(await word.getAttribute('data-start'));
     const words = result.words || result.segments.flatMap((s) => s.words || []);
@@ -184,6 +215,7 @@ async function main() {
     log(`a click on "country" moved the player to ${at.toFixed(3)} s (word start ${wordStart} s); segment ${current} is highlighted`);
 
     // The srt download.
+    section('downloading srt and json');
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'SRT' }).click()]);
     check(download.suggestedFilename() === 'jfk.srt', `the download is named jfk.srt (${download.suggestedFilename()})`);
     const srt = fs.readFileSync(await download.path(), 'utf8');
@@ -191,9 +223,12 @@ async function main() {
     check(srt === expectedSrt(result.segments), `the srt equals the job's segments rendered as srt:\n${srt}`);
     check(srt.includes(PHRASE) && srt.startsWith('1\n00:00:'), 'the srt carries the speech');
     log(`srt download:\n${srt.trimEnd()}`);
+    const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'JSON' }).click()]);
+    assert.deepEqual(JSON.parse(fs.readFileSync(await jsonDownload.path(), 'utf8')), result, 'the json download is the result');
     await page.screenshot({ path: path.join(outDir, 'web-page.png'), fullPage: true });
 
     // The Russian interface, kept after a reload.
+    section('switching to Russian');
     await page.getByLabel('Interface language').selectOption('ru');
     check((await page.getAttribute('html', 'lang')) === 'ru', 'html lang is ru');
     check(await page.getByLabel('Модель', { exact: true }).isVisible(), 'the model field is labelled «Модель»');
@@ -203,6 +238,7 @@ async function main() {
     log('the Russian interface shows «Модель», «Готово», «Распознать»');
 
     // A narrow screen: nothing wider than the viewport.
+    section('narrowing the screen');
     await page.setViewportSize({ width: 360, height: 780 });
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     check(width <= 360, `at 360 px the page is ${width} px wide`);
@@ -211,6 +247,7 @@ async function main() {
     await page.setViewportSize({ width: 1100, height: 900 });
 
     // Cancelling a long job.
+    section('cancelling a long job');
     await page.reload();
     check((await page.getAttribute('html', 'lang')) === 'ru', 'the Russian interface is remembered');
     if (KEY) check((await page.inputValue('#api-key')) === KEY, 'the API key is remembered');
@@ -228,6 +265,10 @@ async function main() {
     log(`cancelling job ${longJob.id} shows «Отменено»`);
 
     check(pageErrors.length === 0, `no script errors in the page: ${pageErrors.join('; ')}`);
+  } catch (err) {
+    err.message = `while ${doing}: ${err.message}`;
+    await page.screenshot({ path: path.join(outDir, 'web-page-failure.png'), fullPage: true }).catch(() => {});
+    throw err;
   } finally {
     await context.close();
     fs.rmSync(userDataDir, { recursive: true, force: true });
@@ -237,7 +278,7 @@ async function main() {
 main().then(
   () => log(`all checks passed; screenshots in ${outDir}`),
   (err) => {
-    console.error(`page.mjs: ${err.message}`);
+    console.error(`page.mjs: ${err.message}\n(the page as it was: ${path.join(outDir, 'web-page-failure.png')})`);
     process.exit(1);
   },
 );
