@@ -779,7 +779,6 @@
     const saved = stored('uiLang');
     const browser = (navigator.languages && navigator.languages[0]) || navigator.language || 'en';
     ui.apiKey.value = stored('apiKey') || '';
-    if (ui.apiKey.value) ui.keyBox.open = false;
     applyLanguage(saved || (browser.toLowerCase().startsWith('ru') ? 'ru' : 'en'));
 
     ui.uiLang.addEventListener('change', () => {

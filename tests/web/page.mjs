@@ -2,7 +2,7 @@
 // `steno serve`, as a person would: a bad file gives the server's error message; jfk.wav with
 // base.en reaches 100 % and shows the transcript; segments and words seek the player; the srt
 // download matches the job's result; the Russian interface; a narrow screen; cancelling a long
-// job. Started by tests/web/run, which starts the server.
+// job midway. Started by tests/web/run, which starts the server.
 //
 //   node tests/web/page.mjs BASE_URL AUDIO.wav OUT_DIR NODE_DIR
 //
@@ -257,12 +257,19 @@ async function main() {
     const postedLong = page.waitForResponse((r) => r.url().endsWith('/v1/jobs') && r.request().method() === 'POST');
     await page.getByRole('button', { name: 'Распознать' }).click();
     const longJob = await (await postedLong).json();
+    // The bar moves while the job runs (one 30-second window of the 132 s is a quarter of it).
+    await page.waitForFunction(() => {
+      const percent = parseInt(document.getElementById('percent').textContent, 10);
+      return percent > 0 && percent < 100;
+    }, null, { timeout: JOB_TIMEOUT });
+    const midway = await page.locator('#percent').textContent();
+    check((await page.locator('#status').textContent()) === 'Идёт распознавание', 'the status reads «Идёт распознавание»');
     await page.getByRole('button', { name: 'Отменить' }).click();
     await page.waitForFunction(() => document.getElementById('status').textContent === 'Отменено', null, { timeout: JOB_TIMEOUT });
     const cancelled = await api(`v1/jobs/${longJob.id}`);
     check(cancelled.status === 404 || /cancel/.test(cancelled.body.status), `job ${longJob.id} is cancelled (${JSON.stringify(cancelled.body)})`);
     check(await page.getByRole('button', { name: 'Распознать' }).isEnabled(), 'the form can be used again');
-    log(`cancelling job ${longJob.id} shows «Отменено»`);
+    log(`cancelling job ${longJob.id} at ${midway} shows «Отменено»`);
 
     check(pageErrors.length === 0, `no script errors in the page: ${pageErrors.join('; ')}`);
   } catch (err) {
