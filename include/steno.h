@@ -86,23 +86,30 @@ typedef int (*steno_segment_callback)(void *user, const steno_segment_info *segm
 typedef void (*steno_progress_callback)(void *user, double done_seconds, double total_seconds);
 
 typedef struct steno_transcribe_params {
-    const char *language;  /* "en", "ru", ...; NULL detects it (multilingual models) */
-    int translate;         /* translate to English instead of transcribing */
-    int beam_size;         /* 1 = greedy (default 5, like the whisper command line) */
-    int best_of;           /* samples at temperature > 0 (default 5) */
-    float temperature;     /* first temperature (default 0) */
+    const char *language;        /* "en", "ru", ...; NULL detects it (multilingual models) */
+    int translate;               /* translate to English instead of transcribing */
+    int beam_size;               /* 1 = greedy (default 5, like the whisper command line) */
+    int best_of;                 /* samples at temperature > 0 (default 5) */
+    float temperature;           /* first temperature (default 0) */
     float temperature_increment; /* fallback step up to 1.0 (default 0.2; 0 disables fallback) */
     const char *initial_prompt;
     int condition_on_previous_text; /* default 1 */
     int without_timestamps;
     int n_threads; /* 0: the context's */
-    /* Who speaks (the default diarization: Silero VAD and signal features, no model download).
-     * Segments are split where the speaker changes and carry it (steno_segment_info.speaker,
-     * "[SPEAKER_00]: " in txt/srt/vtt, "speaker" in json); STENO_FORMAT_RTTM gives the turns.
-     * on_segment still sees the segments as decoded, before speakers are known. */
+    /* Voice activity detection, like faster-whisper's vad_filter: only the speech Silero VAD
+     * finds is transcribed, and every time stays that of the recording. vad_model: a Silero
+     * VAD ONNX file, or "silero-vad" for the first one in the model folders; NULL (the
+     * default) transcribes everything. */
+    const char *vad_model;
+    float vad_threshold;    /* speech probability threshold; 0: 0.5 */
+    int vad_min_silence_ms; /* silence that ends a stretch of speech; 0: 2000 */
+    /* Who speaks (the default diarization: Silero VAD, read from vad_model when it is set, else
+     * "silero-vad" in the model folders, and signal features; no model download). Segments are
+     * split where the speaker changes and carry it (steno_segment_info.speaker, "[SPEAKER_00]: "
+     * in txt/srt/vtt, "speaker" in json); STENO_FORMAT_RTTM gives the turns. on_segment still
+     * sees the segments as decoded, before speakers are known. */
     int diarize;
-    const char *vad_model; /* Silero VAD ONNX file; NULL: "silero-vad" in the model folders */
-    int num_speakers;      /* exact count when known; 0: estimated */
+    int num_speakers;               /* exact count when known; 0: estimated */
     int min_speakers, max_speakers; /* bounds on the estimate; 0: none */
     steno_segment_callback on_segment;
     steno_progress_callback on_progress;

@@ -38,8 +38,10 @@ typedef struct settings {
     int highlight_words, max_line_width, max_line_count, max_words_per_line, quiet, fp16;
     double patience, temperature, increment, no_speech_threshold, logprob_threshold, compression_ratio_threshold;
     double hallucination_silence_threshold; /* < 0: not given */
-    int diarize, num_speakers, min_speakers, max_speakers;
     const char *vad_model;
+    int vad, vad_min_silence_ms;
+    double vad_threshold;
+    int diarize, num_speakers, min_speakers, max_speakers;
 } settings;
 
 typedef enum option_kind {
@@ -105,14 +107,19 @@ static const option_spec option_table[] = {
      "words per subtitle (without --max-line-width)"},
     {"hallucination-silence-threshold", 0, KIND_NUMBER, FIELD(hallucination_silence_threshold), 0, 86400, "X",
      "skip silences longer than X s around suspected hallucinations (needs word timestamps)"},
+    {"vad", 0, KIND_OPTIONAL_BOOL, FIELD(vad), 0, 0, "[BOOL]",
+     "transcribe only the speech Silero VAD finds, like faster-whisper's vad_filter (default false)"},
+    {"vad-model", 0, KIND_TEXT, FIELD(vad_model), 0, 0, "PATH",
+     "Silero VAD ONNX file for --vad and --diarize (default: silero-vad in the model folders)"},
+    {"vad-threshold", 0, KIND_NUMBER, FIELD(vad_threshold), 0, 1, "X", "speech probability threshold (default 0.5)"},
+    {"vad-min-silence-ms", 0, KIND_INT, FIELD(vad_min_silence_ms), 0, 3600000, "N",
+     "silence that ends a speech span (default 2000)"},
     {"fp16", 0, KIND_BOOL, FIELD(fp16), 0, 0, "BOOL", "accepted for openai-whisper's command line; ignored on the CPU"},
     {"diarize", 0, KIND_FLAG, FIELD(diarize), 0, 0, NULL,
      "who speaks: speakers on segments (and words), [SPEAKER_00]: prefixes, an .rttm file"},
     {"num-speakers", 0, KIND_INT, FIELD(num_speakers), 1, 1000, "N", "with --diarize: the number of speakers"},
     {"min-speakers", 0, KIND_INT, FIELD(min_speakers), 1, 1000, "N", "with --diarize: at least N speakers"},
     {"max-speakers", 0, KIND_INT, FIELD(max_speakers), 1, 1000, "N", "with --diarize: at most N speakers"},
-    {"vad-model", 0, KIND_TEXT, FIELD(vad_model), 0, 0, "PATH",
-     "with --diarize: Silero VAD ONNX file (default: silero-vad in the model folders)"},
     {"quiet", 'q', KIND_FLAG, FIELD(quiet), 0, 0, NULL, "print no segments"},
 };
 enum { N_OPTIONS = sizeof option_table / sizeof option_table[0], OPTION_HELP = N_OPTIONS };
@@ -348,6 +355,9 @@ int st_cli_transcribe(int argc, char **argv) {
     s.no_speech_threshold = options.no_speech_threshold;
     s.logprob_threshold = options.logprob_threshold;
     s.compression_ratio_threshold = options.compression_ratio_threshold;
+    s.vad_model = ST_STORE_SILERO_VAD;
+    s.vad_threshold = options.vad_options.threshold;
+    s.vad_min_silence_ms = options.vad_options.min_silence_duration_ms;
     int first_file;
     int exit_code = parse_options(argc, argv, &s, &first_file);
     if (exit_code >= 0) return exit_code;
@@ -426,6 +436,8 @@ int st_cli_transcribe(int argc, char **argv) {
         options.hallucination_silence_threshold = s.hallucination_silence_threshold;
         options.has_hallucination_silence_threshold = 1;
     }
+    options.vad_options.threshold = (float)s.vad_threshold;
+    options.vad_options.min_silence_duration_ms = s.vad_min_silence_ms;
     st_output_options writer = {.max_line_width = s.max_line_width,
                                 .max_line_count = s.max_line_count,
                                 .max_words_per_line = s.max_words_per_line,
@@ -483,12 +495,23 @@ int st_cli_transcribe(int argc, char **argv) {
     /* `steno transcribe f | head -1`: a closed stdout must not kill the run before the files
      * are written; the failed write is noticed in print_segment instead */
     signal(SIGPIPE, SIG_IGN);
+    run r = {.quiet = s.quiet, .tty = isatty(STDERR_FILENO)};
+    st_vad *vad = NULL;
+    if (s.vad) {
+        if (st_store_resolve(&store, s.vad_model, model_path, sizeof model_path, why, sizeof why, &err) != STENO_OK ||
+            st_vad_open(model_path, &vad, &err) != STENO_OK) {
+            fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
+            st_whisper_context_free(context);
+            return ST_EXIT_FAILURE;
+        }
+        options.vad = vad;
+    }
     st_diarizer *diarizer = NULL;
-    if (s.diarize && !(diarizer = st_cli_open_diarizer("transcribe", s.vad_model ? s.vad_model : ST_DIARIZE_VAD_MODEL))) {
+    if (s.diarize && !(diarizer = st_cli_open_diarizer("transcribe", s.vad_model))) {
+        st_vad_free(vad);
         st_whisper_context_free(context);
         return ST_EXIT_FAILURE;
     }
-    run r = {.quiet = s.quiet, .tty = isatty(STDERR_FILENO)};
     options.on_segment = print_segment;
     options.on_progress = show_progress;
     options.user = &r;
@@ -528,6 +551,7 @@ int st_cli_transcribe(int argc, char **argv) {
         }
         st_transcript_free(&transcript);
     }
+    st_vad_free(vad);
     st_diarizer_free(diarizer);
     st_whisper_context_free(context);
     return exit_code;
