@@ -120,6 +120,13 @@ steno_status st_whisper_context_load_model(st_model *file, int max_sequences, in
     const char *path = c->file.file.path ? c->file.file.path : "model";
     steno_status status = st_whisper_model_init(&c->model, &c->file, err);
     if (status == STENO_OK) status = st_whisper_state_init(&c->state, &c->model, max_sequences, err);
+    if (status == STENO_OK && c->model.cross_f16) {
+        /* an int8 model has packed or converted copies of every weight: the file's pages it
+         * read on load need not stay resident */
+        st_mapped_file_release(&c->file.file);
+        for (int i = 0; i < c->file.n_extra_files; i++)
+            st_mapped_file_release(&c->file.extra_files[i]);
+    }
     if (status == STENO_OK) {
         if (c->file.vocab) {
             status = st_tokenizer_create(c->file.vocab, c->file.n_vocab_entries, c->file.dims.n_vocab, &c->tokenizer,
