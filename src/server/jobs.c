@@ -306,6 +306,24 @@ static void forget_live(st_jobs *jobs, st_job *job) {
     pthread_mutex_unlock(&jobs->lock);
 }
 
+/* A message about the spooled file, with the file named as the client named it: the spool's
+ * paths are the server's business. */
+static void name_the_upload(char *out, size_t size, const char *message, const st_job *job) {
+    const char *name = job->fields.filename[0] ? job->fields.filename : "upload";
+    size_t n = 0, upload_length = strlen(job->upload);
+    out[0] = '\0';
+    while (*message && n + 1 < size) {
+        if (upload_length && strncmp(message, job->upload, upload_length) == 0) {
+            n += (size_t)snprintf(out + n, size - n, "%s", name);
+            if (n >= size) break;
+            message += upload_length;
+        } else {
+            out[n++] = *message++;
+            out[n] = '\0';
+        }
+    }
+}
+
 static void run_job(st_jobs *jobs, st_job *job) {
     pthread_mutex_lock(&job->lock);
     int cancelled = atomic_load(&job->cancel);
@@ -329,7 +347,7 @@ static void run_job(st_jobs *jobs, st_job *job) {
         params.should_stop = should_stop;
         params.user = &run;
         status = steno_transcribe_file(context, job->upload, &params, &result);
-        if (status != STENO_OK) snprintf(message, sizeof message, "%s", steno_context_error(context));
+        if (status != STENO_OK) name_the_upload(message, sizeof message, steno_context_error(context), job);
         st_model_cache_release(jobs->models, job->model_path, context);
     }
 

@@ -307,8 +307,8 @@ char *st_openai_error(int http_status, const char *message, const char *param, c
     const char *type = http_status == 401   ? "authentication_error"
                        : http_status >= 500 ? "server_error"
                                             : "invalid_request_error";
-    json_t *error = json_pack("{s:{s:s, s:s, s:s*, s:s*}}", "error", "message", message, "type", type, "param", param,
-                              "code", code);
+    json_t *error = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", message, "type", type, "param",
+                              param ? json_string(param) : json_null(), "code", code ? json_string(code) : json_null());
     char *body = error ? json_dumps(error, ST_JSON_FLAGS) : NULL;
     json_decref(error);
     return body;

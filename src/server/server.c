@@ -401,13 +401,13 @@ static ssize_t read_events(void *user, uint64_t position, char *buffer, size_t m
         if (s->done) return MHD_CONTENT_READER_END_OF_STREAM;
         st_strbuf_clear(&s->pending);
         s->pending_offset = 0;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += KEEPALIVE_SECONDS;
         pthread_mutex_lock(&s->job->lock);
         collect_events(s);
-        if (s->pending.length == 0) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += KEEPALIVE_SECONDS;
-            pthread_cond_timedwait(&s->job->changed, &s->job->lock, &until);
+        while (s->pending.length == 0 &&
+               pthread_cond_timedwait(&s->job->changed, &s->job->lock, &until) != ETIMEDOUT) {
             collect_events(s);
         }
         pthread_mutex_unlock(&s->job->lock);
