@@ -36,6 +36,7 @@ enum {
     KEEPALIVE_SECONDS = 15,   /* an event stream sends a comment at least this often */
     DISCONNECT_POLL_MS = 500, /* how often a waiting request checks that its client is still there */
     MAX_CONNECTIONS = 256,
+    MAX_FORM_OVERHEAD = 256 * 1024, /* bytes a request may carry beyond its file */
 };
 
 struct st_server {
@@ -406,8 +407,7 @@ static ssize_t read_events(void *user, uint64_t position, char *buffer, size_t m
         until.tv_sec += KEEPALIVE_SECONDS;
         pthread_mutex_lock(&s->job->lock);
         collect_events(s);
-        while (s->pending.length == 0 &&
-               pthread_cond_timedwait(&s->job->changed, &s->job->lock, &until) != ETIMEDOUT) {
+        while (s->pending.length == 0 && pthread_cond_timedwait(&s->job->changed, &s->job->lock, &until) != ETIMEDOUT) {
             collect_events(s);
         }
         pthread_mutex_unlock(&s->job->lock);
@@ -597,6 +597,11 @@ static enum MHD_Result job_endpoint(st_server *s, struct MHD_Connection *connect
 
 /* ---- dispatch ---- */
 
+/* How much of a rejected body the server reads (and drops) so that the client gets its answer. */
+static unsigned long long drain_limit(const st_server *s) {
+    return 2ull * s->config.max_upload_bytes + (16ull << 20);
+}
+
 static route route_of(const char *method, const char *url) {
     if (strcmp(method, "POST") != 0) return ROUTE_OTHER;
     if (strcmp(url, "/v1/audio/transcriptions") == 0) return ROUTE_TRANSCRIPTIONS;
@@ -623,9 +628,15 @@ static enum MHD_Result begin_request(st_server *s, struct MHD_Connection *connec
     *out = r;
     if (r->route == ROUTE_OTHER) return MHD_YES;
 
+    /* A body over the limit is refused before it is read when the client waits for a go-ahead
+     * (Expect: 100-continue, as curl sends) or when it is too large even to drain; otherwise it is
+     * read and dropped first, since most clients cannot read an answer while they are still
+     * sending (the limit allows for the form's other fields and framing). */
     const char *length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    /* the form's other fields and framing add a little to the file itself */
-    if (length && strtoull(length, NULL, 10) > s->config.max_upload_bytes + MAX_CONNECTIONS * 1024ull) {
+    const char *expect = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    unsigned long long declared = length ? strtoull(length, NULL, 10) : 0;
+    if (declared > drain_limit(s) || (declared > s->config.max_upload_bytes + MAX_FORM_OVERHEAD && expect &&
+                                      strcasecmp(expect, "100-continue") == 0)) {
         char message[160];
         snprintf(message, sizeof message, "the request is larger than this server's limit of %zu bytes",
                  s->config.max_upload_bytes);
@@ -655,7 +666,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
         if (!r->parser) return MHD_YES; /* a body nobody asked for */
         if (r->error_status) {
             /* read on to answer with the error, but not forever */
-            return r->body_bytes > 2 * s->config.max_upload_bytes + (1u << 20) ? MHD_NO : MHD_YES;
+            return r->body_bytes > drain_limit(s) ? MHD_NO : MHD_YES;
         }
         st_error err;
         st_error_clear(&err);
