@@ -66,6 +66,22 @@ steno_context_params steno_context_default_params(void);
 steno_status steno_context_open(const char *model_path, const steno_context_params *params, steno_context **out);
 void steno_context_free(steno_context *context);
 
+/* A second context on the model base has loaded, without loading it again: the weights are
+ * shared read-only (they stay in memory until the last context on them is freed), the run state
+ * is the new context's own, sized by params (NULL: base's). Contexts on one model may transcribe
+ * at the same time, each on its own thread; one context is used by one thread at a time. */
+steno_status steno_context_share(steno_context *base, const steno_context_params *params, steno_context **out);
+
+/* The model file or folder a name means ("base.en", "Systran/faster-whisper-small"), looked up
+ * in the model folders as `steno models check` lists them; an existing path is returned as is.
+ * On failure steno_context_error(NULL) says what was looked for. */
+steno_status steno_model_resolve(const char *name_or_path, char *path, size_t size);
+
+/* openai-whisper's name of a language code ("en" -> "english"), or NULL when unknown; and the
+ * code of a code or name in any case ("English" -> "en"), or NULL. */
+const char *steno_language_name(const char *code);
+const char *steno_language_code(const char *code_or_name);
+
 /* The message of the last failure in this context (or of the last failed steno_context_open
  * in this thread when context is NULL). */
 const char *steno_context_error(const steno_context *context);
@@ -77,13 +93,25 @@ typedef struct steno_segment_info {
     double start, end; /* seconds */
     const char *text;  /* UTF-8, usually with a leading space; valid while the result lives */
     double avg_logprob, no_speech_prob, compression_ratio, temperature;
+    int seek;          /* mel frame (10 ms) where the 30-second window that produced it began */
+    const int *tokens; /* its text and timestamp tokens, n_tokens of them */
+    int n_tokens;
+    int n_words; /* with word_timestamps: its words (steno_result_word); else 0 */
     int speaker; /* with diarize: 0, 1, ... ("SPEAKER_00", ...) in order of first appearance; else -1 */
 } steno_segment_info;
+
+typedef struct steno_word_info {
+    const char *text; /* as decoded, usually with a leading space */
+    double start, end, probability;
+} steno_word_info;
 
 /* Called as each segment is decoded; return non-zero to stop the job (STENO_ERR_CANCELLED). */
 typedef int (*steno_segment_callback)(void *user, const steno_segment_info *segment);
 /* Called after each 30-second window with the seconds done and in all. */
 typedef void (*steno_progress_callback)(void *user, double done_seconds, double total_seconds);
+/* Asked before each 30-second window; non-zero stops the job (STENO_ERR_CANCELLED). Another
+ * thread cancels a job by setting a flag this callback reads. */
+typedef int (*steno_stop_callback)(void *user);
 
 typedef struct steno_transcribe_params {
     const char *language;        /* "en", "ru", ...; NULL detects it (multilingual models) */
@@ -95,6 +123,7 @@ typedef struct steno_transcribe_params {
     const char *initial_prompt;
     int condition_on_previous_text; /* default 1 */
     int without_timestamps;
+    int word_timestamps; /* each segment gets its words with their times (openai's word_timestamps) */
     int n_threads; /* 0: the context's */
     /* Voice activity detection, like faster-whisper's vad_filter: only the speech Silero VAD
      * finds is transcribed, and every time stays that of the recording. vad_model: a Silero
@@ -113,6 +142,7 @@ typedef struct steno_transcribe_params {
     int min_speakers, max_speakers; /* bounds on the estimate; 0: none */
     steno_segment_callback on_segment;
     steno_progress_callback on_progress;
+    steno_stop_callback should_stop;
     void *user;
 } steno_transcribe_params;
 
@@ -133,6 +163,8 @@ double steno_result_duration(const steno_result *result);
 int steno_result_n_segments(const steno_result *result);
 /* Segment i (0 <= i < n_segments). */
 steno_segment_info steno_result_segment(const steno_result *result, int i);
+/* Word i of segment `segment` (0 <= i < its n_words); text "" and times 0 when out of range. */
+steno_word_info steno_result_word(const steno_result *result, int segment, int i);
 
 typedef enum steno_format {
     STENO_FORMAT_TXT,

@@ -7,6 +7,7 @@ enum { ST_EXIT_OK = 0, ST_EXIT_FAILURE = 1, ST_EXIT_USAGE = 2 };
 /* Each takes the arguments after the command name (argv[0] is the command). */
 int st_cli_transcribe(int argc, char **argv);
 int st_cli_models(int argc, char **argv);
+int st_cli_serve(int argc, char **argv);
 int st_cli_diarize(int argc, char **argv);
 
 /* The default diarization for `diarize` and `transcribe --diarize` (diarize.c). */

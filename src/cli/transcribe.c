@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "nn/linear.h"
 #include "output/output.h"
 #include "store/store.h"
 #include "whisper/tokenizer.h"
@@ -38,7 +39,7 @@ typedef struct settings {
     int highlight_words, max_line_width, max_line_count, max_words_per_line, quiet, fp16;
     double patience, temperature, increment, no_speech_threshold, logprob_threshold, compression_ratio_threshold;
     double hallucination_silence_threshold; /* < 0: not given */
-    const char *vad_model;
+    const char *vad_model, *compute_type;
     int vad, vad_min_silence_ms;
     double vad_threshold;
     int diarize, num_speakers, min_speakers, max_speakers;
@@ -76,6 +77,8 @@ static const option_spec option_table[] = {
      "txt, vtt, srt, tsv, json or all; a comma list (default all)"},
     {"output-dir", 'o', KIND_TEXT, FIELD(output_dir), 0, 0, "DIR",
      "where output files go, created with its parents (default .)"},
+    {"compute-type", 0, KIND_TEXT, FIELD(compute_type), 0, 0, "TYPE",
+     "auto|fp32|int8: auto computes as the weights are stored (int8 files in integers); int8 quantizes every layer on load (default auto)"},
     {"threads", 't', KIND_INT, FIELD(threads), 1, 256, "N", "CPU threads (default 2)"},
     {"beam-size", 0, KIND_INT, FIELD(beam_size), 1, MAX_HYPOTHESES, "N", "beam width at temperature 0 (default 5)"},
     {"best-of", 0, KIND_INT, FIELD(best_of), 1, MAX_HYPOTHESES, "N", "samples at temperature > 0 (default 5)"},
@@ -361,6 +364,14 @@ int st_cli_transcribe(int argc, char **argv) {
     int first_file;
     int exit_code = parse_options(argc, argv, &s, &first_file);
     if (exit_code >= 0) return exit_code;
+    if (s.compute_type) {
+        st_nn_compute compute;
+        if (st_nn_compute_from_name(s.compute_type, &compute) != 0) {
+            fprintf(stderr, "steno transcribe: --compute-type: '%s' is not auto, fp32 or int8\n", s.compute_type);
+            return ST_EXIT_USAGE;
+        }
+        st_nn_set_compute(compute);
+    }
     if (s.task && strcmp(s.task, "transcribe") != 0 && strcmp(s.task, "translate") != 0) {
         fprintf(stderr, "steno transcribe: --task: '%s' is neither transcribe nor translate\n", s.task);
         return ST_EXIT_USAGE;
