@@ -41,7 +41,7 @@ static const char *const language_codes[] = {
     "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
 };
 #define ST_N_KNOWN_LANGUAGES ((int)(sizeof language_codes / sizeof language_codes[0]))
-/* Their names, as openai-whisper's LANGUAGES spells them (lowercase English), same order. */
+/* Their English names, in the same order, as openai-whisper's --language accepts them. */
 static const char *const language_names[] = {
     "english",    "chinese",    "german",        "spanish",        "russian",   "korean",     "french",
     "japanese",   "portuguese", "turkish",       "polish",         "catalan",   "dutch",      "arabic",
@@ -59,7 +59,8 @@ static const char *const language_names[] = {
     "assamese",   "tatar",      "hawaiian",      "lingala",        "hausa",     "bashkir",    "javanese",
     "sundanese",  "cantonese",
 };
-_Static_assert(sizeof language_names == sizeof language_codes, "one name per language code");
+_Static_assert(sizeof language_names / sizeof language_names[0] == sizeof language_codes / sizeof language_codes[0],
+               "one name per language code");
 
 struct st_tokenizer {
     int n_vocab;
@@ -125,6 +126,25 @@ int st_tokenizer_language_token(const st_tokenizer *t, const char *code) {
     return -1;
 }
 
+const char *st_language_code(const char *code_or_name) {
+    /* the other names openai-whisper takes for some of them */
+    static const char *const aliases[][2] = {
+        {"burmese", "my"},       {"valencian", "ca"}, {"flemish", "nl"},   {"haitian", "ht"},
+        {"letzeburgesch", "lb"}, {"pushto", "ps"},    {"panjabi", "pa"},   {"moldavian", "ro"},
+        {"moldovan", "ro"},      {"sinhalese", "si"}, {"castilian", "es"}, {"mandarin", "zh"},
+    };
+    if (!code_or_name) return NULL;
+    for (int i = 0; i < ST_N_KNOWN_LANGUAGES; i++) {
+        if (!strcmp(code_or_name, language_codes[i]) || !strcasecmp(code_or_name, language_names[i])) {
+            return language_codes[i];
+        }
+    }
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+        if (!strcasecmp(code_or_name, aliases[i][0])) return aliases[i][1];
+    }
+    return NULL;
+}
+
 const char *st_tokenizer_language_code(const st_tokenizer *t, int id) {
     int first = t->n_text + 2;
     if (id < first || id - first >= t->n_languages || id - first >= ST_N_KNOWN_LANGUAGES) return NULL;
@@ -134,13 +154,6 @@ const char *st_tokenizer_language_code(const st_tokenizer *t, int id) {
 const char *st_language_name(const char *code) {
     for (int i = 0; code && i < ST_N_KNOWN_LANGUAGES; i++) {
         if (strcmp(language_codes[i], code) == 0) return language_names[i];
-    }
-    return NULL;
-}
-
-const char *st_language_code(const char *name) {
-    for (int i = 0; name && i < ST_N_KNOWN_LANGUAGES; i++) {
-        if (strcasecmp(language_names[i], name) == 0 || strcmp(language_codes[i], name) == 0) return language_codes[i];
     }
     return NULL;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio/audio.h"
 #include "audio/mel.h"
 #include "audio/mel_source.h"
 #include "models/loader.h"
@@ -18,6 +19,7 @@
 #include "whisper/decoding.h"
 #include "whisper/model.h"
 #include "whisper/timing.h"
+#include "whisper/vad_filter.h"
 #include "whisper/tokenizer.h"
 #include "whisper/vocabularies.h"
 
@@ -153,6 +155,13 @@ static steno_status shared_model_build(shared_model *m, st_error *err) {
         status = st_alignment_heads_choose(&m->file.dims, m->file.alignment_heads, m->file.n_alignment_heads, path,
                                            &m->heads, err);
     }
+    if (status == STENO_OK && m->model.cross_f16) {
+        /* an int8 model has packed or converted copies of every weight: the file's pages it
+         * read on load need not stay resident */
+        st_mapped_file_release(&m->file.file);
+        for (int i = 0; i < m->file.n_extra_files; i++)
+            st_mapped_file_release(&m->file.extra_files[i]);
+    }
     return status;
 }
 
@@ -226,6 +235,7 @@ st_transcribe_options st_transcribe_default_options(void) {
     o.suppress_blank = 1;
     o.suppress_non_speech = 1;
     o.n_threads = 1;
+    o.vad_options = st_vad_default_options();
     return o;
 }
 
@@ -808,6 +818,7 @@ steno_status st_transcribe(st_whisper_context *c, const float *samples, size_t n
     st_nn_set_threads(n_threads);
     steno_status status = check_options(c, o, err);
     if (status != STENO_OK) return status;
+    if (o->vad) return st_transcribe_speech(c, samples, n_samples, o, out, err);
     st_mel_source *mel;
     if ((status = st_mel_source_from_samples(c->shared->filters, samples, n_samples, n_threads, &mel, err)) !=
         STENO_OK) {
@@ -824,6 +835,13 @@ steno_status st_transcribe_file(st_whisper_context *c, const char *path, const s
     st_nn_set_threads(n_threads);
     steno_status status = check_options(c, o, err);
     if (status != STENO_OK) return status;
+    if (o->vad) {
+        st_audio audio;
+        if ((status = st_audio_decode_file(path, SAMPLE_RATE, &audio, err)) != STENO_OK) return status;
+        status = st_transcribe_speech(c, audio.samples, audio.n_samples, o, out, err);
+        st_audio_free(&audio);
+        return status;
+    }
     st_mel_source *mel;
     if ((status = st_mel_source_from_file(c->shared->filters, path, n_threads, &mel, err)) != STENO_OK) return status;
     status = transcribe_source(c, mel, o, out, err);
