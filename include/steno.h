@@ -95,6 +95,13 @@ typedef struct steno_transcribe_params {
     int condition_on_previous_text; /* default 1 */
     int without_timestamps;
     int n_threads; /* 0: the context's */
+    /* Voice activity detection, like faster-whisper's vad_filter: only the speech Silero VAD
+     * finds is transcribed, and every time stays that of the recording. vad_model: a Silero
+     * VAD ONNX file, or "silero-vad" for the first one in the model folders; NULL (the
+     * default) transcribes everything. */
+    const char *vad_model;
+    float vad_threshold;    /* speech probability threshold; 0: 0.5 */
+    int vad_min_silence_ms; /* silence that ends a stretch of speech; 0: 2000 */
     steno_segment_callback on_segment;
     steno_progress_callback on_progress;
     void *user;

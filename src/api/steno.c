@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "output/output.h"
+#include "store/store.h"
 #include "whisper/transcribe.h"
 
 struct steno_context {
@@ -108,6 +109,8 @@ static st_transcribe_options options_from(const steno_context *context, const st
     o.condition_on_previous_text = p->condition_on_previous_text;
     o.without_timestamps = p->without_timestamps;
     o.n_threads = p->n_threads > 0 ? p->n_threads : context->params.n_threads;
+    if (p->vad_threshold > 0) o.vad_options.threshold = p->vad_threshold;
+    if (p->vad_min_silence_ms > 0) o.vad_options.min_silence_duration_ms = p->vad_min_silence_ms;
     bridge->params = p;
     o.user = bridge;
     if (p->on_segment) o.on_segment = bridge_segment;
@@ -123,12 +126,28 @@ static steno_status run_job(steno_context *context, const char *audio_path, cons
     steno_transcribe_params defaults = steno_transcribe_default_params();
     callback_bridge bridge;
     st_transcribe_options o = options_from(context, params ? params : &defaults, &bridge);
+    const steno_transcribe_params *p = params ? params : &defaults;
+    st_vad *vad = NULL;
+    if (p->vad_model) {
+        st_store store;
+        char path[4096], why[2048];
+        st_store_init(&store, NULL, 0);
+        steno_status status =
+            st_store_resolve(&store, p->vad_model, path, sizeof path, why, sizeof why, &context->error);
+        if (status == STENO_OK) status = st_vad_open(path, &vad, &context->error);
+        if (status != STENO_OK) return status;
+        o.vad = vad;
+    }
     steno_result *result = calloc(1, sizeof *result);
-    if (!result) return st_error_set(&context->error, STENO_ERR_NO_MEMORY, "out of memory");
+    if (!result) {
+        st_vad_free(vad);
+        return st_error_set(&context->error, STENO_ERR_NO_MEMORY, "out of memory");
+    }
     st_transcript_init(&result->transcript);
     steno_status status =
         audio_path ? st_transcribe_file(context->whisper, audio_path, &o, &result->transcript, &context->error)
                    : st_transcribe(context->whisper, samples, n_samples, &o, &result->transcript, &context->error);
+    st_vad_free(vad);
     if (status != STENO_OK) {
         steno_result_free(result);
         return status;

@@ -22,8 +22,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "text/unicode.h"
+#include "util/atomic_file.h"
 
 static const char *const extensions[] = {"txt", "vtt", "srt", "tsv", "json", "all"};
 
@@ -548,23 +551,55 @@ steno_status st_output_path(const char *output_dir, const char *audio_path, cons
     return STENO_OK;
 }
 
+/* Each file through a temporary beside it and a rename: a full disk or a crash leaves the
+ * previous transcript whole, and a symlink at the path is replaced, never written through. */
 static steno_status save_one(st_output_format format, const st_transcript *transcript,
                              const st_output_options *options, const char *output_dir, const char *audio_path,
                              st_error *err) {
-    st_strbuf path;
+    st_strbuf path, text;
     st_strbuf_init(&path);
+    st_strbuf_init(&text);
     steno_status status = st_output_path(output_dir, audio_path, st_output_extension(format), &path, err);
-    if (status != STENO_OK) return status;
-    FILE *f = fopen(path.data, "wb");
-    if (!f) {
-        status = st_error_set(err, STENO_ERR_IO, "%s: cannot create: %s", path.data, strerror(errno));
-    } else {
-        status = st_output_write(format, transcript, options, f, err);
-        if (fclose(f) != 0 && status == STENO_OK)
-            status = st_error_set(err, STENO_ERR_IO, "%s: write failed: %s", path.data, strerror(errno));
+    if (status == STENO_OK) status = st_output_render(format, transcript, options, &text, err);
+    st_atomic_file out = {0};
+    if (status == STENO_OK) status = st_atomic_file_open(&out, path.data, err);
+    if (status == STENO_OK) {
+        st_atomic_write(&out, text.data, text.length);
+        status = st_atomic_file_commit(&out, err);
     }
+    st_strbuf_free(&text);
     st_strbuf_free(&path);
     return status;
+}
+
+steno_status st_output_prepare_dir(const char *output_dir, st_error *err) {
+    char path[4096];
+    if (!output_dir || !*output_dir) output_dir = ".";
+    if (snprintf(path, sizeof path, "%s", output_dir) >= (int)sizeof path) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "output folder %.200s...: path too long", output_dir);
+    }
+    /* os.makedirs(exist_ok=True): each missing parent in turn */
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char saved = *p;
+        *p = '\0';
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            if (errno != ENOENT || mkdir(path, 0777) != 0) {
+                return st_error_set(err, STENO_ERR_IO, "output folder %s: cannot create %s: %s", output_dir, path,
+                                    strerror(errno));
+            }
+        } else if (!S_ISDIR(st.st_mode)) {
+            return st_error_set(err, STENO_ERR_IO, "output folder %s: %s is not a folder", output_dir, path);
+        }
+        *p = saved;
+        if (saved == '\0') break;
+    }
+    if (access(path, W_OK | X_OK) != 0) {
+        return st_error_set(err, STENO_ERR_IO, "output folder %s: cannot write there: %s", output_dir,
+                            strerror(errno));
+    }
+    return STENO_OK;
 }
 
 steno_status st_output_save(st_output_format format, const st_transcript *transcript,

@@ -56,7 +56,12 @@ steno_status st_output_write(st_output_format format, const st_transcript *trans
 steno_status st_output_path(const char *output_dir, const char *audio_path, const char *extension,
                             st_strbuf *path, st_error *err);
 
-/* Writes the file(s) for one format, or all five for ST_OUTPUT_ALL, into output_dir. */
+/* Makes output_dir ready before any work: creates it and its missing parents (as
+ * openai-whisper's os.makedirs), and checks that it is a folder steno may write in. */
+steno_status st_output_prepare_dir(const char *output_dir, st_error *err);
+
+/* Writes the file(s) for one format, or all five for ST_OUTPUT_ALL, into output_dir, each to a
+ * temporary file renamed over the final name (util/atomic_file.h). */
 steno_status st_output_save(st_output_format format, const st_transcript *transcript,
                             const st_output_options *options, const char *output_dir,
                             const char *audio_path, st_error *err);

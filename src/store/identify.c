@@ -27,6 +27,7 @@
 #include "diarize/pyannote_seg.h"
 #include "diarize/wespeaker.h"
 #include "models/ct2.h"
+#include "models/hf_cache.h"
 #include "models/loader.h"
 #include "models/pt.h"
 #include "models/pyannote.h"
@@ -257,6 +258,12 @@ static void identify_torch(const uint8_t *data, size_t size, const char *name, s
         return;
     }
     id->format = ST_FORMAT_PT;
+    if (torch.pickle.code_global[0]) {
+        snprintf(id->warning, sizeof id->warning,
+                 "its pickle names %s, which runs code when Python loads it (torch.load without weights_only, "
+                 "pickle.load); steno never runs it, but do not open this file with Python tools",
+                 torch.pickle.code_global);
+    }
     const st_pickle_object *root = torch.pickle.root;
     const st_pickle_object *pyannote = st_pickle_dict_get(root, "pyannote.audio");
     const st_pickle_object *dims = st_pickle_dict_get(root, "dims");
@@ -465,30 +472,9 @@ int st_identify_hf_snapshot(const char *repo_folder, char *out, size_t size) {
     const char *base = strrchr(repo_folder, '/');
     base = base ? base + 1 : repo_folder;
     if (strncmp(base, "models--", 8) != 0) return 0;
-    char ref_path[4096];
-    join(ref_path, sizeof ref_path, repo_folder, "refs/main");
-    char *commit = slurp(ref_path, 256);
-    if (commit) {
-        commit[strcspn(commit, "\r\n")] = '\0';
-        snprintf(out, size, "%s/snapshots/%s", repo_folder, commit);
-        free(commit);
-        struct stat st;
-        if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) return 1;
-    }
-    /* no usable ref: the only snapshot, if there is exactly one */
-    char snapshots[4096];
-    join(snapshots, sizeof snapshots, repo_folder, "snapshots");
-    DIR *dir = opendir(snapshots);
-    if (!dir) return 0;
-    int found = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] == '.') continue;
-        snprintf(out, size, "%s/%s", snapshots, entry->d_name);
-        found++;
-    }
-    closedir(dir);
-    return found == 1;
+    /* the one check of refs/main (hf_cache.c): a commit or plain name inside snapshots/ */
+    st_error ignored;
+    return st_hf_cache_snapshot(repo_folder, out, size, &ignored) == STENO_OK;
 }
 
 /* What steno would open in a model folder: the first usable candidate, else the first one

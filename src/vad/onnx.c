@@ -113,7 +113,7 @@ static steno_status parse_tensor(const parser *ps, int graph, span message, cons
     int has_data_type = 0, floats_packed_runs = 0;
     size_t packed_count = 0;
     reader r = {message.p, message.p + message.n};
-    field f;
+    field f = {0};
     int got;
     while ((got = next_field(&r, &f)) == 1) {
         if (f.number == TENSOR_DIMS) {
@@ -206,7 +206,7 @@ static steno_status parse_attribute(const parser *ps, int graph, span attribute,
                                     int depth) {
     span name = {attribute.p, 0};
     reader r = {attribute.p, attribute.p + attribute.n};
-    field f;
+    field f = {0};
     int got;
     while ((got = next_field(&r, &f)) == 1) {
         if (f.number == ATTRIBUTE_NAME && f.wire == WIRE_LEN) name = f.bytes;
@@ -230,7 +230,7 @@ static steno_status parse_node(const parser *ps, int graph, span node, int depth
     span op_type = {node.p, 0}, output = {node.p, 0};
     int has_output = 0;
     reader r = {node.p, node.p + node.n};
-    field f;
+    field f = {0};
     int got;
     while ((got = next_field(&r, &f)) == 1) {
         if (f.wire != WIRE_LEN) continue;
@@ -255,7 +255,7 @@ static steno_status parse_graph(const parser *ps, span graph, int depth) {
     if (depth > ST_ONNX_MAX_DEPTH) return malformed(ps, graph.p, "subgraphs nested too deeply");
     int index = ps->model->n_graphs++;
     reader r = {graph.p, graph.p + graph.n};
-    field f;
+    field f = {0};
     int got;
     while ((got = next_field(&r, &f)) == 1) {
         if (f.wire != WIRE_LEN) continue;
@@ -271,7 +271,7 @@ steno_status st_onnx_parse(const uint8_t *data, size_t size, const char *source,
     memset(out, 0, sizeof *out);
     parser ps = {.source = source, .base = data, .model = out, .err = err};
     reader r = {data, data + size};
-    field f;
+    field f = {0};
     int got, graphs = 0;
     steno_status status = STENO_OK;
     while (status == STENO_OK && (got = next_field(&r, &f)) == 1) {
@@ -333,7 +333,7 @@ steno_status st_onnx_tensor_floats(const st_onnx_tensor *t, float *out, const ch
     }
     /* float_data as separate fixed32 fields: parse_tensor counted exactly n_elements of them. */
     reader r = {t->message, t->message + t->message_size};
-    field f;
+    field f = {0};
     size_t i = 0;
     while (next_field(&r, &f) == 1) {
         if (f.number == TENSOR_FLOAT_DATA && f.wire == WIRE_I32 && i < t->n_elements) {

@@ -134,29 +134,32 @@ static steno_status alloc_scratch(st_vad *vad, const char *path, st_error *err) 
     return STENO_OK;
 }
 
-steno_status st_vad_open(const char *path, st_vad **out, st_error *err) {
+steno_status st_vad_open_memory(const uint8_t *data, size_t size, const char *name, st_vad **out, st_error *err) {
     *out = NULL;
-    st_mapped_file file;
-    steno_status s = st_mapped_file_open(&file, path, err);
-    if (s != STENO_OK) return s;
     st_onnx_model model;
-    s = st_onnx_parse(file.data, file.size, path, &model, err);
-    if (s != STENO_OK) {
-        st_mapped_file_close(&file);
-        return s;
-    }
+    steno_status s = st_onnx_parse(data, size, name, &model, err);
+    if (s != STENO_OK) return s;
     st_vad *vad = calloc(1, sizeof *vad);
-    if (!vad) s = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
-    if (s == STENO_OK) s = load_weights(vad, &model, path, err);
-    if (s == STENO_OK) s = alloc_scratch(vad, path, err);
+    if (!vad) s = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", name);
+    if (s == STENO_OK) s = load_weights(vad, &model, name, err);
+    if (s == STENO_OK) s = alloc_scratch(vad, name, err);
     st_onnx_model_free(&model);
-    st_mapped_file_close(&file);
     if (s != STENO_OK) {
         st_vad_free(vad);
         return s;
     }
     *out = vad;
     return STENO_OK;
+}
+
+steno_status st_vad_open(const char *path, st_vad **out, st_error *err) {
+    *out = NULL;
+    st_mapped_file file;
+    steno_status s = st_mapped_file_open(&file, path, err);
+    if (s != STENO_OK) return s;
+    s = st_vad_open_memory(file.data, file.size, path, out, err);
+    st_mapped_file_close(&file);
+    return s;
 }
 
 void st_vad_free(st_vad *vad) {

@@ -154,3 +154,25 @@ steno_status st_vad_spans_from_probabilities(const float *probs, size_t n_frames
     *n_spans = kept;
     return STENO_OK;
 }
+
+long st_vad_chunk_of(const st_vad_span *spans, size_t n_spans, double seconds) {
+    /* faster-whisper truncates the time to a sample, then takes the first span whose joined
+     * end lies beyond it. */
+    double sample = floor(seconds * ST_VAD_SAMPLE_RATE);
+    size_t joined_end = 0;
+    for (size_t i = 0; i < n_spans; i++) {
+        joined_end += spans[i].end - spans[i].start;
+        if ((double)joined_end > sample) return (long)i;
+    }
+    return n_spans ? (long)n_spans - 1 : 0;
+}
+
+double st_vad_original_time(const st_vad_span *spans, size_t n_spans, double seconds, long chunk) {
+    if (n_spans == 0) return seconds;
+    if (chunk < 0 || (size_t)chunk >= n_spans) chunk = st_vad_chunk_of(spans, n_spans, seconds);
+    /* The silence before span k: its start minus the speech kept before it. */
+    size_t kept = 0;
+    for (long i = 0; i < chunk; i++)
+        kept += spans[i].end - spans[i].start;
+    return seconds + (double)(spans[chunk].start - kept) / ST_VAD_SAMPLE_RATE;
+}

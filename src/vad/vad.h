@@ -22,6 +22,7 @@
 #define ST_VAD_VAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -33,6 +34,9 @@ typedef struct st_vad st_vad;
 /* Loads a Silero VAD ONNX file (silero_vad_v5.onnx or _v6.onnx, as shipped by silero-vad and
  * its npm and pip packagings). On failure *out is NULL and err names the file and the reason. */
 steno_status st_vad_open(const char *path, st_vad **out, st_error *err);
+/* The same from the bytes of such a file (copied: they need not outlive the call); name is
+ * used in messages. */
+steno_status st_vad_open_memory(const uint8_t *data, size_t size, const char *name, st_vad **out, st_error *err);
 void st_vad_free(st_vad *vad);
 
 /* The number of probabilities st_vad_probabilities writes for n_samples. */
@@ -68,5 +72,15 @@ steno_status st_vad_spans_from_probabilities(const float *probs, size_t n_frames
 /* Both steps: the speech spans of 16 kHz mono samples. options may be NULL (the defaults). */
 steno_status st_vad_speech_spans(st_vad *vad, const float *samples, size_t n_samples, const st_vad_options *options,
                                  st_vad_span **spans, size_t *n_spans, st_error *err);
+
+/* Where a time on the joined speech (the spans cut out of the recording and put end to end, as
+ * the VAD filter transcribes them) lies in the recording, in seconds: the time plus the
+ * silence removed before its span. chunk names that span; −1 picks the span holding the time,
+ * a time exactly at a junction belonging to the later span (faster-whisper's
+ * SpeechTimestampsMap). Times past the last span stay in it. */
+double st_vad_original_time(const st_vad_span *spans, size_t n_spans, double seconds, long chunk);
+
+/* The index of the span holding a time on the joined speech, as st_vad_original_time picks it. */
+long st_vad_chunk_of(const st_vad_span *spans, size_t n_spans, double seconds);
 
 #endif

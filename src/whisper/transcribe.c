@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio/audio.h"
 #include "audio/mel.h"
 #include "audio/mel_source.h"
 #include "models/loader.h"
@@ -17,6 +18,7 @@
 #include "whisper/decoding.h"
 #include "whisper/model.h"
 #include "whisper/timing.h"
+#include "whisper/vad_filter.h"
 #include "whisper/tokenizer.h"
 #include "whisper/vocabularies.h"
 
@@ -175,6 +177,7 @@ st_transcribe_options st_transcribe_default_options(void) {
     o.suppress_blank = 1;
     o.suppress_non_speech = 1;
     o.n_threads = 1;
+    o.vad_options = st_vad_default_options();
     return o;
 }
 
@@ -730,6 +733,7 @@ steno_status st_transcribe(st_whisper_context *c, const float *samples, size_t n
     st_nn_set_threads(n_threads);
     steno_status status = check_options(c, o, err);
     if (status != STENO_OK) return status;
+    if (o->vad) return st_transcribe_speech(c, samples, n_samples, o, out, err);
     st_mel_source *mel;
     if ((status = st_mel_source_from_samples(c->filters, samples, n_samples, n_threads, &mel, err)) != STENO_OK) {
         return status;
@@ -745,6 +749,13 @@ steno_status st_transcribe_file(st_whisper_context *c, const char *path, const s
     st_nn_set_threads(n_threads);
     steno_status status = check_options(c, o, err);
     if (status != STENO_OK) return status;
+    if (o->vad) {
+        st_audio audio;
+        if ((status = st_audio_decode_file(path, SAMPLE_RATE, &audio, err)) != STENO_OK) return status;
+        status = st_transcribe_speech(c, audio.samples, audio.n_samples, o, out, err);
+        st_audio_free(&audio);
+        return status;
+    }
     st_mel_source *mel;
     if ((status = st_mel_source_from_file(c->filters, path, n_threads, &mel, err)) != STENO_OK) return status;
     status = transcribe_source(c, mel, o, out, err);

@@ -16,6 +16,7 @@
 #include "models/tensor_set.h"
 #include "output/transcript.h"
 #include "util/error.h"
+#include "vad/vad.h"
 
 typedef struct st_whisper_context st_whisper_context;
 
@@ -72,6 +73,12 @@ typedef struct st_transcribe_options {
      * suspected hallucinations (openai's hallucination_silence_threshold); set the has_ flag. */
     double hallucination_silence_threshold;
     int has_hallucination_silence_threshold;
+    /* faster-whisper's vad_filter: when vad is set, only the speech it finds (with
+     * vad_options) is transcribed, its spans joined end to end, and every segment and word
+     * time is mapped back to the recording (whisper/vad_filter.c). The recording is then held
+     * in memory whole (4 bytes a sample: 230 MB an hour). */
+    st_vad *vad;
+    st_vad_options vad_options;
     /* Called with each segment as soon as its window is decoded; return non-zero to stop. */
     int (*on_segment)(void *user, const st_segment *segment);
     /* Called after each window with the seconds of audio done and in all. */
