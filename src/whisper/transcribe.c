@@ -507,6 +507,23 @@ static void apply_hallucination_rules(const window_segments *ws, const window_fr
     }
 }
 
+/* Whether the first n_frames frames of a window hold one and the same log-mel value: digital
+ * silence, or sound more than 80 dB below the recording's loudest part (the floor the log-mel
+ * is clamped to). Such a window carries nothing to transcribe, yet Whisper reads text into it:
+ * openai-whisper prints " You" for each 30 s of digital silence, with no_speech_prob 0.6–0.94 but
+ * avg_logprob −0.07 to −0.45, so its no-speech rule (which also needs avg_logprob < −1) keeps
+ * it (bench/README.md, "Silence"). steno skips such a window without decoding it. */
+static int window_is_blank(const float *window, int n_mels, int n_frames) {
+    const float first = window[0];
+    for (int m = 0; m < n_mels; m++) {
+        const float *row = window + (size_t)m * N_FRAMES;
+        for (int f = 0; f < n_frames; f++) {
+            if (row[f] != first) return 0;
+        }
+    }
+    return 1;
+}
+
 static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
                                       st_transcript *out, st_error *err) {
     steno_status status = STENO_OK;
@@ -573,6 +590,11 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         const int segment_size = content_frames - seek < N_FRAMES ? content_frames - seek : N_FRAMES;
         const double segment_duration = (double)segment_size * HOP_LENGTH / SAMPLE_RATE;
         if ((status = st_mel_source_window(mel, seek, segment_size, c->window, N_FRAMES, err)) != STENO_OK) goto done;
+        if (window_is_blank(c->window, c->file.dims.n_mels, segment_size)) {
+            seek += segment_size;
+            if (o->on_progress) o->on_progress(o->user, (double)seek * HOP_LENGTH / SAMPLE_RATE, content_duration);
+            continue;
+        }
         if ((status = st_whisper_encode(&c->model, &c->state, c->window, err)) != STENO_OK) goto done;
 
         /* <|startofprev|> + the latest history, then the SOT sequence */
