@@ -507,6 +507,13 @@ static void apply_hallucination_rules(const window_segments *ws, const window_fr
     }
 }
 
+/* How far to move on after a window whose text ends at a timestamp `ended` frames into it:
+ * openai-whisper takes the whole window as done (and so drops any speech after that timestamp);
+ * with resume_after_last_timestamp, the next window starts at the timestamp, as in whisper.cpp. */
+static int window_advance(const st_transcribe_options *o, int ended, int segment_size) {
+    return o->resume_after_last_timestamp && ended > 0 && ended < segment_size ? ended : segment_size;
+}
+
 /* Whether the first n_frames frames of a window hold one and the same log-mel value: digital
  * silence, or sound more than 80 dB below the recording's loudest part (the floor the log-mel
  * is clamped to). Such a window carries nothing to transcribe, yet Whisper reads text into it:
@@ -654,7 +661,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
                 last_slice = i;
             }
             if (single_timestamp_ending) {
-                seek += segment_size; /* the window is done */
+                /* the window is done (for openai-whisper) */
+                seek += window_advance(o, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size);
             } else {
                 /* resume from the last timestamp: the text after it was cut off */
                 seek += (tokens[last_slice - 1] - begin_ts) * input_stride;
@@ -668,7 +676,10 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
             }
             status = new_segment(c, &ws, seek, time_offset, time_offset + duration, tokens, n_tokens, &w, err);
             if (status != STENO_OK) goto done;
-            seek += segment_size;
+            const int ends_in_timestamp = n_tokens > 0 && tokens[n_tokens - 1] >= begin_ts;
+            seek += ends_in_timestamp
+                        ? window_advance(o, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size)
+                        : segment_size;
         }
 
         int n_keep = ws.n;

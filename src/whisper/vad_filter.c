@@ -75,6 +75,9 @@ steno_status st_transcribe_speech(st_whisper_context *context, const float *samp
     bridge b = {.options = options, .spans = spans, .n_spans = n_spans};
     st_transcribe_options inner = *options;
     inner.vad = NULL;
+    /* Joined speech changes abruptly at each junction, where Whisper often closes its text with
+     * a timestamp mid-window; openai-whisper's rule would then skip the rest of the window. */
+    inner.resume_after_last_timestamp = 1;
     inner.user = &b;
     inner.on_segment = options->on_segment ? mapped_segment : NULL;
     inner.on_progress = options->on_progress ? forward_progress : NULL;
