@@ -507,11 +507,13 @@ static void apply_hallucination_rules(const window_segments *ws, const window_fr
     }
 }
 
-/* How far to move on after a window whose text ends at a timestamp `ended` frames into it:
- * openai-whisper takes the whole window as done (and so drops any speech after that timestamp);
- * with resume_after_last_timestamp, the next window starts at the timestamp, as in whisper.cpp. */
-static int window_advance(const st_transcribe_options *o, int ended, int segment_size) {
-    return o->resume_after_last_timestamp && ended > 0 && ended < segment_size ? ended : segment_size;
+/* How far to move on after the window at seek whose text ends at a timestamp `ended` frames
+ * into it: the whole window (openai-whisper), unless has_speech says speech follows. */
+static int window_advance(const st_transcribe_options *o, int seek, int ended, int segment_size) {
+    if (!o->has_speech || ended <= 0 || ended >= segment_size) return segment_size;
+    double from = (double)(seek + ended) * HOP_LENGTH / SAMPLE_RATE;
+    double to = (double)(seek + segment_size) * HOP_LENGTH / SAMPLE_RATE;
+    return o->has_speech(o->speech_user, from, to) ? ended : segment_size;
 }
 
 /* Whether the first n_frames frames of a window hold one and the same log-mel value: digital
@@ -662,7 +664,7 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
             }
             if (single_timestamp_ending) {
                 /* the window is done (for openai-whisper) */
-                seek += window_advance(o, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size);
+                seek += window_advance(o, seek, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size);
             } else {
                 /* resume from the last timestamp: the text after it was cut off */
                 seek += (tokens[last_slice - 1] - begin_ts) * input_stride;
@@ -678,7 +680,7 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
             if (status != STENO_OK) goto done;
             const int ends_in_timestamp = n_tokens > 0 && tokens[n_tokens - 1] >= begin_ts;
             seek += ends_in_timestamp
-                        ? window_advance(o, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size)
+                        ? window_advance(o, seek, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size)
                         : segment_size;
         }
 
