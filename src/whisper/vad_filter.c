@@ -77,6 +77,11 @@ static void forward_progress(void *user, double done, double total) {
     b->options->on_progress(b->options->user, done, total);
 }
 
+static int forward_stop(void *user) {
+    const bridge *b = user;
+    return b->options->should_stop(b->options->user);
+}
+
 steno_status st_transcribe_speech(st_whisper_context *context, const float *samples, size_t n_samples,
                                   const st_transcribe_options *options, st_transcript *out, st_error *err) {
     size_t n_frames = st_vad_n_frames(n_samples), n_spans, n_speech = 0;
@@ -116,6 +121,7 @@ steno_status st_transcribe_speech(st_whisper_context *context, const float *samp
     inner.user = &b;
     inner.on_segment = options->on_segment ? mapped_segment : NULL;
     inner.on_progress = options->on_progress ? forward_progress : NULL;
+    inner.should_stop = options->should_stop ? forward_stop : NULL;
     int first = out->n_segments;
     status = st_transcribe(context, speech, n_speech, &inner, out, err);
     if (b.out_of_memory) status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for a segment's words");
