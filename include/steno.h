@@ -97,6 +97,7 @@ typedef struct steno_segment_info {
     const int *tokens; /* its text and timestamp tokens, n_tokens of them */
     int n_tokens;
     int n_words; /* with word_timestamps: its words (steno_result_word); else 0 */
+    int speaker; /* with diarize: 0, 1, ... ("SPEAKER_00", ...) in order of first appearance; else -1 */
 } steno_segment_info;
 
 typedef struct steno_word_info {
@@ -131,6 +132,14 @@ typedef struct steno_transcribe_params {
     const char *vad_model;
     float vad_threshold;    /* speech probability threshold; 0: 0.5 */
     int vad_min_silence_ms; /* silence that ends a stretch of speech; 0: 2000 */
+    /* Who speaks (the default diarization: Silero VAD, read from vad_model when it is set, else
+     * "silero-vad" in the model folders, and signal features; no model download). Segments are
+     * split where the speaker changes and carry it (steno_segment_info.speaker, "[SPEAKER_00]: "
+     * in txt/srt/vtt, "speaker" in json); STENO_FORMAT_RTTM gives the turns. on_segment still
+     * sees the segments as decoded, before speakers are known. */
+    int diarize;
+    int num_speakers;               /* exact count when known; 0: estimated */
+    int min_speakers, max_speakers; /* bounds on the estimate; 0: none */
     steno_segment_callback on_segment;
     steno_progress_callback on_progress;
     steno_stop_callback should_stop;
@@ -163,10 +172,12 @@ typedef enum steno_format {
     STENO_FORMAT_SRT,
     STENO_FORMAT_TSV,
     STENO_FORMAT_JSON,
+    STENO_FORMAT_RTTM, /* speaker turns (NIST RTTM, recording "audio"), for a diarized result */
 } steno_format;
 
-/* The result in one of openai-whisper's output formats, NUL-terminated, malloc'd: release it
- * with steno_free. NULL when memory runs out or the format is unknown. */
+/* The result in one of openai-whisper's output formats (or RTTM), NUL-terminated, malloc'd:
+ * release it with steno_free. NULL when memory runs out, the format is unknown, or RTTM is asked
+ * of a result transcribed without diarize. */
 char *steno_result_render(const steno_result *result, steno_format format);
 
 void steno_result_free(steno_result *result);

@@ -18,7 +18,8 @@ Writes into OUT_DIR:
   embedding_masked_<s>.f32    [3][256]: one embedding per local speaker, statistics pooled with
                               weights 1 where only that speaker is active (pyannote 3.1's
                               exclude-overlap masks), from seg_multilabel_<s>
-  hostile/                    damaged checkpoints: a missing tensor, wrong shapes, a bare state dict
+  hostile/                    damaged checkpoints: a missing tensor, wrong shapes, a bare state dict;
+                              the segmentation checkpoint without its sinc buffers
 All arrays are little-endian float32, row-major.
 """
 import os
@@ -227,10 +228,15 @@ def write_hub(out, fit):
     return paths
 
 
-def write_hostile(out):
-    """Damaged checkpoints steno must refuse with a message naming the problem."""
+def write_hostile(out, segmentation_path):
+    """Damaged checkpoints steno must refuse with a message naming the problem, and the fitted
+    segmentation checkpoint without ParamSincFB's two buffers (n_, window_), which steno rebuilds."""
     folder = os.path.join(out, "hostile")
     os.makedirs(folder, exist_ok=True)
+    checkpoint = torch.load(segmentation_path, map_location="cpu")
+    for buffer in ("n_", "window_"):
+        del checkpoint["state_dict"]["sincnet.conv1d.0.filterbank." + buffer]
+    torch.save(checkpoint, os.path.join(folder, "no_sinc_buffers.bin"))
     checkpoint = segmentation_checkpoint()
     del checkpoint["state_dict"]["lstm.weight_hh_l2_reverse"]
     torch.save(checkpoint, os.path.join(folder, "missing_tensor.bin"))
@@ -251,7 +257,7 @@ def main():
     samples = read_wav(wav)
     rttm = os.path.splitext(wav)[0] + ".rttm"
     paths = write_hub(out, (samples, rttm_turns(rttm)))
-    write_hostile(out)
+    write_hostile(out, paths["pyannote/segmentation-3.0"])
     segmentation = torch.load(paths["pyannote/segmentation-3.0"], map_location="cpu")["state_dict"]
     wespeaker = torch.load(paths["pyannote/wespeaker-voxceleb-resnet34-LM"], map_location="cpu")["state_dict"]
     with torch.no_grad():

@@ -116,6 +116,26 @@ static void test_segmentation(void **unused) {
     st_pyannote_seg_free(seg);
 }
 
+/* A checkpoint without ParamSincFB's buffers n_ and window_: steno rebuilds them as asteroid
+ * does, and the net computes what it computes with them. */
+static void test_segmentation_without_sinc_buffers(void **unused) {
+    (void)unused;
+    char path[4096];
+    st_test_path(path, sizeof path, "STENO_REFERENCE_DIR", "pyannote/hostile/no_sinc_buffers.bin");
+    st_pyannote_seg *seg;
+    st_error err;
+    steno_status status = st_pyannote_seg_load(path, &seg, &err);
+    if (status != STENO_OK) fprintf(stderr, "%s\n", err.message);
+    assert_int_equal(status, STENO_OK);
+    float *log_probs = malloc(sizeof(float) * SEG_FRAMES * 7);
+    float *reference = st_test_reference_array("pyannote/seg_logits_0.f32", SEG_FRAMES * 7 * 4, NULL);
+    assert_int_equal(st_pyannote_seg_run(seg, chunk(0), ST_PYANNOTE_SEG_CHUNK_SAMPLES, log_probs, &err), STENO_OK);
+    expect_close("rebuilt sinc buffers, chunk at 0 s", log_probs, reference, SEG_FRAMES * 7);
+    free(log_probs);
+    free(reference);
+    st_pyannote_seg_free(seg);
+}
+
 static void test_fbank(void **unused) {
     (void)unused;
     st_error err;
@@ -328,8 +348,10 @@ static void test_pipeline(void **unused) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_segmentation), cmocka_unit_test(test_fbank),  cmocka_unit_test(test_embeddings),
-        cmocka_unit_test(test_refusals),     cmocka_unit_test(test_config), cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_segmentation), cmocka_unit_test(test_segmentation_without_sinc_buffers),
+        cmocka_unit_test(test_fbank),        cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_refusals),     cmocka_unit_test(test_config),
+        cmocka_unit_test(test_pipeline),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

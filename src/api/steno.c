@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diarize/assign.h"
+#include "diarize/diarize.h"
 #include "output/output.h"
 #include "store/store.h"
 #include "whisper/tokenizer.h"
@@ -21,6 +23,8 @@ struct steno_context {
 
 struct steno_result {
     st_transcript transcript;
+    st_diarization diarization; /* empty unless diarize */
+    int diarized;
 };
 
 /* The message of the last steno_context_open that failed in this thread (no context yet). */
@@ -125,7 +129,8 @@ static steno_segment_info segment_info(const st_segment *s) {
                                 .seek = s->seek,
                                 .tokens = s->tokens,
                                 .n_tokens = s->n_tokens,
-                                .n_words = s->n_words};
+                                .n_words = s->n_words,
+                                .speaker = s->speaker};
 }
 
 static int bridge_segment(void *user, const st_segment *segment) {
@@ -163,7 +168,7 @@ static st_transcribe_options options_from(const steno_context *context, const st
     o.initial_prompt = p->initial_prompt;
     o.condition_on_previous_text = p->condition_on_previous_text;
     o.without_timestamps = p->without_timestamps;
-    o.word_timestamps = p->word_timestamps;
+    o.word_timestamps = p->word_timestamps || p->diarize; /* speakers are placed word by word */
     o.n_threads = p->n_threads > 0 ? p->n_threads : context->params.n_threads;
     if (p->vad_threshold > 0) o.vad_options.threshold = p->vad_threshold;
     if (p->vad_min_silence_ms > 0) o.vad_options.min_silence_duration_ms = p->vad_min_silence_ms;
@@ -175,15 +180,38 @@ static st_transcribe_options options_from(const steno_context *context, const st
     return o;
 }
 
+/* The speakers of a transcribed job: diarizes the same audio, then places speakers on the
+ * words and segments (keeping the words only when word_timestamps asked for them). */
+static steno_status diarize(steno_context *context, const char *audio_path, const float *samples, size_t n_samples,
+                            const steno_transcribe_params *p, int n_threads, steno_result *result) {
+    st_diarize_options options = st_diarize_default_options();
+    options.num_speakers = p->num_speakers, options.min_speakers = p->min_speakers;
+    options.max_speakers = p->max_speakers, options.n_threads = n_threads;
+    st_diarizer *diarizer;
+    steno_status status =
+        st_diarizer_open(p->vad_model ? p->vad_model : ST_DIARIZE_VAD_MODEL, &diarizer, &context->error);
+    if (status != STENO_OK) return status;
+    st_diarization *d = &result->diarization;
+    status = audio_path ? st_diarize_file(diarizer, audio_path, &options, d, &context->error)
+                        : st_diarize_pcm(diarizer, samples, n_samples, &options, d, &context->error);
+    st_diarizer_free(diarizer);
+    if (status == STENO_OK) {
+        status = st_diarize_assign(&result->transcript, d->turns, d->n_turns, d->n_speakers, p->word_timestamps,
+                                   &context->error);
+    }
+    result->diarized = status == STENO_OK;
+    return status;
+}
+
 /* Runs one job from either a file or samples into a new result. */
 static steno_status run_job(steno_context *context, const char *audio_path, const float *samples, size_t n_samples,
                             const steno_transcribe_params *params, steno_result **out) {
     *out = NULL;
     st_error_clear(&context->error);
     steno_transcribe_params defaults = steno_transcribe_default_params();
-    callback_bridge bridge;
-    st_transcribe_options o = options_from(context, params ? params : &defaults, &bridge);
     const steno_transcribe_params *p = params ? params : &defaults;
+    callback_bridge bridge;
+    st_transcribe_options o = options_from(context, p, &bridge);
     st_vad *vad = NULL;
     if (p->vad_model) {
         st_store store;
@@ -205,6 +233,8 @@ static steno_status run_job(steno_context *context, const char *audio_path, cons
         audio_path ? st_transcribe_file(context->whisper, audio_path, &o, &result->transcript, &context->error)
                    : st_transcribe(context->whisper, samples, n_samples, &o, &result->transcript, &context->error);
     st_vad_free(vad);
+    if (status == STENO_OK && p->diarize)
+        status = diarize(context, audio_path, samples, n_samples, p, o.n_threads, result);
     if (status != STENO_OK) {
         steno_result_free(result);
         return status;
@@ -260,9 +290,16 @@ steno_word_info steno_result_word(const steno_result *result, int segment, int i
 char *steno_result_render(const steno_result *result, steno_format format) {
     static const st_output_format formats[] = {ST_OUTPUT_TXT, ST_OUTPUT_VTT, ST_OUTPUT_SRT, ST_OUTPUT_TSV,
                                                ST_OUTPUT_JSON};
-    if ((unsigned)format >= sizeof formats / sizeof formats[0]) return NULL;
     st_strbuf buffer;
     st_strbuf_init(&buffer);
+    if (format == STENO_FORMAT_RTTM) {
+        if (!result->diarized || st_diarization_rttm(&result->diarization, "audio", &buffer, NULL) != STENO_OK) {
+            st_strbuf_free(&buffer);
+            return NULL;
+        }
+        return st_strbuf_detach(&buffer);
+    }
+    if ((unsigned)format >= sizeof formats / sizeof formats[0]) return NULL;
     if (st_output_render(formats[format], &result->transcript, NULL, &buffer, NULL) != STENO_OK) {
         st_strbuf_free(&buffer);
         return NULL;
@@ -273,6 +310,7 @@ char *steno_result_render(const steno_result *result, steno_format format) {
 void steno_result_free(steno_result *result) {
     if (!result) return;
     st_transcript_free(&result->transcript);
+    st_diarization_free(&result->diarization);
     free(result);
 }
 

@@ -133,10 +133,10 @@ int st_cli_serve(int argc, char **argv) {
             return ST_EXIT_USAGE;
         }
         if (!ok) {
-            fprintf(stderr, "steno serve: bad value '%s' for --%s\n", optarg, long_options[0].name);
-            for (const struct option *o = long_options; o->name; o++) {
-                if (o->val == c) fprintf(stderr, "  (--%s)\n", o->name);
-            }
+            const struct option *o = long_options;
+            while (o->name && o->val != c)
+                o++;
+            fprintf(stderr, "steno serve: bad value '%s' for --%s\n", optarg, o->name ? o->name : "?");
             return ST_EXIT_USAGE;
         }
     }

@@ -362,6 +362,10 @@ static steno_status embed(st_pyannote *p, const float *samples, size_t n_samples
     steno_status status = STENO_OK;
     for (int c = 0; c < s->n_chunks && status == STENO_OK; c++) {
         const float *b = s->binarized + (size_t)c * s->n_frames * LOCAL_SPEAKERS;
+        int active = 0;
+        for (int i = 0; i < s->n_frames * LOCAL_SPEAKERS && !active; i++)
+            active = b[i] != 0;
+        if (!active) continue; /* nobody speaks: every embedding would be NaN (all-zero weights) */
         for (int k = 0; k < LOCAL_SPEAKERS; k++) {
             float *mask = masks + (size_t)k * s->n_frames;
             double clean = 0;

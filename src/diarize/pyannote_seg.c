@@ -99,10 +99,24 @@ static steno_status load_weights(st_pyannote_seg *s, st_error *err) {
     low = require_f32(s, name, 2, N_FILTERS / 2, 1, 0, &status, err);
     snprintf(name, sizeof name, "%sband_hz_", sinc);
     band = require_f32(s, name, 2, N_FILTERS / 2, 1, 0, &status, err);
+    /* ParamSincFB's buffers, in the state dict as asteroid registers them; rebuilt as it
+     * builds them should a checkpoint lack them */
     snprintf(name, sizeof name, "%sn_", sinc);
-    n = require_f32(s, name, 2, 1, SINC_HALF, 0, &status, err);
+    if (st_model_find(&s->model, name)) {
+        n = require_f32(s, name, 2, 1, SINC_HALF, 0, &status, err);
+    } else if ((n = st_nn_alloc(SINC_HALF))) {
+        for (int j = 0; j < SINC_HALF; j++)
+            n[j] = (float)(j - SINC_HALF) / SAMPLE_RATE * (float)(2 * M_PI);
+    }
     snprintf(name, sizeof name, "%swindow_", sinc);
-    window = require_f32(s, name, 1, SINC_HALF, 0, 0, &status, err);
+    if (st_model_find(&s->model, name)) {
+        window = require_f32(s, name, 1, SINC_HALF, 0, 0, &status, err);
+    } else if ((window = st_nn_alloc(SINC_HALF))) {
+        for (int j = 0; j < SINC_HALF; j++) /* numpy's symmetric Hamming window, first half */
+            window[j] = (float)(0.54 - 0.46 * cos(2 * M_PI * j / (SINC_TAPS - 1)));
+    }
+    if (status == STENO_OK && (!n || !window))
+        status = st_error_set(err, STENO_ERR_NO_MEMORY, "segmentation: out of memory");
     if (status == STENO_OK) {
         s->filters = st_nn_alloc((size_t)N_FILTERS * SINC_TAPS);
         if (!s->filters)

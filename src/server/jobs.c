@@ -330,16 +330,19 @@ static void run_job(st_jobs *jobs, st_job *job) {
     if (!cancelled) job->state = ST_JOB_RUNNING;
     pthread_cond_broadcast(&job->changed);
     pthread_mutex_unlock(&job->lock);
-    if (cancelled) return; /* DELETE got to it first and recorded it */
-    if (job->stored) db_set_state(jobs, job, ST_JOB_RUNNING, 0.0, NULL, NULL);
 
     char message[512] = "";
     steno_context *context = NULL;
     steno_result *result = NULL;
     int keep_upload = 0;
-    steno_status status = st_model_cache_acquire(jobs->models, job->model_path, st_request_hypotheses(&job->fields),
-                                                 &context, message, sizeof message);
-    if (status == STENO_OK) {
+    /* cancelled between leaving the queue and starting: ends below as cancelled */
+    steno_status status = STENO_ERR_CANCELLED;
+    if (!cancelled) {
+        if (job->stored) db_set_state(jobs, job, ST_JOB_RUNNING, 0.0, NULL, NULL);
+        status = st_model_cache_acquire(jobs->models, job->model_path, st_request_hypotheses(&job->fields), &context,
+                                        message, sizeof message);
+    }
+    if (!cancelled && status == STENO_OK) {
         job_run run = {jobs, job};
         steno_transcribe_params params = st_request_params(&job->fields);
         params.on_segment = on_segment;

@@ -125,3 +125,12 @@ int st_model_cache_sweep(st_model_cache *cache, double idle_seconds) {
     pthread_mutex_unlock(&cache->lock);
     return remaining;
 }
+
+int st_model_cache_count(st_model_cache *cache) {
+    int n = 0;
+    pthread_mutex_lock(&cache->lock);
+    for (const cached_model *m = cache->models; m; m = m->next)
+        n++;
+    pthread_mutex_unlock(&cache->lock);
+    return n;
+}

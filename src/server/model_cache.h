@@ -24,5 +24,7 @@ steno_status st_model_cache_acquire(st_model_cache *cache, const char *path, int
 void st_model_cache_release(st_model_cache *cache, const char *path, steno_context *context);
 /* Unloads the models idle for at least idle_seconds; returns how many remain loaded. */
 int st_model_cache_sweep(st_model_cache *cache, double idle_seconds);
+/* How many models are loaded now. */
+int st_model_cache_count(st_model_cache *cache);
 
 #endif

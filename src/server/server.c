@@ -681,8 +681,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
         int queued, running;
         st_jobs_counts(s->jobs, &queued, &running);
         return respond_json(connection, 200,
-                            json_pack("{s:s, s:s, s:i, s:i, s:i}", "status", "ok", "version", steno_version(),
-                                      "workers", s->config.workers, "running", running, "queued", queued));
+                            json_pack("{s:s, s:s, s:i, s:i, s:i, s:i}", "status", "ok", "version", steno_version(),
+                                      "workers", s->config.workers, "running", running, "queued", queued,
+                                      "models_loaded", st_model_cache_count(s->models)));
     }
     if (strcmp(url, "/v1/models") == 0 && strcmp(method, "GET") == 0) return list_models(s, connection);
     if (strcmp(url, "/v1/jobs") == 0 && strcmp(method, "GET") == 0) {

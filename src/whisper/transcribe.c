@@ -580,6 +580,32 @@ static void apply_hallucination_rules(const window_segments *ws, const window_fr
     }
 }
 
+/* How far to move on after the window at seek whose text ends at a timestamp `ended` frames
+ * into it: the whole window (openai-whisper), unless has_speech says speech follows. */
+static int window_advance(const st_transcribe_options *o, int seek, int ended, int segment_size) {
+    if (!o->has_speech || ended <= 0 || ended >= segment_size) return segment_size;
+    double from = (double)(seek + ended) * HOP_LENGTH / SAMPLE_RATE;
+    double to = (double)(seek + segment_size) * HOP_LENGTH / SAMPLE_RATE;
+    return o->has_speech(o->speech_user, from, to) ? ended : segment_size;
+}
+
+/* Whether the first n_frames frames of a window hold one and the same log-mel value: digital
+ * silence, or sound more than 80 dB below the recording's loudest part (the floor the log-mel
+ * is clamped to). Such a window carries nothing to transcribe, yet Whisper reads text into it:
+ * openai-whisper prints " You" for each 30 s of digital silence, with no_speech_prob 0.6–0.94 but
+ * avg_logprob −0.07 to −0.45, so its no-speech rule (which also needs avg_logprob < −1) keeps
+ * it (bench/README.md, "Silence"). steno skips such a window without decoding it. */
+static int window_is_blank(const float *window, int n_mels, int n_frames) {
+    const float first = window[0];
+    for (int m = 0; m < n_mels; m++) {
+        const float *row = window + (size_t)m * N_FRAMES;
+        for (int f = 0; f < n_frames; f++) {
+            if (row[f] != first) return 0;
+        }
+    }
+    return 1;
+}
+
 static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
                                       st_transcript *out, st_error *err) {
     steno_status status = STENO_OK;
@@ -652,6 +678,11 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         const int segment_size = content_frames - seek < N_FRAMES ? content_frames - seek : N_FRAMES;
         const double segment_duration = (double)segment_size * HOP_LENGTH / SAMPLE_RATE;
         if ((status = st_mel_source_window(mel, seek, segment_size, c->window, N_FRAMES, err)) != STENO_OK) goto done;
+        if (window_is_blank(c->window, c->shared->file.dims.n_mels, segment_size)) {
+            seek += segment_size;
+            if (o->on_progress) o->on_progress(o->user, (double)seek * HOP_LENGTH / SAMPLE_RATE, content_duration);
+            continue;
+        }
         if ((status = st_whisper_encode(&c->shared->model, &c->state, c->window, err)) != STENO_OK) goto done;
 
         /* <|startofprev|> + the latest history, then the SOT sequence */
@@ -711,7 +742,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
                 last_slice = i;
             }
             if (single_timestamp_ending) {
-                seek += segment_size; /* the window is done */
+                /* the window is done (for openai-whisper) */
+                seek += window_advance(o, seek, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size);
             } else {
                 /* resume from the last timestamp: the text after it was cut off */
                 seek += (tokens[last_slice - 1] - begin_ts) * input_stride;
@@ -725,7 +757,10 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
             }
             status = new_segment(c, &ws, seek, time_offset, time_offset + duration, tokens, n_tokens, &w, err);
             if (status != STENO_OK) goto done;
-            seek += segment_size;
+            const int ends_in_timestamp = n_tokens > 0 && tokens[n_tokens - 1] >= begin_ts;
+            seek += ends_in_timestamp
+                        ? window_advance(o, seek, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size)
+                        : segment_size;
         }
 
         int n_keep = ws.n;

@@ -79,6 +79,13 @@ typedef struct st_transcribe_options {
      * suspected hallucinations (openai's hallucination_silence_threshold); set the has_ flag. */
     double hallucination_silence_threshold;
     int has_hallucination_silence_threshold;
+    /* When a window's text ends with a timestamp before the window does, openai-whisper takes
+     * the whole window as done, and so drops any speech after that timestamp ("years" at the
+     * end of a 10.6 s clip). With has_speech set, it is asked whether [from, to) (seconds of
+     * the samples transcribed) holds speech after that timestamp; if so, the next window starts
+     * at the timestamp, as in whisper.cpp. The VAD filter sets it from its probabilities. */
+    int (*has_speech)(void *user, double from, double to);
+    void *speech_user;
     /* faster-whisper's vad_filter: when vad is set, only the speech it finds (with
      * vad_options) is transcribed, its spans joined end to end, and every segment and word
      * time is mapped back to the recording (whisper/vad_filter.c). The recording is then held

