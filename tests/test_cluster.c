@@ -160,6 +160,28 @@ static void test_centroid_linkage_by_hand(void **state) {
     assert_true(fabs(centroids[labels[2] * 2 + 1] - 1) < 1e-6);
 }
 
+/* The same three directions with cosine linkage: 1 - cos 10deg = 0.01519, then the pair's
+ * centroid points at 5deg, 1 - cos 85deg = 0.91284 from the third. */
+static void test_cosine_linkage_by_hand(void **state) {
+    (void)state;
+    const double r = 3.141592653589793 / 180;
+    float x[3 * 2] = {1, 0, (float)cos(10 * r), (float)sin(10 * r), 0, 1};
+    int labels[3], k;
+    st_error err;
+    st_cluster_options options = {.linkage = ST_CLUSTER_CENTROID_COSINE, .threshold = 0.0151, .min_cluster_size = 1};
+    assert_int_equal(st_cluster_agglomerative(x, 3, 2, NULL, &options, labels, &k, &err), STENO_OK);
+    assert_int_equal(k, 3);
+    options.threshold = 0.0153;
+    assert_int_equal(st_cluster_agglomerative(x, 3, 2, NULL, &options, labels, &k, &err), STENO_OK);
+    assert_int_equal(k, 2);
+    options.threshold = 0.9128;
+    assert_int_equal(st_cluster_agglomerative(x, 3, 2, NULL, &options, labels, &k, &err), STENO_OK);
+    assert_int_equal(k, 2);
+    options.threshold = 0.9129;
+    assert_int_equal(st_cluster_agglomerative(x, 3, 2, NULL, &options, labels, &k, &err), STENO_OK);
+    assert_int_equal(k, 1);
+}
+
 static void test_degenerate_inputs(void **state) {
     (void)state;
     float one[DIM] = {1}, zero[2 * DIM] = {1};
@@ -259,7 +281,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_separated_blobs),        cmocka_unit_test(test_speaker_counts),
         cmocka_unit_test(test_small_clusters_folded),  cmocka_unit_test(test_centroid_linkage_by_hand),
-        cmocka_unit_test(test_degenerate_inputs),      cmocka_unit_test(test_pyannote_numbering),
+        cmocka_unit_test(test_cosine_linkage_by_hand), cmocka_unit_test(test_degenerate_inputs),
+        cmocka_unit_test(test_pyannote_numbering),
         cmocka_unit_test(test_constrained_assignment), cmocka_unit_test(test_hungarian),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,14 +39,20 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void transcribe(const float *samples, size_t n, int with_vad, int words, st_transcript *out) {
+static void transcribe_beam(const float *samples, size_t n, int with_vad, int words, int beam_size,
+                            st_transcript *out) {
     st_transcribe_options o = st_transcribe_default_options();
     o.n_threads = 2;
+    o.beam_size = beam_size;
     o.vad = with_vad ? vad : NULL;
     o.word_timestamps = words;
     st_error err;
     st_transcript_init(out);
     if (st_transcribe(context, samples, n, &o, out, &err) != STENO_OK) fail_msg("%s", err.message);
+}
+
+static void transcribe(const float *samples, size_t n, int with_vad, int words, st_transcript *out) {
+    transcribe_beam(samples, n, with_vad, words, 1, out);
 }
 
 static void speech_alone_gives_the_same_text(void **state) {
@@ -58,6 +64,19 @@ static void speech_alone_gives_the_same_text(void **state) {
     assert_float_equal(filtered.duration, plain.duration, 1e-9);
     st_transcript_free(&plain);
     st_transcript_free(&filtered);
+    /* a short command: Whisper closes its text with a timestamp before the clip ends, and as
+     * nothing after it is speech the window is done (resuming there regardless made greedy
+     * decoding say the sentence twice) */
+    st_audio command;
+    st_error err;
+    assert_int_equal(st_audio_decode_file(st_test_data("asr/pocketsphinx/misc/goforward.wav"), 16000, &command, &err),
+                     STENO_OK);
+    transcribe(command.samples, command.n_samples, 0, 0, &plain);
+    transcribe(command.samples, command.n_samples, 1, 0, &filtered);
+    assert_string_equal(filtered.text, plain.text);
+    st_transcript_free(&plain);
+    st_transcript_free(&filtered);
+    st_audio_free(&command);
 }
 
 static void silence_gives_no_text(void **state) {
@@ -65,12 +84,15 @@ static void silence_gives_no_text(void **state) {
     size_t n = 60 * 16000;
     float *silence = calloc(n, sizeof *silence);
     assert_non_null(silence);
-    st_transcript t;
-    transcribe(silence, n, 1, 0, &t);
-    assert_int_equal(t.n_segments, 0);
-    assert_string_equal(t.text ? t.text : "", "");
-    assert_float_equal(t.duration, 60.0, 1e-9);
-    st_transcript_free(&t);
+    /* with the VAD filter, and without it: Whisper alone skips windows with no signal */
+    for (int with_vad = 0; with_vad < 2; with_vad++) {
+        st_transcript t;
+        transcribe(silence, n, with_vad, 0, &t);
+        assert_int_equal(t.n_segments, 0);
+        assert_string_equal(t.text ? t.text : "", "");
+        assert_float_equal(t.duration, 60.0, 1e-9);
+        st_transcript_free(&t);
+    }
     free(silence);
 }
 
@@ -101,6 +123,31 @@ static void times_are_those_of_the_recording(void **state) {
     st_transcript_free(&alone);
     st_transcript_free(&t);
     free(recording);
+}
+
+/* LJ001-0003, a minute of silence, then the AMI excerpt trn00: joined by the VAD, Whisper (beam
+ * 5) closes the first window's text with a timestamp at the junction, 10.6 s in; openai-whisper's
+ * rule then skips the rest of the window, and with it all of the meeting's speech. */
+static void speech_after_a_junction_is_kept(void **state) {
+    (void)state;
+    st_audio first, second;
+    st_error err;
+    assert_int_equal(st_audio_decode_file(st_test_data("asr/ljspeech/wav/LJ001-0003.wav"), 16000, &first, &err),
+                     STENO_OK);
+    assert_int_equal(st_audio_decode_file(st_test_data("diarization/ami/trn00.wav"), 16000, &second, &err), STENO_OK);
+    size_t gap = 60 * 16000, n = first.n_samples + gap + second.n_samples;
+    float *recording = calloc(n, sizeof *recording);
+    assert_non_null(recording);
+    memcpy(recording, first.samples, first.n_samples * sizeof *recording);
+    memcpy(recording + first.n_samples + gap, second.samples, second.n_samples * sizeof *recording);
+    st_transcript t;
+    transcribe_beam(recording, n, 1, 0, 5, &t);
+    assert_non_null(strstr(t.text, "Netherlands"));
+    assert_non_null(strstr(t.text, "Steve's feedback"));
+    st_transcript_free(&t);
+    free(recording);
+    st_audio_free(&first);
+    st_audio_free(&second);
 }
 
 static void command_line_writes_nothing_for_silence(void **state) {
@@ -161,8 +208,11 @@ static void library_option_filters_silence(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(speech_alone_gives_the_same_text), cmocka_unit_test(silence_gives_no_text),
-        cmocka_unit_test(times_are_those_of_the_recording), cmocka_unit_test(command_line_writes_nothing_for_silence),
+        cmocka_unit_test(speech_alone_gives_the_same_text),
+        cmocka_unit_test(silence_gives_no_text),
+        cmocka_unit_test(times_are_those_of_the_recording),
+        cmocka_unit_test(speech_after_a_junction_is_kept),
+        cmocka_unit_test(command_line_writes_nothing_for_silence),
         cmocka_unit_test(library_option_filters_silence),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

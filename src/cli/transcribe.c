@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "nn/linear.h"
 #include "output/output.h"
 #include "store/store.h"
 #include "whisper/tokenizer.h"
@@ -38,9 +39,10 @@ typedef struct settings {
     int highlight_words, max_line_width, max_line_count, max_words_per_line, quiet, fp16;
     double patience, temperature, increment, no_speech_threshold, logprob_threshold, compression_ratio_threshold;
     double hallucination_silence_threshold; /* < 0: not given */
-    const char *vad_model;
+    const char *vad_model, *compute_type;
     int vad, vad_min_silence_ms;
     double vad_threshold;
+    int diarize, num_speakers, min_speakers, max_speakers;
 } settings;
 
 typedef enum option_kind {
@@ -75,6 +77,8 @@ static const option_spec option_table[] = {
      "txt, vtt, srt, tsv, json or all; a comma list (default all)"},
     {"output-dir", 'o', KIND_TEXT, FIELD(output_dir), 0, 0, "DIR",
      "where output files go, created with its parents (default .)"},
+    {"compute-type", 0, KIND_TEXT, FIELD(compute_type), 0, 0, "TYPE",
+     "auto|fp32|int8: auto computes as the weights are stored (int8 files in integers); int8 quantizes every layer on load (default auto)"},
     {"threads", 't', KIND_INT, FIELD(threads), 1, 256, "N", "CPU threads (default 2)"},
     {"beam-size", 0, KIND_INT, FIELD(beam_size), 1, MAX_HYPOTHESES, "N", "beam width at temperature 0 (default 5)"},
     {"best-of", 0, KIND_INT, FIELD(best_of), 1, MAX_HYPOTHESES, "N", "samples at temperature > 0 (default 5)"},
@@ -109,11 +113,16 @@ static const option_spec option_table[] = {
     {"vad", 0, KIND_OPTIONAL_BOOL, FIELD(vad), 0, 0, "[BOOL]",
      "transcribe only the speech Silero VAD finds, like faster-whisper's vad_filter (default false)"},
     {"vad-model", 0, KIND_TEXT, FIELD(vad_model), 0, 0, "PATH",
-     "Silero VAD ONNX file (default: silero-vad in the model folders)"},
+     "Silero VAD ONNX file for --vad and --diarize (default: silero-vad in the model folders)"},
     {"vad-threshold", 0, KIND_NUMBER, FIELD(vad_threshold), 0, 1, "X", "speech probability threshold (default 0.5)"},
     {"vad-min-silence-ms", 0, KIND_INT, FIELD(vad_min_silence_ms), 0, 3600000, "N",
      "silence that ends a speech span (default 2000)"},
     {"fp16", 0, KIND_BOOL, FIELD(fp16), 0, 0, "BOOL", "accepted for openai-whisper's command line; ignored on the CPU"},
+    {"diarize", 0, KIND_FLAG, FIELD(diarize), 0, 0, NULL,
+     "who speaks: speakers on segments (and words), [SPEAKER_00]: prefixes, an .rttm file"},
+    {"num-speakers", 0, KIND_INT, FIELD(num_speakers), 1, 1000, "N", "with --diarize: the number of speakers"},
+    {"min-speakers", 0, KIND_INT, FIELD(min_speakers), 1, 1000, "N", "with --diarize: at least N speakers"},
+    {"max-speakers", 0, KIND_INT, FIELD(max_speakers), 1, 1000, "N", "with --diarize: at most N speakers"},
     {"quiet", 'q', KIND_FLAG, FIELD(quiet), 0, 0, NULL, "print no segments"},
 };
 enum { N_OPTIONS = sizeof option_table / sizeof option_table[0], OPTION_HELP = N_OPTIONS };
@@ -355,6 +364,14 @@ int st_cli_transcribe(int argc, char **argv) {
     int first_file;
     int exit_code = parse_options(argc, argv, &s, &first_file);
     if (exit_code >= 0) return exit_code;
+    if (s.compute_type) {
+        st_nn_compute compute;
+        if (st_nn_compute_from_name(s.compute_type, &compute) != 0) {
+            fprintf(stderr, "steno transcribe: --compute-type: '%s' is not auto, fp32 or int8\n", s.compute_type);
+            return ST_EXIT_USAGE;
+        }
+        st_nn_set_compute(compute);
+    }
     if (s.task && strcmp(s.task, "transcribe") != 0 && strcmp(s.task, "translate") != 0) {
         fprintf(stderr, "steno transcribe: --task: '%s' is neither transcribe nor translate\n", s.task);
         return ST_EXIT_USAGE;
@@ -384,6 +401,10 @@ int st_cli_transcribe(int argc, char **argv) {
                 s.language);
         return ST_EXIT_USAGE;
     }
+    st_diarize_options speakers = st_diarize_default_options();
+    speakers.num_speakers = s.num_speakers, speakers.min_speakers = s.min_speakers;
+    speakers.max_speakers = s.max_speakers, speakers.n_threads = s.threads;
+    if (st_cli_check_speaker_options("transcribe", &speakers) != 0) return ST_EXIT_USAGE;
     if (s.fp16) fprintf(stderr, "steno transcribe: note: --fp16 has no effect on the CPU; computing in fp32\n");
     if (first_file >= argc) {
         fprintf(stderr, "steno transcribe: no audio file given\n\n");
@@ -418,7 +439,8 @@ int st_cli_transcribe(int argc, char **argv) {
     options.logprob_threshold = s.logprob_threshold;
     options.compression_ratio_threshold = s.compression_ratio_threshold;
     options.without_timestamps = s.without_timestamps;
-    options.word_timestamps = s.word_timestamps;
+    /* speakers are placed word by word, so diarization needs word timestamps */
+    options.word_timestamps = s.word_timestamps || s.diarize;
     if (s.prepend) options.prepend_punctuations = s.prepend;
     if (s.append) options.append_punctuations = s.append;
     if (s.hallucination_silence_threshold >= 0) {
@@ -495,6 +517,12 @@ int st_cli_transcribe(int argc, char **argv) {
         }
         options.vad = vad;
     }
+    st_diarizer *diarizer = NULL;
+    if (s.diarize && !(diarizer = st_cli_open_diarizer("transcribe", s.vad_model))) {
+        st_vad_free(vad);
+        st_whisper_context_free(context);
+        return ST_EXIT_FAILURE;
+    }
     options.on_segment = print_segment;
     options.on_progress = show_progress;
     options.user = &r;
@@ -513,6 +541,10 @@ int st_cli_transcribe(int argc, char **argv) {
         st_transcript transcript;
         st_transcript_init(&transcript);
         steno_status status = st_transcribe_file(context, spill ? spilled : audio_path, &options, &transcript, &err);
+        if (status == STENO_OK && diarizer) {
+            status = st_cli_diarize_transcript(diarizer, spill ? spilled : audio_path, &speakers, s.word_timestamps,
+                                               s.output_dir, output_name, &transcript, &err);
+        }
         if (spill) unlink(spilled);
         if (r.tty) fprintf(stderr, "\r\033[K");
         for (int f = 0; status == STENO_OK && f < n_formats; f++) {
@@ -531,6 +563,7 @@ int st_cli_transcribe(int argc, char **argv) {
         st_transcript_free(&transcript);
     }
     st_vad_free(vad);
+    st_diarizer_free(diarizer);
     st_whisper_context_free(context);
     return exit_code;
 }

@@ -52,29 +52,43 @@ static double squared_distance(const double *x, const double *y, int dim) {
     return sum;
 }
 
+static double cosine_distance(const double *x, const double *y, int dim) {
+    double dot = 0, xx = 0, yy = 0;
+    for (int d = 0; d < dim; d++)
+        dot += x[d] * y[d], xx += x[d] * x[d], yy += y[d] * y[d];
+    if (!(xx > 0) || !(yy > 0)) return 1.0;
+    return 1.0 - dot / sqrt(xx * yy);
+}
+
 typedef struct agglomeration {
     int n, dim;
+    st_cluster_linkage linkage;
     double *centroid; /* n x dim; slot i holds a live cluster while alive[i] */
     double *weight;
     int *size, *node, *nearest;
-    double *nearest_distance; /* squared */
+    double *nearest_distance; /* squared Euclidean, or cosine distance */
     unsigned char *alive;
 } agglomeration;
+
+static double linkage_distance(const agglomeration *g, int i, int k) {
+    const double *x = g->centroid + (size_t)i * g->dim, *y = g->centroid + (size_t)k * g->dim;
+    return g->linkage == ST_CLUSTER_CENTROID_COSINE ? cosine_distance(x, y, g->dim) : squared_distance(x, y, g->dim);
+}
 
 static void find_nearest(agglomeration *g, int i) {
     g->nearest[i] = -1;
     g->nearest_distance[i] = INFINITY;
     for (int k = 0; k < g->n; k++) {
         if (k == i || !g->alive[k]) continue;
-        double d = squared_distance(g->centroid + (size_t)i * g->dim, g->centroid + (size_t)k * g->dim, g->dim);
+        double d = linkage_distance(g, i, k);
         if (d < g->nearest_distance[i]) g->nearest_distance[i] = d, g->nearest[i] = k;
     }
 }
 
 /* Fills merges[0..n-2]. unit: n x dim unit vectors. */
-static steno_status build_dendrogram(const double *unit, int n, int dim, const float *weights, merge *merges,
-                                     st_error *err) {
-    agglomeration g = {.n = n, .dim = dim};
+static steno_status build_dendrogram(const double *unit, int n, int dim, const float *weights,
+                                     st_cluster_linkage linkage, merge *merges, st_error *err) {
+    agglomeration g = {.n = n, .dim = dim, .linkage = linkage};
     g.centroid = malloc(sizeof(double) * (size_t)n * dim);
     g.weight = malloc(sizeof(double) * n);
     g.size = malloc(sizeof(int) * n);
@@ -105,8 +119,11 @@ static steno_status build_dendrogram(const double *unit, int n, int dim, const f
             i = j, j = t;
         }
         int low = g.node[i] < g.node[j] ? g.node[i] : g.node[j], high = g.node[i] ^ g.node[j] ^ low;
-        merges[m] =
-            (merge){.a = low, .b = high, .distance = sqrt(g.nearest_distance[i]), .size = g.size[i] + g.size[j]};
+        merges[m] = (merge){.a = low,
+                            .b = high,
+                            .distance = linkage == ST_CLUSTER_CENTROID_COSINE ? g.nearest_distance[i]
+                                                                              : sqrt(g.nearest_distance[i]),
+                            .size = g.size[i] + g.size[j]};
         double wi = g.weight[i], wj = g.weight[j];
         for (int d = 0; d < dim; d++) {
             double *ci = g.centroid + (size_t)i * dim, *cj = g.centroid + (size_t)j * dim;
@@ -119,7 +136,7 @@ static steno_status build_dendrogram(const double *unit, int n, int dim, const f
             if (g.nearest[k] == i || g.nearest[k] == j) {
                 find_nearest(&g, k);
             } else {
-                double d = squared_distance(g.centroid + (size_t)i * dim, g.centroid + (size_t)k * dim, dim);
+                double d = linkage_distance(&g, i, k);
                 if (d < g.nearest_distance[k]) g.nearest_distance[k] = d, g.nearest[k] = i;
             }
         }
@@ -198,14 +215,6 @@ static int count_large(const int *labels, int n, int k, int min_size, int *count
     return large;
 }
 
-static double cosine_distance(const double *x, const double *y, int dim) {
-    double dot = 0, xx = 0, yy = 0;
-    for (int d = 0; d < dim; d++)
-        dot += x[d] * y[d], xx += x[d] * x[d], yy += y[d] * y[d];
-    if (!(xx > 0) || !(yy > 0)) return 1.0;
-    return 1.0 - dot / sqrt(xx * yy);
-}
-
 /* Folds clusters with fewer than min_size members into the nearest large one (cosine distance
  * between weighted centroids) and renumbers; returns the new count. */
 static int fold_small_clusters(const double *unit, const float *weights, int n, int dim, int *labels, int k,
@@ -254,8 +263,9 @@ steno_status st_cluster_agglomerative(const float *embeddings, int n, int dim, c
     if (!embeddings || n < 1 || dim < 1 || !options || !labels || !n_clusters) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "clustering needs at least one embedding");
     }
-    if (!(options->threshold >= 0) || options->min_cluster_size < 0 || options->num_clusters < 0 ||
-        options->min_clusters < 0 || options->max_clusters < 0) {
+    if (!(options->threshold >= 0) || (unsigned)options->linkage > ST_CLUSTER_CENTROID_COSINE ||
+        options->min_cluster_size < 0 || options->num_clusters < 0 || options->min_clusters < 0 ||
+        options->max_clusters < 0) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "clustering options out of range");
     }
     for (int i = 0; weights && i < n; i++) {
@@ -298,7 +308,7 @@ steno_status st_cluster_agglomerative(const float *embeddings, int n, int dim, c
         labels[0] = 0, *n_clusters = 1;
         goto done;
     }
-    if ((status = build_dendrogram(unit, n, dim, weights, merges, err)) != STENO_OK) goto done;
+    if ((status = build_dendrogram(unit, n, dim, weights, options->linkage, merges, err)) != STENO_OK) goto done;
 
     /* fcluster's "distance" criterion cuts on the largest merge distance in each subtree */
     for (int m = 0; m < n - 1; m++) {

@@ -9,7 +9,7 @@
  *   1. every embedding is scaled to unit length (cosine metric);
  *   2. centroid-linkage agglomerative clustering builds the full dendrogram: repeatedly merge the
  *      two clusters whose centroids (means of their unit vectors, optionally weighted) are
- *      closest in Euclidean distance;
+ *      closest in Euclidean distance (or cosine distance, see st_cluster_linkage);
  *   3. the dendrogram is cut at `threshold` (a cluster is kept whole when no merge inside it is
  *      farther than the threshold, scipy's fcluster "distance" criterion);
  *   4. clusters with fewer than min(min_cluster_size, max(1, round(0.1 N))) members are "small";
@@ -31,8 +31,18 @@
 #define ST_CLUSTER_PYANNOTE_THRESHOLD 0.7045654963945799
 #define ST_CLUSTER_PYANNOTE_MIN_CLUSTER_SIZE 12
 
+/* How the distance between two clusters is measured, both on the centroids (means of the
+ * members' unit vectors). pyannote uses the first; the second suits embeddings whose members
+ * are only weakly correlated (a centroid of many such vectors is short, so Euclidean distances
+ * between big clusters shrink below those between single members). */
+typedef enum st_cluster_linkage {
+    ST_CLUSTER_CENTROID_EUCLIDEAN = 0, /* |c_a - c_b|, in 0..2 (scipy's centroid linkage) */
+    ST_CLUSTER_CENTROID_COSINE,        /* 1 - cos(c_a, c_b), in 0..2 */
+} st_cluster_linkage;
+
 typedef struct st_cluster_options {
-    double threshold;     /* Euclidean distance between centroids of unit vectors (0..2) */
+    st_cluster_linkage linkage;
+    double threshold;     /* merges farther than this (in the linkage's distance) are cut */
     int min_cluster_size; /* clusters smaller than this are folded into the nearest large one */
     int num_clusters;     /* exact number wanted; 0: estimated from the threshold */
     int min_clusters;     /* lower bound when estimating; 0: 1 */

@@ -24,6 +24,8 @@ typedef struct bridge {
     const st_transcribe_options *options; /* the caller's */
     const st_vad_span *spans;
     size_t n_spans;
+    const float *probs; /* per ST_VAD_FRAME of the recording */
+    size_t n_frames;
     st_word *words; /* scratch for the mapped copy of a segment's words */
     int capacity;
     int out_of_memory;
@@ -47,6 +49,29 @@ static int mapped_segment(void *user, const st_segment *segment) {
     return b->options->on_segment(b->options->user, &copy);
 }
 
+/* Speech follows a timestamp at `from` (seconds of the joined speech) when a frame at least
+ * SPEECH_MARGIN later, before `to`, reaches the VAD threshold. The margin passes over the
+ * frames where the speech Whisper just closed is still fading out of the VAD's window and the
+ * 400 ms of padding after it. */
+#define SPEECH_MARGIN 0.5
+
+static int has_speech(void *user, double from, double to) {
+    const bridge *b = user;
+    size_t joined_start = 0; /* of span k on the joined timeline */
+    size_t k = 0;
+    for (double t = from + SPEECH_MARGIN; t < to; t += (double)ST_VAD_FRAME / ST_VAD_SAMPLE_RATE) {
+        size_t joined = (size_t)(t * ST_VAD_SAMPLE_RATE);
+        while (k < b->n_spans && joined >= joined_start + (b->spans[k].end - b->spans[k].start)) {
+            joined_start += b->spans[k].end - b->spans[k].start;
+            k++;
+        }
+        if (k == b->n_spans) return 0;
+        size_t frame = (b->spans[k].start + joined - joined_start) / ST_VAD_FRAME;
+        if (frame < b->n_frames && b->probs[frame] >= b->options->vad_options.threshold) return 1;
+    }
+    return 0;
+}
+
 static void forward_progress(void *user, double done, double total) {
     const bridge *b = user;
     b->options->on_progress(b->options->user, done, total);
@@ -54,15 +79,24 @@ static void forward_progress(void *user, double done, double total) {
 
 steno_status st_transcribe_speech(st_whisper_context *context, const float *samples, size_t n_samples,
                                   const st_transcribe_options *options, st_transcript *out, st_error *err) {
-    st_vad_span *spans;
-    size_t n_spans, n_speech = 0;
-    steno_status status =
-        st_vad_speech_spans(options->vad, samples, n_samples, &options->vad_options, &spans, &n_spans, err);
-    if (status != STENO_OK) return status;
+    size_t n_frames = st_vad_n_frames(n_samples), n_spans, n_speech = 0;
+    st_vad_span *spans = NULL;
+    float *probs = malloc(n_frames * sizeof *probs);
+    if (!probs) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for %zu VAD frames", n_frames);
+    steno_status status = st_vad_probabilities(options->vad, samples, n_samples, probs, err);
+    if (status == STENO_OK) {
+        status =
+            st_vad_spans_from_probabilities(probs, n_frames, n_samples, &options->vad_options, &spans, &n_spans, err);
+    }
+    if (status != STENO_OK) {
+        free(probs);
+        return status;
+    }
     for (size_t i = 0; i < n_spans; i++)
         n_speech += spans[i].end - spans[i].start;
     float *speech = malloc((n_speech ? n_speech : 1) * sizeof *speech);
     if (!speech) {
+        free(probs);
         free(spans);
         return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for %zu samples of speech", n_speech);
     }
@@ -72,9 +106,13 @@ steno_status st_transcribe_speech(st_whisper_context *context, const float *samp
         at += spans[i].end - spans[i].start;
     }
 
-    bridge b = {.options = options, .spans = spans, .n_spans = n_spans};
+    bridge b = {.options = options, .spans = spans, .n_spans = n_spans, .probs = probs, .n_frames = n_frames};
     st_transcribe_options inner = *options;
     inner.vad = NULL;
+    /* Joined speech changes abruptly at each junction, where Whisper often closes its text with
+     * a timestamp mid-window; openai-whisper's rule would then skip the rest of the window. */
+    inner.has_speech = has_speech;
+    inner.speech_user = &b;
     inner.user = &b;
     inner.on_segment = options->on_segment ? mapped_segment : NULL;
     inner.on_progress = options->on_progress ? forward_progress : NULL;
@@ -87,5 +125,6 @@ steno_status st_transcribe_speech(st_whisper_context *context, const float *samp
     free(b.words);
     free(speech);
     free(spans);
+    free(probs);
     return status;
 }

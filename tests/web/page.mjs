@@ -2,25 +2,27 @@
 // `steno serve`, as a person would: a bad file gives the server's error message; jfk.wav with
 // base.en reaches 100 % and shows the transcript; segments and words seek the player; the srt
 // download matches the job's result; the Russian interface; a narrow screen; cancelling a long
-// job midway. Started by tests/web/run, which starts the server.
+// job midway. CTest runs it through tests/server/with_server.sh, which starts the server.
 //
-//   node tests/web/page.mjs BASE_URL AUDIO.wav OUT_DIR NODE_DIR
+//   STENO_URL=http://127.0.0.1:PORT [STENO_WEB_API_KEY=KEY] node tests/web/page.mjs AUDIO.wav OUT_DIR
 //
-// OUT_DIR receives the screenshots; NODE_DIR holds node_modules/playwright-core
-// (scripts/install-web-test-deps). When the server wants an API key, STENO_WEB_API_KEY holds
-// it: the page must then say so and take it. Exits 1 with a message naming the failed check.
+// OUT_DIR receives the screenshots (web-page.png, -ru, -narrow) and the srt downloaded. When the
+// server wants an API key, STENO_WEB_API_KEY holds it: the page must then say so and take it.
+// playwright-core comes from tests/web/node_modules (scripts/install-node-tests tests/web).
+// Exits 1 with a message naming the failed check.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
 
-const [base, audioPath, outDir, nodeDir] = process.argv.slice(2);
-if (!nodeDir) {
-  console.error('usage: node tests/web/page.mjs BASE_URL AUDIO.wav OUT_DIR NODE_DIR');
+const [audioPath, outDir] = process.argv.slice(2);
+if (!outDir || !process.env.STENO_URL) {
+  console.error('usage: STENO_URL=http://127.0.0.1:PORT node tests/web/page.mjs AUDIO.wav OUT_DIR');
   process.exit(2);
 }
-const { chromium } = createRequire(path.join(path.resolve(nodeDir), 'package.json'))('playwright-core');
+const base = new URL('/', process.env.STENO_URL).href;
+const CHROMIUM = '/usr/bin/chromium';
 const KEY = process.env.STENO_WEB_API_KEY || '';
 const PHRASE = 'ask not what your country can do for you';
 const JOB_TIMEOUT = 10 * 60 * 1000; // the sanitizer build on a busy machine is slow
@@ -93,11 +95,12 @@ function longWav(wav, times) {
 }
 
 async function main() {
+  check(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing (scripts/install-deps installs Debian's chromium)`);
   fs.mkdirSync(outDir, { recursive: true });
   fs.rmSync(path.join(outDir, 'web-page-failure.png'), { force: true });
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'steno-web-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     headless: true,
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
