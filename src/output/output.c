@@ -71,7 +71,8 @@ size_t st_output_format_double(double value, char out[32]) {
     const char *s = scientific;
     for (; *s != 'e'; s++)
         if (*s >= '0' && *s <= '9') digits[n_digits++] = *s;
-    while (n_digits > 1 && digits[n_digits - 1] == '0') n_digits--;
+    while (n_digits > 1 && digits[n_digits - 1] == '0')
+        n_digits--;
     int exponent = atoi(s + 1);
     int point = exponent + 1; /* digits[0 .. point) come before the decimal point */
     /* repr switches to exponent notation when the decimal point position is <= -4 or > 16 */
@@ -86,13 +87,15 @@ size_t st_output_format_double(double value, char out[32]) {
     } else if (point <= 0) {
         *p++ = '0';
         *p++ = '.';
-        for (int i = 0; i < -point; i++) *p++ = '0';
+        for (int i = 0; i < -point; i++)
+            *p++ = '0';
         memcpy(p, digits, (size_t)n_digits);
         p += n_digits;
     } else if (point >= n_digits) {
         memcpy(p, digits, (size_t)n_digits);
         p += n_digits;
-        for (int i = n_digits; i < point; i++) *p++ = '0';
+        for (int i = n_digits; i < point; i++)
+            *p++ = '0';
         *p++ = '.';
         *p++ = '0';
     } else {
@@ -276,8 +279,10 @@ static bool flush_subtitle(subtitle_state *st) {
         if (strcmp(last, word_start) != 0) emit_cue(w, last, word_start, st->joined.data, st->joined.length);
         st_strbuf_clear(&highlighted);
         for (int j = 0; j < st->n_words; j++) {
-            if (j == i) append_underlined(&highlighted, st->words[j].text.data, st->words[j].text.length);
-            else st_strbuf_append(&highlighted, st->words[j].text.data, st->words[j].text.length);
+            if (j == i)
+                append_underlined(&highlighted, st->words[j].text.data, st->words[j].text.length);
+            else
+                st_strbuf_append(&highlighted, st->words[j].text.data, st->words[j].text.length);
         }
         emit_cue(w, word_start, word_end, highlighted.data ? highlighted.data : "", highlighted.length);
         memcpy(last, word_end, sizeof last);
@@ -288,7 +293,8 @@ static bool flush_subtitle(subtitle_state *st) {
 }
 
 static void clear_subtitle(subtitle_state *st) {
-    for (int i = 0; i < st->n_words; i++) st_strbuf_free(&st->words[i].text);
+    for (int i = 0; i < st->n_words; i++)
+        st_strbuf_free(&st->words[i].text);
     st->n_words = 0;
 }
 
@@ -302,7 +308,8 @@ static size_t stripped_length(const char *text, size_t length) {
 static steno_status render_word_subtitles(const st_transcript *t, const st_output_options *o, cue_writer *w,
                                           st_error *err) {
     int total_words = 0;
-    for (int s = 0; s < t->n_segments; s++) total_words += t->segments[s].n_words;
+    for (int s = 0; s < t->n_segments; s++)
+        total_words += t->segments[s].n_words;
     subtitle_state st = {.writer = w, .options = o};
     st_strbuf_init(&st.joined);
     st.words = calloc(total_words > 0 ? (size_t)total_words : 1, sizeof(cue_word));
@@ -410,14 +417,29 @@ static void append_json_string(st_strbuf *out, const char *text) {
         uint32_t cp;
         i += st_utf8_decode(text + i, length - i, &cp);
         switch (cp) {
-        case '"': st_strbuf_append_str(out, "\\\""); continue;
-        case '\\': st_strbuf_append_str(out, "\\\\"); continue;
-        case '\n': st_strbuf_append_str(out, "\\n"); continue;
-        case '\r': st_strbuf_append_str(out, "\\r"); continue;
-        case '\t': st_strbuf_append_str(out, "\\t"); continue;
-        case '\b': st_strbuf_append_str(out, "\\b"); continue;
-        case '\f': st_strbuf_append_str(out, "\\f"); continue;
-        default: break;
+        case '"':
+            st_strbuf_append_str(out, "\\\"");
+            continue;
+        case '\\':
+            st_strbuf_append_str(out, "\\\\");
+            continue;
+        case '\n':
+            st_strbuf_append_str(out, "\\n");
+            continue;
+        case '\r':
+            st_strbuf_append_str(out, "\\r");
+            continue;
+        case '\t':
+            st_strbuf_append_str(out, "\\t");
+            continue;
+        case '\b':
+            st_strbuf_append_str(out, "\\b");
+            continue;
+        case '\f':
+            st_strbuf_append_str(out, "\\f");
+            continue;
+        default:
+            break;
         }
         if (cp >= 0x20 && cp < 0x7F) {
             st_strbuf_append_char(out, (char)cp);
@@ -463,7 +485,8 @@ static steno_status render_json(const st_transcript *t, st_strbuf *out) {
         append_json_string(out, s->text ? s->text : "");
         append_json_key(out, "tokens");
         st_strbuf_append_char(out, '[');
-        for (int k = 0; k < s->n_tokens; k++) st_strbuf_printf(out, "%s%d", k ? ", " : "", s->tokens[k]);
+        for (int k = 0; k < s->n_tokens; k++)
+            st_strbuf_printf(out, "%s%d", k ? ", " : "", s->tokens[k]);
         st_strbuf_append_char(out, ']');
         append_json_double_member(out, "temperature", s->temperature);
         append_json_double_member(out, "avg_logprob", s->avg_logprob);
@@ -483,13 +506,21 @@ static steno_status render_json(const st_transcript *t, st_strbuf *out) {
             }
             st_strbuf_append_char(out, ']');
         }
+        /* Not in openai's result: the language each window was decoded in, when it was detected
+         * per window (--language-per-window) */
+        if (t->language_per_segment) {
+            append_json_key(out, "language");
+            append_json_string(out, s->language);
+        }
         /* Not in openai's result: the diarization label, named as whisperX names it. */
         if (s->speaker >= 0) st_strbuf_printf(out, ", \"speaker\": \"SPEAKER_%02d\"", s->speaker);
         st_strbuf_append_char(out, '}');
     }
     st_strbuf_append_str(out, "], \"language\": ");
-    if (t->language) append_json_string(out, t->language);
-    else st_strbuf_append_str(out, "null");
+    if (t->language)
+        append_json_string(out, t->language);
+    else
+        st_strbuf_append_str(out, "null");
     st_strbuf_append_char(out, '}');
     return STENO_OK;
 }
@@ -502,11 +533,21 @@ steno_status st_output_render(st_output_format format, const st_transcript *tran
     if (!options) options = &defaults;
     steno_status status;
     switch (format) {
-    case ST_OUTPUT_TXT: status = render_txt(transcript, out); break;
-    case ST_OUTPUT_VTT: status = render_subtitles(transcript, options, false, out, err); break;
-    case ST_OUTPUT_SRT: status = render_subtitles(transcript, options, true, out, err); break;
-    case ST_OUTPUT_TSV: status = render_tsv(transcript, out, err); break;
-    case ST_OUTPUT_JSON: status = render_json(transcript, out); break;
+    case ST_OUTPUT_TXT:
+        status = render_txt(transcript, out);
+        break;
+    case ST_OUTPUT_VTT:
+        status = render_subtitles(transcript, options, false, out, err);
+        break;
+    case ST_OUTPUT_SRT:
+        status = render_subtitles(transcript, options, true, out, err);
+        break;
+    case ST_OUTPUT_TSV:
+        status = render_tsv(transcript, out, err);
+        break;
+    case ST_OUTPUT_JSON:
+        status = render_json(transcript, out);
+        break;
     default:
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "writer: format %d cannot be rendered", (int)format);
     }
@@ -514,8 +555,8 @@ steno_status st_output_render(st_output_format format, const st_transcript *tran
     return status;
 }
 
-steno_status st_output_write(st_output_format format, const st_transcript *transcript,
-                             const st_output_options *options, FILE *stream, st_error *err) {
+steno_status st_output_write(st_output_format format, const st_transcript *transcript, const st_output_options *options,
+                             FILE *stream, st_error *err) {
     st_strbuf text;
     st_strbuf_init(&text);
     steno_status status = st_output_render(format, transcript, options, &text, err);
@@ -526,8 +567,8 @@ steno_status st_output_write(st_output_format format, const st_transcript *trans
     return status;
 }
 
-steno_status st_output_path(const char *output_dir, const char *audio_path, const char *extension,
-                            st_strbuf *path, st_error *err) {
+steno_status st_output_path(const char *output_dir, const char *audio_path, const char *extension, st_strbuf *path,
+                            st_error *err) {
     const char *base = strrchr(audio_path, '/');
     base = base ? base + 1 : audio_path;
     /* os.path.splitext: the last dot starts the extension unless only dots precede it */
@@ -535,7 +576,8 @@ steno_status st_output_path(const char *output_dir, const char *audio_path, cons
     const char *dot = strrchr(base, '.');
     if (dot) {
         const char *q = base;
-        while (q < dot && *q == '.') q++;
+        while (q < dot && *q == '.')
+            q++;
         if (q < dot) stem = (size_t)(dot - base);
     }
     st_strbuf_clear(path);
@@ -553,9 +595,8 @@ steno_status st_output_path(const char *output_dir, const char *audio_path, cons
 
 /* Each file through a temporary beside it and a rename: a full disk or a crash leaves the
  * previous transcript whole, and a symlink at the path is replaced, never written through. */
-static steno_status save_one(st_output_format format, const st_transcript *transcript,
-                             const st_output_options *options, const char *output_dir, const char *audio_path,
-                             st_error *err) {
+static steno_status save_one(st_output_format format, const st_transcript *transcript, const st_output_options *options,
+                             const char *output_dir, const char *audio_path, st_error *err) {
     st_strbuf path, text;
     st_strbuf_init(&path);
     st_strbuf_init(&text);
@@ -596,15 +637,13 @@ steno_status st_output_prepare_dir(const char *output_dir, st_error *err) {
         if (saved == '\0') break;
     }
     if (access(path, W_OK | X_OK) != 0) {
-        return st_error_set(err, STENO_ERR_IO, "output folder %s: cannot write there: %s", output_dir,
-                            strerror(errno));
+        return st_error_set(err, STENO_ERR_IO, "output folder %s: cannot write there: %s", output_dir, strerror(errno));
     }
     return STENO_OK;
 }
 
-steno_status st_output_save(st_output_format format, const st_transcript *transcript,
-                            const st_output_options *options, const char *output_dir,
-                            const char *audio_path, st_error *err) {
+steno_status st_output_save(st_output_format format, const st_transcript *transcript, const st_output_options *options,
+                            const char *output_dir, const char *audio_path, st_error *err) {
     if (format != ST_OUTPUT_ALL) return save_one(format, transcript, options, output_dir, audio_path, err);
     for (int f = 0; f < ST_OUTPUT_FORMAT_COUNT; f++) {
         steno_status status = save_one((st_output_format)f, transcript, options, output_dir, audio_path, err);

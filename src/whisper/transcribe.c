@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,7 +81,7 @@ static steno_status build_suppress_list(st_whisper_context *c, st_error *err) {
     size_t n = n_symbols;
     const st_tokenizer *t = c->tokenizer;
     int controls[6] = {st_tokenizer_translate(t), st_tokenizer_transcribe(t), st_tokenizer_sot(t),
-                       st_tokenizer_sot_prev(t), st_tokenizer_sot_lm(t), st_tokenizer_no_speech(t)};
+                       st_tokenizer_sot_prev(t),  st_tokenizer_sot_lm(t),     st_tokenizer_no_speech(t)};
     for (int i = 0; i < 6; i++) {
         if (controls[i] >= 0) c->suppress[n++] = controls[i];
     }
@@ -102,8 +103,8 @@ steno_status st_whisper_context_load(const char *path, int max_sequences, int n_
     return st_whisper_context_load_model(&file, max_sequences, n_threads, out, err);
 }
 
-steno_status st_whisper_context_load_model(st_model *file, int max_sequences, int n_threads,
-                                           st_whisper_context **out, st_error *err) {
+steno_status st_whisper_context_load_model(st_model *file, int max_sequences, int n_threads, st_whisper_context **out,
+                                           st_error *err) {
     *out = NULL;
     if (max_sequences < 1) max_sequences = 1;
     st_whisper_context *c = calloc(1, sizeof *c);
@@ -120,8 +121,8 @@ steno_status st_whisper_context_load_model(st_model *file, int max_sequences, in
     if (status == STENO_OK) status = st_whisper_state_init(&c->state, &c->model, max_sequences, err);
     if (status == STENO_OK) {
         if (c->file.vocab) {
-            status = st_tokenizer_create(c->file.vocab, c->file.n_vocab_entries, c->file.dims.n_vocab, &c->tokenizer,
-                                         err);
+            status =
+                st_tokenizer_create(c->file.vocab, c->file.n_vocab_entries, c->file.dims.n_vocab, &c->tokenizer, err);
         } else if (c->file.vocabulary_path) {
             status = st_tokenizer_load_file(c->file.vocabulary_path, c->file.dims.n_vocab, &c->tokenizer, err);
         } else { /* an openai .pt: the vocabulary openai-whisper ships, built into steno */
@@ -134,11 +135,14 @@ steno_status st_whisper_context_load_model(st_model *file, int max_sequences, in
     }
     if (status == STENO_OK) {
         const st_tokenizer *t = c->tokenizer;
-        c->special = (st_special_tokens){
-            .n_vocab = st_tokenizer_n_vocab(t), .eot = st_tokenizer_eot(t), .sot = st_tokenizer_sot(t),
-            .sot_prev = st_tokenizer_sot_prev(t), .no_speech = st_tokenizer_no_speech(t),
-            .no_timestamps = st_tokenizer_no_timestamps(t), .timestamp_begin = st_tokenizer_timestamp_begin(t),
-            .blank = st_tokenizer_space(t)};
+        c->special = (st_special_tokens){.n_vocab = st_tokenizer_n_vocab(t),
+                                         .eot = st_tokenizer_eot(t),
+                                         .sot = st_tokenizer_sot(t),
+                                         .sot_prev = st_tokenizer_sot_prev(t),
+                                         .no_speech = st_tokenizer_no_speech(t),
+                                         .no_timestamps = st_tokenizer_no_timestamps(t),
+                                         .timestamp_begin = st_tokenizer_timestamp_begin(t),
+                                         .blank = st_tokenizer_space(t)};
         status = st_decoder_create(&c->special, c->file.dims.n_text_ctx, max_sequences, &c->decoder, err);
     }
     if (status == STENO_OK) status = build_suppress_list(c, err);
@@ -161,7 +165,8 @@ steno_status st_whisper_context_load_model(st_model *file, int max_sequences, in
 
 st_transcribe_options st_transcribe_default_options(void) {
     st_transcribe_options o = {0};
-    for (int i = 0; i < 6; i++) o.temperatures[i] = 0.2f * (float)i;
+    for (int i = 0; i < 6; i++)
+        o.temperatures[i] = 0.2f * (float)i;
     o.n_temperatures = 6;
     o.beam_size = 1;
     o.best_of = 5;
@@ -238,8 +243,10 @@ static char *decode_text(const st_whisper_context *c, const int32_t *tokens, int
 /* Python's str.strip() bounds (ASCII whitespace is what Whisper's text carries). */
 static void strip_bounds(const char *text, size_t *begin, size_t *end) {
     size_t b = 0, e = strlen(text);
-    while (b < e && isspace((unsigned char)text[b])) b++;
-    while (e > b && isspace((unsigned char)text[e - 1])) e--;
+    while (b < e && isspace((unsigned char)text[b]))
+        b++;
+    while (e > b && isspace((unsigned char)text[e - 1]))
+        e--;
     *begin = b;
     *end = e;
 }
@@ -250,16 +257,24 @@ static void strip_bounds(const char *text, size_t *begin, size_t *end) {
  * clip shorter than 30 s it ends in the log-mel of the padding's digital silence, not in the
  * zeros that the seek loop's windows are padded with, and the two give different languages'
  * probabilities. probs (NULL or one entry per language) receives their softmax. */
+static steno_status detect_encoded(st_whisper_context *c, float *probs, const char **code, st_error *err);
+
 static steno_status detect_on_mel(st_whisper_context *c, st_mel_source *mel, float *probs, const char **code,
                                   st_error *err) {
     steno_status status = st_mel_source_window(mel, 0, N_FRAMES, c->window, N_FRAMES, err);
     if (status != STENO_OK) return status;
     status = st_whisper_encode(&c->model, &c->state, c->window, err);
     if (status != STENO_OK) return status;
+    return detect_encoded(c, probs, code, err);
+}
+
+/* The language of the window the encoder holds now: the logits of <|startoftranscript|> alone,
+ * restricted to the language tokens. */
+static steno_status detect_encoded(st_whisper_context *c, float *probs, const char **code, st_error *err) {
     int32_t sot = (int32_t)c->special.sot;
     float *logits = malloc((size_t)c->special.n_vocab * sizeof *logits);
     if (!logits) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-    status = st_whisper_decode(&c->model, &c->state, &sot, 1, 0, logits, err);
+    steno_status status = st_whisper_decode(&c->model, &c->state, &sot, 1, 0, logits, err);
     if (status == STENO_OK) {
         const int first = c->special.sot + 1, count = st_tokenizer_n_languages(c->tokenizer);
         int best = first;
@@ -269,8 +284,10 @@ static steno_status detect_on_mel(st_whisper_context *c, st_mel_source *mel, flo
         *code = st_tokenizer_language_code(c->tokenizer, best);
         if (probs) {
             double sum = 0.0;
-            for (int i = 0; i < count; i++) sum += exp((double)logits[first + i] - logits[best]);
-            for (int i = 0; i < count; i++) probs[i] = (float)(exp((double)logits[first + i] - logits[best]) / sum);
+            for (int i = 0; i < count; i++)
+                sum += exp((double)logits[first + i] - logits[best]);
+            for (int i = 0; i < count; i++)
+                probs[i] = (float)(exp((double)logits[first + i] - logits[best]) / sum);
         }
     }
     free(logits);
@@ -310,9 +327,8 @@ typedef struct window_result {
 
 /* decode_with_fallback: tries each temperature until the result is neither too repetitive
  * nor too improbable (or is judged silence). */
-static steno_status decode_with_fallback(st_whisper_context *c, const st_transcribe_options *o,
-                                         const int32_t *initial, int n_initial, int sot_index, window_result *out,
-                                         st_error *err) {
+static steno_status decode_with_fallback(st_whisper_context *c, const st_transcribe_options *o, const int32_t *initial,
+                                         int n_initial, int sot_index, window_result *out, st_error *err) {
     st_decode_options d = st_decode_default_options();
     d.patience = o->patience;
     d.length_penalty = o->length_penalty;
@@ -324,8 +340,12 @@ static steno_status decode_with_fallback(st_whisper_context *c, const st_transcr
     }
     d.sample_len = c->file.dims.n_text_ctx / 2;
     d.seed = o->seed;
-    st_decoder_ops ops = {.context = c, .prefill = ops_prefill, .reorder = ops_reorder, .step = ops_step,
-                          .max_sequences = c->max_sequences, .n_text_ctx = c->file.dims.n_text_ctx};
+    st_decoder_ops ops = {.context = c,
+                          .prefill = ops_prefill,
+                          .reorder = ops_reorder,
+                          .step = ops_step,
+                          .max_sequences = c->max_sequences,
+                          .n_text_ctx = c->file.dims.n_text_ctx};
     for (int i = 0; i < o->n_temperatures; i++) {
         d.temperature = o->temperatures[i];
         d.beam_size = d.temperature == 0.0f ? o->beam_size : 1;
@@ -366,7 +386,8 @@ static void window_segments_clear(window_segments *ws) {
     for (int s = 0; s < ws->n; s++) {
         st_segment *segment = &ws->items[s];
         free(segment->text);
-        for (int i = 0; i < segment->n_words; i++) free(segment->words[i].text);
+        for (int i = 0; i < segment->n_words; i++)
+            free(segment->words[i].text);
         free(segment->words);
     }
     ws->n = 0;
@@ -391,10 +412,17 @@ static steno_status new_segment(st_whisper_context *c, window_segments *ws, int 
     char *text = decode_text(c, text_tokens, n_text);
     free(text_tokens);
     if (!text) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-    ws->items[ws->n++] = (st_segment){
-        .seek = seek, .start = start, .end = end, .text = text, .tokens = (int *)tokens, .n_tokens = n,
-        .temperature = w->decode.temperature, .avg_logprob = w->decode.avg_logprob,
-        .compression_ratio = w->compression_ratio, .no_speech_prob = w->decode.no_speech_prob, .speaker = -1};
+    ws->items[ws->n++] = (st_segment){.seek = seek,
+                                      .start = start,
+                                      .end = end,
+                                      .text = text,
+                                      .tokens = (int *)tokens,
+                                      .n_tokens = n,
+                                      .temperature = w->decode.temperature,
+                                      .avg_logprob = w->decode.avg_logprob,
+                                      .compression_ratio = w->compression_ratio,
+                                      .no_speech_prob = w->decode.no_speech_prob,
+                                      .speaker = -1};
     return STENO_OK;
 }
 
@@ -459,8 +487,8 @@ typedef struct window_frame {
  * of the window's segments stay, through *skip_window whether none do (the leading-silence
  * case), and moves *seek. */
 static void apply_hallucination_rules(const window_segments *ws, const window_frame *f, double threshold,
-                                      int single_timestamp_ending, double last_speech_timestamp, int *seek,
-                                      int *n_keep, int *skip_window) {
+                                      int single_timestamp_ending, double last_speech_timestamp, int *seek, int *n_keep,
+                                      int *skip_window) {
     *n_keep = ws->n;
     *skip_window = 0;
     double last_word_end;
@@ -510,7 +538,7 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
     const int content_frames = st_mel_source_content_frames(mel);
     const double content_duration = (double)content_frames * HOP_LENGTH / SAMPLE_RATE;
     out->duration = (double)st_mel_source_n_samples(mel) / SAMPLE_RATE;
-    const int input_stride = N_FRAMES / c->file.dims.n_audio_ctx; /* 2 mel frames per audio position */
+    const int input_stride = N_FRAMES / c->file.dims.n_audio_ctx;                  /* 2 mel frames per audio position */
     const double time_precision = (double)input_stride * HOP_LENGTH / SAMPLE_RATE; /* 0.02 s */
     const st_tokenizer *t = c->tokenizer;
     const int multilingual = st_tokenizer_is_multilingual(t);
@@ -541,8 +569,10 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         status = st_tokenizer_encode(t, spaced, length, NULL, 0, &n_ids, err);
         if (status == STENO_OK && n_ids > (size_t)capacity) {
             int32_t *grown = realloc(all, n_ids * sizeof *all);
-            if (grown) all = grown, capacity = (int)n_ids;
-            else status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+            if (grown)
+                all = grown, capacity = (int)n_ids;
+            else
+                status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
         }
         if (status == STENO_OK) status = st_tokenizer_encode(t, spaced, length, all, (size_t)capacity, &n_ids, err);
         free(spaced);
@@ -562,6 +592,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
     }
     if ((status = st_transcript_set_language(out, language, err)) != STENO_OK) goto done;
     out->has_words = o->word_timestamps != 0;
+    const int detect_each_window = multilingual && !o->language && o->language_per_window;
+    out->language_per_segment = detect_each_window;
 
     int seek = 0, stop = 0;
     double last_speech_timestamp = 0.0;
@@ -571,6 +603,12 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         const double segment_duration = (double)segment_size * HOP_LENGTH / SAMPLE_RATE;
         if ((status = st_mel_source_window(mel, seek, segment_size, c->window, N_FRAMES, err)) != STENO_OK) goto done;
         if ((status = st_whisper_encode(&c->model, &c->state, c->window, err)) != STENO_OK) goto done;
+        if (detect_each_window && seek > 0) {
+            const char *previous = language;
+            if ((status = detect_encoded(c, NULL, &language, err)) != STENO_OK) goto done;
+            /* text in another language would pull the decoder back into it: start afresh */
+            if (strcmp(previous, language) != 0) prompt_reset_since = n_all;
+        }
 
         /* <|startofprev|> + the latest history, then the SOT sequence */
         int n_initial = 0;
@@ -617,8 +655,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         if (n_consecutive > 0) {
             /* segments end where two timestamps meet */
             for (int i = 1; i <= n_tokens; i++) {
-                int is_cut = i < n_tokens ? (tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts)
-                                          : single_timestamp_ending;
+                int is_cut =
+                    i < n_tokens ? (tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts) : single_timestamp_ending;
                 if (!is_cut) continue;
                 const int32_t *slice = tokens + last_slice;
                 int n_slice = i - last_slice;
@@ -649,8 +687,11 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         int n_keep = ws.n;
         if (o->word_timestamps) {
             const st_word_window window = {
-                .sot_sequence = initial + sot_index, .n_sot = multilingual ? 3 : 1, .language = language,
-                .time_offset = time_offset, .num_frames = segment_size,
+                .sot_sequence = initial + sot_index,
+                .n_sot = multilingual ? 3 : 1,
+                .language = language,
+                .time_offset = time_offset,
+                .num_frames = segment_size,
                 .prepend_punctuations = o->prepend_punctuations ? o->prepend_punctuations : ST_PREPEND_PUNCTUATIONS,
                 .append_punctuations = o->append_punctuations ? o->append_punctuations : ST_APPEND_PUNCTUATIONS};
             status = st_word_aligner_add(c->aligner, &c->model, &c->state, t, &window, ws.items, ws.n,
@@ -662,11 +703,14 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
                 seek = round_half_even(last_word_end * FRAMES_PER_SECOND);
             }
             if (o->has_hallucination_silence_threshold) {
-                const window_frame frame = {
-                    .previous_seek = previous_seek, .segment_size = segment_size, .content_frames = content_frames,
-                    .time_offset = time_offset,
-                    .window_end_time = (double)(previous_seek + N_FRAMES) * HOP_LENGTH / SAMPLE_RATE,
-                    .segment_duration = segment_duration, .content_duration = content_duration};
+                const window_frame frame = {.previous_seek = previous_seek,
+                                            .segment_size = segment_size,
+                                            .content_frames = content_frames,
+                                            .time_offset = time_offset,
+                                            .window_end_time =
+                                                (double)(previous_seek + N_FRAMES) * HOP_LENGTH / SAMPLE_RATE,
+                                            .segment_duration = segment_duration,
+                                            .content_duration = content_duration};
                 int skip_window;
                 apply_hallucination_rules(&ws, &frame, o->hallucination_silence_threshold, single_timestamp_ending,
                                           last_speech_timestamp, &seek, &n_keep, &skip_window);
@@ -679,6 +723,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
             if (get_end(&ws, n_keep, &last_word_end)) last_speech_timestamp = last_word_end;
         }
 
+        for (int s = 0; s < n_keep; s++)
+            snprintf(ws.items[s].language, sizeof ws.items[s].language, "%s", language);
         const int first_new_segment = out->n_segments;
         if ((status = commit_segments(out, o, &ws, n_keep, &stop, err)) != STENO_OK) goto done;
 
@@ -695,7 +741,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
                 all = grown;
                 capacity = grown_capacity;
             }
-            for (int i = 0; i < segment->n_tokens; i++) all[n_all++] = segment->tokens[i];
+            for (int i = 0; i < segment->n_tokens; i++)
+                all[n_all++] = segment->tokens[i];
         }
         if (!o->condition_on_previous_text || w.decode.temperature > 0.5f) prompt_reset_since = n_all;
         double done_seconds = (double)(seek < content_frames ? seek : content_frames) * HOP_LENGTH / SAMPLE_RATE;
@@ -715,11 +762,10 @@ done:
 /* Validates what the loaded context can do before any work starts. */
 static steno_status check_options(const st_whisper_context *c, const st_transcribe_options *o, st_error *err) {
     if (o->n_temperatures < 1 || o->n_temperatures > ST_MAX_TEMPERATURES || o->beam_size < 1 ||
-        o->beam_size > c->max_sequences || o->best_of < 1 ||
-        (o->best_of > c->max_sequences && o->n_temperatures > 1)) {
+        o->beam_size > c->max_sequences || o->best_of < 1 || (o->best_of > c->max_sequences && o->n_temperatures > 1)) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
-                            "beam size %d / best of %d: this model was loaded for at most %d hypotheses",
-                            o->beam_size, o->best_of, c->max_sequences);
+                            "beam size %d / best of %d: this model was loaded for at most %d hypotheses", o->beam_size,
+                            o->best_of, c->max_sequences);
     }
     return STENO_OK;
 }
