@@ -311,6 +311,7 @@ static void check_shows_broken_copies_and_dangerous_pickles(void **state) {
         /* a ggml header that still names its model: listed as a model steno cannot use, and why */
         "steno cannot use it; checksum not checked (--verify)\n      (truncated at offset",
         "/steno/faster-whisper-base.en\n      BROKEN: steno cannot use it:",
+        "faster-whisper-base.en/model.bin is empty (0 bytes)",
         "/hub/models--Systran--faster-whisper-small\n      BROKEN: steno cannot use it:",
         "snapshots/" COMMIT " is missing",
         "/steno/tiny.pt\n      BROKEN: steno cannot use it:",
