@@ -112,10 +112,10 @@ static void random_i8(unsigned char *w, unsigned char *scales, float *values, in
     }
 }
 
-/* Runs every kernel set's matrix-vector product for dtype (F16, Q8_0 or I8) on w against
+/* Runs every kernel set's matrix-vector product for dtype (F16 or Q8_0) on w against
  * double sums over the exact weight values wf, for 1 .. 9 rows, with and without bias, on
  * outputs 2 .. n_out-1 (the first two must be left alone). */
-static void check_gemv(st_dtype dtype, const void *w, const void *scales, const float *wf, int n_in, int n_out) {
+static void check_gemv(st_dtype dtype, const void *w, const float *wf, int n_in, int n_out) {
     const int max_rows = 9, stride = n_out + 3;
     float *x = malloc((size_t)max_rows * n_in * sizeof *x), *bias = malloc(n_out * sizeof *bias);
     float *y = malloc((size_t)max_rows * stride * sizeof *y);
@@ -134,10 +134,8 @@ static void check_gemv(st_dtype dtype, const void *w, const void *scales, const 
                 const float *b = with_bias ? bias : NULL;
                 if (dtype == ST_DTYPE_F16)
                     sets[k]->gemv_f16(w, b, n_in, x, rows, y, stride, 2, n_out);
-                else if (dtype == ST_DTYPE_Q8_0)
-                    sets[k]->gemv_q8_0(w, b, n_in, x, rows, y, stride, 2, n_out);
                 else
-                    sets[k]->gemv_i8(w, scales, b, n_in, x, rows, y, stride, 2, n_out);
+                    sets[k]->gemv_q8_0(w, b, n_in, x, rows, y, stride, 2, n_out);
                 for (int r = 0; r < rows; r++) {
                     for (int o = 0; o < n_out; o++) {
                         float got = y[r * stride + o];
@@ -172,10 +170,10 @@ static void gemv_f16_matches_double_sums(void **unused) {
         float *wf = malloc(n * sizeof *wf);
         assert_true(w && odd && wf);
         random_halves(w, wf, n);
-        check_gemv(ST_DTYPE_F16, w, NULL, wf, n_in, n_out);
+        check_gemv(ST_DTYPE_F16, w, wf, n_in, n_out);
         /* the same halves one byte in, as ggml packs tensors at odd offsets */
         memcpy(odd + 1, w, n * sizeof *w);
-        check_gemv(ST_DTYPE_F16, odd + 1, NULL, wf, n_in, n_out);
+        check_gemv(ST_DTYPE_F16, odd + 1, wf, n_in, n_out);
         free(w);
         free(odd);
         free(wf);
@@ -195,31 +193,115 @@ static void gemv_q8_0_matches_double_sums(void **unused) {
         /* the layout written here is the one the loaders' conversion reads */
         assert_int_equal(st_convert_to_f32(ST_DTYPE_Q8_0, buffer + 1, converted, (size_t)n_out * n_in), STENO_OK);
         assert_memory_equal(converted, wf, (size_t)n_out * n_in * sizeof *wf);
-        check_gemv(ST_DTYPE_Q8_0, buffer + 1, NULL, wf, n_in, n_out);
+        check_gemv(ST_DTYPE_Q8_0, buffer + 1, wf, n_in, n_out);
         free(buffer);
         free(wf);
         free(converted);
     }
 }
 
-static void gemv_i8_matches_double_sums(void **unused) {
+/* The int8 kernels: quantized activations byte for byte the same in every set and within half
+ * a step of x * scale; the products bit for bit the same in every set and equal to integer sums
+ * over the unpacked weights (layers built through st_nn_linear_init from CTranslate2 int8 at
+ * odd addresses), for row and output counts on both sides of the tiles, and nothing written
+ * outside the rows and blocks asked for. */
+static void int8_kernels_match_integer_sums(void **unused) {
     (void)unused;
-    const int widths[] = {512, 37, 8, 16, 100};
+    const int widths[] = {512, 37, 8, 16, 100, 3};
+    const int outputs[] = {23, 64, 5, 100};
+    enum { MAX_ROWS = 37 };
     for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
-        const int n_in = widths[wi], n_out = 23;
-        unsigned char *w = malloc((size_t)n_out * n_in + 1), *scales = malloc(n_out * sizeof(float) + 3);
-        float *wf = malloc((size_t)n_out * n_in * sizeof *wf), *converted = malloc((size_t)n_out * n_in * sizeof *wf);
-        assert_true(w && scales && wf && converted);
-        random_i8(w + 1, scales + 3, wf, n_out, n_in);
-        assert_int_equal(
-            st_dequantize_scaled_to_f32(ST_DTYPE_I8, w + 1, scales + 3, (size_t)n_out, (size_t)n_in, converted),
-            STENO_OK);
-        assert_memory_equal(converted, wf, (size_t)n_out * n_in * sizeof *wf);
-        check_gemv(ST_DTYPE_I8, w + 1, scales + 3, wf, n_in, n_out);
-        free(w);
-        free(scales);
-        free(wf);
-        free(converted);
+        for (size_t oi = 0; oi < sizeof outputs / sizeof outputs[0]; oi++) {
+            const int n_in = widths[wi], n_out = outputs[oi], k_pad = (n_in + 3) / 4 * 4, stride = n_out + 5;
+            const int n_blocks = (n_out + 15) / 16;
+            unsigned char *w = malloc((size_t)n_out * n_in + 1), *scales = malloc(n_out * sizeof(float) + 3);
+            float *wf = malloc((size_t)n_out * n_in * sizeof *wf), *x = malloc((size_t)MAX_ROWS * n_in * sizeof *x);
+            uint8_t *xq = malloc((size_t)MAX_ROWS * k_pad), *xq_portable = malloc((size_t)MAX_ROWS * k_pad);
+            float x_inv[MAX_ROWS], x_inv_portable[MAX_ROWS];
+            float *y = malloc((size_t)MAX_ROWS * stride * sizeof *y), *bias = malloc(n_out * sizeof *bias);
+            assert_true(w && scales && wf && x && xq && xq_portable && y && bias);
+            random_i8(w + 1, scales + 3, wf, n_out, n_in);
+            for (int i = 0; i < MAX_ROWS * n_in; i++)
+                x[i] = 3.0f * random_float();
+            for (int i = 0; i < n_in; i++) /* a zero row */
+                x[(size_t)4 * n_in + i] = 0.0f;
+            for (int o = 0; o < n_out; o++)
+                bias[o] = random_float();
+            st_tensor tensor = {.name = "w",
+                                .dtype = ST_DTYPE_I8,
+                                .n_dims = 2,
+                                .shape = {n_out, n_in},
+                                .data = w + 1,
+                                .n_bytes = (size_t)n_out * n_in,
+                                .row_scales = scales + 3};
+            st_nn_linear layer;
+            st_error err = {0};
+            assert_int_equal(st_nn_linear_init(&layer, &tensor, NULL, &err), STENO_OK);
+            assert_int_equal(layer.dtype, ST_DTYPE_I8);
+            st_nn_i8_weights weights = layer.i8;
+            st_nn_portable_quantize_rows(x, MAX_ROWS, n_in, k_pad, xq_portable, x_inv_portable);
+            for (int r = 0; r < MAX_ROWS; r++) {
+                float max = 0.0f;
+                for (int i = 0; i < n_in; i++)
+                    max = fabsf(x[(size_t)r * n_in + i]) > max ? fabsf(x[(size_t)r * n_in + i]) : max;
+                float scale = max > 0.0f ? 127.0f / max : 1.0f;
+                assert_true(x_inv_portable[r] == 1.0f / scale);
+                for (int i = 0; i < k_pad; i++) {
+                    int q = xq_portable[(size_t)r * k_pad + i] - 128;
+                    double exact = i < n_in ? (double)x[(size_t)r * n_in + i] * scale : 0.0;
+                    if (fabs(q - exact) > 0.5 + 1e-4 || q < -127 || q > 127)
+                        fail_msg("quantized x[%d][%d] = %d for %.6f", r, i, q, exact);
+                }
+            }
+            const st_nn_kernels *sets[3];
+            int n_sets = kernel_sets(sets);
+            for (int k = 0; k < n_sets; k++) {
+                sets[k]->quantize_rows(x, MAX_ROWS, n_in, k_pad, xq, x_inv);
+                assert_memory_equal(xq, xq_portable, (size_t)MAX_ROWS * k_pad);
+                assert_memory_equal(x_inv, x_inv_portable, sizeof x_inv);
+                const int row_counts[] = {1, 2, 3, 4, 5, 8, 9, MAX_ROWS};
+                for (size_t c = 0; c < sizeof row_counts / sizeof row_counts[0]; c++) {
+                    for (int with_bias = 0; with_bias < 2; with_bias++) {
+                        /* rows from 1, blocks from 1 when there are two or more */
+                        const int row_begin = 1, row_end = row_counts[c] < MAX_ROWS ? 1 + row_counts[c] : MAX_ROWS;
+                        const int block_begin = n_blocks > 1 ? 1 : 0;
+                        weights.bias = with_bias ? bias : NULL;
+                        for (int i = 0; i < MAX_ROWS * stride; i++)
+                            y[i] = -999.0f;
+                        sets[k]->gemm_i8(&weights, xq, x_inv, row_begin, row_end, block_begin, n_blocks, y, stride);
+                        for (int r = 0; r < MAX_ROWS; r++) {
+                            for (int o = 0; o < stride; o++) {
+                                float got = y[(size_t)r * stride + o];
+                                if (r < row_begin || r >= row_end || o < 16 * block_begin || o >= n_out) {
+                                    if (got != -999.0f) fail_msg("%s wrote y[%d][%d]", sets[k]->name, r, o);
+                                    continue;
+                                }
+                                int32_t sum = 0;
+                                for (int i = 0; i < n_in; i++)
+                                    sum += ((int32_t)xq[(size_t)r * k_pad + i] - 128) *
+                                           (int8_t)w[1 + (size_t)o * n_in + i];
+                                float scale;
+                                memcpy(&scale, scales + 3 + (size_t)o * sizeof scale, sizeof scale);
+                                float m = x_inv[r] * (1.0f / scale);
+                                float expected = (with_bias ? bias[o] : 0.0f) + (float)sum * m;
+                                if (memcmp(&got, &expected, sizeof got) != 0)
+                                    fail_msg("%s n_in %d n_out %d rows %d: y[%d][%d] = %.9g, expected %.9g",
+                                             sets[k]->name, n_in, n_out, row_counts[c], r, o, got, expected);
+                            }
+                        }
+                    }
+                }
+            }
+            st_nn_linear_free(&layer);
+            free(w);
+            free(scales);
+            free(wf);
+            free(x);
+            free(xq);
+            free(xq_portable);
+            free(y);
+            free(bias);
+        }
     }
 }
 
@@ -275,20 +357,28 @@ static void attention_kernels_match_double_sums(void **unused) {
     enum { N_KV = 37, D_HEAD = 64, Q_STRIDE = 70, OUT_STRIDE = 66, V_STRIDE = 80 };
     static float q[ST_NN_FEW_QUERIES * Q_STRIDE], kt[D_HEAD * N_KV], v[N_KV * V_STRIDE], p[ST_NN_FEW_QUERIES * N_KV];
     static float scores[ST_NN_FEW_QUERIES * N_KV], out[ST_NN_FEW_QUERIES * OUT_STRIDE];
+    /* keys and values exact as halves, so the half kernels owe the same sums */
+    static uint16_t kt_half[D_HEAD * N_KV], v_half[N_KV * V_STRIDE];
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
         q[i] = random_float();
-    for (size_t i = 0; i < sizeof kt / sizeof kt[0]; i++)
-        kt[i] = random_float();
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        v[i] = random_float();
+    random_halves(kt_half, kt, sizeof kt / sizeof kt[0]);
+    random_halves(v_half, v, sizeof v / sizeof v[0]);
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         p[i] = random_float();
     const st_nn_kernels *sets[3];
     int n_sets = kernel_sets(sets);
     for (int k = 0; k < n_sets; k++) {
-        for (int n_q = 1; n_q <= ST_NN_FEW_QUERIES; n_q++) {
-            sets[k]->scores(q, n_q, Q_STRIDE, kt, D_HEAD, N_KV, 0.125f, scores);
-            sets[k]->weighted_sum(p, n_q, N_KV, v, V_STRIDE, D_HEAD, out, OUT_STRIDE);
+        for (int n_q = 1; n_q <= 2 * ST_NN_FEW_QUERIES; n_q++) {
+            /* 1 .. 8 queries on float32 keys and values, then 1 .. 8 on halves */
+            int halves = n_q > ST_NN_FEW_QUERIES;
+            if (halves) n_q -= ST_NN_FEW_QUERIES;
+            if (halves) {
+                sets[k]->scores_f16(q, n_q, Q_STRIDE, kt_half, D_HEAD, N_KV, 0.125f, scores);
+                sets[k]->weighted_sum_f16(p, n_q, N_KV, v_half, V_STRIDE, D_HEAD, out, OUT_STRIDE);
+            } else {
+                sets[k]->scores(q, n_q, Q_STRIDE, kt, D_HEAD, N_KV, 0.125f, scores);
+                sets[k]->weighted_sum(p, n_q, N_KV, v, V_STRIDE, D_HEAD, out, OUT_STRIDE);
+            }
             for (int i = 0; i < n_q; i++) {
                 for (int j = 0; j < N_KV; j++) {
                     double expected = 0.0;
@@ -308,7 +398,31 @@ static void attention_kernels_match_double_sums(void **unused) {
                                  out[i * OUT_STRIDE + c], expected);
                 }
             }
+            if (halves) n_q += ST_NN_FEW_QUERIES;
         }
+    }
+}
+
+/* float32 to half in every set: the bits st_fp32_to_fp16 gives (nearest-even, overflow to
+ * infinity, subnormals), with a tail and nothing written past n. */
+static void f32_to_f16_matches_the_converter(void **unused) {
+    (void)unused;
+    enum { N = 1003 };
+    static float in[N];
+    static uint16_t out[N + 1];
+    for (int i = 0; i < N; i++)
+        in[i] = random_float() * (i % 3 == 0 ? 70000.0f : i % 3 == 1 ? 1e-5f : 3.0f);
+    in[0] = 65519.0f; /* rounds down to the largest half */
+    in[1] = 65520.0f; /* rounds up to infinity */
+    const st_nn_kernels *sets[3];
+    int n_sets = kernel_sets(sets);
+    for (int k = 0; k < n_sets; k++) {
+        out[N] = 0x1234;
+        sets[k]->f32_to_f16(in, out, N);
+        assert_int_equal(out[N], 0x1234);
+        for (int i = 0; i < N; i++)
+            if (out[i] != st_fp32_to_fp16(in[i]))
+                fail_msg("%s: %.9g to %04x, expected %04x", sets[k]->name, in[i], out[i], st_fp32_to_fp16(in[i]));
     }
 }
 
@@ -347,59 +461,206 @@ static unsigned char *stored_layer(st_dtype dtype, st_nn_linear *layer, int n_ou
         .name = "b", .dtype = ST_DTYPE_F16, .n_dims = 1, .shape = {n_out}, .data = bias, .n_bytes = (size_t)n_out * 2};
     st_error err = {0};
     assert_int_equal(st_nn_linear_init(layer, &weight, &bias_tensor, &err), STENO_OK);
-    assert_int_equal(layer->dtype, dtype);
-    assert_ptr_equal(layer->weight, data); /* borrowed, not copied */
-    free(bias); /* the bias is converted to float32 */
+    /* with the int8 compute type every layer is quantized on load */
+    assert_int_equal(layer->dtype, st_nn_get_compute() == ST_NN_COMPUTE_INT8 ? ST_DTYPE_I8 : dtype);
+    if (layer->dtype != ST_DTYPE_I8) assert_ptr_equal(layer->weight, data); /* borrowed, not copied (int8: packed) */
+    free(bias);                                                             /* the bias is converted to float32 */
     return buffer;
 }
 
+/* How far an int8 product may be from the exact one: x is rounded to steps of max |x| / 127
+ * (half a step each), and with quantize_weights the weights to steps of max |w| / 127 too. */
+static double int8_bound(const float *x, const float *w, int n_in, int quantize_weights) {
+    double x_max = 0.0, w_max = 0.0, x_sum = 0.0, w_sum = 0.0;
+    for (int i = 0; i < n_in; i++) {
+        x_max = fabs(x[i]) > x_max ? fabs(x[i]) : x_max;
+        w_max = fabs(w[i]) > w_max ? fabs(w[i]) : w_max;
+        x_sum += fabs(x[i]);
+        w_sum += fabs(w[i]);
+    }
+    double bound = w_sum * x_max / 254.0;
+    if (quantize_weights) bound += (x_sum + n_in * x_max / 254.0) * w_max / 254.0;
+    return 1.001 * bound + 1e-5;
+}
+
+/* Each stored type through st_nn_linear_forward against double sums (int8: within the
+ * rounding of its quantization), for every path; and every type quantized on load with the
+ * int8 compute type. */
 static void stored_linear_agrees_on_every_path(void **unused) {
     (void)unused;
     enum { OUT = 300, IN = 96, ROWS = 40 };
     st_nn_set_threads(2);
     static float w[OUT * IN], b[OUT], x[ROWS * IN], y[ROWS * OUT], expected[ROWS * OUT];
     const st_dtype dtypes[] = {ST_DTYPE_F16, ST_DTYPE_Q8_0, ST_DTYPE_I8};
-    for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
-        st_nn_linear layer;
-        unsigned char *stored = stored_layer(dtypes[d], &layer, OUT, IN, w, b);
-        for (int i = 0; i < ROWS * IN; i++)
-            x[i] = random_float();
-        for (int r = 0; r < ROWS; r++)
-            for (int o = 0; o < OUT; o++)
-                expected[r * OUT + o] = (float)(b[o] + reference_dot(x + r * IN, w + (size_t)o * IN, IN));
-        float *scratch = st_nn_alloc(st_nn_linear_scratch_floats(&layer));
-        assert_non_null(scratch);
-        /* row counts on both sides of the matrix-vector limit; scratch whole, for 7 rows of
-         * the weight at a time (several blocks, the last one short), and none */
-        const int row_counts[] = {1, 5, ST_NN_LINEAR_GEMV_MAX_ROWS, ST_NN_LINEAR_GEMV_MAX_ROWS + 1, ROWS};
-        const size_t scratch_sizes[] = {st_nn_linear_scratch_floats(&layer), 7 * IN, 0};
-        for (size_t c = 0; c < sizeof row_counts / sizeof row_counts[0]; c++) {
-            for (size_t s = 0; s < sizeof scratch_sizes / sizeof scratch_sizes[0]; s++) {
-                memset(y, 0, sizeof y);
-                st_nn_linear_forward(&layer, x, row_counts[c], y, scratch_sizes[s] ? scratch : NULL,
-                                     scratch_sizes[s]);
-                for (int i = 0; i < row_counts[c] * OUT; i++) {
-                    if (fabsf(y[i] - expected[i]) > 1e-5f * (1.0f + fabsf(expected[i])))
-                        fail_msg("%s rows %d scratch %zu: y[%d] = %.8g, expected %.8g", st_dtype_name(dtypes[d]),
-                                 row_counts[c], scratch_sizes[s], i, y[i], expected[i]);
+    for (int on_load = 0; on_load < 2; on_load++) {
+        for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
+            st_nn_linear layer;
+            st_nn_set_compute(on_load ? ST_NN_COMPUTE_INT8 : ST_NN_COMPUTE_AUTO);
+            unsigned char *stored = stored_layer(dtypes[d], &layer, OUT, IN, w, b);
+            st_nn_set_compute(ST_NN_COMPUTE_AUTO);
+            const int int8 = layer.dtype == ST_DTYPE_I8, weights_quantized = on_load && dtypes[d] != ST_DTYPE_I8;
+            for (int i = 0; i < ROWS * IN; i++)
+                x[i] = random_float();
+            for (int r = 0; r < ROWS; r++)
+                for (int o = 0; o < OUT; o++)
+                    expected[r * OUT + o] = (float)(b[o] + reference_dot(x + r * IN, w + (size_t)o * IN, IN));
+            float *scratch = st_nn_alloc(st_nn_linear_scratch_floats(&layer));
+            assert_non_null(scratch);
+            /* row counts on both sides of the matrix-vector limit; scratch whole, for 7 rows
+             * of the weight at a time (several blocks, the last one short), and none */
+            const int row_counts[] = {1, 5, ST_NN_LINEAR_GEMV_MAX_ROWS, ST_NN_LINEAR_GEMV_MAX_ROWS + 1, ROWS};
+            const size_t scratch_sizes[] = {st_nn_linear_scratch_floats(&layer), 7 * IN, 0};
+            for (size_t c = 0; c < sizeof row_counts / sizeof row_counts[0]; c++) {
+                for (size_t s = 0; s < sizeof scratch_sizes / sizeof scratch_sizes[0]; s++) {
+                    memset(y, 0, sizeof y);
+                    st_nn_linear_forward(&layer, x, row_counts[c], y, scratch_sizes[s] ? scratch : NULL,
+                                         scratch_sizes[s]);
+                    for (int i = 0; i < row_counts[c] * OUT; i++) {
+                        int r = i / OUT, o = i % OUT;
+                        double bound = int8 ? int8_bound(x + r * IN, w + (size_t)o * IN, IN, weights_quantized)
+                                            : 1e-5 * (1.0 + fabsf(expected[i]));
+                        if (fabsf(y[i] - expected[i]) > bound)
+                            fail_msg("%s%s rows %d scratch %zu: y[%d] = %.8g, expected %.8g (bound %.3g)",
+                                     st_dtype_name(dtypes[d]), on_load ? " as int8" : "", row_counts[c],
+                                     scratch_sizes[s], i, y[i], expected[i], bound);
+                    }
+                }
+            }
+            /* the embedding lookup on the same matrix: the stored values (int8: q times the
+             * inverse scale, within a rounding of q / scale; quantized on load, within half a
+             * step) */
+            float row[IN], row_max = 0.0f;
+            st_nn_linear_weight_row(&layer, 17, row);
+            for (int i = 0; i < IN; i++)
+                row_max = fabsf(w[17 * IN + i]) > row_max ? fabsf(w[17 * IN + i]) : row_max;
+            for (int i = 0; i < IN; i++) {
+                float want = w[17 * IN + i];
+                double bound = weights_quantized ? row_max / 254.0 * 1.001 : int8 ? 1e-6 * fabsf(want) : 0.0;
+                if (fabsf(row[i] - want) > bound) fail_msg("row 17 [%d] = %.9g, expected %.9g", i, row[i], want);
+            }
+            st_nn_free(scratch);
+            st_nn_linear_free(&layer);
+            free(stored);
+        }
+    }
+}
+
+/* bf16 attention: every kernel set against a direct computation in double on the same
+ * bf16-rounded queries, keys and values, whose probabilities are rounded to bf16 too; a
+ * probability's rounding moves an output by at most 2^-8 of its term, so the bound is 2^-8 of
+ * the sum of |p v| plus float rounding. Then through st_nn_attention on rows (several heads,
+ * key counts that are not multiples of 16 or 2), within bf16 rounding of the float32 path. */
+static double bf16_round(float value) {
+    uint32_t bits = (uint32_t)st_nn_to_bf16(value) << 16;
+    float rounded;
+    memcpy(&rounded, &bits, sizeof rounded);
+    return rounded;
+}
+
+static void bf16_attention_matches_double_sums(void **unused) {
+    (void)unused;
+    enum { HEADS = 3, D = ST_NN_BF16_HEAD, WIDTH = HEADS * D, MAX_Q = 37 };
+    const int key_counts[] = {1500, 37, 16, 1};
+    st_nn_set_threads(2);
+    for (size_t kc = 0; kc < sizeof key_counts / sizeof key_counts[0]; kc++) {
+        const int n_kv = key_counts[kc];
+        float *q = malloc(sizeof(float) * MAX_Q * WIDTH), *k = malloc(sizeof(float) * n_kv * WIDTH);
+        float *v = malloc(sizeof(float) * n_kv * WIDTH), *out = malloc(sizeof(float) * MAX_Q * WIDTH);
+        float *exact = malloc(sizeof(float) * MAX_Q * WIDTH);
+        size_t scratch_floats = st_nn_attention_bf16_floats(HEADS, n_kv);
+        float *scratch = st_nn_alloc(scratch_floats > (size_t)MAX_Q * n_kv ? scratch_floats : (size_t)MAX_Q * n_kv);
+        double *p = malloc(sizeof(double) * n_kv);
+        assert_true(q && k && v && out && exact && scratch && p);
+        for (int i = 0; i < MAX_Q * WIDTH; i++)
+            q[i] = 2.0f * random_float();
+        for (int i = 0; i < n_kv * WIDTH; i++) {
+            k[i] = 2.0f * random_float();
+            v[i] = random_float();
+        }
+        /* through st_nn_attention: bf16 (packs and runs the best kernel set), then float32 */
+        st_nn_attention_args args = {.q = q,
+                                     .q_stride = WIDTH,
+                                     .k = k,
+                                     .v = v,
+                                     .kv_stride = WIDTH,
+                                     .n_q = MAX_Q,
+                                     .n_kv = n_kv,
+                                     .n_head = HEADS,
+                                     .d_head = D,
+                                     .causal_offset = ST_NN_NO_MASK,
+                                     .scores = scratch,
+                                     .scores_floats = scratch_floats,
+                                     .out = out,
+                                     .out_stride = WIDTH,
+                                     .bf16 = 1};
+        st_nn_attention(&args);
+        args.bf16 = 0;
+        args.out = exact;
+        args.scores_floats = (size_t)MAX_Q * n_kv;
+        st_nn_attention(&args);
+        for (int i = 0; i < MAX_Q * WIDTH; i++)
+            if (fabsf(out[i] - exact[i]) > 0.03f)
+                fail_msg("n_kv %d: out[%d] %g, float32 %g", n_kv, i, out[i], exact[i]);
+        /* each kernel set on head 1's keys and values, packed by the run above (still in scratch) */
+        args.scores_floats = scratch_floats;
+        args.bf16 = 1;
+        args.out = out;
+        st_nn_attention(&args);
+        size_t key_values = (size_t)(n_kv + 15) / 16 * 16 * D, value_values = (size_t)(n_kv + 1) / 2 * 2 * D;
+        const uint16_t *keys = (const uint16_t *)scratch + key_values + value_values, *values = keys + key_values;
+        const st_nn_kernels *sets[3];
+        int n_sets = kernel_sets(sets);
+        const float scale = 1.0f / sqrtf((float)D);
+        for (int s = 0; s < n_sets; s++) {
+            for (int n_q = 1; n_q <= MAX_Q; n_q += 6) {
+                for (int i = 0; i < MAX_Q * WIDTH; i++)
+                    out[i] = -999.0f;
+                sets[s]->attend_bf16(q + D, WIDTH, n_q, keys, values, n_kv, scale, out + D, WIDTH);
+                for (int i = 0; i < MAX_Q; i++) {
+                    double max = -INFINITY, total = 0.0;
+                    for (int j = 0; j < n_kv; j++) {
+                        double dot = 0.0;
+                        for (int c = 0; c < D; c++)
+                            dot += bf16_round(q[i * WIDTH + D + c]) * bf16_round(k[j * WIDTH + D + c]);
+                        p[j] = dot * scale;
+                        max = p[j] > max ? p[j] : max;
+                    }
+                    for (int j = 0; j < n_kv; j++)
+                        total += p[j] = exp(p[j] - max);
+                    for (int c = 0; c < WIDTH; c++) {
+                        float got = out[i * WIDTH + c];
+                        if (i >= n_q || c < D || c >= 2 * D) {
+                            if (got != -999.0f) fail_msg("%s wrote out[%d][%d]", sets[s]->name, i, c);
+                            continue;
+                        }
+                        double expected = 0.0, magnitude = 0.0;
+                        for (int j = 0; j < n_kv; j++) {
+                            double term = bf16_round((float)(p[j] / total)) * bf16_round(v[j * WIDTH + c]);
+                            expected += term;
+                            magnitude += fabs(term);
+                        }
+                        if (fabs(got - expected) > magnitude / 256.0 + 1e-5)
+                            fail_msg("%s n_kv %d n_q %d: out[%d][%d] %.7g, expected %.7g", sets[s]->name, n_kv, n_q, i,
+                                     c - D, got, expected);
+                    }
                 }
             }
         }
-        /* the embedding lookup on the same matrix: exactly the stored values */
-        float row[IN];
-        st_nn_linear_weight_row(&layer, 17, row);
-        assert_memory_equal(row, w + 17 * IN, sizeof row);
+        free(q);
+        free(k);
+        free(v);
+        free(out);
+        free(exact);
+        free(p);
         st_nn_free(scratch);
-        st_nn_linear_free(&layer);
-        free(stored);
     }
 }
 
 /* Attention with scratch for all heads (heads in parallel), for one head's rows (row blocks
- * in parallel) and with a scores hook (heads in turn), with keys and values as rows or
- * transposed and head by head, for
- * many queries (sgemm) and a few (the few-query kernels): the same output every way, and that
- * output against a direct computation. */
+ * in parallel) and with a scores hook (heads in turn), with keys and values as rows, or
+ * transposed and head by head in float32 or halves, for many queries (sgemm; halves: the
+ * few-query kernels in turns) and a few (the few-query kernels): the same output every way, and
+ * that output against a direct computation. */
 static void record_scores(void *user, int head, const float *scores, int n_q, int n_kv) {
     (void)scores;
     (void)n_q;
@@ -414,31 +675,38 @@ static void attention_ways_agree(void **unused) {
     static float q[N_Q * WIDTH], k[N_KV * WIDTH], kt[WIDTH * N_KV], v[N_KV * WIDTH], vh[N_KV * WIDTH];
     static float scores[HEADS * N_Q * N_KV];
     static float out[N_Q * WIDTH], first[N_Q * WIDTH];
+    static uint16_t k_bits[N_KV * WIDTH], v_bits[N_KV * WIDTH], kt_half[WIDTH * N_KV], vh_half[N_KV * WIDTH];
     for (int i = 0; i < N_Q * WIDTH; i++)
         q[i] = random_float();
-    for (int i = 0; i < N_KV * WIDTH; i++) {
-        k[i] = random_float();
-        v[i] = random_float();
-    }
+    /* keys and values exact as halves, so the ways on halves owe the same results */
+    random_halves(k_bits, k, N_KV * WIDTH);
+    random_halves(v_bits, v, N_KV * WIDTH);
     for (int j = 0; j < N_KV; j++) {
         for (int c = 0; c < WIDTH; c++) {
             kt[c * N_KV + j] = k[j * WIDTH + c];
+            kt_half[c * N_KV + j] = k_bits[j * WIDTH + c];
             vh[(c / D_HEAD * N_KV + j) * D_HEAD + c % D_HEAD] = v[j * WIDTH + c];
+            vh_half[(c / D_HEAD * N_KV + j) * D_HEAD + c % D_HEAD] = v_bits[j * WIDTH + c];
         }
     }
     const int query_counts[] = {N_Q, 5};
     for (int qc = 0; qc < 2; qc++) {
         const int n_q = query_counts[qc];
-        for (int way = 0; way < 6; way++) {
+        for (int way = 0; way < 9; way++) {
             atomic_int hook_calls[HEADS] = {0};
-            int transposed = way >= 3, split = way % 3;
+            int transposed = way >= 3, halves = way >= 6, split = way % 3;
             const size_t capacity = split == 0 ? (size_t)HEADS * n_q * N_KV : (size_t)n_q * N_KV;
             st_nn_attention(&(st_nn_attention_args){.q = q,
                                                     .q_stride = WIDTH,
-                                                    .k = transposed ? kt : k,
+                                                    .k = halves       ? (const float *)kt_half
+                                                         : transposed ? kt
+                                                                      : k,
                                                     .keys_transposed = transposed,
-                                                    .v = transposed ? vh : v,
+                                                    .v = halves       ? (const float *)vh_half
+                                                         : transposed ? vh
+                                                                      : v,
                                                     .values_by_head = transposed,
+                                                    .kv_f16 = halves,
                                                     .kv_stride = WIDTH,
                                                     .n_q = n_q,
                                                     .n_kv = N_KV,
@@ -534,10 +802,12 @@ int main(void) {
         cmocka_unit_test(softmax_matches_the_library_exp),
         cmocka_unit_test(gelu_matches_the_erf_definition),
         cmocka_unit_test(gemv_q8_0_matches_double_sums),
-        cmocka_unit_test(gemv_i8_matches_double_sums),
+        cmocka_unit_test(int8_kernels_match_integer_sums),
         cmocka_unit_test(stored_linear_agrees_on_every_path),
         cmocka_unit_test(attention_kernels_match_double_sums),
         cmocka_unit_test(attention_ways_agree),
+        cmocka_unit_test(bf16_attention_matches_double_sums),
+        cmocka_unit_test(f32_to_f16_matches_the_converter),
         cmocka_unit_test(pool_runs_each_task_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

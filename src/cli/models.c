@@ -420,7 +420,8 @@ static int check_store(const st_store *store, const options *o) {
         engine_view views[4];
         int n_views = engine_views(store, model, &copies, views);
         const st_catalogue_download *d = st_store_default_download(model);
-        /* a pyannote copy is here even while steno cannot run it: downloading again would not help */
+        /* a pyannote copy steno cannot run (a damaged or other net) is still here: downloading again
+         * would not help */
         if (status != STENO_OK && model->family != ST_FAMILY_WHISPER && copies.count > 0) {
             status = STENO_OK;
             snprintf(path, sizeof path, "%s", copies.items[0].path);
@@ -459,6 +460,16 @@ static int check_store(const st_store *store, const options *o) {
                 printf("      %s: %s\n", views[v].engine, views[v].text);
         }
         st_store_copies_free(&copies);
+    }
+    if (!o->for_command) { /* the VAD model `transcribe --vad` uses */
+        char path[4096], why[2048];
+        int here = st_store_resolve(store, ST_STORE_SILERO_VAD, path, sizeof path, why, sizeof why, &err) == STENO_OK;
+        if (o->json) {
+            json_object_set_new(names, ST_STORE_SILERO_VAD,
+                                json_pack("{s:o,s:s}", "uses", here ? json_string(path) : json_null(), "why", why));
+        } else {
+            printf("  %s\n      %s: %s\n", ST_STORE_SILERO_VAD, here ? path : "not here", why);
+        }
     }
     if (o->json) {
         json_object_set_new(root_json, "folders", folders);
@@ -569,7 +580,7 @@ static int confirm(const char *question) {
 }
 
 /* A copy of model already here that makes a download pointless: usable by steno in any format
- * (or, with --format, any copy in that format); pyannote copies count while steno cannot run
+ * (or, with --format, any copy in that format); pyannote copies count even when steno cannot run
  * them, since downloading again would not help. */
 static int present_copy(const st_store *store, const st_catalogue_model *model, st_model_format format, char *path,
                         size_t size, char *label, size_t label_size) {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "nn/linear.h"
 #include "output/output.h"
 #include "store/store.h"
 #include "whisper/tokenizer.h"
@@ -38,6 +39,10 @@ typedef struct settings {
     int highlight_words, max_line_width, max_line_count, max_words_per_line, quiet, fp16, language_per_window;
     double patience, temperature, increment, no_speech_threshold, logprob_threshold, compression_ratio_threshold;
     double hallucination_silence_threshold; /* < 0: not given */
+    const char *vad_model, *compute_type;
+    int vad, vad_min_silence_ms;
+    double vad_threshold;
+    int diarize, num_speakers, min_speakers, max_speakers;
 } settings;
 
 typedef enum option_kind {
@@ -74,6 +79,9 @@ static const option_spec option_table[] = {
      "txt, vtt, srt, tsv, json or all; a comma list (default all)"},
     {"output-dir", 'o', KIND_TEXT, FIELD(output_dir), 0, 0, "DIR",
      "where output files go, created with its parents (default .)"},
+    {"compute-type", 0, KIND_TEXT, FIELD(compute_type), 0, 0, "TYPE",
+     "auto|fp32|int8: auto computes as the weights are stored (int8 files in integers); int8 quantizes every layer on "
+     "load (default auto)"},
     {"threads", 't', KIND_INT, FIELD(threads), 1, 256, "N", "CPU threads (default 2)"},
     {"beam-size", 0, KIND_INT, FIELD(beam_size), 1, MAX_HYPOTHESES, "N", "beam width at temperature 0 (default 5)"},
     {"best-of", 0, KIND_INT, FIELD(best_of), 1, MAX_HYPOTHESES, "N", "samples at temperature > 0 (default 5)"},
@@ -105,7 +113,19 @@ static const option_spec option_table[] = {
      "words per subtitle (without --max-line-width)"},
     {"hallucination-silence-threshold", 0, KIND_NUMBER, FIELD(hallucination_silence_threshold), 0, 86400, "X",
      "skip silences longer than X s around suspected hallucinations (needs word timestamps)"},
+    {"vad", 0, KIND_OPTIONAL_BOOL, FIELD(vad), 0, 0, "[BOOL]",
+     "transcribe only the speech Silero VAD finds, like faster-whisper's vad_filter (default false)"},
+    {"vad-model", 0, KIND_TEXT, FIELD(vad_model), 0, 0, "PATH",
+     "Silero VAD ONNX file for --vad and --diarize (default: silero-vad in the model folders)"},
+    {"vad-threshold", 0, KIND_NUMBER, FIELD(vad_threshold), 0, 1, "X", "speech probability threshold (default 0.5)"},
+    {"vad-min-silence-ms", 0, KIND_INT, FIELD(vad_min_silence_ms), 0, 3600000, "N",
+     "silence that ends a speech span (default 2000)"},
     {"fp16", 0, KIND_BOOL, FIELD(fp16), 0, 0, "BOOL", "accepted for openai-whisper's command line; ignored on the CPU"},
+    {"diarize", 0, KIND_FLAG, FIELD(diarize), 0, 0, NULL,
+     "who speaks: speakers on segments (and words), [SPEAKER_00]: prefixes, an .rttm file"},
+    {"num-speakers", 0, KIND_INT, FIELD(num_speakers), 1, 1000, "N", "with --diarize: the number of speakers"},
+    {"min-speakers", 0, KIND_INT, FIELD(min_speakers), 1, 1000, "N", "with --diarize: at least N speakers"},
+    {"max-speakers", 0, KIND_INT, FIELD(max_speakers), 1, 1000, "N", "with --diarize: at most N speakers"},
     {"quiet", 'q', KIND_FLAG, FIELD(quiet), 0, 0, NULL, "print no segments"},
 };
 enum { N_OPTIONS = sizeof option_table / sizeof option_table[0], OPTION_HELP = N_OPTIONS };
@@ -341,9 +361,20 @@ int st_cli_transcribe(int argc, char **argv) {
     s.no_speech_threshold = options.no_speech_threshold;
     s.logprob_threshold = options.logprob_threshold;
     s.compression_ratio_threshold = options.compression_ratio_threshold;
+    s.vad_model = ST_STORE_SILERO_VAD;
+    s.vad_threshold = options.vad_options.threshold;
+    s.vad_min_silence_ms = options.vad_options.min_silence_duration_ms;
     int first_file;
     int exit_code = parse_options(argc, argv, &s, &first_file);
     if (exit_code >= 0) return exit_code;
+    if (s.compute_type) {
+        st_nn_compute compute;
+        if (st_nn_compute_from_name(s.compute_type, &compute) != 0) {
+            fprintf(stderr, "steno transcribe: --compute-type: '%s' is not auto, fp32 or int8\n", s.compute_type);
+            return ST_EXIT_USAGE;
+        }
+        st_nn_set_compute(compute);
+    }
     if (s.task && strcmp(s.task, "transcribe") != 0 && strcmp(s.task, "translate") != 0) {
         fprintf(stderr, "steno transcribe: --task: '%s' is neither transcribe nor translate\n", s.task);
         return ST_EXIT_USAGE;
@@ -377,6 +408,10 @@ int st_cli_transcribe(int argc, char **argv) {
         fprintf(stderr, "steno transcribe: --language-per-window detects the language: it cannot go with --language\n");
         return ST_EXIT_USAGE;
     }
+    st_diarize_options speakers = st_diarize_default_options();
+    speakers.num_speakers = s.num_speakers, speakers.min_speakers = s.min_speakers;
+    speakers.max_speakers = s.max_speakers, speakers.n_threads = s.threads;
+    if (st_cli_check_speaker_options("transcribe", &speakers) != 0) return ST_EXIT_USAGE;
     if (s.fp16) fprintf(stderr, "steno transcribe: note: --fp16 has no effect on the CPU; computing in fp32\n");
     if (first_file >= argc) {
         fprintf(stderr, "steno transcribe: no audio file given\n\n");
@@ -412,13 +447,16 @@ int st_cli_transcribe(int argc, char **argv) {
     options.logprob_threshold = s.logprob_threshold;
     options.compression_ratio_threshold = s.compression_ratio_threshold;
     options.without_timestamps = s.without_timestamps;
-    options.word_timestamps = s.word_timestamps;
+    /* speakers are placed word by word, so diarization needs word timestamps */
+    options.word_timestamps = s.word_timestamps || s.diarize;
     if (s.prepend) options.prepend_punctuations = s.prepend;
     if (s.append) options.append_punctuations = s.append;
     if (s.hallucination_silence_threshold >= 0) {
         options.hallucination_silence_threshold = s.hallucination_silence_threshold;
         options.has_hallucination_silence_threshold = 1;
     }
+    options.vad_options.threshold = (float)s.vad_threshold;
+    options.vad_options.min_silence_duration_ms = s.vad_min_silence_ms;
     st_output_options writer = {.max_line_width = s.max_line_width,
                                 .max_line_count = s.max_line_count,
                                 .max_words_per_line = s.max_words_per_line,
@@ -479,6 +517,22 @@ int st_cli_transcribe(int argc, char **argv) {
      * are written; the failed write is noticed in print_segment instead */
     signal(SIGPIPE, SIG_IGN);
     run r = {.quiet = s.quiet, .tty = isatty(STDERR_FILENO)};
+    st_vad *vad = NULL;
+    if (s.vad) {
+        if (st_store_resolve(&store, s.vad_model, model_path, sizeof model_path, why, sizeof why, &err) != STENO_OK ||
+            st_vad_open(model_path, &vad, &err) != STENO_OK) {
+            fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
+            st_whisper_context_free(context);
+            return ST_EXIT_FAILURE;
+        }
+        options.vad = vad;
+    }
+    st_diarizer *diarizer = NULL;
+    if (s.diarize && !(diarizer = st_cli_open_diarizer("transcribe", s.vad_model))) {
+        st_vad_free(vad);
+        st_whisper_context_free(context);
+        return ST_EXIT_FAILURE;
+    }
     options.on_segment = print_segment;
     options.on_progress = show_progress;
     options.user = &r;
@@ -497,6 +551,10 @@ int st_cli_transcribe(int argc, char **argv) {
         st_transcript transcript;
         st_transcript_init(&transcript);
         steno_status status = st_transcribe_file(context, spill ? spilled : audio_path, &options, &transcript, &err);
+        if (status == STENO_OK && diarizer) {
+            status = st_cli_diarize_transcript(diarizer, spill ? spilled : audio_path, &speakers, s.word_timestamps,
+                                               s.output_dir, output_name, &transcript, &err);
+        }
         if (spill) unlink(spilled);
         if (r.tty) fprintf(stderr, "\r\033[K");
         for (int f = 0; status == STENO_OK && f < n_formats; f++) {
@@ -514,6 +572,8 @@ int st_cli_transcribe(int argc, char **argv) {
         }
         st_transcript_free(&transcript);
     }
+    st_vad_free(vad);
+    st_diarizer_free(diarizer);
     st_whisper_context_free(context);
     return exit_code;
 }

@@ -37,6 +37,9 @@ typedef struct st_nn_attention_args {
     /* Values stored head by head, [n_head][n_kv][d_head] (kv_stride then applies to keys
      * only): each head's values are one contiguous run, read as a single stream. */
     int values_by_head;
+    /* With keys_transposed and values_by_head: k and v point to IEEE halves (uint16_t), not
+     * float32s, read a few queries at a time (the cross-attention of int8 models). */
+    int kv_f16;
     int n_q;
     int n_kv;
     int n_head;
@@ -53,7 +56,14 @@ typedef struct st_nn_attention_args {
     int out_stride;
     st_nn_scores_hook on_scores; /* optional */
     void *user;
+    /* Products in bfloat16 (nn/kernels.h) where they apply: keys and values as rows, no mask,
+     * no hook, heads of ST_NN_BF16_HEAD columns, at most ST_NN_BF16_MAX_KV keys, and scratch for
+     * the packed keys and values of all heads (st_nn_attention_bf16_floats); else float32. */
+    int bf16;
 } st_nn_attention_args;
+
+/* Scratch floats the bf16 products need for the packed keys and values of n_head heads. */
+size_t st_nn_attention_bf16_floats(int n_head, int n_kv);
 
 void st_nn_attention(const st_nn_attention_args *args);
 

@@ -15,22 +15,17 @@ static void portable_f16_to_f32(const void *src, float *dst, size_t n) {
     st_convert_to_f32(ST_DTYPE_F16, src, dst, n);
 }
 
-/* The one matrix-vector loop behind the three stored types: row o's weights start .. start +
- * count as float32 in out. For int8 that is q itself; the caller divides by the row's scale. */
+/* The one matrix-vector loop behind both stored types: row o's weights start .. start + count
+ * as float32 in out. */
 static void widen_chunk(st_dtype dtype, const unsigned char *w, int n_in, int o, int start, int count, float *out) {
     size_t first = (size_t)o * n_in + start;
-    if (dtype == ST_DTYPE_I8) {
-        for (int i = 0; i < count; i++)
-            out[i] = (float)(int8_t)w[first + i];
-    } else {
-        /* F16 or Q8_0; a Q8_0 chunk starts on a block because n_in and the chunk are multiples
-         * of 32, and st_convert_to_f32 cannot fail on these types */
-        st_convert_to_f32(dtype, w + st_dtype_bytes(dtype, (int64_t)first), out, (size_t)count);
-    }
+    /* F16 or Q8_0; a Q8_0 chunk starts on a block because n_in and the chunk are multiples of
+     * 32, and st_convert_to_f32 cannot fail on these types */
+    st_convert_to_f32(dtype, w + st_dtype_bytes(dtype, (int64_t)first), out, (size_t)count);
 }
 
-static void portable_gemv(st_dtype dtype, const void *w, const void *scales, const float *bias, int n_in,
-                          const float *x, int n_rows, float *y, int y_stride, int o_begin, int o_end) {
+static void portable_gemv(st_dtype dtype, const void *w, const float *bias, int n_in, const float *x, int n_rows,
+                          float *y, int y_stride, int o_begin, int o_end) {
     float widened[PORTABLE_CHUNK];
     for (int o = o_begin; o < o_end; o++) {
         for (int r = 0; r < n_rows; r++)
@@ -46,28 +41,57 @@ static void portable_gemv(st_dtype dtype, const void *w, const void *scales, con
                 y[(size_t)r * y_stride + o] += sum;
             }
         }
-        float scale = 1.0f;
-        if (scales) memcpy(&scale, (const unsigned char *)scales + (size_t)o * sizeof scale, sizeof scale);
-        for (int r = 0; r < n_rows; r++) {
-            float *out = &y[(size_t)r * y_stride + o];
-            *out = (bias ? bias[o] : 0.0f) + (scales ? *out / scale : *out);
-        }
+        for (int r = 0; r < n_rows; r++)
+            y[(size_t)r * y_stride + o] += bias ? bias[o] : 0.0f;
     }
 }
 
 static void portable_gemv_f16(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
                               int y_stride, int o_begin, int o_end) {
-    portable_gemv(ST_DTYPE_F16, w, NULL, bias, n_in, x, n_rows, y, y_stride, o_begin, o_end);
+    portable_gemv(ST_DTYPE_F16, w, bias, n_in, x, n_rows, y, y_stride, o_begin, o_end);
 }
 
 static void portable_gemv_q8_0(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
                                int y_stride, int o_begin, int o_end) {
-    portable_gemv(ST_DTYPE_Q8_0, w, NULL, bias, n_in, x, n_rows, y, y_stride, o_begin, o_end);
+    portable_gemv(ST_DTYPE_Q8_0, w, bias, n_in, x, n_rows, y, y_stride, o_begin, o_end);
 }
 
-static void portable_gemv_i8(const void *w, const void *scales, const float *bias, int n_in, const float *x,
-                             int n_rows, float *y, int y_stride, int o_begin, int o_end) {
-    portable_gemv(ST_DTYPE_I8, w, scales, bias, n_in, x, n_rows, y, y_stride, o_begin, o_end);
+void st_nn_portable_quantize_rows(const float *x, int n_rows, int n_in, int k_pad, uint8_t *xq, float *inv_scales) {
+    for (int r = 0; r < n_rows; r++) {
+        const float *in = x + (size_t)r * n_in;
+        uint8_t *out = xq + (size_t)r * k_pad;
+        float max = 0.0f;
+        for (int i = 0; i < n_in; i++)
+            max = fabsf(in[i]) > max ? fabsf(in[i]) : max;
+        float scale = max > 0.0f ? 127.0f / max : 1.0f;
+        inv_scales[r] = 1.0f / scale;
+        for (int i = 0; i < n_in; i++) /* nearbyintf: nearest-even, as the vector conversion */
+            out[i] = (uint8_t)(128 + (int)nearbyintf(in[i] * scale));
+        for (int i = n_in; i < k_pad; i++)
+            out[i] = 128;
+    }
+}
+
+void st_nn_portable_gemm_i8(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int row_begin,
+                            int row_end, int block_begin, int block_end, float *y, int y_stride) {
+    const int k_groups = w->k_pad / 4;
+    for (int b = block_begin; b < block_end; b++) {
+        const int8_t *panel = w->packed + (size_t)b * k_groups * 64;
+        for (int r = row_begin; r < row_end; r++) {
+            const uint8_t *in = xq + (size_t)r * w->k_pad;
+            int32_t acc[16] = {0};
+            for (int g = 0; g < k_groups; g++)
+                for (int j = 0; j < 16; j++)
+                    for (int t = 0; t < 4; t++)
+                        acc[j] += (int32_t)in[4 * g + t] * panel[((size_t)g * 16 + j) * 4 + t];
+            for (int j = 0; j < 16 && 16 * b + j < w->n_out; j++) {
+                const int o = 16 * b + j;
+                float m = x_inv[r] * w->inv_scales[o];
+                float value = (float)(acc[j] - 128 * w->sums[o]) * m;
+                y[(size_t)r * y_stride + o] = (w->bias ? w->bias[o] : 0.0f) + value;
+            }
+        }
+    }
 }
 
 static void portable_softmax(float *row, int n_valid, int n_cols) {
@@ -122,16 +146,98 @@ void st_nn_portable_weighted_sum(const float *p, int n_q, int n_kv, const float 
     }
 }
 
+uint16_t st_nn_to_bf16(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return (uint16_t)(bits >> 16);
+}
+
+static float from_bf16(uint16_t half) {
+    uint32_t bits = (uint32_t)half << 16;
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+void st_nn_portable_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys, const uint16_t *values,
+                                int n_kv, float scale, float *out, int out_stride) {
+    float scores[ST_NN_BF16_MAX_KV], query[ST_NN_BF16_HEAD];
+    for (int i = 0; i < n_q; i++) {
+        for (int c = 0; c < ST_NN_BF16_HEAD; c++)
+            query[c] = from_bf16(st_nn_to_bf16(q[(size_t)i * q_stride + c]));
+        for (int j = 0; j < n_kv; j++) {
+            const uint16_t *block = keys + (size_t)(j / 16) * ST_NN_BF16_HEAD * 16 + (j % 16) * 2;
+            float sum = 0.0f;
+            for (int p = 0; p < ST_NN_BF16_HEAD / 2; p++)
+                sum += query[2 * p] * from_bf16(block[p * 32]) + query[2 * p + 1] * from_bf16(block[p * 32 + 1]);
+            scores[j] = sum * scale;
+        }
+        portable_softmax(scores, n_kv, n_kv);
+        float *row = out + (size_t)i * out_stride;
+        for (int c = 0; c < ST_NN_BF16_HEAD; c++)
+            row[c] = 0.0f;
+        for (int j = 0; j < n_kv; j++) {
+            float weight = from_bf16(st_nn_to_bf16(scores[j]));
+            const uint16_t *pair = values + (size_t)(j / 2) * ST_NN_BF16_HEAD * 2 + j % 2;
+            for (int c = 0; c < ST_NN_BF16_HEAD; c++)
+                row[c] += weight * from_bf16(pair[2 * c]);
+        }
+    }
+}
+
+void st_nn_portable_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
+                               float scale, float *scores) {
+    for (int i = 0; i < n_q; i++) {
+        float *row = scores + (size_t)i * n_kv;
+        for (int j = 0; j < n_kv; j++)
+            row[j] = 0.0f;
+        for (int c = 0; c < d_head; c++) {
+            const float weight = q[(size_t)i * q_stride + c];
+            const uint16_t *keys = kt + (size_t)c * n_kv;
+            for (int j = 0; j < n_kv; j++)
+                row[j] += weight * st_fp16_to_fp32(keys[j]);
+        }
+        for (int j = 0; j < n_kv; j++)
+            row[j] *= scale;
+    }
+}
+
+void st_nn_portable_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride, int d_head,
+                                     float *out, int out_stride) {
+    for (int i = 0; i < n_q; i++) {
+        float *row = out + (size_t)i * out_stride;
+        for (int c = 0; c < d_head; c++)
+            row[c] = 0.0f;
+        for (int j = 0; j < n_kv; j++) {
+            const float weight = p[(size_t)i * n_kv + j];
+            const uint16_t *values = v + (size_t)j * v_stride;
+            for (int c = 0; c < d_head; c++)
+                row[c] += weight * st_fp16_to_fp32(values[c]);
+        }
+    }
+}
+
+static void portable_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        dst[i] = st_fp32_to_fp16(src[i]);
+}
+
 static const st_nn_kernels portable = {
     .name = "portable",
     .gemv_f16 = portable_gemv_f16,
     .gemv_q8_0 = portable_gemv_q8_0,
-    .gemv_i8 = portable_gemv_i8,
+    .quantize_rows = st_nn_portable_quantize_rows,
+    .gemm_i8 = st_nn_portable_gemm_i8,
     .f16_to_f32 = portable_f16_to_f32,
     .softmax = portable_softmax,
     .gelu = portable_gelu,
     .scores = st_nn_portable_scores,
     .weighted_sum = st_nn_portable_weighted_sum,
+    .attend_bf16 = st_nn_portable_attend_bf16,
+    .scores_f16 = st_nn_portable_scores_f16,
+    .weighted_sum_f16 = st_nn_portable_weighted_sum_f16,
+    .f32_to_f16 = portable_f32_to_f16,
 };
 
 const st_nn_kernels *st_nn_kernels_portable(void) {

@@ -9,12 +9,13 @@
  *
  * Half-precision weights are widened to float32 in registers and every product is summed in
  * float32, so a layer computes what openai-whisper's float32 path computes from the same half
- * weights, up to the order of the additions. Quantized weights (ggml q8_0, CTranslate2 int8)
- * are dequantized in registers the same way: each weight becomes the float32 value
- * st_convert_to_f32 gives (q * d is exact in float32), or for int8 the sum of q * x is divided
- * by the row's scale once, so the results agree with converting to float32 first up to float
- * rounding. Integer dot products (VNNI) would need the activations quantized to int8 too,
- * which changes the results beyond rounding, so they are not used.
+ * weights, up to the order of the additions. ggml q8_0 weights are dequantized in registers
+ * the same way: each weight becomes the float32 value st_convert_to_f32 gives (q * d is exact
+ * in float32). int8 weights (CTranslate2's, or any layer quantized on load for the int8
+ * compute type) take the integer path CTranslate2 takes: the activations are quantized to 8
+ * bits per row too, and the products summed in int32 (AVX-512 VNNI vpdpbusd, 64 per
+ * instruction). That moves results by the activations' rounding (about 0.4 % of a row's
+ * largest value), so its accuracy is measured as word error rate (bench/README.md).
  *
  * Weights are read where the model file holds them, and ggml packs tensors at any byte offset:
  * every weight pointer here is `const void *` and read with unaligned loads (memcpy in C).
@@ -33,18 +34,41 @@
  * r < n_rows and outputs o_begin <= o < o_end; w is [n_out][n_in] IEEE half, bias may be NULL
  * (then 0). Meant for a few rows: every weight is read once per call from memory and the rows
  * of x are re-read from cache. */
-typedef void (*st_nn_gemv_f16_kernel)(const void *w, const float *bias, int n_in, const float *x, int n_rows,
-                                      float *y, int y_stride, int o_begin, int o_end);
+typedef void (*st_nn_gemv_f16_kernel)(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
+                                      int y_stride, int o_begin, int o_end);
 
 /* The same product on ggml q8_0 weights: each row of w is n_in / 32 blocks of a half scale d
  * and 32 int8 q, weight = q * d; n_in must be a multiple of 32. */
-typedef void (*st_nn_gemv_q8_0_kernel)(const void *w, const float *bias, int n_in, const float *x, int n_rows,
-                                       float *y, int y_stride, int o_begin, int o_end);
+typedef void (*st_nn_gemv_q8_0_kernel)(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
+                                       int y_stride, int o_begin, int o_end);
 
-/* The same product on CTranslate2's int8 weights: w is [n_out][n_in] int8 and row o's weights
- * are w[o][i] / scales[o] (scales: n_out float32s, possibly unaligned). */
-typedef void (*st_nn_gemv_i8_kernel)(const void *w, const void *scales, const float *bias, int n_in, const float *x,
-                                     int n_rows, float *y, int y_stride, int o_begin, int o_end);
+/* int8 weights for the integer product, packed once when a layer is built (st_nn_i8_pack):
+ * outputs in blocks of 16, the inputs in groups of 4, so that one 64-byte vector holds 4
+ * consecutive weights of 16 outputs: packed[((block * k_groups + g) * 16 + j) * 4 + t] is the
+ * weight of output 16 * block + j and input 4 * g + t (0 beyond n_out or n_in). Real weight =
+ * q / scale (CTranslate2's convention), with inv_scales[o] = 1 / scale. */
+typedef struct st_nn_i8_weights {
+    const int8_t *packed;
+    const int32_t *sums;     /* [n_blocks * 16]: the sum of output o's q, for the activations' offset */
+    const float *inv_scales; /* [n_blocks * 16] */
+    const float *bias;       /* [n_out], or NULL */
+    int n_out;
+    int k_pad; /* n_in rounded up to a multiple of 4 */
+} st_nn_i8_weights;
+
+/* Activations for the int8 product: row r's scale s = 127 / max |x[r]| (1 for a zero row);
+ * xq[r * k_pad + i] = 128 + nearest-even(x[r * n_in + i] * s) as an unsigned byte (VNNI
+ * multiplies unsigned by signed bytes; the 128 is taken back out with the weights' sums), 128
+ * for n_in <= i < k_pad; inv_scales[r] = 1 / s. Every kernel set gives the same bytes. */
+typedef void (*st_nn_quantize_rows_kernel)(const float *x, int n_rows, int n_in, int k_pad, uint8_t *xq,
+                                           float *inv_scales);
+
+/* y[r * y_stride + o] = bias[o] + (float)(sum over i of (xq - 128) * q) * (x_inv[r] *
+ * w->inv_scales[o]) for rows row_begin <= r < row_end and the outputs of blocks block_begin
+ * <= b < block_end below n_out. The integer sum is exact, and the scaling is the same float
+ * operations everywhere, so every kernel set gives the same bits. */
+typedef void (*st_nn_gemm_i8_kernel)(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int row_begin,
+                                     int row_end, int block_begin, int block_end, float *y, int y_stride);
 
 /* dst[i] = src[i] widened from IEEE half, for n values. */
 typedef void (*st_nn_f16_to_f32_kernel)(const void *src, float *dst, size_t n);
@@ -67,26 +91,72 @@ typedef void (*st_nn_scores_kernel)(const float *q, int n_q, int q_stride, const
 typedef void (*st_nn_weighted_sum_kernel)(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
                                           float *out, int out_stride);
 
-/* The most queries the two kernels above take at once. */
+/* The same two on keys and values stored as IEEE halves (widened in registers, summed in
+ * float32): the cross-attention of int8 models, half the bytes per decoder step. */
+typedef void (*st_nn_scores_f16_kernel)(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
+                                        float scale, float *scores);
+typedef void (*st_nn_weighted_sum_f16_kernel)(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride,
+                                              int d_head, float *out, int out_stride);
+
+/* dst[i] = src[i] as IEEE half, nearest-even (st_fp32_to_fp16), for n values. */
+typedef void (*st_nn_f32_to_f16_kernel)(const float *src, uint16_t *dst, size_t n);
+
+/* The most queries the attention kernels above take at once. */
 #define ST_NN_FEW_QUERIES 8
+
+/* Attention in bfloat16 products with float32 sums and softmax (AVX512_BF16 vdpbf16ps), for
+ * heads of ST_NN_BF16_HEAD columns and up to ST_NN_BF16_MAX_KV keys. Keys and values of one
+ * head are packed to bf16 first (nearest-even, the rounding vcvtneps2bf16 does) so that a
+ * vector holds two consecutive values of the summed dimension for 16 outputs:
+ *   keys:   [ceil(n_kv / 16) blocks][32 column pairs][16 keys][2], keys beyond n_kv 0;
+ *   values: [ceil(n_kv / 2) key pairs][64 columns][2], keys beyond n_kv 0.
+ * The queries are rounded to bf16 and the probabilities too before they weight the values.
+ * out[i * out_stride + c] = softmax(scale * q_i . k)_j v_j[c] for the n_q rows of q. */
+#define ST_NN_BF16_HEAD 64
+#define ST_NN_BF16_MAX_KV 1536
+typedef void (*st_nn_attend_bf16_kernel)(const float *q, int q_stride, int n_q, const uint16_t *keys,
+                                         const uint16_t *values, int n_kv, float scale, float *out, int out_stride);
 
 typedef struct st_nn_kernels {
     const char *name; /* "avx512", "avx2" or "portable" */
     st_nn_gemv_f16_kernel gemv_f16;
     st_nn_gemv_q8_0_kernel gemv_q8_0;
-    st_nn_gemv_i8_kernel gemv_i8;
+    st_nn_quantize_rows_kernel quantize_rows;
+    st_nn_gemm_i8_kernel gemm_i8;
     st_nn_f16_to_f32_kernel f16_to_f32;
     st_nn_softmax_kernel softmax;
     st_nn_gelu_kernel gelu;
     st_nn_scores_kernel scores;
     st_nn_weighted_sum_kernel weighted_sum;
+    st_nn_attend_bf16_kernel attend_bf16;
+    st_nn_scores_f16_kernel scores_f16;
+    st_nn_weighted_sum_f16_kernel weighted_sum_f16;
+    st_nn_f32_to_f16_kernel f32_to_f16;
 } st_nn_kernels;
+
+/* The portable int8 kernels, which sets without integer dot products use (plain C that the
+ * compiler vectorises). */
+void st_nn_portable_quantize_rows(const float *x, int n_rows, int n_in, int k_pad, uint8_t *xq, float *inv_scales);
+void st_nn_portable_gemm_i8(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int row_begin,
+                            int row_end, int block_begin, int block_end, float *y, int y_stride);
+
+/* float32 to bfloat16, nearest-even (finite values). */
+uint16_t st_nn_to_bf16(float value);
+
+/* The portable bf16 attention, for sets without vdpbf16ps. */
+void st_nn_portable_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys, const uint16_t *values,
+                                int n_kv, float scale, float *out, int out_stride);
 
 /* The portable attention kernels, which the AVX2 set also uses (they vectorise as plain C). */
 void st_nn_portable_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
                            float *scores);
 void st_nn_portable_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
                                  float *out, int out_stride);
+
+void st_nn_portable_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
+                               float scale, float *scores);
+void st_nn_portable_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride, int d_head,
+                                     float *out, int out_stride);
 
 /* The best kernels this CPU runs (chosen on the first call). */
 const st_nn_kernels *st_nn_kernels_best(void);

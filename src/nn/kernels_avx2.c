@@ -58,16 +58,16 @@ INLINE_TILE void tile(const void *w, const float *bias, int n_in, const float *x
     }
 }
 
-INLINE_TILE void outputs(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
-                         int y_stride, int o, const int n_w) {
+INLINE_TILE void outputs(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y, int y_stride,
+                         int o, const int n_w) {
     int r = 0;
     for (; r + 2 <= n_rows; r += 2)
         tile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 2);
     if (r < n_rows) tile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 1);
 }
 
-AVX2_TARGET static void avx2_gemv_f16(const void *w, const float *bias, int n_in, const float *x, int n_rows,
-                                      float *y, int y_stride, int o_begin, int o_end) {
+AVX2_TARGET static void avx2_gemv_f16(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
+                                      int y_stride, int o_begin, int o_end) {
     int o = o_begin;
     for (; o + 4 <= o_end; o += 4)
         outputs(w, bias, n_in, x, n_rows, y, y_stride, o, 4);
@@ -75,98 +75,59 @@ AVX2_TARGET static void avx2_gemv_f16(const void *w, const float *bias, int n_in
         outputs(w, bias, n_in, x, n_rows, y, y_stride, o, 1);
 }
 
-/* The quantized types' tile: up to 4 outputs by up to 2 rows of x, like the half tile.
- * q8_0: each 32-weight block is widened 8 at a time to q * d (exact) and FMA'd with x. int8:
- * q is FMA'd with x as it is and each sum divided by its row's scale at the end. kind is a
- * constant, so each instance keeps only its own branch. */
-enum { KIND_Q8_0, KIND_I8 };
-
-INLINE_TILE void qtile(const int kind, const unsigned char *w, const void *scales, const float *bias, int n_in,
-                       const float *x, float *y, int y_stride, int o, const int n_w, const int n_x) {
+/* The q8_0 tile: up to 4 outputs by up to 2 rows of x, like the half tile. Each 32-weight
+ * block is widened 8 at a time to q * d (exact) and FMA'd with x. */
+INLINE_TILE void qtile(const unsigned char *w, const float *bias, int n_in, const float *x, float *y, int y_stride,
+                       int o, const int n_w, const int n_x) {
     __m256 acc[4][2];
     for (int a = 0; a < n_w; a++)
         for (int r = 0; r < n_x; r++)
             acc[a][r] = _mm256_setzero_ps();
-    float tail[4][2] = {{0}};
-    if (kind == KIND_Q8_0) {
-        const size_t row_bytes = (size_t)n_in / 32 * 34;
-        const unsigned char *rows = w + (size_t)o * row_bytes;
-        for (int i = 0; i < n_in; i += 32) {
-            __m256 d[4];
-            for (int a = 0; a < n_w; a++) {
-                uint16_t half;
-                memcpy(&half, rows + (size_t)a * row_bytes + (size_t)i / 32 * 34, sizeof half);
-                d[a] = _mm256_set1_ps(_cvtsh_ss(half));
-            }
-            for (int k = 0; k < 32; k += 8) {
-                __m256 weights[4];
-                for (int a = 0; a < n_w; a++) {
-                    const unsigned char *q = rows + (size_t)a * row_bytes + (size_t)i / 32 * 34 + 2 + k;
-                    __m256 widened = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
-                    weights[a] = _mm256_mul_ps(widened, d[a]);
-                }
-                for (int r = 0; r < n_x; r++) {
-                    __m256 in = _mm256_loadu_ps(x + (size_t)r * n_in + i + k);
-                    for (int a = 0; a < n_w; a++)
-                        acc[a][r] = _mm256_fmadd_ps(weights[a], in, acc[a][r]);
-                }
-            }
+    const size_t row_bytes = (size_t)n_in / 32 * 34;
+    const unsigned char *rows = w + (size_t)o * row_bytes;
+    for (int i = 0; i < n_in; i += 32) {
+        __m256 d[4];
+        for (int a = 0; a < n_w; a++) {
+            uint16_t half;
+            memcpy(&half, rows + (size_t)a * row_bytes + (size_t)i / 32 * 34, sizeof half);
+            d[a] = _mm256_set1_ps(_cvtsh_ss(half));
         }
-    } else {
-        const unsigned char *rows = w + (size_t)o * n_in;
-        int i = 0;
-        for (; i + 8 <= n_in; i += 8) {
+        for (int k = 0; k < 32; k += 8) {
             __m256 weights[4];
             for (int a = 0; a < n_w; a++) {
-                const __m128i *q = (const __m128i *)(rows + (size_t)a * n_in + i);
-                weights[a] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(q)));
+                const unsigned char *q = rows + (size_t)a * row_bytes + (size_t)i / 32 * 34 + 2 + k;
+                __m256 widened = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
+                weights[a] = _mm256_mul_ps(widened, d[a]);
             }
             for (int r = 0; r < n_x; r++) {
-                __m256 in = _mm256_loadu_ps(x + (size_t)r * n_in + i);
+                __m256 in = _mm256_loadu_ps(x + (size_t)r * n_in + i + k);
                 for (int a = 0; a < n_w; a++)
                     acc[a][r] = _mm256_fmadd_ps(weights[a], in, acc[a][r]);
             }
         }
-        for (; i < n_in; i++) /* the last n_in % 8 columns */
-            for (int a = 0; a < n_w; a++)
-                for (int r = 0; r < n_x; r++)
-                    tail[a][r] += (float)(int8_t)rows[(size_t)a * n_in + i] * x[(size_t)r * n_in + i];
     }
     for (int a = 0; a < n_w; a++) {
-        float b = bias ? bias[o + a] : 0.0f, scale = 1.0f;
-        if (kind == KIND_I8) memcpy(&scale, (const unsigned char *)scales + (size_t)(o + a) * sizeof scale, sizeof scale);
-        for (int r = 0; r < n_x; r++) {
-            float sum = sum8(acc[a][r]) + tail[a][r];
-            y[(size_t)r * y_stride + o + a] = b + (kind == KIND_I8 ? sum / scale : sum);
-        }
+        float b = bias ? bias[o + a] : 0.0f;
+        for (int r = 0; r < n_x; r++)
+            y[(size_t)r * y_stride + o + a] = b + sum8(acc[a][r]);
     }
 }
 
-INLINE_TILE void qoutputs(const int kind, const unsigned char *w, const void *scales, const float *bias, int n_in,
-                          const float *x, int n_rows, float *y, int y_stride, int o, const int n_w) {
+INLINE_TILE void qoutputs(const unsigned char *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
+                          int y_stride, int o, const int n_w) {
     int r = 0;
     for (; r + 2 <= n_rows; r += 2)
-        qtile(kind, w, scales, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 2);
-    if (r < n_rows)
-        qtile(kind, w, scales, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 1);
+        qtile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 2);
+    if (r < n_rows) qtile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 1);
 }
 
-AVX2_TARGET static void avx2_gemv_q8_0(const void *w, const float *bias, int n_in, const float *x, int n_rows,
-                                       float *y, int y_stride, int o_begin, int o_end) {
+AVX2_TARGET static void avx2_gemv_q8_0(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
+                                       int y_stride, int o_begin, int o_end) {
     int o = o_begin;
     for (; o + 4 <= o_end; o += 4)
-        qoutputs(KIND_Q8_0, w, NULL, bias, n_in, x, n_rows, y, y_stride, o, 4);
+        qoutputs(w, bias, n_in, x, n_rows, y, y_stride, o, 4);
     for (; o < o_end; o++)
-        qoutputs(KIND_Q8_0, w, NULL, bias, n_in, x, n_rows, y, y_stride, o, 1);
-}
-
-AVX2_TARGET static void avx2_gemv_i8(const void *w, const void *scales, const float *bias, int n_in, const float *x,
-                                     int n_rows, float *y, int y_stride, int o_begin, int o_end) {
-    int o = o_begin;
-    for (; o + 4 <= o_end; o += 4)
-        qoutputs(KIND_I8, w, scales, bias, n_in, x, n_rows, y, y_stride, o, 4);
-    for (; o < o_end; o++)
-        qoutputs(KIND_I8, w, scales, bias, n_in, x, n_rows, y, y_stride, o, 1);
+        qoutputs(w, bias, n_in, x, n_rows, y, y_stride, o, 1);
 }
 
 AVX2_TARGET static void avx2_f16_to_f32(const void *source, float *dst, size_t n) {
@@ -270,16 +231,29 @@ AVX2_TARGET static void avx2_gelu(float *x, size_t n) {
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
+AVX2_TARGET static void avx2_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        dst[i] = st_fp32_to_fp16(src[i]);
+}
+
 static const st_nn_kernels avx2 = {
     .name = "avx2",
     .gemv_f16 = avx2_gemv_f16,
     .gemv_q8_0 = avx2_gemv_q8_0,
-    .gemv_i8 = avx2_gemv_i8,
+    .quantize_rows = st_nn_portable_quantize_rows,
+    .gemm_i8 = st_nn_portable_gemm_i8,
     .f16_to_f32 = avx2_f16_to_f32,
     .softmax = avx2_softmax,
     .gelu = avx2_gelu,
     .scores = st_nn_portable_scores,
     .weighted_sum = st_nn_portable_weighted_sum,
+    .attend_bf16 = st_nn_portable_attend_bf16,
+    .scores_f16 = st_nn_portable_scores_f16,
+    .weighted_sum_f16 = st_nn_portable_weighted_sum_f16,
+    .f32_to_f16 = avx2_f32_to_f16,
 };
 
 /* F16C is CPUID leaf 1, ECX bit 29: asked directly, as clang's __builtin_cpu_supports does not

@@ -54,8 +54,8 @@ INLINE_TILE void tile(const void *w, const float *bias, int n_in, const float *x
 
 /* All rows of x against n_w outputs at o, four rows at a time; the weight rows stay in L1
  * between the groups. */
-INLINE_TILE void outputs(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
-                         int y_stride, int o, const int n_w) {
+INLINE_TILE void outputs(const void *w, const float *bias, int n_in, const float *x, int n_rows, float *y, int y_stride,
+                         int o, const int n_w) {
     int r = 0;
     for (; r + 4 <= n_rows; r += 4)
         tile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 4);
@@ -85,84 +85,59 @@ AVX512_TARGET static void avx512_gemv_f16(const void *w, const float *bias, int 
         outputs(w, bias, n_in, x, n_rows, y, y_stride, o, 1);
 }
 
-/* The quantized types' tile: up to 4 outputs by up to 4 rows of x, like the half tile.
- * q8_0: each 32-weight block becomes two float32 vectors q * d (exact) that are FMA'd with x.
- * int8: q is FMA'd with x as it is and each sum divided by its row's scale at the end. kind
- * is a constant, so each instance keeps only its own branch. */
-enum { KIND_Q8_0, KIND_I8 };
-
-INLINE_TILE void qtile(const int kind, const unsigned char *w, const void *scales, const float *bias, int n_in,
-                       const float *x, float *y, int y_stride, int o, const int n_w, const int n_x) {
+/* The q8_0 tile: up to 4 outputs by up to 4 rows of x, like the half tile. Each 32-weight
+ * block becomes two float32 vectors q * d (exact) that are FMA'd with x. */
+INLINE_TILE void qtile(const unsigned char *w, const float *bias, int n_in, const float *x, float *y, int y_stride,
+                       int o, const int n_w, const int n_x) {
     __m512 acc[4][4];
     for (int a = 0; a < n_w; a++)
         for (int r = 0; r < n_x; r++)
             acc[a][r] = _mm512_setzero_ps();
-    if (kind == KIND_Q8_0) {
-        const size_t row_bytes = (size_t)n_in / 32 * 34;
-        const unsigned char *rows = w + (size_t)o * row_bytes;
-        for (int i = 0; i < n_in; i += 32) {
-            __m512 low[4], high[4];
-            for (int a = 0; a < n_w; a++) {
-                const unsigned char *block = rows + (size_t)a * row_bytes + (size_t)i / 32 * 34;
-                uint16_t half;
-                memcpy(&half, block, sizeof half);
-                __m512 d = _mm512_set1_ps(_cvtsh_ss(half));
-                __m256i q = _mm256_loadu_si256((const __m256i *)(block + 2));
-                low[a] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))), d);
-                high[a] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))), d);
-            }
-            for (int r = 0; r < n_x; r++) {
-                __m512 in_low = _mm512_loadu_ps(x + (size_t)r * n_in + i);
-                __m512 in_high = _mm512_loadu_ps(x + (size_t)r * n_in + i + 16);
-                for (int a = 0; a < n_w; a++) {
-                    acc[a][r] = _mm512_fmadd_ps(low[a], in_low, acc[a][r]);
-                    acc[a][r] = _mm512_fmadd_ps(high[a], in_high, acc[a][r]);
-                }
-            }
+    const size_t row_bytes = (size_t)n_in / 32 * 34;
+    const unsigned char *rows = w + (size_t)o * row_bytes;
+    for (int i = 0; i < n_in; i += 32) {
+        __m512 low[4], high[4];
+        for (int a = 0; a < n_w; a++) {
+            const unsigned char *block = rows + (size_t)a * row_bytes + (size_t)i / 32 * 34;
+            uint16_t half;
+            memcpy(&half, block, sizeof half);
+            __m512 d = _mm512_set1_ps(_cvtsh_ss(half));
+            __m256i q = _mm256_loadu_si256((const __m256i *)(block + 2));
+            low[a] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))), d);
+            high[a] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))), d);
         }
-    } else {
-        const unsigned char *rows = w + (size_t)o * n_in;
-        for (int i = 0; i < n_in; i += 16) {
-            /* the last n_in % 16 columns through masked loads that read nothing beyond */
-            __mmask16 mask = n_in - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_in - i)) - 1);
-            __m512 weights[4];
+        for (int r = 0; r < n_x; r++) {
+            __m512 in_low = _mm512_loadu_ps(x + (size_t)r * n_in + i);
+            __m512 in_high = _mm512_loadu_ps(x + (size_t)r * n_in + i + 16);
             for (int a = 0; a < n_w; a++) {
-                __m128i q = _mm_maskz_loadu_epi8(mask, rows + (size_t)a * n_in + i);
-                weights[a] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
-            }
-            for (int r = 0; r < n_x; r++) {
-                __m512 in = _mm512_maskz_loadu_ps(mask, x + (size_t)r * n_in + i);
-                for (int a = 0; a < n_w; a++)
-                    acc[a][r] = _mm512_fmadd_ps(weights[a], in, acc[a][r]);
+                acc[a][r] = _mm512_fmadd_ps(low[a], in_low, acc[a][r]);
+                acc[a][r] = _mm512_fmadd_ps(high[a], in_high, acc[a][r]);
             }
         }
     }
     for (int a = 0; a < n_w; a++) {
-        float b = bias ? bias[o + a] : 0.0f, scale = 1.0f;
-        if (kind == KIND_I8) memcpy(&scale, (const unsigned char *)scales + (size_t)(o + a) * sizeof scale, sizeof scale);
-        for (int r = 0; r < n_x; r++) {
-            float sum = _mm512_reduce_add_ps(acc[a][r]);
-            y[(size_t)r * y_stride + o + a] = b + (kind == KIND_I8 ? sum / scale : sum);
-        }
+        float b = bias ? bias[o + a] : 0.0f;
+        for (int r = 0; r < n_x; r++)
+            y[(size_t)r * y_stride + o + a] = b + _mm512_reduce_add_ps(acc[a][r]);
     }
 }
 
-INLINE_TILE void qoutputs(const int kind, const unsigned char *w, const void *scales, const float *bias, int n_in,
-                          const float *x, int n_rows, float *y, int y_stride, int o, const int n_w) {
+INLINE_TILE void qoutputs(const unsigned char *w, const float *bias, int n_in, const float *x, int n_rows, float *y,
+                          int y_stride, int o, const int n_w) {
     int r = 0;
     for (; r + 4 <= n_rows; r += 4)
-        qtile(kind, w, scales, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 4);
+        qtile(w, bias, n_in, x + (size_t)r * n_in, y + (size_t)r * y_stride, y_stride, o, n_w, 4);
     const float *xr = x + (size_t)r * n_in;
     float *yr = y + (size_t)r * y_stride;
     switch (n_rows - r) {
     case 3:
-        qtile(kind, w, scales, bias, n_in, xr, yr, y_stride, o, n_w, 3);
+        qtile(w, bias, n_in, xr, yr, y_stride, o, n_w, 3);
         break;
     case 2:
-        qtile(kind, w, scales, bias, n_in, xr, yr, y_stride, o, n_w, 2);
+        qtile(w, bias, n_in, xr, yr, y_stride, o, n_w, 2);
         break;
     case 1:
-        qtile(kind, w, scales, bias, n_in, xr, yr, y_stride, o, n_w, 1);
+        qtile(w, bias, n_in, xr, yr, y_stride, o, n_w, 1);
         break;
     default:
         break;
@@ -173,18 +148,118 @@ AVX512_TARGET static void avx512_gemv_q8_0(const void *w, const float *bias, int
                                            float *y, int y_stride, int o_begin, int o_end) {
     int o = o_begin;
     for (; o + 4 <= o_end; o += 4)
-        qoutputs(KIND_Q8_0, w, NULL, bias, n_in, x, n_rows, y, y_stride, o, 4);
+        qoutputs(w, bias, n_in, x, n_rows, y, y_stride, o, 4);
     for (; o < o_end; o++)
-        qoutputs(KIND_Q8_0, w, NULL, bias, n_in, x, n_rows, y, y_stride, o, 1);
+        qoutputs(w, bias, n_in, x, n_rows, y, y_stride, o, 1);
 }
 
-AVX512_TARGET static void avx512_gemv_i8(const void *w, const void *scales, const float *bias, int n_in,
-                                         const float *x, int n_rows, float *y, int y_stride, int o_begin, int o_end) {
-    int o = o_begin;
-    for (; o + 4 <= o_end; o += 4)
-        qoutputs(KIND_I8, w, scales, bias, n_in, x, n_rows, y, y_stride, o, 4);
-    for (; o < o_end; o++)
-        qoutputs(KIND_I8, w, scales, bias, n_in, x, n_rows, y, y_stride, o, 1);
+AVX512_TARGET static void avx512_quantize_rows(const float *x, int n_rows, int n_in, int k_pad, uint8_t *xq,
+                                               float *inv_scales) {
+    for (int r = 0; r < n_rows; r++) {
+        const float *in = x + (size_t)r * n_in;
+        uint8_t *out = xq + (size_t)r * k_pad;
+        __m512 max = _mm512_setzero_ps();
+        for (int i = 0; i < n_in; i += 16) {
+            __mmask16 mask = n_in - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n_in - i)) - 1);
+            max = _mm512_max_ps(max, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask, in + i)));
+        }
+        float largest = _mm512_reduce_max_ps(max);
+        float scale = largest > 0.0f ? 127.0f / largest : 1.0f;
+        inv_scales[r] = 1.0f / scale;
+        const __m512 s = _mm512_set1_ps(scale);
+        const __m512i offset = _mm512_set1_epi32(128);
+        for (int i = 0; i < k_pad; i += 16) {
+            /* columns n_in .. k_pad - 1 load as 0 and store as 128 */
+            int left = n_in - i;
+            __mmask16 in_mask = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+            __mmask16 out_mask = k_pad - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k_pad - i)) - 1);
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(in_mask, in + i), s));
+            _mm_mask_storeu_epi8(out + i, out_mask, _mm512_cvtepi32_epi8(_mm512_add_epi32(q, offset)));
+        }
+    }
+}
+
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* n_r rows by n_v blocks of 16 outputs (16 accumulators at most): for each group of 4 inputs,
+ * n_v weight vectors are loaded once and each row's 4 bytes broadcast against them. Constant
+ * n_r and n_v after inlining. */
+VNNI_TARGET __attribute__((always_inline)) static inline void i8_tile(const st_nn_i8_weights *w, const uint8_t *xq,
+                                                                      const float *x_inv, int r, int b, float *y,
+                                                                      int y_stride, const int n_r, const int n_v) {
+    const int k_groups = w->k_pad / 4;
+    __m512i acc[4][4];
+    for (int i = 0; i < n_r; i++)
+        for (int v = 0; v < n_v; v++)
+            acc[i][v] = _mm512_setzero_si512();
+    const int8_t *panel = w->packed + (size_t)b * k_groups * 64;
+    for (int g = 0; g < k_groups; g++) {
+        __m512i weights[4];
+        for (int v = 0; v < n_v; v++)
+            weights[v] = _mm512_loadu_si512(panel + ((size_t)v * k_groups + g) * 64);
+        for (int i = 0; i < n_r; i++) {
+            int32_t four;
+            memcpy(&four, xq + (size_t)(r + i) * w->k_pad + 4 * (size_t)g, sizeof four);
+            __m512i in = _mm512_set1_epi32(four);
+            for (int v = 0; v < n_v; v++)
+                acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], in, weights[v]);
+        }
+    }
+    for (int v = 0; v < n_v; v++) {
+        const int o = 16 * (b + v), left = w->n_out - o;
+        const __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        const __m512i offset = _mm512_slli_epi32(_mm512_loadu_si512(w->sums + o), 7); /* 128 * sums */
+        const __m512 w_inv = _mm512_loadu_ps(w->inv_scales + o);
+        const __m512 bias = w->bias ? _mm512_maskz_loadu_ps(mask, w->bias + o) : _mm512_setzero_ps();
+        for (int i = 0; i < n_r; i++) {
+            __m512 m = _mm512_mul_ps(_mm512_set1_ps(x_inv[r + i]), w_inv);
+            __m512 value = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][v], offset)), m);
+            _mm512_mask_storeu_ps(y + (size_t)(r + i) * y_stride + o, mask, _mm512_add_ps(bias, value));
+        }
+    }
+}
+
+VNNI_TARGET __attribute__((always_inline)) static inline void i8_rows(const st_nn_i8_weights *w, const uint8_t *xq,
+                                                                      const float *x_inv, int row_begin, int row_end,
+                                                                      int b, float *y, int y_stride, const int n_v) {
+    int r = row_begin;
+    for (; r + 4 <= row_end; r += 4)
+        i8_tile(w, xq, x_inv, r, b, y, y_stride, 4, n_v);
+    switch (row_end - r) {
+    case 3:
+        i8_tile(w, xq, x_inv, r, b, y, y_stride, 3, n_v);
+        break;
+    case 2:
+        i8_tile(w, xq, x_inv, r, b, y, y_stride, 2, n_v);
+        break;
+    case 1:
+        i8_tile(w, xq, x_inv, r, b, y, y_stride, 1, n_v);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Four blocks (64 outputs, their weights a few tens of KiB that stay in L1/L2) against all
+ * rows, then the next four. */
+VNNI_TARGET static void avx512_gemm_i8(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int row_begin,
+                                       int row_end, int block_begin, int block_end, float *y, int y_stride) {
+    int b = block_begin;
+    for (; b + 4 <= block_end; b += 4)
+        i8_rows(w, xq, x_inv, row_begin, row_end, b, y, y_stride, 4);
+    switch (block_end - b) {
+    case 3:
+        i8_rows(w, xq, x_inv, row_begin, row_end, b, y, y_stride, 3);
+        break;
+    case 2:
+        i8_rows(w, xq, x_inv, row_begin, row_end, b, y, y_stride, 2);
+        break;
+    case 1:
+        i8_rows(w, xq, x_inv, row_begin, row_end, b, y, y_stride, 1);
+        break;
+    default:
+        break;
+    }
 }
 
 AVX512_TARGET static void avx512_f16_to_f32(const void *source, float *dst, size_t n) {
@@ -287,11 +362,19 @@ AVX512_TARGET static void avx512_gelu(float *x, size_t n) {
     }
 }
 
-/* Scores of n_q queries for n_b * 16 keys from j (n_q * n_b <= 16 accumulators; both constant
- * after inlining). Each of the d_head key rows is read as one run of n_b * 64 bytes, whole
- * cache lines that the prefetcher pairs. The last block of the row masks its tail. */
-INLINE_TILE void scores_block(const float *q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
-                              float *scores, int j, const int n_q, const int n_b) {
+/* 16 keys or values from float32s, or from halves widened in registers (halves constant
+ * after inlining). */
+INLINE_TILE __m512 load16(const void *base, size_t index, __mmask16 mask, const int halves) {
+    if (halves) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)base + index));
+    return _mm512_maskz_loadu_ps(mask, (const float *)base + index);
+}
+
+/* Scores of n_q queries for n_b * 16 keys from j (n_q * n_b <= 16 accumulators; all constant
+ * after inlining). Each of the d_head key rows is read as one run of n_b * 64 bytes (32 for
+ * halves), whole cache lines that the prefetcher pairs. The last block of the row masks its
+ * tail. */
+INLINE_TILE void scores_block(const float *q, int q_stride, const void *kt, int d_head, int n_kv, float scale,
+                              float *scores, int j, const int n_q, const int n_b, const int halves) {
     __mmask16 masks[4];
     for (int b = 0; b < n_b; b++) {
         int left = n_kv - j - 16 * b;
@@ -304,7 +387,7 @@ INLINE_TILE void scores_block(const float *q, int q_stride, const float *kt, int
     for (int c = 0; c < d_head; c++) {
         __m512 keys[4];
         for (int b = 0; b < n_b; b++)
-            keys[b] = _mm512_maskz_loadu_ps(masks[b], kt + (size_t)c * n_kv + j + 16 * b);
+            keys[b] = load16(kt, (size_t)c * n_kv + j + 16 * b, masks[b], halves);
         for (int i = 0; i < n_q; i++) {
             __m512 weight = _mm512_set1_ps(q[(size_t)i * q_stride + c]);
             for (int b = 0; b < n_b; b++)
@@ -317,55 +400,64 @@ INLINE_TILE void scores_block(const float *q, int q_stride, const float *kt, int
                                   _mm512_mul_ps(acc[i][b], _mm512_set1_ps(scale)));
 }
 
-INLINE_TILE void scores_rows(const float *q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
-                             float *scores, const int n_q, const int n_b) {
+INLINE_TILE void scores_rows(const float *q, int q_stride, const void *kt, int d_head, int n_kv, float scale,
+                             float *scores, const int n_q, const int n_b, const int halves) {
     for (int j = 0; j < n_kv; j += 16 * n_b)
-        scores_block(q, q_stride, kt, d_head, n_kv, scale, scores, j, n_q, n_b);
+        scores_block(q, q_stride, kt, d_head, n_kv, scale, scores, j, n_q, n_b, halves);
 }
 
-AVX512_TARGET static void avx512_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv,
-                                        float scale, float *scores) {
+INLINE_TILE void scores_any(const float *q, int n_q, int q_stride, const void *kt, int d_head, int n_kv, float scale,
+                            float *scores, const int halves) {
     switch (n_q) {
     case 1:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 1, 4);
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 1, 4, halves);
         break;
     case 2:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 2, 4);
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 2, 4, halves);
         break;
     case 3:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 3, 4);
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 3, 4, halves);
         break;
     case 4:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 4, 4);
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 4, 4, halves);
         break;
     case 5:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 5, 2);
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 5, 2, halves);
         break;
     case 6:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 6, 2);
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 6, 2, halves);
         break;
     case 7:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 7, 2);
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 7, 2, halves);
         break;
     default:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 8, 2);
+        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 8, 2, halves);
         break;
     }
 }
 
+AVX512_TARGET static void avx512_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv,
+                                        float scale, float *scores) {
+    scores_any(q, n_q, q_stride, kt, d_head, n_kv, scale, scores, 0);
+}
+
+AVX512_TARGET static void avx512_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head,
+                                            int n_kv, float scale, float *scores) {
+    scores_any(q, n_q, q_stride, kt, d_head, n_kv, scale, scores, 1);
+}
+
 /* n_q queries by n_b blocks of 16 columns (n_q * n_b <= 16 accumulators), constant after
- * inlining. */
-INLINE_TILE void weighted_rows(const float *p, int n_kv, const float *v, int v_stride, float *out, int out_stride,
-                               const int n_q, const int n_b) {
+ * inlining; v is offset by `column` values (float32s or halves). */
+INLINE_TILE void weighted_rows(const float *p, int n_kv, const void *v, int column, int v_stride, float *out,
+                               int out_stride, const int n_q, const int n_b, const int halves) {
     __m512 acc[ST_NN_FEW_QUERIES][4];
     for (int i = 0; i < n_q; i++)
         for (int b = 0; b < n_b; b++)
             acc[i][b] = _mm512_setzero_ps();
     for (int j = 0; j < n_kv; j++) {
-        const float *values = v + (size_t)j * v_stride;
         __m512 value[4];
         for (int b = 0; b < n_b; b++)
-            value[b] = _mm512_loadu_ps(values + 16 * b);
+            value[b] = load16(v, (size_t)j * v_stride + column + 16 * b, (__mmask16)0xffff, halves);
         for (int i = 0; i < n_q; i++) {
             __m512 weight = _mm512_set1_ps(p[(size_t)i * n_kv + j]);
             for (int b = 0; b < n_b; b++)
@@ -374,69 +466,189 @@ INLINE_TILE void weighted_rows(const float *p, int n_kv, const float *v, int v_s
     }
     for (int i = 0; i < n_q; i++)
         for (int b = 0; b < n_b; b++)
-            _mm512_storeu_ps(out + (size_t)i * out_stride + 16 * b, acc[i][b]);
+            _mm512_storeu_ps(out + (size_t)i * out_stride + column + 16 * b, acc[i][b]);
 }
 
 /* Up to 4 queries take all 64 columns in one pass over the values; 5 to 8 take two passes of
  * 32 columns, each reading its own half of every value row, so the values still cross the
- * memory bus once for all queries. */
+ * memory bus once for all queries. d_head is 64 (checked by the callers). */
+INLINE_TILE void weighted_any(const float *p, int n_q, int n_kv, const void *v, int v_stride, float *out,
+                              int out_stride, const int halves) {
+    switch (n_q) {
+    case 1:
+        weighted_rows(p, n_kv, v, 0, v_stride, out, out_stride, 1, 4, halves);
+        return;
+    case 2:
+        weighted_rows(p, n_kv, v, 0, v_stride, out, out_stride, 2, 4, halves);
+        return;
+    case 3:
+        weighted_rows(p, n_kv, v, 0, v_stride, out, out_stride, 3, 4, halves);
+        return;
+    case 4:
+        weighted_rows(p, n_kv, v, 0, v_stride, out, out_stride, 4, 4, halves);
+        return;
+    default:
+        break;
+    }
+    for (int column = 0; column < 64; column += 32) {
+        switch (n_q) {
+        case 5:
+            weighted_rows(p, n_kv, v, column, v_stride, out, out_stride, 5, 2, halves);
+            break;
+        case 6:
+            weighted_rows(p, n_kv, v, column, v_stride, out, out_stride, 6, 2, halves);
+            break;
+        case 7:
+            weighted_rows(p, n_kv, v, column, v_stride, out, out_stride, 7, 2, halves);
+            break;
+        default:
+            weighted_rows(p, n_kv, v, column, v_stride, out, out_stride, 8, 2, halves);
+            break;
+        }
+    }
+}
+
 AVX512_TARGET static void avx512_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride,
                                               int d_head, float *out, int out_stride) {
     if (d_head != 64) { /* every Whisper size has 64; others take the plain loops */
         st_nn_portable_weighted_sum(p, n_q, n_kv, v, v_stride, d_head, out, out_stride);
         return;
     }
-    switch (n_q) {
-    case 1:
-        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 1, 4);
+    weighted_any(p, n_q, n_kv, v, v_stride, out, out_stride, 0);
+}
+
+AVX512_TARGET static void avx512_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride,
+                                                  int d_head, float *out, int out_stride) {
+    if (d_head != 64) {
+        st_nn_portable_weighted_sum_f16(p, n_q, n_kv, v, v_stride, d_head, out, out_stride);
         return;
-    case 2:
-        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 2, 4);
-        return;
-    case 3:
-        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 3, 4);
-        return;
-    case 4:
-        weighted_rows(p, n_kv, v, v_stride, out, out_stride, 4, 4);
-        return;
-    default:
-        break;
     }
-    for (int half = 0; half < 64; half += 32) {
-        switch (n_q) {
-        case 5:
-            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 5, 2);
-            break;
-        case 6:
-            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 6, 2);
-            break;
-        case 7:
-            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 7, 2);
-            break;
-        default:
-            weighted_rows(p, n_kv, v + half, v_stride, out + half, out_stride, 8, 2);
-            break;
-        }
+    weighted_any(p, n_q, n_kv, v, v_stride, out, out_stride, 1);
+}
+
+AVX512_TARGET static void avx512_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if (i < n) {
+        __mmask16 mask = (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(
+            dst + i, mask,
+            _mm512_cvtps_ph(_mm512_maskz_loadu_ps(mask, src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     }
 }
 
-static const st_nn_kernels avx512 = {
-    .name = "avx512",
-    .gemv_f16 = avx512_gemv_f16,
-    .gemv_q8_0 = avx512_gemv_q8_0,
-    .gemv_i8 = avx512_gemv_i8,
-    .f16_to_f32 = avx512_f16_to_f32,
-    .softmax = avx512_softmax,
-    .gelu = avx512_gelu,
-    .scores = avx512_scores,
-    .weighted_sum = avx512_weighted_sum,
-};
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#define BF16_TILE BF16_TARGET __attribute__((always_inline)) static inline
+
+/* Scores of n_r query rows (their bf16 pairs in qp, 32 per row) against 16 * n_b keys from
+ * block kb: n_r * n_b accumulators over the 32 column pairs. Keys beyond n_kv score 0 and are
+ * left out of the softmax. */
+BF16_TILE void bf16_scores(const __m512i *qp, const uint16_t *keys, int kb, float scale, float *scores, int stride,
+                           const int n_r, const int n_b) {
+    __m512 acc[4][4];
+    for (int i = 0; i < n_r; i++)
+        for (int b = 0; b < n_b; b++)
+            acc[i][b] = _mm512_setzero_ps();
+    for (int p = 0; p < ST_NN_BF16_HEAD / 2; p++) {
+        __m512bh k[4];
+        for (int b = 0; b < n_b; b++)
+            k[b] = (__m512bh)_mm512_loadu_si512(keys + ((size_t)(kb + b) * (ST_NN_BF16_HEAD / 2) + p) * 32);
+        for (int i = 0; i < n_r; i++) {
+            __m512bh q = (__m512bh)_mm512_permutexvar_epi32(_mm512_set1_epi32(p & 15), qp[2 * i + p / 16]);
+            for (int b = 0; b < n_b; b++)
+                acc[i][b] = _mm512_dpbf16_ps(acc[i][b], q, k[b]);
+        }
+    }
+    for (int i = 0; i < n_r; i++)
+        for (int b = 0; b < n_b; b++)
+            _mm512_storeu_ps(scores + (size_t)i * stride + 16 * (kb + b),
+                             _mm512_mul_ps(acc[i][b], _mm512_set1_ps(scale)));
+}
+
+/* Up to 4 query rows: scores into `scores` (n_r rows of a stride of whole key blocks), softmax,
+ * probabilities to bf16, then the weighted sum of the values, 4 vectors of 16 columns per row. */
+BF16_TILE void bf16_rows(const float *q, int q_stride, const uint16_t *keys, const uint16_t *values, int n_kv,
+                         float scale, float *out, int out_stride, float *scores, uint16_t *probs, const int n_r) {
+    /* rows of whole 32-key runs: softmax zeroes what lies beyond n_kv */
+    const int n_blocks = (n_kv + 15) / 16, stride = (n_kv + 31) / 32 * 32, n_pairs = (n_kv + 1) / 2;
+    __m512i qp[8]; /* each row's 64 columns as 32 bf16 pairs, in two vectors */
+    for (int i = 0; i < n_r; i++)
+        for (int h = 0; h < 2; h++) {
+            const float *in = q + (size_t)i * q_stride + 32 * h;
+            qp[2 * i + h] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(in + 16), _mm512_loadu_ps(in));
+        }
+    int kb = 0;
+    for (; kb + 4 <= n_blocks; kb += 4)
+        bf16_scores(qp, keys, kb, scale, scores, stride, n_r, 4);
+    for (; kb < n_blocks; kb++)
+        bf16_scores(qp, keys, kb, scale, scores, stride, n_r, 1);
+    for (int i = 0; i < n_r; i++) {
+        float *row = scores + (size_t)i * stride;
+        avx512_softmax(row, n_kv, stride);
+        uint16_t *p = probs + (size_t)i * stride;
+        for (int j = 0; j < stride; j += 32)
+            _mm512_storeu_si512(p + j,
+                                (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + j + 16), _mm512_loadu_ps(row + j)));
+    }
+    __m512 acc[4][4];
+    for (int i = 0; i < n_r; i++)
+        for (int v = 0; v < 4; v++)
+            acc[i][v] = _mm512_setzero_ps();
+    for (int jp = 0; jp < n_pairs; jp++) {
+        __m512bh value[4];
+        for (int v = 0; v < 4; v++)
+            value[v] = (__m512bh)_mm512_loadu_si512(values + ((size_t)jp * ST_NN_BF16_HEAD + 16 * v) * 2);
+        for (int i = 0; i < n_r; i++) {
+            int32_t pair;
+            memcpy(&pair, probs + (size_t)i * stride + 2 * jp, sizeof pair);
+            __m512bh weight = (__m512bh)_mm512_set1_epi32(pair);
+            for (int v = 0; v < 4; v++)
+                acc[i][v] = _mm512_dpbf16_ps(acc[i][v], weight, value[v]);
+        }
+    }
+    for (int i = 0; i < n_r; i++)
+        for (int v = 0; v < 4; v++)
+            _mm512_storeu_ps(out + (size_t)i * out_stride + 16 * v, acc[i][v]);
+}
+
+BF16_TARGET static void avx512_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys,
+                                           const uint16_t *values, int n_kv, float scale, float *out, int out_stride) {
+    /* 4 rows of scores and of probabilities, whole 32-key runs (softmax zeroes the padding) */
+    _Alignas(64) float scores[4 * (ST_NN_BF16_MAX_KV + 32)];
+    _Alignas(64) uint16_t probs[4 * (ST_NN_BF16_MAX_KV + 32)];
+    int i = 0;
+    for (; i + 4 <= n_q; i += 4)
+        bf16_rows(q + (size_t)i * q_stride, q_stride, keys, values, n_kv, scale, out + (size_t)i * out_stride,
+                  out_stride, scores, probs, 4);
+    for (; i < n_q; i++)
+        bf16_rows(q + (size_t)i * q_stride, q_stride, keys, values, n_kv, scale, out + (size_t)i * out_stride,
+                  out_stride, scores, probs, 1);
+}
+
+#define AVX512_KERNELS(gemm, attend)                                                                                   \
+    {                                                                                                                  \
+        .name = "avx512", .gemv_f16 = avx512_gemv_f16, .gemv_q8_0 = avx512_gemv_q8_0,                                  \
+        .quantize_rows = avx512_quantize_rows, .gemm_i8 = gemm, .f16_to_f32 = avx512_f16_to_f32,                       \
+        .softmax = avx512_softmax, .gelu = avx512_gelu, .scores = avx512_scores, .weighted_sum = avx512_weighted_sum,  \
+        .attend_bf16 = attend, .scores_f16 = avx512_scores_f16, .weighted_sum_f16 = avx512_weighted_sum_f16,           \
+        .f32_to_f16 = avx512_f32_to_f16,                                                                               \
+    }
+
+/* AVX-512 with VNNI and BF16 (Zen 4 and later, Sapphire Rapids), with VNNI only (Ice Lake),
+ * and without either (Skylake-X): what is missing runs in plain C. */
+static const st_nn_kernels avx512 = AVX512_KERNELS(avx512_gemm_i8, avx512_attend_bf16);
+static const st_nn_kernels avx512_vnni = AVX512_KERNELS(avx512_gemm_i8, st_nn_portable_attend_bf16);
+static const st_nn_kernels avx512_plain = AVX512_KERNELS(st_nn_portable_gemm_i8, st_nn_portable_attend_bf16);
 
 const st_nn_kernels *st_nn_kernels_avx512(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-        return &avx512;
-    return NULL;
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl"))
+        return NULL;
+    if (!__builtin_cpu_supports("avx512vnni")) return &avx512_plain;
+    return __builtin_cpu_supports("avx512bf16") ? &avx512 : &avx512_vnni;
 }
 
 #else

@@ -3,6 +3,8 @@
 #include "nn/linear.h"
 
 #include <cblas.h>
+#include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,37 @@
 #define WIDEN_TASK_ROWS 64
 /* Output columns of an sgemm task are a multiple of this (OpenBLAS's register tile). */
 #define MATMUL_COLUMN_ALIGN 64
+/* int8 products: blocks of 16 outputs per task (few rows: 64 outputs, as GEMV_TASK_OUTPUTS;
+ * many rows: 256 outputs by I8_TASK_ROWS rows, a few hundred KiB of weights and x per task),
+ * and rows quantized per task. */
+#define I8_FEW_TASK_BLOCKS 4
+#define I8_TASK_BLOCKS 16
+#define I8_TASK_ROWS 128
+#define I8_QUANTIZE_TASK_ROWS 32
+/* Quantized x for int8 layers called without scratch, a row or more at a time; layers wider
+ * than this (none in Whisper) stay in float32. */
+#define I8_STACK_BYTES 16384
+
+static _Atomic int compute_type = ST_NN_COMPUTE_AUTO;
+
+void st_nn_set_compute(st_nn_compute compute) {
+    compute_type = (int)compute;
+}
+
+st_nn_compute st_nn_get_compute(void) {
+    return (st_nn_compute)compute_type;
+}
+
+int st_nn_compute_from_name(const char *name, st_nn_compute *out) {
+    static const char *const names[] = {"auto", "fp32", "int8"};
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(name, names[i]) == 0) {
+            *out = (st_nn_compute)i;
+            return 0;
+        }
+    }
+    return -1;
+}
 
 /* Buffers come from calloc, whose large blocks are fresh pages the kernel zeroes on first
  * touch: scratch sized for the worst case (five beams, a full context) costs no memory until it
@@ -77,18 +110,94 @@ steno_status st_nn_tensor_to_f32(const st_tensor *tensor, float **out, st_error 
     return STENO_OK;
 }
 
+/* Packs int8 weights q [n_out][n_in] (row-major bytes, any address) with row scales (n_out
+ * float32s, any address; weight = q / scale) into the kernels' layout; see st_nn_i8_weights. */
+static steno_status pack_i8(st_nn_linear *layer, const unsigned char *q, const unsigned char *scales, int n_out,
+                            int n_in) {
+    const int k_pad = (n_in + 3) / 4 * 4, n_blocks = (n_out + 15) / 16, k_groups = k_pad / 4;
+    const size_t packed_bytes = (size_t)n_blocks * 16 * k_pad, per_output = (size_t)n_blocks * 16;
+    /* one buffer: the packed bytes, then the sums and the inverse scales */
+    unsigned char *buffer = (unsigned char *)st_nn_alloc(packed_bytes / 4 + 2 * per_output);
+    if (!buffer) return STENO_ERR_NO_MEMORY;
+    int8_t *packed = (int8_t *)buffer;
+    int32_t *sums = (int32_t *)(buffer + packed_bytes);
+    float *inv_scales = (float *)(sums + per_output);
+    for (int o = 0; o < n_out; o++) {
+        const unsigned char *row = q + (size_t)o * n_in;
+        int8_t *column = packed + (size_t)(o / 16) * k_groups * 64 + (size_t)(o % 16) * 4;
+        for (int g = 0; g < n_in / 4; g++) /* 4 weights at a time, a whole group */
+            memcpy(column + (size_t)g * 64, row + 4 * g, 4);
+        for (int i = n_in / 4 * 4; i < n_in; i++) /* the last group's n_in % 4 weights; the rest stay 0 */
+            column[(size_t)(i / 4) * 64 + i % 4] = (int8_t)row[i];
+        int32_t sum = 0;
+        for (int i = 0; i < n_in; i++)
+            sum += (int8_t)row[i];
+        float scale;
+        memcpy(&scale, scales + (size_t)o * sizeof scale, sizeof scale);
+        sums[o] = sum;
+        inv_scales[o] = 1.0f / scale;
+    }
+    layer->dtype = ST_DTYPE_I8;
+    layer->i8_buffer = buffer;
+    layer->i8 = (st_nn_i8_weights){packed, sums, inv_scales, NULL, n_out, k_pad};
+    return STENO_OK;
+}
+
+/* Quantizes a float32 weight on load, a scale per output row: scale = 127 / max |w|, q =
+ * nearest(w * scale) (CTranslate2's int8 quantization), then packs it. */
+static steno_status quantize_on_load(st_nn_linear *layer, const st_tensor *weight, int n_out, int n_in, st_error *err) {
+    float *values;
+    steno_status status = STENO_OK;
+    if (weight->dtype == ST_DTYPE_F16) { /* the common case, through the vector conversion */
+        values = st_nn_alloc((size_t)n_out * n_in);
+        if (!values) return st_error_set(err, STENO_ERR_NO_MEMORY, "tensor '%s': out of memory", weight->name);
+        st_nn_kernels_best()->f16_to_f32(weight->data, values, (size_t)n_out * n_in);
+    } else if ((status = st_nn_tensor_to_f32(weight, &values, err)) != STENO_OK) {
+        return status;
+    }
+    unsigned char *q = malloc((size_t)n_out * n_in);
+    float *scales = malloc((size_t)n_out * sizeof *scales);
+    if (!q || !scales) {
+        status = STENO_ERR_NO_MEMORY;
+    } else {
+        for (int o = 0; o < n_out; o++) {
+            const float *row = values + (size_t)o * n_in;
+            float max = 0.0f;
+            for (int i = 0; i < n_in; i++)
+                max = fabsf(row[i]) > max ? fabsf(row[i]) : max;
+            scales[o] = max > 0.0f ? 127.0f / max : 1.0f;
+            for (int i = 0; i < n_in; i++)
+                q[(size_t)o * n_in + i] = (unsigned char)(int8_t)nearbyintf(row[i] * scales[o]);
+        }
+        status = pack_i8(layer, q, (const unsigned char *)scales, n_out, n_in);
+    }
+    free(q);
+    free(scales);
+    st_nn_free(values);
+    if (status != STENO_OK)
+        return st_error_set(err, status, "tensor '%s': cannot allocate its int8 copy", weight->name);
+    return STENO_OK;
+}
+
 steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, const st_tensor *bias, st_error *err) {
     memset(layer, 0, sizeof *layer);
     int64_t n;
     steno_status status = check_tensor_size(weight, &n, err);
     if (status != STENO_OK) return status;
-    int n_in = (int)weight->shape[1];
+    const int n_out = (int)weight->shape[0], n_in = (int)weight->shape[1];
+    const st_nn_compute compute = st_nn_get_compute();
+    const int int8_fits = (n_in + 3) / 4 * 4 + (int)sizeof(float) <= I8_STACK_BYTES;
     int q8_0 = weight->dtype == ST_DTYPE_Q8_0 && n_in % 32 == 0; /* blocks never straddle rows */
-    int i8 = weight->dtype == ST_DTYPE_I8 && weight->row_scales;
-    if (weight->dtype == ST_DTYPE_F16 || q8_0 || i8) {
+    int i8 = weight->dtype == ST_DTYPE_I8 && weight->row_scales && int8_fits && compute != ST_NN_COMPUTE_FP32;
+    if (i8) {
+        status = pack_i8(layer, weight->data, weight->row_scales, n_out, n_in);
+        if (status != STENO_OK)
+            status = st_error_set(err, status, "tensor '%s': cannot allocate its packed copy", weight->name);
+    } else if (compute == ST_NN_COMPUTE_INT8 && int8_fits) {
+        status = quantize_on_load(layer, weight, n_out, n_in, err);
+    } else if (weight->dtype == ST_DTYPE_F16 || q8_0) {
         layer->dtype = weight->dtype;
         layer->weight = weight->data;
-        layer->row_scales = i8 ? weight->row_scales : NULL;
     } else {
         layer->dtype = ST_DTYPE_F32;
         status = st_nn_tensor_to_f32(weight, &layer->owned, err);
@@ -99,13 +208,15 @@ steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, con
         st_nn_linear_free(layer);
         return status;
     }
-    layer->n_out = (int)weight->shape[0];
+    layer->i8.bias = layer->bias;
+    layer->n_out = n_out;
     layer->n_in = n_in;
     return STENO_OK;
 }
 
 void st_nn_linear_free(st_nn_linear *layer) {
     st_nn_free(layer->owned);
+    st_nn_free(layer->i8_buffer);
     st_nn_free(layer->bias);
     memset(layer, 0, sizeof *layer);
 }
@@ -122,10 +233,6 @@ static void widen_rows(const st_nn_linear *layer, int begin, int count, float *o
     case ST_DTYPE_Q8_0:
         st_convert_to_f32(ST_DTYPE_Q8_0, bytes + st_dtype_bytes(ST_DTYPE_Q8_0, (int64_t)first), out, n);
         break;
-    case ST_DTYPE_I8:
-        st_dequantize_scaled_to_f32(ST_DTYPE_I8, bytes + first, (const unsigned char *)layer->row_scales + (size_t)begin * sizeof(float),
-                                    (size_t)count, (size_t)layer->n_in, out);
-        break;
     default:
         memcpy(out, (const float *)layer->weight + first, sizeof(float) * n);
         break;
@@ -133,10 +240,18 @@ static void widen_rows(const st_nn_linear *layer, int begin, int count, float *o
 }
 
 void st_nn_linear_weight_row(const st_nn_linear *layer, int row, float *out) {
-    widen_rows(layer, row, 1, out);
+    if (layer->dtype != ST_DTYPE_I8) {
+        widen_rows(layer, row, 1, out);
+        return;
+    }
+    const st_nn_i8_weights *w = &layer->i8;
+    const int8_t *panel = w->packed + (size_t)(row / 16) * w->k_pad * 16;
+    for (int i = 0; i < layer->n_in; i++)
+        out[i] = (float)panel[((size_t)(i / 4) * 16 + row % 16) * 4 + i % 4] * w->inv_scales[row];
 }
 
 size_t st_nn_linear_scratch_floats(const st_nn_linear *layer) {
+    if (layer->dtype == ST_DTYPE_I8) return (size_t)layer->n_out * ((size_t)layer->i8.k_pad / 4 + 1);
     return layer->dtype == ST_DTYPE_F32 ? 0 : (size_t)layer->n_in * layer->n_out;
 }
 
@@ -195,9 +310,6 @@ static void gemv_task(void *context, int task) {
     if (layer->dtype == ST_DTYPE_Q8_0)
         kernels->gemv_q8_0(layer->weight, layer->bias, layer->n_in, job->x, job->n_rows, job->y, layer->n_out, begin,
                            end);
-    else if (layer->dtype == ST_DTYPE_I8)
-        kernels->gemv_i8(layer->weight, layer->row_scales, layer->bias, layer->n_in, job->x, job->n_rows, job->y,
-                         layer->n_out, begin, end);
     else
         kernels->gemv_f16(layer->weight, layer->bias, layer->n_in, job->x, job->n_rows, job->y, layer->n_out, begin,
                           end);
@@ -217,9 +329,75 @@ static void widen_task(void *context, int task) {
     widen_rows(job->layer, job->first_row + begin, count, job->out + (size_t)begin * job->layer->n_in);
 }
 
+typedef struct i8_job {
+    const st_nn_i8_weights *w;
+    const float *x;
+    int n_in;
+    int n_rows;
+    uint8_t *xq;
+    float *x_inv;
+    int task_rows;
+    int task_blocks;
+    int n_block_tasks;
+    float *y;
+    int y_stride;
+} i8_job;
+
+static void quantize_task(void *context, int task) {
+    const i8_job *job = context;
+    int first = task * I8_QUANTIZE_TASK_ROWS;
+    int count = job->n_rows - first < I8_QUANTIZE_TASK_ROWS ? job->n_rows - first : I8_QUANTIZE_TASK_ROWS;
+    st_nn_kernels_best()->quantize_rows(job->x + (size_t)first * job->n_in, count, job->n_in, job->w->k_pad,
+                                        job->xq + (size_t)first * job->w->k_pad, job->x_inv + first);
+}
+
+static void i8_task(void *context, int task) {
+    const i8_job *job = context;
+    const int n_blocks = (job->w->n_out + 15) / 16;
+    int row = task / job->n_block_tasks * job->task_rows, block = task % job->n_block_tasks * job->task_blocks;
+    int row_end = row + job->task_rows < job->n_rows ? row + job->task_rows : job->n_rows;
+    int block_end = block + job->task_blocks < n_blocks ? block + job->task_blocks : n_blocks;
+    st_nn_kernels_best()->gemm_i8(job->w, job->xq, job->x_inv, row, row_end, block, block_end, job->y, job->y_stride);
+}
+
+/* The int8 product: rows quantized into the scratch (or the stack), as many as fit at once. */
+static void forward_i8(const st_nn_linear *layer, const float *x, int n_rows, float *y, float *scratch,
+                       size_t scratch_floats) {
+    const st_nn_i8_weights *w = &layer->i8;
+    const size_t row_bytes = (size_t)w->k_pad + sizeof(float);
+    _Alignas(64) unsigned char stack[I8_STACK_BYTES];
+    unsigned char *buffer = (unsigned char *)scratch;
+    size_t chunk = scratch ? scratch_floats * sizeof(float) / row_bytes : 0;
+    if (chunk == 0) {
+        buffer = stack;
+        chunk = sizeof stack / row_bytes; /* at least 1: checked when the layer was built */
+    }
+    const int n_blocks = (w->n_out + 15) / 16;
+    for (int first = 0; first < n_rows; first += (int)chunk) {
+        int rows = n_rows - first < (int)chunk ? n_rows - first : (int)chunk;
+        i8_job job = {w,           x + (size_t)first * layer->n_in,
+                      layer->n_in, rows,
+                      buffer,      (float *)(buffer + (size_t)rows * w->k_pad),
+                      0,           0,
+                      0,           y + (size_t)first * layer->n_out,
+                      layer->n_out};
+        /* the float scales after the bytes: k_pad is a multiple of 4, so they are aligned */
+        st_nn_parallel_for((rows + I8_QUANTIZE_TASK_ROWS - 1) / I8_QUANTIZE_TASK_ROWS, quantize_task, &job);
+        job.task_rows = rows <= ST_NN_LINEAR_GEMV_MAX_ROWS ? rows : I8_TASK_ROWS;
+        job.task_blocks = rows <= ST_NN_LINEAR_GEMV_MAX_ROWS ? I8_FEW_TASK_BLOCKS : I8_TASK_BLOCKS;
+        job.n_block_tasks = (n_blocks + job.task_blocks - 1) / job.task_blocks;
+        int n_row_tasks = (rows + job.task_rows - 1) / job.task_rows;
+        st_nn_parallel_for(n_row_tasks * job.n_block_tasks, i8_task, &job);
+    }
+}
+
 void st_nn_linear_forward(const st_nn_linear *layer, const float *x, int n_rows, float *y, float *scratch,
                           size_t scratch_floats) {
     const int n_in = layer->n_in, n_out = layer->n_out;
+    if (layer->dtype == ST_DTYPE_I8) {
+        forward_i8(layer, x, n_rows, y, scratch, scratch_floats);
+        return;
+    }
     if (layer->dtype == ST_DTYPE_F32) {
         st_nn_matmul_f32(x, n_rows, layer->weight, layer->bias, n_in, n_out, y, n_out);
         return;

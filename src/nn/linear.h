@@ -2,12 +2,18 @@
  * linear.h — the fully connected layer on weights kept in their stored type.
  *
  * Weights stay in their stored type where a kernel reads it: half (the official ggml and
- * PyTorch files), ggml q8_0 and CTranslate2's int8 with per-row scales. The layer BORROWS them:
- * it points into the st_tensor's data (the model file's mapping) and copies nothing, so the
- * st_model a layer was built from must outlive the layer (st_whisper_context keeps its file for
- * its whole life). The kernels widen or dequantize the weights in registers and sum in float32
- * (nn/kernels.h). Other stored types (bf16, ggml's 4- and 5-bit blocks, int16) are converted to
- * an owned float32 copy once, when the layer is built.
+ * PyTorch files) and ggml q8_0. The layer BORROWS them: it points into the st_tensor's data
+ * (the model file's mapping) and copies nothing, so the st_model a layer was built from must
+ * outlive the layer (st_whisper_context keeps its file for its whole life). The kernels widen
+ * or dequantize the weights in registers and sum in float32 (nn/kernels.h). Other stored types
+ * (bf16, ggml's 4- and 5-bit blocks, int16) are converted to an owned float32 copy once, when
+ * the layer is built.
+ *
+ * int8 layers compute in integers (nn/kernels.h): CTranslate2's int8 weights, and with the
+ * int8 compute type every layer, quantized when it is built with a scale per output row
+ * (127 / its largest |weight|, CTranslate2's rule). Their weights are packed once into the
+ * kernels' layout (an owned copy, the size of the int8 weights); each product quantizes its
+ * rows of x to 8 bits into the scratch.
  *
  * A product over a few rows (a decoder step: one row per sequence) is bound by reading the
  * weights, and runs as matrix-vector kernels split over the thread pool, each weight read
@@ -22,6 +28,7 @@
 #include <stddef.h>
 
 #include "models/tensor_set.h"
+#include "nn/kernels.h"
 #include "util/error.h"
 
 /* A float32 copy of a tensor, allocated with 64-byte alignment; freed with st_nn_free. */
@@ -42,12 +49,26 @@ float *st_nn_alloc(size_t n_floats);
 void st_nn_matmul_f32(const float *x, int n_rows, const float *w, const float *bias, int n_in, int n_out, float *y,
                       int y_stride);
 
+/* What the linear layers compute in, for the layers built after it is set (a process-wide
+ * setting, like the thread count; ST_NN_COMPUTE_AUTO at start).
+ *   AUTO: each weight in its stored type: half and q8_0 widened to float32, int8 in integers.
+ *   FP32: as AUTO, but int8 weights are dequantized to float32 (the exact product of the file).
+ *   INT8: every layer in integers, quantized on load (nn/kernels.h). */
+typedef enum st_nn_compute { ST_NN_COMPUTE_AUTO, ST_NN_COMPUTE_FP32, ST_NN_COMPUTE_INT8 } st_nn_compute;
+
+void st_nn_set_compute(st_nn_compute compute);
+st_nn_compute st_nn_get_compute(void);
+
+/* "auto", "fp32", "int8" to the compute type; 0 on success, -1 for another name. */
+int st_nn_compute_from_name(const char *name, st_nn_compute *out);
+
 typedef struct st_nn_linear {
-    st_dtype dtype;         /* of weight: ST_DTYPE_F32, F16, Q8_0 or I8 */
-    const void *weight;     /* [n_out][n_in] row-major in dtype, borrowed (or `owned`); may be unaligned */
-    const void *row_scales; /* I8: n_out float32 scales, weight = q / scale (borrowed, may be unaligned) */
-    float *owned;           /* the float32 conversion weight points at, for types without kernels */
-    float *bias;            /* [n_out], owned; NULL for a layer without bias */
+    st_dtype dtype;      /* ST_DTYPE_F32, F16, Q8_0 (weight) or I8 (i8) */
+    const void *weight;  /* [n_out][n_in] row-major in dtype, borrowed (or `owned`); may be unaligned */
+    float *owned;        /* the float32 conversion weight points at, for types without kernels */
+    st_nn_i8_weights i8; /* I8: the packed weights, owned (in i8_buffer); bias is `bias` */
+    void *i8_buffer;
+    float *bias; /* [n_out], owned; NULL for a layer without bias */
     int n_in;
     int n_out;
 } st_nn_linear;
@@ -64,13 +85,14 @@ void st_nn_linear_free(st_nn_linear *layer);
 void st_nn_linear_weight_row(const st_nn_linear *layer, int row, float *out);
 
 /* Floats of scratch with which st_nn_linear_forward runs every row count at full speed: a
- * block of output rows widened to float32, up to the whole weight. Less (or none) still
- * gives the right result, through smaller blocks or the matrix-vector kernels. */
+ * block of output rows widened to float32, up to the whole weight (int8: as many rows of
+ * quantized x). Less (or none) still gives the right result, through smaller blocks or the
+ * matrix-vector kernels. */
 size_t st_nn_linear_scratch_floats(const st_nn_linear *layer);
 
 /* y[r] = x[r] W^T + b for n_rows rows; x is [n_rows][n_in], y is [n_rows][n_out]; x and y must
  * not overlap. scratch (scratch_floats floats, may be NULL) is used for stored (not float32)
- * weights over more than ST_NN_LINEAR_GEMV_MAX_ROWS rows. */
+ * weights over more than ST_NN_LINEAR_GEMV_MAX_ROWS rows, and for int8 layers' quantized x. */
 void st_nn_linear_forward(const st_nn_linear *layer, const float *x, int n_rows, float *y, float *scratch,
                           size_t scratch_floats);
 

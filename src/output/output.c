@@ -170,10 +170,17 @@ static void append_stripped_replaced(st_strbuf *out, const char *text, const cha
     append_replaced(out, text + begin, end - begin, from, to);
 }
 
+/* "[SPEAKER_00]: " before a diarized segment's text in txt, vtt and srt (not in openai's
+ * writers: the label whisperX uses, in the bracketed form subtitle editors keep as text). */
+static void append_speaker(st_strbuf *out, int speaker) {
+    if (speaker >= 0) st_strbuf_printf(out, "[SPEAKER_%02d]: ", speaker);
+}
+
 /* ---- txt and tsv ------------------------------------------------------------------------ */
 
 static steno_status render_txt(const st_transcript *t, st_strbuf *out) {
     for (int i = 0; i < t->n_segments; i++) {
+        append_speaker(out, t->segments[i].speaker);
         append_stripped(out, t->segments[i].text ? t->segments[i].text : "");
         st_strbuf_append_char(out, '\n');
     }
@@ -224,6 +231,7 @@ static bool format_time(const cue_writer *w, double seconds, char out[32]) {
 typedef struct cue_word {
     st_strbuf text;
     double start, end;
+    int speaker; /* its segment's; a cue shows the speaker of its first word */
 } cue_word;
 
 typedef struct subtitle_state {
@@ -259,6 +267,7 @@ static bool flush_subtitle(subtitle_state *st) {
     if (!format_time(w, st->words[0].start, start) || !format_time(w, st->words[st->n_words - 1].end, end))
         return false;
     st_strbuf_clear(&st->joined);
+    append_speaker(&st->joined, st->words[0].speaker);
     for (int i = 0; i < st->n_words; i++)
         st_strbuf_append(&st->joined, st->words[i].text.data, st->words[i].text.length);
     if (!st->options->highlight_words) {
@@ -278,6 +287,7 @@ static bool flush_subtitle(subtitle_state *st) {
         }
         if (strcmp(last, word_start) != 0) emit_cue(w, last, word_start, st->joined.data, st->joined.length);
         st_strbuf_clear(&highlighted);
+        append_speaker(&highlighted, st->words[0].speaker);
         for (int j = 0; j < st->n_words; j++) {
             if (j == i)
                 append_underlined(&highlighted, st->words[j].text.data, st->words[j].text.length);
@@ -346,6 +356,7 @@ static steno_status render_word_subtitles(const st_transcript *t, const st_outpu
                 st_strbuf_init(&entry->text);
                 entry->start = word->start;
                 entry->end = word->end;
+                entry->speaker = seg->speaker;
                 if (line_length > 0 && has_room && !long_pause && !segment_break) {
                     line_length += st_utf8_length(text, text_length);
                     st_strbuf_append(&entry->text, text, text_length);
@@ -363,6 +374,7 @@ static steno_status render_word_subtitles(const st_transcript *t, const st_outpu
                         st_strbuf_init(&entry->text);
                         entry->start = word->start;
                         entry->end = word->end;
+                        entry->speaker = seg->speaker;
                         line_count = 1;
                     } else if (line_length > 0) {
                         line_count++;
@@ -399,6 +411,7 @@ static steno_status render_subtitles(const st_transcript *t, const st_output_opt
         if (!format_time(&w, s->start, start)) return st_strbuf_free(&text), bad_time(err, "segment", i, s->start);
         if (!format_time(&w, s->end, end)) return st_strbuf_free(&text), bad_time(err, "segment", i, s->end);
         st_strbuf_clear(&text);
+        append_speaker(&text, s->speaker);
         append_stripped_replaced(&text, s->text ? s->text : "", "-->", "->");
         emit_cue(&w, start, end, text.data ? text.data : "", text.length);
     }
@@ -502,6 +515,7 @@ static steno_status render_json(const st_transcript *t, st_strbuf *out) {
                 append_json_double_member(out, "start", word->start);
                 append_json_double_member(out, "end", word->end);
                 append_json_double_member(out, "probability", word->probability);
+                if (s->speaker >= 0) st_strbuf_printf(out, ", \"speaker\": \"SPEAKER_%02d\"", s->speaker);
                 st_strbuf_append_char(out, '}');
             }
             st_strbuf_append_char(out, ']');
@@ -595,21 +609,30 @@ steno_status st_output_path(const char *output_dir, const char *audio_path, cons
 
 /* Each file through a temporary beside it and a rename: a full disk or a crash leaves the
  * previous transcript whole, and a symlink at the path is replaced, never written through. */
-static steno_status save_one(st_output_format format, const st_transcript *transcript, const st_output_options *options,
-                             const char *output_dir, const char *audio_path, st_error *err) {
-    st_strbuf path, text;
+steno_status st_output_save_text(const char *output_dir, const char *audio_path, const char *extension,
+                                 const char *text, size_t length, st_error *err) {
+    st_strbuf path;
     st_strbuf_init(&path);
-    st_strbuf_init(&text);
-    steno_status status = st_output_path(output_dir, audio_path, st_output_extension(format), &path, err);
-    if (status == STENO_OK) status = st_output_render(format, transcript, options, &text, err);
+    steno_status status = st_output_path(output_dir, audio_path, extension, &path, err);
     st_atomic_file out = {0};
     if (status == STENO_OK) status = st_atomic_file_open(&out, path.data, err);
     if (status == STENO_OK) {
-        st_atomic_write(&out, text.data, text.length);
+        st_atomic_write(&out, text, length);
         status = st_atomic_file_commit(&out, err);
     }
-    st_strbuf_free(&text);
     st_strbuf_free(&path);
+    return status;
+}
+
+static steno_status save_one(st_output_format format, const st_transcript *transcript, const st_output_options *options,
+                             const char *output_dir, const char *audio_path, st_error *err) {
+    st_strbuf text;
+    st_strbuf_init(&text);
+    steno_status status = st_output_render(format, transcript, options, &text, err);
+    if (status == STENO_OK) {
+        status = st_output_save_text(output_dir, audio_path, st_output_extension(format), text.data, text.length, err);
+    }
+    st_strbuf_free(&text);
     return status;
 }
 

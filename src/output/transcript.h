@@ -19,6 +19,7 @@ typedef struct st_word {
     char *text; /* as decoded, usually with its leading space: " fellow" */
     double start, end;
     double probability;
+    int n_tokens; /* the text tokens it was decoded from (punctuation merged in counts too) */
 } st_word;
 
 typedef struct st_segment {

@@ -338,6 +338,30 @@ static void format_size(int64_t bytes, char *out, size_t size) {
         snprintf(out, size, "%.0f kB", (double)bytes / 1e3);
 }
 
+/* ST_STORE_SILERO_VAD: the ONNX files silero-vad ships (the npm packaging of vad-web and
+ * faster-whisper's assets use the same names), newest first, in each plain folder or its
+ * silero/ subfolder (where scripts/fetch-models puts them). */
+static steno_status resolve_silero(const st_store *store, char *path, size_t size, char *why, size_t why_size,
+                                   st_error *err) {
+    static const char *const files[] = {"silero_vad_v6.onnx", "silero/silero_vad_v6.onnx", "silero_vad_v5.onnx",
+                                        "silero/silero_vad_v5.onnx", "silero_vad.onnx"};
+    struct stat st;
+    for (int r = 0; r < store->n_roots; r++) {
+        if (store->roots[r].layout != ST_LAYOUT_FLAT) continue;
+        for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+            snprintf(path, size, "%s/%s", store->roots[r].path, files[f]);
+            if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+                snprintf(why, why_size, "%s in %s", files[f], store->roots[r].source);
+                return STENO_OK;
+            }
+        }
+    }
+    snprintf(why, why_size,
+             "no silero_vad_v6.onnx or silero_vad_v5.onnx in the model folders (`steno models check` "
+             "lists them; scripts/fetch-models silero fetches both)");
+    return st_error_set(err, STENO_ERR_NOT_FOUND, "model '%s' not found: %s", ST_STORE_SILERO_VAD, why);
+}
+
 steno_status st_store_resolve(const st_store *store, const char *name, char *path, size_t size, char *why,
                               size_t why_size, st_error *err) {
     struct stat st;
@@ -347,6 +371,7 @@ steno_status st_store_resolve(const st_store *store, const char *name, char *pat
         snprintf(why, why_size, "a path given on the command line");
         return STENO_OK;
     }
+    if (!strcmp(name, ST_STORE_SILERO_VAD)) return resolve_silero(store, path, size, why, why_size, err);
     const st_catalogue_model *model = st_catalogue_find(name);
     if (!model) {
         /* names outside the catalogue (quantized variants, fine-tunes) as whisper.cpp files */

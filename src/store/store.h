@@ -78,9 +78,11 @@ steno_status st_store_scan(const st_store *store, st_store_copies *out, st_error
 /* Why path, identified as id, is no model steno can read: the Hugging Face cache's ref check's
  * reason for a repository folder, else the reader's (st_model_open's) message. */
 void st_store_why_not_model(const char *path, const st_identity *id, char *out, size_t size);
+/* The name of the Silero VAD model (an ONNX file, found by file name in the plain folders). */
+#define ST_STORE_SILERO_VAD "silero-vad"
 
 /* What a `-m` argument means: an existing path is used as is; a name resolves to the first
- * usable copy. On STENO_ERR_NOT_FOUND `why` says what was looked for and what
+ * usable copy (ST_STORE_SILERO_VAD: the first Silero ONNX file). On STENO_ERR_NOT_FOUND `why` says what was looked for and what
  * `steno models pull NAME` would download. */
 steno_status st_store_resolve(const st_store *store, const char *name_or_path, char *path, size_t size, char *why,
                               size_t why_size, st_error *err);

@@ -51,3 +51,7 @@ void st_mapped_file_close(st_mapped_file *file) {
     free(file->path);
     memset(file, 0, sizeof *file);
 }
+
+void st_mapped_file_release(const st_mapped_file *file) {
+    if (file->data) madvise((void *)(uintptr_t)file->data, file->size, MADV_DONTNEED); /* page-aligned by mmap */
+}

@@ -119,10 +119,13 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
     st_nn_attention(&(st_nn_attention_args){
         .q = state->dec_q,
         .q_stride = width,
-        .k = state->cross_k + layer * cross_size,
+        .k = model->cross_f16 ? (const float *)((const uint16_t *)state->cross_k + layer * cross_size)
+                              : state->cross_k + layer * cross_size,
         .keys_transposed = 1,
         .values_by_head = 1,
-        .v = state->cross_v + layer * cross_size,
+        .kv_f16 = model->cross_f16,
+        .v = model->cross_f16 ? (const float *)((const uint16_t *)state->cross_v + layer * cross_size)
+                              : state->cross_v + layer * cross_size,
         .kv_stride = width,
         .n_q = rows,
         .n_kv = d->n_audio_ctx,

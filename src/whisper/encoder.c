@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nn/attention.h"
+#include "nn/kernels.h"
 #include "nn/ops.h"
 
 void st_whisper_encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel) {
@@ -53,6 +54,8 @@ void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *st
         .scores_floats = (size_t)n * n,
         .out = state->enc_attn,
         .out_stride = width,
+        /* int8 models (reduced precision already) take the attention's products in bf16 too */
+        .bf16 = block->attn.query.dtype == ST_DTYPE_I8,
     });
     st_whisper_linear(state, &block->attn.out, state->enc_attn, n, state->enc_norm);
     st_nn_add(state->audio, state->enc_norm, size);
@@ -71,22 +74,27 @@ void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *s
                      state->audio);
     /* Every decoder step attends to the same window: its keys and values are made once here
      * instead of once per token. */
+    const int d_head = d->n_text_state / d->n_text_head;
     for (int layer = 0; layer < d->n_text_layer; layer++) {
         const st_whisper_attention *cross = &model->decoder_blocks[layer].cross_attn;
         /* keys transposed, [n_text_state][n_audio_ctx]: see model.h */
         st_whisper_linear(state, &cross->key, state->audio, d->n_audio_ctx, state->enc_q);
-        float *keys = state->cross_k + layer * layer_size;
+        float *keys = model->cross_f16 ? state->enc_k : state->cross_k + layer * layer_size;
         for (int t = 0; t < d->n_audio_ctx; t++)
             for (int c = 0; c < d->n_text_state; c++)
                 keys[(size_t)c * d->n_audio_ctx + t] = state->enc_q[(size_t)t * d->n_text_state + c];
         /* values head by head, [n_text_head][n_audio_ctx][d_head] */
         st_whisper_linear(state, &cross->value, state->audio, d->n_audio_ctx, state->enc_q);
-        float *values = state->cross_v + layer * layer_size;
-        const int d_head = d->n_text_state / d->n_text_head;
+        float *values = model->cross_f16 ? state->enc_v : state->cross_v + layer * layer_size;
         for (int h = 0; h < d->n_text_head; h++)
             for (int t = 0; t < d->n_audio_ctx; t++)
                 memcpy(values + ((size_t)h * d->n_audio_ctx + t) * d_head,
                        state->enc_q + (size_t)t * d->n_text_state + (size_t)h * d_head, sizeof(float) * d_head);
+        if (model->cross_f16) { /* the same layouts as halves */
+            const st_nn_kernels *kernels = st_nn_kernels_best();
+            kernels->f32_to_f16(keys, (uint16_t *)state->cross_k + layer * layer_size, layer_size);
+            kernels->f32_to_f16(values, (uint16_t *)state->cross_v + layer * layer_size, layer_size);
+        }
     }
     state->have_audio = 1;
 }

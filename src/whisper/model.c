@@ -151,8 +151,12 @@ static steno_status load_model(st_whisper_model *model, const st_model *source, 
 steno_status st_whisper_model_init(st_whisper_model *model, const st_model *source, st_error *err) {
     memset(model, 0, sizeof *model);
     steno_status status = load_model(model, source, err);
-    if (status != STENO_OK) st_whisper_model_free(model);
-    return status;
+    if (status != STENO_OK) {
+        st_whisper_model_free(model);
+        return status;
+    }
+    model->cross_f16 = model->decoder_blocks[0].cross_attn.key.dtype == ST_DTYPE_I8;
+    return STENO_OK;
 }
 
 static void free_norm(st_whisper_norm *norm) {

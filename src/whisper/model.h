@@ -65,6 +65,9 @@ typedef struct st_whisper_model {
     float *decoder_positions;     /* [n_text_ctx][n_text_state] */
     st_whisper_block *decoder_blocks;
     st_whisper_norm decoder_ln;
+    /* int8 models keep the cross-attention keys and values as halves (state->cross_k and
+     * cross_v then hold uint16_t): half the bytes each decoder step reads. */
+    int cross_f16;
 } st_whisper_model;
 
 /* Cross-attention scores to keep during decoding, for word timestamps (openai-whisper's

@@ -151,6 +151,13 @@ const char *st_tokenizer_language_code(const st_tokenizer *t, int id) {
     return language_codes[id - first];
 }
 
+const char *st_language_name(const char *code) {
+    for (int i = 0; code && i < ST_N_KNOWN_LANGUAGES; i++) {
+        if (strcmp(language_codes[i], code) == 0) return language_names[i];
+    }
+    return NULL;
+}
+
 const int32_t *st_tokenizer_non_speech_tokens(const st_tokenizer *t, size_t *n) {
     *n = t->n_non_speech;
     return t->non_speech;

@@ -118,6 +118,8 @@ int st_tokenizer_language_token(const st_tokenizer *tokenizer, const char *code)
 const char *st_language_code(const char *code_or_name);
 /* The language code of a language token, or NULL if the id is not one. */
 const char *st_tokenizer_language_code(const st_tokenizer *tokenizer, int id);
+/* openai-whisper's name of a language code ("en" → "english"), or NULL for an unknown code. */
+const char *st_language_name(const char *code);
 
 /* The token of a lone space (" "), which openai-whisper suppresses, with eot, as the first
  * sampled token (suppress_blank). */
