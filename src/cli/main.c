@@ -1,7 +1,7 @@
 /*
  * main.c — the steno command: dispatches to one subcommand per job.
  *
- *   steno transcribe | models | version
+ *   steno transcribe | diarize | models | serve | version
  *
  * Exit codes a script can rely on: 0 success, 1 the job failed (the message says why),
  * 2 wrong usage.
@@ -27,7 +27,9 @@ static int run_version(int argc, char **argv) {
 
 static const subcommand subcommands[] = {
     {"transcribe", st_cli_transcribe, "transcribe audio files with a Whisper model"},
+    {"diarize", st_cli_diarize, "who spoke when: an RTTM file per audio file (steno diarize --help)"},
     {"models", st_cli_models, "check, list, pull and remove models (steno models --help)"},
+    {"serve", st_cli_serve, "run the OpenAI-compatible HTTP API and web page (steno serve --help)"},
     {"version", run_version, "print the version"},
 };
 

@@ -7,11 +7,11 @@
  *                     download, with sizes, before anything is downloaded
  *   list              the models steno can name, and which are here
  *   pull NAME         downloads NAME unless a usable copy exists in any format
- *   rm NAME           removes the copies of NAME from writable folders
+ *   rm NAME           removes exactly the files of NAME's copies (store/remove.h), after
+ *                     listing them and asking; other programs' caches only when named
  *
  * --json prints the same facts for scripts. Exit codes as in main.c.
  */
-#include <ftw.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -22,6 +22,7 @@
 
 #include "cli/commands.h"
 #include "models/convert.h"
+#include "store/remove.h"
 #include "store/store.h"
 
 #define LARGE_DOWNLOAD (1000LL * 1000 * 1000) /* ask before fetching more than this on a TTY */
@@ -31,6 +32,7 @@ typedef struct options {
     const char *dirs[MAX_DIRS];
     int n_dirs;
     int json, verify, yes, offline;
+    int other_engines; /* rm: also copies in openai-whisper's, faster-whisper's... caches */
     const char *for_command;
     st_model_format format; /* ST_FORMAT_UNKNOWN: the default */
 } options;
@@ -39,13 +41,17 @@ static void usage(FILE *out) {
     fprintf(out, "usage: steno models check [PATH...] [--for \"COMMAND\"] [--verify] [--json]\n"
                  "       steno models list [--json]\n"
                  "       steno models pull NAME [--format ggml|pt|ct2] [--yes] [--offline]\n"
-                 "       steno models rm NAME [--format F] [--yes]\n"
+                 "       steno models rm NAME [--format F] [--other-engines] [--yes]\n"
                  "\n"
                  "  --model-dir DIR   look here first (repeatable); pull/rm: use this folder only\n"
                  "  --offline         never touch the network (also HF_HUB_OFFLINE=1)\n"
                  "  --verify          hash model files and compare with the published checksums\n"
                  "  --json            machine-readable output\n"
-                 "  --yes             do not ask before large downloads or removals\n"
+                 "  --yes             do not ask before large downloads or removals (rm refuses to\n"
+                 "                    remove anything without it when stdin is not a terminal)\n"
+                 "  --other-engines   rm: also remove copies in other programs' caches (openai-whisper's\n"
+                 "                    ~/.cache/whisper or $WHISPER_CACHE_DIR; faster-whisper's, transformers'\n"
+                 "                    and pyannote's Hugging Face repositories), which rm keeps by default\n"
                  "\n"
                  "Lookup order: --model-dir, $STENO_MODELS (default ~/.cache/steno/models),\n"
                  "$WHISPER_CACHE_DIR, $XDG_CACHE_HOME/whisper or ~/.cache/whisper, $HF_HUB_CACHE,\n"
@@ -203,6 +209,7 @@ static json_t *identity_json(const st_identity *id) {
                                     : id->verified < 0 ? "mismatch"
                                                        : "unchecked"));
     if (id->checksum_note[0]) json_object_set_new(o, "checksum_note", json_string(id->checksum_note));
+    if (id->warning[0]) json_object_set_new(o, "warning", json_string(id->warning));
     return o;
 }
 
@@ -211,6 +218,7 @@ static void print_identity(const char *path, const st_identity *id) {
     human_size(id->size, size, sizeof size);
     if (!id->is_model) {
         printf("%s: %s (%s) — %s\n", path, id->format == ST_FORMAT_GGUF ? "GGUF file" : "not a model", size, id->how);
+        if (id->warning[0]) printf("  WARNING: %s\n", id->warning);
         return;
     }
     const char *what = id->family == ST_FAMILY_WHISPER                 ? "Whisper"
@@ -237,6 +245,7 @@ static void print_identity(const char *path, const st_identity *id) {
     else
         printf("  steno: cannot use it in place: %s\n", id->unusable);
     if (id->checksum_note[0]) printf("  checksum: %s\n", id->checksum_note);
+    if (id->warning[0]) printf("  WARNING: %s\n", id->warning);
 }
 
 static int check_paths(const st_store *store, const options *o, int n, char **paths) {
@@ -275,6 +284,11 @@ static int check_paths(const st_store *store, const options *o, int n, char **pa
             json_array_append_new(all, entry);
         } else {
             print_identity(paths[i], &id);
+            if (!id.is_model && id.format != ST_FORMAT_GGUF) {
+                char reason[512];
+                st_store_why_not_model(paths[i], &id, reason, sizeof reason);
+                printf("  reader: %s\n", reason);
+            }
             for (int v = 1; v < n_views; v++)
                 printf("  %s: %s\n", views[v].engine, views[v].text);
         }
@@ -313,7 +327,7 @@ static int models_for_command(const char *command, const st_catalogue_model **ou
     }
     if (!m) fprintf(stderr, "steno models check: '%s' in --for is not a model name steno knows\n", model);
     free(copy);
-    return n;
+    return m ? n : -1;
 }
 
 static int check_store(const st_store *store, const options *o) {
@@ -356,13 +370,17 @@ static int check_store(const st_store *store, const options *o) {
             json_t *entry = identity_json(&c->identity);
             json_object_set_new(entry, "path", json_string(c->path));
             json_object_set_new(entry, "folder", json_string(store->roots[c->root].source));
+            if (c->broken[0]) json_object_set_new(entry, "broken", json_string(c->broken));
             json_array_append_new(found, entry);
+        } else if (c->broken[0]) {
+            printf("  %s\n      BROKEN: steno cannot use it: %s\n", c->path, c->broken);
         } else {
             printf("  %s\n      %s, %s, %s, %s, %s; %s\n", c->path, format_label(c->format), model_name(&c->identity),
                    c->identity.precision[0] ? c->identity.precision : "precision unknown", size,
                    c->identity.usable ? "steno can use it" : "steno cannot use it", checksum);
             if (!c->identity.usable && c->identity.is_model) printf("      (%s)\n", c->identity.unusable);
         }
+        if (!o->json && c->identity.warning[0]) printf("      WARNING: %s\n", c->identity.warning);
     }
     st_store_copies_free(&all);
 
@@ -370,6 +388,13 @@ static int check_store(const st_store *store, const options *o) {
     int n_wanted = 0;
     if (o->for_command) {
         n_wanted = models_for_command(o->for_command, wanted, 8);
+        if (n_wanted < 0) {
+            json_decref(root_json);
+            json_decref(folders);
+            json_decref(found);
+            json_decref(names);
+            return ST_EXIT_FAILURE;
+        }
     } else {
         int count;
         const st_catalogue_model *models = st_catalogue_models(&count);
@@ -395,7 +420,8 @@ static int check_store(const st_store *store, const options *o) {
         engine_view views[4];
         int n_views = engine_views(store, model, &copies, views);
         const st_catalogue_download *d = st_store_default_download(model);
-        /* a pyannote copy is here even while steno cannot run it: downloading again would not help */
+        /* a pyannote copy steno cannot run (a damaged or other net) is still here: downloading again
+         * would not help */
         if (status != STENO_OK && model->family != ST_FAMILY_WHISPER && copies.count > 0) {
             status = STENO_OK;
             snprintf(path, sizeof path, "%s", copies.items[0].path);
@@ -434,6 +460,16 @@ static int check_store(const st_store *store, const options *o) {
                 printf("      %s: %s\n", views[v].engine, views[v].text);
         }
         st_store_copies_free(&copies);
+    }
+    if (!o->for_command) { /* the VAD model `transcribe --vad` uses */
+        char path[4096], why[2048];
+        int here = st_store_resolve(store, ST_STORE_SILERO_VAD, path, sizeof path, why, sizeof why, &err) == STENO_OK;
+        if (o->json) {
+            json_object_set_new(names, ST_STORE_SILERO_VAD,
+                                json_pack("{s:o,s:s}", "uses", here ? json_string(path) : json_null(), "why", why));
+        } else {
+            printf("  %s\n      %s: %s\n", ST_STORE_SILERO_VAD, here ? path : "not here", why);
+        }
     }
     if (o->json) {
         json_object_set_new(root_json, "folders", folders);
@@ -535,15 +571,16 @@ static void show_progress(void *user, const char *label, int64_t done, int64_t t
     fflush(stderr);
 }
 
+/* Asks on the terminal; without one the answer is no (scripts say --yes). */
 static int confirm(const char *question) {
-    if (!isatty(STDIN_FILENO)) return 1;
+    if (!isatty(STDIN_FILENO)) return 0;
     fprintf(stderr, "%s [y/N] ", question);
     char answer[16];
     return fgets(answer, sizeof answer, stdin) && (answer[0] == 'y' || answer[0] == 'Y');
 }
 
 /* A copy of model already here that makes a download pointless: usable by steno in any format
- * (or, with --format, any copy in that format); pyannote copies count while steno cannot run
+ * (or, with --format, any copy in that format); pyannote copies count even when steno cannot run
  * them, since downloading again would not help. */
 static int present_copy(const st_store *store, const st_catalogue_model *model, st_model_format format, char *path,
                         size_t size, char *label, size_t label_size) {
@@ -632,38 +669,26 @@ static int pull(st_store *store, const options *o, const char *name) {
 
 /* ---- rm ------------------------------------------------------------------------------------ */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int remove_copy(const st_store_copy *c) {
-    struct stat st;
-    if (lstat(c->path, &st) != 0) return -1;
-    if (S_ISLNK(st.st_mode)) {
-        /* an HF snapshot link: the blob goes too (each blob has one link in our layout) */
-        char target[4096], blob[8192];
-        ssize_t n = readlink(c->path, target, sizeof target - 1);
-        if (n > 0) {
-            target[n] = '\0';
-            snprintf(blob, sizeof blob, "%s", c->path);
-            char *slash = strrchr(blob, '/');
-            snprintf(slash + 1, sizeof blob - (size_t)(slash + 1 - blob), "%s", target);
-            unlink(blob);
+/* The plan, folder by folder: each folder's name, then what goes from it. */
+static void print_removal(const st_removal *plan) {
+    char folder[4096] = "";
+    for (int i = 0; i < plan->count; i++) {
+        const st_removal_entry *e = &plan->items[i];
+        if (e->kind == ST_REMOVE_FOLDER) {
+            printf("  %s/  (the folder itself, if nothing else is left in it)\n", e->path);
+            folder[0] = '\0';
+            continue;
         }
-        return unlink(c->path);
+        const char *slash = strrchr(e->path, '/');
+        int length = (int)(slash - e->path);
+        if ((int)strlen(folder) != length || strncmp(folder, e->path, (size_t)length) != 0) {
+            snprintf(folder, sizeof folder, "%.*s", length, e->path);
+            printf("  %s/\n", folder);
+        }
+        char size[32];
+        human_size(e->size, size, sizeof size);
+        printf("      %s (%s)\n", slash + 1, e->kind == ST_REMOVE_LINK ? "link" : size);
     }
-    if (S_ISDIR(st.st_mode)) {
-        /* an HF snapshot folder: remove the whole models--org--name repository */
-        char repo[4096];
-        snprintf(repo, sizeof repo, "%s", c->path);
-        char *snap = strstr(repo, "/snapshots/");
-        if (snap) *snap = '\0';
-        return nftw(repo, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    }
-    return unlink(c->path);
 }
 
 static int rm_model(const st_store *store, const options *o, const char *name) {
@@ -679,24 +704,25 @@ static int rm_model(const st_store *store, const options *o, const char *name) {
         fprintf(stderr, "steno models rm: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
     }
-    int removed = 0, failed = 0, matching = 0;
+    st_removal plan = {0};
+    int failed = 0, matching = 0, planned = 0;
     for (int i = 0; i < copies.count; i++) {
         const st_store_copy *c = &copies.items[i];
         if (o->format != ST_FORMAT_UNKNOWN && c->format != o->format) continue;
+        /* with --model-dir, only the folders named there */
+        if (o->n_dirs && strcmp(store->roots[c->root].source, "--model-dir") != 0) continue;
         matching++;
+        const char *engine = o->n_dirs || o->other_engines ? NULL : st_store_copy_engine(store, c);
         if (!store->roots[c->root].writable) {
             printf("kept %s (%s is read-only)\n", c->path, store->roots[c->root].source);
-            continue;
-        }
-        char question[4200];
-        snprintf(question, sizeof question, "Remove %s?", c->path);
-        if (!o->yes && !confirm(question)) continue;
-        if (remove_copy(c) == 0) {
-            printf("removed %s\n", c->path);
-            removed++;
-        } else {
-            fprintf(stderr, "steno models rm: cannot remove %s\n", c->path);
+        } else if (engine) {
+            printf("kept %s (%s's cache; --other-engines or --model-dir %s removes it)\n", c->path, engine,
+                   store->roots[c->root].path);
+        } else if (st_store_plan_removal(store, c, &plan, &err) != STENO_OK) {
+            fprintf(stderr, "steno models rm: refusing to remove %s: %s\n", c->path, st_error_message(&err));
             failed = 1;
+        } else {
+            planned++;
         }
     }
     st_store_copies_free(&copies);
@@ -705,9 +731,34 @@ static int rm_model(const st_store *store, const options *o, const char *name) {
                 "steno models rm: no copy of %s%s%s is here (looked in %d model folders: steno models check "
                 "lists them); nothing removed\n",
                 model->name, o->format != ST_FORMAT_UNKNOWN ? " in " : "",
-                o->format != ST_FORMAT_UNKNOWN ? format_label(o->format) : "", store->n_roots);
+                o->format != ST_FORMAT_UNKNOWN ? format_label(o->format) : "", o->n_dirs ? o->n_dirs : store->n_roots);
         return ST_EXIT_FAILURE;
     }
+    if (!planned) {
+        fprintf(stderr, "steno models rm: nothing removed\n");
+        st_removal_free(&plan);
+        return ST_EXIT_FAILURE;
+    }
+    printf("steno models rm %s removes:\n", model->name);
+    print_removal(&plan);
+    if (plan.kept[0]) printf("and keeps what is not the model's: %s\n", plan.kept);
+    if (!o->yes && !isatty(STDIN_FILENO)) {
+        fprintf(stderr, "steno models rm: not removing without confirmation: stdin is not a terminal (add --yes)\n");
+        st_removal_free(&plan);
+        return ST_EXIT_FAILURE;
+    }
+    if (!o->yes && !confirm("Remove these?")) {
+        fprintf(stderr, "steno models rm: nothing removed\n");
+        st_removal_free(&plan);
+        return ST_EXIT_FAILURE;
+    }
+    int removed = 0, kept = 0;
+    if (st_store_remove(&plan, &removed, &kept, &err) != STENO_OK) {
+        fprintf(stderr, "steno models rm: %s\n", st_error_message(&err));
+        failed = 1;
+    }
+    printf("removed %d of %d entries%s\n", removed, plan.count, kept ? " (folders holding other files were left)" : "");
+    st_removal_free(&plan);
     return failed ? ST_EXIT_FAILURE : ST_EXIT_OK;
 }
 
@@ -719,7 +770,9 @@ static int convert(int argc, char **argv) {
     static const char usage_text[] =
         "usage: steno models convert SRC DST --to pt|ct2|ggml|hf [--quantize int8|q8_0|q5_1|f16] [--force]\n"
         "  SRC is any model steno reads (judged by content); DST is written atomically and an\n"
-        "  existing DST is kept unless --force. int8: ct2 only; q8_0, q5_1: ggml only.\n";
+        "  existing DST is kept unless --force, which replaces only a regular file or a model folder\n"
+        "  steno wrote (never a symlink, device, FIFO or a folder with other files).\n"
+        "  int8: ct2 only; q8_0, q5_1: ggml only.\n";
     enum { OPT_TO = 256, OPT_QUANTIZE, OPT_FORCE };
     static const struct option long_options[] = {
         {"to", required_argument, NULL, OPT_TO},
@@ -768,7 +821,7 @@ static int convert(int argc, char **argv) {
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 int st_cli_models(int argc, char **argv) {
-    enum { OPT_DIR = 256, OPT_OFFLINE, OPT_JSON, OPT_VERIFY, OPT_YES, OPT_FOR, OPT_FORMAT };
+    enum { OPT_DIR = 256, OPT_OFFLINE, OPT_JSON, OPT_VERIFY, OPT_YES, OPT_FOR, OPT_FORMAT, OPT_OTHER_ENGINES };
     static const struct option long_options[] = {
         {"model-dir", required_argument, NULL, OPT_DIR},
         {"offline", no_argument, NULL, OPT_OFFLINE},
@@ -777,6 +830,7 @@ int st_cli_models(int argc, char **argv) {
         {"yes", no_argument, NULL, OPT_YES},
         {"for", required_argument, NULL, OPT_FOR},
         {"format", required_argument, NULL, OPT_FORMAT},
+        {"other-engines", no_argument, NULL, OPT_OTHER_ENGINES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -813,6 +867,9 @@ int st_cli_models(int argc, char **argv) {
             break;
         case OPT_FOR:
             o.for_command = optarg;
+            break;
+        case OPT_OTHER_ENGINES:
+            o.other_engines = 1;
             break;
         case OPT_FORMAT:
             if (!strcmp(optarg, "ggml"))

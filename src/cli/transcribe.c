@@ -4,9 +4,19 @@
  * Prints each segment as it is decoded ("[00:00.000 --> 00:11.000]  text" like
  * `whisper --verbose True`), shows a progress bar on a terminal, and writes the output files
  * named after each audio file into the output directory.
+ *
+ * Every option is one row of `option_table`: its names, its kind, the range a number must lie
+ * in, and its help line. Parsing, validation (finite, in range, the option's name and range in
+ * the message, exit 2), the --help text and openai-whisper's spellings (`--beam_size` for
+ * `--beam-size`: every name with '_' for '-') all come from the table; a new option is a new
+ * row and a field of `settings`.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,45 +27,235 @@
 #include "nn/linear.h"
 #include "output/output.h"
 #include "store/store.h"
+#include "whisper/tokenizer.h"
 #include "whisper/transcribe.h"
 
+/* ---- the options --------------------------------------------------------------------------- */
+
+/* What the command line sets, before it becomes st_transcribe_options and st_output_options. */
+typedef struct settings {
+    const char *model, *language, *task, *formats, *output_dir, *initial_prompt, *prepend, *append;
+    int threads, beam_size, best_of, condition_on_previous_text, without_timestamps, word_timestamps;
+    int highlight_words, max_line_width, max_line_count, max_words_per_line, quiet, fp16, language_per_window;
+    double patience, temperature, increment, no_speech_threshold, logprob_threshold, compression_ratio_threshold;
+    double hallucination_silence_threshold; /* < 0: not given */
+    const char *vad_model, *compute_type;
+    int vad, vad_min_silence_ms;
+    double vad_threshold;
+    int diarize, num_speakers, min_speakers, max_speakers;
+} settings;
+
+typedef enum option_kind {
+    KIND_TEXT,          /* const char * */
+    KIND_INT,           /* int in [low, high] */
+    KIND_NUMBER,        /* double in [low, high], finite */
+    KIND_BOOL,          /* int: true/false, True/False, 1/0 */
+    KIND_OPTIONAL_BOOL, /* the same, the value optional (openai's "--word_timestamps True" too) */
+    KIND_FLAG,          /* int set to 1, no value */
+} option_kind;
+
+typedef struct option_spec {
+    const char *name; /* long name; the '_' spelling is accepted as well */
+    char short_name;  /* 0: none */
+    option_kind kind;
+    size_t offset; /* of the field in settings */
+    double low, high;
+    const char *value, *help; /* metavariable and help line for --help */
+} option_spec;
+
+#define FIELD(name) offsetof(settings, name)
+/* Beam size and best-of size the decoder's caches; 16 hypotheses of large-v3 take ~2 GB. */
+#define MAX_HYPOTHESES 16
+
+static const option_spec option_table[] = {
+    {"model", 'm', KIND_TEXT, FIELD(model), 0, 0, "NAME|PATH",
+     "model name (tiny, base.en, ...) or a model file or folder (default base.en)"},
+    {"language", 'l', KIND_TEXT, FIELD(language), 0, 0, "LANG",
+     "spoken language, a code or a name (en, Russian); default: detect (English for .en models)"},
+    {"language-per-window", 0, KIND_FLAG, FIELD(language_per_window), 0, 0, NULL,
+     "detect the language on every 30 s window, not only the first (json: each segment's language)"},
+    {"task", 0, KIND_TEXT, FIELD(task), 0, 0, "TASK", "transcribe or translate (to English)"},
+    {"output-format", 'f', KIND_TEXT, FIELD(formats), 0, 0, "F",
+     "txt, vtt, srt, tsv, json or all; a comma list (default all)"},
+    {"output-dir", 'o', KIND_TEXT, FIELD(output_dir), 0, 0, "DIR",
+     "where output files go, created with its parents (default .)"},
+    {"compute-type", 0, KIND_TEXT, FIELD(compute_type), 0, 0, "TYPE",
+     "auto|fp32|int8: auto computes as the weights are stored (int8 files in integers); int8 quantizes every layer on "
+     "load (default auto)"},
+    {"threads", 't', KIND_INT, FIELD(threads), 1, 256, "N", "CPU threads (default 2)"},
+    {"beam-size", 0, KIND_INT, FIELD(beam_size), 1, MAX_HYPOTHESES, "N", "beam width at temperature 0 (default 5)"},
+    {"best-of", 0, KIND_INT, FIELD(best_of), 1, MAX_HYPOTHESES, "N", "samples at temperature > 0 (default 5)"},
+    {"patience", 0, KIND_NUMBER, FIELD(patience), 0.01, 10, "X", "beam search patience (default 1.0)"},
+    {"temperature", 0, KIND_NUMBER, FIELD(temperature), 0, 10, "T", "initial temperature (default 0)"},
+    {"temperature-increment-on-fallback", 0, KIND_NUMBER, FIELD(increment), 0, 10, "X",
+     "added on each fallback up to 1.0 (default 0.2; 0 disables fallback)"},
+    {"initial-prompt", 0, KIND_TEXT, FIELD(initial_prompt), 0, 0, "TEXT", "text to condition the first window on"},
+    {"condition-on-previous-text", 0, KIND_BOOL, FIELD(condition_on_previous_text), 0, 0, "BOOL",
+     "feed each window's text to the next (default true)"},
+    {"no-speech-threshold", 0, KIND_NUMBER, FIELD(no_speech_threshold), 0, 1, "X",
+     "silence when no-speech probability is above this... (default 0.6)"},
+    {"logprob-threshold", 0, KIND_NUMBER, FIELD(logprob_threshold), -1000, 0, "X",
+     "...and the average log probability below this (default -1.0)"},
+    {"compression-ratio-threshold", 0, KIND_NUMBER, FIELD(compression_ratio_threshold), 0, 1000, "X",
+     "fall back when gzip compresses the text more than this (default 2.4)"},
+    {"without-timestamps", 0, KIND_FLAG, FIELD(without_timestamps), 0, 0, NULL, "decode text only"},
+    {"word-timestamps", 0, KIND_OPTIONAL_BOOL, FIELD(word_timestamps), 0, 0, "[BOOL]",
+     "word-level timestamps (default false)"},
+    {"prepend-punctuations", 0, KIND_TEXT, FIELD(prepend), 0, 0, "S", "merged into the next word"},
+    {"append-punctuations", 0, KIND_TEXT, FIELD(append), 0, 0, "S", "merged into the previous word"},
+    {"highlight-words", 0, KIND_BOOL, FIELD(highlight_words), 0, 0, "BOOL",
+     "underline each word as spoken in srt and vtt"},
+    {"max-line-width", 0, KIND_INT, FIELD(max_line_width), 1, 100000, "N",
+     "characters per subtitle line (needs word timestamps)"},
+    {"max-line-count", 0, KIND_INT, FIELD(max_line_count), 1, 100000, "N",
+     "lines per subtitle (needs --max-line-width)"},
+    {"max-words-per-line", 0, KIND_INT, FIELD(max_words_per_line), 1, 100000, "N",
+     "words per subtitle (without --max-line-width)"},
+    {"hallucination-silence-threshold", 0, KIND_NUMBER, FIELD(hallucination_silence_threshold), 0, 86400, "X",
+     "skip silences longer than X s around suspected hallucinations (needs word timestamps)"},
+    {"vad", 0, KIND_OPTIONAL_BOOL, FIELD(vad), 0, 0, "[BOOL]",
+     "transcribe only the speech Silero VAD finds, like faster-whisper's vad_filter (default false)"},
+    {"vad-model", 0, KIND_TEXT, FIELD(vad_model), 0, 0, "PATH",
+     "Silero VAD ONNX file for --vad and --diarize (default: silero-vad in the model folders)"},
+    {"vad-threshold", 0, KIND_NUMBER, FIELD(vad_threshold), 0, 1, "X", "speech probability threshold (default 0.5)"},
+    {"vad-min-silence-ms", 0, KIND_INT, FIELD(vad_min_silence_ms), 0, 3600000, "N",
+     "silence that ends a speech span (default 2000)"},
+    {"fp16", 0, KIND_BOOL, FIELD(fp16), 0, 0, "BOOL", "accepted for openai-whisper's command line; ignored on the CPU"},
+    {"diarize", 0, KIND_FLAG, FIELD(diarize), 0, 0, NULL,
+     "who speaks: speakers on segments (and words), [SPEAKER_00]: prefixes, an .rttm file"},
+    {"num-speakers", 0, KIND_INT, FIELD(num_speakers), 1, 1000, "N", "with --diarize: the number of speakers"},
+    {"min-speakers", 0, KIND_INT, FIELD(min_speakers), 1, 1000, "N", "with --diarize: at least N speakers"},
+    {"max-speakers", 0, KIND_INT, FIELD(max_speakers), 1, 1000, "N", "with --diarize: at most N speakers"},
+    {"quiet", 'q', KIND_FLAG, FIELD(quiet), 0, 0, NULL, "print no segments"},
+};
+enum { N_OPTIONS = sizeof option_table / sizeof option_table[0], OPTION_HELP = N_OPTIONS };
+
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: steno transcribe FILE... [options]\n"
-            "\n"
-            "  -m, --model NAME|PATH     model name (tiny, base.en, ...) or a model file (default base.en)\n"
-            "  -l, --language CODE       spoken language (default: detect; English for .en models)\n"
-            "      --task transcribe|translate\n"
-            "  -f, --output-format F     txt, vtt, srt, tsv, json or all; a comma list (default all)\n"
-            "  -o, --output-dir DIR      where output files go (default .)\n"
-            "  -t, --threads N           CPU threads (default 2)\n"
-            "      --compute-type auto|fp32|int8  auto: as the weights are stored (int8 files in\n"
-            "                            integers); int8: quantize every layer on load (default auto)\n"
-            "      --beam-size N         beam search width at temperature 0 (default 5)\n"
-            "      --best-of N           samples at temperature > 0 (default 5)\n"
-            "      --patience X          beam search patience (default 1.0)\n"
-            "      --temperature T       initial temperature (default 0)\n"
-            "      --temperature-increment-on-fallback X  (default 0.2; 0 disables fallback)\n"
-            "      --initial-prompt TEXT text to condition the first window on\n"
-            "      --condition-on-previous-text true|false (default true)\n"
-            "      --no-speech-threshold X (default 0.6)\n"
-            "      --logprob-threshold X (default -1.0)\n"
-            "      --compression-ratio-threshold X (default 2.4)\n"
-            "      --without-timestamps  decode text only\n"
-            "      --word-timestamps [true|false]  word-level timestamps (default false)\n"
-            "      --prepend-punctuations S  merged into the next word (default \"'\u201c\u00bf([{-)\n"
-            "      --append-punctuations S   merged into the previous word (default \"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001)\n"
-            "      --highlight-words true|false  underline each word as spoken in srt and vtt\n"
-            "      --max-line-width N    characters per subtitle line (needs word timestamps)\n"
-            "      --max-line-count N    lines per subtitle (needs --max-line-width)\n"
-            "      --max-words-per-line N  words per subtitle (without --max-line-width)\n"
-            "      --hallucination-silence-threshold X  skip silences longer than X s around\n"
-            "                            suspected hallucinations (needs word timestamps)\n"
-            "  -q, --quiet               print no segments\n"
-            "\n"
-            "A model name resolves to its first usable copy, in any format, in the model folders\n"
-            "`steno models check` lists (in lookup order); `steno models pull NAME` downloads one.\n");
+    fprintf(out, "usage: steno transcribe FILE... [options]\n\n"
+                 "FILE may be '-' (standard input), /dev/stdin or a pipe: read once, into a temporary file.\n\n");
+    for (int i = 0; i < N_OPTIONS; i++) {
+        const option_spec *o = &option_table[i];
+        char left[64];
+        snprintf(left, sizeof left, "%c%c%s --%s %s", o->short_name ? '-' : ' ', o->short_name ? o->short_name : ' ',
+                 o->short_name ? "," : " ", o->name, o->value ? o->value : "");
+        if (strlen(left) > 28) {
+            fprintf(out, "  %s\n  %-28s %s", left, "", o->help);
+        } else {
+            fprintf(out, "  %-28s %s", left, o->help);
+        }
+        if (o->kind == KIND_INT || o->kind == KIND_NUMBER) fprintf(out, " [%g..%g]", o->low, o->high);
+        fputc('\n', out);
+    }
+    fprintf(out, "  -h, --help\n\n"
+                 "openai-whisper's spellings work too (--output_dir, --beam_size, --word_timestamps True).\n"
+                 "A model name resolves to its first usable copy, in any format, in the model folders\n"
+                 "`steno models check` lists (in lookup order); `steno models pull NAME` downloads one.\n");
 }
+
+static int parse_bool(const char *text, int *out) {
+    if (!strcmp(text, "true") || !strcmp(text, "True") || !strcmp(text, "1")) return *out = 1, 1;
+    if (!strcmp(text, "false") || !strcmp(text, "False") || !strcmp(text, "0")) return *out = 0, 1;
+    return 0;
+}
+
+/* One option's value into its field; on a bad value, the message names the option and what it
+ * takes. Returns 0 on a bad value. */
+static int set_option(const option_spec *o, const char *value, settings *s) {
+    void *field = (char *)s + o->offset;
+    char *end;
+    double v;
+    switch (o->kind) {
+    case KIND_TEXT:
+        *(const char **)field = value;
+        return 1;
+    case KIND_FLAG:
+        *(int *)field = 1;
+        return 1;
+    case KIND_OPTIONAL_BOOL:
+        if (!value) return *(int *)field = 1, 1;
+        /* fall through */
+    case KIND_BOOL:
+        if (parse_bool(value, (int *)field)) return 1;
+        fprintf(stderr, "steno transcribe: --%s: '%s' is not true or false\n", o->name, value);
+        return 0;
+    case KIND_INT:
+    case KIND_NUMBER:
+        errno = 0;
+        v = strtod(value, &end);
+        if (end == value || *end || errno == ERANGE || !isfinite(v)) {
+            fprintf(stderr, "steno transcribe: --%s: '%s' is not a finite number (%s from %g to %g)\n", o->name, value,
+                    o->kind == KIND_INT ? "an integer" : "a number", o->low, o->high);
+            return 0;
+        }
+        if (v < o->low || v > o->high || (o->kind == KIND_INT && v != floor(v))) {
+            fprintf(stderr, "steno transcribe: --%s: %s is out of range: %s from %g to %g\n", o->name, value,
+                    o->kind == KIND_INT ? "an integer" : "a number", o->low, o->high);
+            return 0;
+        }
+        if (o->kind == KIND_INT)
+            *(int *)field = (int)v;
+        else
+            *(double *)field = v;
+        return 1;
+    }
+    return 0;
+}
+
+/* Parses argv into s from the table. Returns -1 to go on, else the exit code (help, bad usage);
+ * *first_file receives the index of the first operand. */
+static int parse_options(int argc, char **argv, settings *s, int *first_file) {
+    struct option long_options[2 * N_OPTIONS + 2];
+    char names[N_OPTIONS][64], short_options[2 * N_OPTIONS + 4] = "";
+    int n = 0;
+    for (int i = 0; i < N_OPTIONS; i++) {
+        const option_spec *o = &option_table[i];
+        int has_arg = o->kind == KIND_FLAG            ? no_argument
+                      : o->kind == KIND_OPTIONAL_BOOL ? optional_argument
+                                                      : required_argument;
+        long_options[n++] = (struct option){o->name, has_arg, NULL, i};
+        snprintf(names[i], sizeof names[i], "%s", o->name);
+        for (char *p = names[i]; *p; p++)
+            if (*p == '-') *p = '_';
+        if (strcmp(names[i], o->name) != 0) long_options[n++] = (struct option){names[i], has_arg, NULL, i};
+        if (o->short_name) {
+            size_t length = strlen(short_options);
+            short_options[length] = o->short_name;
+            short_options[length + 1] = has_arg == required_argument ? ':' : '\0';
+            short_options[length + 2] = '\0';
+        }
+    }
+    long_options[n++] = (struct option){"help", no_argument, NULL, OPTION_HELP};
+    long_options[n] = (struct option){NULL, 0, NULL, 0};
+    strcat(short_options, "h");
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
+        int index = c >= 0 && c < N_OPTIONS ? c : -1;
+        for (int i = 0; i < N_OPTIONS && index < 0; i++) {
+            if (option_table[i].short_name && option_table[i].short_name == c) index = i;
+        }
+        if (c == 'h' || c == OPTION_HELP) {
+            usage(stdout);
+            return ST_EXIT_OK;
+        }
+        if (index < 0) {
+            usage(stderr);
+            return ST_EXIT_USAGE;
+        }
+        const char *value = optarg;
+        /* openai's "--word_timestamps True": the value as the next word, when it is a boolean */
+        int ignored;
+        if (option_table[index].kind == KIND_OPTIONAL_BOOL && !value && optind < argc &&
+            parse_bool(argv[optind], &ignored)) {
+            value = argv[optind++];
+        }
+        if (!set_option(&option_table[index], value, s)) return ST_EXIT_USAGE;
+    }
+    *first_file = optind;
+    return -1;
+}
+
+/* ---- printing ------------------------------------------------------------------------------ */
 
 static void format_time(double seconds, char *out, size_t size) {
     long ms = (long)(seconds * 1000.0 + 0.5);
@@ -65,17 +265,21 @@ static void format_time(double seconds, char *out, size_t size) {
 
 typedef struct run {
     int quiet, tty;
+    int stdout_closed; /* the reader of stdout went away (`| head -1`): keep working, print no more */
 } run;
 
 static int print_segment(void *user, const st_segment *segment) {
     run *r = user;
-    if (r->quiet) return 0;
+    if (r->quiet || r->stdout_closed) return 0;
     char start[32], end[32];
     format_time(segment->start, start, sizeof start);
     format_time(segment->end, end, sizeof end);
     if (r->tty) fprintf(stderr, "\r\033[K"); /* clear the progress bar line */
     printf("[%s --> %s] %s\n", start, end, segment->text);
-    fflush(stdout);
+    if (fflush(stdout) != 0 && errno == EPIPE) {
+        r->stdout_closed = 1;
+        fprintf(stderr, "steno transcribe: standard output was closed; still transcribing and writing the files\n");
+    }
     return 0;
 }
 
@@ -89,166 +293,179 @@ static void show_progress(void *user, double done, double total) {
     fflush(stderr);
 }
 
-static int parse_bool(const char *text, int *out) {
-    if (!strcmp(text, "true") || !strcmp(text, "True") || !strcmp(text, "1")) return *out = 1, 1;
-    if (!strcmp(text, "false") || !strcmp(text, "False") || !strcmp(text, "0")) return *out = 0, 1;
-    return 0;
-}
+/* ---- input that cannot be read twice ------------------------------------------------------- */
 
-static int parse_number(const char *text, double low, double high, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || v < low || v > high) return 0;
-    *out = v;
+/* The audio is decoded in two passes (audio/mel_source.h); a pipe, a FIFO, a terminal or
+ * standard input ("-") can be read only once, so it is first copied whole into a temporary
+ * file (in $TMPDIR, default /tmp), whose path goes to `spilled`. 0 when path is a regular file
+ * (nothing to do), 1 when spilled, -1 on failure (message printed). */
+static int spill_if_unseekable(const char *path, char *spilled, size_t size) {
+    struct stat st;
+    int from_stdin = !strcmp(path, "-");
+    if (!from_stdin && (stat(path, &st) != 0 || S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) return 0;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(spilled, size, "%s/steno-audio-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int out = mkstemp(spilled);
+    if (out < 0) {
+        fprintf(stderr, "steno transcribe: %s: cannot make a temporary file %s: %s\n", path, spilled, strerror(errno));
+        return -1;
+    }
+    int in = from_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    long long total = 0;
+    int failed = in < 0;
+    static char buffer[1 << 16];
+    while (!failed) {
+        ssize_t n = read(in, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            failed = n < 0;
+            break;
+        }
+        for (ssize_t done = 0; !failed && done < n;) {
+            ssize_t w = write(out, buffer + done, (size_t)(n - done));
+            if (w < 0 && errno != EINTR) failed = 1;
+            if (w > 0) done += w;
+        }
+        total += n;
+    }
+    int e = errno;
+    if (in >= 0 && !from_stdin) close(in);
+    if (close(out) != 0 && !failed) failed = 1, e = errno;
+    if (failed) {
+        fprintf(stderr, "steno transcribe: %s: cannot read it into %s: %s\n", path, spilled, strerror(e));
+        unlink(spilled);
+        return -1;
+    }
+    fprintf(stderr, "steno transcribe: %s cannot be read twice (a pipe or standard input): read once (%lld bytes)\n",
+            from_stdin ? "standard input" : path, total);
     return 1;
 }
 
+/* ---- the command --------------------------------------------------------------------------- */
+
 int st_cli_transcribe(int argc, char **argv) {
-    enum { OPT_TASK = 256, OPT_BEAM, OPT_BEST_OF, OPT_PATIENCE, OPT_TEMPERATURE, OPT_INCREMENT, OPT_PROMPT,
-           OPT_CONDITION, OPT_NO_SPEECH, OPT_LOGPROB, OPT_COMPRESSION, OPT_WITHOUT_TIMESTAMPS, OPT_WORDS,
-           OPT_PREPEND, OPT_APPEND, OPT_HIGHLIGHT, OPT_LINE_WIDTH, OPT_LINE_COUNT, OPT_WORDS_PER_LINE,
-           OPT_HALLUCINATION, OPT_COMPUTE };
-    static const struct option long_options[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"language", required_argument, NULL, 'l'},
-        {"task", required_argument, NULL, OPT_TASK},
-        {"output-format", required_argument, NULL, 'f'},
-        {"output-dir", required_argument, NULL, 'o'},
-        {"threads", required_argument, NULL, 't'},
-        {"compute-type", required_argument, NULL, OPT_COMPUTE},
-        {"beam-size", required_argument, NULL, OPT_BEAM},
-        {"best-of", required_argument, NULL, OPT_BEST_OF},
-        {"patience", required_argument, NULL, OPT_PATIENCE},
-        {"temperature", required_argument, NULL, OPT_TEMPERATURE},
-        {"temperature-increment-on-fallback", required_argument, NULL, OPT_INCREMENT},
-        {"initial-prompt", required_argument, NULL, OPT_PROMPT},
-        {"condition-on-previous-text", required_argument, NULL, OPT_CONDITION},
-        {"no-speech-threshold", required_argument, NULL, OPT_NO_SPEECH},
-        {"logprob-threshold", required_argument, NULL, OPT_LOGPROB},
-        {"compression-ratio-threshold", required_argument, NULL, OPT_COMPRESSION},
-        {"without-timestamps", no_argument, NULL, OPT_WITHOUT_TIMESTAMPS},
-        {"word-timestamps", optional_argument, NULL, OPT_WORDS},
-        {"prepend-punctuations", required_argument, NULL, OPT_PREPEND},
-        {"append-punctuations", required_argument, NULL, OPT_APPEND},
-        {"highlight-words", required_argument, NULL, OPT_HIGHLIGHT},
-        {"max-line-width", required_argument, NULL, OPT_LINE_WIDTH},
-        {"max-line-count", required_argument, NULL, OPT_LINE_COUNT},
-        {"max-words-per-line", required_argument, NULL, OPT_WORDS_PER_LINE},
-        {"hallucination-silence-threshold", required_argument, NULL, OPT_HALLUCINATION},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    settings s = {
+        .model = "base.en",
+        .formats = "all",
+        .output_dir = ".",
+        .threads = 2,
+        .beam_size = 5, /* the whisper command line's default, not transcribe()'s */
+        .best_of = 5,
+        .patience = 1.0,
+        .temperature = 0.0,
+        .increment = 0.2,
+        .hallucination_silence_threshold = -1,
     };
     st_transcribe_options options = st_transcribe_default_options();
-    options.beam_size = 5; /* the whisper command line's default, not transcribe()'s */
-    options.n_threads = 2;
-    const char *model_name = "base.en", *formats = "all", *output_dir = ".";
-    double temperature = 0.0, increment = 0.2, value = 0;
-    run r = {.quiet = 0, .tty = isatty(STDERR_FILENO)};
-    st_output_options writer = {0};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:l:f:o:t:qh", long_options, NULL)) != -1) {
-        int ok = 1;
-        switch (c) {
-        case 'm': model_name = optarg; break;
-        case 'l': options.language = optarg; break;
-        case OPT_TASK:
-            ok = !strcmp(optarg, "transcribe") || !strcmp(optarg, "translate");
-            options.translate = !strcmp(optarg, "translate");
-            break;
-        case 'f': formats = optarg; break;
-        case 'o': output_dir = optarg; break;
-        case 't': ok = parse_number(optarg, 1, 256, &value), options.n_threads = (int)value; break;
-        case OPT_COMPUTE: {
-            st_nn_compute compute;
-            ok = st_nn_compute_from_name(optarg, &compute) == 0;
-            if (ok) st_nn_set_compute(compute);
-            break;
-        }
-        case OPT_BEAM: ok = parse_number(optarg, 1, 16, &value), options.beam_size = (int)value; break;
-        case OPT_BEST_OF: ok = parse_number(optarg, 1, 16, &value), options.best_of = (int)value; break;
-        case OPT_PATIENCE: ok = parse_number(optarg, 0.01, 2, &value), options.patience = (float)value; break;
-        case OPT_TEMPERATURE: ok = parse_number(optarg, 0, 10, &temperature); break;
-        case OPT_INCREMENT: ok = parse_number(optarg, 0, 10, &increment); break;
-        case OPT_PROMPT: options.initial_prompt = optarg; break;
-        case OPT_CONDITION: ok = parse_bool(optarg, &options.condition_on_previous_text); break;
-        case OPT_NO_SPEECH: ok = parse_number(optarg, 0, 1, &options.no_speech_threshold); break;
-        case OPT_LOGPROB: ok = parse_number(optarg, -1e9, 0, &options.logprob_threshold); break;
-        case OPT_COMPRESSION: ok = parse_number(optarg, 0, 1e9, &options.compression_ratio_threshold); break;
-        case OPT_WITHOUT_TIMESTAMPS: options.without_timestamps = 1; break;
-        case OPT_WORDS:
-            /* "--word-timestamps", "--word-timestamps=false" or openai's "--word-timestamps True" */
-            options.word_timestamps = 1;
-            if (optarg) {
-                ok = parse_bool(optarg, &options.word_timestamps);
-            } else if (optind < argc && parse_bool(argv[optind], &options.word_timestamps)) {
-                optind++;
-            }
-            break;
-        case OPT_PREPEND: options.prepend_punctuations = optarg; break;
-        case OPT_APPEND: options.append_punctuations = optarg; break;
-        case OPT_HIGHLIGHT: {
-            int highlight = 0;
-            ok = parse_bool(optarg, &highlight);
-            writer.highlight_words = highlight;
-            break;
-        }
-        case OPT_LINE_WIDTH: ok = parse_number(optarg, 1, 1e6, &value), writer.max_line_width = (int)value; break;
-        case OPT_LINE_COUNT: ok = parse_number(optarg, 1, 1e6, &value), writer.max_line_count = (int)value; break;
-        case OPT_WORDS_PER_LINE:
-            ok = parse_number(optarg, 1, 1e6, &value), writer.max_words_per_line = (int)value;
-            break;
-        case OPT_HALLUCINATION:
-            ok = parse_number(optarg, 0, 1e9, &options.hallucination_silence_threshold);
-            options.has_hallucination_silence_threshold = 1;
-            break;
-        case 'q': r.quiet = 1; break;
-        case 'h': usage(stdout); return ST_EXIT_OK;
-        default: usage(stderr); return ST_EXIT_USAGE;
-        }
-        if (!ok) {
-            fprintf(stderr, "steno transcribe: invalid value '%s' for %s\n", optarg, argv[optind - 1]);
+    s.condition_on_previous_text = options.condition_on_previous_text;
+    s.no_speech_threshold = options.no_speech_threshold;
+    s.logprob_threshold = options.logprob_threshold;
+    s.compression_ratio_threshold = options.compression_ratio_threshold;
+    s.vad_model = ST_STORE_SILERO_VAD;
+    s.vad_threshold = options.vad_options.threshold;
+    s.vad_min_silence_ms = options.vad_options.min_silence_duration_ms;
+    int first_file;
+    int exit_code = parse_options(argc, argv, &s, &first_file);
+    if (exit_code >= 0) return exit_code;
+    if (s.compute_type) {
+        st_nn_compute compute;
+        if (st_nn_compute_from_name(s.compute_type, &compute) != 0) {
+            fprintf(stderr, "steno transcribe: --compute-type: '%s' is not auto, fp32 or int8\n", s.compute_type);
             return ST_EXIT_USAGE;
         }
+        st_nn_set_compute(compute);
+    }
+    if (s.task && strcmp(s.task, "transcribe") != 0 && strcmp(s.task, "translate") != 0) {
+        fprintf(stderr, "steno transcribe: --task: '%s' is neither transcribe nor translate\n", s.task);
+        return ST_EXIT_USAGE;
     }
     /* openai's checks of the subtitle options, which only make sense with words */
-    if (!options.word_timestamps) {
-        const char *needs_words = writer.highlight_words      ? "--highlight-words"
-                                  : writer.max_line_count     ? "--max-line-count"
-                                  : writer.max_line_width     ? "--max-line-width"
-                                  : writer.max_words_per_line ? "--max-words-per-line"
-                                                              : NULL;
+    if (!s.word_timestamps) {
+        const char *needs_words = s.highlight_words      ? "--highlight-words"
+                                  : s.max_line_count     ? "--max-line-count"
+                                  : s.max_line_width     ? "--max-line-width"
+                                  : s.max_words_per_line ? "--max-words-per-line"
+                                                         : NULL;
         if (needs_words) {
             fprintf(stderr, "steno transcribe: %s requires --word-timestamps true\n", needs_words);
             return ST_EXIT_USAGE;
         }
     }
-    if (writer.max_line_count && !writer.max_line_width) {
+    if (s.max_line_count && !s.max_line_width) {
         fprintf(stderr, "steno transcribe: warning: --max-line-count has no effect without --max-line-width\n");
     }
-    if (writer.max_words_per_line && writer.max_line_width) {
+    if (s.max_words_per_line && s.max_line_width) {
         fprintf(stderr, "steno transcribe: warning: --max-words-per-line has no effect with --max-line-width\n");
     }
-    if (optind >= argc) {
+    if (s.language && !st_language_code(s.language)) {
+        fprintf(stderr,
+                "steno transcribe: --language: '%s' is not a language Whisper knows (a code such as ru or a name such "
+                "as Russian)\n",
+                s.language);
+        return ST_EXIT_USAGE;
+    }
+    if (s.language_per_window && s.language) {
+        fprintf(stderr, "steno transcribe: --language-per-window detects the language: it cannot go with --language\n");
+        return ST_EXIT_USAGE;
+    }
+    st_diarize_options speakers = st_diarize_default_options();
+    speakers.num_speakers = s.num_speakers, speakers.min_speakers = s.min_speakers;
+    speakers.max_speakers = s.max_speakers, speakers.n_threads = s.threads;
+    if (st_cli_check_speaker_options("transcribe", &speakers) != 0) return ST_EXIT_USAGE;
+    if (s.fp16) fprintf(stderr, "steno transcribe: note: --fp16 has no effect on the CPU; computing in fp32\n");
+    if (first_file >= argc) {
         fprintf(stderr, "steno transcribe: no audio file given\n\n");
         usage(stderr);
         return ST_EXIT_USAGE;
     }
     /* the fallback schedule: temperature, temperature + increment, ... up to 1.0 */
     options.n_temperatures = 0;
-    if (increment > 0) {
-        for (double t = temperature; t <= 1.0 + 1e-6 && options.n_temperatures < ST_MAX_TEMPERATURES; t += increment) {
-            options.temperatures[options.n_temperatures++] = (float)t;
+    if (s.increment > 0) {
+        int count = (int)floor((1.0 + 1e-6 - s.temperature) / s.increment) + 1;
+        if (count > ST_MAX_TEMPERATURES) {
+            fprintf(stderr,
+                    "steno transcribe: --temperature-increment-on-fallback: %g from %g gives %d temperatures; at "
+                    "most %d are tried (an increment of at least %.4g)\n",
+                    s.increment, s.temperature, count, ST_MAX_TEMPERATURES,
+                    (1.0 - s.temperature) / (ST_MAX_TEMPERATURES - 1));
+            return ST_EXIT_USAGE;
         }
+        for (int k = 0; k < count; k++)
+            options.temperatures[options.n_temperatures++] = (float)(s.temperature + k * s.increment);
     }
-    if (options.n_temperatures == 0) options.temperatures[options.n_temperatures++] = (float)temperature;
+    if (options.n_temperatures == 0) options.temperatures[options.n_temperatures++] = (float)s.temperature;
+    options.language = st_language_code(s.language);
+    options.language_per_window = s.language_per_window;
+    options.translate = s.task && !strcmp(s.task, "translate");
+    options.n_threads = s.threads;
+    options.beam_size = s.beam_size;
+    options.best_of = s.best_of;
+    options.patience = (float)s.patience;
+    options.initial_prompt = s.initial_prompt;
+    options.condition_on_previous_text = s.condition_on_previous_text;
+    options.no_speech_threshold = s.no_speech_threshold;
+    options.logprob_threshold = s.logprob_threshold;
+    options.compression_ratio_threshold = s.compression_ratio_threshold;
+    options.without_timestamps = s.without_timestamps;
+    /* speakers are placed word by word, so diarization needs word timestamps */
+    options.word_timestamps = s.word_timestamps || s.diarize;
+    if (s.prepend) options.prepend_punctuations = s.prepend;
+    if (s.append) options.append_punctuations = s.append;
+    if (s.hallucination_silence_threshold >= 0) {
+        options.hallucination_silence_threshold = s.hallucination_silence_threshold;
+        options.has_hallucination_silence_threshold = 1;
+    }
+    options.vad_options.threshold = (float)s.vad_threshold;
+    options.vad_options.min_silence_duration_ms = s.vad_min_silence_ms;
+    st_output_options writer = {.max_line_width = s.max_line_width,
+                                .max_line_count = s.max_line_count,
+                                .max_words_per_line = s.max_words_per_line,
+                                .highlight_words = s.highlight_words};
 
     /* validate the formats before spending minutes on the audio */
     st_output_format chosen[ST_OUTPUT_FORMAT_COUNT + 1];
     int n_formats = 0;
-    char *format_list = strdup(formats);
+    char *format_list = strdup(s.formats);
     if (!format_list) return ST_EXIT_FAILURE;
     for (char *name = strtok(format_list, ","); name; name = strtok(NULL, ",")) {
         st_error err;
@@ -257,24 +474,24 @@ int st_cli_transcribe(int argc, char **argv) {
         } else if (st_output_format_from_name(name, &chosen[n_formats], &err) == STENO_OK) {
             n_formats++;
         } else {
-            fprintf(stderr, "steno transcribe: unknown output format '%s' (txt, vtt, srt, tsv, json, all)\n", name);
+            fprintf(stderr, "steno transcribe: --output-format: unknown format '%s' (txt, vtt, srt, tsv, json, all)\n",
+                    name);
             free(format_list);
             return ST_EXIT_USAGE;
         }
         if (n_formats > ST_OUTPUT_FORMAT_COUNT) break;
     }
     free(format_list);
-    struct stat st;
-    if (stat(output_dir, &st) != 0 && mkdir(output_dir, 0777) != 0) {
-        fprintf(stderr, "steno transcribe: cannot create output directory %s: %s\n", output_dir, strerror(errno));
+    st_error err;
+    if (st_output_prepare_dir(s.output_dir, &err) != STENO_OK) {
+        fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
     }
 
     char model_path[4096], why[2048];
-    st_error err;
     st_store store;
     st_store_init(&store, NULL, 0);
-    if (st_store_resolve(&store, model_name, model_path, sizeof model_path, why, sizeof why, &err) != STENO_OK) {
+    if (st_store_resolve(&store, s.model, model_path, sizeof model_path, why, sizeof why, &err) != STENO_OK) {
         fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
     }
@@ -284,19 +501,64 @@ int st_cli_transcribe(int argc, char **argv) {
         fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
     }
+    /* openai-whisper falls back to English with a warning; a wrong language or task on an
+     * English-only model is a usage error here, said before any audio is read */
+    if (!st_whisper_context_is_multilingual(context) && ((options.language && strcmp(options.language, "en") != 0) ||
+                                                         options.translate || options.language_per_window)) {
+        fprintf(stderr, "steno transcribe: %s is an English-only model: it cannot %s\n", s.model,
+                options.translate             ? "translate (--task translate needs a multilingual model)"
+                : options.language_per_window ? "detect languages (--language-per-window needs a multilingual model)"
+                                              : "transcribe another language than English (-l needs a multilingual "
+                                                "model)");
+        st_whisper_context_free(context);
+        return ST_EXIT_USAGE;
+    }
+    /* `steno transcribe f | head -1`: a closed stdout must not kill the run before the files
+     * are written; the failed write is noticed in print_segment instead */
+    signal(SIGPIPE, SIG_IGN);
+    run r = {.quiet = s.quiet, .tty = isatty(STDERR_FILENO)};
+    st_vad *vad = NULL;
+    if (s.vad) {
+        if (st_store_resolve(&store, s.vad_model, model_path, sizeof model_path, why, sizeof why, &err) != STENO_OK ||
+            st_vad_open(model_path, &vad, &err) != STENO_OK) {
+            fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
+            st_whisper_context_free(context);
+            return ST_EXIT_FAILURE;
+        }
+        options.vad = vad;
+    }
+    st_diarizer *diarizer = NULL;
+    if (s.diarize && !(diarizer = st_cli_open_diarizer("transcribe", s.vad_model))) {
+        st_vad_free(vad);
+        st_whisper_context_free(context);
+        return ST_EXIT_FAILURE;
+    }
     options.on_segment = print_segment;
     options.on_progress = show_progress;
     options.user = &r;
 
-    int exit_code = ST_EXIT_OK;
-    for (int i = optind; i < argc; i++) {
+    exit_code = ST_EXIT_OK;
+    for (int i = first_file; i < argc; i++) {
         const char *audio_path = argv[i];
+        /* outputs are named after what the user gave: "-" is standard input */
+        const char *output_name = !strcmp(audio_path, "-") ? "stdin" : audio_path;
+        char spilled[4096];
+        int spill = spill_if_unseekable(audio_path, spilled, sizeof spilled);
+        if (spill < 0) {
+            exit_code = ST_EXIT_FAILURE;
+            continue;
+        }
         st_transcript transcript;
         st_transcript_init(&transcript);
-        steno_status status = st_transcribe_file(context, audio_path, &options, &transcript, &err);
+        steno_status status = st_transcribe_file(context, spill ? spilled : audio_path, &options, &transcript, &err);
+        if (status == STENO_OK && diarizer) {
+            status = st_cli_diarize_transcript(diarizer, spill ? spilled : audio_path, &speakers, s.word_timestamps,
+                                               s.output_dir, output_name, &transcript, &err);
+        }
+        if (spill) unlink(spilled);
         if (r.tty) fprintf(stderr, "\r\033[K");
         for (int f = 0; status == STENO_OK && f < n_formats; f++) {
-            status = st_output_save(chosen[f], &transcript, &writer, output_dir, audio_path, &err);
+            status = st_output_save(chosen[f], &transcript, &writer, s.output_dir, output_name, &err);
         }
         if (status != STENO_OK) {
             /* audio errors already name the file */
@@ -310,6 +572,8 @@ int st_cli_transcribe(int argc, char **argv) {
         }
         st_transcript_free(&transcript);
     }
+    st_vad_free(vad);
+    st_diarizer_free(diarizer);
     st_whisper_context_free(context);
     return exit_code;
 }

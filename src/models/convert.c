@@ -139,22 +139,33 @@ static double now_seconds(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The files the folder writers make (ct2_write.c, safetensors_write.c). */
+static const char *const folder_files[] = {"model.bin",
+                                           "config.json",
+                                           "vocabulary.json",
+                                           "model.safetensors",
+                                           "generation_config.json",
+                                           "vocab.json",
+                                           "preprocessor_config.json"};
+
+/* Whether a folder writer makes a file of this name: a folder of only such files is one steno
+ * wrote, and --force may replace it. */
+static int written_by_steno(const char *name) {
+    for (size_t i = 0; i < sizeof folder_files / sizeof folder_files[0]; i++) {
+        if (!strcmp(name, folder_files[i])) return 1;
+    }
+    return 0;
+}
+
 /* Sum of the sizes of the files at path (a file or a flat folder). */
 static unsigned long long output_size(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return 0;
     if (!S_ISDIR(st.st_mode)) return (unsigned long long)st.st_size;
-    static const char *const members[] = {"model.bin",
-                                          "config.json",
-                                          "vocabulary.json",
-                                          "model.safetensors",
-                                          "generation_config.json",
-                                          "vocab.json",
-                                          "preprocessor_config.json"};
     unsigned long long total = 0;
     char member[4096];
-    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
-        snprintf(member, sizeof member, "%s/%s", path, members[i]);
+    for (size_t i = 0; i < sizeof folder_files / sizeof folder_files[0]; i++) {
+        snprintf(member, sizeof member, "%s/%s", path, folder_files[i]);
         if (stat(member, &st) == 0) total += (unsigned long long)st.st_size;
     }
     return total;
@@ -172,7 +183,8 @@ steno_status st_model_convert(const char *src_path, const char *dst, st_convert_
     double start = now_seconds();
     steno_status status = check_precision(format, precision, err);
     if (status != STENO_OK) return status;
-    if ((status = st_atomic_check_target(dst, force, err)) != STENO_OK) return status;
+    int folder = format == ST_CONVERT_CT2 || format == ST_CONVERT_HF;
+    if ((status = st_atomic_check_target(dst, force, folder ? written_by_steno : NULL, err)) != STENO_OK) return status;
 
     st_model model;
     if ((status = st_model_open(src_path, &model, err)) != STENO_OK) return status;

@@ -12,7 +12,6 @@
 
 enum {
     CACHE_PATH_SIZE = 4096,
-    COMMIT_LENGTH = 40,
     MAX_SNAPSHOT_DEPTH = 16, /* subfolders of a snapshot; deeper is refused */
 };
 
@@ -47,27 +46,78 @@ int st_hf_cache_snapshot_repo(const char *dir, char *repo, size_t repo_size) {
     return written >= 0 && (size_t)written < repo_size;
 }
 
+/* A name refs/ may hold: huggingface_hub writes the 40-hex commit; a plain folder name
+ * (letters, digits, '.', '_', '-', not starting with '.') is accepted too. Never a path. */
+static int valid_ref(const char *name, size_t length) {
+    if (length == 0 || length > 255 || name[0] == '.') return 0;
+    for (size_t i = 0; i < length; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* repo/snapshots/name into snapshot, checked: a folder whose real path lies directly inside
+ * the repository's real snapshots/ folder (a symlinked snapshot pointing elsewhere is refused). */
+static steno_status snapshot_inside(const char *repo_dir, const char *name, char *snapshot, size_t size,
+                                    st_error *err) {
+    char snapshots[CACHE_PATH_SIZE], real_snapshots[PATH_MAX], real[PATH_MAX];
+    if (!join(snapshots, sizeof snapshots, repo_dir, "snapshots") || !join(snapshot, size, snapshots, name)) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "%.200s...: path too long", repo_dir);
+    }
+    if (!realpath(snapshots, real_snapshots)) {
+        return st_error_set(err, STENO_ERR_NOT_FOUND, "%s: cannot resolve: %s", snapshots, strerror(errno));
+    }
+    if (!realpath(snapshot, real) || !is_dir(real)) {
+        return st_error_set(err, STENO_ERR_NOT_FOUND, "%s: refs/main names %s, but snapshots/%s is missing", repo_dir,
+                            name, name);
+    }
+    char *slash = strrchr(real, '/');
+    if (!slash || (size_t)(slash - real) != strlen(real_snapshots) ||
+        strncmp(real, real_snapshots, (size_t)(slash - real)) != 0) {
+        return st_error_set(err, STENO_ERR_FORMAT, "%s: snapshot %s resolves to %s, outside %s", repo_dir, name, real,
+                            real_snapshots);
+    }
+    return STENO_OK;
+}
+
 /* The only entry of repo/snapshots, for a repository without refs/main. */
 static steno_status only_snapshot(const char *repo_dir, char *snapshot, size_t size, st_error *err) {
-    char snapshots[CACHE_PATH_SIZE];
+    char snapshots[CACHE_PATH_SIZE], name[256] = "";
     if (!join(snapshots, sizeof snapshots, repo_dir, "snapshots")) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "%.200s...: path too long", repo_dir);
     }
     DIR *d = opendir(snapshots);
     if (!d) return st_error_set(err, STENO_ERR_NOT_FOUND, "%s: cannot open: %s", snapshots, strerror(errno));
-    int found = 0, fits = 1;
+    int found = 0;
     struct dirent *entry;
     while ((entry = readdir(d)) != NULL) {
         if (entry->d_name[0] == '.') continue;
-        if (++found == 1) fits = join(snapshot, size, snapshots, entry->d_name);
+        if (++found == 1) snprintf(name, sizeof name, "%s", entry->d_name);
     }
     closedir(d);
     if (found != 1) {
         return st_error_set(err, STENO_ERR_NOT_FOUND, "%s: no refs/main and %d snapshots: cannot tell which to use",
                             repo_dir, found);
     }
-    if (!fits) return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "%.200s...: path too long", repo_dir);
-    return STENO_OK;
+    return snapshot_inside(repo_dir, name, snapshot, size, err);
+}
+
+int st_hf_cache_parse_ref(const uint8_t *data, size_t size, char *name, size_t name_size) {
+    /* huggingface_hub writes the bare commit; allow surrounding whitespace, nothing else */
+    size_t start = 0, end = size;
+    while (start < end && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n'))
+        start++;
+    while (end > start &&
+           (data[end - 1] == ' ' || data[end - 1] == '\t' || data[end - 1] == '\r' || data[end - 1] == '\n'))
+        end--;
+    if (end - start >= name_size || !valid_ref((const char *)data + start, end - start)) return 0;
+    memcpy(name, data + start, end - start);
+    name[end - start] = '\0';
+    return 1;
 }
 
 steno_status st_hf_cache_snapshot(const char *repo_dir, char *snapshot, size_t size, st_error *err) {
@@ -75,35 +125,23 @@ steno_status st_hf_cache_snapshot(const char *repo_dir, char *snapshot, size_t s
     if (!join(ref_path, sizeof ref_path, repo_dir, "refs/main")) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "%.200s...: path too long", repo_dir);
     }
+    struct stat st;
+    if (lstat(ref_path, &st) != 0 && errno == ENOENT) return only_snapshot(repo_dir, snapshot, size, err);
+    /* a FIFO or a device would block or stream forever: only a regular file is read */
+    if (stat(ref_path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        return st_error_set(err, STENO_ERR_FORMAT, "%s: not a regular file", ref_path);
+    }
     FILE *f = fopen(ref_path, "rb");
-    if (!f && errno == ENOENT) return only_snapshot(repo_dir, snapshot, size, err);
     if (!f) return st_error_set(err, STENO_ERR_IO, "%s: cannot open: %s", ref_path, strerror(errno));
-    /* huggingface_hub writes the bare commit; allow surrounding whitespace, nothing else */
-    char text[128];
-    size_t n = fread(text, 1, sizeof text - 1, f);
+    char text[300], name[256];
+    size_t n = fread(text, 1, sizeof text, f);
     fclose(f);
-    text[n] = '\0';
-    size_t start = 0, end = n;
-    while (start < end && strchr(" \t\r\n", text[start]) && text[start])
-        start++;
-    while (end > start && strchr(" \t\r\n", text[end - 1]) && text[end - 1])
-        end--;
-    int valid = n < sizeof text - 1 && end - start == COMMIT_LENGTH;
-    for (size_t i = start; valid && i < end; i++)
-        valid = (text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f');
-    if (!valid) {
-        return st_error_set(err, STENO_ERR_FORMAT, "%s: expected a 40-digit hexadecimal commit hash", ref_path);
+    if (n == sizeof text || !st_hf_cache_parse_ref((const uint8_t *)text, n, name, sizeof name)) {
+        return st_error_set(err, STENO_ERR_FORMAT,
+                            "%s: expected a 40-digit hexadecimal commit hash (or a plain snapshot name), not a path",
+                            ref_path);
     }
-    text[end] = '\0';
-    int written = snprintf(snapshot, size, "%s/snapshots/%s", repo_dir, text + start);
-    if (written < 0 || (size_t)written >= size) {
-        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "%.200s...: path too long", repo_dir);
-    }
-    if (!is_dir(snapshot)) {
-        return st_error_set(err, STENO_ERR_NOT_FOUND, "%s: refs/main names commit %s, but snapshots/%s is missing",
-                            repo_dir, text + start, text + start);
-    }
-    return STENO_OK;
+    return snapshot_inside(repo_dir, name, snapshot, size, err);
 }
 
 /* Checks one snapshot folder's entries, descending into real subfolders. */

@@ -9,7 +9,8 @@
  * then reads the snapshot like any model folder.
  *
  * Snapshots come from the network, so they are checked before use: refs/main must be a bare
- * commit hash (no path can be smuggled through it), and every file of the snapshot must
+ * commit hash or a plain name (no path can be smuggled through it) whose folder resolves,
+ * following symlinks, directly inside the repository's snapshots/, and every file of the snapshot must
  * resolve, following symlinks, to a regular file inside the repository folder; a symlink loop
  * or a missing blob is refused with a message saying which file and why.
  */
@@ -17,6 +18,7 @@
 #define ST_MODELS_HF_CACHE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -30,8 +32,14 @@ int st_hf_cache_snapshot_repo(const char *dir, char *repo, size_t repo_size);
 
 /* The snapshot folder refs/main names, written to snapshot (size bytes). When refs/main is
  * absent, the repository's only snapshot; STENO_ERR_NOT_FOUND when there is none (or several
- * and no ref to choose), STENO_ERR_FORMAT when refs/main is not a commit hash. */
+ * and no ref to choose), STENO_ERR_FORMAT when refs/main is not a commit hash or plain name
+ * or its snapshot resolves outside snapshots/. */
 steno_status st_hf_cache_snapshot(const char *repo_dir, char *snapshot, size_t size, st_error *err);
+
+/* The snapshot name refs/main's bytes give: a 40-hex commit or a plain name (letters, digits,
+ * '.', '_', '-', not starting with '.'), surrounding whitespace allowed, written NUL-terminated
+ * to name. 0 for anything else: a path, an empty ref, NUL bytes, a name that does not fit. */
+int st_hf_cache_parse_ref(const uint8_t *data, size_t size, char *name, size_t name_size);
 
 /* Checks that every file of snapshot_dir (and of its subfolders) resolves to a regular file
  * inside repo_dir. */

@@ -15,12 +15,18 @@
 
 const char *st_model_format_name(st_model_format format) {
     switch (format) {
-    case ST_FORMAT_GGML: return "ggml";
-    case ST_FORMAT_PT: return "pt";
-    case ST_FORMAT_CT2: return "ct2";
-    case ST_FORMAT_SAFETENSORS: return "safetensors";
-    case ST_FORMAT_GGUF: return "gguf";
-    default: return "unknown";
+    case ST_FORMAT_GGML:
+        return "ggml";
+    case ST_FORMAT_PT:
+        return "pt";
+    case ST_FORMAT_CT2:
+        return "ct2";
+    case ST_FORMAT_SAFETENSORS:
+        return "safetensors";
+    case ST_FORMAT_GGUF:
+        return "gguf";
+    default:
+        return "unknown";
     }
 }
 
@@ -77,19 +83,22 @@ steno_status st_model_open_memory(const uint8_t *data, size_t size, const char *
     memset(out, 0, sizeof *out);
     switch (st_model_detect_memory(data, size, size, 0)) {
     case ST_FORMAT_GGML:
-    case ST_FORMAT_GGUF: return st_ggml_load_memory(data, size, name, out, err);
-    case ST_FORMAT_CT2: return st_ct2_load_memory(data, size, name, out, err);
-    case ST_FORMAT_PT: return st_pt_load_memory(data, size, name, out, err);
-    case ST_FORMAT_SAFETENSORS: return st_hf_load_memory(data, size, name, out, err);
+    case ST_FORMAT_GGUF:
+        return st_ggml_load_memory(data, size, name, out, err);
+    case ST_FORMAT_CT2:
+        return st_ct2_load_memory(data, size, name, out, err);
+    case ST_FORMAT_PT:
+        return st_pt_load_memory(data, size, name, out, err);
+    case ST_FORMAT_SAFETENSORS:
+        return st_hf_load_memory(data, size, name, out, err);
     default:
         return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: not a model steno can read (unrecognised content)", name);
     }
 }
 
-/* A cache repository or snapshot folder is resolved to its snapshot, whose files must all
- * lead to blobs inside the repository, before any of them is opened. */
-static steno_status resolve_cache(const char *path, char *resolved, size_t size, st_error *err) {
+steno_status st_model_resolve_cache(const char *path, char *resolved, size_t size, st_error *err) {
     char repo[4096];
+    resolved[0] = '\0';
     steno_status status = STENO_OK;
     if (st_hf_cache_is_repo(path)) {
         status = st_hf_cache_snapshot(path, resolved, size, err);
@@ -106,7 +115,7 @@ steno_status st_model_open(const char *path, st_model *out, st_error *err) {
     if (stat(path, &st) != 0) return st_error_set(err, STENO_ERR_NOT_FOUND, "%s: no such file or folder", path);
     char snapshot[4096] = "";
     if (S_ISDIR(st.st_mode)) {
-        steno_status status = resolve_cache(path, snapshot, sizeof snapshot, err);
+        steno_status status = st_model_resolve_cache(path, snapshot, sizeof snapshot, err);
         if (status != STENO_OK) return status;
         if (snapshot[0]) path = snapshot;
     }
@@ -115,7 +124,8 @@ steno_status st_model_open(const char *path, st_model *out, st_error *err) {
     case ST_FORMAT_GGML:
     case ST_FORMAT_GGUF: /* the ggml reader explains why GGUF is refused */
         return st_ggml_load(path, out, err);
-    case ST_FORMAT_CT2: return st_ct2_load(path, out, err);
+    case ST_FORMAT_CT2:
+        return st_ct2_load(path, out, err);
     case ST_FORMAT_PT:
         if (S_ISDIR(st.st_mode)) { /* a transformers folder with the legacy pytorch_model.bin */
             if (!join_name(file, sizeof file, path, "pytorch_model.bin")) {
@@ -124,7 +134,8 @@ steno_status st_model_open(const char *path, st_model *out, st_error *err) {
             return st_pt_load(file, out, err);
         }
         return st_pt_load(path, out, err);
-    case ST_FORMAT_SAFETENSORS: return st_hf_load(path, out, err);
+    case ST_FORMAT_SAFETENSORS:
+        return st_hf_load(path, out, err);
     default:
         return st_error_set(err, STENO_ERR_UNSUPPORTED, "%s: not a model steno can read (%s)", path,
                             S_ISDIR(st.st_mode) ? "no model files in this folder" : "unrecognised content");

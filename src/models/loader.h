@@ -29,6 +29,11 @@ st_model_format st_model_detect(const char *path);
  * no name: in_model_directory (the file is a folder's model.bin) vouches for it. */
 st_model_format st_model_detect_memory(const uint8_t *head, size_t n, uint64_t file_size, int in_model_directory);
 
+/* A folder that is a Hugging Face cache repository or snapshot is resolved to its snapshot
+ * (written to resolved), whose files must all lead to blobs inside the repository, before any
+ * of them is opened; resolved is "" for any other folder. */
+steno_status st_model_resolve_cache(const char *path, char *resolved, size_t size, st_error *err);
+
 /* Opens path with the reader its content calls for. */
 steno_status st_model_open(const char *path, st_model *out, st_error *err);
 

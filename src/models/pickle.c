@@ -271,7 +271,55 @@ static steno_status read_line(machine *m, char *out, const char *what) {
     return STENO_OK;
 }
 
+/* Whether Python's unpickler, importing module.name, would hand a pickle a way to run code or
+ * touch the system: what a malicious checkpoint calls through REDUCE (os.system, eval,
+ * subprocess.Popen...). steno never imports anything; this is only for warning people whose
+ * Python tools would. */
+static int runs_code(const char *module, const char *name) {
+    static const char *const modules[] = {"os",
+                                          "posix",
+                                          "nt",
+                                          "subprocess",
+                                          "sys",
+                                          "shutil",
+                                          "socket",
+                                          "importlib",
+                                          "runpy",
+                                          "pty",
+                                          "ctypes",
+                                          "code",
+                                          "marshal",
+                                          "pickle",
+                                          "_pickle",
+                                          "webbrowser",
+                                          "commands",
+                                          "asyncio",
+                                          "multiprocessing",
+                                          "platform",
+                                          "signal",
+                                          "tempfile",
+                                          "urllib",
+                                          "http"};
+    static const char *const builtins[] = {"eval",    "exec",    "execfile", "compile", "open",  "__import__",
+                                           "getattr", "setattr", "delattr",  "apply",   "input", "breakpoint",
+                                           "globals", "locals",  "vars",     "exit",    "quit"};
+    size_t length = strcspn(module, ".");
+    for (size_t i = 0; i < sizeof modules / sizeof modules[0]; i++) {
+        if (strlen(modules[i]) == length && !strncmp(module, modules[i], length)) return 1;
+    }
+    if (!strcmp(module, "builtins") || !strcmp(module, "__builtin__")) {
+        for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+            if (!strcmp(name, builtins[i])) return 1;
+        }
+    }
+    return (!strcmp(module, "types") && (!strcmp(name, "CodeType") || !strcmp(name, "FunctionType"))) ||
+           (!strcmp(module, "operator") && (!strcmp(name, "attrgetter") || !strcmp(name, "methodcaller")));
+}
+
 static steno_status push_global(machine *m, const char *module, const char *name) {
+    if (!m->out->code_global[0] && runs_code(module, name)) {
+        snprintf(m->out->code_global, sizeof m->out->code_global, "%.100s.%.100s", module, name);
+    }
     st_pickle_object *o = new_object(m, ST_PICKLE_GLOBAL);
     if (!o) return no_memory(m);
     o->as.global.module = strdup(module);

@@ -90,6 +90,9 @@ typedef struct st_pickle {
     st_pickle_object **objects;   /* every object built, for freeing */
     size_t n_objects;
     size_t capacity;
+    /* The first global named that would let Python's unpickler run code ("posix.system",
+     * "builtins.eval"), empty when none: steno never imports it, but torch.load would. */
+    char code_global[208];
 } st_pickle;
 
 /* Runs the pickle in data[0..size); source names it in messages (file and entry). On failure

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "models/convert.h"
-#include "models/atomic_file.h"
+#include "util/atomic_file.h"
 #include "models/tensor_set.h"
 #include "whisper/tokenizer.h"
 

@@ -86,25 +86,33 @@ int st_nn_conv1d_k3_out_len(int n_in_time, int stride) {
     return (n_in_time + 2 - 3) / stride + 1;
 }
 
-void st_nn_conv1d_k3(const float *x, int n_in_time, int n_in_ch, const float *weight, const float *bias, int n_out_ch,
-                     int stride, float *cols, float *y) {
+void st_nn_conv1d_k3_batch(const float *x, int n_batch, int n_in_time, int n_in_ch, const float *weight,
+                           const float *bias, int n_out_ch, int stride, float *cols, float *y) {
     int n_out_time = st_nn_conv1d_k3_out_len(n_in_time, stride);
     size_t width = (size_t)n_in_ch * 3;
-    /* Unfold: row t holds, for each input channel c, the three taps x[t*stride-1 .. +1][c] in
-     * the order of the weight's innermost dimensions [c][j]. */
-    for (int t = 0; t < n_out_time; t++) {
-        float *row = cols + (size_t)t * width;
-        for (int j = 0; j < 3; j++) {
-            int source = t * stride + j - 1;
-            if (source < 0 || source >= n_in_time) {
-                for (int c = 0; c < n_in_ch; c++)
-                    row[(size_t)c * 3 + j] = 0.0f;
-            } else {
-                const float *in = x + (size_t)source * n_in_ch;
-                for (int c = 0; c < n_in_ch; c++)
-                    row[(size_t)c * 3 + j] = in[c];
+    /* Unfold: row t of sequence b holds, for each input channel c, the three taps
+     * x[b][t*stride-1 .. +1][c] in the order of the weight's innermost dimensions [c][j]. */
+    for (int b = 0; b < n_batch; b++) {
+        const float *sequence = x + (size_t)b * n_in_time * n_in_ch;
+        for (int t = 0; t < n_out_time; t++) {
+            float *row = cols + ((size_t)b * n_out_time + t) * width;
+            for (int j = 0; j < 3; j++) {
+                int source = t * stride + j - 1;
+                if (source < 0 || source >= n_in_time) {
+                    for (int c = 0; c < n_in_ch; c++)
+                        row[(size_t)c * 3 + j] = 0.0f;
+                } else {
+                    const float *in = sequence + (size_t)source * n_in_ch;
+                    for (int c = 0; c < n_in_ch; c++)
+                        row[(size_t)c * 3 + j] = in[c];
+                }
             }
         }
     }
-    st_nn_matmul_f32(cols, n_out_time, weight, bias, (int)width, n_out_ch, y, n_out_ch);
+    st_nn_matmul_f32(cols, n_batch * n_out_time, weight, bias, (int)width, n_out_ch, y, n_out_ch);
+}
+
+void st_nn_conv1d_k3(const float *x, int n_in_time, int n_in_ch, const float *weight, const float *bias, int n_out_ch,
+                     int stride, float *cols, float *y) {
+    st_nn_conv1d_k3_batch(x, 1, n_in_time, n_in_ch, weight, bias, n_out_ch, stride, cols, y);
 }

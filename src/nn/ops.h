@@ -39,4 +39,10 @@ int st_nn_conv1d_k3_out_len(int n_in_time, int stride);
 void st_nn_conv1d_k3(const float *x, int n_in_time, int n_in_ch, const float *weight, const float *bias, int n_out_ch,
                      int stride, float *cols, float *y);
 
+/* The same for n_batch independent sequences stored one after another (each padded on its
+ * own): x is [n_batch][n_in_time][n_in_ch], y [n_batch][n_out_time][n_out_ch], cols scratch of
+ * n_batch times the single sequence's size. One sgemm covers the whole batch. */
+void st_nn_conv1d_k3_batch(const float *x, int n_batch, int n_in_time, int n_in_ch, const float *weight,
+                           const float *bias, int n_out_ch, int stride, float *cols, float *y);
+
 #endif

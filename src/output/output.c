@@ -22,8 +22,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "text/unicode.h"
+#include "util/atomic_file.h"
 
 static const char *const extensions[] = {"txt", "vtt", "srt", "tsv", "json", "all"};
 
@@ -68,7 +71,8 @@ size_t st_output_format_double(double value, char out[32]) {
     const char *s = scientific;
     for (; *s != 'e'; s++)
         if (*s >= '0' && *s <= '9') digits[n_digits++] = *s;
-    while (n_digits > 1 && digits[n_digits - 1] == '0') n_digits--;
+    while (n_digits > 1 && digits[n_digits - 1] == '0')
+        n_digits--;
     int exponent = atoi(s + 1);
     int point = exponent + 1; /* digits[0 .. point) come before the decimal point */
     /* repr switches to exponent notation when the decimal point position is <= -4 or > 16 */
@@ -83,13 +87,15 @@ size_t st_output_format_double(double value, char out[32]) {
     } else if (point <= 0) {
         *p++ = '0';
         *p++ = '.';
-        for (int i = 0; i < -point; i++) *p++ = '0';
+        for (int i = 0; i < -point; i++)
+            *p++ = '0';
         memcpy(p, digits, (size_t)n_digits);
         p += n_digits;
     } else if (point >= n_digits) {
         memcpy(p, digits, (size_t)n_digits);
         p += n_digits;
-        for (int i = n_digits; i < point; i++) *p++ = '0';
+        for (int i = n_digits; i < point; i++)
+            *p++ = '0';
         *p++ = '.';
         *p++ = '0';
     } else {
@@ -164,10 +170,17 @@ static void append_stripped_replaced(st_strbuf *out, const char *text, const cha
     append_replaced(out, text + begin, end - begin, from, to);
 }
 
+/* "[SPEAKER_00]: " before a diarized segment's text in txt, vtt and srt (not in openai's
+ * writers: the label whisperX uses, in the bracketed form subtitle editors keep as text). */
+static void append_speaker(st_strbuf *out, int speaker) {
+    if (speaker >= 0) st_strbuf_printf(out, "[SPEAKER_%02d]: ", speaker);
+}
+
 /* ---- txt and tsv ------------------------------------------------------------------------ */
 
 static steno_status render_txt(const st_transcript *t, st_strbuf *out) {
     for (int i = 0; i < t->n_segments; i++) {
+        append_speaker(out, t->segments[i].speaker);
         append_stripped(out, t->segments[i].text ? t->segments[i].text : "");
         st_strbuf_append_char(out, '\n');
     }
@@ -218,6 +231,7 @@ static bool format_time(const cue_writer *w, double seconds, char out[32]) {
 typedef struct cue_word {
     st_strbuf text;
     double start, end;
+    int speaker; /* its segment's; a cue shows the speaker of its first word */
 } cue_word;
 
 typedef struct subtitle_state {
@@ -253,6 +267,7 @@ static bool flush_subtitle(subtitle_state *st) {
     if (!format_time(w, st->words[0].start, start) || !format_time(w, st->words[st->n_words - 1].end, end))
         return false;
     st_strbuf_clear(&st->joined);
+    append_speaker(&st->joined, st->words[0].speaker);
     for (int i = 0; i < st->n_words; i++)
         st_strbuf_append(&st->joined, st->words[i].text.data, st->words[i].text.length);
     if (!st->options->highlight_words) {
@@ -272,9 +287,12 @@ static bool flush_subtitle(subtitle_state *st) {
         }
         if (strcmp(last, word_start) != 0) emit_cue(w, last, word_start, st->joined.data, st->joined.length);
         st_strbuf_clear(&highlighted);
+        append_speaker(&highlighted, st->words[0].speaker);
         for (int j = 0; j < st->n_words; j++) {
-            if (j == i) append_underlined(&highlighted, st->words[j].text.data, st->words[j].text.length);
-            else st_strbuf_append(&highlighted, st->words[j].text.data, st->words[j].text.length);
+            if (j == i)
+                append_underlined(&highlighted, st->words[j].text.data, st->words[j].text.length);
+            else
+                st_strbuf_append(&highlighted, st->words[j].text.data, st->words[j].text.length);
         }
         emit_cue(w, word_start, word_end, highlighted.data ? highlighted.data : "", highlighted.length);
         memcpy(last, word_end, sizeof last);
@@ -285,7 +303,8 @@ static bool flush_subtitle(subtitle_state *st) {
 }
 
 static void clear_subtitle(subtitle_state *st) {
-    for (int i = 0; i < st->n_words; i++) st_strbuf_free(&st->words[i].text);
+    for (int i = 0; i < st->n_words; i++)
+        st_strbuf_free(&st->words[i].text);
     st->n_words = 0;
 }
 
@@ -299,7 +318,8 @@ static size_t stripped_length(const char *text, size_t length) {
 static steno_status render_word_subtitles(const st_transcript *t, const st_output_options *o, cue_writer *w,
                                           st_error *err) {
     int total_words = 0;
-    for (int s = 0; s < t->n_segments; s++) total_words += t->segments[s].n_words;
+    for (int s = 0; s < t->n_segments; s++)
+        total_words += t->segments[s].n_words;
     subtitle_state st = {.writer = w, .options = o};
     st_strbuf_init(&st.joined);
     st.words = calloc(total_words > 0 ? (size_t)total_words : 1, sizeof(cue_word));
@@ -336,6 +356,7 @@ static steno_status render_word_subtitles(const st_transcript *t, const st_outpu
                 st_strbuf_init(&entry->text);
                 entry->start = word->start;
                 entry->end = word->end;
+                entry->speaker = seg->speaker;
                 if (line_length > 0 && has_room && !long_pause && !segment_break) {
                     line_length += st_utf8_length(text, text_length);
                     st_strbuf_append(&entry->text, text, text_length);
@@ -353,6 +374,7 @@ static steno_status render_word_subtitles(const st_transcript *t, const st_outpu
                         st_strbuf_init(&entry->text);
                         entry->start = word->start;
                         entry->end = word->end;
+                        entry->speaker = seg->speaker;
                         line_count = 1;
                     } else if (line_length > 0) {
                         line_count++;
@@ -389,6 +411,7 @@ static steno_status render_subtitles(const st_transcript *t, const st_output_opt
         if (!format_time(&w, s->start, start)) return st_strbuf_free(&text), bad_time(err, "segment", i, s->start);
         if (!format_time(&w, s->end, end)) return st_strbuf_free(&text), bad_time(err, "segment", i, s->end);
         st_strbuf_clear(&text);
+        append_speaker(&text, s->speaker);
         append_stripped_replaced(&text, s->text ? s->text : "", "-->", "->");
         emit_cue(&w, start, end, text.data ? text.data : "", text.length);
     }
@@ -407,14 +430,29 @@ static void append_json_string(st_strbuf *out, const char *text) {
         uint32_t cp;
         i += st_utf8_decode(text + i, length - i, &cp);
         switch (cp) {
-        case '"': st_strbuf_append_str(out, "\\\""); continue;
-        case '\\': st_strbuf_append_str(out, "\\\\"); continue;
-        case '\n': st_strbuf_append_str(out, "\\n"); continue;
-        case '\r': st_strbuf_append_str(out, "\\r"); continue;
-        case '\t': st_strbuf_append_str(out, "\\t"); continue;
-        case '\b': st_strbuf_append_str(out, "\\b"); continue;
-        case '\f': st_strbuf_append_str(out, "\\f"); continue;
-        default: break;
+        case '"':
+            st_strbuf_append_str(out, "\\\"");
+            continue;
+        case '\\':
+            st_strbuf_append_str(out, "\\\\");
+            continue;
+        case '\n':
+            st_strbuf_append_str(out, "\\n");
+            continue;
+        case '\r':
+            st_strbuf_append_str(out, "\\r");
+            continue;
+        case '\t':
+            st_strbuf_append_str(out, "\\t");
+            continue;
+        case '\b':
+            st_strbuf_append_str(out, "\\b");
+            continue;
+        case '\f':
+            st_strbuf_append_str(out, "\\f");
+            continue;
+        default:
+            break;
         }
         if (cp >= 0x20 && cp < 0x7F) {
             st_strbuf_append_char(out, (char)cp);
@@ -460,7 +498,8 @@ static steno_status render_json(const st_transcript *t, st_strbuf *out) {
         append_json_string(out, s->text ? s->text : "");
         append_json_key(out, "tokens");
         st_strbuf_append_char(out, '[');
-        for (int k = 0; k < s->n_tokens; k++) st_strbuf_printf(out, "%s%d", k ? ", " : "", s->tokens[k]);
+        for (int k = 0; k < s->n_tokens; k++)
+            st_strbuf_printf(out, "%s%d", k ? ", " : "", s->tokens[k]);
         st_strbuf_append_char(out, ']');
         append_json_double_member(out, "temperature", s->temperature);
         append_json_double_member(out, "avg_logprob", s->avg_logprob);
@@ -476,17 +515,26 @@ static steno_status render_json(const st_transcript *t, st_strbuf *out) {
                 append_json_double_member(out, "start", word->start);
                 append_json_double_member(out, "end", word->end);
                 append_json_double_member(out, "probability", word->probability);
+                if (s->speaker >= 0) st_strbuf_printf(out, ", \"speaker\": \"SPEAKER_%02d\"", s->speaker);
                 st_strbuf_append_char(out, '}');
             }
             st_strbuf_append_char(out, ']');
+        }
+        /* Not in openai's result: the language each window was decoded in, when it was detected
+         * per window (--language-per-window) */
+        if (t->language_per_segment) {
+            append_json_key(out, "language");
+            append_json_string(out, s->language);
         }
         /* Not in openai's result: the diarization label, named as whisperX names it. */
         if (s->speaker >= 0) st_strbuf_printf(out, ", \"speaker\": \"SPEAKER_%02d\"", s->speaker);
         st_strbuf_append_char(out, '}');
     }
     st_strbuf_append_str(out, "], \"language\": ");
-    if (t->language) append_json_string(out, t->language);
-    else st_strbuf_append_str(out, "null");
+    if (t->language)
+        append_json_string(out, t->language);
+    else
+        st_strbuf_append_str(out, "null");
     st_strbuf_append_char(out, '}');
     return STENO_OK;
 }
@@ -499,11 +547,21 @@ steno_status st_output_render(st_output_format format, const st_transcript *tran
     if (!options) options = &defaults;
     steno_status status;
     switch (format) {
-    case ST_OUTPUT_TXT: status = render_txt(transcript, out); break;
-    case ST_OUTPUT_VTT: status = render_subtitles(transcript, options, false, out, err); break;
-    case ST_OUTPUT_SRT: status = render_subtitles(transcript, options, true, out, err); break;
-    case ST_OUTPUT_TSV: status = render_tsv(transcript, out, err); break;
-    case ST_OUTPUT_JSON: status = render_json(transcript, out); break;
+    case ST_OUTPUT_TXT:
+        status = render_txt(transcript, out);
+        break;
+    case ST_OUTPUT_VTT:
+        status = render_subtitles(transcript, options, false, out, err);
+        break;
+    case ST_OUTPUT_SRT:
+        status = render_subtitles(transcript, options, true, out, err);
+        break;
+    case ST_OUTPUT_TSV:
+        status = render_tsv(transcript, out, err);
+        break;
+    case ST_OUTPUT_JSON:
+        status = render_json(transcript, out);
+        break;
     default:
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "writer: format %d cannot be rendered", (int)format);
     }
@@ -511,8 +569,8 @@ steno_status st_output_render(st_output_format format, const st_transcript *tran
     return status;
 }
 
-steno_status st_output_write(st_output_format format, const st_transcript *transcript,
-                             const st_output_options *options, FILE *stream, st_error *err) {
+steno_status st_output_write(st_output_format format, const st_transcript *transcript, const st_output_options *options,
+                             FILE *stream, st_error *err) {
     st_strbuf text;
     st_strbuf_init(&text);
     steno_status status = st_output_render(format, transcript, options, &text, err);
@@ -523,8 +581,8 @@ steno_status st_output_write(st_output_format format, const st_transcript *trans
     return status;
 }
 
-steno_status st_output_path(const char *output_dir, const char *audio_path, const char *extension,
-                            st_strbuf *path, st_error *err) {
+steno_status st_output_path(const char *output_dir, const char *audio_path, const char *extension, st_strbuf *path,
+                            st_error *err) {
     const char *base = strrchr(audio_path, '/');
     base = base ? base + 1 : audio_path;
     /* os.path.splitext: the last dot starts the extension unless only dots precede it */
@@ -532,7 +590,8 @@ steno_status st_output_path(const char *output_dir, const char *audio_path, cons
     const char *dot = strrchr(base, '.');
     if (dot) {
         const char *q = base;
-        while (q < dot && *q == '.') q++;
+        while (q < dot && *q == '.')
+            q++;
         if (q < dot) stem = (size_t)(dot - base);
     }
     st_strbuf_clear(path);
@@ -548,28 +607,66 @@ steno_status st_output_path(const char *output_dir, const char *audio_path, cons
     return STENO_OK;
 }
 
-static steno_status save_one(st_output_format format, const st_transcript *transcript,
-                             const st_output_options *options, const char *output_dir, const char *audio_path,
-                             st_error *err) {
+/* Each file through a temporary beside it and a rename: a full disk or a crash leaves the
+ * previous transcript whole, and a symlink at the path is replaced, never written through. */
+steno_status st_output_save_text(const char *output_dir, const char *audio_path, const char *extension,
+                                 const char *text, size_t length, st_error *err) {
     st_strbuf path;
     st_strbuf_init(&path);
-    steno_status status = st_output_path(output_dir, audio_path, st_output_extension(format), &path, err);
-    if (status != STENO_OK) return status;
-    FILE *f = fopen(path.data, "wb");
-    if (!f) {
-        status = st_error_set(err, STENO_ERR_IO, "%s: cannot create: %s", path.data, strerror(errno));
-    } else {
-        status = st_output_write(format, transcript, options, f, err);
-        if (fclose(f) != 0 && status == STENO_OK)
-            status = st_error_set(err, STENO_ERR_IO, "%s: write failed: %s", path.data, strerror(errno));
+    steno_status status = st_output_path(output_dir, audio_path, extension, &path, err);
+    st_atomic_file out = {0};
+    if (status == STENO_OK) status = st_atomic_file_open(&out, path.data, err);
+    if (status == STENO_OK) {
+        st_atomic_write(&out, text, length);
+        status = st_atomic_file_commit(&out, err);
     }
     st_strbuf_free(&path);
     return status;
 }
 
-steno_status st_output_save(st_output_format format, const st_transcript *transcript,
-                            const st_output_options *options, const char *output_dir,
-                            const char *audio_path, st_error *err) {
+static steno_status save_one(st_output_format format, const st_transcript *transcript, const st_output_options *options,
+                             const char *output_dir, const char *audio_path, st_error *err) {
+    st_strbuf text;
+    st_strbuf_init(&text);
+    steno_status status = st_output_render(format, transcript, options, &text, err);
+    if (status == STENO_OK) {
+        status = st_output_save_text(output_dir, audio_path, st_output_extension(format), text.data, text.length, err);
+    }
+    st_strbuf_free(&text);
+    return status;
+}
+
+steno_status st_output_prepare_dir(const char *output_dir, st_error *err) {
+    char path[4096];
+    if (!output_dir || !*output_dir) output_dir = ".";
+    if (snprintf(path, sizeof path, "%s", output_dir) >= (int)sizeof path) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "output folder %.200s...: path too long", output_dir);
+    }
+    /* os.makedirs(exist_ok=True): each missing parent in turn */
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char saved = *p;
+        *p = '\0';
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            if (errno != ENOENT || mkdir(path, 0777) != 0) {
+                return st_error_set(err, STENO_ERR_IO, "output folder %s: cannot create %s: %s", output_dir, path,
+                                    strerror(errno));
+            }
+        } else if (!S_ISDIR(st.st_mode)) {
+            return st_error_set(err, STENO_ERR_IO, "output folder %s: %s is not a folder", output_dir, path);
+        }
+        *p = saved;
+        if (saved == '\0') break;
+    }
+    if (access(path, W_OK | X_OK) != 0) {
+        return st_error_set(err, STENO_ERR_IO, "output folder %s: cannot write there: %s", output_dir, strerror(errno));
+    }
+    return STENO_OK;
+}
+
+steno_status st_output_save(st_output_format format, const st_transcript *transcript, const st_output_options *options,
+                            const char *output_dir, const char *audio_path, st_error *err) {
     if (format != ST_OUTPUT_ALL) return save_one(format, transcript, options, output_dir, audio_path, err);
     for (int f = 0; f < ST_OUTPUT_FORMAT_COUNT; f++) {
         steno_status status = save_one((st_output_format)f, transcript, options, output_dir, audio_path, err);

@@ -23,9 +23,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "diarize/pyannote_pipeline.h"
+#include "diarize/pyannote_seg.h"
+#include "diarize/wespeaker.h"
 #include "models/ct2.h"
+#include "models/hf_cache.h"
 #include "models/loader.h"
 #include "models/pt.h"
+#include "models/pyannote.h"
 #include "util/mapped_file.h"
 
 static int is_file(const char *path) {
@@ -217,6 +222,33 @@ static void identify_pyannote(const st_torch_file *torch, const st_pickle_object
              state.n_tensors, detail);
 }
 
+/* A pyannote net is usable when steno builds it from the checkpoint: the reader and every
+ * tensor the net asks for, by name and shape. */
+static void check_pyannote_net(const uint8_t *data, size_t size, const char *name, st_identity *id) {
+    int segmentation = !strcmp(id->architecture, "PyanNet");
+    if (!segmentation && strcmp(id->architecture, "WeSpeakerResNet34") != 0) {
+        snprintf(id->unusable, sizeof id->unusable, "steno runs pyannote's PyanNet and WeSpeakerResNet34, not %s",
+                 id->architecture);
+        return;
+    }
+    st_model model;
+    st_error err;
+    steno_status status = st_pyannote_load_memory(data, size, name, id->architecture, &model, &err);
+    if (status == STENO_OK && segmentation) {
+        st_pyannote_seg *net;
+        status = st_pyannote_seg_from_model(&model, &net, &err);
+        st_pyannote_seg_free(status == STENO_OK ? net : NULL);
+    } else if (status == STENO_OK) {
+        st_wespeaker *net;
+        status = st_wespeaker_from_model(&model, &net, &err);
+        st_wespeaker_free(status == STENO_OK ? net : NULL);
+    }
+    if (status == STENO_OK)
+        id->usable = 1;
+    else
+        keep_reason(id, &err, name);
+}
+
 static void identify_torch(const uint8_t *data, size_t size, const char *name, st_identity *id) {
     st_torch_file torch;
     st_error err;
@@ -226,12 +258,19 @@ static void identify_torch(const uint8_t *data, size_t size, const char *name, s
         return;
     }
     id->format = ST_FORMAT_PT;
+    if (torch.pickle.code_global[0]) {
+        snprintf(id->warning, sizeof id->warning,
+                 "its pickle names %s, which runs code when Python loads it (torch.load without weights_only, "
+                 "pickle.load); steno never runs it, but do not open this file with Python tools",
+                 torch.pickle.code_global);
+    }
     const st_pickle_object *root = torch.pickle.root;
     const st_pickle_object *pyannote = st_pickle_dict_get(root, "pyannote.audio");
     const st_pickle_object *dims = st_pickle_dict_get(root, "dims");
     if (pyannote) {
         identify_pyannote(&torch, pyannote, id);
         id->unusable[0] = '\0';
+        check_pyannote_net(data, size, name, id);
     } else if (dims && st_pickle_dict_get(root, "model_state_dict")) {
         /* openai-whisper's checkpoint whose tensors the reader refused: its dims still name it */
         set_whisper(id);
@@ -433,30 +472,9 @@ int st_identify_hf_snapshot(const char *repo_folder, char *out, size_t size) {
     const char *base = strrchr(repo_folder, '/');
     base = base ? base + 1 : repo_folder;
     if (strncmp(base, "models--", 8) != 0) return 0;
-    char ref_path[4096];
-    join(ref_path, sizeof ref_path, repo_folder, "refs/main");
-    char *commit = slurp(ref_path, 256);
-    if (commit) {
-        commit[strcspn(commit, "\r\n")] = '\0';
-        snprintf(out, size, "%s/snapshots/%s", repo_folder, commit);
-        free(commit);
-        struct stat st;
-        if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) return 1;
-    }
-    /* no usable ref: the only snapshot, if there is exactly one */
-    char snapshots[4096];
-    join(snapshots, sizeof snapshots, repo_folder, "snapshots");
-    DIR *dir = opendir(snapshots);
-    if (!dir) return 0;
-    int found = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] == '.') continue;
-        snprintf(out, size, "%s/%s", snapshots, entry->d_name);
-        found++;
-    }
-    closedir(dir);
-    return found == 1;
+    /* the one check of refs/main (hf_cache.c): a commit or plain name inside snapshots/ */
+    st_error ignored;
+    return st_hf_cache_snapshot(repo_folder, out, size, &ignored) == STENO_OK;
 }
 
 /* What steno would open in a model folder: the first usable candidate, else the first one
@@ -517,6 +535,15 @@ static void identify_folder(const char *folder, st_identity *id) {
         snprintf(id->how, sizeof id->how, "pyannote pipeline config.yaml (%s)",
                  strstr(yaml, "segmentation-3.0") ? "segmentation-3.0 + wespeaker embeddings" : "nets named inside");
         id->size = folder_size(folder);
+        /* usable when its config reads and both nets it names load, from this cache */
+        st_pyannote *pipeline;
+        st_error err;
+        if (st_pyannote_open(folder, &pipeline, &err) == STENO_OK) {
+            id->usable = 1;
+            st_pyannote_close(pipeline);
+        } else {
+            keep_reason(id, &err, folder);
+        }
     } else {
         snprintf(id->how, sizeof id->how,
                  "a folder with no model.bin, model.safetensors, pytorch_model.bin or pyannote config.yaml");
@@ -528,7 +555,7 @@ static void identify_folder(const char *folder, st_identity *id) {
 static void explain_unusable(st_identity *id) {
     if (id->usable || id->unusable[0]) return;
     if (id->is_model && id->family != ST_FAMILY_WHISPER) {
-        snprintf(id->unusable, sizeof id->unusable, "steno's diarization does not read pyannote files yet");
+        snprintf(id->unusable, sizeof id->unusable, "not a pyannote net or pipeline steno runs");
     } else if (id->format == ST_FORMAT_GGUF) {
         snprintf(id->unusable, sizeof id->unusable, "GGUF holds no Whisper model whisper.cpp or steno reads");
     } else {

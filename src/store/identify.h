@@ -40,6 +40,7 @@ typedef struct st_identity {
     char how[ST_IDENTITY_TEXT];      /* how it was recognised, for people */
     int usable;                      /* st_model_open accepted it */
     char unusable[ST_IDENTITY_TEXT]; /* why not, when !usable */
+    char warning[ST_IDENTITY_TEXT];  /* a danger for other programs (a pickle naming posix.system) */
     /* checksum state, filled by st_identify_verify */
     int verified; /* 1 matches a published checksum, -1 differs, 0 not checked / none known */
     char checksum_note[ST_IDENTITY_TEXT];
@@ -62,7 +63,8 @@ steno_status st_identify_memory(const uint8_t *data, size_t size, const char *na
 steno_status st_identify_verify(st_identity *identity, st_error *err);
 
 /* The Hugging Face cache snapshot a `models--org--name` folder's refs/main points at, written
- * to out; 0 when path is not such a folder or the snapshot is missing. */
+ * to out; 0 when path is not such a folder, the snapshot is missing, or refs/main is not a
+ * commit or plain name resolving inside the repository's snapshots/ (st_hf_cache_snapshot). */
 int st_identify_hf_snapshot(const char *repo_folder, char *out, size_t size);
 
 #endif

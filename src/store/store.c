@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "models/hf_cache.h"
+#include "models/loader.h"
+
 #define OPENAI_MODELS_URL "https://openaipublic.azureedge.net/main/whisper/models"
 
 static const char *env(const char *name) {
@@ -220,12 +223,61 @@ static int skip_entry(const char *name) {
            (n > 5 && !strcmp(name + n - 5, ".lock"));
 }
 
-static steno_status scan_one(const st_store *store, int root, const char *path, st_store_copies *out, st_error *err) {
-    (void)store;
+/* Whether an entry that no reader took still looks like a model by its name or content: a
+ * model file's extension, a folder holding a model's files, a Hugging Face repository. */
+static int looks_like_model(const char *path, const char *name, st_root_layout layout) {
+    static const char *const extensions[] = {".pt", ".bin", ".safetensors", ".gguf", ".ckpt"};
+    static const char *const members[] = {"model.bin", "model.safetensors", "pytorch_model.bin", "config.json"};
+    if (layout == ST_LAYOUT_HF) return !strncmp(name, "models--", 8);
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
+        size_t e = strlen(extensions[i]);
+        if (n > e && !strcmp(name + n - e, extensions[i])) return 1;
+    }
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+        char member[4200];
+        struct stat st;
+        snprintf(member, sizeof member, "%s/%s", path, members[i]);
+        if (lstat(member, &st) == 0) return 1;
+    }
+    return 0;
+}
+
+void st_store_why_not_model(const char *path, const st_identity *id, char *out, size_t size) {
+    st_error err = {0};
+    char snapshot[4096];
+    if (st_hf_cache_is_repo(path) && st_hf_cache_snapshot(path, snapshot, sizeof snapshot, &err) != STENO_OK) {
+        snprintf(out, size, "%s", st_error_message(&err));
+        return;
+    }
+    /* an empty weights file: the readers see no model at all, people see a failed download */
+    static const char *const weights[] = {"model.bin", "model.safetensors", "pytorch_model.bin"};
+    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) {
+        char member[4200];
+        struct stat st;
+        snprintf(member, sizeof member, "%s/%s", path, weights[i]);
+        if (stat(member, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+            snprintf(out, size, "%s is empty (0 bytes): an interrupted download or copy?", member);
+            return;
+        }
+    }
+    st_model model;
+    if (st_model_open(path, &model, &err) == STENO_OK) {
+        st_model_free(&model);
+        snprintf(out, size, "%s", id->how);
+        return;
+    }
+    snprintf(out, size, "%s", st_error_message(&err));
+}
+
+static steno_status scan_one(const st_store *store, int root, const char *path, const char *name, st_store_copies *out,
+                             st_error *err) {
     st_identity id;
     st_error ignored;
     if (st_identify(path, &id, &ignored) != STENO_OK) return STENO_OK;
-    if (!id.is_model && id.format != ST_FORMAT_GGUF) return STENO_OK;
+    st_root_layout layout = store->roots[root].layout;
+    int broken = !id.is_model && id.format != ST_FORMAT_GGUF && looks_like_model(path, name, layout);
+    if (!id.is_model && id.format != ST_FORMAT_GGUF && !broken && !id.warning[0]) return STENO_OK;
     st_store_copy *copy = add_copy(out, err);
     if (!copy) return STENO_ERR_NO_MEMORY;
     copy->model = id.model;
@@ -233,6 +285,7 @@ static steno_status scan_one(const st_store *store, int root, const char *path, 
     copy->root = root;
     snprintf(copy->path, sizeof copy->path, "%s", path);
     copy->identity = id;
+    if (broken) st_store_why_not_model(path, &id, copy->broken, sizeof copy->broken);
     return STENO_OK;
 }
 
@@ -256,11 +309,11 @@ steno_status st_store_scan(const st_store *store, st_store_copies *out, st_error
                 while (files && status == STENO_OK && (file = readdir(files)) != NULL) {
                     if (skip_entry(file->d_name)) continue;
                     snprintf(path, sizeof path, "%s/%s", snapshot, file->d_name);
-                    status = scan_one(store, r, path, out, err);
+                    status = scan_one(store, r, path, file->d_name, out, err);
                 }
                 if (files) closedir(files);
             } else if (root->layout == ST_LAYOUT_FLAT || !strncmp(entry->d_name, "models--", 8)) {
-                status = scan_one(store, r, path, out, err);
+                status = scan_one(store, r, path, entry->d_name, out, err);
             }
         }
         closedir(dir);
@@ -285,6 +338,30 @@ static void format_size(int64_t bytes, char *out, size_t size) {
         snprintf(out, size, "%.0f kB", (double)bytes / 1e3);
 }
 
+/* ST_STORE_SILERO_VAD: the ONNX files silero-vad ships (the npm packaging of vad-web and
+ * faster-whisper's assets use the same names), newest first, in each plain folder or its
+ * silero/ subfolder (where scripts/fetch-models puts them). */
+static steno_status resolve_silero(const st_store *store, char *path, size_t size, char *why, size_t why_size,
+                                   st_error *err) {
+    static const char *const files[] = {"silero_vad_v6.onnx", "silero/silero_vad_v6.onnx", "silero_vad_v5.onnx",
+                                        "silero/silero_vad_v5.onnx", "silero_vad.onnx"};
+    struct stat st;
+    for (int r = 0; r < store->n_roots; r++) {
+        if (store->roots[r].layout != ST_LAYOUT_FLAT) continue;
+        for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+            snprintf(path, size, "%s/%s", store->roots[r].path, files[f]);
+            if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+                snprintf(why, why_size, "%s in %s", files[f], store->roots[r].source);
+                return STENO_OK;
+            }
+        }
+    }
+    snprintf(why, why_size,
+             "no silero_vad_v6.onnx or silero_vad_v5.onnx in the model folders (`steno models check` "
+             "lists them; scripts/fetch-models silero fetches both)");
+    return st_error_set(err, STENO_ERR_NOT_FOUND, "model '%s' not found: %s", ST_STORE_SILERO_VAD, why);
+}
+
 steno_status st_store_resolve(const st_store *store, const char *name, char *path, size_t size, char *why,
                               size_t why_size, st_error *err) {
     struct stat st;
@@ -294,6 +371,7 @@ steno_status st_store_resolve(const st_store *store, const char *name, char *pat
         snprintf(why, why_size, "a path given on the command line");
         return STENO_OK;
     }
+    if (!strcmp(name, ST_STORE_SILERO_VAD)) return resolve_silero(store, path, size, why, why_size, err);
     const st_catalogue_model *model = st_catalogue_find(name);
     if (!model) {
         /* names outside the catalogue (quantized variants, fine-tunes) as whisper.cpp files */

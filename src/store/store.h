@@ -56,6 +56,7 @@ typedef struct st_store_copy {
     int root;        /* index into store->roots */
     char path[4096]; /* file (ggml, pt) or folder (ct2, safetensors, pyannote) */
     st_identity identity;
+    char broken[512]; /* st_store_scan: why an entry that looks like a model is none; else empty */
 } st_store_copy;
 
 typedef struct st_store_copies {
@@ -68,11 +69,20 @@ void st_store_copies_free(st_store_copies *copies);
 /* Every copy of `model` in every root, in lookup order (each identified by content). */
 steno_status st_store_find(const st_store *store, const st_catalogue_model *model, st_store_copies *out, st_error *err);
 
-/* Every model file or folder anywhere in the roots, named by the catalogue when it can be. */
+/* Every model file or folder anywhere in the roots, named by the catalogue when it can be;
+ * also what looks like a model but no reader takes (an interrupted .pt, an empty model.bin, a
+ * repository whose ref names a missing snapshot: `broken` says why) and files that carry a
+ * warning (identity.warning). */
 steno_status st_store_scan(const st_store *store, st_store_copies *out, st_error *err);
 
+/* Why path, identified as id, is no model steno can read: the Hugging Face cache's ref check's
+ * reason for a repository folder, else the reader's (st_model_open's) message. */
+void st_store_why_not_model(const char *path, const st_identity *id, char *out, size_t size);
+/* The name of the Silero VAD model (an ONNX file, found by file name in the plain folders). */
+#define ST_STORE_SILERO_VAD "silero-vad"
+
 /* What a `-m` argument means: an existing path is used as is; a name resolves to the first
- * usable copy. On STENO_ERR_NOT_FOUND `why` says what was looked for and what
+ * usable copy (ST_STORE_SILERO_VAD: the first Silero ONNX file). On STENO_ERR_NOT_FOUND `why` says what was looked for and what
  * `steno models pull NAME` would download. */
 steno_status st_store_resolve(const st_store *store, const char *name_or_path, char *path, size_t size, char *why,
                               size_t why_size, st_error *err);

@@ -659,6 +659,7 @@ steno_status st_word_aligner_add(st_word_aligner *a, const st_whisper_model *mod
             w->start = st_timing_round2(window->time_offset + alignment[i].start);
             w->end = st_timing_round2(window->time_offset + alignment[i].end);
             w->probability = alignment[i].probability;
+            w->n_tokens = alignment[i].n_tokens;
         }
 
         /* hack kept from openai: after a pause, the first (and second) word may not be longer

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/mapped_file.h"
 #include "whisper/unicode_tables.h"
@@ -40,6 +41,26 @@ static const char *const language_codes[] = {
     "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue",
 };
 #define ST_N_KNOWN_LANGUAGES ((int)(sizeof language_codes / sizeof language_codes[0]))
+/* Their English names, in the same order, as openai-whisper's --language accepts them. */
+static const char *const language_names[] = {
+    "english",    "chinese",    "german",        "spanish",        "russian",   "korean",     "french",
+    "japanese",   "portuguese", "turkish",       "polish",         "catalan",   "dutch",      "arabic",
+    "swedish",    "italian",    "indonesian",    "hindi",          "finnish",   "vietnamese", "hebrew",
+    "ukrainian",  "greek",      "malay",         "czech",          "romanian",  "danish",     "hungarian",
+    "tamil",      "norwegian",  "thai",          "urdu",           "croatian",  "bulgarian",  "lithuanian",
+    "latin",      "maori",      "malayalam",     "welsh",          "slovak",    "telugu",     "persian",
+    "latvian",    "bengali",    "serbian",       "azerbaijani",    "slovenian", "kannada",    "estonian",
+    "macedonian", "breton",     "basque",        "icelandic",      "armenian",  "nepali",     "mongolian",
+    "bosnian",    "kazakh",     "albanian",      "swahili",        "galician",  "marathi",    "punjabi",
+    "sinhala",    "khmer",      "shona",         "yoruba",         "somali",    "afrikaans",  "occitan",
+    "georgian",   "belarusian", "tajik",         "sindhi",         "gujarati",  "amharic",    "yiddish",
+    "lao",        "uzbek",      "faroese",       "haitian creole", "pashto",    "turkmen",    "nynorsk",
+    "maltese",    "sanskrit",   "luxembourgish", "myanmar",        "tibetan",   "tagalog",    "malagasy",
+    "assamese",   "tatar",      "hawaiian",      "lingala",        "hausa",     "bashkir",    "javanese",
+    "sundanese",  "cantonese",
+};
+_Static_assert(sizeof language_names / sizeof language_names[0] == sizeof language_codes / sizeof language_codes[0],
+               "one name per language code");
 
 struct st_tokenizer {
     int n_vocab;
@@ -105,10 +126,36 @@ int st_tokenizer_language_token(const st_tokenizer *t, const char *code) {
     return -1;
 }
 
+const char *st_language_code(const char *code_or_name) {
+    /* the other names openai-whisper takes for some of them */
+    static const char *const aliases[][2] = {
+        {"burmese", "my"},       {"valencian", "ca"}, {"flemish", "nl"},   {"haitian", "ht"},
+        {"letzeburgesch", "lb"}, {"pushto", "ps"},    {"panjabi", "pa"},   {"moldavian", "ro"},
+        {"moldovan", "ro"},      {"sinhalese", "si"}, {"castilian", "es"}, {"mandarin", "zh"},
+    };
+    if (!code_or_name) return NULL;
+    for (int i = 0; i < ST_N_KNOWN_LANGUAGES; i++) {
+        if (!strcmp(code_or_name, language_codes[i]) || !strcasecmp(code_or_name, language_names[i])) {
+            return language_codes[i];
+        }
+    }
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++) {
+        if (!strcasecmp(code_or_name, aliases[i][0])) return aliases[i][1];
+    }
+    return NULL;
+}
+
 const char *st_tokenizer_language_code(const st_tokenizer *t, int id) {
     int first = t->n_text + 2;
     if (id < first || id - first >= t->n_languages || id - first >= ST_N_KNOWN_LANGUAGES) return NULL;
     return language_codes[id - first];
+}
+
+const char *st_language_name(const char *code) {
+    for (int i = 0; code && i < ST_N_KNOWN_LANGUAGES; i++) {
+        if (strcmp(language_codes[i], code) == 0) return language_names[i];
+    }
+    return NULL;
 }
 
 const int32_t *st_tokenizer_non_speech_tokens(const st_tokenizer *t, size_t *n) {
@@ -892,8 +939,8 @@ steno_status st_tokenizer_create_from_lines(const char *text, size_t length, con
         id++;
     }
     if (id < layout.n_text) {
-        status = st_error_set(err, STENO_ERR_FORMAT, "%s: %d token lines, expected at least the %d text tokens", name, id,
-                              layout.n_text);
+        status = st_error_set(err, STENO_ERR_FORMAT, "%s: %d token lines, expected at least the %d text tokens", name,
+                              id, layout.n_text);
         goto done;
     }
     status = st_tokenizer_create(entries, (size_t)layout.n_text, n_vocab, out, err);
@@ -911,7 +958,8 @@ steno_status st_tokenizer_load_file(const char *path, int n_vocab, st_tokenizer 
     if (status != STENO_OK) return status;
     const char *text = (const char *)file.data;
     size_t start = 0;
-    while (start < file.size && (text[start] == ' ' || text[start] == '\t' || text[start] == '\n' || text[start] == '\r')) {
+    while (start < file.size &&
+           (text[start] == ' ' || text[start] == '\t' || text[start] == '\n' || text[start] == '\r')) {
         start++;
     }
     /* GPT-2's first token is "!", so a line vocabulary never opens like JSON */

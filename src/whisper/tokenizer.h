@@ -113,8 +113,13 @@ int st_tokenizer_timestamp_begin(const st_tokenizer *tokenizer);
 
 /* The token for a language code ("en", "yue"), or −1 if the model has no such language. */
 int st_tokenizer_language_token(const st_tokenizer *tokenizer, const char *code);
+/* The code of a language given by code ("ru") or English name, any case ("Russian", and
+ * openai-whisper's other names such as "Castilian"); NULL for a language Whisper does not know. */
+const char *st_language_code(const char *code_or_name);
 /* The language code of a language token, or NULL if the id is not one. */
 const char *st_tokenizer_language_code(const st_tokenizer *tokenizer, int id);
+/* openai-whisper's name of a language code ("en" → "english"), or NULL for an unknown code. */
+const char *st_language_name(const char *code);
 
 /* The token of a lone space (" "), which openai-whisper suppresses, with eot, as the first
  * sampled token (suppress_blank). */

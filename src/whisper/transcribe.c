@@ -5,10 +5,13 @@
 #include "whisper/transcribe.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio/audio.h"
 #include "audio/mel.h"
 #include "audio/mel_source.h"
 #include "models/loader.h"
@@ -17,6 +20,7 @@
 #include "whisper/decoding.h"
 #include "whisper/model.h"
 #include "whisper/timing.h"
+#include "whisper/vad_filter.h"
 #include "whisper/tokenizer.h"
 #include "whisper/vocabularies.h"
 
@@ -28,40 +32,56 @@ enum {
     MAX_PROMPT_TOKENS = 512,
 };
 
-struct st_whisper_context {
+/* What every context on one loaded model shares, read-only once built: the weights (and the
+ * file they borrow from), the tokenizer, the mel filters and the token lists. Contexts made by
+ * st_whisper_context_share count their references; the last one out frees it. */
+typedef struct shared_model {
+    atomic_int references;
     st_model file;
     st_whisper_model model;
-    st_whisper_state state;
     st_tokenizer *tokenizer;
     st_mel_filters *filters;
-    st_decoder *decoder;
     st_special_tokens special;
-    int max_sequences;
-    int n_cached; /* positions in the self-attention cache (same for every sequence) */
     int32_t *suppress;
     size_t n_suppress;
-    float *window; /* [n_mels][N_FRAMES] */
     st_alignment_heads heads;
+} shared_model;
+
+/* One context: the shared model plus everything a run writes (network state, decoder, word
+ * aligner, the mel window), so contexts on one model run at once on different threads. */
+struct st_whisper_context {
+    shared_model *shared;
+    st_whisper_state state;
+    st_decoder *decoder;
+    int max_sequences;
+    int n_cached;  /* positions in the self-attention cache (same for every sequence) */
+    float *window; /* [n_mels][N_FRAMES] */
     st_word_aligner *aligner;
 };
+
+static void shared_model_release(shared_model *m) {
+    if (!m || atomic_fetch_sub(&m->references, 1) != 1) return;
+    st_mel_filters_free(m->filters);
+    st_tokenizer_free(m->tokenizer);
+    st_whisper_model_free(&m->model);
+    st_model_free(&m->file);
+    free(m->suppress);
+    st_alignment_heads_free(&m->heads);
+    free(m);
+}
 
 void st_whisper_context_free(st_whisper_context *c) {
     if (!c) return;
     st_decoder_free(c->decoder);
-    st_mel_filters_free(c->filters);
-    st_tokenizer_free(c->tokenizer);
     st_whisper_state_free(&c->state);
-    st_whisper_model_free(&c->model);
-    st_model_free(&c->file);
-    free(c->suppress);
     free(c->window);
     st_word_aligner_free(c->aligner);
-    st_alignment_heads_free(&c->heads);
+    shared_model_release(c->shared);
     free(c);
 }
 
 int st_whisper_context_is_multilingual(const st_whisper_context *c) {
-    return st_tokenizer_is_multilingual(c->tokenizer);
+    return st_tokenizer_is_multilingual(c->shared->tokenizer);
 }
 
 static int compare_ints(const void *a, const void *b) {
@@ -71,25 +91,25 @@ static int compare_ints(const void *a, const void *b) {
 
 /* openai-whisper's suppress_tokens "-1": the non-speech symbols plus the task and control
  * tokens that must never be sampled as text. */
-static steno_status build_suppress_list(st_whisper_context *c, st_error *err) {
+static steno_status build_suppress_list(shared_model *m, st_error *err) {
     size_t n_symbols;
-    const int32_t *symbols = st_tokenizer_non_speech_tokens(c->tokenizer, &n_symbols);
-    c->suppress = malloc((n_symbols + 6) * sizeof *c->suppress);
-    if (!c->suppress) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-    memcpy(c->suppress, symbols, n_symbols * sizeof *symbols);
+    const int32_t *symbols = st_tokenizer_non_speech_tokens(m->tokenizer, &n_symbols);
+    m->suppress = malloc((n_symbols + 6) * sizeof *m->suppress);
+    if (!m->suppress) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    memcpy(m->suppress, symbols, n_symbols * sizeof *symbols);
     size_t n = n_symbols;
-    const st_tokenizer *t = c->tokenizer;
+    const st_tokenizer *t = m->tokenizer;
     int controls[6] = {st_tokenizer_translate(t), st_tokenizer_transcribe(t), st_tokenizer_sot(t),
-                       st_tokenizer_sot_prev(t), st_tokenizer_sot_lm(t), st_tokenizer_no_speech(t)};
+                       st_tokenizer_sot_prev(t),  st_tokenizer_sot_lm(t),     st_tokenizer_no_speech(t)};
     for (int i = 0; i < 6; i++) {
-        if (controls[i] >= 0) c->suppress[n++] = controls[i];
+        if (controls[i] >= 0) m->suppress[n++] = controls[i];
     }
-    qsort(c->suppress, n, sizeof *c->suppress, compare_ints);
+    qsort(m->suppress, n, sizeof *m->suppress, compare_ints);
     size_t unique = 0;
     for (size_t i = 0; i < n; i++) {
-        if (unique == 0 || c->suppress[unique - 1] != c->suppress[i]) c->suppress[unique++] = c->suppress[i];
+        if (unique == 0 || m->suppress[unique - 1] != m->suppress[i]) m->suppress[unique++] = m->suppress[i];
     }
-    c->n_suppress = unique;
+    m->n_suppress = unique;
     return STENO_OK;
 }
 
@@ -102,60 +122,67 @@ steno_status st_whisper_context_load(const char *path, int max_sequences, int n_
     return st_whisper_context_load_model(&file, max_sequences, n_threads, out, err);
 }
 
-steno_status st_whisper_context_load_model(st_model *file, int max_sequences, int n_threads,
-                                           st_whisper_context **out, st_error *err) {
-    *out = NULL;
-    if (max_sequences < 1) max_sequences = 1;
-    st_whisper_context *c = calloc(1, sizeof *c);
-    if (!c) {
-        st_model_free(file);
-        return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-    }
-    c->file = *file; /* the context owns the model from here */
-    memset(file, 0, sizeof *file);
-    c->max_sequences = max_sequences;
-    st_nn_set_threads(n_threads > 0 ? n_threads : 1);
-    const char *path = c->file.file.path ? c->file.file.path : "model";
-    steno_status status = st_whisper_model_init(&c->model, &c->file, err);
-    if (status == STENO_OK) status = st_whisper_state_init(&c->state, &c->model, max_sequences, err);
-    if (status == STENO_OK && c->model.cross_f16) {
-        /* an int8 model has packed or converted copies of every weight: the file's pages it
-         * read on load need not stay resident */
-        st_mapped_file_release(&c->file.file);
-        for (int i = 0; i < c->file.n_extra_files; i++)
-            st_mapped_file_release(&c->file.extra_files[i]);
-    }
+/* Builds the shared parts from an opened model file (taking it over). */
+static steno_status shared_model_build(shared_model *m, st_error *err) {
+    const char *path = m->file.file.path ? m->file.file.path : "model";
+    steno_status status = st_whisper_model_init(&m->model, &m->file, err);
     if (status == STENO_OK) {
-        if (c->file.vocab) {
-            status = st_tokenizer_create(c->file.vocab, c->file.n_vocab_entries, c->file.dims.n_vocab, &c->tokenizer,
-                                         err);
-        } else if (c->file.vocabulary_path) {
-            status = st_tokenizer_load_file(c->file.vocabulary_path, c->file.dims.n_vocab, &c->tokenizer, err);
+        if (m->file.vocab) {
+            status =
+                st_tokenizer_create(m->file.vocab, m->file.n_vocab_entries, m->file.dims.n_vocab, &m->tokenizer, err);
+        } else if (m->file.vocabulary_path) {
+            status = st_tokenizer_load_file(m->file.vocabulary_path, m->file.dims.n_vocab, &m->tokenizer, err);
         } else { /* an openai .pt: the vocabulary openai-whisper ships, built into steno */
-            status = st_tokenizer_create_builtin(c->file.dims.n_vocab, &c->tokenizer, err);
+            status = st_tokenizer_create_builtin(m->file.dims.n_vocab, &m->tokenizer, err);
         }
     }
     if (status == STENO_OK) {
-        c->filters = st_mel_filters_create(c->file.dims.n_mels, err);
-        if (!c->filters) status = err ? err->code : STENO_ERR_INVALID_ARGUMENT;
+        m->filters = st_mel_filters_create(m->file.dims.n_mels, err);
+        if (!m->filters) status = err ? err->code : STENO_ERR_INVALID_ARGUMENT;
     }
     if (status == STENO_OK) {
-        const st_tokenizer *t = c->tokenizer;
-        c->special = (st_special_tokens){
-            .n_vocab = st_tokenizer_n_vocab(t), .eot = st_tokenizer_eot(t), .sot = st_tokenizer_sot(t),
-            .sot_prev = st_tokenizer_sot_prev(t), .no_speech = st_tokenizer_no_speech(t),
-            .no_timestamps = st_tokenizer_no_timestamps(t), .timestamp_begin = st_tokenizer_timestamp_begin(t),
-            .blank = st_tokenizer_space(t)};
-        status = st_decoder_create(&c->special, c->file.dims.n_text_ctx, max_sequences, &c->decoder, err);
+        const st_tokenizer *t = m->tokenizer;
+        m->special = (st_special_tokens){.n_vocab = st_tokenizer_n_vocab(t),
+                                         .eot = st_tokenizer_eot(t),
+                                         .sot = st_tokenizer_sot(t),
+                                         .sot_prev = st_tokenizer_sot_prev(t),
+                                         .no_speech = st_tokenizer_no_speech(t),
+                                         .no_timestamps = st_tokenizer_no_timestamps(t),
+                                         .timestamp_begin = st_tokenizer_timestamp_begin(t),
+                                         .blank = st_tokenizer_space(t)};
+        status = build_suppress_list(m, err);
     }
-    if (status == STENO_OK) status = build_suppress_list(c, err);
     if (status == STENO_OK) {
-        status = st_alignment_heads_choose(&c->file.dims, c->file.alignment_heads, c->file.n_alignment_heads, path,
-                                           &c->heads, err);
+        status = st_alignment_heads_choose(&m->file.dims, m->file.alignment_heads, m->file.n_alignment_heads, path,
+                                           &m->heads, err);
     }
-    if (status == STENO_OK) status = st_word_aligner_create(c->heads.pairs, c->heads.n, &c->aligner, err);
+    if (status == STENO_OK && m->model.cross_f16) {
+        /* an int8 model has packed or converted copies of every weight: the file's pages it
+         * read on load need not stay resident */
+        st_mapped_file_release(&m->file.file);
+        for (int i = 0; i < m->file.n_extra_files; i++)
+            st_mapped_file_release(&m->file.extra_files[i]);
+    }
+    return status;
+}
+
+/* A new context on m (whose reference the caller hands over) with its own run state. */
+static steno_status context_create(shared_model *m, int max_sequences, st_whisper_context **out, st_error *err) {
+    *out = NULL;
+    st_whisper_context *c = calloc(1, sizeof *c);
+    if (!c) {
+        shared_model_release(m);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    }
+    c->shared = m;
+    c->max_sequences = max_sequences < 1 ? 1 : max_sequences;
+    steno_status status = st_whisper_state_init(&c->state, &m->model, c->max_sequences, err);
     if (status == STENO_OK) {
-        c->window = malloc((size_t)c->file.dims.n_mels * N_FRAMES * sizeof *c->window);
+        status = st_decoder_create(&m->special, m->file.dims.n_text_ctx, c->max_sequences, &c->decoder, err);
+    }
+    if (status == STENO_OK) status = st_word_aligner_create(m->heads.pairs, m->heads.n, &c->aligner, err);
+    if (status == STENO_OK) {
+        c->window = malloc((size_t)m->file.dims.n_mels * N_FRAMES * sizeof *c->window);
         if (!c->window) status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
     }
     if (status != STENO_OK) {
@@ -166,9 +193,36 @@ steno_status st_whisper_context_load_model(st_model *file, int max_sequences, in
     return STENO_OK;
 }
 
+steno_status st_whisper_context_load_model(st_model *file, int max_sequences, int n_threads, st_whisper_context **out,
+                                           st_error *err) {
+    *out = NULL;
+    shared_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        st_model_free(file);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    }
+    atomic_init(&m->references, 1);
+    m->file = *file; /* the shared model owns the file from here */
+    memset(file, 0, sizeof *file);
+    st_nn_set_threads(n_threads > 0 ? n_threads : 1);
+    steno_status status = shared_model_build(m, err);
+    if (status != STENO_OK) {
+        shared_model_release(m);
+        return status;
+    }
+    return context_create(m, max_sequences, out, err);
+}
+
+steno_status st_whisper_context_share(const st_whisper_context *base, int max_sequences, st_whisper_context **out,
+                                      st_error *err) {
+    atomic_fetch_add(&base->shared->references, 1);
+    return context_create(base->shared, max_sequences, out, err);
+}
+
 st_transcribe_options st_transcribe_default_options(void) {
     st_transcribe_options o = {0};
-    for (int i = 0; i < 6; i++) o.temperatures[i] = 0.2f * (float)i;
+    for (int i = 0; i < 6; i++)
+        o.temperatures[i] = 0.2f * (float)i;
     o.n_temperatures = 6;
     o.beam_size = 1;
     o.best_of = 5;
@@ -182,6 +236,7 @@ st_transcribe_options st_transcribe_default_options(void) {
     o.suppress_blank = 1;
     o.suppress_non_speech = 1;
     o.n_threads = 1;
+    o.vad_options = st_vad_default_options();
     return o;
 }
 
@@ -193,13 +248,13 @@ static steno_status ops_prefill(void *context, const int *tokens, int n_tokens, 
     int done = 0;
     for (int i = 0; i < n_positions; i++) {
         int upto = positions[i] + 1; /* run tokens [done, upto) and take the last one's logits */
-        float *row = logits + (size_t)i * c->special.n_vocab;
+        float *row = logits + (size_t)i * c->shared->special.n_vocab;
         if (upto <= done) { /* same position as before: copy */
-            memcpy(row, row - c->special.n_vocab, (size_t)c->special.n_vocab * sizeof *row);
+            memcpy(row, row - c->shared->special.n_vocab, (size_t)c->shared->special.n_vocab * sizeof *row);
             continue;
         }
         steno_status status =
-            st_whisper_decode(&c->model, &c->state, tokens + done, upto - done, n_past + done, row, err);
+            st_whisper_decode(&c->shared->model, &c->state, tokens + done, upto - done, n_past + done, row, err);
         if (status != STENO_OK) return status;
         done = upto;
     }
@@ -218,7 +273,7 @@ static steno_status ops_reorder(void *context, const int *sources, int n_sequenc
 static steno_status ops_step(void *context, const int *tokens, int n_sequences, int n_past, float *logits,
                              st_error *err) {
     st_whisper_context *c = context;
-    steno_status status = st_whisper_decode_batch(&c->model, &c->state, n_sequences, tokens, 1, n_past,
+    steno_status status = st_whisper_decode_batch(&c->shared->model, &c->state, n_sequences, tokens, 1, n_past,
                                                   ST_WHISPER_LOGITS_LAST, logits, err);
     if (status == STENO_OK) c->n_cached = n_past + 1;
     return status;
@@ -229,12 +284,12 @@ static steno_status ops_step(void *context, const int *tokens, int n_sequences, 
 /* Decodes text tokens (< eot) to a malloc'd string; NULL when memory runs out. */
 static char *decode_text(const st_whisper_context *c, const int32_t *tokens, int n_tokens) {
     size_t length;
-    if (st_tokenizer_decode(c->tokenizer, tokens, (size_t)n_tokens, ST_DECODE_REPLACE_INCOMPLETE, NULL, 0, &length,
-                            NULL) != STENO_OK) {
+    if (st_tokenizer_decode(c->shared->tokenizer, tokens, (size_t)n_tokens, ST_DECODE_REPLACE_INCOMPLETE, NULL, 0,
+                            &length, NULL) != STENO_OK) {
         return NULL;
     }
     char *text = malloc(length + 1);
-    if (text && st_tokenizer_decode(c->tokenizer, tokens, (size_t)n_tokens, ST_DECODE_REPLACE_INCOMPLETE, text,
+    if (text && st_tokenizer_decode(c->shared->tokenizer, tokens, (size_t)n_tokens, ST_DECODE_REPLACE_INCOMPLETE, text,
                                     length + 1, &length, NULL) != STENO_OK) {
         free(text);
         text = NULL;
@@ -245,8 +300,10 @@ static char *decode_text(const st_whisper_context *c, const int32_t *tokens, int
 /* Python's str.strip() bounds (ASCII whitespace is what Whisper's text carries). */
 static void strip_bounds(const char *text, size_t *begin, size_t *end) {
     size_t b = 0, e = strlen(text);
-    while (b < e && isspace((unsigned char)text[b])) b++;
-    while (e > b && isspace((unsigned char)text[e - 1])) e--;
+    while (b < e && isspace((unsigned char)text[b]))
+        b++;
+    while (e > b && isspace((unsigned char)text[e - 1]))
+        e--;
     *begin = b;
     *end = e;
 }
@@ -257,27 +314,37 @@ static void strip_bounds(const char *text, size_t *begin, size_t *end) {
  * clip shorter than 30 s it ends in the log-mel of the padding's digital silence, not in the
  * zeros that the seek loop's windows are padded with, and the two give different languages'
  * probabilities. probs (NULL or one entry per language) receives their softmax. */
+static steno_status detect_encoded(st_whisper_context *c, float *probs, const char **code, st_error *err);
+
 static steno_status detect_on_mel(st_whisper_context *c, st_mel_source *mel, float *probs, const char **code,
                                   st_error *err) {
     steno_status status = st_mel_source_window(mel, 0, N_FRAMES, c->window, N_FRAMES, err);
     if (status != STENO_OK) return status;
-    status = st_whisper_encode(&c->model, &c->state, c->window, err);
+    status = st_whisper_encode(&c->shared->model, &c->state, c->window, err);
     if (status != STENO_OK) return status;
-    int32_t sot = (int32_t)c->special.sot;
-    float *logits = malloc((size_t)c->special.n_vocab * sizeof *logits);
+    return detect_encoded(c, probs, code, err);
+}
+
+/* The language of the window the encoder holds now: the logits of <|startoftranscript|> alone,
+ * restricted to the language tokens. */
+static steno_status detect_encoded(st_whisper_context *c, float *probs, const char **code, st_error *err) {
+    int32_t sot = (int32_t)c->shared->special.sot;
+    float *logits = malloc((size_t)c->shared->special.n_vocab * sizeof *logits);
     if (!logits) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-    status = st_whisper_decode(&c->model, &c->state, &sot, 1, 0, logits, err);
+    steno_status status = st_whisper_decode(&c->shared->model, &c->state, &sot, 1, 0, logits, err);
     if (status == STENO_OK) {
-        const int first = c->special.sot + 1, count = st_tokenizer_n_languages(c->tokenizer);
+        const int first = c->shared->special.sot + 1, count = st_tokenizer_n_languages(c->shared->tokenizer);
         int best = first;
         for (int id = first; id < first + count; id++) {
             if (logits[id] > logits[best]) best = id;
         }
-        *code = st_tokenizer_language_code(c->tokenizer, best);
+        *code = st_tokenizer_language_code(c->shared->tokenizer, best);
         if (probs) {
             double sum = 0.0;
-            for (int i = 0; i < count; i++) sum += exp((double)logits[first + i] - logits[best]);
-            for (int i = 0; i < count; i++) probs[i] = (float)(exp((double)logits[first + i] - logits[best]) / sum);
+            for (int i = 0; i < count; i++)
+                sum += exp((double)logits[first + i] - logits[best]);
+            for (int i = 0; i < count; i++)
+                probs[i] = (float)(exp((double)logits[first + i] - logits[best]) / sum);
         }
     }
     free(logits);
@@ -285,24 +352,24 @@ static steno_status detect_on_mel(st_whisper_context *c, st_mel_source *mel, flo
 }
 
 int st_whisper_context_n_languages(const st_whisper_context *c) {
-    return st_tokenizer_is_multilingual(c->tokenizer) ? st_tokenizer_n_languages(c->tokenizer) : 0;
+    return st_tokenizer_is_multilingual(c->shared->tokenizer) ? st_tokenizer_n_languages(c->shared->tokenizer) : 0;
 }
 
 const char *st_whisper_context_language(const st_whisper_context *c, int index) {
     if (index < 0 || index >= st_whisper_context_n_languages(c)) return NULL;
-    return st_tokenizer_language_code(c->tokenizer, c->special.sot + 1 + index);
+    return st_tokenizer_language_code(c->shared->tokenizer, c->shared->special.sot + 1 + index);
 }
 
 steno_status st_whisper_detect_language(st_whisper_context *c, const float *samples, size_t n_samples, int n_threads,
                                         float *probs, const char **code, st_error *err) {
     *code = NULL;
-    if (!st_tokenizer_is_multilingual(c->tokenizer)) {
+    if (!st_tokenizer_is_multilingual(c->shared->tokenizer)) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "this model is English-only: it has no language tokens");
     }
     if (n_threads < 1) n_threads = 1;
     st_nn_set_threads(n_threads);
     st_mel_source *mel;
-    steno_status status = st_mel_source_from_samples(c->filters, samples, n_samples, n_threads, &mel, err);
+    steno_status status = st_mel_source_from_samples(c->shared->filters, samples, n_samples, n_threads, &mel, err);
     if (status != STENO_OK) return status;
     status = detect_on_mel(c, mel, probs, code, err);
     st_mel_source_free(mel);
@@ -317,22 +384,25 @@ typedef struct window_result {
 
 /* decode_with_fallback: tries each temperature until the result is neither too repetitive
  * nor too improbable (or is judged silence). */
-static steno_status decode_with_fallback(st_whisper_context *c, const st_transcribe_options *o,
-                                         const int32_t *initial, int n_initial, int sot_index, window_result *out,
-                                         st_error *err) {
+static steno_status decode_with_fallback(st_whisper_context *c, const st_transcribe_options *o, const int32_t *initial,
+                                         int n_initial, int sot_index, window_result *out, st_error *err) {
     st_decode_options d = st_decode_default_options();
     d.patience = o->patience;
     d.length_penalty = o->length_penalty;
     d.without_timestamps = o->without_timestamps;
     d.suppress_blank = o->suppress_blank;
     if (o->suppress_non_speech) {
-        d.suppress_tokens = c->suppress;
-        d.n_suppress_tokens = (int)c->n_suppress;
+        d.suppress_tokens = c->shared->suppress;
+        d.n_suppress_tokens = (int)c->shared->n_suppress;
     }
-    d.sample_len = c->file.dims.n_text_ctx / 2;
+    d.sample_len = c->shared->file.dims.n_text_ctx / 2;
     d.seed = o->seed;
-    st_decoder_ops ops = {.context = c, .prefill = ops_prefill, .reorder = ops_reorder, .step = ops_step,
-                          .max_sequences = c->max_sequences, .n_text_ctx = c->file.dims.n_text_ctx};
+    st_decoder_ops ops = {.context = c,
+                          .prefill = ops_prefill,
+                          .reorder = ops_reorder,
+                          .step = ops_step,
+                          .max_sequences = c->max_sequences,
+                          .n_text_ctx = c->shared->file.dims.n_text_ctx};
     for (int i = 0; i < o->n_temperatures; i++) {
         d.temperature = o->temperatures[i];
         d.beam_size = d.temperature == 0.0f ? o->beam_size : 1;
@@ -373,7 +443,8 @@ static void window_segments_clear(window_segments *ws) {
     for (int s = 0; s < ws->n; s++) {
         st_segment *segment = &ws->items[s];
         free(segment->text);
-        for (int i = 0; i < segment->n_words; i++) free(segment->words[i].text);
+        for (int i = 0; i < segment->n_words; i++)
+            free(segment->words[i].text);
         free(segment->words);
     }
     ws->n = 0;
@@ -393,15 +464,22 @@ static steno_status new_segment(st_whisper_context *c, window_segments *ws, int 
     int32_t *text_tokens = malloc(((size_t)n + 1) * sizeof *text_tokens);
     if (!text_tokens) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
     for (int i = 0; i < n; i++) {
-        if (tokens[i] < c->special.eot) text_tokens[n_text++] = tokens[i];
+        if (tokens[i] < c->shared->special.eot) text_tokens[n_text++] = tokens[i];
     }
     char *text = decode_text(c, text_tokens, n_text);
     free(text_tokens);
     if (!text) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-    ws->items[ws->n++] = (st_segment){
-        .seek = seek, .start = start, .end = end, .text = text, .tokens = (int *)tokens, .n_tokens = n,
-        .temperature = w->decode.temperature, .avg_logprob = w->decode.avg_logprob,
-        .compression_ratio = w->compression_ratio, .no_speech_prob = w->decode.no_speech_prob, .speaker = -1};
+    ws->items[ws->n++] = (st_segment){.seek = seek,
+                                      .start = start,
+                                      .end = end,
+                                      .text = text,
+                                      .tokens = (int *)tokens,
+                                      .n_tokens = n,
+                                      .temperature = w->decode.temperature,
+                                      .avg_logprob = w->decode.avg_logprob,
+                                      .compression_ratio = w->compression_ratio,
+                                      .no_speech_prob = w->decode.no_speech_prob,
+                                      .speaker = -1};
     return STENO_OK;
 }
 
@@ -466,8 +544,8 @@ typedef struct window_frame {
  * of the window's segments stay, through *skip_window whether none do (the leading-silence
  * case), and moves *seek. */
 static void apply_hallucination_rules(const window_segments *ws, const window_frame *f, double threshold,
-                                      int single_timestamp_ending, double last_speech_timestamp, int *seek,
-                                      int *n_keep, int *skip_window) {
+                                      int single_timestamp_ending, double last_speech_timestamp, int *seek, int *n_keep,
+                                      int *skip_window) {
     *n_keep = ws->n;
     *skip_window = 0;
     double last_word_end;
@@ -511,15 +589,41 @@ static void apply_hallucination_rules(const window_segments *ws, const window_fr
     }
 }
 
+/* How far to move on after the window at seek whose text ends at a timestamp `ended` frames
+ * into it: the whole window (openai-whisper), unless has_speech says speech follows. */
+static int window_advance(const st_transcribe_options *o, int seek, int ended, int segment_size) {
+    if (!o->has_speech || ended <= 0 || ended >= segment_size) return segment_size;
+    double from = (double)(seek + ended) * HOP_LENGTH / SAMPLE_RATE;
+    double to = (double)(seek + segment_size) * HOP_LENGTH / SAMPLE_RATE;
+    return o->has_speech(o->speech_user, from, to) ? ended : segment_size;
+}
+
+/* Whether the first n_frames frames of a window hold one and the same log-mel value: digital
+ * silence, or sound more than 80 dB below the recording's loudest part (the floor the log-mel
+ * is clamped to). Such a window carries nothing to transcribe, yet Whisper reads text into it:
+ * openai-whisper prints " You" for each 30 s of digital silence, with no_speech_prob 0.6–0.94 but
+ * avg_logprob −0.07 to −0.45, so its no-speech rule (which also needs avg_logprob < −1) keeps
+ * it (bench/README.md, "Silence"). steno skips such a window without decoding it. */
+static int window_is_blank(const float *window, int n_mels, int n_frames) {
+    const float first = window[0];
+    for (int m = 0; m < n_mels; m++) {
+        const float *row = window + (size_t)m * N_FRAMES;
+        for (int f = 0; f < n_frames; f++) {
+            if (row[f] != first) return 0;
+        }
+    }
+    return 1;
+}
+
 static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
                                       st_transcript *out, st_error *err) {
     steno_status status = STENO_OK;
     const int content_frames = st_mel_source_content_frames(mel);
     const double content_duration = (double)content_frames * HOP_LENGTH / SAMPLE_RATE;
     out->duration = (double)st_mel_source_n_samples(mel) / SAMPLE_RATE;
-    const int input_stride = N_FRAMES / c->file.dims.n_audio_ctx; /* 2 mel frames per audio position */
+    const int input_stride = N_FRAMES / c->shared->file.dims.n_audio_ctx;          /* 2 mel frames per audio position */
     const double time_precision = (double)input_stride * HOP_LENGTH / SAMPLE_RATE; /* 0.02 s */
-    const st_tokenizer *t = c->tokenizer;
+    const st_tokenizer *t = c->shared->tokenizer;
     const int multilingual = st_tokenizer_is_multilingual(t);
 
     /* every token accepted so far, the initial prompt first: the history later windows see */
@@ -548,8 +652,10 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         status = st_tokenizer_encode(t, spaced, length, NULL, 0, &n_ids, err);
         if (status == STENO_OK && n_ids > (size_t)capacity) {
             int32_t *grown = realloc(all, n_ids * sizeof *all);
-            if (grown) all = grown, capacity = (int)n_ids;
-            else status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+            if (grown)
+                all = grown, capacity = (int)n_ids;
+            else
+                status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
         }
         if (status == STENO_OK) status = st_tokenizer_encode(t, spaced, length, all, (size_t)capacity, &n_ids, err);
         free(spaced);
@@ -569,33 +675,50 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
     }
     if ((status = st_transcript_set_language(out, language, err)) != STENO_OK) goto done;
     out->has_words = o->word_timestamps != 0;
+    const int detect_each_window = multilingual && !o->language && o->language_per_window;
+    out->language_per_segment = detect_each_window;
 
     int seek = 0, stop = 0;
     double last_speech_timestamp = 0.0;
     while (seek < content_frames && !stop) {
+        if (o->should_stop && o->should_stop(o->user)) {
+            stop = 1;
+            break;
+        }
         const double time_offset = (double)seek * HOP_LENGTH / SAMPLE_RATE;
         const int segment_size = content_frames - seek < N_FRAMES ? content_frames - seek : N_FRAMES;
         const double segment_duration = (double)segment_size * HOP_LENGTH / SAMPLE_RATE;
         if ((status = st_mel_source_window(mel, seek, segment_size, c->window, N_FRAMES, err)) != STENO_OK) goto done;
-        if ((status = st_whisper_encode(&c->model, &c->state, c->window, err)) != STENO_OK) goto done;
+        if (window_is_blank(c->window, c->shared->file.dims.n_mels, segment_size)) {
+            seek += segment_size;
+            if (o->on_progress) o->on_progress(o->user, (double)seek * HOP_LENGTH / SAMPLE_RATE, content_duration);
+            continue;
+        }
+        if ((status = st_whisper_encode(&c->shared->model, &c->state, c->window, err)) != STENO_OK) goto done;
+        if (detect_each_window && seek > 0) {
+            const char *previous = language;
+            if ((status = detect_encoded(c, NULL, &language, err)) != STENO_OK) goto done;
+            /* text in another language would pull the decoder back into it: start afresh */
+            if (strcmp(previous, language) != 0) prompt_reset_since = n_all;
+        }
 
         /* <|startofprev|> + the latest history, then the SOT sequence */
         int n_initial = 0;
-        const int max_history = c->file.dims.n_text_ctx / 2 - 1;
+        const int max_history = c->shared->file.dims.n_text_ctx / 2 - 1;
         int history = n_all - prompt_reset_since;
         if (history > 0) {
             if (history > max_history) history = max_history;
-            initial[n_initial++] = c->special.sot_prev;
+            initial[n_initial++] = c->shared->special.sot_prev;
             memcpy(initial + n_initial, all + n_all - history, (size_t)history * sizeof *initial);
             n_initial += history;
         }
         const int sot_index = n_initial;
-        initial[n_initial++] = c->special.sot;
+        initial[n_initial++] = c->shared->special.sot;
         if (multilingual) {
             initial[n_initial++] = st_tokenizer_language_token(t, language);
             initial[n_initial++] = o->translate ? st_tokenizer_translate(t) : st_tokenizer_transcribe(t);
         }
-        if (o->without_timestamps) initial[n_initial++] = c->special.no_timestamps;
+        if (o->without_timestamps) initial[n_initial++] = c->shared->special.no_timestamps;
 
         if ((status = decode_with_fallback(c, o, initial, n_initial, sot_index, &w, err)) != STENO_OK) goto done;
         const int32_t *tokens = w.decode.tokens;
@@ -611,7 +734,7 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
             }
         }
 
-        const int begin_ts = c->special.timestamp_begin;
+        const int begin_ts = c->shared->special.timestamp_begin;
         const int previous_seek = seek;
         window_segments_clear(&ws);
         /* the window ends in text then one timestamp: everything in it was transcribed */
@@ -624,8 +747,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         if (n_consecutive > 0) {
             /* segments end where two timestamps meet */
             for (int i = 1; i <= n_tokens; i++) {
-                int is_cut = i < n_tokens ? (tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts)
-                                          : single_timestamp_ending;
+                int is_cut =
+                    i < n_tokens ? (tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts) : single_timestamp_ending;
                 if (!is_cut) continue;
                 const int32_t *slice = tokens + last_slice;
                 int n_slice = i - last_slice;
@@ -636,7 +759,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
                 last_slice = i;
             }
             if (single_timestamp_ending) {
-                seek += segment_size; /* the window is done */
+                /* the window is done (for openai-whisper) */
+                seek += window_advance(o, seek, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size);
             } else {
                 /* resume from the last timestamp: the text after it was cut off */
                 seek += (tokens[last_slice - 1] - begin_ts) * input_stride;
@@ -650,17 +774,23 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
             }
             status = new_segment(c, &ws, seek, time_offset, time_offset + duration, tokens, n_tokens, &w, err);
             if (status != STENO_OK) goto done;
-            seek += segment_size;
+            const int ends_in_timestamp = n_tokens > 0 && tokens[n_tokens - 1] >= begin_ts;
+            seek += ends_in_timestamp
+                        ? window_advance(o, seek, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size)
+                        : segment_size;
         }
 
         int n_keep = ws.n;
         if (o->word_timestamps) {
             const st_word_window window = {
-                .sot_sequence = initial + sot_index, .n_sot = multilingual ? 3 : 1, .language = language,
-                .time_offset = time_offset, .num_frames = segment_size,
+                .sot_sequence = initial + sot_index,
+                .n_sot = multilingual ? 3 : 1,
+                .language = language,
+                .time_offset = time_offset,
+                .num_frames = segment_size,
                 .prepend_punctuations = o->prepend_punctuations ? o->prepend_punctuations : ST_PREPEND_PUNCTUATIONS,
                 .append_punctuations = o->append_punctuations ? o->append_punctuations : ST_APPEND_PUNCTUATIONS};
-            status = st_word_aligner_add(c->aligner, &c->model, &c->state, t, &window, ws.items, ws.n,
+            status = st_word_aligner_add(c->aligner, &c->shared->model, &c->state, t, &window, ws.items, ws.n,
                                          &last_speech_timestamp, err);
             if (status != STENO_OK) goto done;
             /* resume right after the last word unless the window ended cleanly */
@@ -669,11 +799,14 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
                 seek = round_half_even(last_word_end * FRAMES_PER_SECOND);
             }
             if (o->has_hallucination_silence_threshold) {
-                const window_frame frame = {
-                    .previous_seek = previous_seek, .segment_size = segment_size, .content_frames = content_frames,
-                    .time_offset = time_offset,
-                    .window_end_time = (double)(previous_seek + N_FRAMES) * HOP_LENGTH / SAMPLE_RATE,
-                    .segment_duration = segment_duration, .content_duration = content_duration};
+                const window_frame frame = {.previous_seek = previous_seek,
+                                            .segment_size = segment_size,
+                                            .content_frames = content_frames,
+                                            .time_offset = time_offset,
+                                            .window_end_time =
+                                                (double)(previous_seek + N_FRAMES) * HOP_LENGTH / SAMPLE_RATE,
+                                            .segment_duration = segment_duration,
+                                            .content_duration = content_duration};
                 int skip_window;
                 apply_hallucination_rules(&ws, &frame, o->hallucination_silence_threshold, single_timestamp_ending,
                                           last_speech_timestamp, &seek, &n_keep, &skip_window);
@@ -686,6 +819,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
             if (get_end(&ws, n_keep, &last_word_end)) last_speech_timestamp = last_word_end;
         }
 
+        for (int s = 0; s < n_keep; s++)
+            snprintf(ws.items[s].language, sizeof ws.items[s].language, "%s", language);
         const int first_new_segment = out->n_segments;
         if ((status = commit_segments(out, o, &ws, n_keep, &stop, err)) != STENO_OK) goto done;
 
@@ -702,7 +837,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
                 all = grown;
                 capacity = grown_capacity;
             }
-            for (int i = 0; i < segment->n_tokens; i++) all[n_all++] = segment->tokens[i];
+            for (int i = 0; i < segment->n_tokens; i++)
+                all[n_all++] = segment->tokens[i];
         }
         if (!o->condition_on_previous_text || w.decode.temperature > 0.5f) prompt_reset_since = n_all;
         double done_seconds = (double)(seek < content_frames ? seek : content_frames) * HOP_LENGTH / SAMPLE_RATE;
@@ -722,11 +858,10 @@ done:
 /* Validates what the loaded context can do before any work starts. */
 static steno_status check_options(const st_whisper_context *c, const st_transcribe_options *o, st_error *err) {
     if (o->n_temperatures < 1 || o->n_temperatures > ST_MAX_TEMPERATURES || o->beam_size < 1 ||
-        o->beam_size > c->max_sequences || o->best_of < 1 ||
-        (o->best_of > c->max_sequences && o->n_temperatures > 1)) {
+        o->beam_size > c->max_sequences || o->best_of < 1 || (o->best_of > c->max_sequences && o->n_temperatures > 1)) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
-                            "beam size %d / best of %d: this model was loaded for at most %d hypotheses",
-                            o->beam_size, o->best_of, c->max_sequences);
+                            "beam size %d / best of %d: this model was loaded for at most %d hypotheses", o->beam_size,
+                            o->best_of, c->max_sequences);
     }
     return STENO_OK;
 }
@@ -737,8 +872,10 @@ steno_status st_transcribe(st_whisper_context *c, const float *samples, size_t n
     st_nn_set_threads(n_threads);
     steno_status status = check_options(c, o, err);
     if (status != STENO_OK) return status;
+    if (o->vad) return st_transcribe_speech(c, samples, n_samples, o, out, err);
     st_mel_source *mel;
-    if ((status = st_mel_source_from_samples(c->filters, samples, n_samples, n_threads, &mel, err)) != STENO_OK) {
+    if ((status = st_mel_source_from_samples(c->shared->filters, samples, n_samples, n_threads, &mel, err)) !=
+        STENO_OK) {
         return status;
     }
     status = transcribe_source(c, mel, o, out, err);
@@ -752,8 +889,15 @@ steno_status st_transcribe_file(st_whisper_context *c, const char *path, const s
     st_nn_set_threads(n_threads);
     steno_status status = check_options(c, o, err);
     if (status != STENO_OK) return status;
+    if (o->vad) {
+        st_audio audio;
+        if ((status = st_audio_decode_file(path, SAMPLE_RATE, &audio, err)) != STENO_OK) return status;
+        status = st_transcribe_speech(c, audio.samples, audio.n_samples, o, out, err);
+        st_audio_free(&audio);
+        return status;
+    }
     st_mel_source *mel;
-    if ((status = st_mel_source_from_file(c->filters, path, n_threads, &mel, err)) != STENO_OK) return status;
+    if ((status = st_mel_source_from_file(c->shared->filters, path, n_threads, &mel, err)) != STENO_OK) return status;
     status = transcribe_source(c, mel, o, out, err);
     st_mel_source_free(mel);
     return status;

@@ -1,11 +1,11 @@
 /*
  * transcribe.h — long-form transcription as openai-whisper's transcribe() does it.
  *
- * A st_whisper_context bundles what one loaded model needs to run: the weights, the run
- * state, the tokenizer, the mel filters and the window decoder. st_transcribe then walks the
- * log-mel of a whole recording in 30-second windows (the seek loop), decodes each with
- * temperature fallback, cuts segments at timestamp pairs and conditions each window on the
- * text before it.
+ * A st_whisper_context bundles what one loaded model needs to run: the weights, tokenizer and
+ * mel filters (shareable between contexts, see st_whisper_context_share), the run state and
+ * the window decoder. st_transcribe then walks the log-mel of a whole recording in 30-second
+ * windows (the seek loop), decodes each with temperature fallback, cuts segments at timestamp
+ * pairs and conditions each window on the text before it.
  */
 #ifndef ST_WHISPER_TRANSCRIBE_H
 #define ST_WHISPER_TRANSCRIBE_H
@@ -16,6 +16,7 @@
 #include "models/tensor_set.h"
 #include "output/transcript.h"
 #include "util/error.h"
+#include "vad/vad.h"
 
 typedef struct st_whisper_context st_whisper_context;
 
@@ -27,6 +28,12 @@ steno_status st_whisper_context_load(const char *path, int max_sequences, int n_
  * ownership of *model, which is zeroed, on success and on failure alike. */
 steno_status st_whisper_context_load_model(st_model *model, int max_sequences, int n_threads,
                                            st_whisper_context **out, st_error *err);
+/* A second context on the model `base` holds: the weights, tokenizer and filters are shared
+ * read-only (and freed with the last context that uses them), the run state is its own, so the
+ * two may transcribe at the same time on different threads. Each context is used by one thread
+ * at a time. */
+steno_status st_whisper_context_share(const st_whisper_context *base, int max_sequences, st_whisper_context **out,
+                                      st_error *err);
 void st_whisper_context_free(st_whisper_context *context);
 int st_whisper_context_is_multilingual(const st_whisper_context *context);
 /* The languages a multilingual model knows (0 for an English-only one), in its token order
@@ -45,6 +52,9 @@ enum { ST_MAX_TEMPERATURES = 16 };
 
 typedef struct st_transcribe_options {
     const char *language; /* code ("en", "ru"); NULL: detect on the first window (multilingual) */
+    /* With language NULL on a multilingual model: detect the language on every 30 s window, not
+     * only the first, and record it in each segment (a recording that switches language). */
+    int language_per_window;
     int translate;        /* task: translate to English instead of transcribe */
     float temperatures[ST_MAX_TEMPERATURES]; /* fallback schedule, tried in order */
     int n_temperatures;
@@ -72,10 +82,25 @@ typedef struct st_transcribe_options {
      * suspected hallucinations (openai's hallucination_silence_threshold); set the has_ flag. */
     double hallucination_silence_threshold;
     int has_hallucination_silence_threshold;
+    /* When a window's text ends with a timestamp before the window does, openai-whisper takes
+     * the whole window as done, and so drops any speech after that timestamp ("years" at the
+     * end of a 10.6 s clip). With has_speech set, it is asked whether [from, to) (seconds of
+     * the samples transcribed) holds speech after that timestamp; if so, the next window starts
+     * at the timestamp, as in whisper.cpp. The VAD filter sets it from its probabilities. */
+    int (*has_speech)(void *user, double from, double to);
+    void *speech_user;
+    /* faster-whisper's vad_filter: when vad is set, only the speech it finds (with
+     * vad_options) is transcribed, its spans joined end to end, and every segment and word
+     * time is mapped back to the recording (whisper/vad_filter.c). The recording is then held
+     * in memory whole (4 bytes a sample: 230 MB an hour). */
+    st_vad *vad;
+    st_vad_options vad_options;
     /* Called with each segment as soon as its window is decoded; return non-zero to stop. */
     int (*on_segment)(void *user, const st_segment *segment);
     /* Called after each window with the seconds of audio done and in all. */
     void (*on_progress)(void *user, double done, double total);
+    /* Asked before each window; non-zero stops the job with STENO_ERR_CANCELLED. */
+    int (*should_stop)(void *user);
     void *user;
 } st_transcribe_options;
 

@@ -5,20 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The files are embedded whole by the assembler (.incbin), so the library needs nothing
- * beside it at run time. STENO_VOCAB_DIR is set by CMakeLists.txt. */
-#if defined(_WIN32)
-#define ST_RODATA ".section .rdata\n"
-#else
-#define ST_RODATA ".section .rodata\n"
-#endif
-#define ST_EMBED(symbol, file)                                                                                         \
-    __asm__(ST_RODATA ".global " #symbol "_begin\n" #symbol "_begin:\n.incbin \"" STENO_VOCAB_DIR "/" file "\"\n"    \
-            ".global " #symbol "_end\n" #symbol "_end:\n.byte 0\n.previous\n")
-ST_EMBED(st_vocab_gpt2, "gpt2.tiktoken");
-ST_EMBED(st_vocab_multilingual, "multilingual.tiktoken");
-extern const char st_vocab_gpt2_begin[], st_vocab_gpt2_end[];
-extern const char st_vocab_multilingual_begin[], st_vocab_multilingual_end[];
+#include "util/embed.h"
+
+/* data/vocab/ is embedded whole; STENO_VOCAB_DIR is set by CMakeLists.txt. */
+ST_EMBED(st_vocab_gpt2, STENO_VOCAB_DIR "/gpt2.tiktoken");
+ST_EMBED(st_vocab_multilingual, STENO_VOCAB_DIR "/multilingual.tiktoken");
 
 static int base64_value(char c) {
     if (c >= 'A' && c <= 'Z') return c - 'A';

@@ -1,8 +1,9 @@
 /*
- * atomic_file.c — atomic creation of model files and folders (see atomic_file.h).
+ * atomic_file.c — atomic creation of files and folders (see atomic_file.h).
  */
-#include "models/atomic_file.h"
+#include "util/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -16,7 +17,26 @@
 
 enum { OUTPUT_BUFFER = 1 << 20 };
 
-steno_status st_atomic_check_target(const char *path, int force, st_error *err) {
+/* Whether every entry of folder is a regular file that `ours` names; else the first other
+ * entry's name goes to `foreign`. */
+static int only_our_files(const char *folder, int (*ours)(const char *name), char *foreign, size_t size) {
+    DIR *d = opendir(folder);
+    if (!d) return snprintf(foreign, size, "(cannot open it: %s)", strerror(errno)), 0;
+    int clean = 1;
+    struct dirent *entry;
+    while (clean && (entry = readdir(d)) != NULL) {
+        if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, "..")) continue;
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", folder, entry->d_name);
+        clean = ours(entry->d_name) && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+        if (!clean) snprintf(foreign, size, "%s", entry->d_name);
+    }
+    closedir(d);
+    return clean;
+}
+
+steno_status st_atomic_check_target(const char *path, int force, int (*folder_file)(const char *name), st_error *err) {
     struct stat st;
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT) return STENO_OK;
@@ -24,6 +44,36 @@ steno_status st_atomic_check_target(const char *path, int force, st_error *err) 
     }
     if (!force) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "%s already exists (use --force to replace it)", path);
+    }
+    /* --force replaces by rename, which would put a file in the place of a device, a FIFO, a
+     * symlink's name or a user's folder: only what a writer itself could have made is replaced */
+    if (S_ISLNK(st.st_mode)) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "%s is a symbolic link: not replaced, even with --force (remove it or name its target)",
+                            path);
+    }
+    if (!folder_file) {
+        if (S_ISREG(st.st_mode)) return STENO_OK;
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "%s is not a regular file (%s): not replaced, even with --force", path,
+                            S_ISDIR(st.st_mode)    ? "a folder"
+                            : S_ISCHR(st.st_mode)  ? "a character device"
+                            : S_ISBLK(st.st_mode)  ? "a block device"
+                            : S_ISFIFO(st.st_mode) ? "a named pipe"
+                            : S_ISSOCK(st.st_mode) ? "a socket"
+                                                   : "not a plain file");
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "%s is not a folder, and this format is written as one: not replaced, even with --force",
+                            path);
+    }
+    char foreign[256];
+    if (!only_our_files(path, folder_file, foreign, sizeof foreign)) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "%s holds %s, which steno does not write: not a model folder steno made, so not replaced, "
+                            "even with --force",
+                            path, foreign);
     }
     return STENO_OK;
 }
@@ -69,7 +119,10 @@ steno_status st_atomic_file_open(st_atomic_file *out, const char *path, st_error
         st_atomic_file_abort(out);
         return st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
     }
-    int fd = open(out->temp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* exclusively, never through a link: a stale temporary of a dead process with our pid is
+     * removed first (unlink removes a symlink itself, not what it points at) */
+    unlink(out->temp_path);
+    int fd = open(out->temp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 || !(out->stream = fdopen(fd, "wb"))) {
         int e = errno;
         steno_status status = st_error_set(err, STENO_ERR_IO, "%s: cannot create: %s", out->temp_path, strerror(e));

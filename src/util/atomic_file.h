@@ -1,15 +1,17 @@
 /*
  * atomic_file.h — files and folders that appear at their final path complete or not at all.
  *
- * The model writers never write to the destination itself. A file goes to "DST.tmp.<pid>"
+ * The model writers and the transcript writers never write to the destination itself, so a
+ * full disk or a crash never truncates what was there, and a symlink at the destination is
+ * replaced, never written through. A file goes to "DST.tmp.<pid>" (created exclusively)
  * beside it (same folder, so the final rename cannot cross file systems); a folder target is
  * built as ".NAME.tmp.<pid>" and renamed into place. Committing fsyncs the data, renames, and
  * fsyncs the parent folder so the new name survives a crash; aborting removes the temporary.
  * A write error (a full disk included) is remembered on the handle and reported by commit, so
  * writers can stream without checking every call.
  */
-#ifndef ST_MODELS_ATOMIC_FILE_H
-#define ST_MODELS_ATOMIC_FILE_H
+#ifndef ST_UTIL_ATOMIC_FILE_H
+#define ST_UTIL_ATOMIC_FILE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -25,8 +27,11 @@ typedef struct st_atomic_file {
     int error;       /* errno of the first failed write, 0 while all is well */
 } st_atomic_file;
 
-/* Checks that path may be written: refuses an existing path unless force is set. */
-steno_status st_atomic_check_target(const char *path, int force, st_error *err);
+/* Checks that path may be written: refuses an existing path unless force is set, and even with
+ * force anything but what a writer could have made: for a file target (folder_file NULL) a
+ * regular file; for a folder target a folder holding only regular files folder_file names.
+ * Symlinks, devices, FIFOs and sockets are never replaced. */
+steno_status st_atomic_check_target(const char *path, int force, int (*folder_file)(const char *name), st_error *err);
 
 /* Opens the temporary file for final path `path`. */
 steno_status st_atomic_file_open(st_atomic_file *out, const char *path, st_error *err);

@@ -1,0 +1,166 @@
+/*
+ * diarize.c — `steno diarize FILE... [--num-speakers N] [--min-speakers N] [--max-speakers N]
+ * [-o DIR]`: who spoke when, as one RTTM file per audio file (<name>.rttm in DIR), with the
+ * default pipeline (src/diarize/diarize.h), which needs no model download; and the helpers
+ * `transcribe --diarize` shares.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "diarize/assign.h"
+#include "output/output.h"
+
+enum { OPT_NUM_SPEAKERS = 256, OPT_MIN_SPEAKERS, OPT_MAX_SPEAKERS, OPT_VAD_MODEL };
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: steno diarize FILE... [options]\n"
+                 "\n"
+                 "Writes <name>.rttm (one SPEAKER line per turn, speakers SPEAKER_00, SPEAKER_01, ...).\n"
+                 "\n"
+                 "  -o, --output-dir DIR      where the RTTM files go, created with its parents (default .)\n"
+                 "      --num-speakers N      the number of speakers, when known\n"
+                 "      --min-speakers N      at least N speakers\n"
+                 "      --max-speakers N      at most N speakers\n"
+                 "      --vad-model PATH      Silero VAD ONNX file (default: silero-vad in the model folders)\n"
+                 "  -t, --threads N           CPU threads (default 2)\n");
+}
+
+/* A count from 1 to 1000 (threads up to 256); 0 when the text is not one. */
+static int parse_count(const char *text, long high) {
+    char *end;
+    errno = 0;
+    long n = strtol(text, &end, 10);
+    return errno || end == text || *end || n < 1 || n > high ? 0 : (int)n;
+}
+
+int st_cli_check_speaker_options(const char *command, const st_diarize_options *options) {
+    if (options->min_speakers && options->max_speakers && options->min_speakers > options->max_speakers) {
+        fprintf(stderr, "steno %s: --min-speakers %d is above --max-speakers %d\n", command, options->min_speakers,
+                options->max_speakers);
+        return -1;
+    }
+    return 0;
+}
+
+st_diarizer *st_cli_open_diarizer(const char *command, const char *vad_model) {
+    st_error err;
+    st_diarizer *diarizer = NULL;
+    if (st_diarizer_open(vad_model, &diarizer, &err) != STENO_OK) {
+        fprintf(stderr, "steno %s: %s\n", command, st_error_message(&err));
+    }
+    return diarizer;
+}
+
+/* Writes DIR/<name>.rttm, the recording named as the output file ("jfk" for a/jfk.wav). */
+static steno_status save_rttm(const st_diarization *diarization, const char *output_dir, const char *output_name,
+                              st_error *err) {
+    st_strbuf name, text;
+    st_strbuf_init(&name), st_strbuf_init(&text);
+    steno_status status = st_output_path("", output_name, "rttm", &name, err);
+    if (status == STENO_OK) {
+        name.data[name.length - strlen(".rttm")] = '\0';
+        status = st_diarization_rttm(diarization, name.data, &text, err);
+    }
+    if (status == STENO_OK) status = st_output_save_text(output_dir, output_name, "rttm", text.data, text.length, err);
+    st_strbuf_free(&name), st_strbuf_free(&text);
+    return status;
+}
+
+steno_status st_cli_diarize_transcript(st_diarizer *diarizer, const char *audio_path, const st_diarize_options *options,
+                                       bool keep_words, const char *output_dir, const char *output_name,
+                                       st_transcript *transcript, st_error *err) {
+    st_diarization diarization;
+    steno_status status = st_diarize_file(diarizer, audio_path, options, &diarization, err);
+    if (status == STENO_OK) {
+        status = st_diarize_assign(transcript, diarization.turns, diarization.n_turns, diarization.n_speakers,
+                                   keep_words, err);
+    }
+    if (status == STENO_OK) status = save_rttm(&diarization, output_dir, output_name, err);
+    st_diarization_free(&diarization);
+    return status;
+}
+
+int st_cli_diarize(int argc, char **argv) {
+    static const struct option long_options[] = {
+        {"output-dir", required_argument, NULL, 'o'},
+        {"threads", required_argument, NULL, 't'},
+        {"num-speakers", required_argument, NULL, OPT_NUM_SPEAKERS},
+        {"min-speakers", required_argument, NULL, OPT_MIN_SPEAKERS},
+        {"max-speakers", required_argument, NULL, OPT_MAX_SPEAKERS},
+        {"vad-model", required_argument, NULL, OPT_VAD_MODEL},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    st_diarize_options options = st_diarize_default_options();
+    options.n_threads = 2;
+    const char *output_dir = ".", *vad_model = ST_DIARIZE_VAD_MODEL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:t:h", long_options, NULL)) != -1) {
+        int *count = c == 't'                ? &options.n_threads
+                     : c == OPT_NUM_SPEAKERS ? &options.num_speakers
+                     : c == OPT_MIN_SPEAKERS ? &options.min_speakers
+                     : c == OPT_MAX_SPEAKERS ? &options.max_speakers
+                                             : NULL;
+        if (count) {
+            if (!(*count = parse_count(optarg, c == 't' ? 256 : 1000))) {
+                fprintf(stderr, "steno diarize: %s: '%s' is not a count from 1\n", argv[optind - 1], optarg);
+                return ST_EXIT_USAGE;
+            }
+            continue;
+        }
+        switch (c) {
+        case 'o':
+            output_dir = optarg;
+            break;
+        case OPT_VAD_MODEL:
+            vad_model = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return ST_EXIT_OK;
+        default:
+            usage(stderr);
+            return ST_EXIT_USAGE;
+        }
+    }
+    if (st_cli_check_speaker_options("diarize", &options) != 0) return ST_EXIT_USAGE;
+    if (optind >= argc) {
+        fprintf(stderr, "steno diarize: no audio file given\n\n");
+        usage(stderr);
+        return ST_EXIT_USAGE;
+    }
+    st_error err;
+    if (st_output_prepare_dir(output_dir, &err) != STENO_OK) {
+        fprintf(stderr, "steno diarize: %s\n", st_error_message(&err));
+        return ST_EXIT_FAILURE;
+    }
+    st_diarizer *diarizer = st_cli_open_diarizer("diarize", vad_model);
+    if (!diarizer) return ST_EXIT_FAILURE;
+    int exit_code = ST_EXIT_OK;
+    for (int i = optind; i < argc; i++) {
+        st_diarization diarization;
+        steno_status status = st_diarize_file(diarizer, argv[i], &options, &diarization, &err);
+        if (status == STENO_OK) status = save_rttm(&diarization, output_dir, argv[i], &err);
+        if (status == STENO_OK) {
+            printf("%s: %d speaker%s, %d turn%s\n", argv[i], diarization.n_speakers,
+                   diarization.n_speakers == 1 ? "" : "s", diarization.n_turns, diarization.n_turns == 1 ? "" : "s");
+        } else {
+            /* audio errors already name the file */
+            const char *message = st_error_message(&err);
+            if (strstr(message, argv[i])) {
+                fprintf(stderr, "steno diarize: %s\n", message);
+            } else {
+                fprintf(stderr, "steno diarize: %s: %s\n", argv[i], message);
+            }
+            exit_code = ST_EXIT_FAILURE;
+        }
+        st_diarization_free(&diarization);
+    }
+    st_diarizer_free(diarizer);
+    return exit_code;
+}

@@ -1,0 +1,281 @@
+/*
+ * diarize.c — the default diarization pipeline (see diarize.h): speech frames, cepstral window
+ * statistics, agglomerative clustering, frame labels, turns.
+ */
+#include "diarize/diarize.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio/audio.h"
+#include "audio/mel.h"
+#include "diarize/cluster.h"
+#include "diarize/speech.h"
+#include "store/store.h"
+#include "vad/vad.h"
+
+#define N_MELS 80
+#define N_CEPSTRA 20         /* c1..c20; c0 (loudness) says little about the speaker */
+#define WINDOW_FRAMES 150    /* 1.5 s */
+#define STEP_FRAMES 75       /* 0.75 s */
+#define MIN_SPEECH_FRAMES 45 /* a window needs 30 % speech to stand for a speaker */
+#define MIN_CLUSTER_SIZE 3   /* windows; pyannote's rule caps it at 10 % of them */
+#define EMBEDDING (2 * N_CEPSTRA)
+
+struct st_diarizer {
+    st_vad *vad;
+    st_mel_filters *filters;
+};
+
+steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err) {
+    *out = NULL;
+    char path[4096], why[2048];
+    st_store store;
+    st_store_init(&store, NULL, 0);
+    steno_status status = st_store_resolve(&store, vad_model, path, sizeof path, why, sizeof why, err);
+    if (status != STENO_OK) return status;
+    st_diarizer *d = calloc(1, sizeof *d);
+    if (!d) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory opening the diarizer");
+    status = st_vad_open(path, &d->vad, err);
+    if (status == STENO_OK && !(d->filters = st_mel_filters_create(N_MELS, err))) {
+        status = err ? err->code : STENO_ERR_NO_MEMORY;
+    }
+    if (status != STENO_OK) {
+        st_diarizer_free(d);
+        return status;
+    }
+    *out = d;
+    return STENO_OK;
+}
+
+void st_diarizer_free(st_diarizer *diarizer) {
+    if (!diarizer) return;
+    st_vad_free(diarizer->vad);
+    st_mel_filters_free(diarizer->filters);
+    free(diarizer);
+}
+
+st_diarize_options st_diarize_default_options(void) {
+    return (st_diarize_options){.threshold = ST_DIARIZE_THRESHOLD, .n_threads = 1};
+}
+
+void st_diarization_free(st_diarization *diarization) {
+    free(diarization->turns);
+    memset(diarization, 0, sizeof *diarization);
+}
+
+void st_diarize_speaker_name(int speaker, char out[16]) {
+    snprintf(out, 16, "SPEAKER_%02d", speaker);
+}
+
+/* Cepstra of every frame, cep[f * N_CEPSTRA + k - 1] = sum_m mel[m][f] cos(pi k (m + 1/2) / M),
+ * with the mean over the speech frames removed. */
+static void cepstra(const st_mel *mel, const unsigned char *speech, size_t n_frames, float *cep) {
+    float basis[N_CEPSTRA][N_MELS];
+    for (int k = 1; k <= N_CEPSTRA; k++) {
+        for (int m = 0; m < N_MELS; m++)
+            basis[k - 1][m] = (float)cos(M_PI * k * (m + 0.5) / N_MELS);
+    }
+    double mean[N_CEPSTRA] = {0};
+    size_t n_speech = 0;
+    for (size_t f = 0; f < n_frames; f++) {
+        for (int k = 0; k < N_CEPSTRA; k++) {
+            double sum = 0;
+            for (int m = 0; m < N_MELS; m++)
+                sum += basis[k][m] * mel->data[(size_t)m * mel->n_frames + f];
+            cep[f * N_CEPSTRA + k] = (float)sum;
+            if (speech[f]) mean[k] += sum;
+        }
+        n_speech += speech[f];
+    }
+    for (size_t f = 0; f < n_frames && n_speech; f++) {
+        for (int k = 0; k < N_CEPSTRA; k++)
+            cep[f * N_CEPSTRA + k] -= (float)(mean[k] / n_speech);
+    }
+}
+
+/* Window embeddings: mean and standard deviation of the speech frames' cepstra. Returns the
+ * number of windows kept; centre[w] is each one's centre frame. */
+static int window_embeddings(const float *cep, const unsigned char *speech, size_t n_frames, float *embeddings,
+                             double *centre) {
+    int n = 0;
+    for (size_t start = 0; start < n_frames; start += STEP_FRAMES) {
+        size_t end = start + WINDOW_FRAMES < n_frames ? start + WINDOW_FRAMES : n_frames;
+        double sum[N_CEPSTRA] = {0}, square[N_CEPSTRA] = {0};
+        int count = 0;
+        for (size_t f = start; f < end; f++) {
+            if (!speech[f]) continue;
+            count++;
+            for (int k = 0; k < N_CEPSTRA; k++)
+                sum[k] += cep[f * N_CEPSTRA + k], square[k] += (double)cep[f * N_CEPSTRA + k] * cep[f * N_CEPSTRA + k];
+        }
+        if (count < MIN_SPEECH_FRAMES) continue;
+        float *e = embeddings + (size_t)n * EMBEDDING;
+        for (int k = 0; k < N_CEPSTRA; k++) {
+            double mean = sum[k] / count, variance = square[k] / count - mean * mean;
+            e[k] = (float)mean;
+            e[N_CEPSTRA + k] = (float)sqrt(variance > 0 ? variance : 0);
+        }
+        centre[n++] = (start + end) / 2.0;
+    }
+    return n;
+}
+
+/* Each dimension to zero mean and unit variance over the windows: what separates speakers in
+ * one recording is how they differ from its average, not the average itself. */
+static void standardise(float *embeddings, int n) {
+    for (int d = 0; d < EMBEDDING; d++) {
+        double sum = 0, square = 0;
+        for (int i = 0; i < n; i++)
+            sum += embeddings[(size_t)i * EMBEDDING + d];
+        double mean = sum / n;
+        for (int i = 0; i < n; i++) {
+            double v = embeddings[(size_t)i * EMBEDDING + d] - mean;
+            square += v * v;
+        }
+        double scale = 1.0 / (sqrt(square / n) + 1e-8);
+        for (int i = 0; i < n; i++) {
+            float *v = &embeddings[(size_t)i * EMBEDDING + d];
+            *v = (float)((*v - mean) * scale);
+        }
+    }
+    /* a window exactly at the average has no direction: give it a tiny one so that cosine
+     * distances stay defined (it then joins whichever cluster is nearest) */
+    for (int i = 0; i < n; i++) {
+        double norm = 0;
+        for (int d = 0; d < EMBEDDING; d++)
+            norm += (double)embeddings[(size_t)i * EMBEDDING + d] * embeddings[(size_t)i * EMBEDDING + d];
+        if (!(norm > 0)) embeddings[(size_t)i * EMBEDDING] = 1e-6f;
+    }
+}
+
+/* Turns from frame labels (-1: no speech), speakers renumbered by first appearance. */
+static steno_status frames_to_turns(const int *label, size_t n_frames, int n_labels, st_diarization *out,
+                                    st_error *err) {
+    int *renumber = malloc(sizeof(int) * (n_labels ? n_labels : 1));
+    size_t capacity = 16;
+    out->turns = malloc(sizeof(st_turn) * capacity);
+    if (!renumber || !out->turns) {
+        free(renumber);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory building speaker turns");
+    }
+    for (int i = 0; i < n_labels; i++)
+        renumber[i] = -1;
+    const double seconds = (double)ST_DIARIZE_HOP / ST_DIARIZE_SAMPLE_RATE;
+    for (size_t f = 0; f < n_frames;) {
+        if (label[f] < 0) {
+            f++;
+            continue;
+        }
+        size_t end = f;
+        while (end < n_frames && label[end] == label[f])
+            end++;
+        if ((size_t)out->n_turns == capacity) {
+            st_turn *grown = realloc(out->turns, sizeof(st_turn) * (capacity *= 2));
+            if (!grown) {
+                free(renumber);
+                return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory building speaker turns");
+            }
+            out->turns = grown;
+        }
+        if (renumber[label[f]] < 0) renumber[label[f]] = out->n_speakers++;
+        out->turns[out->n_turns++] =
+            (st_turn){.start = f * seconds, .end = end * seconds, .speaker = renumber[label[f]]};
+        f = end;
+    }
+    free(renumber);
+    return STENO_OK;
+}
+
+steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t n_samples,
+                            const st_diarize_options *options, st_diarization *out, st_error *err) {
+    memset(out, 0, sizeof *out);
+    st_diarize_options defaults = st_diarize_default_options();
+    if (!options) options = &defaults;
+    if (options->num_speakers < 0 || options->min_speakers < 0 || options->max_speakers < 0 ||
+        (options->max_speakers && options->min_speakers > options->max_speakers)) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "speaker counts: at least %d, at most %d",
+                            options->min_speakers, options->max_speakers);
+    }
+    size_t n_frames = st_speech_n_frames(n_samples);
+    if (n_frames < 2) return STENO_OK; /* under 20 ms: nobody speaks */
+    unsigned char *speech = malloc(n_frames);
+    float *cep = malloc(sizeof(float) * n_frames * N_CEPSTRA);
+    size_t max_windows = n_frames / STEP_FRAMES + 1;
+    float *embeddings = malloc(sizeof(float) * max_windows * EMBEDDING);
+    double *centre = malloc(sizeof(double) * max_windows);
+    int *window_label = malloc(sizeof(int) * max_windows), *frame_label = malloc(sizeof(int) * n_frames);
+    st_mel mel = {0};
+    steno_status status = STENO_OK;
+    if (!speech || !cep || !embeddings || !centre || !window_label || !frame_label) {
+        status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory diarizing %zu samples", n_samples);
+        goto done;
+    }
+    if ((status = st_speech_activity(diarizer->vad, samples, n_samples, NULL, speech, err)) != STENO_OK) goto done;
+    int n_threads = options->n_threads > 0 ? options->n_threads : 1;
+    if ((status = st_mel_compute(diarizer->filters, samples, n_frames * ST_DIARIZE_HOP, 0, n_threads, &mel, err)) !=
+        STENO_OK)
+        goto done;
+    cepstra(&mel, speech, n_frames, cep);
+    int n_windows = window_embeddings(cep, speech, n_frames, embeddings, centre), n_speakers = 1;
+    for (int w = 0; w < n_windows; w++)
+        window_label[w] = 0;
+    if (n_windows > 1) {
+        standardise(embeddings, n_windows);
+        st_cluster_options cluster = {.linkage = ST_CLUSTER_CENTROID_COSINE,
+                                      .threshold = options->threshold,
+                                      .min_cluster_size = MIN_CLUSTER_SIZE,
+                                      .num_clusters = options->num_speakers,
+                                      .min_clusters = options->min_speakers,
+                                      .max_clusters = options->max_speakers};
+        status =
+            st_cluster_agglomerative(embeddings, n_windows, EMBEDDING, NULL, &cluster, window_label, &n_speakers, err);
+        if (status != STENO_OK) goto done;
+    }
+    /* every speech frame takes the label of the nearest window centre (speaker 0 when no
+     * window holds enough speech) */
+    int w = 0;
+    for (size_t f = 0; f < n_frames; f++) {
+        if (!speech[f]) {
+            frame_label[f] = -1;
+            continue;
+        }
+        while (w + 1 < n_windows && fabs(centre[w + 1] - f) <= fabs(centre[w] - f))
+            w++;
+        frame_label[f] = n_windows ? window_label[w] : 0;
+    }
+    status = frames_to_turns(frame_label, n_frames, n_speakers, out, err);
+done:
+    if (status != STENO_OK) st_diarization_free(out);
+    st_mel_free(&mel);
+    free(speech), free(cep), free(embeddings), free(centre), free(window_label), free(frame_label);
+    return status;
+}
+
+steno_status st_diarize_file(st_diarizer *diarizer, const char *path, const st_diarize_options *options,
+                             st_diarization *out, st_error *err) {
+    memset(out, 0, sizeof *out);
+    st_audio audio;
+    steno_status status = st_audio_decode_file(path, ST_DIARIZE_SAMPLE_RATE, &audio, err);
+    if (status != STENO_OK) return status;
+    status = st_diarize_pcm(diarizer, audio.samples, audio.n_samples, options, out, err);
+    st_audio_free(&audio);
+    return status;
+}
+
+steno_status st_diarization_rttm(const st_diarization *diarization, const char *uri, st_strbuf *out, st_error *err) {
+    char(*names)[16] = malloc(sizeof *names * (diarization->n_speakers ? diarization->n_speakers : 1));
+    const char **pointers = malloc(sizeof(char *) * (diarization->n_speakers ? diarization->n_speakers : 1));
+    if (!names || !pointers) {
+        free(names), free(pointers);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory writing RTTM");
+    }
+    for (int s = 0; s < diarization->n_speakers; s++)
+        st_diarize_speaker_name(s, names[s]), pointers[s] = names[s];
+    st_rttm_format(uri, diarization->turns, diarization->n_turns, pointers, out);
+    free(names), free(pointers);
+    return st_strbuf_status(out) == STENO_OK ? STENO_OK
+                                             : st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory writing RTTM");
+}

@@ -1,0 +1,68 @@
+/*
+ * diarize.h — "who spoke when" with no model download: the default diarization pipeline.
+ *
+ *   1. speech activity per 10 ms frame from Silero VAD (speech.h);
+ *   2. speaker features: 20 cepstral coefficients (c1..c20, the DCT of Whisper's 80-bin
+ *      log-mel spectrogram) with the recording's mean removed over its speech frames;
+ *   3. one embedding per 1.5 s window (0.75 s step) holding enough speech: the mean and the
+ *      standard deviation of its speech frames' coefficients (40 values), then standardised
+ *      dimension by dimension over the recording's windows;
+ *   4. the windows clustered by cluster.h (centroid linkage on cosine distance, minimum cluster
+ *      size 3, the speaker-count options);
+ *   5. each speech frame takes the speaker of the nearest window centre; runs of one speaker
+ *      become turns.
+ *
+ * bench/README.md gives the measured DER of this recipe and the others that were tried.
+ */
+#ifndef ST_DIARIZE_DIARIZE_H
+#define ST_DIARIZE_DIARIZE_H
+
+#include <stddef.h>
+
+#include "diarize/rttm.h"
+#include "util/error.h"
+
+/* Chosen on ../shared/data/diarization (bench/README.md): cosine distance between centroids. */
+#define ST_DIARIZE_THRESHOLD 1.4
+
+typedef struct st_diarize_options {
+    int num_speakers; /* exact count; 0: estimate */
+    int min_speakers; /* bounds on the estimate; 0: none */
+    int max_speakers;
+    double threshold; /* clustering threshold (ST_DIARIZE_THRESHOLD) */
+    int n_threads;    /* for the spectrogram (>= 1) */
+} st_diarize_options;
+
+st_diarize_options st_diarize_default_options(void);
+
+typedef struct st_diarization {
+    st_turn *turns; /* ordered by start, not overlapping; speaker in 0..n_speakers-1 */
+    int n_turns;
+    int n_speakers; /* numbered in order of first appearance */
+} st_diarization;
+
+/* What the pipeline loads once: the VAD network and the mel filters. Not thread-safe: one per
+ * thread. */
+typedef struct st_diarizer st_diarizer;
+
+/* vad_model: a Silero VAD ONNX file (v5 or v6), or a name the model folders resolve
+ * (ST_DIARIZE_VAD_MODEL; store.h). */
+#define ST_DIARIZE_VAD_MODEL "silero-vad"
+steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err);
+void st_diarizer_free(st_diarizer *diarizer);
+
+/* Diarizes 16 kHz mono samples. options may be NULL (the defaults). On failure *out is empty. */
+steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t n_samples,
+                            const st_diarize_options *options, st_diarization *out, st_error *err);
+/* Decodes any file FFmpeg reads, then st_diarize_pcm. */
+steno_status st_diarize_file(st_diarizer *diarizer, const char *path, const st_diarize_options *options,
+                             st_diarization *out, st_error *err);
+void st_diarization_free(st_diarization *diarization);
+
+/* "SPEAKER_00", "SPEAKER_01", ... (pyannote's labels) into out. */
+void st_diarize_speaker_name(int speaker, char out[16]);
+
+/* The RTTM text of a diarization for a recording named uri. */
+steno_status st_diarization_rttm(const st_diarization *diarization, const char *uri, st_strbuf *out, st_error *err);
+
+#endif

@@ -1,0 +1,319 @@
+/*
+ * openai.c — OpenAI's audio API shapes: request fields, verbose_json, the other response
+ * formats rendered from it, and the error object. See openai.h.
+ */
+#include "server/openai.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output/output.h"
+
+static const char *const format_names[] = {"json", "text", "srt", "vtt", "verbose_json"};
+
+const char *st_response_format_name(st_response_format format) {
+    return (unsigned)format < sizeof format_names / sizeof format_names[0] ? format_names[format] : "json";
+}
+
+void st_request_fields_init(st_request_fields *fields) {
+    memset(fields, 0, sizeof *fields);
+    fields->format = ST_RESPONSE_JSON;
+}
+
+static int parse_bool(const char *value, int *out) {
+    if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "True") == 0)
+        *out = 1;
+    else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "False") == 0)
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+static int parse_int(const char *value, int low, int high, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < low || v > high) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Copies value into a fixed field; -1 when it does not fit. */
+static int copy_field(char *field, size_t size, const char *value) {
+    size_t n = strlen(value);
+    if (n >= size) return -1;
+    memcpy(field, value, n + 1);
+    return 0;
+}
+
+#define BAD(...) (snprintf(message, size, __VA_ARGS__), 400)
+
+int st_request_field(st_request_fields *f, const char *name, const char *value, char *message, size_t size) {
+    if (strcmp(name, "model") == 0) {
+        if (copy_field(f->model, sizeof f->model, value)) return BAD("model name too long");
+    } else if (strcmp(name, "language") == 0) {
+        if (!*value) {
+            f->language[0] = '\0';
+            return 0;
+        }
+        const char *code = steno_language_code(value);
+        if (!code) return BAD("unknown language '%.64s': expected an ISO-639-1 code such as 'en'", value);
+        copy_field(f->language, sizeof f->language, code);
+    } else if (strcmp(name, "prompt") == 0) {
+        if (copy_field(f->prompt, sizeof f->prompt, value)) {
+            return BAD("prompt longer than %zu bytes", sizeof f->prompt - 1);
+        }
+    } else if (strcmp(name, "response_format") == 0) {
+        size_t i = 0;
+        while (i < sizeof format_names / sizeof format_names[0] && strcmp(format_names[i], value) != 0)
+            i++;
+        if (i == sizeof format_names / sizeof format_names[0]) {
+            return BAD("response_format '%.64s' is not one of json, text, srt, verbose_json, vtt", value);
+        }
+        f->format = (st_response_format)i;
+    } else if (strcmp(name, "temperature") == 0) {
+        char *end;
+        errno = 0;
+        double t = strtod(value, &end);
+        if (errno || end == value || *end || !(t >= 0.0 && t <= 1.0)) {
+            return BAD("temperature must be a number between 0 and 1");
+        }
+        f->temperature = t;
+    } else if (strcmp(name, "timestamp_granularities[]") == 0 || strcmp(name, "timestamp_granularities") == 0) {
+        if (strcmp(value, "word") == 0)
+            f->word_timestamps = 1;
+        else if (strcmp(value, "segment") == 0)
+            f->segment_timestamps = 1;
+        else
+            return BAD("timestamp_granularities: '%.64s' is neither 'word' nor 'segment'", value);
+    } else if (strcmp(name, "stream") == 0) {
+        if (parse_bool(value, &f->stream)) return BAD("stream must be true or false");
+    } else if (strcmp(name, "task") == 0) { /* /v1/jobs: one endpoint for both tasks */
+        if (strcmp(value, "transcribe") == 0)
+            f->translate = 0;
+        else if (strcmp(value, "translate") == 0)
+            f->translate = 1;
+        else
+            return BAD("task must be 'transcribe' or 'translate'");
+    } else if (strcmp(name, "beam_size") == 0) {
+        if (parse_int(value, 1, 16, &f->beam_size)) return BAD("beam_size must be an integer from 1 to 16");
+    } else if (strcmp(name, "vad") == 0) {
+        if (parse_bool(value, &f->vad)) return BAD("vad must be true or false");
+    } else if (strcmp(name, "diarize") == 0) {
+        if (parse_bool(value, &f->diarize)) return BAD("diarize must be true or false");
+    } else if (strcmp(name, "num_speakers") == 0) {
+        if (parse_int(value, 1, 64, &f->num_speakers)) return BAD("num_speakers must be an integer from 1 to 64");
+    }
+    return 0;
+}
+
+int st_request_check(const st_request_fields *f, const char **param, char *message, size_t size) {
+    /* The one place that says which extensions this build serves: diarization lands with its
+     * module; VAD needs its model. */
+    if (f->diarize) {
+        *param = "diarize";
+        return BAD("diarize is not available yet in this steno build");
+    }
+    if (f->vad) { /* Silero VAD, found in the model folders like any model */
+        char path[4096];
+        if (steno_model_resolve("silero-vad", path, sizeof path) != STENO_OK) {
+            *param = "vad";
+            return BAD("vad needs Silero VAD on the server: %s", steno_context_error(NULL));
+        }
+    }
+    if (f->num_speakers && !f->diarize) {
+        *param = "num_speakers";
+        return BAD("num_speakers needs diarize=true");
+    }
+    if (f->stream && f->format != ST_RESPONSE_JSON && f->format != ST_RESPONSE_TEXT) {
+        *param = "stream";
+        return BAD("stream=true sends text events; response_format must be json or text");
+    }
+    return 0;
+}
+
+#undef BAD
+
+json_t *st_request_fields_to_json(const st_request_fields *f) {
+    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:f, s:b, s:b, s:i, s:b, s:b, s:b, s:i, s:s}", "translate",
+                     f->translate, "model", f->model, "language", f->language, "prompt", f->prompt, "response_format",
+                     st_response_format_name(f->format), "temperature", f->temperature, "words", f->word_timestamps,
+                     "segments", f->segment_timestamps, "beam_size", f->beam_size, "stream", f->stream, "vad", f->vad,
+                     "diarize", f->diarize, "num_speakers", f->num_speakers, "filename", f->filename);
+}
+
+static void string_from(const json_t *json, const char *key, char *field, size_t size) {
+    const char *value = json_string_value(json_object_get(json, key));
+    if (value) snprintf(field, size, "%s", value);
+}
+
+void st_request_fields_from_json(const json_t *json, st_request_fields *f) {
+    st_request_fields_init(f);
+    char message[256];
+    f->translate = json_is_true(json_object_get(json, "translate"));
+    string_from(json, "model", f->model, sizeof f->model);
+    string_from(json, "language", f->language, sizeof f->language);
+    string_from(json, "prompt", f->prompt, sizeof f->prompt);
+    string_from(json, "filename", f->filename, sizeof f->filename);
+    const char *format = json_string_value(json_object_get(json, "response_format"));
+    if (format) st_request_field(f, "response_format", format, message, sizeof message);
+    f->temperature = json_real_value(json_object_get(json, "temperature"));
+    f->word_timestamps = json_is_true(json_object_get(json, "words"));
+    f->segment_timestamps = json_is_true(json_object_get(json, "segments"));
+    f->beam_size = (int)json_integer_value(json_object_get(json, "beam_size"));
+    f->stream = json_is_true(json_object_get(json, "stream"));
+    f->vad = json_is_true(json_object_get(json, "vad"));
+    f->diarize = json_is_true(json_object_get(json, "diarize"));
+    f->num_speakers = (int)json_integer_value(json_object_get(json, "num_speakers"));
+}
+
+steno_transcribe_params st_request_params(const st_request_fields *f) {
+    steno_transcribe_params p = steno_transcribe_default_params();
+    p.language = f->language[0] ? f->language : NULL;
+    p.translate = f->translate;
+    p.initial_prompt = f->prompt[0] ? f->prompt : NULL;
+    p.word_timestamps = f->word_timestamps;
+    if (f->vad) p.vad_model = "silero-vad";
+    /* OpenAI decodes greedily; beam_size is steno's extension */
+    p.beam_size = f->beam_size > 0 ? f->beam_size : 1;
+    if (f->temperature > 0) { /* OpenAI: a set temperature is used as is; 0 falls back upwards */
+        p.temperature = (float)f->temperature;
+        p.temperature_increment = 0;
+    }
+    return p;
+}
+
+int st_request_hypotheses(const st_request_fields *f) {
+    steno_transcribe_params p = st_request_params(f);
+    int n = p.beam_size;
+    if (p.temperature_increment > 0 && p.best_of > n) n = p.best_of;
+    return n;
+}
+
+json_t *st_openai_segment(const steno_segment_info *s) {
+    json_t *tokens = json_array();
+    for (int i = 0; tokens && i < s->n_tokens; i++)
+        json_array_append_new(tokens, json_integer(s->tokens[i]));
+    return json_pack("{s:i, s:i, s:f, s:f, s:s, s:o, s:f, s:f, s:f, s:f}", "id", s->id, "seek", s->seek, "start",
+                     s->start, "end", s->end, "text", s->text, "tokens", tokens ? tokens : json_array(), "temperature",
+                     s->temperature, "avg_logprob", s->avg_logprob, "compression_ratio", s->compression_ratio,
+                     "no_speech_prob", s->no_speech_prob);
+}
+
+/* Python's str.strip() of ASCII whitespace, as a new JSON string. */
+static json_t *stripped(const char *text) {
+    size_t begin = 0, end = strlen(text);
+    while (begin < end && (text[begin] == ' ' || text[begin] == '\n' || text[begin] == '\t'))
+        begin++;
+    while (end > begin && (text[end - 1] == ' ' || text[end - 1] == '\n' || text[end - 1] == '\t'))
+        end--;
+    return json_stringn(text + begin, end - begin);
+}
+
+json_t *st_openai_transcription(const steno_result *result, const st_request_fields *f) {
+    const char *code = steno_result_language(result);
+    const char *name = steno_language_name(code);
+    json_t *segments = json_array(), *words = json_array();
+    json_t *out = json_pack("{s:s, s:s, s:f, s:o}", "task", f->translate ? "translate" : "transcribe", "language",
+                            name ? name : code, "duration", steno_result_duration(result), "text",
+                            stripped(steno_result_text(result)));
+    if (!out || !segments || !words) {
+        json_decref(out);
+        json_decref(segments);
+        json_decref(words);
+        return NULL;
+    }
+    for (int i = 0; i < steno_result_n_segments(result); i++) {
+        steno_segment_info s = steno_result_segment(result, i);
+        json_array_append_new(segments, st_openai_segment(&s));
+        for (int w = 0; w < s.n_words; w++) {
+            steno_word_info word = steno_result_word(result, i, w);
+            json_array_append_new(
+                words, json_pack("{s:o, s:f, s:f}", "word", stripped(word.text), "start", word.start, "end", word.end));
+        }
+    }
+    /* OpenAI: segments unless only word granularity was asked for, words when asked for */
+    if (f->segment_timestamps || !f->word_timestamps) json_object_set(out, "segments", segments);
+    if (f->word_timestamps) json_object_set(out, "words", words);
+    json_decref(segments);
+    json_decref(words);
+    return out;
+}
+
+/* srt and vtt through the transcript writers (openai-whisper's), from the stored segments. */
+static char *render_subtitles(const json_t *verbose, st_output_format format) {
+    st_transcript transcript;
+    st_transcript_init(&transcript);
+    st_error err;
+    st_error_clear(&err);
+    steno_status status = STENO_OK;
+    size_t i;
+    json_t *segment;
+    json_array_foreach(json_object_get(verbose, "segments"), i, segment) {
+        const char *text = json_string_value(json_object_get(segment, "text"));
+        st_segment s = {.id = (int)i,
+                        .start = json_number_value(json_object_get(segment, "start")),
+                        .end = json_number_value(json_object_get(segment, "end")),
+                        .text = (char *)(text ? text : ""),
+                        .speaker = -1};
+        if ((status = st_transcript_append(&transcript, &s, &err)) != STENO_OK) break;
+    }
+    st_strbuf buffer;
+    st_strbuf_init(&buffer);
+    if (status == STENO_OK) status = st_output_render(format, &transcript, NULL, &buffer, &err);
+    st_transcript_free(&transcript);
+    if (status != STENO_OK) {
+        st_strbuf_free(&buffer);
+        return NULL;
+    }
+    if (!buffer.data) st_strbuf_append_str(&buffer, "");
+    return st_strbuf_detach(&buffer);
+}
+
+char *st_openai_render(const json_t *verbose, st_response_format format, const char **mime) {
+    const char *text = json_string_value(json_object_get(verbose, "text"));
+    switch (format) {
+    case ST_RESPONSE_TEXT: {
+        *mime = "text/plain; charset=utf-8";
+        size_t n = text ? strlen(text) : 0;
+        char *body = malloc(n + 2);
+        if (body) {
+            memcpy(body, text ? text : "", n);
+            memcpy(body + n, "\n", 2);
+        }
+        return body;
+    }
+    case ST_RESPONSE_SRT:
+        *mime = "application/x-subrip; charset=utf-8";
+        return render_subtitles(verbose, ST_OUTPUT_SRT);
+    case ST_RESPONSE_VTT:
+        *mime = "text/vtt; charset=utf-8";
+        return render_subtitles(verbose, ST_OUTPUT_VTT);
+    case ST_RESPONSE_VERBOSE_JSON:
+        *mime = "application/json";
+        return json_dumps(verbose, ST_JSON_FLAGS);
+    case ST_RESPONSE_JSON:
+    default: {
+        *mime = "application/json";
+        json_t *object = json_pack("{s:s}", "text", text ? text : "");
+        char *body = object ? json_dumps(object, ST_JSON_FLAGS) : NULL;
+        json_decref(object);
+        return body;
+    }
+    }
+}
+
+char *st_openai_error(int http_status, const char *message, const char *param, const char *code) {
+    const char *type = http_status == 401   ? "authentication_error"
+                       : http_status >= 500 ? "server_error"
+                                            : "invalid_request_error";
+    json_t *error = json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", message, "type", type, "param",
+                              param ? json_string(param) : json_null(), "code", code ? json_string(code) : json_null());
+    char *body = error ? json_dumps(error, ST_JSON_FLAGS) : NULL;
+    json_decref(error);
+    return body;
+}

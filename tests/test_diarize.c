@@ -1,0 +1,243 @@
+/*
+ * test_diarize.c — the default diarization end to end on real speech (../shared/data) with the
+ * real Silero VAD weights: speaker counts, DER under bounds measured with margin
+ * (bench/README.md), the speaker-count options, and the `steno diarize` and
+ * `steno transcribe --diarize` commands as users run them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "diarize/der.h"
+#include "steno.h"
+#include "diarize/diarize.h"
+#include "store_support.h"
+#include "test_support.h"
+
+static st_diarizer *diarizer;
+static char vad_path[4096];
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(vad_path, sizeof vad_path, "%s", st_test_model("silero/silero_vad_v6.onnx"));
+    st_error err;
+    if (st_diarizer_open(vad_path, &diarizer, &err) != STENO_OK) fail_msg("%s", st_error_message(&err));
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    st_diarizer_free(diarizer);
+    return 0;
+}
+
+/* Diarizes a shared clip and scores it against its reference (no UEM: the extent). */
+static double diarize_and_score(const char *audio, const char *reference, const st_diarize_options *options,
+                                int *n_speakers) {
+    st_diarization d;
+    st_error err;
+    assert_int_equal(st_diarize_file(diarizer, st_test_data(audio), options, &d, &err), STENO_OK);
+    *n_speakers = d.n_speakers;
+    for (int i = 0; i < d.n_turns; i++) {
+        assert_true(d.turns[i].start < d.turns[i].end);
+        if (i) assert_true(d.turns[i - 1].end <= d.turns[i].start);
+        assert_true(d.turns[i].speaker >= 0 && d.turns[i].speaker < d.n_speakers);
+    }
+    st_rttm ref;
+    st_rttm_init(&ref);
+    assert_int_equal(st_rttm_read(st_test_data(reference), &ref, &err), STENO_OK);
+    st_der der = {0};
+    assert_int_equal(st_der_score(ref.files[0].turns, ref.files[0].n_turns, d.turns, d.n_turns, NULL, 0, &der, &err),
+                     STENO_OK);
+    st_rttm_free(&ref);
+    st_diarization_free(&d);
+    return st_der_rate(&der);
+}
+
+static void test_falcon_three_speakers(void **state) {
+    (void)state;
+    int n = 0;
+    double der = diarize_and_score("diarization/falcon/test.wav", "diarization/falcon/test.rttm", NULL, &n);
+    assert_int_equal(n, 3);
+    /* measured 10.6 % (all of it false alarm around the turns) */
+    assert_true(der < 0.15);
+}
+
+static void test_sample_two_speakers(void **state) {
+    (void)state;
+    int n = 0;
+    double der = diarize_and_score("diarization/pyannote_sample/sample.wav", "diarization/pyannote_sample/sample.rttm",
+                                   NULL, &n);
+    assert_int_equal(n, 2);
+    /* measured 40.7 %; everything as one speaker scores 52.8 % */
+    assert_true(der < 0.45);
+}
+
+static void test_speaker_count_options(void **state) {
+    (void)state;
+    st_diarize_options options = st_diarize_default_options();
+    int n = 0;
+    options.num_speakers = 2;
+    diarize_and_score("diarization/falcon/test.wav", "diarization/falcon/test.rttm", &options, &n);
+    assert_int_equal(n, 2);
+    options = st_diarize_default_options();
+    options.max_speakers = 1;
+    double der = diarize_and_score("diarization/falcon/test.wav", "diarization/falcon/test.rttm", &options, &n);
+    assert_int_equal(n, 1);
+    assert_true(der > 0.5); /* three speakers as one: two thirds confused */
+    options = st_diarize_default_options();
+    options.min_speakers = 3, options.max_speakers = 2;
+    st_diarization d;
+    st_error err;
+    assert_int_equal(st_diarize_file(diarizer, st_test_data("diarization/falcon/test.wav"), &options, &d, &err),
+                     STENO_ERR_INVALID_ARGUMENT);
+}
+
+static void test_silence_has_no_speaker(void **state) {
+    (void)state;
+    float *silence = calloc(16000 * 3, sizeof(float));
+    st_diarization d;
+    st_error err;
+    assert_int_equal(st_diarize_pcm(diarizer, silence, 16000 * 3, NULL, &d, &err), STENO_OK);
+    assert_int_equal(d.n_turns, 0);
+    assert_int_equal(d.n_speakers, 0);
+    st_diarization_free(&d);
+    assert_int_equal(st_diarize_pcm(diarizer, silence, 100, NULL, &d, &err), STENO_OK); /* under one frame */
+    assert_int_equal(d.n_turns, 0);
+    free(silence);
+}
+
+static void test_cli_diarize(void **state) {
+    (void)state;
+    char dir[] = "/tmp/steno-diarize-XXXXXX", arguments[8192], path[4200];
+    assert_non_null(mkdtemp(dir));
+    snprintf(arguments, sizeof arguments, "diarize --vad-model '%s' -o '%s' '%s'", vad_path, dir,
+             st_test_data("diarization/falcon/test.wav"));
+    char *output = NULL;
+    assert_int_equal(st_test_run_cli(arguments, &output), 0);
+    assert_non_null(strstr(output, "3 speakers"));
+    free(output);
+    snprintf(path, sizeof path, "%s/test.rttm", dir);
+    st_rttm rttm;
+    st_rttm_init(&rttm);
+    st_error err;
+    assert_int_equal(st_rttm_read(path, &rttm, &err), STENO_OK);
+    assert_int_equal(rttm.n_files, 1);
+    assert_string_equal(rttm.files[0].uri, "test");
+    assert_int_equal(rttm.n_speakers, 3);
+    assert_string_equal(rttm.speakers[0], "SPEAKER_00");
+    st_rttm_free(&rttm);
+    /* contradictory bounds and a bad count are usage errors */
+    snprintf(arguments, sizeof arguments, "diarize --min-speakers 3 --max-speakers 2 '%s'",
+             st_test_data("diarization/falcon/test.wav"));
+    assert_int_equal(st_test_run_cli(arguments, &output), 2);
+    assert_non_null(strstr(output, "--min-speakers 3 is above --max-speakers 2"));
+    free(output);
+    assert_int_equal(st_test_run_cli("diarize --num-speakers zero x.wav", &output), 2);
+    free(output);
+    /* a missing file names itself */
+    snprintf(arguments, sizeof arguments, "diarize --vad-model '%s' -o '%s' /nonexistent/a.wav", vad_path, dir);
+    assert_int_equal(st_test_run_cli(arguments, &output), 1);
+    assert_non_null(strstr(output, "/nonexistent/a.wav"));
+    free(output);
+    st_test_sh("rm -rf '%s'", dir);
+}
+
+/* transcribe --diarize on the two-speaker sample: every txt line has a speaker, both speakers
+ * appear, json carries them, and the .rttm is written beside the transcripts. */
+static void test_cli_transcribe_diarize(void **state) {
+    (void)state;
+    char dir[] = "/tmp/steno-transcribe-diarize-XXXXXX", arguments[8192], path[4200];
+    assert_non_null(mkdtemp(dir));
+    snprintf(arguments, sizeof arguments,
+             "transcribe --diarize --vad-model '%s' -m '%s' --beam-size 1 -q -f txt,json -o '%s' '%s'", vad_path,
+             st_test_model("ggml-base.en.bin"), dir, st_test_data("diarization/pyannote_sample/sample.wav"));
+    char *output = NULL;
+    int status = st_test_run_cli(arguments, &output);
+    if (status != 0) fail_msg("transcribe --diarize failed: %s", output);
+    free(output);
+    snprintf(path, sizeof path, "%s/sample.txt", dir);
+    size_t size;
+    char *txt = st_test_read_file(path, &size);
+    assert_non_null(txt);
+    int lines = 0, first = 0, second = 0;
+    for (char *line = strtok(txt, "\n"); line; line = strtok(NULL, "\n")) {
+        lines++;
+        assert_true(!strncmp(line, "[SPEAKER_00]: ", 14) || !strncmp(line, "[SPEAKER_01]: ", 14));
+        first += !strncmp(line, "[SPEAKER_00]", 12), second += !strncmp(line, "[SPEAKER_01]", 12);
+    }
+    assert_true(lines >= 4 && first > 0 && second > 0);
+    free(txt);
+    snprintf(path, sizeof path, "%s/sample.json", dir);
+    char *json = st_test_read_file(path, &size);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"speaker\": \"SPEAKER_01\""));
+    assert_null(strstr(json, "\"words\"")); /* word timestamps were not asked for */
+    free(json);
+    snprintf(path, sizeof path, "%s/sample.rttm", dir);
+    st_rttm rttm;
+    st_rttm_init(&rttm);
+    st_error err;
+    assert_int_equal(st_rttm_read(path, &rttm, &err), STENO_OK);
+    assert_int_equal(rttm.n_speakers, 2);
+    st_rttm_free(&rttm);
+    st_test_sh("rm -rf '%s'", dir);
+}
+
+/* The C library: diarize in the transcription parameters, speakers on the segments, RTTM; a
+ * bad vad_model is an error that names it. */
+static void test_api_diarize(void **state) {
+    (void)state;
+    steno_context *context;
+    assert_int_equal(steno_context_open(st_test_model("ggml-base.en.bin"), NULL, &context), STENO_OK);
+    steno_transcribe_params params = steno_transcribe_default_params();
+    params.beam_size = 1;
+    steno_result *plain, *diarized;
+    assert_int_equal(
+        steno_transcribe_file(context, st_test_data("diarization/pyannote_sample/sample.wav"), &params, &plain),
+        STENO_OK);
+    assert_int_equal(steno_result_segment(plain, 0).speaker, -1);
+    assert_null(steno_result_render(plain, STENO_FORMAT_RTTM));
+    params.diarize = 1; /* the VAD is "silero-vad", found in $STENO_TEST_MODELS (a model folder) */
+    params.max_speakers = 2;
+    assert_int_equal(
+        steno_transcribe_file(context, st_test_data("diarization/pyannote_sample/sample.wav"), &params, &diarized),
+        STENO_OK);
+    int seen[2] = {0, 0};
+    assert_true(steno_result_n_segments(diarized) >= steno_result_n_segments(plain));
+    for (int i = 0; i < steno_result_n_segments(diarized); i++) {
+        int speaker = steno_result_segment(diarized, i).speaker;
+        assert_true(speaker == 0 || speaker == 1);
+        seen[speaker] = 1;
+    }
+    assert_true(seen[0] && seen[1]);
+    assert_string_equal(steno_result_text(diarized), steno_result_text(plain)); /* same words, split */
+    char *rttm = steno_result_render(diarized, STENO_FORMAT_RTTM),
+         *txt = steno_result_render(diarized, STENO_FORMAT_TXT);
+    assert_non_null(rttm);
+    assert_int_equal(strncmp(rttm, "SPEAKER audio 1 ", 16), 0);
+    assert_int_equal(strncmp(txt, "[SPEAKER_0", 10), 0);
+    steno_free(rttm), steno_free(txt);
+    steno_result_free(plain), steno_result_free(diarized);
+    params.vad_model = "/nonexistent/vad.onnx";
+    assert_int_not_equal(
+        steno_transcribe_file(context, st_test_data("diarization/falcon/test.wav"), &params, &diarized), STENO_OK);
+    assert_null(diarized);
+    assert_non_null(strstr(steno_context_error(context), "/nonexistent/vad.onnx"));
+    steno_context_free(context);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_falcon_three_speakers), cmocka_unit_test(test_sample_two_speakers),
+        cmocka_unit_test(test_speaker_count_options), cmocka_unit_test(test_silence_has_no_speaker),
+        cmocka_unit_test(test_cli_diarize),           cmocka_unit_test(test_cli_transcribe_diarize),
+        cmocka_unit_test(test_api_diarize),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
