@@ -86,7 +86,7 @@ static void test_sample_two_speakers(void **state) {
     assert_true(der < 0.45);
 }
 
-/* AMI trn03 (far field, two speakers): the clustering splits the windows by something other
+/* AMI trn03 (a meeting excerpt, two speakers): the clustering splits the windows by something other
  * than the voice (38.6 % confusion); the BIC test on the speech frames merges the split back. */
 static void test_far_field_split_merged(void **state) {
     (void)state;

@@ -1,6 +1,6 @@
 /*
  * diarize.c — the default diarization pipeline (see diarize.h): speech frames, cepstral window
- * statistics, agglomerative clustering, frame labels, turns.
+ * statistics, agglomerative clustering, frame labels, the BIC merge, turns.
  */
 #include "diarize/diarize.h"
 
@@ -200,7 +200,7 @@ static double covariance_log_det(const gaussian_stats *s) {
  * both speakers' speech frames with one each (P: the parameters of one Gaussian). The pair with
  * the most negative delta is merged until none is negative. The clustering threshold has to
  * suit every recording, while this test weighs how much speech there is and how much the two
- * voices really differ: on far-field meetings whose voices the cepstra barely separate it
+ * voices really differ: on meeting recordings whose voices the cepstra barely separate it
  * merges the clustering's split, on clean recordings it keeps it. Stops at min_speakers.
  * Returns the speaker count; labels stay in 0..count-1.
  */
