@@ -12,7 +12,9 @@
  *   5. each speech frame takes the speaker of the nearest window centre;
  *   6. unless an exact count is asked for, speakers whose speech frames one full-covariance
  *      Gaussian over the cepstra explains as well as two (delta BIC, penalty weight 1.9) are
- *      merged, down to min_speakers; runs of one speaker become turns.
+ *      merged, down to min_speakers;
+ *   7. with two speakers or more, each speech frame is relabelled by the speakers' Gaussians
+ *      (summed log-likelihood over +-0.5 s); runs of one speaker become turns.
  *
  * bench/README.md gives the measured DER of this recipe and the others that were tried.
  */
