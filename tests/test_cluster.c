@@ -202,6 +202,25 @@ static void test_degenerate_inputs(void **state) {
     assert_int_equal(st_cluster_agglomerative(fine, 2, DIM, w, &options, labels, &k, &err), STENO_ERR_INVALID_ARGUMENT);
 }
 
+/* Numbering: {0} alone and {1, 2} close together. By first appearance {0} is cluster 0; scipy's
+ * fcluster, whose order pyannote keeps, walks into the merged pair {1, 2} before the root's
+ * leaf 0, so {1, 2} is cluster 0 there. */
+static void test_pyannote_numbering(void **state) {
+    (void)state;
+    float x[3 * 2] = {1, 0, 0, 1, 0.1f, 1};
+    int labels[3], k = 0;
+    st_error err;
+    st_cluster_options options = st_cluster_default_options();
+    options.threshold = 0.5, options.min_cluster_size = 1;
+    assert_int_equal(st_cluster_agglomerative(x, 3, 2, NULL, &options, labels, &k, &err), STENO_OK);
+    assert_int_equal(k, 2);
+    assert_int_equal(labels[0], 0), assert_int_equal(labels[1], 1), assert_int_equal(labels[2], 1);
+    options.pyannote_numbering = 1;
+    assert_int_equal(st_cluster_agglomerative(x, 3, 2, NULL, &options, labels, &k, &err), STENO_OK);
+    assert_int_equal(k, 2);
+    assert_int_equal(labels[0], 1), assert_int_equal(labels[1], 0), assert_int_equal(labels[2], 0);
+}
+
 /* Two embeddings of one group both nearest to centroid 0: the pair goes where the summed
  * similarity is largest (a to 0, b to 1), the ungrouped c stays on its nearest. */
 static void test_constrained_assignment(void **state) {
@@ -263,6 +282,7 @@ int main(void) {
         cmocka_unit_test(test_separated_blobs),        cmocka_unit_test(test_speaker_counts),
         cmocka_unit_test(test_small_clusters_folded),  cmocka_unit_test(test_centroid_linkage_by_hand),
         cmocka_unit_test(test_cosine_linkage_by_hand), cmocka_unit_test(test_degenerate_inputs),
+        cmocka_unit_test(test_pyannote_numbering),
         cmocka_unit_test(test_constrained_assignment), cmocka_unit_test(test_hungarian),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

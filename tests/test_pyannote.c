@@ -6,8 +6,9 @@
  * speaker alone is active. The checkpoints are read in place from the fixture's Hugging Face
  * cache tree. Also the refusals: a missing tensor, wrong shapes, the other net's checkpoint, a
  * bare state dict. Then the whole pipeline on the sample against the reference pipeline
- * (scripts/reference_pyannote_pipeline.py): the same turns to the millisecond and the same
- * speakers up to their names; and config.yaml's parser on the real config and damaged ones.
+ * (scripts/reference_pyannote_pipeline.py), with the number of speakers estimated and imposed:
+ * the same turns to the millisecond and the same speaker names; and config.yaml's parser on
+ * the real config and damaged ones.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -294,19 +295,36 @@ static void test_config(void **unused) {
     }
 }
 
-static void test_pipeline(void **unused) {
-    (void)unused;
+/* Our turns against the reference pipeline's RTTM: the same turns, starts and lengths to the
+ * RTTM's millisecond (a length may round the other way), the same speaker names. */
+static void expect_reference_turns(const char *file, const st_pyannote_result *result) {
     char path[4096];
-    st_test_path(path, sizeof path, "STENO_REFERENCE_DIR", "pyannote/pipeline.rttm");
+    st_test_path(path, sizeof path, "STENO_REFERENCE_DIR", file);
     st_rttm expected;
     st_rttm_init(&expected);
     st_error err;
-    if (st_rttm_read(path, &expected, &err) != STENO_OK) {
-        printf("SKIP: %s (the reference_pyannote fixture writes it)\n", err.message);
-        st_rttm_free(&expected);
-        return;
+    assert_int_equal(st_rttm_read(path, &expected, &err), STENO_OK);
+    const st_rttm_file *reference = st_rttm_find(&expected, "sample");
+    assert_non_null(reference);
+    printf("  %s: %d turns, %d speakers; reference: %d turns, %d speakers\n", file, result->n_turns, result->n_speakers,
+           reference->n_turns, expected.n_speakers);
+    assert_int_equal(result->n_turns, reference->n_turns);
+    assert_int_equal(result->n_speakers, expected.n_speakers);
+    for (int i = 0; i < result->n_turns; i++) {
+        const st_turn *ours = &result->turns[i], *theirs = &reference->turns[i];
+        char name[16];
+        snprintf(name, sizeof name, "SPEAKER_%02d", ours->speaker);
+        assert_true(fabs(ours->start - theirs->start) < 0.00051);
+        assert_true(fabs((ours->end - ours->start) - (theirs->end - theirs->start)) < 0.0015);
+        assert_string_equal(name, expected.speakers[theirs->speaker]);
     }
+    st_rttm_free(&expected);
+}
+
+static void test_pipeline(void **unused) {
+    (void)unused;
     st_pyannote *pipeline;
+    st_error err;
     steno_status status = st_pyannote_open(hub, &pipeline, &err); /* the hub: config and nets by repo id */
     if (status != STENO_OK) fprintf(stderr, "%s\n", err.message);
     assert_int_equal(status, STENO_OK);
@@ -315,35 +333,21 @@ static void test_pipeline(void **unused) {
     status = st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, NULL, &result, &err);
     if (status != STENO_OK) fprintf(stderr, "%s\n", err.message);
     assert_int_equal(status, STENO_OK);
-    const st_rttm_file *reference = st_rttm_find(&expected, "sample");
-    assert_non_null(reference);
-    printf("  pipeline: %d turns, %d speakers; reference: %d turns, %d speakers\n", result.n_turns, result.n_speakers,
-           reference->n_turns, expected.n_speakers);
-    assert_int_equal(result.n_turns, reference->n_turns);
-    assert_int_equal(result.n_speakers, expected.n_speakers);
-    int mapping[16];
-    for (int k = 0; k < 16; k++)
-        mapping[k] = -1;
-    for (int i = 0; i < result.n_turns; i++) { /* times to the RTTM's millisecond, speakers up to names */
-        const st_turn *ours = &result.turns[i], *theirs = &reference->turns[i];
-        assert_true(fabs(ours->start - theirs->start) < 0.0015);
-        assert_true(fabs((ours->end - ours->start) - (theirs->end - theirs->start)) < 0.0015);
-        assert_true(ours->speaker >= 0 && ours->speaker < 16);
-        if (mapping[ours->speaker] < 0) mapping[ours->speaker] = theirs->speaker;
-        assert_int_equal(mapping[ours->speaker], theirs->speaker);
-    }
-    st_pyannote_options single = {.num_speakers = 1};
-    st_pyannote_result one;
-    assert_int_equal(st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &single, &one, &err), STENO_OK);
-    assert_int_equal(one.n_speakers, 1); /* one speaker asked for: no clustering, one speaker */
-    st_pyannote_result_free(&one);
-    st_pyannote_options bad = {.min_speakers = 3, .max_speakers = 2};
-    assert_int_equal(st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &bad, &one, &err),
-                     STENO_ERR_INVALID_ARGUMENT);
-    st_pyannote_result_free(&one);
+    expect_reference_turns("pyannote/pipeline.rttm", &result);
     st_pyannote_result_free(&result);
+    /* three speakers imposed: the dendrogram is searched for three large clusters */
+    st_pyannote_options three = {.num_speakers = 3};
+    assert_int_equal(st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &three, &result, &err), STENO_OK);
+    expect_reference_turns("pyannote/pipeline_speakers_3.rttm", &result);
+    st_pyannote_result_free(&result);
+    st_pyannote_options single = {.num_speakers = 1};
+    assert_int_equal(st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &single, &result, &err), STENO_OK);
+    assert_int_equal(result.n_speakers, 1); /* one speaker asked for: no clustering, one speaker */
+    st_pyannote_result_free(&result);
+    st_pyannote_options bad = {.min_speakers = 3, .max_speakers = 2};
+    assert_int_equal(st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &bad, &result, &err),
+                     STENO_ERR_INVALID_ARGUMENT);
     st_pyannote_close(pipeline);
-    st_rttm_free(&expected);
 }
 
 int main(void) {

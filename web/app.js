@@ -43,6 +43,7 @@
       statusFailed: 'Failed',
       statusCancelling: 'Cancelling…',
       statusCancelled: 'Cancelled',
+      statusReconnecting: 'The server is not answering; trying again…',
       errorNoFile: 'Choose an audio file first.',
       errorNoModel: 'The server has no model to offer.',
       errorNetwork: 'The server cannot be reached.',
@@ -88,6 +89,7 @@
       statusFailed: 'Ошибка',
       statusCancelling: 'Отмена…',
       statusCancelled: 'Отменено',
+      statusReconnecting: 'Сервер не отвечает; пробую снова…',
       errorNoFile: 'Сначала выберите аудиофайл.',
       errorNoModel: 'На сервере нет ни одной модели.',
       errorNetwork: 'Сервер недоступен.',
@@ -117,6 +119,9 @@
   const CANCELLED = new Set(['cancelled', 'canceled']);
   const RUNNING = new Set(['running', 'processing', 'in_progress']);
   const SPEAKER_COLOURS = 8; // style.css defines .speaker-0 … .speaker-7
+  // How long a job is followed through a server that does not answer (restarting: it keeps its
+  // jobs and takes them up again).
+  const RECONNECT_MS = 5 * 60 * 1000;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -479,17 +484,24 @@
       // The stream broke, is unavailable, or cancel() closed it: the job itself says the rest.
     }
     state.stream = null;
+    let unreachableSince = null;
     for (;;) {
       let current;
       try {
         current = await api(path);
+        unreachableSince = null;
       } catch (err) {
         // A server that forgets a job once it is cancelled answers 404 afterwards.
         if (err.status === 404 && state.status && state.status.key === 'statusCancelling') {
           return finish({ status: 'cancelled' });
         }
-        throw err;
+        unreachableSince = err.status === 0 ? (unreachableSince ?? Date.now()) : null;
+        if (unreachableSince === null || Date.now() - unreachableSince > RECONNECT_MS) throw err;
+        setStatus('statusReconnecting', [], null);
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        continue;
       }
+      if (state.status && state.status.key === 'statusReconnecting') state.status = null;
       update(current);
       if (isOver(current)) return finish(current);
       await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -177,6 +177,34 @@ static int cut_dendrogram(const merge *merges, const double *key, int n, double 
     return k;
 }
 
+/* scipy's fcluster numbering of the flat clusters of the cut (key[m] <= cut): rank[c] is the
+ * number scipy gives first-appearance cluster c. scipy walks from the root; at each node it
+ * first descends into the non-leaf children (left, the lower node id, then right) and only then
+ * numbers the leaf children; a subtree within the cut is one cluster, numbered when the walk
+ * enters it. n >= 2; stack: n ints of scratch; visited: 2n - 1 bytes. */
+static void scipy_ranks(const merge *merges, const double *key, int n, double cut, const int *labels, int *rank,
+                        int *stack, unsigned char *visited) {
+    memset(visited, 0, (size_t)(2 * n - 1));
+    int top = 0, leader = -1, count = 0;
+    stack[0] = 2 * n - 2;
+    while (top >= 0) {
+        int m = stack[top] - n, left = merges[m].a, right = merges[m].b;
+        if (leader < 0 && key[m] <= cut) leader = m, count++;
+        if (left >= n && !visited[left]) {
+            visited[left] = 1, stack[++top] = left;
+            continue;
+        }
+        if (right >= n && !visited[right]) {
+            visited[right] = 1, stack[++top] = right;
+            continue;
+        }
+        if (left < n) rank[labels[left]] = leader < 0 ? ++count : count;
+        if (right < n) rank[labels[right]] = leader < 0 ? ++count : count;
+        if (leader == m) leader = -1;
+        top--;
+    }
+}
+
 static int count_large(const int *labels, int n, int k, int min_size, int *counts) {
     memset(counts, 0, sizeof(int) * k);
     for (int i = 0; i < n; i++)
@@ -190,7 +218,7 @@ static int count_large(const int *labels, int n, int k, int min_size, int *count
 /* Folds clusters with fewer than min_size members into the nearest large one (cosine distance
  * between weighted centroids) and renumbers; returns the new count. */
 static int fold_small_clusters(const double *unit, const float *weights, int n, int dim, int *labels, int k,
-                               int min_size, const int *counts, double *centroids, int *map) {
+                               int min_size, const int *counts, const int *rank, double *centroids, int *map) {
     memset(centroids, 0, sizeof(double) * (size_t)k * dim);
     for (int i = 0; i < n; i++) {
         double w = weights ? weights[i] : 1.0;
@@ -209,11 +237,20 @@ static int fold_small_clusters(const double *unit, const float *weights, int n, 
     }
     for (int i = 0; i < n; i++)
         labels[i] = map[labels[i]];
-    /* renumber in order of first appearance */
+    /* renumber in order of first appearance, or by rank (pyannote's np.unique over scipy's ids) */
     int *renumber = map;
     for (int c = 0; c < k; c++)
         renumber[c] = -1;
     int next = 0;
+    if (rank) {
+        for (int c = 0; c < k; c++) {
+            if (counts[c] < min_size) continue;
+            renumber[c] = 0;
+            for (int l = 0; l < k; l++)
+                renumber[c] += counts[l] >= min_size && rank[l] < rank[c];
+            next++;
+        }
+    }
     for (int i = 0; i < n; i++) {
         if (renumber[labels[i]] < 0) renumber[labels[i]] = next++;
         labels[i] = renumber[labels[i]];
@@ -284,7 +321,8 @@ steno_status st_cluster_agglomerative(const float *embeddings, int n, int dim, c
     if (options->min_cluster_size < min_size) min_size = options->min_cluster_size;
     if (min_size < 1) min_size = 1;
 
-    int k = cut_dendrogram(merges, key, n, options->threshold, parent, labels);
+    double cut = options->threshold;
+    int k = cut_dendrogram(merges, key, n, cut, parent, labels);
     int large = count_large(labels, n, k, min_size, counts);
     int target = wanted ? wanted : large < min_clusters ? min_clusters : large > max_clusters ? max_clusters : 0;
     if (target) {
@@ -307,10 +345,12 @@ steno_status st_cluster_agglomerative(const float *embeddings, int n, int dim, c
             if (merges[m].size < min_size) continue;
             k = cut_dendrogram(merges, key, n, m, parent, labels);
             large = count_large(labels, n, k, min_size, counts);
+            cut = m;
             if (abs(large - target) < abs(best_large - target)) best_iteration = m, best_large = large;
             if (large == target) break;
         }
         if (best_large != target) {
+            cut = best_iteration;
             k = cut_dendrogram(merges, key, n, best_iteration, parent, labels);
             large = count_large(labels, n, k, min_size, counts);
         }
@@ -326,7 +366,20 @@ steno_status st_cluster_agglomerative(const float *embeddings, int n, int dim, c
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory clustering %d embeddings", n);
         goto done;
     }
-    *n_clusters = fold_small_clusters(unit, weights, n, dim, labels, k, min_size, counts, centroids, map);
+    int *rank = NULL;
+    if (options->pyannote_numbering) {
+        rank = malloc(sizeof(int) * (size_t)k);
+        unsigned char *visited = malloc((size_t)(2 * n - 1));
+        if (!rank || !visited) {
+            free(rank), free(visited);
+            status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory clustering %d embeddings", n);
+            goto done;
+        }
+        scipy_ranks(merges, key, n, cut, labels, rank, order, visited); /* order: n ints, free now */
+        free(visited);
+    }
+    *n_clusters = fold_small_clusters(unit, weights, n, dim, labels, k, min_size, counts, rank, centroids, map);
+    free(rank);
 done:
     free(unit), free(merges), free(key), free(order_distance), free(parent), free(counts), free(map), free(order);
     free(centroids);

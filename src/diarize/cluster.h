@@ -17,7 +17,8 @@
  *      from num_clusters) the cut moves to the merge step whose count of large clusters is
  *      closest to the wanted one, searching outward from the threshold;
  *   5. each small cluster joins the large cluster whose centroid is nearest in cosine distance;
- *      labels are renumbered 0..K-1 in order of first appearance (embedding 0 has label 0).
+ *      labels are renumbered 0..K-1 in order of first appearance (embedding 0 has label 0), or
+ *      with pyannote_numbering in the order pyannote gives them.
  *
  * With no large cluster at all every embedding gets label 0. One embedding gets label 0.
  */
@@ -46,6 +47,11 @@ typedef struct st_cluster_options {
     int num_clusters;     /* exact number wanted; 0: estimated from the threshold */
     int min_clusters;     /* lower bound when estimating; 0: 1 */
     int max_clusters;     /* upper bound when estimating; 0: N */
+    /* 0: labels in order of first appearance (step 5 below); 1: in pyannote's order, the
+     * order scipy's fcluster numbers the flat clusters of the cut (its walk from the root takes
+     * a node's non-leaf children, left then right, before its leaf children), which pyannote's
+     * reconstruction uses to break ties between equally active speakers */
+    int pyannote_numbering;
 } st_cluster_options;
 
 /* pyannote 3.1's threshold and minimum cluster size, number of clusters free. */

@@ -423,6 +423,7 @@ static steno_status cluster(st_pyannote *p, const st_pyannote_options *o, run_st
         options.num_clusters = o->num_speakers;
         options.min_clusters = o->min_speakers;
         options.max_clusters = o->max_speakers;
+        options.pyannote_numbering = 1; /* reconstruction breaks ties by cluster number */
         status = st_cluster_agglomerative(vectors, n_train, ST_WESPEAKER_DIM, NULL, &options, labels, &n_clusters, err);
         /* the centroids pyannote assigns to: means of the clusters' embeddings as they are */
         centroids = status == STENO_OK ? calloc((size_t)n_clusters * ST_WESPEAKER_DIM, sizeof(float)) : NULL;

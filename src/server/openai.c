@@ -112,15 +112,18 @@ int st_request_field(st_request_fields *f, const char *name, const char *value, 
 }
 
 int st_request_check(const st_request_fields *f, const char **param, char *message, size_t size) {
-    /* The one place that says which extensions this build serves: diarization and VAD land
-     * with their own modules. */
+    /* The one place that says which extensions this build serves: diarization lands with its
+     * module; VAD needs its model. */
     if (f->diarize) {
         *param = "diarize";
         return BAD("diarize is not available yet in this steno build");
     }
-    if (f->vad) {
-        *param = "vad";
-        return BAD("vad is not available yet in this steno build");
+    if (f->vad) { /* Silero VAD, found in the model folders like any model */
+        char path[4096];
+        if (steno_model_resolve("silero-vad", path, sizeof path) != STENO_OK) {
+            *param = "vad";
+            return BAD("vad needs Silero VAD on the server: %s", steno_context_error(NULL));
+        }
     }
     if (f->num_speakers && !f->diarize) {
         *param = "num_speakers";
@@ -174,6 +177,7 @@ steno_transcribe_params st_request_params(const st_request_fields *f) {
     p.translate = f->translate;
     p.initial_prompt = f->prompt[0] ? f->prompt : NULL;
     p.word_timestamps = f->word_timestamps;
+    if (f->vad) p.vad_model = "silero-vad";
     /* OpenAI decodes greedily; beam_size is steno's extension */
     p.beam_size = f->beam_size > 0 ? f->beam_size : 1;
     if (f->temperature > 0) { /* OpenAI: a set temperature is used as is; 0 falls back upwards */

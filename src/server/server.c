@@ -453,6 +453,12 @@ static enum MHD_Result respond_events(struct MHD_Connection *connection, st_job 
     return result;
 }
 
+/* The answer to a request refused while its headers or body were read. */
+static enum MHD_Result respond_failure(const request *r, struct MHD_Connection *connection) {
+    return respond_error(connection, r->error_status, r->error_message, r->error_param[0] ? r->error_param : NULL,
+                         r->error_code);
+}
+
 /* ---- the audio endpoints and job submission ---- */
 
 static enum MHD_Result finish_upload(request *r, struct MHD_Connection *connection) {
@@ -466,10 +472,7 @@ static enum MHD_Result finish_upload(request *r, struct MHD_Connection *connecti
         request_fail(r, 400, "file", NULL, "no file: send the audio as the multipart field 'file'");
     }
     if (!r->error_status && r->upload_bytes == 0) request_fail(r, 400, "file", "invalid_audio", "the file is empty");
-    if (r->error_status) {
-        return respond_error(connection, r->error_status, r->error_message, r->error_param[0] ? r->error_param : NULL,
-                             r->error_code);
-    }
+    if (r->error_status) return respond_failure(r, connection);
     if (r->route == ROUTE_TRANSLATIONS) r->fields.translate = 1;
     if (r->route == ROUTE_JOBS_SUBMIT) r->fields.stream = 0; /* a job's events have their own endpoint */
     const char *param = NULL;
@@ -610,14 +613,14 @@ static route route_of(const char *method, const char *url) {
     return ROUTE_OTHER;
 }
 
-/* The first call for a request: its headers are in, its body is not. */
+/* The first call for a request: its headers are in, its body is not.
+ *
+ * A request refused now (wrong key, body over the limit, not a form) is answered at once when
+ * it has no body, when the client waits for a go-ahead (Expect: 100-continue, as curl sends) or
+ * when the body is too large even to drain; otherwise its body is read and dropped first, since
+ * most clients (OpenAI's among them) cannot read an answer while they are still sending. */
 static enum MHD_Result begin_request(st_server *s, struct MHD_Connection *connection, const char *url,
                                      const char *method, request **out) {
-    int api = strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/v1") == 0;
-    if (api && !authorized(s, connection)) {
-        return respond_error(connection, 401, "missing or wrong API key: send 'Authorization: Bearer KEY'", NULL,
-                             "invalid_api_key");
-    }
     request *r = calloc(1, sizeof *r);
     if (!r) return MHD_NO;
     r->server = s;
@@ -626,29 +629,34 @@ static enum MHD_Result begin_request(st_server *s, struct MHD_Connection *connec
     st_request_fields_init(&r->fields);
     r->route = route_of(method, url);
     *out = r;
-    if (r->route == ROUTE_OTHER) return MHD_YES;
 
-    /* A body over the limit is refused before it is read when the client waits for a go-ahead
-     * (Expect: 100-continue, as curl sends) or when it is too large even to drain; otherwise it is
-     * read and dropped first, since most clients cannot read an answer while they are still
-     * sending (the limit allows for the form's other fields and framing). */
     const char *length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *chunked = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     const char *expect = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
     unsigned long long declared = length ? strtoull(length, NULL, 10) : 0;
-    if (declared > drain_limit(s) || (declared > s->config.max_upload_bytes + MAX_FORM_OVERHEAD && expect &&
-                                      strcasecmp(expect, "100-continue") == 0)) {
-        char message[160];
-        snprintf(message, sizeof message, "the request is larger than this server's limit of %zu bytes",
-                 s->config.max_upload_bytes);
-        return respond_error(connection, 413, message, "file", "file_too_large");
+    int has_body = declared > 0 || chunked;
+    int waits = expect && strcasecmp(expect, "100-continue") == 0;
+
+    int api = strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/v1") == 0;
+    if (api && !authorized(s, connection)) {
+        request_fail(r, 401, NULL, "invalid_api_key", "missing or wrong API key: send 'Authorization: Bearer KEY'");
+    } else if (r->route != ROUTE_OTHER) {
+        /* the limit allows for the form's other fields and framing */
+        if (declared > s->config.max_upload_bytes + MAX_FORM_OVERHEAD) {
+            request_fail(r, 413, "file", "file_too_large",
+                         "the request is larger than this server's limit of %zu bytes", s->config.max_upload_bytes);
+        } else {
+            const char *type = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+            st_multipart_handler handler = {
+                .on_part = on_part, .on_data = on_data, .on_part_end = on_part_end, .user = r};
+            st_error err;
+            st_error_clear(&err);
+            if (st_multipart_create(type, &handler, &r->parser, &err) != STENO_OK) {
+                request_fail(r, 400, NULL, "invalid_multipart", "%s", st_error_message(&err));
+            }
+        }
     }
-    const char *type = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    st_multipart_handler handler = {.on_part = on_part, .on_data = on_data, .on_part_end = on_part_end, .user = r};
-    st_error err;
-    st_error_clear(&err);
-    if (st_multipart_create(type, &handler, &r->parser, &err) != STENO_OK) {
-        return respond_error(connection, 400, st_error_message(&err), NULL, "invalid_multipart");
-    }
+    if (r->error_status && (!has_body || waits || declared > drain_limit(s))) return respond_failure(r, connection);
     return MHD_YES;
 }
 
@@ -663,11 +671,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         r->body_bytes += n;
-        if (!r->parser) return MHD_YES; /* a body nobody asked for */
-        if (r->error_status) {
-            /* read on to answer with the error, but not forever */
-            return r->body_bytes > drain_limit(s) ? MHD_NO : MHD_YES;
-        }
+        /* a refused request, or a body nobody asked for: read on to answer, but not forever */
+        if (r->error_status || !r->parser) return r->body_bytes > drain_limit(s) ? MHD_NO : MHD_YES;
         st_error err;
         st_error_clear(&err);
         if (st_multipart_feed(r->parser, upload_data, n, &err) != STENO_OK) {
@@ -676,6 +681,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
         return MHD_YES;
     }
 
+    if (r->error_status) return respond_failure(r, connection);
     if (r->route != ROUTE_OTHER) return finish_upload(r, connection);
     if (strcmp(url, "/health") == 0 && strcmp(method, "GET") == 0) {
         int queued, running;
