@@ -9,8 +9,12 @@
  *      dimension by dimension over the recording's windows;
  *   4. the windows clustered by cluster.h (centroid linkage on cosine distance, minimum cluster
  *      size 3, the speaker-count options);
- *   5. each speech frame takes the speaker of the nearest window centre; runs of one speaker
- *      become turns.
+ *   5. each speech frame takes the speaker of the nearest window centre;
+ *   6. unless an exact count is asked for, speakers whose speech frames one full-covariance
+ *      Gaussian over the cepstra explains as well as two (delta BIC, penalty weight 1.9) are
+ *      merged, down to min_speakers;
+ *   7. with two speakers or more, each speech frame is relabelled by the speakers' Gaussians
+ *      (summed log-likelihood over +-0.5 s); runs of one speaker become turns.
  *
  * bench/README.md gives the measured DER of this recipe and the others that were tried.
  */
