@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "audio/audio.h"
+#include "diarize/diarize.h"
 #include "diarize/pyannote_pipeline.h"
 #include "nn/threads.h"
 #include "util/strbuf.h"
@@ -70,17 +71,12 @@ int main(int argc, char **argv) {
         const char *dot = strrchr(name, '.');
         char uri[256];
         snprintf(uri, sizeof uri, "%.*s", dot ? (int)(dot - name) : (int)strlen(name), name);
-        char *names[100];
-        char storage[100][16];
-        for (int k = 0; k < 100; k++) {
-            snprintf(storage[k], sizeof storage[k], "SPEAKER_%02d", k);
-            names[k] = storage[k];
-        }
+        st_diarization view = {.turns = result.turns, .n_turns = result.n_turns, .n_speakers = result.n_speakers};
         st_strbuf text;
         st_strbuf_init(&text);
-        if (result.n_speakers <= 100)
-            st_rttm_format(uri, result.turns, result.n_turns, (const char *const *)names, &text);
-        if (text.data) fwrite(text.data, 1, text.length, stdout);
+        if (st_diarization_rttm(&view, uri, &text, &err) == STENO_OK && text.data) {
+            fwrite(text.data, 1, text.length, stdout);
+        }
         st_strbuf_free(&text);
         st_pyannote_result_free(&result);
         st_audio_free(&audio);

@@ -23,6 +23,7 @@ Writes into OUT_DIR:
 All arrays are little-endian float32, row-major.
 """
 import os
+import shutil
 import sys
 import wave
 
@@ -225,6 +226,7 @@ def write_hub(out, fit):
         _, snapshot = hf_repo(hub, repo, {"pytorch_model.bin": staged}, {})
         paths[repo] = os.path.join(snapshot, "pytorch_model.bin")
     write_pipeline_repo(hub, COMMIT)
+    shutil.rmtree(staging)  # the blobs are hard links (or copies) of these
     return paths
 
 

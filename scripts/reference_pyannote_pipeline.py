@@ -222,7 +222,6 @@ def diarize(samples, segmentation, wespeaker, threshold, min_cluster_size, speak
                                                                       wespeaker["resnet.seg_1.bias"]).numpy()
 
     def finish(num_speakers):
-        min_speakers = num_speakers or 1
         max_speakers = num_speakers or np.inf
         if max_speakers < 2:
             hard = np.zeros((n_chunks, n_local), dtype=int)

@@ -241,6 +241,32 @@ static void hostile_refs_are_refused(void **state) {
     st_test_sh("ln -s %s/victim %s/snapshots/v2 && printf v2 > %s/refs/main", tree, repo, repo);
     assert_int_equal(st_hf_cache_snapshot(repo, snapshot, sizeof snapshot, &err), STENO_ERR_FORMAT);
     assert_non_null(strstr(err.message, "outside"));
+    /* a FIFO as refs/main is refused, not read (which would block) */
+    st_test_sh("rm %s/refs/main && mkfifo %s/refs/main", repo, repo);
+    assert_int_equal(st_hf_cache_snapshot(repo, snapshot, sizeof snapshot, &err), STENO_ERR_FORMAT);
+    assert_non_null(strstr(err.message, "not a regular file"));
+    /* the parser alone: what a ref may hold */
+    static const struct {
+        const char *bytes, *name;
+    } refs[] = {
+        {COMMIT "\n", COMMIT},
+        {"  v1\r\n", "v1"},
+        {"main-copy_2.0", "main-copy_2.0"},
+        {"../../../victim", NULL},
+        {"a/b", NULL},
+        {".", NULL},
+        {"..", NULL},
+        {".hidden", NULL},
+        {"", NULL},
+        {"two words", NULL},
+    };
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+        char name[256];
+        int ok = st_hf_cache_parse_ref((const uint8_t *)refs[i].bytes, strlen(refs[i].bytes), name, sizeof name);
+        assert_int_equal(ok, refs[i].name != NULL);
+        if (ok) assert_string_equal(name, refs[i].name);
+    }
+    assert_int_equal(st_hf_cache_parse_ref((const uint8_t *)"v1\0../x", 7, snapshot, sizeof snapshot), 0);
 }
 
 /* Issue 13, 3: `convert --force` renamed its output over /dev/null (as root). Each target here is
@@ -311,6 +337,7 @@ static void check_shows_broken_copies_and_dangerous_pickles(void **state) {
         /* a ggml header that still names its model: listed as a model steno cannot use, and why */
         "steno cannot use it; checksum not checked (--verify)\n      (truncated at offset",
         "/steno/faster-whisper-base.en\n      BROKEN: steno cannot use it:",
+        "faster-whisper-base.en/model.bin is empty (0 bytes)",
         "/hub/models--Systran--faster-whisper-small\n      BROKEN: steno cannot use it:",
         "snapshots/" COMMIT " is missing",
         "/steno/tiny.pt\n      BROKEN: steno cannot use it:",

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audio/audio.h"
 #include "diarize/fbank.h"
@@ -27,6 +28,7 @@
 #include "diarize/rttm.h"
 #include "diarize/wespeaker.h"
 #include "nn/threads.h"
+#include "store_support.h"
 #include "test_support.h"
 
 /* max |ours - reference| / max |reference| */
@@ -295,9 +297,10 @@ static void test_config(void **unused) {
     }
 }
 
-/* Our turns against the reference pipeline's RTTM: the same turns, starts and lengths to the
- * RTTM's millisecond (a length may round the other way), the same speaker names. */
-static void expect_reference_turns(const char *file, const st_pyannote_result *result) {
+/* Turns against the reference pipeline's RTTM: the same turns, starts and lengths to the RTTM's
+ * millisecond (a length may round the other way), the same speaker names (names[speaker]). */
+static void expect_reference_turns(const char *file, const st_turn *turns, int n_turns, int n_speakers,
+                                   const char *const *names) {
     char path[4096];
     st_test_path(path, sizeof path, "STENO_REFERENCE_DIR", file);
     st_rttm expected;
@@ -306,19 +309,24 @@ static void expect_reference_turns(const char *file, const st_pyannote_result *r
     assert_int_equal(st_rttm_read(path, &expected, &err), STENO_OK);
     const st_rttm_file *reference = st_rttm_find(&expected, "sample");
     assert_non_null(reference);
-    printf("  %s: %d turns, %d speakers; reference: %d turns, %d speakers\n", file, result->n_turns, result->n_speakers,
+    printf("  %s: %d turns, %d speakers; reference: %d turns, %d speakers\n", file, n_turns, n_speakers,
            reference->n_turns, expected.n_speakers);
-    assert_int_equal(result->n_turns, reference->n_turns);
-    assert_int_equal(result->n_speakers, expected.n_speakers);
-    for (int i = 0; i < result->n_turns; i++) {
-        const st_turn *ours = &result->turns[i], *theirs = &reference->turns[i];
-        char name[16];
-        snprintf(name, sizeof name, "SPEAKER_%02d", ours->speaker);
+    assert_int_equal(n_turns, reference->n_turns);
+    assert_int_equal(n_speakers, expected.n_speakers);
+    for (int i = 0; i < n_turns; i++) {
+        const st_turn *ours = &turns[i], *theirs = &reference->turns[i];
         assert_true(fabs(ours->start - theirs->start) < 0.00051);
         assert_true(fabs((ours->end - ours->start) - (theirs->end - theirs->start)) < 0.0015);
-        assert_string_equal(name, expected.speakers[theirs->speaker]);
+        assert_string_equal(names[ours->speaker], expected.speakers[theirs->speaker]);
     }
     st_rttm_free(&expected);
+}
+
+static const char *const speaker_names[] = {"SPEAKER_00", "SPEAKER_01", "SPEAKER_02"};
+
+static void expect_reference_result(const char *file, const st_pyannote_result *result) {
+    assert_true(result->n_speakers <= 3);
+    expect_reference_turns(file, result->turns, result->n_turns, result->n_speakers, speaker_names);
 }
 
 static void test_pipeline(void **unused) {
@@ -333,12 +341,12 @@ static void test_pipeline(void **unused) {
     status = st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, NULL, &result, &err);
     if (status != STENO_OK) fprintf(stderr, "%s\n", err.message);
     assert_int_equal(status, STENO_OK);
-    expect_reference_turns("pyannote/pipeline.rttm", &result);
+    expect_reference_result("pyannote/pipeline.rttm", &result);
     st_pyannote_result_free(&result);
     /* three speakers imposed: the dendrogram is searched for three large clusters */
     st_pyannote_options three = {.num_speakers = 3};
     assert_int_equal(st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &three, &result, &err), STENO_OK);
-    expect_reference_turns("pyannote/pipeline_speakers_3.rttm", &result);
+    expect_reference_result("pyannote/pipeline_speakers_3.rttm", &result);
     st_pyannote_result_free(&result);
     st_pyannote_options single = {.num_speakers = 1};
     assert_int_equal(st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &single, &result, &err), STENO_OK);
@@ -350,12 +358,45 @@ static void test_pipeline(void **unused) {
     st_pyannote_close(pipeline);
 }
 
+/* `steno diarize --pipeline pyannote`: the pipeline found in the Hugging Face cache
+ * ($HF_HUB_CACHE), the RTTM it writes equal to the reference's. */
+static void test_cli(void **unused) {
+    (void)unused;
+    char out[4096], command[8192], rttm[4200];
+    snprintf(out, sizeof out, "%s/pyannote-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(out));
+    setenv("HF_HUB_CACHE", hub, 1);
+    snprintf(command, sizeof command, "diarize --pipeline pyannote -o %s %s", out,
+             st_test_data("diarization/pyannote_sample/sample.wav"));
+    char *output = NULL;
+    int status = st_test_run_cli(command, &output);
+    printf("  steno %s: %s", command, output);
+    assert_int_equal(status, 0);
+    free(output);
+    snprintf(rttm, sizeof rttm, "%s/sample.rttm", out);
+    st_rttm written;
+    st_rttm_init(&written);
+    st_error err;
+    assert_int_equal(st_rttm_read(rttm, &written, &err), STENO_OK);
+    const st_rttm_file *file = st_rttm_find(&written, "sample");
+    assert_non_null(file);
+    expect_reference_turns("pyannote/pipeline.rttm", file->turns, file->n_turns, written.n_speakers,
+                           (const char *const *)written.speakers);
+    st_rttm_free(&written);
+    unlink(rttm);
+    rmdir(out);
+    /* an unknown pipeline is a usage error */
+    assert_int_equal(st_test_run_cli("diarize --pipeline nemo x.wav", &output), 2);
+    assert_non_null(strstr(output, "neither 'default' nor 'pyannote'"));
+    free(output);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_segmentation), cmocka_unit_test(test_segmentation_without_sinc_buffers),
         cmocka_unit_test(test_fbank),        cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_refusals),     cmocka_unit_test(test_config),
-        cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_pipeline),     cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -785,16 +785,17 @@ static void cache_repository(void **state) {
     assert_non_null(strstr(repo_of, "models--org--tiny"));
     assert_false(st_hf_cache_snapshot_repo(repo, repo_of, sizeof repo_of));
 
-    /* refs/main: whitespace around the hash is fine, anything else is refused */
+    /* refs/main: a commit (whitespace around it is fine) or a plain snapshot name, which must
+     * then exist under snapshots/; a path or several lines are refused */
     static const struct {
         const char *ref, *needle;
         steno_status code;
     } refs[] = {
         {"  " COMMIT "\r\n", NULL, STENO_OK},
-        {"main", "40-digit hexadecimal", STENO_ERR_FORMAT},
-        {"0123456789abcdef0123456789abcdef0123456", "40-digit", STENO_ERR_FORMAT},
-        {COMMIT "8", "40-digit", STENO_ERR_FORMAT},
-        {"0123456789ABCDEF0123456789ABCDEF01234567", "40-digit", STENO_ERR_FORMAT},
+        {"main", "snapshots/main is missing", STENO_ERR_NOT_FOUND},
+        {"0123456789abcdef0123456789abcdef0123456", "is missing", STENO_ERR_NOT_FOUND},
+        {COMMIT "8", "is missing", STENO_ERR_NOT_FOUND},
+        {"0123456789ABCDEF0123456789ABCDEF01234567", "is missing", STENO_ERR_NOT_FOUND},
         {"../../../../../../../../../../../../etc", "40-digit", STENO_ERR_FORMAT},
         {COMMIT "\n" COMMIT, "40-digit", STENO_ERR_FORMAT},
         {"ffffffffffffffffffffffffffffffffffffffff", "snapshots/ffff", STENO_ERR_NOT_FOUND},

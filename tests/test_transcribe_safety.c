@@ -11,7 +11,10 @@
  *     <(...)) is read once and transcribed;
  *   - `steno transcribe f | true` (stdout closed at once) still transcribes and writes the files;
  *   - openai-whisper's spellings of the options work; -l takes language names; an English-only
- *     model refuses another language and translation with exit 2.
+ *     model refuses another language and translation with exit 2;
+ *   - --language-per-window on a recording that switches from English to Russian (the JFK clip,
+ *     silence to 30 s, two Russian clips) decodes the second window in Russian and says so per
+ *     segment in the json (multilingual tiny from the reference_multilingual fixture).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -287,6 +290,44 @@ static void openai_spellings_and_languages(void **state) {
     }
 }
 
+static void language_detected_per_window(void **state) {
+    (void)state;
+    char tiny[4096], path[1024], arguments[8192], *output;
+    if (!st_test_path(tiny, sizeof tiny, "STENO_TEST_MODELS", "derived/ggml-tiny.bin") || access(tiny, R_OK) != 0) {
+        print_message("derived/ggml-tiny.bin is missing (the reference_multilingual fixture makes it)\n");
+        skip();
+    }
+    const char *russian = st_test_data("asr/russian/deepspeech_ru.wav");
+    snprintf(path, sizeof path, "%s/switch.wav", work);
+    st_test_sh("/usr/bin/python3 -c \"import wave\n"
+               "out = wave.open('%s', 'wb'); out.setnchannels(1); out.setsampwidth(2); out.setframerate(16000)\n"
+               "def add(f):\n    w = wave.open(f); out.writeframes(w.readframes(w.getnframes())); return "
+               "w.getnframes()\n"
+               "n = add('%s'); out.writeframes(bytes(2 * (30 * 16000 - n))); add('%s'); out.close()\"",
+               path, audio, russian);
+    snprintf(arguments, sizeof arguments,
+             "transcribe %s -m %s -o %s/switch --language-per-window -f json --beam-size 1", path, tiny, work);
+    assert_int_equal(st_test_run_cli(arguments, &output), 0);
+    free(output);
+    snprintf(path, sizeof path, "%s/switch/switch.json", work);
+    char *json = st_test_read_file(path, NULL);
+    assert_non_null(json);
+    /* the first segment English, a later one Russian, in Cyrillic; the whole file's language
+     * stays the first window's */
+    char *english = strstr(json, "\"language\": \"en\"}, {\"id\": 1");
+    char *russian_segment = strstr(json, "\"language\": \"ru\"}");
+    assert_non_null(english);
+    assert_non_null(russian_segment);
+    assert_true(russian_segment > english);
+    assert_non_null(strstr(json, "\\u04")); /* Cyrillic, escaped as Python's json.dump does */
+    assert_non_null(strstr(json, "], \"language\": \"en\"}"));
+    free(json);
+    snprintf(arguments, sizeof arguments, "transcribe %s -m %s -l ru --language-per-window", audio, tiny);
+    assert_int_equal(st_test_run_cli(arguments, &output), 2);
+    assert_non_null(strstr(output, "cannot go with --language"));
+    free(output);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(output_folder_checked_first_and_files_replaced_atomically),
@@ -295,6 +336,7 @@ int main(void) {
         cmocka_unit_test(audio_that_cannot_be_read_twice),
         cmocka_unit_test(closed_stdout_still_writes_the_files),
         cmocka_unit_test(openai_spellings_and_languages),
+        cmocka_unit_test(language_detected_per_window),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

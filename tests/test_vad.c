@@ -235,7 +235,8 @@ static void words_stay_within_one_span(void **state) {
     (void)state;
     st_word words[] = {{.text = " ask", .start = 0.2, .end = 0.6}, {.text = " not", .start = 0.9, .end = 1.2}};
     st_segment segment = {.start = 0.0, .end = 1.4, .words = words, .n_words = 2};
-    st_vad_filter_map_segment(&segment, two_spans, 2);
+    const st_vad_speech speech = {.spans = two_spans, .n_spans = 2};
+    st_vad_filter_map_segment(&segment, &speech);
     assert_float_equal(words[0].start, 1.2, 1e-9);
     assert_float_equal(words[0].end, 1.6, 1e-9);
     /* middle 1.05 lies in the second span: both ends are taken there */
@@ -245,9 +246,38 @@ static void words_stay_within_one_span(void **state) {
     assert_float_equal(segment.end, 5.2, 1e-9);
 
     st_segment plain = {.start = 0.4, .end = 1.4};
-    st_vad_filter_map_segment(&plain, two_spans, 2);
+    st_vad_filter_map_segment(&plain, &speech);
     assert_float_equal(plain.start, 1.4, 1e-9);
     assert_float_equal(plain.end, 5.4, 1e-9);
+}
+
+/* A segment without words that runs over a junction starts (ends) in the span where the VAD
+ * heard speech: here at 1.0–1.6 s and 5.2–6.0 s of the recording. */
+static void segments_without_words_start_where_speech_is(void **state) {
+    (void)state;
+    float probs[220];
+    for (int i = 0; i < 220; i++) {
+        double t = (double)i * FRAME / 16000;
+        probs[i] = (t >= 1.0 && t < 1.6) || (t >= 5.2 && t < 6.0) ? 0.9f : 0.1f;
+    }
+    const st_vad_speech speech = {.spans = two_spans, .n_spans = 2, .probs = probs, .n_frames = 220, .threshold = 0.5f};
+    /* joined 0.8 is 1.8 s, after the first span's speech: the text begins in the second span */
+    st_segment late = {.start = 0.8, .end = 1.9};
+    st_vad_filter_map_segment(&late, &speech);
+    assert_float_equal(late.start, 5.0, 1e-9);
+    assert_float_equal(late.end, 5.9, 1e-9);
+    /* joined 0.2 is 1.2 s, in speech: kept; joined 1.3 is 5.3 s, after speech resumed: kept */
+    st_segment both = {.start = 0.2, .end = 1.3};
+    st_vad_filter_map_segment(&both, &speech);
+    assert_float_equal(both.start, 1.2, 1e-9);
+    assert_float_equal(both.end, 5.3, 1e-9);
+    /* joined 1.1 is 5.1 s, before the second span's speech: the text ended in the first span */
+    st_segment early = {.start = 0.2, .end = 1.1};
+    st_vad_filter_map_segment(&early, &speech);
+    assert_float_equal(early.start, 1.2, 1e-9);
+    assert_float_equal(early.end, 2.0, 1e-9);
+    assert_true(st_vad_speech_between(&speech, 0.0, 0.5));
+    assert_false(st_vad_speech_between(&speech, 0.65, 1.0));
 }
 
 /* ---- a protobuf writer just big enough for ONNX test files ---- */
@@ -406,6 +436,7 @@ int main(void) {
         cmocka_unit_test(invalid_options_are_refused),
         cmocka_unit_test(times_map_back_to_the_recording),
         cmocka_unit_test(words_stay_within_one_span),
+        cmocka_unit_test(segments_without_words_start_where_speech_is),
         cmocka_unit_test(onnx_reads_initializers_and_constants_in_subgraphs),
         cmocka_unit_test(onnx_refuses_damaged_bytes),
         cmocka_unit_test(onnx_limits_nesting),

@@ -1,8 +1,10 @@
 /*
  * diarize.c — `steno diarize FILE... [--num-speakers N] [--min-speakers N] [--max-speakers N]
- * [-o DIR]`: who spoke when, as one RTTM file per audio file (<name>.rttm in DIR), with the
- * default pipeline (src/diarize/diarize.h), which needs no model download; and the helpers
- * `transcribe --diarize` shares.
+ * [--pipeline default|pyannote] [-o DIR]`: who spoke when, as one RTTM file per audio file
+ * (<name>.rttm in DIR), with the default pipeline (src/diarize/diarize.h), which needs no model
+ * download, or with --pipeline pyannote pyannote 3.1's recipe on the user's
+ * pyannote/speaker-diarization-3.1 checkpoints (src/diarize/pyannote_pipeline.h), found in the
+ * model folders and read in place; and the helpers `transcribe --diarize` shares.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -10,11 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio/audio.h"
 #include "cli/commands.h"
 #include "diarize/assign.h"
+#include "diarize/pyannote_pipeline.h"
+#include "nn/threads.h"
 #include "output/output.h"
+#include "store/store.h"
 
-enum { OPT_NUM_SPEAKERS = 256, OPT_MIN_SPEAKERS, OPT_MAX_SPEAKERS, OPT_VAD_MODEL };
+enum { OPT_NUM_SPEAKERS = 256, OPT_MIN_SPEAKERS, OPT_MAX_SPEAKERS, OPT_VAD_MODEL, OPT_PIPELINE };
 
 static void usage(FILE *out) {
     fprintf(out, "usage: steno diarize FILE... [options]\n"
@@ -26,6 +32,9 @@ static void usage(FILE *out) {
                  "      --min-speakers N      at least N speakers\n"
                  "      --max-speakers N      at most N speakers\n"
                  "      --vad-model PATH      Silero VAD ONNX file (default: silero-vad in the model folders)\n"
+                 "      --pipeline NAME       default (the above, no download) or pyannote: pyannote 3.1's\n"
+                 "                            recipe on pyannote/speaker-diarization-3.1 and its two nets,\n"
+                 "                            read in place from the model folders (the Hugging Face cache)\n"
                  "  -t, --threads N           CPU threads (default 2)\n");
 }
 
@@ -84,6 +93,38 @@ steno_status st_cli_diarize_transcript(st_diarizer *diarizer, const char *audio_
     return status;
 }
 
+/* pyannote/speaker-diarization-3.1 from the model folders, with the nets its config names. */
+static st_pyannote *open_pyannote(void) {
+    st_store store;
+    st_store_init(&store, NULL, 0);
+    char path[4096], why[2048] = "";
+    st_error err;
+    st_pyannote *pipeline = NULL;
+    if (st_store_resolve(&store, ST_PYANNOTE_PIPELINE_REPO, path, sizeof path, why, sizeof why, &err) != STENO_OK) {
+        fprintf(stderr, "steno diarize: %s\n", why[0] ? why : st_error_message(&err));
+    } else if (st_pyannote_open(path, &pipeline, &err) != STENO_OK) {
+        fprintf(stderr, "steno diarize: %s\n", st_error_message(&err));
+    }
+    return pipeline;
+}
+
+/* One file through the pyannote pipeline; its turns (which may overlap) become *out's. */
+static steno_status diarize_pyannote(st_pyannote *pipeline, const char *path, const st_diarize_options *options,
+                                     st_diarization *out, st_error *err) {
+    memset(out, 0, sizeof *out);
+    st_audio audio;
+    steno_status status = st_audio_decode_file(path, 16000, &audio, err);
+    if (status != STENO_OK) return status;
+    st_pyannote_options counts = {options->num_speakers, options->min_speakers, options->max_speakers};
+    st_pyannote_result result;
+    status = st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &counts, &result, err);
+    st_audio_free(&audio);
+    if (status == STENO_OK) {
+        *out = (st_diarization){.turns = result.turns, .n_turns = result.n_turns, .n_speakers = result.n_speakers};
+    }
+    return status;
+}
+
 int st_cli_diarize(int argc, char **argv) {
     static const struct option long_options[] = {
         {"output-dir", required_argument, NULL, 'o'},
@@ -92,13 +133,14 @@ int st_cli_diarize(int argc, char **argv) {
         {"min-speakers", required_argument, NULL, OPT_MIN_SPEAKERS},
         {"max-speakers", required_argument, NULL, OPT_MAX_SPEAKERS},
         {"vad-model", required_argument, NULL, OPT_VAD_MODEL},
+        {"pipeline", required_argument, NULL, OPT_PIPELINE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     st_diarize_options options = st_diarize_default_options();
     options.n_threads = 2;
     const char *output_dir = ".", *vad_model = ST_DIARIZE_VAD_MODEL;
-    int c;
+    int c, pyannote = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:t:h", long_options, NULL)) != -1) {
         int *count = c == 't'                ? &options.n_threads
@@ -120,6 +162,13 @@ int st_cli_diarize(int argc, char **argv) {
         case OPT_VAD_MODEL:
             vad_model = optarg;
             break;
+        case OPT_PIPELINE:
+            if (strcmp(optarg, "default") != 0 && strcmp(optarg, "pyannote") != 0) {
+                fprintf(stderr, "steno diarize: --pipeline: '%s' is neither 'default' nor 'pyannote'\n", optarg);
+                return ST_EXIT_USAGE;
+            }
+            pyannote = !strcmp(optarg, "pyannote");
+            break;
         case 'h':
             usage(stdout);
             return ST_EXIT_OK;
@@ -139,12 +188,19 @@ int st_cli_diarize(int argc, char **argv) {
         fprintf(stderr, "steno diarize: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
     }
-    st_diarizer *diarizer = st_cli_open_diarizer("diarize", vad_model);
-    if (!diarizer) return ST_EXIT_FAILURE;
+    st_diarizer *diarizer = NULL;
+    st_pyannote *pipeline = NULL;
+    if (pyannote) {
+        st_nn_set_threads(options.n_threads);
+        if (!(pipeline = open_pyannote())) return ST_EXIT_FAILURE;
+    } else if (!(diarizer = st_cli_open_diarizer("diarize", vad_model))) {
+        return ST_EXIT_FAILURE;
+    }
     int exit_code = ST_EXIT_OK;
     for (int i = optind; i < argc; i++) {
         st_diarization diarization;
-        steno_status status = st_diarize_file(diarizer, argv[i], &options, &diarization, &err);
+        steno_status status = pipeline ? diarize_pyannote(pipeline, argv[i], &options, &diarization, &err)
+                                       : st_diarize_file(diarizer, argv[i], &options, &diarization, &err);
         if (status == STENO_OK) status = save_rttm(&diarization, output_dir, argv[i], &err);
         if (status == STENO_OK) {
             printf("%s: %d speaker%s, %d turn%s\n", argv[i], diarization.n_speakers,
@@ -162,5 +218,6 @@ int st_cli_diarize(int argc, char **argv) {
         st_diarization_free(&diarization);
     }
     st_diarizer_free(diarizer);
+    st_pyannote_close(pipeline);
     return exit_code;
 }

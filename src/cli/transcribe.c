@@ -36,7 +36,7 @@
 typedef struct settings {
     const char *model, *language, *task, *formats, *output_dir, *initial_prompt, *prepend, *append;
     int threads, beam_size, best_of, condition_on_previous_text, without_timestamps, word_timestamps;
-    int highlight_words, max_line_width, max_line_count, max_words_per_line, quiet, fp16;
+    int highlight_words, max_line_width, max_line_count, max_words_per_line, quiet, fp16, language_per_window;
     double patience, temperature, increment, no_speech_threshold, logprob_threshold, compression_ratio_threshold;
     double hallucination_silence_threshold; /* < 0: not given */
     const char *vad_model, *compute_type;
@@ -72,13 +72,16 @@ static const option_spec option_table[] = {
      "model name (tiny, base.en, ...) or a model file or folder (default base.en)"},
     {"language", 'l', KIND_TEXT, FIELD(language), 0, 0, "LANG",
      "spoken language, a code or a name (en, Russian); default: detect (English for .en models)"},
+    {"language-per-window", 0, KIND_FLAG, FIELD(language_per_window), 0, 0, NULL,
+     "detect the language on every 30 s window, not only the first (json: each segment's language)"},
     {"task", 0, KIND_TEXT, FIELD(task), 0, 0, "TASK", "transcribe or translate (to English)"},
     {"output-format", 'f', KIND_TEXT, FIELD(formats), 0, 0, "F",
      "txt, vtt, srt, tsv, json or all; a comma list (default all)"},
     {"output-dir", 'o', KIND_TEXT, FIELD(output_dir), 0, 0, "DIR",
      "where output files go, created with its parents (default .)"},
     {"compute-type", 0, KIND_TEXT, FIELD(compute_type), 0, 0, "TYPE",
-     "auto|fp32|int8: auto computes as the weights are stored (int8 files in integers); int8 quantizes every layer on load (default auto)"},
+     "auto|fp32|int8: auto computes as the weights are stored (int8 files in integers); int8 quantizes every layer on "
+     "load (default auto)"},
     {"threads", 't', KIND_INT, FIELD(threads), 1, 256, "N", "CPU threads (default 2)"},
     {"beam-size", 0, KIND_INT, FIELD(beam_size), 1, MAX_HYPOTHESES, "N", "beam width at temperature 0 (default 5)"},
     {"best-of", 0, KIND_INT, FIELD(best_of), 1, MAX_HYPOTHESES, "N", "samples at temperature > 0 (default 5)"},
@@ -401,6 +404,10 @@ int st_cli_transcribe(int argc, char **argv) {
                 s.language);
         return ST_EXIT_USAGE;
     }
+    if (s.language_per_window && s.language) {
+        fprintf(stderr, "steno transcribe: --language-per-window detects the language: it cannot go with --language\n");
+        return ST_EXIT_USAGE;
+    }
     st_diarize_options speakers = st_diarize_default_options();
     speakers.num_speakers = s.num_speakers, speakers.min_speakers = s.min_speakers;
     speakers.max_speakers = s.max_speakers, speakers.n_threads = s.threads;
@@ -428,6 +435,7 @@ int st_cli_transcribe(int argc, char **argv) {
     }
     if (options.n_temperatures == 0) options.temperatures[options.n_temperatures++] = (float)s.temperature;
     options.language = st_language_code(s.language);
+    options.language_per_window = s.language_per_window;
     options.translate = s.task && !strcmp(s.task, "translate");
     options.n_threads = s.threads;
     options.beam_size = s.beam_size;
@@ -495,11 +503,13 @@ int st_cli_transcribe(int argc, char **argv) {
     }
     /* openai-whisper falls back to English with a warning; a wrong language or task on an
      * English-only model is a usage error here, said before any audio is read */
-    if (!st_whisper_context_is_multilingual(context) &&
-        ((options.language && strcmp(options.language, "en") != 0) || options.translate)) {
+    if (!st_whisper_context_is_multilingual(context) && ((options.language && strcmp(options.language, "en") != 0) ||
+                                                         options.translate || options.language_per_window)) {
         fprintf(stderr, "steno transcribe: %s is an English-only model: it cannot %s\n", s.model,
-                options.translate ? "translate (--task translate needs a multilingual model)"
-                                  : "transcribe another language than English (-l needs a multilingual model)");
+                options.translate             ? "translate (--task translate needs a multilingual model)"
+                : options.language_per_window ? "detect languages (--language-per-window needs a multilingual model)"
+                                              : "transcribe another language than English (-l needs a multilingual "
+                                                "model)");
         st_whisper_context_free(context);
         return ST_EXIT_USAGE;
     }

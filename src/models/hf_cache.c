@@ -106,6 +106,20 @@ static steno_status only_snapshot(const char *repo_dir, char *snapshot, size_t s
     return snapshot_inside(repo_dir, name, snapshot, size, err);
 }
 
+int st_hf_cache_parse_ref(const uint8_t *data, size_t size, char *name, size_t name_size) {
+    /* huggingface_hub writes the bare commit; allow surrounding whitespace, nothing else */
+    size_t start = 0, end = size;
+    while (start < end && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n'))
+        start++;
+    while (end > start &&
+           (data[end - 1] == ' ' || data[end - 1] == '\t' || data[end - 1] == '\r' || data[end - 1] == '\n'))
+        end--;
+    if (end - start >= name_size || !valid_ref((const char *)data + start, end - start)) return 0;
+    memcpy(name, data + start, end - start);
+    name[end - start] = '\0';
+    return 1;
+}
+
 steno_status st_hf_cache_snapshot(const char *repo_dir, char *snapshot, size_t size, st_error *err) {
     char ref_path[CACHE_PATH_SIZE];
     if (!join(ref_path, sizeof ref_path, repo_dir, "refs/main")) {
@@ -113,25 +127,21 @@ steno_status st_hf_cache_snapshot(const char *repo_dir, char *snapshot, size_t s
     }
     struct stat st;
     if (lstat(ref_path, &st) != 0 && errno == ENOENT) return only_snapshot(repo_dir, snapshot, size, err);
+    /* a FIFO or a device would block or stream forever: only a regular file is read */
+    if (stat(ref_path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        return st_error_set(err, STENO_ERR_FORMAT, "%s: not a regular file", ref_path);
+    }
     FILE *f = fopen(ref_path, "rb");
     if (!f) return st_error_set(err, STENO_ERR_IO, "%s: cannot open: %s", ref_path, strerror(errno));
-    /* huggingface_hub writes the bare commit; allow surrounding whitespace, nothing else */
-    char text[300];
-    size_t n = fread(text, 1, sizeof text - 1, f);
+    char text[300], name[256];
+    size_t n = fread(text, 1, sizeof text, f);
     fclose(f);
-    text[n] = '\0';
-    size_t start = 0, end = n;
-    while (start < end && text[start] && strchr(" \t\r\n", text[start]))
-        start++;
-    while (end > start && text[end - 1] && strchr(" \t\r\n", text[end - 1]))
-        end--;
-    if (n == sizeof text - 1 || memchr(text, '\0', n) || !valid_ref(text + start, end - start)) {
+    if (n == sizeof text || !st_hf_cache_parse_ref((const uint8_t *)text, n, name, sizeof name)) {
         return st_error_set(err, STENO_ERR_FORMAT,
                             "%s: expected a 40-digit hexadecimal commit hash (or a plain snapshot name), not a path",
                             ref_path);
     }
-    text[end] = '\0';
-    return snapshot_inside(repo_dir, text + start, snapshot, size, err);
+    return snapshot_inside(repo_dir, name, snapshot, size, err);
 }
 
 /* Checks one snapshot folder's entries, descending into real subfolders. */

@@ -18,6 +18,7 @@
 #define ST_MODELS_HF_CACHE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -34,6 +35,11 @@ int st_hf_cache_snapshot_repo(const char *dir, char *repo, size_t repo_size);
  * and no ref to choose), STENO_ERR_FORMAT when refs/main is not a commit hash or plain name
  * or its snapshot resolves outside snapshots/. */
 steno_status st_hf_cache_snapshot(const char *repo_dir, char *snapshot, size_t size, st_error *err);
+
+/* The snapshot name refs/main's bytes give: a 40-hex commit or a plain name (letters, digits,
+ * '.', '_', '-', not starting with '.'), surrounding whitespace allowed, written NUL-terminated
+ * to name. 0 for anything else: a path, an empty ref, NUL bytes, a name that does not fit. */
+int st_hf_cache_parse_ref(const uint8_t *data, size_t size, char *name, size_t name_size);
 
 /* Checks that every file of snapshot_dir (and of its subfolders) resolves to a regular file
  * inside repo_dir. */

@@ -116,34 +116,62 @@ static void portable_gelu(float *x, size_t n) {
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
 }
 
-void st_nn_portable_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
-                           float *scores) {
+/* A stored key or value: float32, or a half (halves is constant after inlining, so each
+ * instance is a plain loop the compiler vectorises). */
+static inline __attribute__((always_inline)) float stored(const void *base, size_t index, const int halves) {
+    return halves ? st_fp16_to_fp32(((const uint16_t *)base)[index]) : ((const float *)base)[index];
+}
+
+static inline __attribute__((always_inline)) void scores_any(const float *q, int n_q, int q_stride, const void *kt,
+                                                             int d_head, int n_kv, float scale, float *scores,
+                                                             const int halves) {
     for (int i = 0; i < n_q; i++) {
         float *row = scores + (size_t)i * n_kv;
         for (int j = 0; j < n_kv; j++)
             row[j] = 0.0f;
         for (int c = 0; c < d_head; c++) {
-            const float weight = q[(size_t)i * q_stride + c], *keys = kt + (size_t)c * n_kv;
+            const float weight = q[(size_t)i * q_stride + c];
             for (int j = 0; j < n_kv; j++)
-                row[j] += weight * keys[j];
+                row[j] += weight * stored(kt, (size_t)c * n_kv + j, halves);
         }
         for (int j = 0; j < n_kv; j++)
             row[j] *= scale;
     }
 }
 
-void st_nn_portable_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
-                                 float *out, int out_stride) {
+static inline __attribute__((always_inline)) void weighted_any(const float *p, int n_q, int n_kv, const void *v,
+                                                               int v_stride, int d_head, float *out, int out_stride,
+                                                               const int halves) {
     for (int i = 0; i < n_q; i++) {
         float *row = out + (size_t)i * out_stride;
         for (int c = 0; c < d_head; c++)
             row[c] = 0.0f;
         for (int j = 0; j < n_kv; j++) {
-            const float weight = p[(size_t)i * n_kv + j], *values = v + (size_t)j * v_stride;
+            const float weight = p[(size_t)i * n_kv + j];
             for (int c = 0; c < d_head; c++)
-                row[c] += weight * values[c];
+                row[c] += weight * stored(v, (size_t)j * v_stride + c, halves);
         }
     }
+}
+
+void st_nn_portable_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
+                           float *scores) {
+    scores_any(q, n_q, q_stride, kt, d_head, n_kv, scale, scores, 0);
+}
+
+void st_nn_portable_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
+                                 float *out, int out_stride) {
+    weighted_any(p, n_q, n_kv, v, v_stride, d_head, out, out_stride, 0);
+}
+
+void st_nn_portable_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
+                               float scale, float *scores) {
+    scores_any(q, n_q, q_stride, kt, d_head, n_kv, scale, scores, 1);
+}
+
+void st_nn_portable_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride, int d_head,
+                                     float *out, int out_stride) {
+    weighted_any(p, n_q, n_kv, v, v_stride, d_head, out, out_stride, 1);
 }
 
 uint16_t st_nn_to_bf16(float value) {
@@ -182,38 +210,6 @@ void st_nn_portable_attend_bf16(const float *q, int q_stride, int n_q, const uin
             const uint16_t *pair = values + (size_t)(j / 2) * ST_NN_BF16_HEAD * 2 + j % 2;
             for (int c = 0; c < ST_NN_BF16_HEAD; c++)
                 row[c] += weight * from_bf16(pair[2 * c]);
-        }
-    }
-}
-
-void st_nn_portable_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
-                               float scale, float *scores) {
-    for (int i = 0; i < n_q; i++) {
-        float *row = scores + (size_t)i * n_kv;
-        for (int j = 0; j < n_kv; j++)
-            row[j] = 0.0f;
-        for (int c = 0; c < d_head; c++) {
-            const float weight = q[(size_t)i * q_stride + c];
-            const uint16_t *keys = kt + (size_t)c * n_kv;
-            for (int j = 0; j < n_kv; j++)
-                row[j] += weight * st_fp16_to_fp32(keys[j]);
-        }
-        for (int j = 0; j < n_kv; j++)
-            row[j] *= scale;
-    }
-}
-
-void st_nn_portable_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride, int d_head,
-                                     float *out, int out_stride) {
-    for (int i = 0; i < n_q; i++) {
-        float *row = out + (size_t)i * out_stride;
-        for (int c = 0; c < d_head; c++)
-            row[c] = 0.0f;
-        for (int j = 0; j < n_kv; j++) {
-            const float weight = p[(size_t)i * n_kv + j];
-            const uint16_t *values = v + (size_t)j * v_stride;
-            for (int c = 0; c < d_head; c++)
-                row[c] += weight * st_fp16_to_fp32(values[c]);
         }
     }
 }

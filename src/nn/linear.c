@@ -146,22 +146,25 @@ static steno_status pack_i8(st_nn_linear *layer, const unsigned char *q, const u
 /* Quantizes a float32 weight on load, a scale per output row: scale = 127 / max |w|, q =
  * nearest(w * scale) (CTranslate2's int8 quantization), then packs it. */
 static steno_status quantize_on_load(st_nn_linear *layer, const st_tensor *weight, int n_out, int n_in, st_error *err) {
-    float *values;
-    steno_status status = STENO_OK;
-    if (weight->dtype == ST_DTYPE_F16) { /* the common case, through the vector conversion */
-        values = st_nn_alloc((size_t)n_out * n_in);
-        if (!values) return st_error_set(err, STENO_ERR_NO_MEMORY, "tensor '%s': out of memory", weight->name);
-        st_nn_kernels_best()->f16_to_f32(weight->data, values, (size_t)n_out * n_in);
-    } else if ((status = st_nn_tensor_to_f32(weight, &values, err)) != STENO_OK) {
-        return status;
-    }
+    /* halves (the common case) a row at a time through the vector conversion, so no float32
+     * copy of the whole weight exists at once; other types converted whole */
+    const int halves = weight->dtype == ST_DTYPE_F16;
+    float *values = NULL;
+    steno_status status = halves ? STENO_OK : st_nn_tensor_to_f32(weight, &values, err);
+    if (status != STENO_OK) return status;
     unsigned char *q = malloc((size_t)n_out * n_in);
     float *scales = malloc((size_t)n_out * sizeof *scales);
-    if (!q || !scales) {
+    float *row_buffer = halves ? malloc((size_t)n_in * sizeof *row_buffer) : NULL;
+    if (!q || !scales || (halves && !row_buffer)) {
         status = STENO_ERR_NO_MEMORY;
     } else {
         for (int o = 0; o < n_out; o++) {
             const float *row = values + (size_t)o * n_in;
+            if (halves) {
+                st_nn_kernels_best()->f16_to_f32((const unsigned char *)weight->data + (size_t)o * n_in * 2, row_buffer,
+                                                 (size_t)n_in);
+                row = row_buffer;
+            }
             float max = 0.0f;
             for (int i = 0; i < n_in; i++)
                 max = fabsf(row[i]) > max ? fabsf(row[i]) : max;
@@ -173,6 +176,7 @@ static steno_status quantize_on_load(st_nn_linear *layer, const st_tensor *weigh
     }
     free(q);
     free(scales);
+    free(row_buffer);
     st_nn_free(values);
     if (status != STENO_OK)
         return st_error_set(err, status, "tensor '%s': cannot allocate its int8 copy", weight->name);

@@ -520,6 +520,12 @@ static steno_status render_json(const st_transcript *t, st_strbuf *out) {
             }
             st_strbuf_append_char(out, ']');
         }
+        /* Not in openai's result: the language each window was decoded in, when it was detected
+         * per window (--language-per-window) */
+        if (t->language_per_segment) {
+            append_json_key(out, "language");
+            append_json_string(out, s->language);
+        }
         /* Not in openai's result: the diarization label, named as whisperX names it. */
         if (s->speaker >= 0) st_strbuf_printf(out, ", \"speaker\": \"SPEAKER_%02d\"", s->speaker);
         st_strbuf_append_char(out, '}');

@@ -32,7 +32,8 @@ typedef struct st_segment {
     double temperature, avg_logprob, compression_ratio, no_speech_prob;
     st_word *words;
     int n_words;
-    int speaker; /* diarization label index, -1 when there is none */
+    int speaker;      /* diarization label index, -1 when there is none */
+    char language[8]; /* code of the language its window was decoded in; "" when not recorded */
 } st_segment;
 
 typedef struct st_transcript {
@@ -41,8 +42,9 @@ typedef struct st_transcript {
     st_segment *segments;
     int n_segments;
     int capacity;
-    bool has_words; /* word timestamps were computed: every segment carries its (maybe empty) words */
-    double duration; /* of the audio, in seconds */
+    bool has_words;            /* word timestamps were computed: every segment carries its (maybe empty) words */
+    bool language_per_segment; /* detected per window: each segment's language goes into the json */
+    double duration;           /* of the audio, in seconds */
 } st_transcript;
 
 void st_transcript_init(st_transcript *transcript);

@@ -250,6 +250,17 @@ void st_store_why_not_model(const char *path, const st_identity *id, char *out, 
         snprintf(out, size, "%s", st_error_message(&err));
         return;
     }
+    /* an empty weights file: the readers see no model at all, people see a failed download */
+    static const char *const weights[] = {"model.bin", "model.safetensors", "pytorch_model.bin"};
+    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) {
+        char member[4200];
+        struct stat st;
+        snprintf(member, sizeof member, "%s/%s", path, weights[i]);
+        if (stat(member, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+            snprintf(out, size, "%s is empty (0 bytes): an interrupted download or copy?", member);
+            return;
+        }
+    }
     st_model model;
     if (st_model_open(path, &model, &err) == STENO_OK) {
         st_model_free(&model);

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <stdatomic.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -313,16 +314,24 @@ static void strip_bounds(const char *text, size_t *begin, size_t *end) {
  * clip shorter than 30 s it ends in the log-mel of the padding's digital silence, not in the
  * zeros that the seek loop's windows are padded with, and the two give different languages'
  * probabilities. probs (NULL or one entry per language) receives their softmax. */
+static steno_status detect_encoded(st_whisper_context *c, float *probs, const char **code, st_error *err);
+
 static steno_status detect_on_mel(st_whisper_context *c, st_mel_source *mel, float *probs, const char **code,
                                   st_error *err) {
     steno_status status = st_mel_source_window(mel, 0, N_FRAMES, c->window, N_FRAMES, err);
     if (status != STENO_OK) return status;
     status = st_whisper_encode(&c->shared->model, &c->state, c->window, err);
     if (status != STENO_OK) return status;
+    return detect_encoded(c, probs, code, err);
+}
+
+/* The language of the window the encoder holds now: the logits of <|startoftranscript|> alone,
+ * restricted to the language tokens. */
+static steno_status detect_encoded(st_whisper_context *c, float *probs, const char **code, st_error *err) {
     int32_t sot = (int32_t)c->shared->special.sot;
     float *logits = malloc((size_t)c->shared->special.n_vocab * sizeof *logits);
     if (!logits) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-    status = st_whisper_decode(&c->shared->model, &c->state, &sot, 1, 0, logits, err);
+    steno_status status = st_whisper_decode(&c->shared->model, &c->state, &sot, 1, 0, logits, err);
     if (status == STENO_OK) {
         const int first = c->shared->special.sot + 1, count = st_tokenizer_n_languages(c->shared->tokenizer);
         int best = first;
@@ -666,6 +675,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
     }
     if ((status = st_transcript_set_language(out, language, err)) != STENO_OK) goto done;
     out->has_words = o->word_timestamps != 0;
+    const int detect_each_window = multilingual && !o->language && o->language_per_window;
+    out->language_per_segment = detect_each_window;
 
     int seek = 0, stop = 0;
     double last_speech_timestamp = 0.0;
@@ -684,6 +695,12 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
             continue;
         }
         if ((status = st_whisper_encode(&c->shared->model, &c->state, c->window, err)) != STENO_OK) goto done;
+        if (detect_each_window && seek > 0) {
+            const char *previous = language;
+            if ((status = detect_encoded(c, NULL, &language, err)) != STENO_OK) goto done;
+            /* text in another language would pull the decoder back into it: start afresh */
+            if (strcmp(previous, language) != 0) prompt_reset_since = n_all;
+        }
 
         /* <|startofprev|> + the latest history, then the SOT sequence */
         int n_initial = 0;
@@ -802,6 +819,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
             if (get_end(&ws, n_keep, &last_word_end)) last_speech_timestamp = last_word_end;
         }
 
+        for (int s = 0; s < n_keep; s++)
+            snprintf(ws.items[s].language, sizeof ws.items[s].language, "%s", language);
         const int first_new_segment = out->n_segments;
         if ((status = commit_segments(out, o, &ws, n_keep, &stop, err)) != STENO_OK) goto done;
 

@@ -52,6 +52,9 @@ enum { ST_MAX_TEMPERATURES = 16 };
 
 typedef struct st_transcribe_options {
     const char *language; /* code ("en", "ru"); NULL: detect on the first window (multilingual) */
+    /* With language NULL on a multilingual model: detect the language on every 30 s window, not
+     * only the first, and record it in each segment (a recording that switches language). */
+    int language_per_window;
     int translate;        /* task: translate to English instead of transcribe */
     float temperatures[ST_MAX_TEMPERATURES]; /* fallback schedule, tried in order */
     int n_temperatures;

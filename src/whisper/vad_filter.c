@@ -4,7 +4,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-void st_vad_filter_map_segment(st_segment *segment, const st_vad_span *spans, size_t n_spans) {
+#define START_MARGIN 0.1 /* seconds */
+
+/* The joined time where span k starts. */
+static double joined_start(const st_vad_span *spans, long k) {
+    size_t kept = 0;
+    for (long i = 0; i < k; i++)
+        kept += spans[i].end - spans[i].start;
+    return (double)kept / ST_VAD_SAMPLE_RATE;
+}
+
+int st_vad_speech_between(const st_vad_speech *speech, double from, double to) {
+    if (!speech->probs) return 1; /* unknown: assume speech, as the plain mapping does */
+    size_t start_of_span = 0, k = 0;
+    for (double t = from < 0 ? 0 : from; t < to; t += (double)ST_VAD_FRAME / ST_VAD_SAMPLE_RATE) {
+        size_t joined = (size_t)(t * ST_VAD_SAMPLE_RATE);
+        while (k < speech->n_spans && joined >= start_of_span + (speech->spans[k].end - speech->spans[k].start)) {
+            start_of_span += speech->spans[k].end - speech->spans[k].start;
+            k++;
+        }
+        if (k == speech->n_spans) return 0;
+        size_t frame = (speech->spans[k].start + joined - start_of_span) / ST_VAD_FRAME;
+        if (frame < speech->n_frames && speech->probs[frame] >= speech->threshold) return 1;
+    }
+    return 0;
+}
+
+void st_vad_filter_map_segment(st_segment *segment, const st_vad_speech *speech) {
+    const st_vad_span *spans = speech->spans;
+    size_t n_spans = speech->n_spans;
     if (segment->n_words > 0) {
         for (int i = 0; i < segment->n_words; i++) {
             st_word *w = &segment->words[i];
@@ -14,18 +42,29 @@ void st_vad_filter_map_segment(st_segment *segment, const st_vad_span *spans, si
         }
         segment->start = segment->words[0].start;
         segment->end = segment->words[segment->n_words - 1].end;
-    } else {
-        segment->start = st_vad_original_time(spans, n_spans, segment->start, -1);
-        segment->end = st_vad_original_time(spans, n_spans, segment->end, -1);
+        return;
     }
+    long first = st_vad_chunk_of(spans, n_spans, segment->start), last = st_vad_chunk_of(spans, n_spans, segment->end);
+    double start = st_vad_original_time(spans, n_spans, segment->start, first);
+    double end = st_vad_original_time(spans, n_spans, segment->end, last);
+    if (first < last) {
+        /* Past the frames at the start itself, which may still hold the tail of the speech
+         * before it: Whisper often starts a segment at the very time the previous one ended. */
+        double junction = joined_start(spans, first + 1);
+        if (!st_vad_speech_between(speech, segment->start + START_MARGIN, junction))
+            start = (double)spans[first + 1].start / ST_VAD_SAMPLE_RATE;
+        junction = joined_start(spans, last);
+        if (!st_vad_speech_between(speech, junction, segment->end))
+            end = (double)spans[last - 1].end / ST_VAD_SAMPLE_RATE;
+        if (end < start) end = start;
+    }
+    segment->start = start;
+    segment->end = end;
 }
 
 typedef struct bridge {
     const st_transcribe_options *options; /* the caller's */
-    const st_vad_span *spans;
-    size_t n_spans;
-    const float *probs; /* per ST_VAD_FRAME of the recording */
-    size_t n_frames;
+    st_vad_speech speech;
     st_word *words; /* scratch for the mapped copy of a segment's words */
     int capacity;
     int out_of_memory;
@@ -45,7 +84,7 @@ static int mapped_segment(void *user, const st_segment *segment) {
         memcpy(b->words, segment->words, (size_t)segment->n_words * sizeof *b->words);
         copy.words = b->words;
     }
-    st_vad_filter_map_segment(&copy, b->spans, b->n_spans);
+    st_vad_filter_map_segment(&copy, &b->speech);
     return b->options->on_segment(b->options->user, &copy);
 }
 
@@ -57,19 +96,7 @@ static int mapped_segment(void *user, const st_segment *segment) {
 
 static int has_speech(void *user, double from, double to) {
     const bridge *b = user;
-    size_t joined_start = 0; /* of span k on the joined timeline */
-    size_t k = 0;
-    for (double t = from + SPEECH_MARGIN; t < to; t += (double)ST_VAD_FRAME / ST_VAD_SAMPLE_RATE) {
-        size_t joined = (size_t)(t * ST_VAD_SAMPLE_RATE);
-        while (k < b->n_spans && joined >= joined_start + (b->spans[k].end - b->spans[k].start)) {
-            joined_start += b->spans[k].end - b->spans[k].start;
-            k++;
-        }
-        if (k == b->n_spans) return 0;
-        size_t frame = (b->spans[k].start + joined - joined_start) / ST_VAD_FRAME;
-        if (frame < b->n_frames && b->probs[frame] >= b->options->vad_options.threshold) return 1;
-    }
-    return 0;
+    return st_vad_speech_between(&b->speech, from + SPEECH_MARGIN, to);
 }
 
 static void forward_progress(void *user, double done, double total) {
@@ -111,7 +138,12 @@ steno_status st_transcribe_speech(st_whisper_context *context, const float *samp
         at += spans[i].end - spans[i].start;
     }
 
-    bridge b = {.options = options, .spans = spans, .n_spans = n_spans, .probs = probs, .n_frames = n_frames};
+    bridge b = {.options = options,
+                .speech = {.spans = spans,
+                           .n_spans = n_spans,
+                           .probs = probs,
+                           .n_frames = n_frames,
+                           .threshold = options->vad_options.threshold}};
     st_transcribe_options inner = *options;
     inner.vad = NULL;
     /* Joined speech changes abruptly at each junction, where Whisper often closes its text with
@@ -126,7 +158,7 @@ steno_status st_transcribe_speech(st_whisper_context *context, const float *samp
     status = st_transcribe(context, speech, n_speech, &inner, out, err);
     if (b.out_of_memory) status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for a segment's words");
     for (int i = first; status == STENO_OK && i < out->n_segments; i++)
-        st_vad_filter_map_segment(&out->segments[i], spans, n_spans);
+        st_vad_filter_map_segment(&out->segments[i], &b.speech);
     out->duration = (double)n_samples / ST_VAD_SAMPLE_RATE;
     free(b.words);
     free(speech);
