@@ -12,7 +12,7 @@
 
 #include "output/output.h"
 
-static const char *const format_names[] = {"json", "text", "srt", "vtt", "verbose_json"};
+static const char *const format_names[] = {"json", "text", "srt", "vtt", "verbose_json", "diarized_json"};
 
 const char *st_response_format_name(st_response_format format) {
     return (unsigned)format < sizeof format_names / sizeof format_names[0] ? format_names[format] : "json";
@@ -72,7 +72,8 @@ int st_request_field(st_request_fields *f, const char *name, const char *value, 
         while (i < sizeof format_names / sizeof format_names[0] && strcmp(format_names[i], value) != 0)
             i++;
         if (i == sizeof format_names / sizeof format_names[0]) {
-            return BAD("response_format '%.64s' is not one of json, text, srt, verbose_json, vtt", value);
+            return BAD("response_format '%.64s' is not one of json, text, srt, verbose_json, vtt, diarized_json",
+                       value);
         }
         f->format = (st_response_format)i;
     } else if (strcmp(name, "temperature") == 0) {
@@ -107,31 +108,45 @@ int st_request_field(st_request_fields *f, const char *name, const char *value, 
         if (parse_bool(value, &f->diarize)) return BAD("diarize must be true or false");
     } else if (strcmp(name, "num_speakers") == 0) {
         if (parse_int(value, 1, 64, &f->num_speakers)) return BAD("num_speakers must be an integer from 1 to 64");
+    } else if (strcmp(name, "min_speakers") == 0) {
+        if (parse_int(value, 1, 64, &f->min_speakers)) return BAD("min_speakers must be an integer from 1 to 64");
+    } else if (strcmp(name, "max_speakers") == 0) {
+        if (parse_int(value, 1, 64, &f->max_speakers)) return BAD("max_speakers must be an integer from 1 to 64");
     }
     return 0;
 }
 
-int st_request_check(const st_request_fields *f, const char **param, char *message, size_t size) {
-    /* The one place that says which extensions this build serves: diarization lands with its
-     * module; VAD needs its model. */
-    if (f->diarize) {
-        *param = "diarize";
-        return BAD("diarize is not available yet in this steno build");
-    }
-    if (f->vad) { /* Silero VAD, found in the model folders like any model */
-        char path[4096];
-        if (steno_model_resolve("silero-vad", path, sizeof path) != STENO_OK) {
-            *param = "vad";
-            return BAD("vad needs Silero VAD on the server: %s", steno_context_error(NULL));
+int st_request_check(st_request_fields *f, const char **param, char *message, size_t size) {
+    if (f->format == ST_RESPONSE_DIARIZED_JSON) f->diarize = 1; /* OpenAI: the format asks for speakers */
+    const char *speaker_fields[] = {"num_speakers", "min_speakers", "max_speakers"};
+    const int speaker_values[] = {f->num_speakers, f->min_speakers, f->max_speakers};
+    for (int i = 0; i < 3; i++) {
+        if (speaker_values[i] && !f->diarize) {
+            *param = speaker_fields[i];
+            return BAD("%s needs diarize=true", speaker_fields[i]);
         }
     }
-    if (f->num_speakers && !f->diarize) {
+    if (f->min_speakers && f->max_speakers && f->min_speakers > f->max_speakers) {
+        *param = "min_speakers";
+        return BAD("min_speakers (%d) is above max_speakers (%d)", f->min_speakers, f->max_speakers);
+    }
+    if (f->num_speakers && ((f->min_speakers && f->num_speakers < f->min_speakers) ||
+                            (f->max_speakers && f->num_speakers > f->max_speakers))) {
         *param = "num_speakers";
-        return BAD("num_speakers needs diarize=true");
+        return BAD("num_speakers (%d) is outside min_speakers..max_speakers", f->num_speakers);
     }
     if (f->stream && f->format != ST_RESPONSE_JSON && f->format != ST_RESPONSE_TEXT) {
         *param = "stream";
         return BAD("stream=true sends text events; response_format must be json or text");
+    }
+    /* The one place that says which extensions this server serves: VAD and diarization need
+     * Silero VAD, found in the model folders like any model. */
+    if (f->vad || f->diarize) {
+        char path[4096];
+        if (steno_model_resolve("silero-vad", path, sizeof path) != STENO_OK) {
+            *param = f->vad ? "vad" : "diarize";
+            return BAD("%s needs Silero VAD on the server: %s", *param, steno_context_error(NULL));
+        }
     }
     return 0;
 }
@@ -139,11 +154,12 @@ int st_request_check(const st_request_fields *f, const char **param, char *messa
 #undef BAD
 
 json_t *st_request_fields_to_json(const st_request_fields *f) {
-    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:f, s:b, s:b, s:i, s:b, s:b, s:b, s:i, s:s}", "translate",
+    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:f, s:b, s:b, s:i, s:b, s:b, s:b, s:i, s:i, s:i, s:s}", "translate",
                      f->translate, "model", f->model, "language", f->language, "prompt", f->prompt, "response_format",
                      st_response_format_name(f->format), "temperature", f->temperature, "words", f->word_timestamps,
                      "segments", f->segment_timestamps, "beam_size", f->beam_size, "stream", f->stream, "vad", f->vad,
-                     "diarize", f->diarize, "num_speakers", f->num_speakers, "filename", f->filename);
+                     "diarize", f->diarize, "num_speakers", f->num_speakers, "min_speakers", f->min_speakers,
+                     "max_speakers", f->max_speakers, "filename", f->filename);
 }
 
 static void string_from(const json_t *json, const char *key, char *field, size_t size) {
@@ -169,6 +185,8 @@ void st_request_fields_from_json(const json_t *json, st_request_fields *f) {
     f->vad = json_is_true(json_object_get(json, "vad"));
     f->diarize = json_is_true(json_object_get(json, "diarize"));
     f->num_speakers = (int)json_integer_value(json_object_get(json, "num_speakers"));
+    f->min_speakers = (int)json_integer_value(json_object_get(json, "min_speakers"));
+    f->max_speakers = (int)json_integer_value(json_object_get(json, "max_speakers"));
 }
 
 steno_transcribe_params st_request_params(const st_request_fields *f) {
@@ -178,6 +196,10 @@ steno_transcribe_params st_request_params(const st_request_fields *f) {
     p.initial_prompt = f->prompt[0] ? f->prompt : NULL;
     p.word_timestamps = f->word_timestamps;
     if (f->vad) p.vad_model = "silero-vad";
+    p.diarize = f->diarize;
+    p.num_speakers = f->num_speakers;
+    p.min_speakers = f->min_speakers;
+    p.max_speakers = f->max_speakers;
     /* OpenAI decodes greedily; beam_size is steno's extension */
     p.beam_size = f->beam_size > 0 ? f->beam_size : 1;
     if (f->temperature > 0) { /* OpenAI: a set temperature is used as is; 0 falls back upwards */
@@ -194,14 +216,31 @@ int st_request_hypotheses(const st_request_fields *f) {
     return n;
 }
 
+/* "SPEAKER_00", ...: the CLI's json and pyannote's label. */
+static json_t *speaker_label(int speaker) {
+    char label[16];
+    snprintf(label, sizeof label, "SPEAKER_%02d", speaker);
+    return json_string(label);
+}
+
+/* The speaker number in a stored segment's "SPEAKER_NN"; -1 when it has none. */
+static int speaker_number(const json_t *segment) {
+    const char *label = json_string_value(json_object_get(segment, "speaker"));
+    int speaker;
+    char end;
+    return label && sscanf(label, "SPEAKER_%d%c", &speaker, &end) == 1 && speaker >= 0 ? speaker : -1;
+}
+
 json_t *st_openai_segment(const steno_segment_info *s) {
     json_t *tokens = json_array();
     for (int i = 0; tokens && i < s->n_tokens; i++)
         json_array_append_new(tokens, json_integer(s->tokens[i]));
-    return json_pack("{s:i, s:i, s:f, s:f, s:s, s:o, s:f, s:f, s:f, s:f}", "id", s->id, "seek", s->seek, "start",
-                     s->start, "end", s->end, "text", s->text, "tokens", tokens ? tokens : json_array(), "temperature",
-                     s->temperature, "avg_logprob", s->avg_logprob, "compression_ratio", s->compression_ratio,
-                     "no_speech_prob", s->no_speech_prob);
+    json_t *out = json_pack("{s:i, s:i, s:f, s:f, s:s, s:o, s:f, s:f, s:f, s:f}", "id", s->id, "seek", s->seek, "start",
+                            s->start, "end", s->end, "text", s->text, "tokens", tokens ? tokens : json_array(),
+                            "temperature", s->temperature, "avg_logprob", s->avg_logprob, "compression_ratio",
+                            s->compression_ratio, "no_speech_prob", s->no_speech_prob);
+    if (out && s->speaker >= 0) json_object_set_new(out, "speaker", speaker_label(s->speaker));
+    return out;
 }
 
 /* Python's str.strip() of ASCII whitespace, as a new JSON string. */
@@ -232,19 +271,23 @@ json_t *st_openai_transcription(const steno_result *result, const st_request_fie
         json_array_append_new(segments, st_openai_segment(&s));
         for (int w = 0; w < s.n_words; w++) {
             steno_word_info word = steno_result_word(result, i, w);
-            json_array_append_new(
-                words, json_pack("{s:o, s:f, s:f}", "word", stripped(word.text), "start", word.start, "end", word.end));
+            json_t *entry =
+                json_pack("{s:o, s:f, s:f}", "word", stripped(word.text), "start", word.start, "end", word.end);
+            if (entry && s.speaker >= 0) json_object_set_new(entry, "speaker", speaker_label(s.speaker));
+            json_array_append_new(words, entry);
         }
     }
-    /* OpenAI: segments unless only word granularity was asked for, words when asked for */
-    if (f->segment_timestamps || !f->word_timestamps) json_object_set(out, "segments", segments);
+    /* OpenAI: segments unless only word granularity was asked for, words when asked for; a
+     * diarized result keeps its segments, which diarized_json and the speakers are made of */
+    if (f->segment_timestamps || !f->word_timestamps || f->diarize) json_object_set(out, "segments", segments);
     if (f->word_timestamps) json_object_set(out, "words", words);
     json_decref(segments);
     json_decref(words);
     return out;
 }
 
-/* srt and vtt through the transcript writers (openai-whisper's), from the stored segments. */
+/* srt, vtt and a diarized txt through the transcript writers (openai-whisper's, with the CLI's
+ * speaker prefixes), from the stored segments. */
 static char *render_subtitles(const json_t *verbose, st_output_format format) {
     st_transcript transcript;
     st_transcript_init(&transcript);
@@ -259,7 +302,7 @@ static char *render_subtitles(const json_t *verbose, st_output_format format) {
                         .start = json_number_value(json_object_get(segment, "start")),
                         .end = json_number_value(json_object_get(segment, "end")),
                         .text = (char *)(text ? text : ""),
-                        .speaker = -1};
+                        .speaker = speaker_number(segment)};
         if ((status = st_transcript_append(&transcript, &s, &err)) != STENO_OK) break;
     }
     st_strbuf buffer;
@@ -274,11 +317,63 @@ static char *render_subtitles(const json_t *verbose, st_output_format format) {
     return st_strbuf_detach(&buffer);
 }
 
+int st_openai_has_speakers(const json_t *verbose) {
+    const json_t *segments = json_object_get(verbose, "segments");
+    if (!json_is_array(segments)) return 0;
+    size_t i;
+    json_t *segment;
+    json_array_foreach(segments, i, segment) {
+        if (speaker_number(segment) < 0) return 0;
+    }
+    return 1;
+}
+
+/* "A", "B", ..., "Z", "AA", "AB", ...: how OpenAI labels the speakers it was not given names for. */
+static json_t *speaker_letters(int speaker) {
+    char label[16], reversed[16];
+    int n = 0;
+    for (int k = speaker + 1; k > 0 && n < (int)sizeof reversed; k = (k - 1) / 26)
+        reversed[n++] = (char)('A' + (k - 1) % 26);
+    for (int i = 0; i < n; i++)
+        label[i] = reversed[n - 1 - i];
+    label[n] = '\0';
+    return json_string(label);
+}
+
+/* OpenAI's diarized_json: task, duration, text, and segments of type "transcript.text.segment"
+ * with a string id, start, end, text and speaker. */
+static char *render_diarized(const json_t *verbose) {
+    if (!st_openai_has_speakers(verbose)) return NULL;
+    json_t *segments = json_array();
+    json_t *out =
+        json_pack("{s:O, s:O, s:O, s:o}", "task", json_object_get(verbose, "task"), "duration",
+                  json_object_get(verbose, "duration"), "text", json_object_get(verbose, "text"), "segments", segments);
+    if (!out) return NULL;
+    size_t i;
+    json_t *segment;
+    json_array_foreach(json_object_get(verbose, "segments"), i, segment) {
+        char id[32];
+        snprintf(id, sizeof id, "seg_%zu", i);
+        const char *text = json_string_value(json_object_get(segment, "text"));
+        json_array_append_new(segments, json_pack("{s:s, s:s, s:O, s:O, s:o, s:o}", "type", "transcript.text.segment",
+                                                  "id", id, "start", json_object_get(segment, "start"), "end",
+                                                  json_object_get(segment, "end"), "text", stripped(text ? text : ""),
+                                                  "speaker", speaker_letters(speaker_number(segment))));
+    }
+    char *body = json_dumps(out, ST_JSON_FLAGS);
+    json_decref(out);
+    return body;
+}
+
 char *st_openai_render(const json_t *verbose, st_response_format format, const char **mime) {
     const char *text = json_string_value(json_object_get(verbose, "text"));
     switch (format) {
     case ST_RESPONSE_TEXT: {
         *mime = "text/plain; charset=utf-8";
+        /* a diarized transcript as the CLI's txt: one "[SPEAKER_00]: " line per segment */
+        if (st_openai_has_speakers(verbose) && json_array_size(json_object_get(verbose, "segments")) > 0) {
+            return render_subtitles(verbose, ST_OUTPUT_TXT);
+        }
         size_t n = text ? strlen(text) : 0;
         char *body = malloc(n + 2);
         if (body) {
@@ -296,6 +391,10 @@ char *st_openai_render(const json_t *verbose, st_response_format format, const c
     case ST_RESPONSE_VERBOSE_JSON:
         *mime = "application/json";
         return json_dumps(verbose, ST_JSON_FLAGS);
+    case ST_RESPONSE_DIARIZED_JSON: {
+        *mime = "application/json";
+        return render_diarized(verbose);
+    }
     case ST_RESPONSE_JSON:
     default: {
         *mime = "application/json";

@@ -23,6 +23,7 @@ typedef enum st_response_format {
     ST_RESPONSE_SRT,
     ST_RESPONSE_VTT,
     ST_RESPONSE_VERBOSE_JSON,
+    ST_RESPONSE_DIARIZED_JSON, /* OpenAI's gpt-4o-transcribe-diarize form: segments with speaker */
 } st_response_format;
 
 /* The fields of one request, validated one by one as they arrive. */
@@ -36,8 +37,9 @@ typedef struct st_request_fields {
     int word_timestamps, segment_timestamps;
     int beam_size; /* 0: greedy (OpenAI's behaviour); steno extension */
     int stream;
-    int vad, diarize, num_speakers; /* steno extensions */
-    char filename[256];             /* the client's name for the file: shown, never used as a path */
+    int vad, diarize;                             /* steno extensions; response_format=diarized_json turns diarize on */
+    int num_speakers, min_speakers, max_speakers; /* with diarize; 0: estimated, unbounded */
+    char filename[256];                           /* the client's name for the file: shown, never used as a path */
 } st_request_fields;
 
 void st_request_fields_init(st_request_fields *fields);
@@ -46,9 +48,11 @@ void st_request_fields_init(st_request_fields *fields);
  * 0, or an HTTP status (400) with message naming the problem. */
 int st_request_field(st_request_fields *fields, const char *name, const char *value, char *message, size_t size);
 
-/* Checks the request as a whole once every field is in (the extensions steno cannot serve yet
- * are refused here, in one place). Returns 0 or an HTTP status with message and *param. */
-int st_request_check(const st_request_fields *fields, const char **param, char *message, size_t size);
+/* Checks the request as a whole once every field is in (the extensions this server cannot serve,
+ * such as diarize or vad without Silero VAD in its model folders, are refused here, in one place)
+ * and settles what one field implies for another (diarized_json: diarize). Returns 0 or an HTTP
+ * status with message and *param. */
+int st_request_check(st_request_fields *fields, const char **param, char *message, size_t size);
 
 /* The fields as JSON (jobs are stored with them) and back. */
 json_t *st_request_fields_to_json(const st_request_fields *fields);
@@ -59,15 +63,21 @@ steno_transcribe_params st_request_params(const st_request_fields *fields);
 /* The hypotheses a context needs for them (beams, or best_of samples under the fallback). */
 int st_request_hypotheses(const st_request_fields *fields);
 
-/* One segment as verbose_json lists it. */
+/* One segment as verbose_json lists it ("speaker": "SPEAKER_00", ... when diarized). */
 json_t *st_openai_segment(const steno_segment_info *segment);
 /* The whole result as the verbose_json object (task, language name, duration, text, segments,
- * words when asked for). */
+ * words when asked for; a diarized result always keeps its segments, and they and their words
+ * carry "speaker"). */
 json_t *st_openai_transcription(const steno_result *result, const st_request_fields *fields);
 
 /* The response body of a result in a format; malloc'd, with its media type. NULL when memory
- * runs out. */
+ * runs out. A diarized result's text, srt and vtt put "[SPEAKER_00]: " before each segment, as
+ * the CLI writes them; diarized_json is OpenAI's shape (speakers "A", "B", ...) and NULL for a
+ * result without speakers (callers ask st_openai_has_speakers first). */
 char *st_openai_render(const json_t *verbose, st_response_format format, const char **mime);
+
+/* Whether a stored verbose_json result was diarized: each of its segments has a speaker. */
+int st_openai_has_speakers(const json_t *verbose);
 
 /* {"error":{"message","type","param","code"}}, malloc'd. type follows the status: 4xx
  * "invalid_request_error" (401 "authentication_error"), 5xx "server_error". */

@@ -577,6 +577,11 @@ static enum MHD_Result job_endpoint(st_server *s, struct MHD_Connection *connect
             json_decref(stored);
             return respond_error(connection, 409, "the job has no result (yet)", NULL, "job_not_done");
         }
+        if (fields.format == ST_RESPONSE_DIARIZED_JSON && !st_openai_has_speakers(result)) {
+            json_decref(stored);
+            return respond_error(connection, 400, "diarized_json needs a job submitted with diarize=true",
+                                 "response_format", NULL);
+        }
         const char *mime = "application/json";
         char *body = st_openai_render(result, fields.format, &mime);
         json_decref(stored);

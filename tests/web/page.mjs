@@ -1,8 +1,8 @@
 // page.mjs — drives steno's web page in Debian's chromium (playwright-core) against a running
 // `steno serve`, as a person would: a bad file gives the server's error message; jfk.wav with
 // base.en reaches 100 % and shows the transcript; segments and words seek the player; the srt
-// download matches the job's result; the Russian interface; a narrow screen; cancelling a long
-// job midway. CTest runs it through tests/server/with_server.sh, which starts the server.
+// download matches the job's result; three speakers, diarized, show who speaks; the Russian
+// interface; a narrow screen; cancelling a long job midway. CTest runs it through tests/server/with_server.sh, which starts the server.
 //
 //   STENO_URL=http://127.0.0.1:PORT [STENO_WEB_API_KEY=KEY] node tests/web/page.mjs AUDIO.wav OUT_DIR
 //
@@ -25,6 +25,9 @@ const base = new URL('/', process.env.STENO_URL).href;
 const CHROMIUM = '/usr/bin/chromium';
 const KEY = process.env.STENO_WEB_API_KEY || '';
 const PHRASE = 'ask not what your country can do for you';
+// Three speakers, for the diarization check (../shared/data, as the other tests find it).
+const DIARIZE_AUDIO = process.env.STENO_SHARED_DATA
+  ? path.join(process.env.STENO_SHARED_DATA, 'diarization/falcon/test.wav') : '';
 const JOB_TIMEOUT = 10 * 60 * 1000; // the sanitizer build on a busy machine is slow
 
 function check(condition, message) {
@@ -236,6 +239,31 @@ async function main() {
     const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'JSON' }).click()]);
     assert.deepEqual(JSON.parse(fs.readFileSync(await jsonDownload.path(), 'utf8')), result, 'the json download is the result');
     await page.screenshot({ path: path.join(outDir, 'web-page.png'), fullPage: true });
+
+    // Speakers: a recording of three people with "Identify speakers" ticked shows who speaks in
+    // each segment (the server needs Silero VAD in its model folders; scripts/fetch-models puts
+    // it in $STENO_TEST_MODELS/silero).
+    if (DIARIZE_AUDIO && fs.existsSync(path.join(process.env.STENO_TEST_MODELS || '', 'silero/silero_vad_v5.onnx'))) {
+      section('transcribing three speakers with diarization');
+      await page.getByLabel('Identify speakers').check();
+      await page.setInputFiles('#file', DIARIZE_AUDIO);
+      const postedDiarized = page.waitForResponse((r) => r.url().endsWith('/v1/jobs') && r.request().method() === 'POST');
+      await page.getByRole('button', { name: 'Transcribe' }).click();
+      const diarizedJob = await (await postedDiarized).json();
+      await page.waitForFunction(() => document.getElementById('status').textContent === 'Done', null, { timeout: JOB_TIMEOUT });
+      const stored = (await api(`v1/jobs/${diarizedJob.id}`)).body.result;
+      const labels = new Set(stored.segments.map((s) => s.speaker));
+      check(labels.size >= 2 && [...labels].every((l) => /^SPEAKER_\d\d$/.test(l)), `the job's segments carry speakers (${[...labels]})`);
+      const shownSpeakers = await page.locator('#transcript .segment .speaker').allTextContents();
+      check(shownSpeakers.length === stored.segments.length, `every segment shows its speaker (${shownSpeakers.length} of ${stored.segments.length})`);
+      check(new Set(shownSpeakers).size === labels.size && shownSpeakers.every((w) => /^Speaker \d+$/.test(w)),
+        `the page shows as many speakers as the result has (${[...new Set(shownSpeakers)]})`);
+      await page.screenshot({ path: path.join(outDir, 'web-page-speakers.png'), fullPage: true });
+      log(`diarized ${path.basename(DIARIZE_AUDIO)}: ${[...new Set(shownSpeakers)].join(', ')} over ${shownSpeakers.length} segments`);
+      await page.getByLabel('Identify speakers').uncheck();
+    } else {
+      log('no diarization check: STENO_SHARED_DATA or Silero VAD is missing');
+    }
 
     // The Russian interface, kept after a reload.
     section('switching to Russian');
