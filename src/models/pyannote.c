@@ -68,6 +68,12 @@ static steno_status build(const st_torch_file *file, const st_pickle_object *sta
             return st_error_set(err, STENO_ERR_FORMAT, "%s: tensor '%s' has %d dimensions (at most %d expected)",
                                 source, key->as.string.bytes, view.n_dims, ST_TENSOR_MAX_DIMS);
         }
+        for (int d = 0; d < view.n_dims; d++) {
+            if (view.shape[d] == 0) {
+                return st_error_set(err, STENO_ERR_FORMAT, "%s: tensor '%s' has no elements (dimension %d is 0)",
+                                    source, key->as.string.bytes, d);
+            }
+        }
         memcpy(names, key->as.string.bytes, key->as.string.length + 1);
         st_tensor *t = &out->tensors[out->n_tensors++];
         *t = (st_tensor){
