@@ -23,6 +23,19 @@ typedef struct attention_job {
     int block_rows; /* query rows per block */
 } attention_job;
 
+/* Hands a whole head's raw scores to on_scores, then turns each row into probabilities over
+ * the keys it may see (causal mask). */
+static void capture_and_softmax(const st_nn_attention_args *a, const st_nn_kernels *kernels, int h, int first,
+                                int count, float *scores) {
+    if (a->on_scores && first == 0 && count == a->n_q) a->on_scores(a->user, h, scores, a->n_q, a->n_kv);
+    for (int i = 0; i < count; i++) {
+        int n_valid = a->n_kv;
+        if (a->causal_offset != ST_NN_NO_MASK && a->causal_offset + first + i + 1 < n_valid)
+            n_valid = a->causal_offset + first + i + 1;
+        kernels->softmax(scores + (size_t)i * a->n_kv, n_valid, a->n_kv);
+    }
+}
+
 /* attend() on keys and values stored as halves, ST_NN_FEW_QUERIES rows at a time. */
 static void attend_f16(const st_nn_attention_args *a, float scale, int h, int first, int count, float *scores) {
     const st_nn_kernels *kernels = st_nn_kernels_best();
@@ -33,13 +46,7 @@ static void attend_f16(const st_nn_attention_args *a, float scale, int h, int fi
         kernels->scores_f16(a->q + (size_t)(first + i) * a->q_stride + (size_t)h * a->d_head, n, a->q_stride, kt,
                             a->d_head, a->n_kv, scale, scores + (size_t)i * a->n_kv);
     }
-    if (a->on_scores && first == 0 && count == a->n_q) a->on_scores(a->user, h, scores, a->n_q, a->n_kv);
-    for (int i = 0; i < count; i++) {
-        int n_valid = a->n_kv;
-        if (a->causal_offset != ST_NN_NO_MASK && a->causal_offset + first + i + 1 < n_valid)
-            n_valid = a->causal_offset + first + i + 1;
-        kernels->softmax(scores + (size_t)i * a->n_kv, n_valid, a->n_kv);
-    }
+    capture_and_softmax(a, kernels, h, first, count, scores);
     for (int i = 0; i < count; i += ST_NN_FEW_QUERIES) {
         int n = count - i < ST_NN_FEW_QUERIES ? count - i : ST_NN_FEW_QUERIES;
         kernels->weighted_sum_f16(scores + (size_t)i * a->n_kv, n, a->n_kv, v, a->d_head, a->d_head,
@@ -74,13 +81,7 @@ static void attend(const st_nn_attention_args *a, float scale, int h, int first,
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, a->n_kv, a->d_head, scale, q, a->q_stride, k,
                         a->kv_stride, 0.0f, scores, a->n_kv);
     }
-    if (a->on_scores && first == 0 && count == a->n_q) a->on_scores(a->user, h, scores, a->n_q, a->n_kv);
-    for (int i = 0; i < count; i++) {
-        int n_valid = a->n_kv;
-        if (a->causal_offset != ST_NN_NO_MASK && a->causal_offset + first + i + 1 < n_valid)
-            n_valid = a->causal_offset + first + i + 1;
-        kernels->softmax(scores + (size_t)i * a->n_kv, n_valid, a->n_kv);
-    }
+    capture_and_softmax(a, kernels, h, first, count, scores);
     if (few)
         kernels->weighted_sum(scores, count, a->n_kv, v, v_stride, a->d_head, out, a->out_stride);
     else
