@@ -19,6 +19,7 @@
 #include "nn/threads.h"
 #include "output/output.h"
 #include "store/store.h"
+#include "util/parse.h"
 
 enum { OPT_NUM_SPEAKERS = 256, OPT_MIN_SPEAKERS, OPT_MAX_SPEAKERS, OPT_VAD_MODEL, OPT_PIPELINE };
 
@@ -36,14 +37,6 @@ static void usage(FILE *out) {
                  "                            recipe on pyannote/speaker-diarization-3.1 and its two nets,\n"
                  "                            read in place from the model folders (the Hugging Face cache)\n"
                  "  -t, --threads N           CPU threads (default 2)\n");
-}
-
-/* A count from 1 to 1000 (threads up to 256); 0 when the text is not one. */
-static int parse_count(const char *text, long high) {
-    char *end;
-    errno = 0;
-    long n = strtol(text, &end, 10);
-    return errno || end == text || *end || n < 1 || n > high ? 0 : (int)n;
 }
 
 int st_cli_check_speaker_options(const char *command, const st_diarize_options *options) {
@@ -149,10 +142,12 @@ int st_cli_diarize(int argc, char **argv) {
                      : c == OPT_MAX_SPEAKERS ? &options.max_speakers
                                              : NULL;
         if (count) {
-            if (!(*count = parse_count(optarg, c == 't' ? 256 : 1000))) {
+            long value;
+            if (!st_parse_long(optarg, 1, c == 't' ? 256 : 1000, &value)) {
                 fprintf(stderr, "steno diarize: %s: '%s' is not a count from 1\n", argv[optind - 1], optarg);
                 return ST_EXIT_USAGE;
             }
+            *count = (int)value;
             continue;
         }
         switch (c) {

@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "server/server.h"
+#include "util/parse.h"
 
 static void usage(FILE *out) {
     fprintf(out, "usage: steno serve [options]\n"
@@ -33,14 +34,6 @@ static void usage(FILE *out) {
                  "  -m, --model NAME     the model for requests naming none or 'whisper-1' (default base.en)\n"
                  "  --timeout SECONDS    close connections idle this long (default 120)\n"
                  "  --model-idle SECONDS unload a model unused this long (default 300)\n");
-}
-
-static int parse_count(const char *text, long low, long high, long *out) {
-    char *end;
-    long value = strtol(text, &end, 10);
-    if (end == text || *end || value < low || value > high) return 0;
-    *out = value;
-    return 1;
 }
 
 /* $XDG_DATA_HOME/steno/server.db, creating the folder. */
@@ -96,22 +89,22 @@ int st_cli_serve(int argc, char **argv) {
             config.host = optarg;
             break;
         case 'p':
-            ok = parse_count(optarg, 0, 65535, &value), config.port = (int)value;
+            ok = st_parse_long(optarg, 0, 65535, &value), config.port = (int)value;
             break;
         case 'k':
             config.api_key = optarg;
             break;
         case 'u':
-            ok = parse_count(optarg, 1, 1L << 20, &value), config.max_upload_bytes = (size_t)value << 20;
+            ok = st_parse_long(optarg, 1, 1L << 20, &value), config.max_upload_bytes = (size_t)value << 20;
             break;
         case 'w':
-            ok = parse_count(optarg, 1, 256, &value), config.workers = (int)value;
+            ok = st_parse_long(optarg, 1, 256, &value), config.workers = (int)value;
             break;
         case 't':
-            ok = parse_count(optarg, 1, 256, &value), config.threads_per_job = (int)value, threads_given = 1;
+            ok = st_parse_long(optarg, 1, 256, &value), config.threads_per_job = (int)value, threads_given = 1;
             break;
         case 'q':
-            ok = parse_count(optarg, 1, 1L << 20, &value), config.queue_limit = (int)value;
+            ok = st_parse_long(optarg, 1, 1L << 20, &value), config.queue_limit = (int)value;
             break;
         case 'd':
             snprintf(db_path, sizeof db_path, "%s", optarg);
@@ -120,10 +113,10 @@ int st_cli_serve(int argc, char **argv) {
             config.default_model = optarg;
             break;
         case 'T':
-            ok = parse_count(optarg, 1, 86400, &value), config.timeout_seconds = (unsigned)value;
+            ok = st_parse_long(optarg, 1, 86400, &value), config.timeout_seconds = (unsigned)value;
             break;
         case 'I':
-            ok = parse_count(optarg, 0, 1L << 30, &value), config.model_idle_seconds = (double)value;
+            ok = st_parse_long(optarg, 0, 1L << 30, &value), config.model_idle_seconds = (double)value;
             break;
         case 'h':
             usage(stdout);

@@ -27,6 +27,7 @@
 #include "nn/linear.h"
 #include "output/output.h"
 #include "store/store.h"
+#include "util/parse.h"
 #include "whisper/tokenizer.h"
 #include "whisper/transcribe.h"
 
@@ -152,12 +153,6 @@ static void usage(FILE *out) {
                  "`steno models check` lists (in lookup order); `steno models pull NAME` downloads one.\n");
 }
 
-static int parse_bool(const char *text, int *out) {
-    if (!strcmp(text, "true") || !strcmp(text, "True") || !strcmp(text, "1")) return *out = 1, 1;
-    if (!strcmp(text, "false") || !strcmp(text, "False") || !strcmp(text, "0")) return *out = 0, 1;
-    return 0;
-}
-
 /* One option's value into its field; on a bad value, the message names the option and what it
  * takes. Returns 0 on a bad value. */
 static int set_option(const option_spec *o, const char *value, settings *s) {
@@ -175,7 +170,7 @@ static int set_option(const option_spec *o, const char *value, settings *s) {
         if (!value) return *(int *)field = 1, 1;
         /* fall through */
     case KIND_BOOL:
-        if (parse_bool(value, (int *)field)) return 1;
+        if (st_parse_bool(value, (int *)field)) return 1;
         fprintf(stderr, "steno transcribe: --%s: '%s' is not true or false\n", o->name, value);
         return 0;
     case KIND_INT:
@@ -246,7 +241,7 @@ static int parse_options(int argc, char **argv, settings *s, int *first_file) {
         /* openai's "--word_timestamps True": the value as the next word, when it is a boolean */
         int ignored;
         if (option_table[index].kind == KIND_OPTIONAL_BOOL && !value && optind < argc &&
-            parse_bool(argv[optind], &ignored)) {
+            st_parse_bool(argv[optind], &ignored)) {
             value = argv[optind++];
         }
         if (!set_option(&option_table[index], value, s)) return ST_EXIT_USAGE;

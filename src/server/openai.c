@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "output/output.h"
+#include "util/parse.h"
 
 static const char *const format_names[] = {"json", "text", "srt", "vtt", "verbose_json", "diarized_json"};
 
@@ -23,21 +24,10 @@ void st_request_fields_init(st_request_fields *fields) {
     fields->format = ST_RESPONSE_JSON;
 }
 
-static int parse_bool(const char *value, int *out) {
-    if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "True") == 0)
-        *out = 1;
-    else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "False") == 0)
-        *out = 0;
-    else
-        return -1;
-    return 0;
-}
-
+/* A form integer in [low, high] into *out; -1 when it is not one. */
 static int parse_int(const char *value, int low, int high, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(value, &end, 10);
-    if (errno || end == value || *end || v < low || v > high) return -1;
+    long v;
+    if (!st_parse_long(value, low, high, &v)) return -1;
     *out = (int)v;
     return 0;
 }
@@ -92,7 +82,7 @@ int st_request_field(st_request_fields *f, const char *name, const char *value, 
         else
             return BAD("timestamp_granularities: '%.64s' is neither 'word' nor 'segment'", value);
     } else if (strcmp(name, "stream") == 0) {
-        if (parse_bool(value, &f->stream)) return BAD("stream must be true or false");
+        if (!st_parse_bool(value, &f->stream)) return BAD("stream must be true or false");
     } else if (strcmp(name, "task") == 0) { /* /v1/jobs: one endpoint for both tasks */
         if (strcmp(value, "transcribe") == 0)
             f->translate = 0;
@@ -103,9 +93,9 @@ int st_request_field(st_request_fields *f, const char *name, const char *value, 
     } else if (strcmp(name, "beam_size") == 0) {
         if (parse_int(value, 1, 16, &f->beam_size)) return BAD("beam_size must be an integer from 1 to 16");
     } else if (strcmp(name, "vad") == 0) {
-        if (parse_bool(value, &f->vad)) return BAD("vad must be true or false");
+        if (!st_parse_bool(value, &f->vad)) return BAD("vad must be true or false");
     } else if (strcmp(name, "diarize") == 0) {
-        if (parse_bool(value, &f->diarize)) return BAD("diarize must be true or false");
+        if (!st_parse_bool(value, &f->diarize)) return BAD("diarize must be true or false");
     } else if (strcmp(name, "num_speakers") == 0) {
         if (parse_int(value, 1, 64, &f->num_speakers)) return BAD("num_speakers must be an integer from 1 to 64");
     } else if (strcmp(name, "min_speakers") == 0) {
