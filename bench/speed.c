@@ -3,7 +3,9 @@
  * window and the decoder per token with 1 and 5 sequences (greedy and beam search), in wall
  * time and process CPU time (the latter is what to compare on a machine shared with others).
  *
- *   speed-steno-micro MODEL [THREADS] [STEPS] [WINDOWS]
+ *   speed-steno-micro MODEL [THREADS] [STEPS] [WINDOWS] [COMPUTE]
+ *
+ * COMPUTE is the compute type of the linear layers (auto, fp32, int8; nn/linear.h).
  *
  * The input is a synthetic log-mel and arbitrary text tokens: the network's cost does not
  * depend on the values. End-to-end runs are in bench/speed-steno, which calls this first.
@@ -14,6 +16,7 @@
 
 #include "models/loader.h"
 #include "nn/kernels.h"
+#include "nn/linear.h"
 #include "nn/threads.h"
 #include "whisper/model.h"
 
@@ -66,8 +69,9 @@ static steno_status time_decoder(const st_whisper_model *model, st_whisper_state
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || argc > 5) {
-        fprintf(stderr, "usage: %s MODEL [THREADS] [STEPS] [WINDOWS]\n", argv[0]);
+    st_nn_compute compute = ST_NN_COMPUTE_AUTO;
+    if (argc < 2 || argc > 6 || (argc > 5 && st_nn_compute_from_name(argv[5], &compute) != 0)) {
+        fprintf(stderr, "usage: %s MODEL [THREADS] [STEPS] [WINDOWS] [auto|fp32|int8]\n", argv[0]);
         return 2;
     }
     int n_threads = argc > 2 ? atoi(argv[2]) : 2, steps = argc > 3 ? atoi(argv[3]) : 100;
@@ -75,6 +79,7 @@ int main(int argc, char **argv) {
     if (steps < 1 || steps > 400) steps = 100;
     if (windows < 1 || windows > 100) windows = 3;
     st_nn_set_threads(n_threads);
+    st_nn_set_compute(compute);
     st_error err = {0};
     st_model file;
     st_whisper_model model;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "nn/kernels.h"
 #include "nn/quant.h"
@@ -56,12 +57,19 @@ int st_nn_compute_from_name(const char *name, st_nn_compute *out) {
 
 /* Buffers come from calloc, whose large blocks are fresh pages the kernel zeroes on first
  * touch: scratch sized for the worst case (five beams, a full context) costs no memory until it
- * is used. The pointer calloc returned is kept just below the aligned start. */
+ * is used. The pointer calloc returned is kept just below the aligned start. Blocks of several
+ * MiB (weights, the run state) ask for transparent huge pages: a page fault costs a few
+ * microseconds here (a virtual machine), and 2 MiB pages take 512 times fewer of them. */
 float *st_nn_alloc(size_t n_floats) {
     if (n_floats > (SIZE_MAX - 2 * NN_ALIGNMENT) / sizeof(float)) return NULL;
     size_t bytes = n_floats * sizeof(float) + NN_ALIGNMENT + sizeof(void *);
     unsigned char *block = calloc(1, bytes);
     if (!block) return NULL;
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t first = ((uintptr_t)block + huge - 1) & ~(huge - 1), last = ((uintptr_t)block + bytes) & ~(huge - 1);
+    if (last > first) madvise((void *)first, last - first, MADV_HUGEPAGE); /* advice: failure changes nothing */
+#endif
     uintptr_t start = ((uintptr_t)(block + sizeof(void *)) + NN_ALIGNMENT - 1) & ~(uintptr_t)(NN_ALIGNMENT - 1);
     memcpy((unsigned char *)start - sizeof(void *), &block, sizeof block);
     return (float *)start;
@@ -110,76 +118,103 @@ steno_status st_nn_tensor_to_f32(const st_tensor *tensor, float **out, st_error 
     return STENO_OK;
 }
 
-/* Packs int8 weights q [n_out][n_in] (row-major bytes, any address) with row scales (n_out
- * float32s, any address; weight = q / scale) into the kernels' layout; see st_nn_i8_weights. */
-static steno_status pack_i8(st_nn_linear *layer, const unsigned char *q, const unsigned char *scales, int n_out,
-                            int n_in) {
-    const int k_pad = (n_in + 3) / 4 * 4, n_blocks = (n_out + 15) / 16, k_groups = k_pad / 4;
+/* Packing a layer's int8 weights into the kernels' layout (st_nn_i8_weights), a block of 16
+ * output rows per task over the thread pool. The rows come either as int8 with a scale per
+ * row (CTranslate2's int8, weight = q / scale) or as float32 values (halves widened, other
+ * types converted) quantized here with CTranslate2's rule: scale = 127 / max |w| (1 for a
+ * zero row), q = nearest-even(w * scale). That rule is the activations' (st_nn_kernels'
+ * quantize_rows, which gives q + 128 and 1 / scale), so the vector kernel quantizes weights
+ * too. */
+typedef struct pack_job {
+    const st_tensor *weight;
+    int from_i8;         /* int8 with row scales, packed as it is */
+    const float *values; /* the float32 conversion, for types other than half and int8 */
+    int n_in;
+    int n_out;
+    int k_pad;
+    int8_t *packed;
+    int32_t *sums;
+    float *inv_scales;
+    _Atomic int failed; /* a task could not allocate its row buffer */
+} pack_job;
+
+/* Row `row`'s int8 weights, k_pad bytes (0 past n_in), and its 1 / scale into q and
+ * inv_scale; row_f32 has room for a row of float32. */
+static void row_i8(const pack_job *job, int row, float *row_f32, int8_t *q, float *inv_scale) {
+    const st_tensor *weight = job->weight;
+    const size_t first = (size_t)row * job->n_in;
+    if (job->from_i8) {
+        memcpy(q, (const int8_t *)weight->data + first, (size_t)job->n_in);
+        float scale;
+        memcpy(&scale, (const unsigned char *)weight->row_scales + (size_t)row * sizeof scale, sizeof scale);
+        *inv_scale = 1.0f / scale;
+        return;
+    }
+    const st_nn_kernels *kernels = st_nn_kernels_best();
+    const float *values = job->values + first;
+    if (weight->dtype == ST_DTYPE_F16) {
+        kernels->f16_to_f32((const unsigned char *)weight->data + first * 2, row_f32, (size_t)job->n_in);
+        values = row_f32;
+    }
+    uint8_t *offset = (uint8_t *)q;
+    kernels->quantize_rows(values, 1, job->n_in, job->k_pad, offset, inv_scale);
+    for (int i = 0; i < job->k_pad; i++) /* q + 128 (128 past n_in) to q */
+        offset[i] ^= 0x80;
+}
+
+static void pack_task(void *context, int block) {
+    pack_job *job = context;
+    const int rows = job->n_out - 16 * block < 16 ? job->n_out - 16 * block : 16, k_groups = job->k_pad / 4;
+    /* a row of float32 and the block's 16 rows of bytes: below malloc's threshold for mmap for
+     * every Whisper size */
+    float *row_f32 = malloc(sizeof(float) * (size_t)job->n_in + 16 * (size_t)job->k_pad);
+    if (!row_f32) {
+        job->failed = 1;
+        return;
+    }
+    int8_t *q = (int8_t *)(row_f32 + job->n_in);
+    memset(q, 0, 16 * (size_t)job->k_pad); /* rows past n_out stay 0 */
+    for (int j = 0; j < rows; j++) {
+        int8_t *row = q + (size_t)j * job->k_pad;
+        row_i8(job, 16 * block + j, row_f32, row, job->inv_scales + 16 * block + j);
+        int32_t sum = 0;
+        for (int i = 0; i < job->k_pad; i++)
+            sum += row[i];
+        job->sums[16 * block + j] = sum;
+    }
+    /* 4 bytes of each of the 16 rows in turn: the panel is written in order */
+    unsigned char *panel = (unsigned char *)job->packed + (size_t)block * k_groups * 64;
+    for (int g = 0; g < k_groups; g++)
+        for (int j = 0; j < 16; j++)
+            memcpy(panel + ((size_t)g * 16 + j) * 4, q + (size_t)j * job->k_pad + 4 * g, 4);
+    free(row_f32);
+}
+
+/* The int8 layer of `weight` (int8 with row scales, or any type quantized on load). */
+static steno_status pack_i8(st_nn_linear *layer, const st_tensor *weight, int n_out, int n_in, st_error *err) {
+    const int k_pad = (n_in + 3) / 4 * 4, n_blocks = (n_out + 15) / 16;
     const size_t packed_bytes = (size_t)n_blocks * 16 * k_pad, per_output = (size_t)n_blocks * 16;
+    const int from_i8 = weight->dtype == ST_DTYPE_I8 && weight->row_scales;
+    float *values = NULL;
+    steno_status status = STENO_OK;
+    if (weight->dtype != ST_DTYPE_F16 && !from_i8) status = st_nn_tensor_to_f32(weight, &values, err);
+    if (status != STENO_OK) return status;
     /* one buffer: the packed bytes, then the sums and the inverse scales */
     unsigned char *buffer = (unsigned char *)st_nn_alloc(packed_bytes / 4 + 2 * per_output);
-    if (!buffer) return STENO_ERR_NO_MEMORY;
-    int8_t *packed = (int8_t *)buffer;
-    int32_t *sums = (int32_t *)(buffer + packed_bytes);
-    float *inv_scales = (float *)(sums + per_output);
-    for (int o = 0; o < n_out; o++) {
-        const unsigned char *row = q + (size_t)o * n_in;
-        int8_t *column = packed + (size_t)(o / 16) * k_groups * 64 + (size_t)(o % 16) * 4;
-        for (int g = 0; g < n_in / 4; g++) /* 4 weights at a time, a whole group */
-            memcpy(column + (size_t)g * 64, row + 4 * g, 4);
-        for (int i = n_in / 4 * 4; i < n_in; i++) /* the last group's n_in % 4 weights; the rest stay 0 */
-            column[(size_t)(i / 4) * 64 + i % 4] = (int8_t)row[i];
-        int32_t sum = 0;
-        for (int i = 0; i < n_in; i++)
-            sum += (int8_t)row[i];
-        float scale;
-        memcpy(&scale, scales + (size_t)o * sizeof scale, sizeof scale);
-        sums[o] = sum;
-        inv_scales[o] = 1.0f / scale;
+    pack_job job = {weight, from_i8, values, n_in, n_out, k_pad, (int8_t *)buffer, NULL, NULL, 0};
+    if (buffer) {
+        job.sums = (int32_t *)(buffer + packed_bytes);
+        job.inv_scales = (float *)(job.sums + per_output);
+        st_nn_parallel_for(n_blocks, pack_task, &job);
+    }
+    st_nn_free(values);
+    if (!buffer || job.failed) {
+        st_nn_free(buffer);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "tensor '%s': cannot allocate its int8 copy", weight->name);
     }
     layer->dtype = ST_DTYPE_I8;
     layer->i8_buffer = buffer;
-    layer->i8 = (st_nn_i8_weights){packed, sums, inv_scales, NULL, n_out, k_pad};
-    return STENO_OK;
-}
-
-/* Quantizes a float32 weight on load, a scale per output row: scale = 127 / max |w|, q =
- * nearest(w * scale) (CTranslate2's int8 quantization), then packs it. */
-static steno_status quantize_on_load(st_nn_linear *layer, const st_tensor *weight, int n_out, int n_in, st_error *err) {
-    /* halves (the common case) a row at a time through the vector conversion, so no float32
-     * copy of the whole weight exists at once; other types converted whole */
-    const int halves = weight->dtype == ST_DTYPE_F16;
-    float *values = NULL;
-    steno_status status = halves ? STENO_OK : st_nn_tensor_to_f32(weight, &values, err);
-    if (status != STENO_OK) return status;
-    unsigned char *q = malloc((size_t)n_out * n_in);
-    float *scales = malloc((size_t)n_out * sizeof *scales);
-    float *row_buffer = halves ? malloc((size_t)n_in * sizeof *row_buffer) : NULL;
-    if (!q || !scales || (halves && !row_buffer)) {
-        status = STENO_ERR_NO_MEMORY;
-    } else {
-        for (int o = 0; o < n_out; o++) {
-            const float *row = values + (size_t)o * n_in;
-            if (halves) {
-                st_nn_kernels_best()->f16_to_f32((const unsigned char *)weight->data + (size_t)o * n_in * 2, row_buffer,
-                                                 (size_t)n_in);
-                row = row_buffer;
-            }
-            float max = 0.0f;
-            for (int i = 0; i < n_in; i++)
-                max = fabsf(row[i]) > max ? fabsf(row[i]) : max;
-            scales[o] = max > 0.0f ? 127.0f / max : 1.0f;
-            for (int i = 0; i < n_in; i++)
-                q[(size_t)o * n_in + i] = (unsigned char)(int8_t)nearbyintf(row[i] * scales[o]);
-        }
-        status = pack_i8(layer, q, (const unsigned char *)scales, n_out, n_in);
-    }
-    free(q);
-    free(scales);
-    free(row_buffer);
-    st_nn_free(values);
-    if (status != STENO_OK)
-        return st_error_set(err, status, "tensor '%s': cannot allocate its int8 copy", weight->name);
+    layer->i8 = (st_nn_i8_weights){job.packed, job.sums, job.inv_scales, NULL, n_out, k_pad};
     return STENO_OK;
 }
 
@@ -193,12 +228,8 @@ steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, con
     const int int8_fits = (n_in + 3) / 4 * 4 + (int)sizeof(float) <= I8_STACK_BYTES;
     int q8_0 = weight->dtype == ST_DTYPE_Q8_0 && n_in % 32 == 0; /* blocks never straddle rows */
     int i8 = weight->dtype == ST_DTYPE_I8 && weight->row_scales && int8_fits && compute != ST_NN_COMPUTE_FP32;
-    if (i8) {
-        status = pack_i8(layer, weight->data, weight->row_scales, n_out, n_in);
-        if (status != STENO_OK)
-            status = st_error_set(err, status, "tensor '%s': cannot allocate its packed copy", weight->name);
-    } else if (compute == ST_NN_COMPUTE_INT8 && int8_fits) {
-        status = quantize_on_load(layer, weight, n_out, n_in, err);
+    if (i8 || (compute == ST_NN_COMPUTE_INT8 && int8_fits)) {
+        status = pack_i8(layer, weight, n_out, n_in, err);
     } else if (weight->dtype == ST_DTYPE_F16 || q8_0) {
         layer->dtype = weight->dtype;
         layer->weight = weight->data;
