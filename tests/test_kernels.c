@@ -223,6 +223,13 @@ static void int8_kernels_match_integer_sums(void **unused) {
             random_i8(w + 1, scales + 3, wf, n_out, n_in);
             for (int i = 0; i < MAX_ROWS * n_in; i++)
                 x[i] = 3.0f * random_float();
+            /* the extremes: weights -128 (a file may hold it) against x at -127 after
+             * quantization, the largest pair of products AVX2's 16-bit sums must hold */
+            for (int i = 0; i < n_in && i < 4; i++) {
+                w[1 + i] = 0x80;
+                for (int r = 0; r < MAX_ROWS; r++)
+                    x[(size_t)r * n_in + i] = -4.0f;
+            }
             for (int i = 0; i < n_in; i++) /* a zero row */
                 x[(size_t)4 * n_in + i] = 0.0f;
             for (int o = 0; o < n_out; o++)

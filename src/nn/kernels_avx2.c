@@ -239,12 +239,78 @@ AVX2_TARGET static void avx2_f32_to_f16(const float *src, uint16_t *dst, size_t 
         dst[i] = st_fp32_to_fp16(src[i]);
 }
 
+/* The int8 product without VNNI: vpmaddubsw multiplies unsigned by signed bytes into int16
+ * pairs with saturation, so it takes |w| (at most 128) against x - 128 with w's sign (at most
+ * 127 in size): a pair of products stays within 2 * 128 * 127 = 32512, exact, and vpmaddwd
+ * then sums pairs of pairs into int32. That sum is already sum((xq - 128) * q), the one the
+ * other sets reach through the weights' sums. n_r rows (up to 4) of one block of 16 outputs,
+ * the outputs in two vectors of 8. */
+INLINE_TILE void i8_tile(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int r, int b, float *y,
+                         int y_stride, const int n_r) {
+    const int k_groups = w->k_pad / 4;
+    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+    __m256i acc[4][2];
+    for (int i = 0; i < n_r; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    const int8_t *panel = w->packed + (size_t)b * k_groups * 64;
+    for (int g = 0; g < k_groups; g++) {
+        __m256i weights[2], magnitude[2];
+        for (int h = 0; h < 2; h++) {
+            weights[h] = _mm256_loadu_si256((const __m256i *)(panel + (size_t)g * 64 + 32 * h));
+            magnitude[h] = _mm256_abs_epi8(weights[h]);
+        }
+        for (int i = 0; i < n_r; i++) {
+            int32_t four;
+            memcpy(&four, xq + (size_t)(r + i) * w->k_pad + 4 * (size_t)g, sizeof four);
+            __m256i in = _mm256_xor_si256(_mm256_set1_epi32(four), flip); /* xq - 128 as signed bytes */
+            for (int h = 0; h < 2; h++) {
+                __m256i pairs = _mm256_maddubs_epi16(magnitude[h], _mm256_sign_epi8(in, weights[h]));
+                acc[i][h] = _mm256_add_epi32(acc[i][h], _mm256_madd_epi16(pairs, ones));
+            }
+        }
+    }
+    const int o = 16 * b, count = w->n_out - o < 16 ? w->n_out - o : 16;
+    for (int i = 0; i < n_r; i++) {
+        float out[16];
+        for (int h = 0; h < 2; h++) {
+            __m256 m = _mm256_mul_ps(_mm256_set1_ps(x_inv[r + i]), _mm256_loadu_ps(w->inv_scales + o + 8 * h));
+            __m256 value = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[i][h]), m);
+            _mm256_storeu_ps(out + 8 * h, value);
+        }
+        float *row = y + (size_t)(r + i) * y_stride + o;
+        for (int j = 0; j < count; j++)
+            row[j] = (w->bias ? w->bias[o + j] : 0.0f) + out[j];
+    }
+}
+
+AVX2_TARGET static void avx2_gemm_i8(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int row_begin,
+                                     int row_end, int block_begin, int block_end, float *y, int y_stride) {
+    for (int b = block_begin; b < block_end; b++) {
+        int r = row_begin;
+        for (; r + 4 <= row_end; r += 4)
+            i8_tile(w, xq, x_inv, r, b, y, y_stride, 4);
+        switch (row_end - r) {
+        case 3:
+            i8_tile(w, xq, x_inv, r, b, y, y_stride, 3);
+            break;
+        case 2:
+            i8_tile(w, xq, x_inv, r, b, y, y_stride, 2);
+            break;
+        case 1:
+            i8_tile(w, xq, x_inv, r, b, y, y_stride, 1);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 static const st_nn_kernels avx2 = {
     .name = "avx2",
     .gemv_f16 = avx2_gemv_f16,
     .gemv_q8_0 = avx2_gemv_q8_0,
     .quantize_rows = st_nn_portable_quantize_rows,
-    .gemm_i8 = st_nn_portable_gemm_i8,
+    .gemm_i8 = avx2_gemm_i8,
     .f16_to_f32 = avx2_f16_to_f32,
     .softmax = avx2_softmax,
     .gelu = avx2_gelu,
