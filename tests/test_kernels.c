@@ -366,9 +366,16 @@ static void attention_kernels_match_double_sums(void **unused) {
     static float scores[ST_NN_FEW_QUERIES * N_KV], out[ST_NN_FEW_QUERIES * OUT_STRIDE];
     /* keys and values exact as halves, so the half kernels owe the same sums */
     static uint16_t kt_half[D_HEAD * N_KV], v_half[N_KV * V_STRIDE];
+    /* the half keys in blocks of 16 (kernels.h), the 11 slots past N_KV = 37 zero */
+    enum { N_BLOCKS = (N_KV + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK };
+    static uint16_t kt_blocked[N_BLOCKS * D_HEAD * ST_NN_KEY_BLOCK];
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
         q[i] = random_float();
     random_halves(kt_half, kt, sizeof kt / sizeof kt[0]);
+    for (int c = 0; c < D_HEAD; c++)
+        for (int j = 0; j < N_KV; j++)
+            kt_blocked[((j / ST_NN_KEY_BLOCK) * D_HEAD + c) * ST_NN_KEY_BLOCK + j % ST_NN_KEY_BLOCK] =
+                kt_half[c * N_KV + j];
     random_halves(v_half, v, sizeof v / sizeof v[0]);
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         p[i] = random_float();
@@ -380,7 +387,7 @@ static void attention_kernels_match_double_sums(void **unused) {
             int halves = n_q > ST_NN_FEW_QUERIES;
             if (halves) n_q -= ST_NN_FEW_QUERIES;
             if (halves) {
-                sets[k]->scores_f16(q, n_q, Q_STRIDE, kt_half, D_HEAD, N_KV, 0.125f, scores);
+                sets[k]->scores_f16(q, n_q, Q_STRIDE, kt_blocked, D_HEAD, N_KV, 0.125f, scores);
                 sets[k]->weighted_sum_f16(p, n_q, N_KV, v_half, V_STRIDE, D_HEAD, out, OUT_STRIDE);
             } else {
                 sets[k]->scores(q, n_q, Q_STRIDE, kt, D_HEAD, N_KV, 0.125f, scores);
@@ -682,7 +689,9 @@ static void attention_ways_agree(void **unused) {
     static float q[N_Q * WIDTH], k[N_KV * WIDTH], kt[WIDTH * N_KV], v[N_KV * WIDTH], vh[N_KV * WIDTH];
     static float scores[HEADS * N_Q * N_KV];
     static float out[N_Q * WIDTH], first[N_Q * WIDTH];
-    static uint16_t k_bits[N_KV * WIDTH], v_bits[N_KV * WIDTH], kt_half[WIDTH * N_KV], vh_half[N_KV * WIDTH];
+    /* half keys: each head's in blocks of ST_NN_KEY_BLOCK frames (kernels.h), rounded up */
+    enum { SLOTS = (N_KV + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK };
+    static uint16_t k_bits[N_KV * WIDTH], v_bits[N_KV * WIDTH], kt_half[WIDTH * SLOTS], vh_half[N_KV * WIDTH];
     for (int i = 0; i < N_Q * WIDTH; i++)
         q[i] = random_float();
     /* keys and values exact as halves, so the ways on halves owe the same results */
@@ -691,7 +700,9 @@ static void attention_ways_agree(void **unused) {
     for (int j = 0; j < N_KV; j++) {
         for (int c = 0; c < WIDTH; c++) {
             kt[c * N_KV + j] = k[j * WIDTH + c];
-            kt_half[c * N_KV + j] = k_bits[j * WIDTH + c];
+            kt_half[(size_t)c / D_HEAD * D_HEAD * SLOTS +
+                    ((size_t)(j / ST_NN_KEY_BLOCK) * D_HEAD + c % D_HEAD) * ST_NN_KEY_BLOCK + j % ST_NN_KEY_BLOCK] =
+                k_bits[j * WIDTH + c];
             vh[(c / D_HEAD * N_KV + j) * D_HEAD + c % D_HEAD] = v[j * WIDTH + c];
             vh_half[(c / D_HEAD * N_KV + j) * D_HEAD + c % D_HEAD] = v_bits[j * WIDTH + c];
         }

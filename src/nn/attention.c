@@ -39,7 +39,8 @@ static void capture_and_softmax(const st_nn_attention_args *a, const st_nn_kerne
 /* attend() on keys and values stored as halves, ST_NN_FEW_QUERIES rows at a time. */
 static void attend_f16(const st_nn_attention_args *a, float scale, int h, int first, int count, float *scores) {
     const st_nn_kernels *kernels = st_nn_kernels_best();
-    const uint16_t *kt = (const uint16_t *)a->k + (size_t)h * a->d_head * a->n_kv;
+    const size_t key_slots = (size_t)(a->n_kv + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK;
+    const uint16_t *kt = (const uint16_t *)a->k + (size_t)h * a->d_head * key_slots; /* blocked: kernels.h */
     const uint16_t *v = (const uint16_t *)a->v + (size_t)h * a->n_kv * a->d_head;
     for (int i = 0; i < count; i += ST_NN_FEW_QUERIES) {
         int n = count - i < ST_NN_FEW_QUERIES ? count - i : ST_NN_FEW_QUERIES;

@@ -38,7 +38,9 @@ typedef struct st_nn_attention_args {
      * only): each head's values are one contiguous run, read as a single stream. */
     int values_by_head;
     /* With keys_transposed and values_by_head: k and v point to IEEE halves (uint16_t), not
-     * float32s, read a few queries at a time (the cross-attention of int8 models). */
+     * float32s, read a few queries at a time (the cross-attention of int8 models). The keys
+     * are then transposed in blocks of ST_NN_KEY_BLOCK (nn/kernels.h), each head's n_kv
+     * rounded up to a whole block. */
     int kv_f16;
     int n_q;
     int n_kv;

@@ -131,8 +131,12 @@ static inline __attribute__((always_inline)) void scores_any(const float *q, int
             row[j] = 0.0f;
         for (int c = 0; c < d_head; c++) {
             const float weight = q[(size_t)i * q_stride + c];
-            for (int j = 0; j < n_kv; j++)
-                row[j] += weight * stored(kt, (size_t)c * n_kv + j, halves);
+            for (int j = 0; j < n_kv; j++) /* halves: blocks of ST_NN_KEY_BLOCK keys (kernels.h) */
+                row[j] += weight * stored(kt,
+                                          halves ? ((size_t)(j / ST_NN_KEY_BLOCK) * d_head + c) * ST_NN_KEY_BLOCK +
+                                                       j % ST_NN_KEY_BLOCK
+                                                 : (size_t)c * n_kv + j,
+                                          halves);
         }
         for (int j = 0; j < n_kv; j++)
             row[j] *= scale;

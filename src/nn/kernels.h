@@ -92,7 +92,12 @@ typedef void (*st_nn_weighted_sum_kernel)(const float *p, int n_q, int n_kv, con
                                           float *out, int out_stride);
 
 /* The same two on keys and values stored as IEEE halves (widened in registers, summed in
- * float32): the cross-attention of int8 models, half the bytes per decoder step. */
+ * float32): the cross-attention of int8 models, half the bytes per decoder step. The half keys
+ * are transposed in blocks of ST_NN_KEY_BLOCK keys, each block's d_head rows of 16 contiguous,
+ * so that the kernel reads one sequential run per block instead of d_head rows n_kv apart:
+ * key j's value c is kt[((j / 16) * d_head + c) * 16 + j % 16], keys from n_kv up to the next
+ * multiple of 16 present (their scores are not written). */
+#define ST_NN_KEY_BLOCK 16
 typedef void (*st_nn_scores_f16_kernel)(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
                                         float scale, float *scores);
 typedef void (*st_nn_weighted_sum_f16_kernel)(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride,

@@ -386,8 +386,9 @@ INLINE_TILE void scores_block(const float *q, int q_stride, const void *kt, int 
             acc[i][b] = _mm512_setzero_ps();
     for (int c = 0; c < d_head; c++) {
         __m512 keys[4];
-        for (int b = 0; b < n_b; b++)
-            keys[b] = load16(kt, (size_t)c * n_kv + j + 16 * b, masks[b], halves);
+        for (int b = 0; b < n_b; b++) /* halves: blocks of 16 keys, each a sequential run (kernels.h) */
+            keys[b] = load16(kt, halves ? ((size_t)(j / 16 + b) * d_head + c) * 16 : (size_t)c * n_kv + j + 16 * b,
+                             masks[b], halves);
         for (int i = 0; i < n_q; i++) {
             __m512 weight = _mm512_set1_ps(q[(size_t)i * q_stride + c]);
             for (int b = 0; b < n_b; b++)

@@ -119,7 +119,7 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
     st_nn_attention(&(st_nn_attention_args){
         .q = state->dec_q,
         .q_stride = width,
-        .k = model->cross_f16 ? (const float *)((const uint16_t *)state->cross_k + layer * cross_size)
+        .k = model->cross_f16 ? (const float *)((const uint16_t *)state->cross_k + layer * st_whisper_cross_keys_f16(d))
                               : state->cross_k + layer * cross_size,
         .keys_transposed = 1,
         .values_by_head = 1,

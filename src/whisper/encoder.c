@@ -90,9 +90,21 @@ void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *s
             for (int t = 0; t < d->n_audio_ctx; t++)
                 memcpy(values + ((size_t)h * d->n_audio_ctx + t) * d_head,
                        state->enc_q + (size_t)t * d->n_text_state + (size_t)h * d_head, sizeof(float) * d_head);
-        if (model->cross_f16) { /* the same layouts as halves */
+        if (model->cross_f16) { /* as halves: the values in the same layout, the keys in blocks */
             const st_nn_kernels *kernels = st_nn_kernels_best();
-            kernels->f32_to_f16(keys, (uint16_t *)state->cross_k + layer * layer_size, layer_size);
+            uint16_t *blocked = (uint16_t *)state->cross_k + layer * st_whisper_cross_keys_f16(d);
+            const int n_blocks = (d->n_audio_ctx + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK;
+            for (int h = 0; h < d->n_text_head; h++)
+                for (int b = 0; b < n_blocks; b++)
+                    for (int c = 0; c < d_head; c++) {
+                        const int first = b * ST_NN_KEY_BLOCK, count = d->n_audio_ctx - first < ST_NN_KEY_BLOCK
+                                                                           ? d->n_audio_ctx - first
+                                                                           : ST_NN_KEY_BLOCK;
+                        uint16_t *run = blocked + (((size_t)h * n_blocks + b) * d_head + c) * ST_NN_KEY_BLOCK;
+                        kernels->f32_to_f16(keys + ((size_t)h * d_head + c) * d->n_audio_ctx + first, run,
+                                            (size_t)count);
+                        memset(run + count, 0, (ST_NN_KEY_BLOCK - (size_t)count) * sizeof *run);
+                    }
             kernels->f32_to_f16(values, (uint16_t *)state->cross_v + layer * layer_size, layer_size);
         }
     }

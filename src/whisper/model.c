@@ -212,6 +212,11 @@ void st_whisper_model_free(st_whisper_model *model) {
     memset(model, 0, sizeof *model);
 }
 
+size_t st_whisper_cross_keys_f16(const st_whisper_dims *d) {
+    const size_t frames = (size_t)(d->n_audio_ctx + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK;
+    return frames * (size_t)d->n_text_state;
+}
+
 steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_model *model, int max_sequences,
                                    st_error *err) {
     memset(state, 0, sizeof *state);
@@ -229,6 +234,8 @@ steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_mod
     const size_t conv1_cols = frames * (size_t)d->n_mels * 3, conv2_cols = audio_ctx * width * 3;
     const size_t score_cols = (size_t)(d->n_text_ctx > d->n_audio_ctx ? d->n_text_ctx : d->n_audio_ctx);
     const size_t cross = (size_t)d->n_text_layer * audio_ctx * text_width;
+    /* an int8 model's blocked half keys (in a buffer of floats), frames rounded up to a block */
+    const size_t cross_keys = (size_t)d->n_text_layer * st_whisper_cross_keys_f16(d) / 2 + 1;
     const size_t cache = (size_t)d->n_text_layer * (size_t)max_sequences * (size_t)d->n_text_ctx * text_width;
     /* Room to widen the largest block layer (the MLP's 4d x d) whole; the output projection
      * then goes in blocks of 4d rows. */
@@ -251,7 +258,7 @@ steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_mod
         {&state->enc_attn, audio_ctx * width},
         {&state->enc_hidden, audio_ctx * 4 * width},
         {&state->enc_scores, audio_ctx * audio_ctx},
-        {&state->cross_k, cross},
+        {&state->cross_k, cross > cross_keys ? cross : cross_keys},
         {&state->cross_v, cross},
         {&state->self_k, cache},
         {&state->self_v, cache},

@@ -66,7 +66,9 @@ typedef struct st_whisper_model {
     st_whisper_block *decoder_blocks;
     st_whisper_norm decoder_ln;
     /* int8 models keep the cross-attention keys and values as halves (state->cross_k and
-     * cross_v then hold uint16_t): half the bytes each decoder step reads. */
+     * cross_v then hold uint16_t): half the bytes each decoder step reads. The keys are then
+     * transposed in blocks of 16 frames (nn/kernels.h, ST_NN_KEY_BLOCK), each layer
+     * st_whisper_cross_keys_f16 halves apart. */
     int cross_f16;
 } st_whisper_model;
 
@@ -171,5 +173,9 @@ steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_s
  * slot, e.g. {0, 0, 0, 0, 0} fans a decoded prompt out to five beams). */
 steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, int n_seq, int n_positions,
                                    st_error *err);
+
+/* Halves per decoder layer of the blocked half keys of an int8 model: every head's frames
+ * rounded up to a whole ST_NN_KEY_BLOCK. */
+size_t st_whisper_cross_keys_f16(const st_whisper_dims *d);
 
 #endif
