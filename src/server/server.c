@@ -28,7 +28,6 @@
 #include "server/multipart.h"
 #include "server/openai.h"
 #include "server/web_assets.h"
-#include "store/store.h"
 #include "util/strbuf.h"
 
 enum {
@@ -251,7 +250,7 @@ static int resolve_model(const st_server *s, const char *name, char *path, size_
         snprintf(path, size, "%s", s->default_model_path);
         return 0;
     }
-    if (!st_catalogue_find(name)) {
+    if (!steno_model_is_known(name)) {
         snprintf(message, message_size, "the model '%.128s' does not exist: GET /v1/models lists the models here",
                  name);
         return 404;
@@ -264,31 +263,19 @@ static int resolve_model(const st_server *s, const char *name, char *path, size_
 }
 
 static enum MHD_Result list_models(st_server *s, struct MHD_Connection *connection) {
-    st_store store;
-    st_store_init(&store, NULL, 0);
-    st_store_copies copies = {0};
-    st_error err;
-    st_error_clear(&err);
     json_t *data = json_array();
     json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", "whisper-1", "object", "model", "created", 0,
                                           "owned_by", "steno"));
-    if (st_store_scan(&store, &copies, &err) == STENO_OK) {
-        for (int i = 0; i < copies.count; i++) {
-            const st_catalogue_model *m = copies.items[i].model;
-            if (!m || m->family != ST_FAMILY_WHISPER) continue;
-            int seen = 0;
-            size_t j;
-            json_t *item;
-            json_array_foreach(data, j, item) {
-                if (strcmp(json_string_value(json_object_get(item, "id")), m->name) == 0) seen = 1;
-            }
-            if (!seen) {
-                json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", m->name, "object", "model",
-                                                      "created", 0, "owned_by", "steno"));
-            }
+    steno_store *store;
+    if (steno_store_open(NULL, &store) == STENO_OK) {
+        const char *names[256];
+        int n = steno_store_whisper_models(store, names, 256);
+        for (int i = 0; i < n; i++) {
+            json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", names[i], "object", "model", "created",
+                                                  0, "owned_by", "steno"));
         }
+        steno_store_free(store);
     }
-    st_store_copies_free(&copies);
     (void)s;
     return respond_json(connection, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
