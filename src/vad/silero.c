@@ -19,6 +19,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,8 +67,10 @@ struct st_vad {
     const float *last_samples;
     size_t last_n_samples;
     float *last_probs;
-    size_t frames_run; /* frames the network has run on, in all */
 };
+
+/* Frames the network has run on in this process, for st_vad_frames_run. */
+static _Atomic size_t frames_run;
 
 static const int encoder_shapes[4][3] = {{BINS, 128, 1}, {128, 64, 2}, {64, 64, 2}, {64, 128, 1}};
 
@@ -276,7 +279,7 @@ steno_status st_vad_probabilities(st_vad *vad, const float *samples, size_t n_sa
         int count = n_frames - first < BLOCK ? (int)(n_frames - first) : BLOCK;
         run_block(vad, samples, n_samples, first, count, probs + first);
     }
-    vad->frames_run += n_frames;
+    frames_run += n_frames;
     if (vad->keep_last) {
         free(vad->last_probs);
         vad->last_samples = NULL;
@@ -296,8 +299,8 @@ void st_vad_keep_last(st_vad *vad, int keep) {
     }
 }
 
-size_t st_vad_frames_run(const st_vad *vad) {
-    return vad->frames_run;
+size_t st_vad_frames_run(void) {
+    return frames_run;
 }
 
 steno_status st_vad_speech_spans(st_vad *vad, const float *samples, size_t n_samples, const st_vad_options *options,

@@ -50,8 +50,8 @@ steno_status st_vad_probabilities(st_vad *vad, const float *samples, size_t n_sa
  * them instead of running the network again; the VAD filter and the diarization of one
  * recording then share one pass. keep 0 drops what was kept. */
 void st_vad_keep_last(st_vad *vad, int keep);
-/* The frames the network has run on since st_vad_open (copies not counted). */
-size_t st_vad_frames_run(const st_vad *vad);
+/* The frames Silero has run on in this process, every st_vad together (copies not counted). */
+size_t st_vad_frames_run(void);
 
 /* faster-whisper's VadOptions. */
 typedef struct st_vad_options {
