@@ -64,7 +64,8 @@ st_server_config st_server_default_config(void) {
                               .threads_per_job = 1,
                               .default_model = "base.en",
                               .timeout_seconds = 120,
-                              .model_idle_seconds = 300};
+                              .model_idle_seconds = 300,
+                              .job_retention_seconds = 7 * 24 * 3600.0};
 }
 
 int st_server_port(const st_server *server) {
@@ -722,15 +723,26 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
 /* ---- start and stop ---- */
 
+/* Every second: unloads idle models; and, every quarter of the retention period (at least each
+ * second, at most each minute), deletes the stored jobs past it. */
 static void *janitor_main(void *user) {
     st_server *s = user;
+    double retention = s->config.job_retention_seconds, every = retention / 4;
+    every = every < 1 ? 1 : every > 60 ? 60 : every;
+    time_t last_purge = 0;
     pthread_mutex_lock(&s->janitor_lock);
     while (!s->stopping) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
         pthread_cond_timedwait(&s->janitor_wake, &s->janitor_lock, &until);
-        if (!s->stopping) st_model_cache_sweep(s->models, s->config.model_idle_seconds);
+        if (s->stopping) break;
+        st_model_cache_sweep(s->models, s->config.model_idle_seconds);
+        if (retention > 0 && difftime(time(NULL), last_purge) >= every) {
+            last_purge = time(NULL);
+            int purged = st_jobs_purge(s->jobs, retention);
+            if (purged > 0) fprintf(stderr, "steno serve: %d ended job(s) past the retention period deleted\n", purged);
+        }
     }
     pthread_mutex_unlock(&s->janitor_lock);
     return NULL;
@@ -816,14 +828,14 @@ void st_server_stop(st_server *s) {
     if (s->daemon) MHD_quiesce_daemon(s->daemon); /* no new connections */
     if (s->jobs) st_jobs_stop(s->jobs);           /* wakes every request waiting on a job */
     if (s->daemon) MHD_stop_daemon(s->daemon);    /* joins the connections' threads */
-    st_jobs_free(s->jobs);
-    if (s->janitor_running) {
+    if (s->janitor_running) { /* before the jobs it purges are freed */
         pthread_mutex_lock(&s->janitor_lock);
         s->stopping = 1;
         pthread_cond_signal(&s->janitor_wake);
         pthread_mutex_unlock(&s->janitor_lock);
         pthread_join(s->janitor, NULL);
     }
+    st_jobs_free(s->jobs);
     st_model_cache_free(s->models);
     pthread_mutex_destroy(&s->janitor_lock);
     pthread_cond_destroy(&s->janitor_wake);
