@@ -124,9 +124,10 @@ int st_request_check(st_request_fields *f, const char **param, char *message, si
         *param = "num_speakers";
         return BAD("num_speakers (%d) is outside min_speakers..max_speakers", f->num_speakers);
     }
-    if (f->stream && f->format != ST_RESPONSE_JSON && f->format != ST_RESPONSE_TEXT) {
+    if (f->stream && f->format != ST_RESPONSE_JSON && f->format != ST_RESPONSE_TEXT &&
+        f->format != ST_RESPONSE_DIARIZED_JSON) {
         *param = "stream";
-        return BAD("stream=true sends text events; response_format must be json or text");
+        return BAD("stream=true sends text events; response_format must be json, text or diarized_json");
     }
     /* The one place that says which extensions this server serves: VAD and diarization need
      * Silero VAD, found in the model folders like any model. */
@@ -320,6 +321,15 @@ static json_t *speaker_letters(int speaker) {
     return json_string(label);
 }
 
+json_t *st_openai_diarized_segment(const json_t *segment, size_t index) {
+    char id[32];
+    snprintf(id, sizeof id, "seg_%zu", index);
+    const char *text = json_string_value(json_object_get(segment, "text"));
+    return json_pack("{s:s, s:s, s:O, s:O, s:o, s:o}", "type", "transcript.text.segment", "id", id, "start",
+                     json_object_get(segment, "start"), "end", json_object_get(segment, "end"), "text",
+                     stripped(text ? text : ""), "speaker", speaker_letters(speaker_number(segment)));
+}
+
 /* OpenAI's diarized_json: task, duration, text, and segments of type "transcript.text.segment"
  * with a string id, start, end, text and speaker. */
 static char *render_diarized(const json_t *verbose) {
@@ -332,13 +342,7 @@ static char *render_diarized(const json_t *verbose) {
     size_t i;
     json_t *segment;
     json_array_foreach(json_object_get(verbose, "segments"), i, segment) {
-        char id[32];
-        snprintf(id, sizeof id, "seg_%zu", i);
-        const char *text = json_string_value(json_object_get(segment, "text"));
-        json_array_append_new(segments, json_pack("{s:s, s:s, s:O, s:O, s:o, s:o}", "type", "transcript.text.segment",
-                                                  "id", id, "start", json_object_get(segment, "start"), "end",
-                                                  json_object_get(segment, "end"), "text", stripped(text ? text : ""),
-                                                  "speaker", speaker_letters(speaker_number(segment))));
+        json_array_append_new(segments, st_openai_diarized_segment(segment, i));
     }
     char *body = json_dumps(out, ST_JSON_FLAGS);
     json_decref(out);

@@ -328,6 +328,9 @@ static enum MHD_Result respond_result(struct MHD_Connection *connection, st_job 
 
 typedef enum stream_kind {
     STREAM_TEXT, /* stream=true: OpenAI's transcript.text.delta / transcript.text.done */
+    /* stream=true with diarized_json: the same deltas as the text is decoded, then, once the
+     * speakers are known, one transcript.text.segment per diarized segment before the done */
+    STREAM_DIARIZED,
     STREAM_JOB,  /* /v1/jobs/{id}/events: progress, segment, done */
 } stream_kind;
 
@@ -373,6 +376,11 @@ static void collect_events(event_stream *s) {
     if (s->kind == STREAM_JOB) {
         append_event(&s->pending, "done", st_job_json(job));
     } else if (job->state == ST_JOB_SUCCEEDED) {
+        size_t i;
+        json_t *segment;
+        json_array_foreach(s->kind == STREAM_DIARIZED ? json_object_get(job->result, "segments") : NULL, i, segment) {
+            append_event(&s->pending, NULL, st_openai_diarized_segment(segment, i));
+        }
         append_event(
             &s->pending, NULL,
             json_pack("{s:s, s:O}", "type", "transcript.text.done", "text", json_object_get(job->result, "text")));
@@ -495,7 +503,10 @@ static enum MHD_Result finish_upload(request *r, struct MHD_Connection *connecti
         st_job_release(job);
         return respond_json(connection, 202, answer);
     }
-    if (r->fields.stream) return respond_events(connection, job, STREAM_TEXT);
+    if (r->fields.stream) {
+        return respond_events(connection, job,
+                              r->fields.format == ST_RESPONSE_DIARIZED_JSON ? STREAM_DIARIZED : STREAM_TEXT);
+    }
     wait_for(job, connection);
     enum MHD_Result result = respond_result(connection, job, r->fields.format);
     st_job_release(job);
