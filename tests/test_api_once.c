@@ -72,6 +72,12 @@ static void silero_runs_once_for_vad_and_diarize(void **state) {
     /* the same speakers either way; the VAD filter's transcript is the VAD filter's */
     assert_int_equal(steno_result_n_speakers(both), steno_result_n_speakers(diarized));
     assert_int_equal(steno_result_n_turns(both), steno_result_n_turns(diarized));
+    for (int i = 0; i < steno_result_n_turns(both); i++) {
+        steno_turn_info turn = steno_result_turn(both, i), same = steno_result_turn(diarized, i);
+        assert_true(turn.start < turn.end && turn.end <= 11.1 && turn.speaker == 0);
+        assert_true(turn.start == same.start && turn.end == same.end);
+    }
+    assert_int_equal(steno_result_turn(both, steno_result_n_turns(both)).speaker, -1); /* out of range */
     assert_non_null(strstr(steno_result_text(both), "ask not what your country can do for you"));
     steno_result_free(diarized), steno_result_free(both);
     steno_context_free(context);

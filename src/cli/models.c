@@ -94,7 +94,7 @@ static void show_progress(void *user, const char *label, long long done, long lo
     char have[32], whole[32], rate[32];
     steno_human_size(done, have, sizeof have);
     steno_human_size(total, whole, sizeof whole);
-    steno_human_size((int64_t)speed, rate, sizeof rate);
+    steno_human_size((long long)speed, rate, sizeof rate);
     int width = 24, filled = total > 0 ? (int)(width * (double)done / (double)total) : 0;
     if (filled > width) filled = width;
     double eta = speed > 0 && total > done ? (double)(total - done) / speed : 0;
