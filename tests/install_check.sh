@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs the build into a scratch prefix and compiles a program against libsteno through
 # pkg-config, as a user of the library would: the header, the shared library and steno.pc must
-# all be there and agree. Usage: install_check.sh BUILD_DIR [SANITIZE=ON/OFF]
+# all be there and agree; then tests/install/use_api.c, built against only the installed header
+# and library, checks real results (exit 77 when the base.en model is missing).
+# Usage: install_check.sh BUILD_DIR [SANITIZE=ON/OFF]
 set -eu
 build=$1
 sanitize=${2:-OFF}  # a sanitized libsteno needs the sanitizer runtime in the program too
@@ -27,3 +29,6 @@ libdir=$(pkg-config --variable=libdir steno)
 LD_LIBRARY_PATH="$libdir" "$prefix/use"
 test -x "$prefix/bin/steno"
 "$prefix/bin/steno" --version
+cc -std=c17 -Wall -Wextra -Werror $flags "$(dirname "$0")/install/use_api.c" -o "$prefix/use_api" \
+  $(pkg-config --cflags --libs steno)
+LD_LIBRARY_PATH="$libdir" "$prefix/use_api" "$(dirname "$0")/../samples/jfk.wav"

@@ -4,7 +4,7 @@
  * (<name>.rttm in DIR), with the default pipeline (src/diarize/diarize.h), which needs no model
  * download, or with --pipeline pyannote pyannote 3.1's recipe on the user's
  * pyannote/speaker-diarization-3.1 checkpoints (src/diarize/pyannote_pipeline.h), found in the
- * model folders and read in place; and the helpers `transcribe --diarize` shares.
+ * model folders and read in place. Both through steno.h's diarizer.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,13 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audio/audio.h"
 #include "cli/commands.h"
-#include "diarize/assign.h"
-#include "diarize/pyannote_pipeline.h"
-#include "nn/threads.h"
-#include "output/output.h"
-#include "store/store.h"
+#include "steno.h"
 #include "util/parse.h"
 
 enum { OPT_NUM_SPEAKERS = 256, OPT_MIN_SPEAKERS, OPT_MAX_SPEAKERS, OPT_VAD_MODEL, OPT_PIPELINE };
@@ -39,83 +34,13 @@ static void usage(FILE *out) {
                  "  -t, --threads N           CPU threads (default 2)\n");
 }
 
-int st_cli_check_speaker_options(const char *command, const st_diarize_options *options) {
-    if (options->min_speakers && options->max_speakers && options->min_speakers > options->max_speakers) {
-        fprintf(stderr, "steno %s: --min-speakers %d is above --max-speakers %d\n", command, options->min_speakers,
-                options->max_speakers);
+int st_cli_check_speaker_options(const char *command, int min_speakers, int max_speakers) {
+    if (min_speakers && max_speakers && min_speakers > max_speakers) {
+        fprintf(stderr, "steno %s: --min-speakers %d is above --max-speakers %d\n", command, min_speakers,
+                max_speakers);
         return -1;
     }
     return 0;
-}
-
-st_diarizer *st_cli_open_diarizer(const char *command, const char *vad_model) {
-    st_error err;
-    st_diarizer *diarizer = NULL;
-    if (st_diarizer_open(vad_model, &diarizer, &err) != STENO_OK) {
-        fprintf(stderr, "steno %s: %s\n", command, st_error_message(&err));
-    }
-    return diarizer;
-}
-
-/* Writes DIR/<name>.rttm, the recording named as the output file ("jfk" for a/jfk.wav). */
-static steno_status save_rttm(const st_diarization *diarization, const char *output_dir, const char *output_name,
-                              st_error *err) {
-    st_strbuf name, text;
-    st_strbuf_init(&name), st_strbuf_init(&text);
-    steno_status status = st_output_path("", output_name, "rttm", &name, err);
-    if (status == STENO_OK) {
-        name.data[name.length - strlen(".rttm")] = '\0';
-        status = st_diarization_rttm(diarization, name.data, &text, err);
-    }
-    if (status == STENO_OK) status = st_output_save_text(output_dir, output_name, "rttm", text.data, text.length, err);
-    st_strbuf_free(&name), st_strbuf_free(&text);
-    return status;
-}
-
-steno_status st_cli_diarize_transcript(st_diarizer *diarizer, const char *audio_path, const st_diarize_options *options,
-                                       bool keep_words, const char *output_dir, const char *output_name,
-                                       st_transcript *transcript, st_error *err) {
-    st_diarization diarization;
-    steno_status status = st_diarize_file(diarizer, audio_path, options, &diarization, err);
-    if (status == STENO_OK) {
-        status = st_diarize_assign(transcript, diarization.turns, diarization.n_turns, diarization.n_speakers,
-                                   keep_words, err);
-    }
-    if (status == STENO_OK) status = save_rttm(&diarization, output_dir, output_name, err);
-    st_diarization_free(&diarization);
-    return status;
-}
-
-/* pyannote/speaker-diarization-3.1 from the model folders, with the nets its config names. */
-static st_pyannote *open_pyannote(void) {
-    st_store store;
-    st_store_init(&store, NULL, 0);
-    char path[4096], why[2048] = "";
-    st_error err;
-    st_pyannote *pipeline = NULL;
-    if (st_store_resolve(&store, ST_PYANNOTE_PIPELINE_REPO, path, sizeof path, why, sizeof why, &err) != STENO_OK) {
-        fprintf(stderr, "steno diarize: %s\n", why[0] ? why : st_error_message(&err));
-    } else if (st_pyannote_open(path, &pipeline, &err) != STENO_OK) {
-        fprintf(stderr, "steno diarize: %s\n", st_error_message(&err));
-    }
-    return pipeline;
-}
-
-/* One file through the pyannote pipeline; its turns (which may overlap) become *out's. */
-static steno_status diarize_pyannote(st_pyannote *pipeline, const char *path, const st_diarize_options *options,
-                                     st_diarization *out, st_error *err) {
-    memset(out, 0, sizeof *out);
-    st_audio audio;
-    steno_status status = st_audio_decode_file(path, 16000, &audio, err);
-    if (status != STENO_OK) return status;
-    st_pyannote_options counts = {options->num_speakers, options->min_speakers, options->max_speakers};
-    st_pyannote_result result;
-    status = st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &counts, &result, err);
-    st_audio_free(&audio);
-    if (status == STENO_OK) {
-        *out = (st_diarization){.turns = result.turns, .n_turns = result.n_turns, .n_speakers = result.n_speakers};
-    }
-    return status;
 }
 
 int st_cli_diarize(int argc, char **argv) {
@@ -130,10 +55,9 @@ int st_cli_diarize(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    st_diarize_options options = st_diarize_default_options();
-    options.n_threads = 2;
-    const char *output_dir = ".", *vad_model = ST_DIARIZE_VAD_MODEL;
-    int c, pyannote = 0;
+    steno_diarize_params options = steno_diarize_default_params();
+    const char *output_dir = ".";
+    int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:t:h", long_options, NULL)) != -1) {
         int *count = c == 't'                ? &options.n_threads
@@ -155,14 +79,13 @@ int st_cli_diarize(int argc, char **argv) {
             output_dir = optarg;
             break;
         case OPT_VAD_MODEL:
-            vad_model = optarg;
+            options.vad_model = optarg;
             break;
         case OPT_PIPELINE:
-            if (strcmp(optarg, "default") != 0 && strcmp(optarg, "pyannote") != 0) {
+            if (steno_diarize_pipeline_from_name(optarg, &options.pipeline) != 0) {
                 fprintf(stderr, "steno diarize: --pipeline: '%s' is neither 'default' nor 'pyannote'\n", optarg);
                 return ST_EXIT_USAGE;
             }
-            pyannote = !strcmp(optarg, "pyannote");
             break;
         case 'h':
             usage(stdout);
@@ -172,37 +95,34 @@ int st_cli_diarize(int argc, char **argv) {
             return ST_EXIT_USAGE;
         }
     }
-    if (st_cli_check_speaker_options("diarize", &options) != 0) return ST_EXIT_USAGE;
+    if (st_cli_check_speaker_options("diarize", options.min_speakers, options.max_speakers) != 0) return ST_EXIT_USAGE;
     if (optind >= argc) {
         fprintf(stderr, "steno diarize: no audio file given\n\n");
         usage(stderr);
         return ST_EXIT_USAGE;
     }
-    st_error err;
-    if (st_output_prepare_dir(output_dir, &err) != STENO_OK) {
-        fprintf(stderr, "steno diarize: %s\n", st_error_message(&err));
+    if (steno_output_prepare_dir(output_dir) != STENO_OK) {
+        fprintf(stderr, "steno diarize: %s\n", steno_context_error(NULL));
         return ST_EXIT_FAILURE;
     }
-    st_diarizer *diarizer = NULL;
-    st_pyannote *pipeline = NULL;
-    if (pyannote) {
-        st_nn_set_threads(options.n_threads);
-        if (!(pipeline = open_pyannote())) return ST_EXIT_FAILURE;
-    } else if (!(diarizer = st_cli_open_diarizer("diarize", vad_model))) {
+    steno_diarizer *diarizer;
+    if (steno_diarizer_open(&options, &diarizer) != STENO_OK) {
+        fprintf(stderr, "steno diarize: %s\n", steno_context_error(NULL));
         return ST_EXIT_FAILURE;
     }
     int exit_code = ST_EXIT_OK;
     for (int i = optind; i < argc; i++) {
-        st_diarization diarization;
-        steno_status status = pipeline ? diarize_pyannote(pipeline, argv[i], &options, &diarization, &err)
-                                       : st_diarize_file(diarizer, argv[i], &options, &diarization, &err);
-        if (status == STENO_OK) status = save_rttm(&diarization, output_dir, argv[i], &err);
+        steno_result *result;
+        steno_status status = steno_diarize_file(diarizer, argv[i], &options, &result);
+        const char *message = status == STENO_OK ? NULL : steno_diarizer_error(diarizer);
+        if (status == STENO_OK) status = steno_result_save(result, STENO_FORMAT_RTTM, NULL, output_dir, argv[i]);
         if (status == STENO_OK) {
-            printf("%s: %d speaker%s, %d turn%s\n", argv[i], diarization.n_speakers,
-                   diarization.n_speakers == 1 ? "" : "s", diarization.n_turns, diarization.n_turns == 1 ? "" : "s");
+            int n_speakers = steno_result_n_speakers(result), n_turns = steno_result_n_turns(result);
+            printf("%s: %d speaker%s, %d turn%s\n", argv[i], n_speakers, n_speakers == 1 ? "" : "s", n_turns,
+                   n_turns == 1 ? "" : "s");
         } else {
             /* audio errors already name the file */
-            const char *message = st_error_message(&err);
+            if (!message) message = steno_context_error(NULL);
             if (strstr(message, argv[i])) {
                 fprintf(stderr, "steno diarize: %s\n", message);
             } else {
@@ -210,9 +130,8 @@ int st_cli_diarize(int argc, char **argv) {
             }
             exit_code = ST_EXIT_FAILURE;
         }
-        st_diarization_free(&diarization);
+        steno_result_free(result);
     }
-    st_diarizer_free(diarizer);
-    st_pyannote_close(pipeline);
+    steno_diarizer_free(diarizer);
     return exit_code;
 }

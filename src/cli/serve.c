@@ -5,6 +5,7 @@
  * and tests read to learn the port when --port 0 asks for any free one.
  */
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,9 @@ static void usage(FILE *out) {
                  "                       uploads wait in PATH.uploads/\n"
                  "  -m, --model NAME     the model for requests naming none or 'whisper-1' (default base.en)\n"
                  "  --timeout SECONDS    close connections idle this long (default 120)\n"
-                 "  --model-idle SECONDS unload a model unused this long (default 300)\n");
+                 "  --model-idle SECONDS unload a model unused this long (default 300)\n"
+                 "  --job-retention HOURS delete ended /v1/jobs jobs (result and any upload) this long\n"
+                 "                       after they end (default 168: a week; 0: keep forever)\n");
 }
 
 /* $XDG_DATA_HOME/steno/server.db, creating the folder. */
@@ -76,6 +79,7 @@ int st_cli_serve(int argc, char **argv) {
         {"model", required_argument, NULL, 'm'},
         {"timeout", required_argument, NULL, 'T'},
         {"model-idle", required_argument, NULL, 'I'},
+        {"job-retention", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -118,6 +122,13 @@ int st_cli_serve(int argc, char **argv) {
         case 'I':
             ok = st_parse_long(optarg, 0, 1L << 30, &value), config.model_idle_seconds = (double)value;
             break;
+        case 'R': { /* hours, fractions allowed; 0 keeps jobs forever; at most 100 years */
+            char *end;
+            double hours = strtod(optarg, &end);
+            ok = end != optarg && !*end && isfinite(hours) && hours >= 0 && hours <= 876000;
+            config.job_retention_seconds = hours * 3600;
+            break;
+        }
         case 'h':
             usage(stdout);
             return ST_EXIT_OK;

@@ -24,16 +24,12 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
-#include "nn/linear.h"
-#include "output/output.h"
-#include "store/store.h"
+#include "steno.h"
 #include "util/parse.h"
-#include "whisper/tokenizer.h"
-#include "whisper/transcribe.h"
 
 /* ---- the options --------------------------------------------------------------------------- */
 
-/* What the command line sets, before it becomes st_transcribe_options and st_output_options. */
+/* What the command line sets, before it becomes steno_transcribe_params and steno_render_params. */
 typedef struct settings {
     const char *model, *language, *task, *formats, *output_dir, *initial_prompt, *prepend, *append;
     int threads, beam_size, best_of, condition_on_previous_text, without_timestamps, word_timestamps;
@@ -263,7 +259,7 @@ typedef struct run {
     int stdout_closed; /* the reader of stdout went away (`| head -1`): keep working, print no more */
 } run;
 
-static int print_segment(void *user, const st_segment *segment) {
+static int print_segment(void *user, const steno_segment_info *segment) {
     run *r = user;
     if (r->quiet || r->stdout_closed) return 0;
     char start[32], end[32];
@@ -339,36 +335,33 @@ static int spill_if_unseekable(const char *path, char *spilled, size_t size) {
 /* ---- the command --------------------------------------------------------------------------- */
 
 int st_cli_transcribe(int argc, char **argv) {
+    steno_transcribe_params p = steno_transcribe_default_params();
     settings s = {
         .model = "base.en",
         .formats = "all",
         .output_dir = ".",
         .threads = 2,
-        .beam_size = 5, /* the whisper command line's default, not transcribe()'s */
+        .beam_size = 5, /* the whisper command line's default, as steno_transcribe_default_params */
         .best_of = 5,
         .patience = 1.0,
         .temperature = 0.0,
         .increment = 0.2,
         .hallucination_silence_threshold = -1,
+        .condition_on_previous_text = p.condition_on_previous_text,
+        .no_speech_threshold = p.no_speech_threshold,
+        .logprob_threshold = p.logprob_threshold,
+        .compression_ratio_threshold = p.compression_ratio_threshold,
+        .vad_model = "silero-vad",
+        .vad_threshold = p.vad_threshold,
+        .vad_min_silence_ms = p.vad_min_silence_ms,
     };
-    st_transcribe_options options = st_transcribe_default_options();
-    s.condition_on_previous_text = options.condition_on_previous_text;
-    s.no_speech_threshold = options.no_speech_threshold;
-    s.logprob_threshold = options.logprob_threshold;
-    s.compression_ratio_threshold = options.compression_ratio_threshold;
-    s.vad_model = ST_STORE_SILERO_VAD;
-    s.vad_threshold = options.vad_options.threshold;
-    s.vad_min_silence_ms = options.vad_options.min_silence_duration_ms;
     int first_file;
     int exit_code = parse_options(argc, argv, &s, &first_file);
     if (exit_code >= 0) return exit_code;
-    if (s.compute_type) {
-        st_nn_compute compute;
-        if (st_nn_compute_from_name(s.compute_type, &compute) != 0) {
-            fprintf(stderr, "steno transcribe: --compute-type: '%s' is not auto, fp32 or int8\n", s.compute_type);
-            return ST_EXIT_USAGE;
-        }
-        st_nn_set_compute(compute);
+    steno_context_params context_params = steno_context_default_params();
+    if (s.compute_type && steno_compute_type_from_name(s.compute_type, &context_params.compute_type) != 0) {
+        fprintf(stderr, "steno transcribe: --compute-type: '%s' is not auto, fp32 or int8\n", s.compute_type);
+        return ST_EXIT_USAGE;
     }
     if (s.task && strcmp(s.task, "transcribe") != 0 && strcmp(s.task, "translate") != 0) {
         fprintf(stderr, "steno transcribe: --task: '%s' is neither transcribe nor translate\n", s.task);
@@ -392,7 +385,7 @@ int st_cli_transcribe(int argc, char **argv) {
     if (s.max_words_per_line && s.max_line_width) {
         fprintf(stderr, "steno transcribe: warning: --max-words-per-line has no effect with --max-line-width\n");
     }
-    if (s.language && !st_language_code(s.language)) {
+    if (s.language && !steno_language_code(s.language)) {
         fprintf(stderr,
                 "steno transcribe: --language: '%s' is not a language Whisper knows (a code such as ru or a name such "
                 "as Russian)\n",
@@ -403,10 +396,7 @@ int st_cli_transcribe(int argc, char **argv) {
         fprintf(stderr, "steno transcribe: --language-per-window detects the language: it cannot go with --language\n");
         return ST_EXIT_USAGE;
     }
-    st_diarize_options speakers = st_diarize_default_options();
-    speakers.num_speakers = s.num_speakers, speakers.min_speakers = s.min_speakers;
-    speakers.max_speakers = s.max_speakers, speakers.n_threads = s.threads;
-    if (st_cli_check_speaker_options("transcribe", &speakers) != 0) return ST_EXIT_USAGE;
+    if (st_cli_check_speaker_options("transcribe", s.min_speakers, s.max_speakers) != 0) return ST_EXIT_USAGE;
     if (s.fp16) fprintf(stderr, "steno transcribe: note: --fp16 has no effect on the CPU; computing in fp32\n");
     if (first_file >= argc) {
         fprintf(stderr, "steno transcribe: no audio file given\n\n");
@@ -414,123 +404,109 @@ int st_cli_transcribe(int argc, char **argv) {
         return ST_EXIT_USAGE;
     }
     /* the fallback schedule: temperature, temperature + increment, ... up to 1.0 */
-    options.n_temperatures = 0;
     if (s.increment > 0) {
         int count = (int)floor((1.0 + 1e-6 - s.temperature) / s.increment) + 1;
-        if (count > ST_MAX_TEMPERATURES) {
+        if (count > STENO_MAX_TEMPERATURES) {
             fprintf(stderr,
                     "steno transcribe: --temperature-increment-on-fallback: %g from %g gives %d temperatures; at "
                     "most %d are tried (an increment of at least %.4g)\n",
-                    s.increment, s.temperature, count, ST_MAX_TEMPERATURES,
-                    (1.0 - s.temperature) / (ST_MAX_TEMPERATURES - 1));
+                    s.increment, s.temperature, count, STENO_MAX_TEMPERATURES,
+                    (1.0 - s.temperature) / (STENO_MAX_TEMPERATURES - 1));
             return ST_EXIT_USAGE;
         }
-        for (int k = 0; k < count; k++)
-            options.temperatures[options.n_temperatures++] = (float)(s.temperature + k * s.increment);
     }
-    if (options.n_temperatures == 0) options.temperatures[options.n_temperatures++] = (float)s.temperature;
-    options.language = st_language_code(s.language);
-    options.language_per_window = s.language_per_window;
-    options.translate = s.task && !strcmp(s.task, "translate");
-    options.n_threads = s.threads;
-    options.beam_size = s.beam_size;
-    options.best_of = s.best_of;
-    options.patience = (float)s.patience;
-    options.initial_prompt = s.initial_prompt;
-    options.condition_on_previous_text = s.condition_on_previous_text;
-    options.no_speech_threshold = s.no_speech_threshold;
-    options.logprob_threshold = s.logprob_threshold;
-    options.compression_ratio_threshold = s.compression_ratio_threshold;
-    options.without_timestamps = s.without_timestamps;
-    /* speakers are placed word by word, so diarization needs word timestamps */
-    options.word_timestamps = s.word_timestamps || s.diarize;
-    if (s.prepend) options.prepend_punctuations = s.prepend;
-    if (s.append) options.append_punctuations = s.append;
-    if (s.hallucination_silence_threshold >= 0) {
-        options.hallucination_silence_threshold = s.hallucination_silence_threshold;
-        options.has_hallucination_silence_threshold = 1;
-    }
-    options.vad_options.threshold = (float)s.vad_threshold;
-    options.vad_options.min_silence_duration_ms = s.vad_min_silence_ms;
-    st_output_options writer = {.max_line_width = s.max_line_width,
-                                .max_line_count = s.max_line_count,
-                                .max_words_per_line = s.max_words_per_line,
-                                .highlight_words = s.highlight_words};
+    p.temperature = (float)s.temperature;
+    p.temperature_increment = (float)s.increment;
+    p.language = steno_language_code(s.language);
+    p.language_per_window = s.language_per_window;
+    p.translate = s.task && !strcmp(s.task, "translate");
+    p.n_threads = s.threads;
+    p.beam_size = s.beam_size;
+    p.best_of = s.best_of;
+    p.patience = (float)s.patience;
+    p.initial_prompt = s.initial_prompt;
+    p.condition_on_previous_text = s.condition_on_previous_text;
+    p.no_speech_threshold = s.no_speech_threshold;
+    p.logprob_threshold = s.logprob_threshold;
+    p.compression_ratio_threshold = s.compression_ratio_threshold;
+    p.without_timestamps = s.without_timestamps;
+    p.word_timestamps = s.word_timestamps; /* diarization adds the words it needs itself */
+    p.prepend_punctuations = s.prepend;
+    p.append_punctuations = s.append;
+    p.hallucination_silence_threshold = s.hallucination_silence_threshold;
+    p.vad_model = s.vad ? s.vad_model : NULL;
+    p.diarize_vad_model = s.vad_model;
+    p.vad_threshold = (float)s.vad_threshold;
+    p.vad_min_silence_ms = s.vad_min_silence_ms;
+    p.diarize = s.diarize;
+    p.num_speakers = s.num_speakers, p.min_speakers = s.min_speakers, p.max_speakers = s.max_speakers;
+    steno_render_params writer = {.max_line_width = s.max_line_width,
+                                  .max_line_count = s.max_line_count,
+                                  .max_words_per_line = s.max_words_per_line,
+                                  .highlight_words = s.highlight_words};
 
     /* validate the formats before spending minutes on the audio */
-    st_output_format chosen[ST_OUTPUT_FORMAT_COUNT + 1];
+    steno_format chosen[STENO_FORMAT_RTTM];
     int n_formats = 0;
     char *format_list = strdup(s.formats);
     if (!format_list) return ST_EXIT_FAILURE;
     for (char *name = strtok(format_list, ","); name; name = strtok(NULL, ",")) {
-        st_error err;
+        steno_format format;
         if (!strcmp(name, "all")) {
-            chosen[n_formats++] = ST_OUTPUT_ALL;
-        } else if (st_output_format_from_name(name, &chosen[n_formats], &err) == STENO_OK) {
-            n_formats++;
+            for (int f = STENO_FORMAT_TXT; f < STENO_FORMAT_RTTM && n_formats < STENO_FORMAT_RTTM; f++)
+                chosen[n_formats++] = (steno_format)f;
+        } else if (steno_format_from_name(name, &format) == 0 && format != STENO_FORMAT_RTTM) {
+            if (n_formats < STENO_FORMAT_RTTM) chosen[n_formats++] = format;
         } else {
             fprintf(stderr, "steno transcribe: --output-format: unknown format '%s' (txt, vtt, srt, tsv, json, all)\n",
                     name);
             free(format_list);
             return ST_EXIT_USAGE;
         }
-        if (n_formats > ST_OUTPUT_FORMAT_COUNT) break;
     }
     free(format_list);
-    st_error err;
-    if (st_output_prepare_dir(s.output_dir, &err) != STENO_OK) {
-        fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
+    if (steno_output_prepare_dir(s.output_dir) != STENO_OK) {
+        fprintf(stderr, "steno transcribe: %s\n", steno_context_error(NULL));
         return ST_EXIT_FAILURE;
     }
 
     char model_path[4096], why[2048];
-    st_store store;
-    st_store_init(&store, NULL, 0);
-    if (st_store_resolve(&store, s.model, model_path, sizeof model_path, why, sizeof why, &err) != STENO_OK) {
-        fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
+    if (steno_model_locate(s.model, model_path, sizeof model_path, why, sizeof why) != STENO_OK) {
+        fprintf(stderr, "steno transcribe: %s\n", steno_context_error(NULL));
         return ST_EXIT_FAILURE;
     }
-    st_whisper_context *context;
-    int max_sequences = options.beam_size > options.best_of ? options.beam_size : options.best_of;
-    if (st_whisper_context_load(model_path, max_sequences, options.n_threads, &context, &err) != STENO_OK) {
-        fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
+    steno_context *context;
+    context_params.n_threads = s.threads;
+    context_params.max_hypotheses = s.beam_size > s.best_of ? s.beam_size : s.best_of;
+    if (steno_context_open(model_path, &context_params, &context) != STENO_OK) {
+        fprintf(stderr, "steno transcribe: %s\n", steno_context_error(NULL));
         return ST_EXIT_FAILURE;
     }
     /* openai-whisper falls back to English with a warning; a wrong language or task on an
      * English-only model is a usage error here, said before any audio is read */
-    if (!st_whisper_context_is_multilingual(context) && ((options.language && strcmp(options.language, "en") != 0) ||
-                                                         options.translate || options.language_per_window)) {
+    if (!steno_context_is_multilingual(context) &&
+        ((p.language && strcmp(p.language, "en") != 0) || p.translate || p.language_per_window)) {
         fprintf(stderr, "steno transcribe: %s is an English-only model: it cannot %s\n", s.model,
-                options.translate             ? "translate (--task translate needs a multilingual model)"
-                : options.language_per_window ? "detect languages (--language-per-window needs a multilingual model)"
-                                              : "transcribe another language than English (-l needs a multilingual "
-                                                "model)");
-        st_whisper_context_free(context);
+                p.translate             ? "translate (--task translate needs a multilingual model)"
+                : p.language_per_window ? "detect languages (--language-per-window needs a multilingual model)"
+                                        : "transcribe another language than English (-l needs a multilingual "
+                                          "model)");
+        steno_context_free(context);
         return ST_EXIT_USAGE;
     }
     /* `steno transcribe f | head -1`: a closed stdout must not kill the run before the files
      * are written; the failed write is noticed in print_segment instead */
     signal(SIGPIPE, SIG_IGN);
     run r = {.quiet = s.quiet, .tty = isatty(STDERR_FILENO)};
-    st_vad *vad = NULL;
-    if (s.vad) {
-        if (st_store_resolve(&store, s.vad_model, model_path, sizeof model_path, why, sizeof why, &err) != STENO_OK ||
-            st_vad_open(model_path, &vad, &err) != STENO_OK) {
-            fprintf(stderr, "steno transcribe: %s\n", st_error_message(&err));
-            st_whisper_context_free(context);
-            return ST_EXIT_FAILURE;
-        }
-        options.vad = vad;
-    }
-    st_diarizer *diarizer = NULL;
-    if (s.diarize && !(diarizer = st_cli_open_diarizer("transcribe", s.vad_model))) {
-        st_vad_free(vad);
-        st_whisper_context_free(context);
+    /* the VAD and diarization networks, loaded before any audio is read */
+    if (steno_context_prepare(context, &p) != STENO_OK) {
+        fprintf(stderr, "steno transcribe: %s\n", steno_context_error(context));
+        steno_context_free(context);
         return ST_EXIT_FAILURE;
     }
-    options.on_segment = print_segment;
-    options.on_progress = show_progress;
-    options.user = &r;
+    p.on_segment = print_segment;
+    p.on_progress = show_progress;
+    p.user = &r;
 
     exit_code = ST_EXIT_OK;
     for (int i = first_file; i < argc; i++) {
@@ -543,21 +519,20 @@ int st_cli_transcribe(int argc, char **argv) {
             exit_code = ST_EXIT_FAILURE;
             continue;
         }
-        st_transcript transcript;
-        st_transcript_init(&transcript);
-        steno_status status = st_transcribe_file(context, spill ? spilled : audio_path, &options, &transcript, &err);
-        if (status == STENO_OK && diarizer) {
-            status = st_cli_diarize_transcript(diarizer, spill ? spilled : audio_path, &speakers, s.word_timestamps,
-                                               s.output_dir, output_name, &transcript, &err);
-        }
+        steno_result *result;
+        steno_status status = steno_transcribe_file(context, spill ? spilled : audio_path, &p, &result);
+        const char *message = status == STENO_OK ? NULL : steno_context_error(context);
         if (spill) unlink(spilled);
         if (r.tty) fprintf(stderr, "\r\033[K");
+        if (status == STENO_OK && p.diarize) {
+            status = steno_result_save(result, STENO_FORMAT_RTTM, NULL, s.output_dir, output_name);
+        }
         for (int f = 0; status == STENO_OK && f < n_formats; f++) {
-            status = st_output_save(chosen[f], &transcript, &writer, s.output_dir, output_name, &err);
+            status = steno_result_save(result, chosen[f], &writer, s.output_dir, output_name);
         }
         if (status != STENO_OK) {
             /* audio errors already name the file */
-            const char *message = st_error_message(&err);
+            if (!message) message = steno_context_error(NULL);
             if (strstr(message, audio_path)) {
                 fprintf(stderr, "steno transcribe: %s\n", message);
             } else {
@@ -565,10 +540,8 @@ int st_cli_transcribe(int argc, char **argv) {
             }
             exit_code = ST_EXIT_FAILURE;
         }
-        st_transcript_free(&transcript);
+        steno_result_free(result);
     }
-    st_vad_free(vad);
-    st_diarizer_free(diarizer);
-    st_whisper_context_free(context);
+    steno_context_free(context);
     return exit_code;
 }

@@ -62,6 +62,10 @@ void st_diarizer_free(st_diarizer *diarizer) {
     free(diarizer);
 }
 
+st_vad *st_diarizer_vad(st_diarizer *diarizer) {
+    return diarizer->vad;
+}
+
 st_diarize_options st_diarize_default_options(void) {
     return (st_diarize_options){.threshold = ST_DIARIZE_THRESHOLD, .n_threads = 1};
 }

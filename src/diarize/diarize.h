@@ -25,6 +25,7 @@
 
 #include "diarize/rttm.h"
 #include "util/error.h"
+#include "vad/vad.h"
 
 /* Chosen on ../shared/data/diarization (bench/README.md): cosine distance between centroids. */
 #define ST_DIARIZE_THRESHOLD 1.4
@@ -54,6 +55,9 @@ typedef struct st_diarizer st_diarizer;
 #define ST_DIARIZE_VAD_MODEL "silero-vad"
 steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err);
 void st_diarizer_free(st_diarizer *diarizer);
+/* The diarizer's Silero VAD, which a caller may also use (one thread at a time) for the VAD
+ * filter of the same recording (vad.h: st_vad_keep_last runs it once for both). */
+st_vad *st_diarizer_vad(st_diarizer *diarizer);
 
 /* Diarizes 16 kHz mono samples. options may be NULL (the defaults). On failure *out is empty. */
 steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t n_samples,

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -496,6 +497,35 @@ void st_jobs_counts(st_jobs *jobs, int *queued, int *running) {
     *queued = jobs->n_queued;
     *running = jobs->n_running;
     pthread_mutex_unlock(&jobs->lock);
+}
+
+/* ---- retention ---- */
+
+int st_jobs_purge(st_jobs *jobs, double retention_seconds) {
+    if (retention_seconds <= 0) return 0;
+    /* whole seconds, rounded so that a job is never purged before its full retention: ended at
+     * t (updated_at = floor(t)), it goes once floor(now) > floor(t) + ceil(retention) */
+    int64_t cutoff = (int64_t)time(NULL) - (int64_t)ceil(retention_seconds);
+    static const char ended[] = "status IN ('succeeded', 'failed', 'cancelled') AND updated_at < ?1";
+    char sql[256];
+    pthread_mutex_lock(&jobs->db_lock);
+    sqlite3_stmt *row = NULL;
+    snprintf(sql, sizeof sql, "SELECT upload FROM jobs WHERE %s", ended);
+    if (sqlite3_prepare_v2(jobs->db, sql, -1, &row, NULL) == SQLITE_OK &&
+        sqlite3_bind_int64(row, 1, cutoff) == SQLITE_OK) {
+        while (sqlite3_step(row) == SQLITE_ROW) { /* normally removed when the job ended */
+            const char *upload = (const char *)sqlite3_column_text(row, 0);
+            if (upload && *upload) unlink(upload);
+        }
+    }
+    sqlite3_finalize(row);
+    pthread_mutex_unlock(&jobs->db_lock);
+    snprintf(sql, sizeof sql, "DELETE FROM jobs WHERE %s", ended);
+    if (db_run(jobs, sql, "i", cutoff) != 0) return -1;
+    pthread_mutex_lock(&jobs->db_lock);
+    int purged = sqlite3_changes(jobs->db);
+    pthread_mutex_unlock(&jobs->db_lock);
+    return purged;
 }
 
 /* ---- start and stop ---- */

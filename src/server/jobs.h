@@ -4,7 +4,8 @@
  * Every transcription the server does is a job, whether the client waits for it
  * (/v1/audio/transcriptions and translations), streams it (stream=true) or polls it (/v1/jobs). Only /v1/jobs jobs are
  * stored: their request, status, progress and final result live in the database (WAL), their
- * upload in the spool folder until the job ends. A server that starts finds the jobs an earlier
+ * upload in the spool folder until the job ends; an ended job is deleted after the server's
+ * retention period (st_jobs_purge). A server that starts finds the jobs an earlier
  * one left queued or running: those whose upload is still on disk are queued again, the others
  * marked failed ("server restarted"). A finished result is written before the job reports
  * itself done, so no result a client was told about is ever lost.
@@ -99,6 +100,10 @@ int st_jobs_cancel(st_jobs *jobs, const char *id);
  * Call under job->lock. */
 json_t *st_job_json(const st_job *job);
 
+/* Deletes the stored jobs that ended more than retention_seconds ago, with any upload they left
+ * (<= 0: keeps them forever). A job is never deleted before its full retention has passed since
+ * it ended, nor while it is queued or running. Returns how many went, -1 on a database error. */
+int st_jobs_purge(st_jobs *jobs, double retention_seconds);
 /* Counts for /health. */
 void st_jobs_counts(st_jobs *jobs, int *queued, int *running);
 

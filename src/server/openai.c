@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "output/output.h"
 #include "util/parse.h"
 
 static const char *const format_names[] = {"json", "text", "srt", "vtt", "verbose_json", "diarized_json"};
@@ -125,9 +124,10 @@ int st_request_check(st_request_fields *f, const char **param, char *message, si
         *param = "num_speakers";
         return BAD("num_speakers (%d) is outside min_speakers..max_speakers", f->num_speakers);
     }
-    if (f->stream && f->format != ST_RESPONSE_JSON && f->format != ST_RESPONSE_TEXT) {
+    if (f->stream && f->format != ST_RESPONSE_JSON && f->format != ST_RESPONSE_TEXT &&
+        f->format != ST_RESPONSE_DIARIZED_JSON) {
         *param = "stream";
-        return BAD("stream=true sends text events; response_format must be json or text");
+        return BAD("stream=true sends text events; response_format must be json, text or diarized_json");
     }
     /* The one place that says which extensions this server serves: VAD and diarization need
      * Silero VAD, found in the model folders like any model. */
@@ -276,35 +276,26 @@ json_t *st_openai_transcription(const steno_result *result, const st_request_fie
     return out;
 }
 
-/* srt, vtt and a diarized txt through the transcript writers (openai-whisper's, with the CLI's
+/* srt, vtt and a diarized txt through the library's writers (openai-whisper's, with the CLI's
  * speaker prefixes), from the stored segments. */
-static char *render_subtitles(const json_t *verbose, st_output_format format) {
-    st_transcript transcript;
-    st_transcript_init(&transcript);
-    st_error err;
-    st_error_clear(&err);
-    steno_status status = STENO_OK;
-    size_t i;
+static char *render_subtitles(const json_t *verbose, steno_format format) {
+    const json_t *stored = json_object_get(verbose, "segments");
+    size_t n = json_array_size(stored), i;
+    steno_segment_info *segments = calloc(n ? n : 1, sizeof *segments);
+    if (!segments) return NULL;
     json_t *segment;
-    json_array_foreach(json_object_get(verbose, "segments"), i, segment) {
-        const char *text = json_string_value(json_object_get(segment, "text"));
-        st_segment s = {.id = (int)i,
-                        .start = json_number_value(json_object_get(segment, "start")),
-                        .end = json_number_value(json_object_get(segment, "end")),
-                        .text = (char *)(text ? text : ""),
-                        .speaker = speaker_number(segment)};
-        if ((status = st_transcript_append(&transcript, &s, &err)) != STENO_OK) break;
+    json_array_foreach(stored, i, segment) {
+        segments[i] = (steno_segment_info){.id = (int)i,
+                                           .start = json_number_value(json_object_get(segment, "start")),
+                                           .end = json_number_value(json_object_get(segment, "end")),
+                                           .text = json_string_value(json_object_get(segment, "text")),
+                                           .speaker = speaker_number(segment)};
     }
-    st_strbuf buffer;
-    st_strbuf_init(&buffer);
-    if (status == STENO_OK) status = st_output_render(format, &transcript, NULL, &buffer, &err);
-    st_transcript_free(&transcript);
-    if (status != STENO_OK) {
-        st_strbuf_free(&buffer);
-        return NULL;
-    }
-    if (!buffer.data) st_strbuf_append_str(&buffer, "");
-    return st_strbuf_detach(&buffer);
+    steno_result *result = steno_result_from_segments(segments, (int)n);
+    free(segments);
+    char *text = result ? steno_result_render(result, format) : NULL;
+    steno_result_free(result);
+    return text;
 }
 
 int st_openai_has_speakers(const json_t *verbose) {
@@ -330,6 +321,15 @@ static json_t *speaker_letters(int speaker) {
     return json_string(label);
 }
 
+json_t *st_openai_diarized_segment(const json_t *segment, size_t index) {
+    char id[32];
+    snprintf(id, sizeof id, "seg_%zu", index);
+    const char *text = json_string_value(json_object_get(segment, "text"));
+    return json_pack("{s:s, s:s, s:O, s:O, s:o, s:o}", "type", "transcript.text.segment", "id", id, "start",
+                     json_object_get(segment, "start"), "end", json_object_get(segment, "end"), "text",
+                     stripped(text ? text : ""), "speaker", speaker_letters(speaker_number(segment)));
+}
+
 /* OpenAI's diarized_json: task, duration, text, and segments of type "transcript.text.segment"
  * with a string id, start, end, text and speaker. */
 static char *render_diarized(const json_t *verbose) {
@@ -342,13 +342,7 @@ static char *render_diarized(const json_t *verbose) {
     size_t i;
     json_t *segment;
     json_array_foreach(json_object_get(verbose, "segments"), i, segment) {
-        char id[32];
-        snprintf(id, sizeof id, "seg_%zu", i);
-        const char *text = json_string_value(json_object_get(segment, "text"));
-        json_array_append_new(segments, json_pack("{s:s, s:s, s:O, s:O, s:o, s:o}", "type", "transcript.text.segment",
-                                                  "id", id, "start", json_object_get(segment, "start"), "end",
-                                                  json_object_get(segment, "end"), "text", stripped(text ? text : ""),
-                                                  "speaker", speaker_letters(speaker_number(segment))));
+        json_array_append_new(segments, st_openai_diarized_segment(segment, i));
     }
     char *body = json_dumps(out, ST_JSON_FLAGS);
     json_decref(out);
@@ -362,7 +356,7 @@ char *st_openai_render(const json_t *verbose, st_response_format format, const c
         *mime = "text/plain; charset=utf-8";
         /* a diarized transcript as the CLI's txt: one "[SPEAKER_00]: " line per segment */
         if (st_openai_has_speakers(verbose) && json_array_size(json_object_get(verbose, "segments")) > 0) {
-            return render_subtitles(verbose, ST_OUTPUT_TXT);
+            return render_subtitles(verbose, STENO_FORMAT_TXT);
         }
         size_t n = text ? strlen(text) : 0;
         char *body = malloc(n + 2);
@@ -374,10 +368,10 @@ char *st_openai_render(const json_t *verbose, st_response_format format, const c
     }
     case ST_RESPONSE_SRT:
         *mime = "application/x-subrip; charset=utf-8";
-        return render_subtitles(verbose, ST_OUTPUT_SRT);
+        return render_subtitles(verbose, STENO_FORMAT_SRT);
     case ST_RESPONSE_VTT:
         *mime = "text/vtt; charset=utf-8";
-        return render_subtitles(verbose, ST_OUTPUT_VTT);
+        return render_subtitles(verbose, STENO_FORMAT_VTT);
     case ST_RESPONSE_VERBOSE_JSON:
         *mime = "application/json";
         return json_dumps(verbose, ST_JSON_FLAGS);

@@ -78,6 +78,9 @@ char *st_openai_render(const json_t *verbose, st_response_format format, const c
 
 /* Whether a stored verbose_json result was diarized: each of its segments has a speaker. */
 int st_openai_has_speakers(const json_t *verbose);
+/* One verbose_json segment (the index-th) as OpenAI's diarized "transcript.text.segment": a
+ * string id "seg_N", start, end, text without its leading space, speaker "A", "B", ... */
+json_t *st_openai_diarized_segment(const json_t *segment, size_t index);
 
 /* {"error":{"message","type","param","code"}}, malloc'd. type follows the status: 4xx
  * "invalid_request_error" (401 "authentication_error"), 5xx "server_error". */

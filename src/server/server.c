@@ -28,7 +28,6 @@
 #include "server/multipart.h"
 #include "server/openai.h"
 #include "server/web_assets.h"
-#include "store/store.h"
 #include "util/strbuf.h"
 
 enum {
@@ -65,7 +64,8 @@ st_server_config st_server_default_config(void) {
                               .threads_per_job = 1,
                               .default_model = "base.en",
                               .timeout_seconds = 120,
-                              .model_idle_seconds = 300};
+                              .model_idle_seconds = 300,
+                              .job_retention_seconds = 7 * 24 * 3600.0};
 }
 
 int st_server_port(const st_server *server) {
@@ -251,7 +251,7 @@ static int resolve_model(const st_server *s, const char *name, char *path, size_
         snprintf(path, size, "%s", s->default_model_path);
         return 0;
     }
-    if (!st_catalogue_find(name)) {
+    if (!steno_model_is_known(name)) {
         snprintf(message, message_size, "the model '%.128s' does not exist: GET /v1/models lists the models here",
                  name);
         return 404;
@@ -264,31 +264,19 @@ static int resolve_model(const st_server *s, const char *name, char *path, size_
 }
 
 static enum MHD_Result list_models(st_server *s, struct MHD_Connection *connection) {
-    st_store store;
-    st_store_init(&store, NULL, 0);
-    st_store_copies copies = {0};
-    st_error err;
-    st_error_clear(&err);
     json_t *data = json_array();
     json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", "whisper-1", "object", "model", "created", 0,
                                           "owned_by", "steno"));
-    if (st_store_scan(&store, &copies, &err) == STENO_OK) {
-        for (int i = 0; i < copies.count; i++) {
-            const st_catalogue_model *m = copies.items[i].model;
-            if (!m || m->family != ST_FAMILY_WHISPER) continue;
-            int seen = 0;
-            size_t j;
-            json_t *item;
-            json_array_foreach(data, j, item) {
-                if (strcmp(json_string_value(json_object_get(item, "id")), m->name) == 0) seen = 1;
-            }
-            if (!seen) {
-                json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", m->name, "object", "model",
-                                                      "created", 0, "owned_by", "steno"));
-            }
+    steno_store *store;
+    if (steno_store_open(NULL, &store) == STENO_OK) {
+        const char *names[256];
+        int n = steno_store_whisper_models(store, names, 256);
+        for (int i = 0; i < n; i++) {
+            json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", names[i], "object", "model", "created",
+                                                  0, "owned_by", "steno"));
         }
+        steno_store_free(store);
     }
-    st_store_copies_free(&copies);
     (void)s;
     return respond_json(connection, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
@@ -340,6 +328,9 @@ static enum MHD_Result respond_result(struct MHD_Connection *connection, st_job 
 
 typedef enum stream_kind {
     STREAM_TEXT, /* stream=true: OpenAI's transcript.text.delta / transcript.text.done */
+    /* stream=true with diarized_json: the same deltas as the text is decoded, then, once the
+     * speakers are known, one transcript.text.segment per diarized segment before the done */
+    STREAM_DIARIZED,
     STREAM_JOB,  /* /v1/jobs/{id}/events: progress, segment, done */
 } stream_kind;
 
@@ -385,6 +376,11 @@ static void collect_events(event_stream *s) {
     if (s->kind == STREAM_JOB) {
         append_event(&s->pending, "done", st_job_json(job));
     } else if (job->state == ST_JOB_SUCCEEDED) {
+        size_t i;
+        json_t *segment;
+        json_array_foreach(s->kind == STREAM_DIARIZED ? json_object_get(job->result, "segments") : NULL, i, segment) {
+            append_event(&s->pending, NULL, st_openai_diarized_segment(segment, i));
+        }
         append_event(
             &s->pending, NULL,
             json_pack("{s:s, s:O}", "type", "transcript.text.done", "text", json_object_get(job->result, "text")));
@@ -507,7 +503,10 @@ static enum MHD_Result finish_upload(request *r, struct MHD_Connection *connecti
         st_job_release(job);
         return respond_json(connection, 202, answer);
     }
-    if (r->fields.stream) return respond_events(connection, job, STREAM_TEXT);
+    if (r->fields.stream) {
+        return respond_events(connection, job,
+                              r->fields.format == ST_RESPONSE_DIARIZED_JSON ? STREAM_DIARIZED : STREAM_TEXT);
+    }
     wait_for(job, connection);
     enum MHD_Result result = respond_result(connection, job, r->fields.format);
     st_job_release(job);
@@ -735,15 +734,26 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
 /* ---- start and stop ---- */
 
+/* Every second: unloads idle models; and, every quarter of the retention period (at least each
+ * second, at most each minute), deletes the stored jobs past it. */
 static void *janitor_main(void *user) {
     st_server *s = user;
+    double retention = s->config.job_retention_seconds, every = retention / 4;
+    every = every < 1 ? 1 : every > 60 ? 60 : every;
+    time_t last_purge = 0;
     pthread_mutex_lock(&s->janitor_lock);
     while (!s->stopping) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 1;
         pthread_cond_timedwait(&s->janitor_wake, &s->janitor_lock, &until);
-        if (!s->stopping) st_model_cache_sweep(s->models, s->config.model_idle_seconds);
+        if (s->stopping) break;
+        st_model_cache_sweep(s->models, s->config.model_idle_seconds);
+        if (retention > 0 && difftime(time(NULL), last_purge) >= every) {
+            last_purge = time(NULL);
+            int purged = st_jobs_purge(s->jobs, retention);
+            if (purged > 0) fprintf(stderr, "steno serve: %d ended job(s) past the retention period deleted\n", purged);
+        }
     }
     pthread_mutex_unlock(&s->janitor_lock);
     return NULL;
@@ -829,14 +839,14 @@ void st_server_stop(st_server *s) {
     if (s->daemon) MHD_quiesce_daemon(s->daemon); /* no new connections */
     if (s->jobs) st_jobs_stop(s->jobs);           /* wakes every request waiting on a job */
     if (s->daemon) MHD_stop_daemon(s->daemon);    /* joins the connections' threads */
-    st_jobs_free(s->jobs);
-    if (s->janitor_running) {
+    if (s->janitor_running) { /* before the jobs it purges are freed */
         pthread_mutex_lock(&s->janitor_lock);
         s->stopping = 1;
         pthread_cond_signal(&s->janitor_wake);
         pthread_mutex_unlock(&s->janitor_lock);
         pthread_join(s->janitor, NULL);
     }
+    st_jobs_free(s->jobs);
     st_model_cache_free(s->models);
     pthread_mutex_destroy(&s->janitor_lock);
     pthread_cond_destroy(&s->janitor_wake);

@@ -36,6 +36,7 @@ typedef struct st_server_config {
     const char *default_model; /* what "whisper-1" or no model means: a name or a path */
     unsigned timeout_seconds;  /* idle connection timeout */
     double model_idle_seconds; /* unload a model unused this long */
+    double job_retention_seconds; /* delete stored jobs this long after they end (default a week; 0: never) */
 } st_server_config;
 
 st_server_config st_server_default_config(void);

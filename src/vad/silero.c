@@ -19,6 +19,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,7 +61,16 @@ struct st_vad {
     float *a, *b;    /* activations, [BLOCK][STEPS][BINS] at most */
     float *cols;     /* im2col of the widest layer */
     float *gates;    /* [BLOCK][GATES] */
+    /* The probabilities of the last call, kept when st_vad_keep_last asked for them: a second
+     * call on the same samples (same buffer, same length) copies them. */
+    int keep_last;
+    const float *last_samples;
+    size_t last_n_samples;
+    float *last_probs;
 };
+
+/* Frames the network has run on in this process, for st_vad_frames_run. */
+static _Atomic size_t frames_run;
 
 static const int encoder_shapes[4][3] = {{BINS, 128, 1}, {128, 64, 2}, {64, 64, 2}, {64, 128, 1}};
 
@@ -179,6 +189,7 @@ void st_vad_free(st_vad *vad) {
     free(vad->b);
     free(vad->cols);
     free(vad->gates);
+    free(vad->last_probs);
     free(vad);
 }
 
@@ -257,14 +268,39 @@ static void run_block(st_vad *vad, const float *samples, size_t n, size_t first,
 
 steno_status st_vad_probabilities(st_vad *vad, const float *samples, size_t n_samples, float *probs, st_error *err) {
     if (!samples && n_samples) return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "no samples given");
+    size_t n_frames = st_vad_n_frames(n_samples);
+    if (vad->last_probs && vad->last_samples == samples && vad->last_n_samples == n_samples) {
+        memcpy(probs, vad->last_probs, n_frames * sizeof *probs);
+        return STENO_OK;
+    }
     memset(vad->h, 0, sizeof vad->h);
     memset(vad->c, 0, sizeof vad->c);
-    size_t n_frames = st_vad_n_frames(n_samples);
     for (size_t first = 0; first < n_frames; first += BLOCK) {
         int count = n_frames - first < BLOCK ? (int)(n_frames - first) : BLOCK;
         run_block(vad, samples, n_samples, first, count, probs + first);
     }
+    frames_run += n_frames;
+    if (vad->keep_last) {
+        free(vad->last_probs);
+        vad->last_samples = NULL;
+        if ((vad->last_probs = malloc(n_frames * sizeof *probs))) {
+            memcpy(vad->last_probs, probs, n_frames * sizeof *probs);
+            vad->last_samples = samples, vad->last_n_samples = n_samples;
+        }
+    }
     return STENO_OK;
+}
+
+void st_vad_keep_last(st_vad *vad, int keep) {
+    vad->keep_last = keep;
+    if (!keep) {
+        free(vad->last_probs);
+        vad->last_probs = NULL, vad->last_samples = NULL;
+    }
+}
+
+size_t st_vad_frames_run(void) {
+    return frames_run;
 }
 
 steno_status st_vad_speech_spans(st_vad *vad, const float *samples, size_t n_samples, const st_vad_options *options,

@@ -45,6 +45,14 @@ size_t st_vad_n_frames(size_t n_samples);
 /* Speech probability of each frame of 16 kHz mono samples, into probs[st_vad_n_frames(n)]. */
 steno_status st_vad_probabilities(st_vad *vad, const float *samples, size_t n_samples, float *probs, st_error *err);
 
+/* With keep set, the probabilities of each call are kept until the next, and a call on the
+ * same samples (the same buffer and length, unchanged in between: the caller's promise) copies
+ * them instead of running the network again; the VAD filter and the diarization of one
+ * recording then share one pass. keep 0 drops what was kept. */
+void st_vad_keep_last(st_vad *vad, int keep);
+/* The frames Silero has run on in this process, every st_vad together (copies not counted). */
+size_t st_vad_frames_run(void);
+
 /* faster-whisper's VadOptions. */
 typedef struct st_vad_options {
     float threshold;              /* a frame at or above it is speech (0.5) */
