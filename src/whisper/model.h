@@ -68,6 +68,7 @@ typedef struct st_whisper_model {
     /* int8 models keep the cross-attention keys and values as halves (state->cross_k and
      * cross_v then hold uint16_t): half the bytes each decoder step reads. */
     int cross_f16;
+    void *device; /* the weights on a GPU (whisper/device.h); NULL on the CPU */
 } st_whisper_model;
 
 /* Cross-attention scores to keep during decoding, for word timestamps (openai-whisper's
@@ -117,6 +118,7 @@ typedef struct st_whisper_state {
     size_t dec_scores_floats;
 
     st_whisper_capture *capture; /* optional, see st_whisper_capture */
+    void *device;                /* the GPU's buffers when the model is on one (whisper/device.h) */
 } st_whisper_state;
 
 /* A linear layer of the model over n_rows rows, with the state's weight scratch. */
