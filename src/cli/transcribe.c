@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "nn/device.h"
 #include "nn/linear.h"
 #include "output/output.h"
 #include "store/store.h"
@@ -40,7 +41,7 @@ typedef struct settings {
     int highlight_words, max_line_width, max_line_count, max_words_per_line, quiet, fp16, language_per_window;
     double patience, temperature, increment, no_speech_threshold, logprob_threshold, compression_ratio_threshold;
     double hallucination_silence_threshold; /* < 0: not given */
-    const char *vad_model, *compute_type;
+    const char *vad_model, *compute_type, *device;
     int vad, vad_min_silence_ms;
     double vad_threshold;
     int diarize, num_speakers, min_speakers, max_speakers;
@@ -83,6 +84,9 @@ static const option_spec option_table[] = {
     {"compute-type", 0, KIND_TEXT, FIELD(compute_type), 0, 0, "TYPE",
      "auto|fp32|int8: auto computes as the weights are stored (int8 files in integers); int8 quantizes every layer on "
      "load (default auto)"},
+    {"device", 0, KIND_TEXT, FIELD(device), 0, 0, "DEV",
+     "cpu, cuda or cuda:N: run the network on that GPU (fp16), or on the CPU with a message when it cannot be used "
+     "(default cpu)"},
     {"threads", 't', KIND_INT, FIELD(threads), 1, 256, "N", "CPU threads (default 2)"},
     {"beam-size", 0, KIND_INT, FIELD(beam_size), 1, MAX_HYPOTHESES, "N", "beam width at temperature 0 (default 5)"},
     {"best-of", 0, KIND_INT, FIELD(best_of), 1, MAX_HYPOTHESES, "N", "samples at temperature > 0 (default 5)"},
@@ -370,6 +374,17 @@ int st_cli_transcribe(int argc, char **argv) {
         }
         st_nn_set_compute(compute);
     }
+    if (s.device) { /* the CUDA backend, nn/device.h */
+        int device;
+        if (st_nn_device_from_name(s.device, &device) != 0) {
+            fprintf(stderr, "steno transcribe: --device: '%s' is not cpu, cuda or cuda:N\n", s.device);
+            return ST_EXIT_USAGE;
+        }
+        st_error device_err;
+        if (st_nn_set_device(device, &device_err) != STENO_OK) {
+            fprintf(stderr, "steno transcribe: --device %s: %s; running on the CPU\n", s.device, device_err.message);
+        }
+    }
     if (s.task && strcmp(s.task, "transcribe") != 0 && strcmp(s.task, "translate") != 0) {
         fprintf(stderr, "steno transcribe: --task: '%s' is neither transcribe nor translate\n", s.task);
         return ST_EXIT_USAGE;
@@ -407,7 +422,7 @@ int st_cli_transcribe(int argc, char **argv) {
     speakers.num_speakers = s.num_speakers, speakers.min_speakers = s.min_speakers;
     speakers.max_speakers = s.max_speakers, speakers.n_threads = s.threads;
     if (st_cli_check_speaker_options("transcribe", &speakers) != 0) return ST_EXIT_USAGE;
-    if (s.fp16) fprintf(stderr, "steno transcribe: note: --fp16 has no effect on the CPU; computing in fp32\n");
+    if (s.fp16 && st_nn_get_device() == ST_NN_DEVICE_CPU) fprintf(stderr, "steno transcribe: note: --fp16 has no effect on the CPU; computing in fp32\n");
     if (first_file >= argc) {
         fprintf(stderr, "steno transcribe: no audio file given\n\n");
         usage(stderr);

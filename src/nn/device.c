@@ -27,7 +27,7 @@ int st_nn_device_from_name(const char *name, int *device) {
         return 0;
     }
     long index;
-    if (strncmp(name, "cuda:", 5) != 0 || st_parse_long(name + 5, 0, 1023, &index) != 0) return -1;
+    if (strncmp(name, "cuda:", 5) != 0 || !st_parse_long(name + 5, 0, 1023, &index)) return -1;
     *device = (int)index;
     return 0;
 }
