@@ -102,8 +102,9 @@ static int upload_model(const st_cuda_api *api, const st_whisper_model *model, c
     const size_t widest = width > text ? width : text;
     const size_t conv1 = width * d->n_mels * 3, conv2 = width * width * 3, embedding = (size_t)d->n_vocab * text;
     uint16_t *globals16 = malloc(sizeof(uint16_t) * (conv1 + conv2 + embedding));
+    /* row: one weight row widened, the longest being the MLP output's 4d */
     block_staging s = {malloc(sizeof(uint16_t) * 16 * widest * widest), malloc(sizeof(float) * 5 * widest),
-                       malloc(sizeof(float) * (widest > (size_t)d->n_vocab ? widest : (size_t)d->n_vocab))};
+                       malloc(sizeof(float) * 4 * widest)};
     int code = ST_CUDA_OK;
     if (!globals16 || !s.halves || !s.biases || !s.row) {
         snprintf(message, size, "out of host memory for the upload");

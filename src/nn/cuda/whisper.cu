@@ -696,6 +696,8 @@ void model_free(void *handle) {
     delete m;
 }
 
+/* cudaMemcpy from pageable memory may return before the copy lands; the callers end with
+ * cudaDeviceSynchronize, as the states' streams do not wait for the default stream. */
 int upload(void *to, const void *from, size_t bytes, char *message, size_t size) {
     if (!from) return report(message, size, ST_CUDA_INVALID, "CUDA model: a weight is missing");
     CUDA_TRY(cudaMemcpy(to, from, bytes, cudaMemcpyHostToDevice));
@@ -759,6 +761,11 @@ int model_create(const st_cuda_dims *dims, const st_cuda_globals *g, int device,
             return status;
         }
     }
+    error = cudaDeviceSynchronize();
+    if (error != cudaSuccess) {
+        model_free(m);
+        return cuda_failure(message, size, error, "uploading the model");
+    }
     *out = m;
     return ST_CUDA_OK;
 }
@@ -803,6 +810,7 @@ int model_set_block(void *handle, int decoder, int layer, const st_cuda_block *f
         int status = upload(part.to, part.from, part.bytes, message, size);
         if (status != ST_CUDA_OK) return status;
     }
+    CUDA_TRY(cudaDeviceSynchronize());
     return ST_CUDA_OK;
 }
 
@@ -834,7 +842,8 @@ int state_setup(State &s, char *message, size_t size) {
     Carver carve{static_cast<char *>(s.memory), 0};
     layout_state(carve, s);
     /* zeroed once, so no kernel ever reads memory nothing wrote (compute-sanitizer's initcheck) */
-    CUDA_TRY(cudaMemset(s.memory, 0, count.used));
+    CUDA_TRY(cudaMemsetAsync(s.memory, 0, count.used, s.stream));
+    CUDA_TRY(cudaStreamSynchronize(s.stream));
     CUDA_TRY(cudaMallocHost(&s.host_tokens, sizeof(int) * s.max_rows));
     CUDA_TRY(cudaMallocHost(&s.host_logits, sizeof(float) * LOGIT_ROWS * d.n_vocab));
     return ST_CUDA_OK;
