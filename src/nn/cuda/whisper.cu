@@ -592,6 +592,9 @@ int decode_rows(State &s, int n_seq, const int *tokens, int n_tokens, int n_past
     CUDA_TRY(cudaGetLastError());
 
     const size_t layer_cache = (size_t)s.max_sequences * n_ctx * width;
+    CaptureSlots none;
+    for (int h = 0; h < MAX_HEADS; h++)
+        none.slot[h] = -1;
     for (int layer = 0; layer < d.n_text_layer; layer++) {
         const Block &b = m.decoder[layer];
         __half *cache_k = s.cache_k[s.current] + layer * layer_cache, *cache_v = s.cache_v[s.current] + layer * layer_cache;
@@ -602,12 +605,6 @@ int decode_rows(State &s, int n_seq, const int *tokens, int n_tokens, int n_past
         append_cache<<<blocks_for((long)rows * width), 256, 0, s.stream>>>(s.qkv, rows, n_tokens, n_past, width, n_ctx,
                                                                             cache_k, cache_v);
         CUDA_TRY(cudaGetLastError());
-        const CaptureSlots none = [] {
-            CaptureSlots slots;
-            for (int h = 0; h < MAX_HEADS; h++)
-                slots.slot[h] = -1;
-            return slots;
-        }();
         STEP(attend(s, s.qkv, 3 * width, cache_k, cache_v, width, (long)n_ctx * width, rows, n_tokens,
                     n_past + n_tokens, n_past, nullptr, none, message, size));
         STEP(linear(s, s.attended, width, rows, b.attn_out_weight, b.attn_out_bias, width, width, ADD_RESIDUAL, s.x,
