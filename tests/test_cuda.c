@@ -422,6 +422,7 @@ static int bench_main(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each line reaches a log file even when a time limit kills us */
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) return bench_main(argc, argv);
     const char *filter = getenv("STENO_CUDA_TEST_FILTER"); /* one test by name (device-check-cuda) */
     if (filter && filter[0]) cmocka_set_test_filter(filter);
