@@ -38,6 +38,9 @@ constexpr int MAX_SEQUENCES = 256; /* st_whisper_state_init's limit */
 constexpr int ATTENTION_THREADS = 128;
 constexpr int ATTENTION_WARPS = ATTENTION_THREADS / 32;
 constexpr int LOGIT_ROWS = 64; /* rows of logits made (and copied back) per product */
+/* The attention kernel keeps a row's n_kv scores in shared memory: 8192 floats (32 KiB) stay
+ * under the 48 KiB a launch gets without opting in (Whisper has 1500 and 448). */
+constexpr int MAX_CONTEXT = 8192;
 
 int report(char *message, size_t size, int code, const char *format, ...) {
     if (message && size) {
@@ -224,9 +227,10 @@ struct CaptureSlots {
     int slot[MAX_HEADS];
 };
 
-/* Attention for a decoder row: block (head, row); row r is token r % n_tokens of sequence
- * r / n_tokens. Queries q [rows] (stride q_stride, head h at h * 64); keys and values of that
- * sequence start at k/v + sequence * sequence_stride, one position every kv_stride. causal >= 0
+/* Attention for a decoder row: block (row, head), rows on x (a grid's y stops at 65535, and 256
+ * sequences of 448 tokens are more); row r is token r % n_tokens of sequence r / n_tokens.
+ * Queries q [rows] (stride q_stride, head h at h * 64); keys and values of that sequence start
+ * at k/v + sequence * sequence_stride, one position every kv_stride. causal >= 0
  * lets token i see positions 0 .. causal + i only; causal < 0 lets every row see all n_kv. The
  * scaled scores (before softmax) of the heads in capture go to
  * captured[(slot * capture_rows + r) * n_kv + j]. Output halves out [rows][out_stride]. */
@@ -238,7 +242,7 @@ __global__ void __launch_bounds__(ATTENTION_THREADS)
     __shared__ float query[HEAD];
     __shared__ float red[32];
     __shared__ float partial[ATTENTION_WARPS][HEAD];
-    const int head = blockIdx.x, r = blockIdx.y, sequence = r / n_tokens, token = r % n_tokens;
+    const int head = blockIdx.y, r = blockIdx.x, sequence = r / n_tokens, token = r % n_tokens;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int limit = causal < 0 ? n_kv : min(n_kv, causal + token + 1);
     const int slot = captured ? capture.slot[head] : -1;
@@ -491,7 +495,7 @@ int attend(State &s, const __half *q, int q_stride, const __half *k, const __hal
            long sequence_stride, int rows, int n_tokens, int n_kv, int causal, float *captured,
            const CaptureSlots &slots, char *message, size_t size) {
     const st_cuda_dims &d = s.model->d;
-    const dim3 grid((unsigned)d.n_text_head, (unsigned)rows);
+    const dim3 grid((unsigned)rows, (unsigned)d.n_text_head);
     attention_rows<<<grid, ATTENTION_THREADS, (size_t)n_kv * sizeof(float), s.stream>>>(
         q, q_stride, k, v, kv_stride, sequence_stride, n_tokens, n_kv, causal, 1.0f / sqrtf((float)HEAD), s.attended,
         d.n_text_state, captured, rows, slots);
@@ -707,10 +711,13 @@ int model_create(const st_cuda_dims *dims, const st_cuda_globals *g, int device,
     const st_cuda_dims &d = *dims;
     if (d.n_audio_state != d.n_text_state || d.n_audio_state != HEAD * d.n_audio_head ||
         d.n_text_state != HEAD * d.n_text_head || d.n_text_head > MAX_HEADS || d.n_mels < 1 || d.n_audio_ctx < 1 ||
-        d.n_text_ctx < 1 || d.n_vocab < 1 || d.n_audio_layer < 1 || d.n_text_layer < 1) {
+        d.n_text_ctx < 1 || d.n_audio_ctx > MAX_CONTEXT || d.n_text_ctx > MAX_CONTEXT || d.n_vocab < 1 ||
+        d.n_audio_layer < 1 || d.n_text_layer < 1) {
         return report(message, size, ST_CUDA_INVALID,
-                      "CUDA model: width %d/%d with %d/%d heads: the CUDA kernels need one width and heads of %d",
-                      d.n_audio_state, d.n_text_state, d.n_audio_head, d.n_text_head, HEAD);
+                      "CUDA model: width %d/%d with %d/%d heads, contexts %d/%d: the CUDA kernels need one width, "
+                      "heads of %d (at most %d) and contexts of at most %d",
+                      d.n_audio_state, d.n_text_state, d.n_audio_head, d.n_text_head, d.n_audio_ctx, d.n_text_ctx,
+                      HEAD, MAX_HEADS, MAX_CONTEXT);
     }
     CUDA_TRY(cudaSetDevice(device));
     Model *m = new (std::nothrow) Model{};
