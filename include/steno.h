@@ -67,6 +67,19 @@ typedef enum steno_compute_type { STENO_COMPUTE_AUTO, STENO_COMPUTE_FP32, STENO_
 /* "auto", "fp32", "int8" to *out; 0 on success, -1 for another name. */
 int steno_compute_type_from_name(const char *name, steno_compute_type *out);
 
+/* Where the network runs: STENO_DEVICE_CPU, or the index of a CUDA GPU. The GPU backend is a
+ * separate library opened on first use (built when nvcc was found). */
+#define STENO_DEVICE_CPU (-1)
+
+/* "cpu", "cuda" (GPU 0) or "cuda:N" to *device; 0 on success, -1 for another name. */
+int steno_device_from_name(const char *name, int *device);
+
+/* Selects the device for the models loaded from then on, in the whole process (like the compute
+ * type). When the GPU cannot be used (no backend library, no driver, no such GPU) the setting
+ * stays the CPU, STENO_ERR_UNSUPPORTED is returned and steno_context_error(NULL) says why. */
+steno_status steno_set_device(int device);
+int steno_get_device(void);
+
 typedef struct steno_context_params {
     int n_threads;      /* CPU threads (default 2) */
     int max_hypotheses; /* the largest beam_size / best_of this context will be asked for (default 5) */

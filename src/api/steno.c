@@ -17,6 +17,7 @@
 #include "audio/audio.h"
 #include "diarize/speech.h"
 #include "diarize/assign.h"
+#include "nn/device.h"
 #include "nn/linear.h"
 #include "nn/threads.h"
 #include "whisper/tokenizer.h"
@@ -54,6 +55,19 @@ int steno_compute_type_from_name(const char *name, steno_compute_type *out) {
            : compute == ST_NN_COMPUTE_FP32 ? STENO_COMPUTE_FP32
                                            : STENO_COMPUTE_AUTO;
     return 0;
+}
+
+int steno_device_from_name(const char *name, int *device) {
+    return name ? st_nn_device_from_name(name, device) : -1;
+}
+
+steno_status steno_set_device(int device) {
+    st_error_clear(&st_api_error);
+    return st_nn_set_device(device, &st_api_error);
+}
+
+int steno_get_device(void) {
+    return st_nn_get_device();
 }
 
 steno_status steno_context_open(const char *model_path, const steno_context_params *params, steno_context **out) {

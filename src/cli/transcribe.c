@@ -36,7 +36,7 @@ typedef struct settings {
     int highlight_words, max_line_width, max_line_count, max_words_per_line, quiet, fp16, language_per_window;
     double patience, temperature, increment, no_speech_threshold, logprob_threshold, compression_ratio_threshold;
     double hallucination_silence_threshold; /* < 0: not given */
-    const char *vad_model, *compute_type;
+    const char *vad_model, *compute_type, *device;
     int vad, vad_min_silence_ms;
     double vad_threshold;
     int diarize, num_speakers, min_speakers, max_speakers;
@@ -79,6 +79,9 @@ static const option_spec option_table[] = {
     {"compute-type", 0, KIND_TEXT, FIELD(compute_type), 0, 0, "TYPE",
      "auto|fp32|int8: auto computes as the weights are stored (int8 files in integers); int8 quantizes every layer on "
      "load (default auto)"},
+    {"device", 0, KIND_TEXT, FIELD(device), 0, 0, "DEV",
+     "cpu, cuda or cuda:N: run the network on that GPU (fp16), or on the CPU with a message when it cannot be used "
+     "(default cpu)"},
     {"threads", 't', KIND_INT, FIELD(threads), 1, 256, "N", "CPU threads (default 2)"},
     {"beam-size", 0, KIND_INT, FIELD(beam_size), 1, MAX_HYPOTHESES, "N", "beam width at temperature 0 (default 5)"},
     {"best-of", 0, KIND_INT, FIELD(best_of), 1, MAX_HYPOTHESES, "N", "samples at temperature > 0 (default 5)"},
@@ -363,6 +366,16 @@ int st_cli_transcribe(int argc, char **argv) {
         fprintf(stderr, "steno transcribe: --compute-type: '%s' is not auto, fp32 or int8\n", s.compute_type);
         return ST_EXIT_USAGE;
     }
+    if (s.device) {
+        int device;
+        if (steno_device_from_name(s.device, &device) != 0) {
+            fprintf(stderr, "steno transcribe: --device: '%s' is not cpu, cuda or cuda:N\n", s.device);
+            return ST_EXIT_USAGE;
+        }
+        if (steno_set_device(device) != STENO_OK) {
+            fprintf(stderr, "steno transcribe: --device %s: %s; running on the CPU\n", s.device, steno_context_error(NULL));
+        }
+    }
     if (s.task && strcmp(s.task, "transcribe") != 0 && strcmp(s.task, "translate") != 0) {
         fprintf(stderr, "steno transcribe: --task: '%s' is neither transcribe nor translate\n", s.task);
         return ST_EXIT_USAGE;
@@ -397,7 +410,9 @@ int st_cli_transcribe(int argc, char **argv) {
         return ST_EXIT_USAGE;
     }
     if (st_cli_check_speaker_options("transcribe", s.min_speakers, s.max_speakers) != 0) return ST_EXIT_USAGE;
-    if (s.fp16) fprintf(stderr, "steno transcribe: note: --fp16 has no effect on the CPU; computing in fp32\n");
+    if (s.fp16 && steno_get_device() == STENO_DEVICE_CPU) {
+        fprintf(stderr, "steno transcribe: note: --fp16 has no effect on the CPU; computing in fp32\n");
+    }
     if (first_file >= argc) {
         fprintf(stderr, "steno transcribe: no audio file given\n\n");
         usage(stderr);

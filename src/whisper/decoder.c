@@ -8,6 +8,7 @@
 
 #include "nn/attention.h"
 #include "nn/ops.h"
+#include "whisper/device.h"
 
 /* Start of the cache rows of (layer, sequence slot). */
 static float *cache_rows(const st_whisper_state *state, float *cache, int layer, int slot) {
@@ -154,6 +155,7 @@ steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_s
                                      float *logits, st_error *err) {
     steno_status status = check_decode(model, state, n_seq, tokens, n_tokens, n_past, logits, err);
     if (status != STENO_OK) return status;
+    if (state->device) return st_whisper_device_decode(state, n_seq, tokens, n_tokens, n_past, which, logits, err);
     const st_whisper_dims *d = &model->dims;
     const int width = d->n_text_state, rows = n_seq * n_tokens;
 
@@ -205,6 +207,7 @@ steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, i
                                 "whisper cache reorder: source slot %d of %d does not exist", source[i], i);
         }
     }
+    if (state->device) return st_whisper_device_reorder(state, source, n_seq, n_positions, err);
     /* Within one layer, every slot that changes first has its new contents gathered into
      * scratch (the MLP buffer holds at least max_sequences * n_text_ctx rows), and only then are
      * slots overwritten, so a source that is itself replaced is still read intact. Slots that

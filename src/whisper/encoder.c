@@ -9,6 +9,7 @@
 #include "nn/attention.h"
 #include "nn/kernels.h"
 #include "nn/ops.h"
+#include "whisper/device.h"
 
 void st_whisper_encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel) {
     const st_whisper_dims *d = &model->dims;
@@ -117,6 +118,7 @@ steno_status st_whisper_encode(const st_whisper_model *model, st_whisper_state *
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
                             "whisper encode: missing argument or a state made for another model");
     }
+    if (state->device) return st_whisper_device_encode(state, mel, err);
     st_whisper_encode_stem(model, state, mel);
     for (int layer = 0; layer < model->dims.n_audio_layer; layer++)
         st_whisper_encode_block(model, state, layer);

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/device.h"
+#include "whisper/device.h"
+
 #define NAME_SIZE 128
 
 /* prefix.suffix into buffer. Every canonical name is far shorter than NAME_SIZE; were one
@@ -168,7 +171,11 @@ steno_status st_whisper_model_init(st_whisper_model *model, const st_model *sour
         return status;
     }
     model->cross_f16 = model->decoder_blocks[0].cross_attn.key.dtype == ST_DTYPE_I8;
-    return STENO_OK;
+    if (st_nn_get_device() != ST_NN_DEVICE_CPU) {
+        status = st_whisper_device_model_create(model, err);
+        if (status != STENO_OK) st_whisper_model_free(model);
+    }
+    return status;
 }
 
 static void free_norm(st_whisper_norm *norm) {
@@ -198,6 +205,7 @@ static void free_blocks(st_whisper_block *blocks, int n) {
 
 void st_whisper_model_free(st_whisper_model *model) {
     if (!model) return;
+    st_whisper_device_model_free(model);
     st_nn_free(model->conv1_weight);
     st_nn_free(model->conv1_bias);
     st_nn_free(model->conv2_weight);
@@ -288,11 +296,14 @@ steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_mod
         *sizes[i].buffer = next;
         next += (sizes[i].n_floats + 15) / 16 * 16;
     }
-    return STENO_OK;
+    steno_status status = st_whisper_device_state_create(state, err);
+    if (status != STENO_OK) st_whisper_state_free(state);
+    return status;
 }
 
 void st_whisper_state_free(st_whisper_state *state) {
     if (!state) return;
+    st_whisper_device_state_free(state);
     st_nn_free(state->arena);
     memset(state, 0, sizeof *state);
 }

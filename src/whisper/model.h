@@ -70,6 +70,7 @@ typedef struct st_whisper_model {
      * transposed in blocks of 16 frames (nn/kernels.h, ST_NN_KEY_BLOCK), each layer
      * st_whisper_cross_keys_f16 halves apart. */
     int cross_f16;
+    void *device; /* the weights on a GPU (whisper/device.h); NULL on the CPU */
 } st_whisper_model;
 
 /* Cross-attention scores to keep during decoding, for word timestamps (openai-whisper's
@@ -119,6 +120,7 @@ typedef struct st_whisper_state {
     size_t dec_scores_floats;
 
     st_whisper_capture *capture; /* optional, see st_whisper_capture */
+    void *device;                /* the GPU's buffers when the model is on one (whisper/device.h) */
 } st_whisper_state;
 
 /* A linear layer of the model over n_rows rows, with the state's weight scratch. */
