@@ -10,12 +10,13 @@ int st_cli_models(int argc, char **argv);
 int st_cli_serve(int argc, char **argv);
 int st_cli_diarize(int argc, char **argv);
 
-/* The default diarization for `diarize` and `transcribe --diarize` (diarize.c). */
+/* Diarization for `diarize` and `transcribe --diarize` (diarize.c). */
 #include "diarize/diarize.h"
 #include "output/transcript.h"
 /* Prints why and returns -1 when the speaker-count bounds contradict each other. */
 int st_cli_check_speaker_options(const char *command, const st_diarize_options *options);
-/* Opens the default diarization with a Silero VAD file or model name; NULL after printing why. */
+/* Opens the diarization st_diarize_choose picks (pyannote when its checkpoints are in the model
+ * folders, else the default with a Silero VAD file or model name); NULL after printing why. */
 st_diarizer *st_cli_open_diarizer(const char *command, const char *vad_model);
 /* `transcribe --diarize`: diarizes audio_path, puts speakers on the transcript's words and
  * segments (splitting segments at speaker changes; keep_words false drops the words the

@@ -1,10 +1,10 @@
 /*
  * diarize.c — `steno diarize FILE... [--num-speakers N] [--min-speakers N] [--max-speakers N]
- * [--pipeline default|pyannote] [-o DIR]`: who spoke when, as one RTTM file per audio file
- * (<name>.rttm in DIR), with the default pipeline (src/diarize/diarize.h), which needs no model
- * download, or with --pipeline pyannote pyannote 3.1's recipe on the user's
- * pyannote/speaker-diarization-3.1 checkpoints (src/diarize/pyannote_pipeline.h), found in the
- * model folders and read in place; and the helpers `transcribe --diarize` shares.
+ * [--pipeline auto|default|pyannote] [-o DIR]`: who spoke when, as one RTTM file per audio file
+ * (<name>.rttm in DIR), with pyannote 3.1's recipe when the model folders hold the user's
+ * pyannote/speaker-diarization-3.1 checkpoints (src/diarize/pyannote_pipeline.h, read in place),
+ * else with the default pipeline (src/diarize/diarize.h), which needs no model download;
+ * st_diarize_choose decides. And the helpers `transcribe --diarize` shares.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,13 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audio/audio.h"
 #include "cli/commands.h"
 #include "diarize/assign.h"
-#include "diarize/pyannote_pipeline.h"
-#include "nn/threads.h"
 #include "output/output.h"
-#include "store/store.h"
 #include "util/parse.h"
 
 enum { OPT_NUM_SPEAKERS = 256, OPT_MIN_SPEAKERS, OPT_MAX_SPEAKERS, OPT_VAD_MODEL, OPT_PIPELINE };
@@ -33,9 +29,10 @@ static void usage(FILE *out) {
                  "      --min-speakers N      at least N speakers\n"
                  "      --max-speakers N      at most N speakers\n"
                  "      --vad-model PATH      Silero VAD ONNX file (default: silero-vad in the model folders)\n"
-                 "      --pipeline NAME       default (the above, no download) or pyannote: pyannote 3.1's\n"
-                 "                            recipe on pyannote/speaker-diarization-3.1 and its two nets,\n"
-                 "                            read in place from the model folders (the Hugging Face cache)\n"
+                 "      --pipeline NAME       auto (default): pyannote when the model folders (the Hugging\n"
+                 "                            Face cache) hold pyannote/speaker-diarization-3.1 and its two\n"
+                 "                            nets, else default; default: Silero VAD and cepstra, no\n"
+                 "                            download; pyannote: pyannote 3.1's recipe, read in place\n"
                  "  -t, --threads N           CPU threads (default 2)\n");
 }
 
@@ -48,13 +45,29 @@ int st_cli_check_speaker_options(const char *command, const st_diarize_options *
     return 0;
 }
 
-st_diarizer *st_cli_open_diarizer(const char *command, const char *vad_model) {
+/* The pipeline `pipeline` asks for, opened; NULL after printing why. A pyannote pipeline chosen
+ * on its own is named on stderr: it costs far more than the default. */
+static st_diarizer *open_diarizer(const char *command, st_diarize_pipeline pipeline, const char *vad_model) {
     st_error err;
     st_diarizer *diarizer = NULL;
-    if (st_diarizer_open(vad_model, &diarizer, &err) != STENO_OK) {
-        fprintf(stderr, "steno %s: %s\n", command, st_error_message(&err));
+    st_diarize_choice *choice = malloc(sizeof *choice);
+    if (!choice) {
+        fprintf(stderr, "steno %s: out of memory\n", command);
+        return NULL;
     }
+    if (st_diarize_choose(pipeline, vad_model, choice, &err) != STENO_OK ||
+        st_diarizer_open_choice(choice, &diarizer, &err) != STENO_OK) {
+        fprintf(stderr, "steno %s: %s\n", command, st_error_message(&err));
+    } else if (pipeline == ST_DIARIZE_PIPELINE_AUTO && choice->pipeline == ST_DIARIZE_PIPELINE_PYANNOTE) {
+        fprintf(stderr, "steno %s: diarizing with pyannote 3.1 from %s (--pipeline default for the built-in one)\n",
+                command, choice->pyannote);
+    }
+    free(choice);
     return diarizer;
+}
+
+st_diarizer *st_cli_open_diarizer(const char *command, const char *vad_model) {
+    return open_diarizer(command, ST_DIARIZE_PIPELINE_AUTO, vad_model);
 }
 
 /* Writes DIR/<name>.rttm, the recording named as the output file ("jfk" for a/jfk.wav). */
@@ -86,38 +99,6 @@ steno_status st_cli_diarize_transcript(st_diarizer *diarizer, const char *audio_
     return status;
 }
 
-/* pyannote/speaker-diarization-3.1 from the model folders, with the nets its config names. */
-static st_pyannote *open_pyannote(void) {
-    st_store store;
-    st_store_init(&store, NULL, 0);
-    char path[4096], why[2048] = "";
-    st_error err;
-    st_pyannote *pipeline = NULL;
-    if (st_store_resolve(&store, ST_PYANNOTE_PIPELINE_REPO, path, sizeof path, why, sizeof why, &err) != STENO_OK) {
-        fprintf(stderr, "steno diarize: %s\n", why[0] ? why : st_error_message(&err));
-    } else if (st_pyannote_open(path, &pipeline, &err) != STENO_OK) {
-        fprintf(stderr, "steno diarize: %s\n", st_error_message(&err));
-    }
-    return pipeline;
-}
-
-/* One file through the pyannote pipeline; its turns (which may overlap) become *out's. */
-static steno_status diarize_pyannote(st_pyannote *pipeline, const char *path, const st_diarize_options *options,
-                                     st_diarization *out, st_error *err) {
-    memset(out, 0, sizeof *out);
-    st_audio audio;
-    steno_status status = st_audio_decode_file(path, 16000, &audio, err);
-    if (status != STENO_OK) return status;
-    st_pyannote_options counts = {options->num_speakers, options->min_speakers, options->max_speakers};
-    st_pyannote_result result;
-    status = st_pyannote_diarize(pipeline, audio.samples, audio.n_samples, &counts, &result, err);
-    st_audio_free(&audio);
-    if (status == STENO_OK) {
-        *out = (st_diarization){.turns = result.turns, .n_turns = result.n_turns, .n_speakers = result.n_speakers};
-    }
-    return status;
-}
-
 int st_cli_diarize(int argc, char **argv) {
     static const struct option long_options[] = {
         {"output-dir", required_argument, NULL, 'o'},
@@ -133,7 +114,8 @@ int st_cli_diarize(int argc, char **argv) {
     st_diarize_options options = st_diarize_default_options();
     options.n_threads = 2;
     const char *output_dir = ".", *vad_model = ST_DIARIZE_VAD_MODEL;
-    int c, pyannote = 0;
+    int c;
+    st_diarize_pipeline pipeline = ST_DIARIZE_PIPELINE_AUTO;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:t:h", long_options, NULL)) != -1) {
         int *count = c == 't'                ? &options.n_threads
@@ -158,11 +140,16 @@ int st_cli_diarize(int argc, char **argv) {
             vad_model = optarg;
             break;
         case OPT_PIPELINE:
-            if (strcmp(optarg, "default") != 0 && strcmp(optarg, "pyannote") != 0) {
-                fprintf(stderr, "steno diarize: --pipeline: '%s' is neither 'default' nor 'pyannote'\n", optarg);
+            if (!strcmp(optarg, "default")) {
+                pipeline = ST_DIARIZE_PIPELINE_DEFAULT;
+            } else if (!strcmp(optarg, "pyannote")) {
+                pipeline = ST_DIARIZE_PIPELINE_PYANNOTE;
+            } else if (!strcmp(optarg, "auto")) {
+                pipeline = ST_DIARIZE_PIPELINE_AUTO;
+            } else {
+                fprintf(stderr, "steno diarize: --pipeline: '%s' is not auto, default or pyannote\n", optarg);
                 return ST_EXIT_USAGE;
             }
-            pyannote = !strcmp(optarg, "pyannote");
             break;
         case 'h':
             usage(stdout);
@@ -183,19 +170,12 @@ int st_cli_diarize(int argc, char **argv) {
         fprintf(stderr, "steno diarize: %s\n", st_error_message(&err));
         return ST_EXIT_FAILURE;
     }
-    st_diarizer *diarizer = NULL;
-    st_pyannote *pipeline = NULL;
-    if (pyannote) {
-        st_nn_set_threads(options.n_threads);
-        if (!(pipeline = open_pyannote())) return ST_EXIT_FAILURE;
-    } else if (!(diarizer = st_cli_open_diarizer("diarize", vad_model))) {
-        return ST_EXIT_FAILURE;
-    }
+    st_diarizer *diarizer = open_diarizer("diarize", pipeline, vad_model);
+    if (!diarizer) return ST_EXIT_FAILURE;
     int exit_code = ST_EXIT_OK;
     for (int i = optind; i < argc; i++) {
         st_diarization diarization;
-        steno_status status = pipeline ? diarize_pyannote(pipeline, argv[i], &options, &diarization, &err)
-                                       : st_diarize_file(diarizer, argv[i], &options, &diarization, &err);
+        steno_status status = st_diarize_file(diarizer, argv[i], &options, &diarization, &err);
         if (status == STENO_OK) status = save_rttm(&diarization, output_dir, argv[i], &err);
         if (status == STENO_OK) {
             printf("%s: %d speaker%s, %d turn%s\n", argv[i], diarization.n_speakers,
@@ -213,6 +193,5 @@ int st_cli_diarize(int argc, char **argv) {
         st_diarization_free(&diarization);
     }
     st_diarizer_free(diarizer);
-    st_pyannote_close(pipeline);
     return exit_code;
 }

@@ -594,8 +594,8 @@ static void apply_hallucination_rules(const window_segments *ws, const window_fr
  * closed speech fades out there) whose mean level over the mel bins comes within 20 dB
  * (TAIL_LEVEL_DROP; Whisper's scaled log-mel has 40 dB to the unit) of the loudest 0.2 s of the
  * text before it. Measured on real clips (bench/README.md, "Speech after a closing timestamp"):
- * a word after the timestamp comes within 2-6 dB; the fading end of the speech, room noise
- * and digital silence after it stay 25 dB or more below. */
+ * a word after the timestamp comes within 6 dB (or louder); the fading end of the speech, room
+ * noise and digital silence after it stay 26 dB or more below. */
 #define TAIL_MARGIN_FRAMES 30
 #define TAIL_RUN_FRAMES 20
 #define TAIL_LEVEL_DROP 0.5
