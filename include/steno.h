@@ -187,7 +187,7 @@ typedef struct steno_transcribe_params {
     int diarize;
     int num_speakers;               /* exact count when known; 0: estimated */
     int min_speakers, max_speakers; /* bounds on the estimate; 0: none */
-    int diarize_pipeline;           /* a steno_diarize_pipeline (default STENO_DIARIZE_DEFAULT) */
+    int diarize_pipeline;           /* a steno_diarize_pipeline (default STENO_DIARIZE_AUTO) */
     const char *diarize_vad_model;  /* Silero VAD for diarization when vad_model is NULL; NULL: "silero-vad" */
     steno_segment_callback on_segment;
     steno_progress_callback on_progress;
@@ -225,11 +225,12 @@ steno_word_info steno_result_word(const steno_result *result, int segment, int i
 /* ---- who speaks ---- */
 
 typedef enum steno_diarize_pipeline {
+    STENO_DIARIZE_AUTO,     /* pyannote when its checkpoints are in the model folders, else the default */
     STENO_DIARIZE_DEFAULT,  /* Silero VAD and signal features: no model download */
     STENO_DIARIZE_PYANNOTE, /* pyannote 3.1's recipe on pyannote/speaker-diarization-3.1's checkpoints */
 } steno_diarize_pipeline;
 
-/* "default" or "pyannote" to *out; 0 on success, -1 for another name. */
+/* "auto", "default" or "pyannote" to *out; 0 on success, -1 for another name. */
 int steno_diarize_pipeline_from_name(const char *name, steno_diarize_pipeline *out);
 
 typedef struct steno_diarize_params {
@@ -247,6 +248,10 @@ steno_diarize_params steno_diarize_default_params(void);
 typedef struct steno_diarizer steno_diarizer;
 steno_status steno_diarizer_open(const steno_diarize_params *params, steno_diarizer **out);
 void steno_diarizer_free(steno_diarizer *diarizer);
+/* The pipeline an opened diarizer runs (DEFAULT or PYANNOTE, also when AUTO was asked for) and
+ * the files it read: the Silero VAD file, or pyannote's pipeline folder. */
+steno_diarize_pipeline steno_diarizer_pipeline(const steno_diarizer *diarizer);
+const char *steno_diarizer_source(const steno_diarizer *diarizer);
 const char *steno_diarizer_error(const steno_diarizer *diarizer);
 
 /* Who spoke when in a file FFmpeg reads: a result without segments whose turns and speakers

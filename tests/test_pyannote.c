@@ -8,7 +8,9 @@
  * bare state dict. Then the whole pipeline on the sample against the reference pipeline
  * (scripts/reference_pyannote_pipeline.py), with the number of speakers estimated and imposed:
  * the same turns to the millisecond and the same speaker names; and config.yaml's parser on
- * the real config and damaged ones.
+ * the real config and damaged ones. Last, the choice of pipeline (st_diarize_choose): pyannote
+ * when the Hugging Face cache holds the pipeline and both nets, the default otherwise, and
+ * `steno diarize` taking pyannote on its own, or the default with --pipeline default.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "audio/audio.h"
+#include "diarize/diarize.h"
 #include "diarize/fbank.h"
 #include "diarize/pyannote_pipeline.h"
 #include "diarize/pyannote_seg.h"
@@ -358,37 +361,132 @@ static void test_pipeline(void **unused) {
     st_pyannote_close(pipeline);
 }
 
-/* `steno diarize --pipeline pyannote`: the pipeline found in the Hugging Face cache
- * ($HF_HUB_CACHE), the RTTM it writes equal to the reference's. */
-static void test_cli(void **unused) {
-    (void)unused;
+/* Runs `steno diarize ARGUMENTS -o a temporary folder` on the sample and reads the RTTM it
+ * writes into *written; returns what steno printed (malloc'd). */
+static char *diarize_sample(const char *arguments, st_rttm *written) {
     char out[4096], command[8192], rttm[4200];
     snprintf(out, sizeof out, "%s/pyannote-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     assert_non_null(mkdtemp(out));
-    setenv("HF_HUB_CACHE", hub, 1);
-    snprintf(command, sizeof command, "diarize --pipeline pyannote -o %s %s", out,
+    snprintf(command, sizeof command, "diarize %s -o %s %s", arguments, out,
              st_test_data("diarization/pyannote_sample/sample.wav"));
     char *output = NULL;
     int status = st_test_run_cli(command, &output);
     printf("  steno %s: %s", command, output);
     assert_int_equal(status, 0);
-    free(output);
     snprintf(rttm, sizeof rttm, "%s/sample.rttm", out);
-    st_rttm written;
-    st_rttm_init(&written);
+    st_rttm_init(written);
     st_error err;
-    assert_int_equal(st_rttm_read(rttm, &written, &err), STENO_OK);
-    const st_rttm_file *file = st_rttm_find(&written, "sample");
-    assert_non_null(file);
-    expect_reference_turns("pyannote/pipeline.rttm", file->turns, file->n_turns, written.n_speakers,
-                           (const char *const *)written.speakers);
-    st_rttm_free(&written);
+    assert_int_equal(st_rttm_read(rttm, written, &err), STENO_OK);
     unlink(rttm);
     rmdir(out);
+    return output;
+}
+
+/* `steno diarize`, with the pipeline in the Hugging Face cache ($HF_HUB_CACHE): pyannote's on
+ * its own (saying so) and with --pipeline pyannote, the RTTM equal to the reference's; the
+ * default pipeline with --pipeline default. */
+static void test_cli(void **unused) {
+    (void)unused;
+    setenv("HF_HUB_CACHE", hub, 1);
+    const char *const chosen[] = {"", "--pipeline pyannote"};
+    for (int i = 0; i < 2; i++) {
+        st_rttm written;
+        char *output = diarize_sample(chosen[i], &written);
+        assert_true(!strstr(output, "diarizing with pyannote 3.1 from") == (i == 1));
+        free(output);
+        const st_rttm_file *file = st_rttm_find(&written, "sample");
+        assert_non_null(file);
+        expect_reference_turns("pyannote/pipeline.rttm", file->turns, file->n_turns, written.n_speakers,
+                               (const char *const *)written.speakers);
+        st_rttm_free(&written);
+    }
+    /* the default pipeline's answer differs from pyannote's (its turns end on a 10 ms grid) */
+    st_rttm written;
+    free(diarize_sample("--pipeline default", &written));
+    const st_rttm_file *file = st_rttm_find(&written, "sample");
+    assert_non_null(file);
+    assert_int_equal(written.n_speakers, 2);
+    for (int t = 0; t < file->n_turns; t++)
+        assert_float_equal(file->turns[t].start * 100, round(file->turns[t].start * 100), 1e-6);
+    st_rttm_free(&written);
     /* an unknown pipeline is a usage error */
+    char *output;
     assert_int_equal(st_test_run_cli("diarize --pipeline nemo x.wav", &output), 2);
-    assert_non_null(strstr(output, "neither 'default' nor 'pyannote'"));
+    assert_non_null(strstr(output, "'nemo' is not auto, default or pyannote"));
     free(output);
+}
+
+/* A new hub folder in dir holding copies of the fixture's repositories names[0..n) (copies: a
+ * link would lead the cache's checks back to the fixture's hub). */
+static void partial_hub(char *dir, size_t size, const char *const *names, int n) {
+    snprintf(dir, size, "%s/pyannote-hub-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    for (int i = 0; i < n; i++) {
+        char source[4200], command[8500];
+        repo(source, sizeof source, names[i]);
+        snprintf(command, sizeof command, "cp -a '%s' '%s/'", source, dir);
+        assert_int_equal(system(command), 0);
+    }
+}
+
+static void remove_hub(const char *dir) {
+    char command[4200];
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    assert_int_equal(system(command), 0);
+}
+
+/* st_diarize_choose: the pipeline and its nets resolved in the cache, or the default with the
+ * reason; a pipeline asked for by name and not there is an error naming what is missing. */
+static void test_choice(void **unused) {
+    (void)unused;
+    const char *home = getenv("HOME");
+    char saved_home[4096];
+    snprintf(saved_home, sizeof saved_home, "%s", home ? home : "");
+    unsetenv("HF_HOME");
+    setenv("HOME", "/nonexistent", 1); /* no ~/.cache/huggingface/hub of the machine's */
+    setenv("HF_HUB_CACHE", hub, 1);
+    st_diarize_choice choice;
+    st_error err;
+    assert_int_equal(st_diarize_choose(ST_DIARIZE_PIPELINE_AUTO, NULL, &choice, &err), STENO_OK);
+    assert_int_equal(choice.pipeline, ST_DIARIZE_PIPELINE_PYANNOTE);
+    char expected[4200];
+    repo(expected, sizeof expected, "speaker-diarization-3.1/snapshots/");
+    assert_memory_equal(choice.pyannote, expected, strlen(expected));
+    repo(expected, sizeof expected, "segmentation-3.0/snapshots/");
+    assert_memory_equal(choice.segmentation, expected, strlen(expected));
+    repo(expected, sizeof expected, "wespeaker-voxceleb-resnet34-LM/snapshots/");
+    assert_memory_equal(choice.embedding, expected, strlen(expected));
+    st_diarizer *diarizer;
+    assert_int_equal(st_diarizer_open_choice(&choice, &diarizer, &err), STENO_OK);
+    assert_int_equal(st_diarizer_pipeline(diarizer), ST_DIARIZE_PIPELINE_PYANNOTE);
+    st_diarizer_free(diarizer);
+    /* told to: the default, with Silero VAD from the model folders */
+    assert_int_equal(st_diarize_choose(ST_DIARIZE_PIPELINE_DEFAULT, NULL, &choice, &err), STENO_OK);
+    assert_int_equal(choice.pipeline, ST_DIARIZE_PIPELINE_DEFAULT);
+    assert_non_null(strstr(choice.vad_model, "silero"));
+
+    /* the pipeline and its segmentation net, but no embedding net: the default, and why */
+    static const char *const partial[] = {"speaker-diarization-3.1", "segmentation-3.0"};
+    char dir[4096];
+    partial_hub(dir, sizeof dir, partial, 2);
+    setenv("HF_HUB_CACHE", dir, 1);
+    assert_int_equal(st_diarize_choose(ST_DIARIZE_PIPELINE_AUTO, NULL, &choice, &err), STENO_OK);
+    assert_int_equal(choice.pipeline, ST_DIARIZE_PIPELINE_DEFAULT);
+    printf("  without the embedding net: %s\n", choice.why_not_pyannote);
+    assert_non_null(strstr(choice.why_not_pyannote, "wespeaker-voxceleb-resnet34-LM"));
+    assert_int_equal(st_diarize_choose(ST_DIARIZE_PIPELINE_PYANNOTE, NULL, &choice, &err), STENO_ERR_NOT_FOUND);
+    assert_non_null(strstr(err.message, "wespeaker-voxceleb-resnet34-LM"));
+    remove_hub(dir);
+    /* an empty cache: the default; pyannote asked for names the pipeline's repository */
+    partial_hub(dir, sizeof dir, partial, 0);
+    setenv("HF_HUB_CACHE", dir, 1);
+    assert_int_equal(st_diarize_choose(ST_DIARIZE_PIPELINE_AUTO, NULL, &choice, &err), STENO_OK);
+    assert_int_equal(choice.pipeline, ST_DIARIZE_PIPELINE_DEFAULT);
+    assert_int_equal(st_diarize_choose(ST_DIARIZE_PIPELINE_PYANNOTE, NULL, &choice, &err), STENO_ERR_NOT_FOUND);
+    assert_non_null(strstr(err.message, "pyannote/speaker-diarization-3.1"));
+    remove_hub(dir);
+    setenv("HOME", saved_home, 1);
+    setenv("HF_HUB_CACHE", hub, 1);
 }
 
 int main(void) {
@@ -397,6 +495,7 @@ int main(void) {
         cmocka_unit_test(test_fbank),        cmocka_unit_test(test_embeddings),
         cmocka_unit_test(test_refusals),     cmocka_unit_test(test_config),
         cmocka_unit_test(test_pipeline),     cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_choice),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

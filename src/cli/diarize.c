@@ -1,10 +1,9 @@
 /*
  * diarize.c — `steno diarize FILE... [--num-speakers N] [--min-speakers N] [--max-speakers N]
- * [--pipeline default|pyannote] [-o DIR]`: who spoke when, as one RTTM file per audio file
- * (<name>.rttm in DIR), with the default pipeline (src/diarize/diarize.h), which needs no model
- * download, or with --pipeline pyannote pyannote 3.1's recipe on the user's
- * pyannote/speaker-diarization-3.1 checkpoints (src/diarize/pyannote_pipeline.h), found in the
- * model folders and read in place. Both through steno.h's diarizer.
+ * [--pipeline auto|default|pyannote] [-o DIR]`: who spoke when, as one RTTM file per audio file
+ * (<name>.rttm in DIR), with pyannote 3.1's recipe when the model folders hold the user's
+ * pyannote/speaker-diarization-3.1 checkpoints (read in place), else with the default pipeline,
+ * which needs no model download; --pipeline insists on one. Through steno.h's diarizer.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,9 +27,10 @@ static void usage(FILE *out) {
                  "      --min-speakers N      at least N speakers\n"
                  "      --max-speakers N      at most N speakers\n"
                  "      --vad-model PATH      Silero VAD ONNX file (default: silero-vad in the model folders)\n"
-                 "      --pipeline NAME       default (the above, no download) or pyannote: pyannote 3.1's\n"
-                 "                            recipe on pyannote/speaker-diarization-3.1 and its two nets,\n"
-                 "                            read in place from the model folders (the Hugging Face cache)\n"
+                 "      --pipeline NAME       auto (default): pyannote when the model folders (the Hugging\n"
+                 "                            Face cache) hold pyannote/speaker-diarization-3.1 and its two\n"
+                 "                            nets, else default; default: Silero VAD and cepstra, no\n"
+                 "                            download; pyannote: pyannote 3.1's recipe, read in place\n"
                  "  -t, --threads N           CPU threads (default 2)\n");
 }
 
@@ -83,7 +83,7 @@ int st_cli_diarize(int argc, char **argv) {
             break;
         case OPT_PIPELINE:
             if (steno_diarize_pipeline_from_name(optarg, &options.pipeline) != 0) {
-                fprintf(stderr, "steno diarize: --pipeline: '%s' is neither 'default' nor 'pyannote'\n", optarg);
+                fprintf(stderr, "steno diarize: --pipeline: '%s' is not auto, default or pyannote\n", optarg);
                 return ST_EXIT_USAGE;
             }
             break;
@@ -109,6 +109,11 @@ int st_cli_diarize(int argc, char **argv) {
     if (steno_diarizer_open(&options, &diarizer) != STENO_OK) {
         fprintf(stderr, "steno diarize: %s\n", steno_context_error(NULL));
         return ST_EXIT_FAILURE;
+    }
+    if (options.pipeline == STENO_DIARIZE_AUTO && steno_diarizer_pipeline(diarizer) == STENO_DIARIZE_PYANNOTE) {
+        /* chosen on its own: say so, it costs far more than the default */
+        fprintf(stderr, "steno diarize: diarizing with pyannote 3.1 from %s (--pipeline default for the built-in one)\n",
+                steno_diarizer_source(diarizer));
     }
     int exit_code = ST_EXIT_OK;
     for (int i = optind; i < argc; i++) {

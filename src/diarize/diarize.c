@@ -1,6 +1,7 @@
 /*
- * diarize.c — the default diarization pipeline (see diarize.h): speech frames, cepstral window
- * statistics, agglomerative clustering, frame labels, the BIC merge, resegmentation, turns.
+ * diarize.c — the choice between the default pipeline and pyannote's, and the default pipeline
+ * (see diarize.h): speech frames, cepstral window statistics, agglomerative clustering, frame
+ * labels, the BIC merge, resegmentation, turns.
  */
 #include "diarize/diarize.h"
 
@@ -12,7 +13,9 @@
 #include "audio/audio.h"
 #include "audio/mel.h"
 #include "diarize/cluster.h"
+#include "diarize/pyannote_pipeline.h"
 #include "diarize/speech.h"
+#include "nn/threads.h"
 #include "store/store.h"
 #include "vad/vad.h"
 
@@ -30,22 +33,77 @@
 #define RESEGMENT_FRAMES 50 /* +-0.5 s of frames decide each frame's speaker after the merge */
 
 struct st_diarizer {
-    st_vad *vad;
+    st_vad *vad; /* the default pipeline's */
     st_mel_filters *filters;
+    st_pyannote *pyannote; /* or pyannote's */
 };
 
-steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err) {
-    *out = NULL;
-    char path[4096], why[2048];
+const char *st_diarize_pipeline_name(st_diarize_pipeline pipeline) {
+    return pipeline == ST_DIARIZE_PIPELINE_DEFAULT    ? "default"
+           : pipeline == ST_DIARIZE_PIPELINE_PYANNOTE ? "pyannote"
+                                                      : "auto";
+}
+
+/* pyannote's pipeline and nets from the model folders into choice; why (why_size bytes) says
+ * what is missing when they are not all there. */
+static steno_status find_pyannote(const st_store *store, st_diarize_choice *choice, char *why, size_t why_size,
+                                  st_error *err) {
+    char path[4096];
+    why[0] = '\0';
+    steno_status status = st_store_resolve(store, ST_PYANNOTE_PIPELINE_REPO, path, sizeof path, why, why_size, err);
+    if (status != STENO_OK) {
+        if (!why[0]) snprintf(why, why_size, "%s", st_error_message(err));
+        return status;
+    }
+    st_pyannote_files *files = malloc(sizeof *files);
+    if (!files) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory looking for pyannote");
+    status = st_pyannote_locate(path, files, err);
+    if (status == STENO_OK) {
+        snprintf(choice->pyannote, sizeof choice->pyannote, "%s", files->folder);
+        snprintf(choice->segmentation, sizeof choice->segmentation, "%s", files->segmentation);
+        snprintf(choice->embedding, sizeof choice->embedding, "%s", files->embedding);
+    } else {
+        snprintf(why, why_size, "%s", st_error_message(err));
+    }
+    free(files);
+    return status;
+}
+
+steno_status st_diarize_choose(st_diarize_pipeline wanted, const char *vad_model, st_diarize_choice *out,
+                               st_error *err) {
+    memset(out, 0, sizeof *out);
     st_store store;
     st_store_init(&store, NULL, 0);
-    steno_status status = st_store_resolve(&store, vad_model, path, sizeof path, why, sizeof why, err);
-    if (status != STENO_OK) return status;
+    char why[2048];
+    if (wanted != ST_DIARIZE_PIPELINE_DEFAULT) {
+        steno_status status = find_pyannote(&store, out, why, sizeof why, err);
+        if (status == STENO_OK) {
+            out->pipeline = ST_DIARIZE_PIPELINE_PYANNOTE;
+            return STENO_OK;
+        }
+        if (wanted == ST_DIARIZE_PIPELINE_PYANNOTE) return st_error_set(err, status, "%s", why);
+        snprintf(out->why_not_pyannote, sizeof out->why_not_pyannote, "%s", why);
+    }
+    out->pipeline = ST_DIARIZE_PIPELINE_DEFAULT;
+    why[0] = '\0';
+    steno_status status = st_store_resolve(&store, vad_model ? vad_model : ST_DIARIZE_VAD_MODEL, out->vad_model,
+                                           sizeof out->vad_model, why, sizeof why, err);
+    if (status != STENO_OK && why[0]) return st_error_set(err, status, "%s", why);
+    return status;
+}
+
+steno_status st_diarizer_open_choice(const st_diarize_choice *choice, st_diarizer **out, st_error *err) {
+    *out = NULL;
     st_diarizer *d = calloc(1, sizeof *d);
     if (!d) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory opening the diarizer");
-    status = st_vad_open(path, &d->vad, err);
-    if (status == STENO_OK && !(d->filters = st_mel_filters_create(N_MELS, err))) {
-        status = err ? err->code : STENO_ERR_NO_MEMORY;
+    steno_status status;
+    if (choice->pipeline == ST_DIARIZE_PIPELINE_PYANNOTE) {
+        status = st_pyannote_open(choice->pyannote, &d->pyannote, err);
+    } else {
+        status = st_vad_open(choice->vad_model, &d->vad, err);
+        if (status == STENO_OK && !(d->filters = st_mel_filters_create(N_MELS, err))) {
+            status = err ? err->code : STENO_ERR_NO_MEMORY;
+        }
     }
     if (status != STENO_OK) {
         st_diarizer_free(d);
@@ -55,15 +113,30 @@ steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error
     return STENO_OK;
 }
 
+steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err) {
+    *out = NULL;
+    st_diarize_choice *choice = malloc(sizeof *choice);
+    if (!choice) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory opening the diarizer");
+    steno_status status = st_diarize_choose(ST_DIARIZE_PIPELINE_AUTO, vad_model, choice, err);
+    if (status == STENO_OK) status = st_diarizer_open_choice(choice, out, err);
+    free(choice);
+    return status;
+}
+
 void st_diarizer_free(st_diarizer *diarizer) {
     if (!diarizer) return;
     st_vad_free(diarizer->vad);
     st_mel_filters_free(diarizer->filters);
+    st_pyannote_close(diarizer->pyannote);
     free(diarizer);
 }
 
 st_vad *st_diarizer_vad(st_diarizer *diarizer) {
     return diarizer->vad;
+}
+
+st_diarize_pipeline st_diarizer_pipeline(const st_diarizer *diarizer) {
+    return diarizer->pyannote ? ST_DIARIZE_PIPELINE_PYANNOTE : ST_DIARIZE_PIPELINE_DEFAULT;
 }
 
 st_diarize_options st_diarize_default_options(void) {
@@ -373,6 +446,19 @@ static steno_status frames_to_turns(const int *label, size_t n_frames, int n_lab
     return STENO_OK;
 }
 
+/* pyannote's pipeline on the samples; its turns (which may overlap) become *out's. */
+static steno_status diarize_pyannote(st_pyannote *pipeline, const float *samples, size_t n_samples,
+                                     const st_diarize_options *options, st_diarization *out, st_error *err) {
+    st_nn_set_threads(options->n_threads > 0 ? options->n_threads : 1);
+    st_pyannote_options counts = {options->num_speakers, options->min_speakers, options->max_speakers};
+    st_pyannote_result result;
+    steno_status status = st_pyannote_diarize(pipeline, samples, n_samples, &counts, &result, err);
+    if (status == STENO_OK) {
+        *out = (st_diarization){.turns = result.turns, .n_turns = result.n_turns, .n_speakers = result.n_speakers};
+    }
+    return status;
+}
+
 steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t n_samples,
                             const st_diarize_options *options, st_diarization *out, st_error *err) {
     memset(out, 0, sizeof *out);
@@ -383,6 +469,7 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "speaker counts: at least %d, at most %d",
                             options->min_speakers, options->max_speakers);
     }
+    if (diarizer->pyannote) return diarize_pyannote(diarizer->pyannote, samples, n_samples, options, out, err);
     size_t n_frames = st_speech_n_frames(n_samples);
     if (n_frames < 2) return STENO_OK; /* under 20 ms: nobody speaks */
     unsigned char *speech = malloc(n_frames);

@@ -17,6 +17,9 @@
  *      (summed log-likelihood over +-0.5 s); runs of one speaker become turns.
  *
  * bench/README.md gives the measured DER of this recipe and the others that were tried.
+ *
+ * A diarizer runs either that pipeline or pyannote 3.1's (pyannote_pipeline.h), chosen by
+ * st_diarize_choose: pyannote when the model folders hold its checkpoints, unless told.
  */
 #ifndef ST_DIARIZE_DIARIZE_H
 #define ST_DIARIZE_DIARIZE_H
@@ -41,25 +44,60 @@ typedef struct st_diarize_options {
 st_diarize_options st_diarize_default_options(void);
 
 typedef struct st_diarization {
-    st_turn *turns; /* ordered by start, not overlapping; speaker in 0..n_speakers-1 */
+    st_turn *turns; /* ordered by start; speaker in 0..n_speakers-1; only pyannote's overlap */
     int n_turns;
     int n_speakers; /* numbered in order of first appearance */
 } st_diarization;
 
-/* What the pipeline loads once: the VAD network and the mel filters. Not thread-safe: one per
- * thread. */
-typedef struct st_diarizer st_diarizer;
+/* Which pipeline diarizes. */
+typedef enum st_diarize_pipeline {
+    ST_DIARIZE_PIPELINE_AUTO = 0, /* pyannote when its checkpoints are found, else the default */
+    ST_DIARIZE_PIPELINE_DEFAULT,  /* the recipe above: Silero VAD, no gated download */
+    ST_DIARIZE_PIPELINE_PYANNOTE, /* pyannote 3.1 on the user's checkpoints */
+} st_diarize_pipeline;
+
+/* "auto", "default", "pyannote". */
+const char *st_diarize_pipeline_name(st_diarize_pipeline pipeline);
+
+/* The pipeline a run uses and the files it reads, resolved (nothing loaded yet). */
+typedef struct st_diarize_choice {
+    st_diarize_pipeline pipeline; /* DEFAULT or PYANNOTE */
+    char vad_model[4096];         /* DEFAULT: the Silero VAD file */
+    char pyannote[4096];          /* PYANNOTE: the folder of the pipeline's config.yaml */
+    char segmentation[4096];      /* PYANNOTE: the nets (snapshot folders or checkpoint files) */
+    char embedding[4096];
+    char why_not_pyannote[1024]; /* AUTO that chose DEFAULT: why pyannote was not taken */
+} st_diarize_choice;
 
 /* vad_model: a Silero VAD ONNX file (v5 or v6), or a name the model folders resolve
  * (ST_DIARIZE_VAD_MODEL; store.h). */
 #define ST_DIARIZE_VAD_MODEL "silero-vad"
+
+/* Chooses the pipeline: with AUTO, pyannote when the model folders (store.h: the Hugging Face
+ * cache among them) hold ST_PYANNOTE_PIPELINE_REPO and both nets its config.yaml names, else the
+ * default with vad_model; PYANNOTE and DEFAULT insist, and fail saying what is missing. */
+steno_status st_diarize_choose(st_diarize_pipeline wanted, const char *vad_model, st_diarize_choice *out,
+                               st_error *err);
+
+/* What a pipeline loads once: the VAD network and the mel filters, or pyannote's two nets. Not
+ * thread-safe: one per thread. */
+typedef struct st_diarizer st_diarizer;
+
+/* Opens the pipeline st_diarize_choose chose. */
+steno_status st_diarizer_open_choice(const st_diarize_choice *choice, st_diarizer **out, st_error *err);
+/* st_diarize_choose with AUTO, then st_diarizer_open_choice. */
 steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err);
 void st_diarizer_free(st_diarizer *diarizer);
 /* The diarizer's Silero VAD, which a caller may also use (one thread at a time) for the VAD
- * filter of the same recording (vad.h: st_vad_keep_last runs it once for both). */
+ * filter of the same recording (vad.h: st_vad_keep_last runs it once for both); NULL for
+ * pyannote's pipeline. */
 st_vad *st_diarizer_vad(st_diarizer *diarizer);
+/* DEFAULT or PYANNOTE. */
+st_diarize_pipeline st_diarizer_pipeline(const st_diarizer *diarizer);
 
-/* Diarizes 16 kHz mono samples. options may be NULL (the defaults). On failure *out is empty. */
+/* Diarizes 16 kHz mono samples with the diarizer's pipeline (pyannote takes the speaker counts
+ * and n_threads of options, not the threshold). options may be NULL (the defaults). On failure
+ * *out is empty. */
 steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t n_samples,
                             const st_diarize_options *options, st_diarization *out, st_error *err);
 /* Decodes any file FFmpeg reads, then st_diarize_pcm. */

@@ -232,11 +232,9 @@ static steno_status resolve_net(const char *value, const char *folder, const cha
     return st_hf_cache_find(hub, value, out, size, err);
 }
 
-steno_status st_pyannote_open(const char *path, st_pyannote **out, st_error *err) {
-    *out = NULL;
-    char folder[4096], hub[4096], file[4200];
-    steno_status status = locate(path, folder, sizeof folder, hub, sizeof hub, err);
-    if (status != STENO_OK) return status;
+/* Reads and parses config.yaml in folder into config. */
+static steno_status read_config(const char *folder, st_pyannote_config *config, st_error *err) {
+    char file[4200];
     snprintf(file, sizeof file, "%s/config.yaml", folder);
     FILE *f = fopen(file, "rb");
     if (!f)
@@ -244,22 +242,46 @@ steno_status st_pyannote_open(const char *path, st_pyannote **out, st_error *err
                             folder);
     char *text = malloc(MAX_CONFIG_BYTES);
     size_t n = text ? fread(text, 1, MAX_CONFIG_BYTES, f) : 0;
-    int too_long = text && n == MAX_CONFIG_BYTES;
     fclose(f);
-    if (!text) return st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", file);
-    st_pyannote *p = calloc(1, sizeof *p);
-    if (!p)
+    steno_status status;
+    if (!text)
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", file);
-    else if (too_long)
+    else if (n == MAX_CONFIG_BYTES)
         status = st_error_set(err, STENO_ERR_FORMAT, "%s: larger than 1 MiB", file);
     else
-        status = st_pyannote_config_parse(text, n, file, &p->config, err);
+        status = st_pyannote_config_parse(text, n, file, config, err);
     free(text);
-    char net[4096];
-    if (status == STENO_OK) status = resolve_net(p->config.segmentation, folder, hub, net, sizeof net, err);
-    if (status == STENO_OK) status = st_pyannote_seg_load(net, &p->segmentation, err);
-    if (status == STENO_OK) status = resolve_net(p->config.embedding, folder, hub, net, sizeof net, err);
-    if (status == STENO_OK) status = st_wespeaker_load(net, &p->embedding, err);
+    return status;
+}
+
+steno_status st_pyannote_locate(const char *path, st_pyannote_files *out, st_error *err) {
+    memset(out, 0, sizeof *out);
+    char hub[4096];
+    steno_status status = locate(path, out->folder, sizeof out->folder, hub, sizeof hub, err);
+    if (status == STENO_OK) status = read_config(out->folder, &out->config, err);
+    if (status == STENO_OK) {
+        status = resolve_net(out->config.segmentation, out->folder, hub, out->segmentation, sizeof out->segmentation,
+                             err);
+    }
+    if (status == STENO_OK) {
+        status = resolve_net(out->config.embedding, out->folder, hub, out->embedding, sizeof out->embedding, err);
+    }
+    return status;
+}
+
+steno_status st_pyannote_open(const char *path, st_pyannote **out, st_error *err) {
+    *out = NULL;
+    st_pyannote_files *files = malloc(sizeof *files);
+    st_pyannote *p = calloc(1, sizeof *p);
+    steno_status status = STENO_OK;
+    if (!files || !p) status = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
+    if (status == STENO_OK) status = st_pyannote_locate(path, files, err);
+    if (status == STENO_OK) {
+        p->config = files->config;
+        status = st_pyannote_seg_load(files->segmentation, &p->segmentation, err);
+    }
+    if (status == STENO_OK) status = st_wespeaker_load(files->embedding, &p->embedding, err);
+    free(files);
     if (status != STENO_OK) {
         st_pyannote_close(p);
         return status;

@@ -51,6 +51,17 @@ steno_status st_pyannote_config_parse(const char *text, size_t size, const char 
 
 typedef struct st_pyannote st_pyannote;
 
+/* Where a pipeline's parts are, as st_pyannote_open finds them (below), without loading the
+ * nets: the folder of config.yaml, what it says, and the two nets it names (a snapshot folder
+ * of the cache, or a checkpoint file). */
+typedef struct st_pyannote_files {
+    char folder[4096];
+    st_pyannote_config config;
+    char segmentation[4096], embedding[4096];
+} st_pyannote_files;
+
+steno_status st_pyannote_locate(const char *path, st_pyannote_files *out, st_error *err);
+
 /* Opens the pipeline at path: a Hugging Face cache folder (hub) holding
  * models--pyannote--speaker-diarization-3.1, that repository or one of its snapshots, or any
  * folder with a config.yaml. The nets the config names are repository ids looked up in the

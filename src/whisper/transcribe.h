@@ -83,10 +83,12 @@ typedef struct st_transcribe_options {
     double hallucination_silence_threshold;
     int has_hallucination_silence_threshold;
     /* When a window's text ends with a timestamp before the window does, openai-whisper takes
-     * the whole window as done, and so drops any speech after that timestamp ("years" at the
-     * end of a 10.6 s clip). With has_speech set, it is asked whether [from, to) (seconds of
-     * the samples transcribed) holds speech after that timestamp; if so, the next window starts
-     * at the timestamp, as in whisper.cpp. The VAD filter sets it from its probabilities. */
+     * the whole window as done, and so drops any speech after that timestamp. steno starts the
+     * next window at the timestamp instead, as whisper.cpp does, when speech follows it: with
+     * has_speech set, it is asked whether [from, to) (seconds of the samples transcribed) holds
+     * speech after that timestamp (the VAD filter sets it from its probabilities); without, the
+     * window's log-mel decides (sound within 20 dB of the text's loudest, from 0.3 s after the
+     * timestamp on; transcribe.c). */
     int (*has_speech)(void *user, double from, double to);
     void *speech_user;
     /* faster-whisper's vad_filter: when vad is set, only the speech it finds (with
