@@ -323,6 +323,11 @@ static void device_names_and_fallback(void **state) {
     assert_true(strlen(err.message) > 0);
     printf("cuda:1023: %s\n", err.message);
     assert_int_equal(st_nn_get_device(), ST_NN_DEVICE_CPU);
+    if (st_nn_set_device(0, &err) == STENO_OK) { /* a GPU given up for one that cannot be had: the CPU */
+        assert_int_equal(st_nn_get_device(), 0);
+        assert_int_equal(st_nn_set_device(1023, &err), STENO_ERR_UNSUPPORTED);
+        assert_int_equal(st_nn_get_device(), ST_NN_DEVICE_CPU);
+    }
 }
 
 /* The WAV reader on the JFK clip: 11 s of speech at 16 kHz; and a file that is no WAV. */

@@ -65,10 +65,8 @@ static steno_status load_backend(st_error *err) {
 }
 
 steno_status st_nn_set_device(int device, st_error *err) {
-    if (device < 0) {
-        chosen_device = ST_NN_DEVICE_CPU;
-        return STENO_OK;
-    }
+    chosen_device = ST_NN_DEVICE_CPU; /* also when the GPU asked for cannot be used */
+    if (device < 0) return STENO_OK;
     pthread_mutex_lock(&backend_lock);
     steno_status status = backend ? STENO_OK : load_backend(err);
     pthread_mutex_unlock(&backend_lock);

@@ -24,7 +24,7 @@ int st_nn_device_from_name(const char *name, int *device);
 
 /* Selects the device for the models loaded after this. Choosing a GPU loads the backend and
  * checks that GPU exists; when it cannot be used (no backend library, no driver, no such GPU)
- * err says why, STENO_ERR_UNSUPPORTED is returned and the setting stays the CPU. */
+ * err says why, STENO_ERR_UNSUPPORTED is returned and the setting is the CPU. */
 steno_status st_nn_set_device(int device, st_error *err);
 int st_nn_get_device(void);
 
