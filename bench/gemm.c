@@ -94,11 +94,11 @@ typedef struct shape {
     int rows, n_in, n_out;
 } shape;
 
-/* A layer of n_out x n_in weights (halves, or their float32 values for fp32) in the given
- * compute type. */
+/* A layer of n_out x n_in weights (halves, or their float32 values when values is not NULL)
+ * in the given compute type. */
 static int make_layer(st_nn_linear *layer, const uint16_t *halves, const float *values, int n_in, int n_out,
                       st_nn_compute compute) {
-    const int f32 = compute == ST_NN_COMPUTE_FP32;
+    const int f32 = values != NULL;
     st_tensor tensor = {.name = "w",
                         .dtype = f32 ? ST_DTYPE_F32 : ST_DTYPE_F16,
                         .n_dims = 2,
@@ -163,7 +163,8 @@ int main(int argc, char **argv) {
     const struct {
         const char *name;
         st_nn_compute compute;
-    } types[] = {{"fp32", ST_NN_COMPUTE_FP32}, {"f16", ST_NN_COMPUTE_AUTO}, {"int8", ST_NN_COMPUTE_INT8}};
+        int f32; /* float32 weights, else halves */
+    } types[] = {{"fp32", ST_NN_COMPUTE_FP32, 1}, {"f16", ST_NN_COMPUTE_FP32, 0}, {"int8", ST_NN_COMPUTE_INT8, 0}};
     printf("%-20s %-5s %10s %10s %8s\n", "product", "type", "ms", "GFLOP/s", "of peak");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const shape *sh = &shapes[s];
@@ -182,7 +183,8 @@ int main(int argc, char **argv) {
             x[i] = random_float();
         for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
             st_nn_linear layer;
-            if (make_layer(&layer, halves, values, sh->n_in, sh->n_out, types[t].compute) != 0) return 1;
+            const float *f32 = types[t].f32 ? values : NULL;
+            if (make_layer(&layer, halves, f32, sh->n_in, sh->n_out, types[t].compute) != 0) return 1;
             size_t scratch_floats = st_nn_linear_scratch_floats(&layer);
             float *scratch = scratch_floats ? st_nn_alloc(scratch_floats) : NULL;
             double seconds = time_forward(&layer, x, sh->rows, y, scratch, scratch_floats, repeats);

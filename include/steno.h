@@ -60,8 +60,10 @@ const char *steno_version(void);
 
 typedef struct steno_context steno_context;
 
-/* What the linear layers compute in. AUTO: as the weights are stored (an int8 CTranslate2 file
- * in integers, the rest in fp32); INT8: every layer quantized to int8 on load. */
+/* What the linear layers compute in. AUTO: the fastest that keeps the word error rate (float
+ * weights quantized to int8 on load on CPUs with AVX-512 VNNI or AVX2, int8 CTranslate2 files in
+ * integers, float32 otherwise); FP32: openai-whisper's float32 numerics; INT8: every layer
+ * quantized to int8 on load. */
 typedef enum steno_compute_type { STENO_COMPUTE_AUTO, STENO_COMPUTE_FP32, STENO_COMPUTE_INT8 } steno_compute_type;
 
 /* "auto", "fp32", "int8" to *out; 0 on success, -1 for another name. */

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "nn/linear.h"
 #include "audio/audio.h"
 #include "models/convert.h"
 #include "models/loader.h"
@@ -388,6 +389,8 @@ static void cli_converts_and_refuses_to_overwrite(void **state) {
 }
 
 int main(void) {
+    /* openai-whisper's float32 numerics, which the references hold (auto is int8 on most CPUs) */
+    st_nn_set_compute(ST_NN_COMPUTE_FP32);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(ggml_outputs_equal_reference_files, fresh_folder),
         cmocka_unit_test_setup(ct2_outputs_equal_reference_folders, fresh_folder),

@@ -945,6 +945,8 @@ static void directory_files(void **state) {
 }
 
 int main(void) {
+    /* openai-whisper's float32 numerics, which the references hold (auto is int8 on most CPUs) */
+    st_nn_set_compute(ST_NN_COMPUTE_FP32);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tiny_model_loads_in_every_version),
         cmocka_unit_test(tiny_quantized_weights_dequantize),

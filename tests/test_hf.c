@@ -329,6 +329,8 @@ static void load_time_and_peak_rss(void **state) {
 }
 
 int main(void) {
+    /* openai-whisper's float32 numerics, which the references hold (auto is int8 on most CPUs) */
+    st_nn_set_compute(ST_NN_COMPUTE_FP32);
     const struct CMUnitTest tests[] = {
         /* first, so that the children it forks start from a small process */
         cmocka_unit_test(load_time_and_peak_rss),

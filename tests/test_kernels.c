@@ -475,10 +475,14 @@ static unsigned char *stored_layer(st_dtype dtype, st_nn_linear *layer, int n_ou
         .name = "b", .dtype = ST_DTYPE_F16, .n_dims = 1, .shape = {n_out}, .data = bias, .n_bytes = (size_t)n_out * 2};
     st_error err = {0};
     assert_int_equal(st_nn_linear_init(layer, &weight, &bias_tensor, &err), STENO_OK);
-    /* with the int8 compute type every layer is quantized on load */
-    assert_int_equal(layer->dtype, st_nn_get_compute() == ST_NN_COMPUTE_INT8 ? ST_DTYPE_I8 : dtype);
-    if (layer->dtype != ST_DTYPE_I8) assert_ptr_equal(layer->weight, data); /* borrowed, not copied (int8: packed) */
-    free(bias);                                                             /* the bias is converted to float32 */
+    /* int8 layers are packed (quantized on load from other types); otherwise the stored weights
+     * are borrowed, not copied, except int8 ones, which fp32 dequantizes */
+    const st_nn_compute compute = st_nn_layer_compute(&weight);
+    assert_int_equal(layer->dtype, compute == ST_NN_COMPUTE_INT8 ? ST_DTYPE_I8
+                                   : dtype == ST_DTYPE_I8        ? ST_DTYPE_F32
+                                                                 : dtype);
+    if (layer->dtype == dtype && dtype != ST_DTYPE_I8) assert_ptr_equal(layer->weight, data);
+    free(bias); /* the bias is converted to float32 */
     return buffer;
 }
 
@@ -498,21 +502,24 @@ static double int8_bound(const float *x, const float *w, int n_in, int quantize_
 }
 
 /* Each stored type through st_nn_linear_forward against double sums (int8: within the
- * rounding of its quantization), for every path; and every type quantized on load with the
- * int8 compute type. */
+ * rounding of its quantization), for every path, with each compute type: fp32 (the stored
+ * types' float kernels, int8 dequantized), auto (float types quantized on load where the CPU
+ * has vector int8 kernels) and int8 (every type quantized on load). */
 static void stored_linear_agrees_on_every_path(void **unused) {
     (void)unused;
     enum { OUT = 300, IN = 96, ROWS = 40 };
     st_nn_set_threads(2);
     static float w[OUT * IN], b[OUT], x[ROWS * IN], y[ROWS * OUT], expected[ROWS * OUT];
     const st_dtype dtypes[] = {ST_DTYPE_F16, ST_DTYPE_Q8_0, ST_DTYPE_I8};
-    for (int on_load = 0; on_load < 2; on_load++) {
+    const st_nn_compute computes[] = {ST_NN_COMPUTE_FP32, ST_NN_COMPUTE_AUTO, ST_NN_COMPUTE_INT8};
+    static const char *const compute_names[] = {"fp32", "auto", "int8"};
+    for (int m = 0; m < 3; m++) {
         for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
             st_nn_linear layer;
-            st_nn_set_compute(on_load ? ST_NN_COMPUTE_INT8 : ST_NN_COMPUTE_AUTO);
+            st_nn_set_compute(computes[m]);
             unsigned char *stored = stored_layer(dtypes[d], &layer, OUT, IN, w, b);
             st_nn_set_compute(ST_NN_COMPUTE_AUTO);
-            const int int8 = layer.dtype == ST_DTYPE_I8, weights_quantized = on_load && dtypes[d] != ST_DTYPE_I8;
+            const int int8 = layer.dtype == ST_DTYPE_I8, weights_quantized = int8 && dtypes[d] != ST_DTYPE_I8;
             for (int i = 0; i < ROWS * IN; i++)
                 x[i] = random_float();
             for (int r = 0; r < ROWS; r++)
@@ -534,8 +541,8 @@ static void stored_linear_agrees_on_every_path(void **unused) {
                         double bound = int8 ? int8_bound(x + r * IN, w + (size_t)o * IN, IN, weights_quantized)
                                             : 1e-5 * (1.0 + fabsf(expected[i]));
                         if (fabsf(y[i] - expected[i]) > bound)
-                            fail_msg("%s%s rows %d scratch %zu: y[%d] = %.8g, expected %.8g (bound %.3g)",
-                                     st_dtype_name(dtypes[d]), on_load ? " as int8" : "", row_counts[c],
+                            fail_msg("%s (%s) rows %d scratch %zu: y[%d] = %.8g, expected %.8g (bound %.3g)",
+                                     st_dtype_name(dtypes[d]), compute_names[m], row_counts[c],
                                      scratch_sizes[s], i, y[i], expected[i], bound);
                     }
                 }
@@ -549,7 +556,9 @@ static void stored_linear_agrees_on_every_path(void **unused) {
                 row_max = fabsf(w[17 * IN + i]) > row_max ? fabsf(w[17 * IN + i]) : row_max;
             for (int i = 0; i < IN; i++) {
                 float want = w[17 * IN + i];
-                double bound = weights_quantized ? row_max / 254.0 * 1.001 : int8 ? 1e-6 * fabsf(want) : 0.0;
+                double bound = weights_quantized              ? row_max / 254.0 * 1.001
+                               : dtypes[d] == ST_DTYPE_I8 ? 1e-6 * fabsf(want)
+                                                          : 0.0;
                 if (fabsf(row[i] - want) > bound) fail_msg("row 17 [%d] = %.9g, expected %.9g", i, row[i], want);
             }
             st_nn_free(scratch);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/linear.h"
 #include "audio/audio.h"
 #include "models/loader.h"
 #include "nn/threads.h"
@@ -376,6 +377,8 @@ static void language_probabilities_match_reference(void **state) {
 }
 
 int main(void) {
+    /* openai-whisper's float32 numerics, which the references hold (auto is int8 on most CPUs) */
+    st_nn_set_compute(ST_NN_COMPUTE_FP32);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate(network_matches_references, &tiny),
         cmocka_unit_test_prestate(network_matches_references, &base),

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "nn/linear.h"
 #include "audio/audio.h"
 #include "store_support.h"
 #include "test_support.h"
@@ -188,6 +189,8 @@ static void cli_writes_files_and_reports_errors(void **state) {
 }
 
 int main(void) {
+    /* openai-whisper's float32 numerics, which the references hold (auto is int8 on most CPUs) */
+    st_nn_set_compute(ST_NN_COMPUTE_FP32);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(jfk_greedy),
         cmocka_unit_test(jfk_beam_five),

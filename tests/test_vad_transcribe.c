@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "nn/linear.h"
 #include "audio/audio.h"
 #include "test_support.h"
 #include "whisper/transcribe.h"
@@ -207,6 +208,8 @@ static void library_option_filters_silence(void **state) {
 }
 
 int main(void) {
+    /* openai-whisper's float32 numerics, which the references hold (auto is int8 on most CPUs) */
+    st_nn_set_compute(ST_NN_COMPUTE_FP32);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(speech_alone_gives_the_same_text),
         cmocka_unit_test(silence_gives_no_text),

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/linear.h"
 #include "audio/audio.h"
 #include "models/ggml.h"
 #include "test_support.h"
@@ -141,6 +142,8 @@ static void jfk_has_22_ordered_words(void **unused) {
 }
 
 int main(void) {
+    /* openai-whisper's float32 numerics, which the references hold (auto is int8 on most CPUs) */
+    st_nn_set_compute(ST_NN_COMPUTE_FP32);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(english_splits_at_spaces_and_punctuation),
         cmocka_unit_test(unspaced_languages_split_at_complete_characters),

@@ -45,6 +45,17 @@ st_nn_compute st_nn_get_compute(void) {
     return (st_nn_compute)compute_type;
 }
 
+st_nn_compute st_nn_layer_compute(const st_tensor *weight) {
+    const st_nn_compute compute = st_nn_get_compute();
+    if (compute != ST_NN_COMPUTE_AUTO) return compute;
+    if (weight->dtype == ST_DTYPE_I8 && weight->row_scales) return ST_NN_COMPUTE_INT8;
+    const int is_float =
+        weight->dtype == ST_DTYPE_F32 || weight->dtype == ST_DTYPE_F16 || weight->dtype == ST_DTYPE_BF16;
+    /* the portable integer kernel is slower than the float32 path */
+    return is_float && st_nn_kernels_best()->gemm_i8 != st_nn_portable_gemm_i8 ? ST_NN_COMPUTE_INT8
+                                                                                : ST_NN_COMPUTE_FP32;
+}
+
 int st_nn_compute_from_name(const char *name, st_nn_compute *out) {
     static const char *const names[] = {"auto", "fp32", "int8"};
     for (int i = 0; i < 3; i++) {
@@ -302,11 +313,9 @@ steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, con
     steno_status status = check_tensor_size(weight, &n, err);
     if (status != STENO_OK) return status;
     const int n_out = (int)weight->shape[0], n_in = (int)weight->shape[1];
-    const st_nn_compute compute = st_nn_get_compute();
     const int int8_fits = (n_in + 3) / 4 * 4 + (int)sizeof(float) <= I8_STACK_BYTES;
     int q8_0 = weight->dtype == ST_DTYPE_Q8_0 && n_in % 32 == 0; /* blocks never straddle rows */
-    int i8 = weight->dtype == ST_DTYPE_I8 && weight->row_scales && int8_fits && compute != ST_NN_COMPUTE_FP32;
-    if (i8 || (compute == ST_NN_COMPUTE_INT8 && int8_fits)) {
+    if (int8_fits && st_nn_layer_compute(weight) == ST_NN_COMPUTE_INT8) {
         status = pack_i8(layer, weight, n_out, n_in, err);
     } else if (weight->dtype == ST_DTYPE_F16 || q8_0) {
         layer->dtype = weight->dtype;

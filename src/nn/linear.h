@@ -51,13 +51,21 @@ void st_nn_matmul_f32(const float *x, int n_rows, const float *w, const float *b
 
 /* What the linear layers compute in, for the layers built after it is set (a process-wide
  * setting, like the thread count; ST_NN_COMPUTE_AUTO at start).
- *   AUTO: each weight in its stored type: half and q8_0 widened to float32, int8 in integers.
- *   FP32: as AUTO, but int8 weights are dequantized to float32 (the exact product of the file).
+ *   AUTO: the fastest that keeps the word error rate (bench/README.md): float weights (F32,
+ *         F16, BF16) quantized on load to int8 on CPUs with vector int8 kernels (AVX-512 VNNI,
+ *         AVX2), int8 weights in integers, everything else in its stored type summed in
+ *         float32 (half and q8_0 widened in registers).
+ *   FP32: each weight in its stored type summed in float32, int8 weights dequantized (the
+ *         exact product of the file: openai-whisper's float32 numerics).
  *   INT8: every layer in integers, quantized on load (nn/kernels.h). */
 typedef enum st_nn_compute { ST_NN_COMPUTE_AUTO, ST_NN_COMPUTE_FP32, ST_NN_COMPUTE_INT8 } st_nn_compute;
 
 void st_nn_set_compute(st_nn_compute compute);
 st_nn_compute st_nn_get_compute(void);
+
+/* What a layer built now from `weight` computes in: ST_NN_COMPUTE_INT8 (packed int8, integer
+ * products) or ST_NN_COMPUTE_FP32 (float32 sums over the stored type), AUTO resolved as above. */
+st_nn_compute st_nn_layer_compute(const st_tensor *weight);
 
 /* "auto", "fp32", "int8" to the compute type; 0 on success, -1 for another name. */
 int st_nn_compute_from_name(const char *name, st_nn_compute *out);

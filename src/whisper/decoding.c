@@ -9,6 +9,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "nn/threads.h"
+
 st_decode_options st_decode_default_options(void) {
     return (st_decode_options){
         .temperature = 0.0f,
@@ -39,7 +41,7 @@ struct st_decoder {
     st_special_tokens special;
     int n_text_ctx, max_sequences, max_length;
     float *logits;        /* [max_sequences][n_vocab] */
-    float *log_probs;     /* [n_vocab] scratch */
+    float *log_probs;     /* [max_sequences][n_vocab] scratch */
     float *prompt_logits; /* [2][n_vocab]: at <|startoftranscript|> and at the prompt's end */
     hypothesis *current;  /* [max_sequences] */
     hypothesis *next;     /* [max_sequences] */
@@ -94,7 +96,7 @@ steno_status st_decoder_create(const st_special_tokens *special, int n_text_ctx,
     d->max_length = n_text_ctx + 1;
     d->max_finished = 2 * max_sequences; /* patience up to 2 */
     d->logits = malloc((size_t)max_sequences * (size_t)special->n_vocab * sizeof *d->logits);
-    d->log_probs = malloc((size_t)special->n_vocab * sizeof *d->log_probs);
+    d->log_probs = malloc((size_t)max_sequences * (size_t)special->n_vocab * sizeof *d->log_probs);
     d->prompt_logits = malloc(2 * (size_t)special->n_vocab * sizeof *d->prompt_logits);
     d->current = calloc((size_t)max_sequences, sizeof *d->current);
     d->next = calloc((size_t)max_sequences, sizeof *d->next);
@@ -118,17 +120,6 @@ static void mask_range(float *logits, int begin, int end) {
     for (int i = begin; i < end; i++) logits[i] = -INFINITY;
 }
 
-/* log_softmax of n logits into out; returns the log of the normaliser. */
-static double log_softmax(const float *logits, int n, float *out) {
-    float max = -INFINITY;
-    for (int i = 0; i < n; i++) max = logits[i] > max ? logits[i] : max;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += exp((double)logits[i] - max);
-    double log_norm = max + log(sum);
-    for (int i = 0; i < n; i++) out[i] = (float)(logits[i] - log_norm);
-    return log_norm;
-}
-
 static double log_sum_exp(const float *values, int n) {
     float max = -INFINITY;
     for (int i = 0; i < n; i++) max = values[i] > max ? values[i] : max;
@@ -138,7 +129,22 @@ static double log_sum_exp(const float *values, int n) {
     return max + log(sum);
 }
 
-void st_apply_logit_filters(const st_special_tokens *s, const st_decode_options *o, const int *sampled, int n_sampled,
+/* log_softmax of n logits into out, given the log of their normaliser (log_sum_exp). */
+static void log_softmax(const float *logits, int n, double log_norm, float *out) {
+    for (int i = 0; i < n; i++) out[i] = (float)(logits[i] - log_norm);
+}
+
+/* The log of the normaliser of logits (n_vocab of them) after the filters, when the filters
+ * computed it on the way (the timestamp rule), else log_sum_exp of them. The rule's two sums
+ * give the same bits as a fresh pass: when it masks all text, the masked entries add exp(-inf)
+ * = +0 to a sum that starts at +0, and the maximum is the timestamps' maximum. */
+static double filtered_log_norm(double known, const float *logits, int n_vocab) {
+    return isnan(known) ? log_sum_exp(logits, n_vocab) : known;
+}
+
+/* st_apply_logit_filters, returning the log of the filtered logits' normaliser when the
+ * timestamp rule computed it (NAN otherwise). */
+static double filter_logits(const st_special_tokens *s, const st_decode_options *o, const int *sampled, int n_sampled,
                             float *logits) {
     if (o->suppress_blank && n_sampled == 0) {
         logits[s->blank] = -INFINITY;
@@ -148,7 +154,7 @@ void st_apply_logit_filters(const st_special_tokens *s, const st_decode_options 
         int t = o->suppress_tokens[i];
         if (t >= 0 && t < s->n_vocab) logits[t] = -INFINITY;
     }
-    if (o->without_timestamps) return;
+    if (o->without_timestamps) return NAN;
 
     const int begin = s->timestamp_begin;
     logits[s->no_timestamps] = -INFINITY;
@@ -179,12 +185,21 @@ void st_apply_logit_filters(const st_special_tokens *s, const st_decode_options 
     /* if the timestamps together are likelier than any single text token, take a timestamp */
     float max_logit = -INFINITY;
     for (int i = 0; i < s->n_vocab; i++) max_logit = logits[i] > max_logit ? logits[i] : max_logit;
-    if (max_logit == -INFINITY) return;
-    double log_norm = log_sum_exp(logits, s->n_vocab);
-    double timestamp_logprob = log_sum_exp(logits + begin, s->n_vocab - begin) - log_norm;
+    if (max_logit == -INFINITY) return NAN;
+    double log_norm = log_sum_exp(logits, s->n_vocab), timestamps_norm = log_sum_exp(logits + begin, s->n_vocab - begin);
+    double timestamp_logprob = timestamps_norm - log_norm;
     float max_text = -INFINITY;
     for (int i = 0; i < begin; i++) max_text = logits[i] > max_text ? logits[i] : max_text;
-    if (timestamp_logprob > (double)max_text - log_norm) mask_range(logits, 0, begin);
+    if (timestamp_logprob > (double)max_text - log_norm) {
+        mask_range(logits, 0, begin);
+        return timestamps_norm;
+    }
+    return log_norm;
+}
+
+void st_apply_logit_filters(const st_special_tokens *s, const st_decode_options *o, const int *sampled, int n_sampled,
+                            float *logits) {
+    (void)filter_logits(s, o, sampled, n_sampled, logits);
 }
 
 double st_compression_ratio(const char *text, size_t length) {
@@ -278,25 +293,60 @@ static int same_tokens(const hypothesis *a, const hypothesis *b) {
     return a->length == b->length && memcmp(a->tokens, b->tokens, (size_t)a->length * sizeof *a->tokens) == 0;
 }
 
-/* One beam-search update, as openai-whisper's BeamSearchDecoder.update: every live beam
- * proposes its beam_size + 1 best continuations; the best beam_size that do not end in EOT
- * become the new beams, and the ones ending in EOT that ranked above them join the finished
- * candidates (up to max_finished). Returns how many candidates are finished. */
-static int beam_update(st_decoder *d, int beam_size, int max_finished, int *n_finished) {
-    enum { MAX_CANDIDATES = 64 * 65 };
+enum { MAX_PROPOSALS = 65 };
+
+/* The proposals of the beams of one beam-search step, each beam a task of the thread pool
+ * (they touch only their own rows). */
+typedef struct beam_proposals {
+    st_decoder *d;
+    const st_decode_options *o;
+    int beam_size;
+    int proposes[64];               /* 0 for a beam identical to an earlier one */
+    int count[64];                  /* its proposals */
+    int tokens[64][MAX_PROPOSALS];  /* best first */
+} beam_proposals;
+
+/* Beam j's logits filtered, as log-probabilities (its row of d->log_probs), and its
+ * beam_size + 1 best tokens. */
+static void propose_task(void *context, int j) {
+    beam_proposals *p = context;
+    if (!p->proposes[j]) return;
+    st_decoder *d = p->d;
+    const int n_vocab = d->special.n_vocab;
+    float *logits = d->logits + (size_t)j * n_vocab, *log_probs = d->log_probs + (size_t)j * n_vocab;
+    double known = filter_logits(&d->special, p->o, d->current[j].tokens, d->current[j].length, logits);
+    log_softmax(logits, n_vocab, filtered_log_norm(known, logits, n_vocab), log_probs);
+    p->count[j] = top_k(log_probs, n_vocab, p->beam_size + 1, p->tokens[j]);
+}
+
+/* One beam-search update, as openai-whisper's BeamSearchDecoder.update (after the logit
+ * filters, which it applies): every live beam proposes its beam_size + 1 best continuations;
+ * the best beam_size that do not end in EOT become the new beams, and the ones ending in EOT
+ * that ranked above them join the finished candidates (up to max_finished). Returns how many
+ * candidates are finished. */
+static int beam_update(st_decoder *d, const st_decode_options *o, int beam_size, int max_finished, int *n_finished) {
+    enum { MAX_CANDIDATES = 64 * MAX_PROPOSALS };
     candidate candidates[MAX_CANDIDATES];
-    int n_candidates = 0, tokens[65];
+    beam_proposals proposals;
+    proposals.d = d;
+    proposals.o = o;
+    proposals.beam_size = beam_size;
+    int n_candidates = 0;
     const int n_vocab = d->special.n_vocab;
     for (int j = 0; j < beam_size; j++) {
         int duplicate = 0; /* beams that are still identical (the first step) propose once */
         for (int k = 0; k < j && !duplicate; k++) duplicate = same_tokens(&d->current[j], &d->current[k]);
-        if (duplicate) continue;
-        log_softmax(d->logits + (size_t)j * n_vocab, n_vocab, d->log_probs);
-        int count = top_k(d->log_probs, n_vocab, beam_size + 1, tokens);
-        for (int c = 0; c < count; c++) {
-            candidates[n_candidates++] = (candidate){.source = j, .token = tokens[c],
-                                                     .score = d->current[j].sum_logprob + d->log_probs[tokens[c]],
-                                                     .logprob = d->log_probs[tokens[c]]};
+        proposals.proposes[j] = !duplicate;
+        proposals.count[j] = 0;
+    }
+    st_nn_parallel_for(beam_size, propose_task, &proposals);
+    for (int j = 0; j < beam_size; j++) {
+        const float *log_probs = d->log_probs + (size_t)j * n_vocab;
+        for (int c = 0; c < proposals.count[j]; c++) {
+            const int token = proposals.tokens[j][c];
+            candidates[n_candidates++] = (candidate){.source = j, .token = token,
+                                                     .score = d->current[j].sum_logprob + log_probs[token],
+                                                     .logprob = log_probs[token]};
         }
     }
     /* stable sort by score, best first (ties keep proposal order, as Python's sorted does) */
@@ -364,8 +414,8 @@ steno_status st_decoder_run(st_decoder *d, const st_decoder_ops *ops, const st_d
     int positions[2] = {sot_index, n_initial - 1};
     steno_status status = ops->prefill(ops->context, initial_tokens, n_initial, 0, positions, 2, d->prompt_logits, err);
     if (status != STENO_OK) return status;
-    log_softmax(d->prompt_logits, n_vocab, d->log_probs);
-    result->no_speech_prob = (float)exp(d->log_probs[s->no_speech]);
+    result->no_speech_prob =
+        (float)exp((float)(d->prompt_logits[s->no_speech] - log_sum_exp(d->prompt_logits, n_vocab)));
 
     /* every sequence starts from the prompt */
     for (int i = 0; i < n_sequences; i++) {
@@ -383,10 +433,7 @@ steno_status st_decoder_run(st_decoder *d, const st_decoder_ops *ops, const st_d
     for (int i = 0; i < o->sample_len; i++) {
         int completed;
         if (beam) {
-            for (int j = 0; j < n_sequences; j++) {
-                st_apply_logit_filters(s, o, d->current[j].tokens, d->current[j].length, d->logits + (size_t)j * n_vocab);
-            }
-            beam_update(d, n_sequences, max_finished, &n_finished);
+            beam_update(d, o, n_sequences, max_finished, &n_finished);
             completed = n_finished >= max_finished;
             if (!completed && (status = ops->reorder(ops->context, d->sources, n_sequences, err)) != STENO_OK) {
                 return status;
@@ -398,14 +445,15 @@ steno_status st_decoder_run(st_decoder *d, const st_decoder_ops *ops, const st_d
                 float *logits = d->logits + (size_t)j * n_vocab;
                 int token = s->eot;
                 if (!h->finished) {
-                    st_apply_logit_filters(s, o, h->tokens, h->length, logits);
+                    double known = filter_logits(s, o, h->tokens, h->length, logits);
                     token = o->temperature == 0.0f ? argmax(logits, n_vocab)
                                                    : sample(logits, n_vocab, o->temperature, d->log_probs, &d->rng);
-                    log_softmax(logits, n_vocab, d->log_probs);
+                    /* log_softmax's value at the token alone */
+                    const float logprob = (float)(logits[token] - filtered_log_norm(known, logits, n_vocab));
                     h->tokens[h->length] = token;
-                    h->logprobs[h->length] = d->log_probs[token];
+                    h->logprobs[h->length] = logprob;
                     h->length++;
-                    h->sum_logprob += d->log_probs[token];
+                    h->sum_logprob += logprob;
                     h->finished = token == s->eot;
                 }
                 d->step_tokens[j] = token;

@@ -108,10 +108,11 @@ static steno_status check_dims(const st_model *source, const st_whisper_dims *d,
     return STENO_OK;
 }
 
-/* With the int8 compute type every layer is a quantized copy: the file pages read so far need
- * not stay resident while the rest loads (they fault back in if read again). */
-static void release_quantized(const st_model *source) {
-    if (st_nn_get_compute() != ST_NN_COMPUTE_INT8) return;
+/* When the layers compute in int8 (`layer`, the last one built, tells) each is a packed copy:
+ * the file pages read so far need not stay resident while the rest loads (they fault back in
+ * if read again). */
+static void release_quantized(const st_model *source, const st_nn_linear *layer) {
+    if (layer->dtype != ST_DTYPE_I8) return;
     st_mapped_file_release(&source->file);
     for (int i = 0; i < source->n_extra_files; i++)
         st_mapped_file_release(&source->extra_files[i]);
@@ -145,7 +146,7 @@ static steno_status load_model(st_whisper_model *model, const st_model *source, 
         if ((status = load_block(source, "encoder", i, d->n_audio_state, 0, &model->encoder_blocks[i], err)) !=
             STENO_OK)
             return status;
-        release_quantized(source);
+        release_quantized(source, &model->encoder_blocks[i].mlp_out);
     }
     if ((status = load_norm(source, "encoder.ln_post", d->n_audio_state, &model->ln_post, err)) != STENO_OK ||
         (status = load_linear(source, "decoder.token_embedding", d->n_vocab, d->n_text_state, 0,
@@ -154,11 +155,11 @@ static steno_status load_model(st_whisper_model *model, const st_model *source, 
                            &model->decoder_positions, err)) != STENO_OK) {
         return status;
     }
-    release_quantized(source);
+    release_quantized(source, &model->token_embedding);
     for (int i = 0; i < d->n_text_layer; i++) {
         if ((status = load_block(source, "decoder", i, d->n_text_state, 1, &model->decoder_blocks[i], err)) != STENO_OK)
             return status;
-        release_quantized(source);
+        release_quantized(source, &model->decoder_blocks[i].mlp_out);
     }
     return load_norm(source, "decoder.ln", d->n_text_state, &model->decoder_ln, err);
 }
