@@ -552,14 +552,20 @@ steno_status steno_diarizer_open(const steno_diarize_params *params, steno_diari
     d->params = params ? *params : steno_diarize_default_params();
     if (!d->params.vad_model) d->params.vad_model = ST_DIARIZE_VAD_MODEL;
     st_nn_set_threads(d->params.n_threads > 0 ? d->params.n_threads : 1);
-    st_diarize_pipeline wanted = d->params.pipeline == STENO_DIARIZE_AUTO      ? ST_DIARIZE_PIPELINE_AUTO
-                                 : d->params.pipeline == STENO_DIARIZE_DEFAULT ? ST_DIARIZE_PIPELINE_DEFAULT
-                                                                               : ST_DIARIZE_PIPELINE_PYANNOTE;
-    steno_status status = d->params.pipeline == STENO_DIARIZE_AUTO || d->params.pipeline == STENO_DIARIZE_DEFAULT ||
-                                  d->params.pipeline == STENO_DIARIZE_PYANNOTE
-                              ? st_diarize_choose(wanted, d->params.vad_model, choice, err)
-                              : st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown diarization pipeline %d",
-                                             d->params.pipeline);
+    steno_status status;
+    switch (d->params.pipeline) { /* the public names of st_diarize_choose's three choices */
+    case STENO_DIARIZE_AUTO:
+        status = st_diarize_choose(ST_DIARIZE_PIPELINE_AUTO, d->params.vad_model, choice, err);
+        break;
+    case STENO_DIARIZE_DEFAULT:
+        status = st_diarize_choose(ST_DIARIZE_PIPELINE_DEFAULT, d->params.vad_model, choice, err);
+        break;
+    case STENO_DIARIZE_PYANNOTE:
+        status = st_diarize_choose(ST_DIARIZE_PIPELINE_PYANNOTE, d->params.vad_model, choice, err);
+        break;
+    default:
+        status = st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown diarization pipeline %d", d->params.pipeline);
+    }
     if (status == STENO_OK) status = st_diarizer_open_choice(choice, &d->diarizer, err);
     if (status == STENO_OK) {
         int pyannote = choice->pipeline == ST_DIARIZE_PIPELINE_PYANNOTE;
