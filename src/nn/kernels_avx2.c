@@ -305,6 +305,200 @@ AVX2_TARGET static void avx2_gemm_i8(const st_nn_i8_weights *w, const uint8_t *x
     }
 }
 
+/* ---- attention, the same operations in the same order as the portable kernels (kernels.c):
+ * vectorised across keys (scores) or columns (weighted sums), each sum still taken term by
+ * term, multiplies and adds apart (the portable code is built without contraction), so every
+ * result is bit for bit the portable one. */
+
+/* 8 halves at an unaligned address, widened. */
+AVX2_TARGET static inline __m256 load_halves(const uint16_t *src) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src));
+}
+
+/* Scores of n_r query rows against the 16 keys of block kb (kernels.h's blocked half keys). */
+INLINE_TILE void scores_f16_tile(const float *q, int q_stride, const uint16_t *kt, int d_head, int kb, float scale,
+                                 float *out, int out_stride, const int n_r) {
+    __m256 acc[4][2];
+    for (int i = 0; i < n_r; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    const uint16_t *block = kt + (size_t)kb * d_head * ST_NN_KEY_BLOCK;
+    for (int c = 0; c < d_head; c++) {
+        __m256 k0 = load_halves(block + (size_t)c * ST_NN_KEY_BLOCK), k1 = load_halves(block + (size_t)c * ST_NN_KEY_BLOCK + 8);
+        for (int i = 0; i < n_r; i++) {
+            __m256 weight = _mm256_set1_ps(q[(size_t)i * q_stride + c]);
+            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_mul_ps(weight, k0));
+            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_mul_ps(weight, k1));
+        }
+    }
+    for (int i = 0; i < n_r; i++) {
+        _mm256_storeu_ps(out + (size_t)i * out_stride, _mm256_mul_ps(acc[i][0], _mm256_set1_ps(scale)));
+        _mm256_storeu_ps(out + (size_t)i * out_stride + 8, _mm256_mul_ps(acc[i][1], _mm256_set1_ps(scale)));
+    }
+}
+
+AVX2_TARGET static void avx2_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head,
+                                        int n_kv, float scale, float *scores) {
+    float tail[4 * ST_NN_KEY_BLOCK]; /* the last block's keys beyond n_kv are computed, not written */
+    for (int i = 0; i < n_q; i += 4) {
+        const int n_r = n_q - i < 4 ? n_q - i : 4;
+        for (int kb = 0; kb * ST_NN_KEY_BLOCK < n_kv; kb++) {
+            const int whole = (kb + 1) * ST_NN_KEY_BLOCK <= n_kv;
+            float *out = whole ? scores + (size_t)i * n_kv + kb * ST_NN_KEY_BLOCK : tail;
+            const int out_stride = whole ? n_kv : ST_NN_KEY_BLOCK;
+            const float *rows = q + (size_t)i * q_stride;
+            switch (n_r) {
+            case 4: scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 4); break;
+            case 3: scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 3); break;
+            case 2: scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 2); break;
+            default: scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 1); break;
+            }
+            if (!whole)
+                for (int r = 0; r < n_r; r++)
+                    memcpy(scores + (size_t)(i + r) * n_kv + kb * ST_NN_KEY_BLOCK, tail + r * ST_NN_KEY_BLOCK,
+                           sizeof(float) * (size_t)(n_kv - kb * ST_NN_KEY_BLOCK));
+        }
+    }
+}
+
+/* out[c0 .. c0 + 8 * n_v) of one row: the weighted sum of the half values over all keys. */
+INLINE_TILE void weighted_f16_tile(const float *p, int n_kv, const uint16_t *v, int v_stride, int c0, float *out,
+                                   const int n_v) {
+    __m256 acc[4];
+    for (int g = 0; g < n_v; g++)
+        acc[g] = _mm256_setzero_ps();
+    for (int j = 0; j < n_kv; j++) {
+        __m256 weight = _mm256_set1_ps(p[j]);
+        for (int g = 0; g < n_v; g++)
+            acc[g] = _mm256_add_ps(acc[g], _mm256_mul_ps(weight, load_halves(v + (size_t)j * v_stride + c0 + 8 * g)));
+    }
+    for (int g = 0; g < n_v; g++)
+        _mm256_storeu_ps(out + c0 + 8 * g, acc[g]);
+}
+
+AVX2_TARGET static void avx2_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride,
+                                              int d_head, float *out, int out_stride) {
+    for (int i = 0; i < n_q; i++) {
+        const float *weights = p + (size_t)i * n_kv;
+        float *row = out + (size_t)i * out_stride;
+        int c = 0;
+        for (; c + 32 <= d_head; c += 32)
+            weighted_f16_tile(weights, n_kv, v, v_stride, c, row, 4);
+        for (; c + 8 <= d_head; c += 8)
+            weighted_f16_tile(weights, n_kv, v, v_stride, c, row, 1);
+        if (c < d_head) /* the columns left, as the portable kernel sums them */
+            for (int col = c; col < d_head; col++) {
+                float sum = 0.0f;
+                for (int j = 0; j < n_kv; j++)
+                    sum += weights[j] * st_fp16_to_fp32(v[(size_t)j * v_stride + col]);
+                row[col] = sum;
+            }
+    }
+}
+
+/* bf16 pairs (two per 32-bit lane, the first in the low half) widened to float32. */
+AVX2_TARGET static inline __m256 bf16_low(__m256i pairs) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16));
+}
+AVX2_TARGET static inline __m256 bf16_high(__m256i pairs) {
+    return _mm256_castsi256_ps(_mm256_and_si256(pairs, _mm256_set1_epi32((int)0xffff0000u)));
+}
+
+/* float32 rounded to bf16 and back (st_nn_to_bf16's nearest-even). */
+AVX2_TARGET static inline __m256 bf16_round8(__m256 x) {
+    __m256i bits = _mm256_castps_si256(x);
+    __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    bits = _mm256_add_epi32(bits, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff)));
+    return _mm256_castsi256_ps(_mm256_and_si256(bits, _mm256_set1_epi32((int)0xffff0000u)));
+}
+
+/* Scores of n_r query rows (bf16-rounded, ST_NN_BF16_HEAD columns each in qr) against the 16
+ * keys of block kb, each pair of columns summed first as the portable kernel does. */
+INLINE_TILE void bf16_scores_tile(const float *qr, const uint16_t *keys, int kb, float scale, float *scores,
+                                  int stride, const int n_r) {
+    __m256 acc[4][2];
+    for (int i = 0; i < n_r; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    const uint16_t *block = keys + (size_t)kb * ST_NN_BF16_HEAD * 16;
+    for (int pair = 0; pair < ST_NN_BF16_HEAD / 2; pair++) {
+        __m256i k0 = _mm256_loadu_si256((const __m256i *)(block + pair * 32)),
+                k1 = _mm256_loadu_si256((const __m256i *)(block + pair * 32 + 16));
+        __m256 even0 = bf16_low(k0), odd0 = bf16_high(k0), even1 = bf16_low(k1), odd1 = bf16_high(k1);
+        for (int i = 0; i < n_r; i++) {
+            __m256 qe = _mm256_set1_ps(qr[i * ST_NN_BF16_HEAD + 2 * pair]),
+                   qo = _mm256_set1_ps(qr[i * ST_NN_BF16_HEAD + 2 * pair + 1]);
+            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_add_ps(_mm256_mul_ps(qe, even0), _mm256_mul_ps(qo, odd0)));
+            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_add_ps(_mm256_mul_ps(qe, even1), _mm256_mul_ps(qo, odd1)));
+        }
+    }
+    for (int i = 0; i < n_r; i++) {
+        _mm256_storeu_ps(scores + (size_t)i * stride + 16 * kb, _mm256_mul_ps(acc[i][0], _mm256_set1_ps(scale)));
+        _mm256_storeu_ps(scores + (size_t)i * stride + 16 * kb + 8, _mm256_mul_ps(acc[i][1], _mm256_set1_ps(scale)));
+    }
+}
+
+/* out[c0 .. c0 + 32) of n_r rows: the probabilities (bf16-rounded, as the portable kernel
+ * rounds them) times the values, key after key. */
+INLINE_TILE void bf16_weighted_tile(const float *scores, int stride, const uint16_t *values, int n_kv, int c0,
+                                    float *out, int out_stride, const int n_r) {
+    __m256 acc[2][4];
+    for (int i = 0; i < n_r; i++)
+        for (int g = 0; g < 4; g++)
+            acc[i][g] = _mm256_setzero_ps();
+    for (int j = 0; j < n_kv; j += 2) {
+        const uint16_t *pairs = values + (size_t)(j / 2) * ST_NN_BF16_HEAD * 2 + 2 * c0;
+        __m256i v[4];
+        for (int g = 0; g < 4; g++)
+            v[g] = _mm256_loadu_si256((const __m256i *)(pairs + 16 * g));
+        for (int i = 0; i < n_r; i++) {
+            __m256 weight = bf16_round8(_mm256_set1_ps(scores[(size_t)i * stride + j]));
+            for (int g = 0; g < 4; g++)
+                acc[i][g] = _mm256_add_ps(acc[i][g], _mm256_mul_ps(weight, bf16_low(v[g])));
+            if (j + 1 == n_kv) continue;
+            weight = bf16_round8(_mm256_set1_ps(scores[(size_t)i * stride + j + 1]));
+            for (int g = 0; g < 4; g++)
+                acc[i][g] = _mm256_add_ps(acc[i][g], _mm256_mul_ps(weight, bf16_high(v[g])));
+        }
+    }
+    for (int i = 0; i < n_r; i++)
+        for (int g = 0; g < 4; g++)
+            _mm256_storeu_ps(out + (size_t)i * out_stride + c0 + 8 * g, acc[i][g]);
+}
+
+/* Up to 4 query rows: scores, the portable softmax, then the weighted sums two rows at a time. */
+INLINE_TILE void bf16_rows(const float *q, int q_stride, const uint16_t *keys, const uint16_t *values, int n_kv,
+                           float scale, float *out, int out_stride, float *scores, const int n_r) {
+    const int n_blocks = (n_kv + 15) / 16, stride = n_blocks * 16;
+    float qr[4 * ST_NN_BF16_HEAD];
+    for (int i = 0; i < n_r; i++)
+        for (int c = 0; c < ST_NN_BF16_HEAD; c += 8)
+            _mm256_storeu_ps(qr + i * ST_NN_BF16_HEAD + c, bf16_round8(_mm256_loadu_ps(q + (size_t)i * q_stride + c)));
+    for (int kb = 0; kb < n_blocks; kb++)
+        bf16_scores_tile(qr, keys, kb, scale, scores, stride, n_r);
+    for (int i = 0; i < n_r; i++)
+        st_nn_portable_softmax(scores + (size_t)i * stride, n_kv, n_kv);
+    for (int i = 0; i < n_r; i += 2)
+        for (int c0 = 0; c0 < ST_NN_BF16_HEAD; c0 += 32) {
+            const float *rows = scores + (size_t)i * stride;
+            float *dst = out + (size_t)i * out_stride;
+            if (n_r - i >= 2)
+                bf16_weighted_tile(rows, stride, values, n_kv, c0, dst, out_stride, 2);
+            else
+                bf16_weighted_tile(rows, stride, values, n_kv, c0, dst, out_stride, 1);
+        }
+}
+
+AVX2_TARGET static void avx2_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys,
+                                         const uint16_t *values, int n_kv, float scale, float *out, int out_stride) {
+    float scores[4 * (ST_NN_BF16_MAX_KV + 16)];
+    int i = 0;
+    for (; i + 4 <= n_q; i += 4)
+        bf16_rows(q + (size_t)i * q_stride, q_stride, keys, values, n_kv, scale, out + (size_t)i * out_stride,
+                  out_stride, scores, 4);
+    for (; i < n_q; i++)
+        bf16_rows(q + (size_t)i * q_stride, q_stride, keys, values, n_kv, scale, out + (size_t)i * out_stride,
+                  out_stride, scores, 1);
+}
+
 static const st_nn_kernels avx2 = {
     .name = "avx2",
     .gemv_f16 = avx2_gemv_f16,
@@ -316,9 +510,9 @@ static const st_nn_kernels avx2 = {
     .gelu = avx2_gelu,
     .scores = st_nn_portable_scores,
     .weighted_sum = st_nn_portable_weighted_sum,
-    .attend_bf16 = st_nn_portable_attend_bf16,
-    .scores_f16 = st_nn_portable_scores_f16,
-    .weighted_sum_f16 = st_nn_portable_weighted_sum_f16,
+    .attend_bf16 = avx2_attend_bf16,
+    .scores_f16 = avx2_scores_f16,
+    .weighted_sum_f16 = avx2_weighted_sum_f16,
     .f32_to_f16 = avx2_f32_to_f16,
 };
 
