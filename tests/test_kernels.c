@@ -419,8 +419,8 @@ static void attention_kernels_match_double_sums(void **unused) {
 
 /* The AVX2 attention kernels take the portable ones' operations in the same order (vectorised
  * across keys or columns), so they must give the same bits: the transcripts of AVX2 machines
- * do not change with them. Half and bf16 keys and values, query counts 1 to 9 (the 4-row and
- * 2-row tiles and their tails), key counts that are not multiples of 16 or 2. */
+ * do not change with them. Float, half and bf16 keys and values, query counts 1 to 9 (the
+ * 4-row and 2-row tiles and their tails), key counts that are not multiples of 16 or 2. */
 static void avx2_attention_is_the_portable_bits(void **unused) {
     (void)unused;
     const st_nn_kernels *avx2 = st_nn_kernels_avx2(), *portable = st_nn_kernels_portable();
@@ -428,6 +428,7 @@ static void avx2_attention_is_the_portable_bits(void **unused) {
     assert_ptr_not_equal(avx2->attend_bf16, portable->attend_bf16); /* its own, not the portable C */
     assert_ptr_not_equal(avx2->scores_f16, portable->scores_f16);
     assert_ptr_not_equal(avx2->weighted_sum_f16, portable->weighted_sum_f16);
+    assert_ptr_not_equal(avx2->weighted_sum, portable->weighted_sum);
     enum { D = ST_NN_BF16_HEAD, MAX_Q = 9, MAX_KV = 1500, Q_STRIDE = 3 * D, OUT_STRIDE = 2 * D + 8 };
     const int key_counts[] = {1500, 37, 16, 1};
     float *q = malloc(sizeof(float) * MAX_Q * Q_STRIDE), *p = malloc(sizeof(float) * MAX_Q * MAX_KV);
@@ -435,7 +436,10 @@ static void avx2_attention_is_the_portable_bits(void **unused) {
     const size_t n_out = (size_t)MAX_Q * (MAX_KV + OUT_STRIDE), n_halves = (size_t)(MAX_KV + 16) * (D + 8);
     float *want = calloc(n_out, sizeof(float)), *got = calloc(n_out, sizeof(float));
     uint16_t *keys = malloc(sizeof(uint16_t) * n_halves), *values = malloc(sizeof(uint16_t) * n_halves);
-    assert_true(q && p && want && got && keys && values);
+    float *values_f32 = malloc(sizeof(float) * n_halves);
+    assert_true(q && p && want && got && keys && values && values_f32);
+    for (size_t i = 0; i < n_halves; i++)
+        values_f32[i] = random_float();
     for (int i = 0; i < MAX_Q * Q_STRIDE; i++)
         q[i] = 3.0f * random_float();
     for (int i = 0; i < MAX_Q * MAX_KV; i++)
@@ -453,8 +457,10 @@ static void avx2_attention_is_the_portable_bits(void **unused) {
                 float *out = set ? got : want;
                 k->scores_f16(q, n_q, Q_STRIDE, keys, D, n_kv, 0.125f, out);
                 k->weighted_sum_f16(p, n_q, n_kv, values, D + 3, D, out + (size_t)n_q * n_kv, OUT_STRIDE);
+                k->weighted_sum(p, n_q, n_kv, values_f32, D + 5, D, out + (size_t)n_q * n_kv + D, OUT_STRIDE);
             }
-            assert_memory_equal(want, got, sizeof(float) * ((size_t)n_q * n_kv + (size_t)(n_q - 1) * OUT_STRIDE + D));
+            assert_memory_equal(want, got,
+                                sizeof(float) * ((size_t)n_q * n_kv + (size_t)(n_q - 1) * OUT_STRIDE + 2 * D));
         }
         for (size_t i = 0; i < n_halves; i++) {
             size_t key = i / (16 * D) * 16 + i % 32 / 2, value = i / (2 * D) * 2 + i % 2;
@@ -475,6 +481,7 @@ static void avx2_attention_is_the_portable_bits(void **unused) {
     free(got);
     free(keys);
     free(values);
+    free(values_f32);
 }
 
 /* float32 to half in every set: the bits st_fp32_to_fp16 gives (nearest-even, overflow to

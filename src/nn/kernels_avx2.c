@@ -360,39 +360,56 @@ AVX2_TARGET static void avx2_scores_f16(const float *q, int n_q, int q_stride, c
     }
 }
 
-/* out[c0 .. c0 + 8 * n_v) of one row: the weighted sum of the half values over all keys. */
-INLINE_TILE void weighted_f16_tile(const float *p, int n_kv, const uint16_t *v, int v_stride, int c0, float *out,
-                                   const int n_v) {
+/* 8 stored values (float32, or halves widened) at an unaligned address; halves is constant
+ * after inlining. */
+INLINE_TILE __m256 load_stored(const void *v, size_t index, const int halves) {
+    return halves ? load_halves((const uint16_t *)v + index) : _mm256_loadu_ps((const float *)v + index);
+}
+
+/* out[c0 .. c0 + 8 * n_v) of one row: the weighted sum of the values over all keys. */
+INLINE_TILE void weighted_tile(const float *p, int n_kv, const void *v, int v_stride, int c0, float *out, const int n_v,
+                               const int halves) {
     __m256 acc[4];
     for (int g = 0; g < n_v; g++)
         acc[g] = _mm256_setzero_ps();
     for (int j = 0; j < n_kv; j++) {
         __m256 weight = _mm256_set1_ps(p[j]);
         for (int g = 0; g < n_v; g++)
-            acc[g] = _mm256_add_ps(acc[g], _mm256_mul_ps(weight, load_halves(v + (size_t)j * v_stride + c0 + 8 * g)));
+            acc[g] = _mm256_add_ps(acc[g],
+                                   _mm256_mul_ps(weight, load_stored(v, (size_t)j * v_stride + c0 + 8 * g, halves)));
     }
     for (int g = 0; g < n_v; g++)
         _mm256_storeu_ps(out + c0 + 8 * g, acc[g]);
 }
 
-AVX2_TARGET static void avx2_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride,
-                                              int d_head, float *out, int out_stride) {
+INLINE_TILE void weighted_rows(const float *p, int n_q, int n_kv, const void *v, int v_stride, int d_head, float *out,
+                               int out_stride, const int halves) {
     for (int i = 0; i < n_q; i++) {
         const float *weights = p + (size_t)i * n_kv;
         float *row = out + (size_t)i * out_stride;
         int c = 0;
         for (; c + 32 <= d_head; c += 32)
-            weighted_f16_tile(weights, n_kv, v, v_stride, c, row, 4);
+            weighted_tile(weights, n_kv, v, v_stride, c, row, 4, halves);
         for (; c + 8 <= d_head; c += 8)
-            weighted_f16_tile(weights, n_kv, v, v_stride, c, row, 1);
-        if (c < d_head) /* the columns left, as the portable kernel sums them */
-            for (int col = c; col < d_head; col++) {
-                float sum = 0.0f;
-                for (int j = 0; j < n_kv; j++)
-                    sum += weights[j] * st_fp16_to_fp32(v[(size_t)j * v_stride + col]);
-                row[col] = sum;
-            }
+            weighted_tile(weights, n_kv, v, v_stride, c, row, 1, halves);
+        for (; c < d_head; c++) { /* the columns left, as the portable kernel sums them */
+            float sum = 0.0f;
+            for (int j = 0; j < n_kv; j++)
+                sum += weights[j] * (halves ? st_fp16_to_fp32(((const uint16_t *)v)[(size_t)j * v_stride + c])
+                                            : ((const float *)v)[(size_t)j * v_stride + c]);
+            row[c] = sum;
+        }
     }
+}
+
+AVX2_TARGET static void avx2_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
+                                          float *out, int out_stride) {
+    weighted_rows(p, n_q, n_kv, v, v_stride, d_head, out, out_stride, 0);
+}
+
+AVX2_TARGET static void avx2_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride,
+                                              int d_head, float *out, int out_stride) {
+    weighted_rows(p, n_q, n_kv, v, v_stride, d_head, out, out_stride, 1);
 }
 
 /* bf16 pairs (two per 32-bit lane, the first in the low half) widened to float32. */
@@ -412,7 +429,9 @@ AVX2_TARGET static inline __m256 bf16_round8(__m256 x) {
 }
 
 /* Scores of n_r query rows (bf16-rounded, ST_NN_BF16_HEAD columns each in qr) against the 16
- * keys of block kb, each pair of columns summed first as the portable kernel does. */
+ * keys of block kb, each pair of columns summed first as the portable kernel does. A product
+ * of two bf16 values is exact in float32, so a fused multiply-add of the second product onto
+ * the first rounds the pair's sum as the portable code does. */
 INLINE_TILE void bf16_scores_tile(const float *qr, const uint16_t *keys, int kb, float scale, float *scores,
                                   int stride, const int n_r) {
     __m256 acc[4][2];
@@ -426,8 +445,8 @@ INLINE_TILE void bf16_scores_tile(const float *qr, const uint16_t *keys, int kb,
         for (int i = 0; i < n_r; i++) {
             __m256 qe = _mm256_set1_ps(qr[i * ST_NN_BF16_HEAD + 2 * pair]),
                    qo = _mm256_set1_ps(qr[i * ST_NN_BF16_HEAD + 2 * pair + 1]);
-            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_add_ps(_mm256_mul_ps(qe, even0), _mm256_mul_ps(qo, odd0)));
-            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_add_ps(_mm256_mul_ps(qe, even1), _mm256_mul_ps(qo, odd1)));
+            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_fmadd_ps(qo, odd0, _mm256_mul_ps(qe, even0)));
+            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_fmadd_ps(qo, odd1, _mm256_mul_ps(qe, even1)));
         }
     }
     for (int i = 0; i < n_r; i++) {
@@ -436,8 +455,9 @@ INLINE_TILE void bf16_scores_tile(const float *qr, const uint16_t *keys, int kb,
     }
 }
 
-/* out[c0 .. c0 + 32) of n_r rows: the probabilities (bf16-rounded, as the portable kernel
- * rounds them) times the values, key after key. */
+/* out[c0 .. c0 + 32) of n_r rows: the probabilities (rounded to bf16 in `scores`) times the
+ * values, key after key; each product is exact, so the fused multiply-add rounds as the
+ * portable code's add does. */
 INLINE_TILE void bf16_weighted_tile(const float *scores, int stride, const uint16_t *values, int n_kv, int c0,
                                     float *out, int out_stride, const int n_r) {
     __m256 acc[2][4];
@@ -450,13 +470,13 @@ INLINE_TILE void bf16_weighted_tile(const float *scores, int stride, const uint1
         for (int g = 0; g < 4; g++)
             v[g] = _mm256_loadu_si256((const __m256i *)(pairs + 16 * g));
         for (int i = 0; i < n_r; i++) {
-            __m256 weight = bf16_round8(_mm256_set1_ps(scores[(size_t)i * stride + j]));
+            __m256 weight = _mm256_set1_ps(scores[(size_t)i * stride + j]);
             for (int g = 0; g < 4; g++)
-                acc[i][g] = _mm256_add_ps(acc[i][g], _mm256_mul_ps(weight, bf16_low(v[g])));
+                acc[i][g] = _mm256_fmadd_ps(weight, bf16_low(v[g]), acc[i][g]);
             if (j + 1 == n_kv) continue;
-            weight = bf16_round8(_mm256_set1_ps(scores[(size_t)i * stride + j + 1]));
+            weight = _mm256_set1_ps(scores[(size_t)i * stride + j + 1]);
             for (int g = 0; g < 4; g++)
-                acc[i][g] = _mm256_add_ps(acc[i][g], _mm256_mul_ps(weight, bf16_high(v[g])));
+                acc[i][g] = _mm256_fmadd_ps(weight, bf16_high(v[g]), acc[i][g]);
         }
     }
     for (int i = 0; i < n_r; i++)
@@ -474,8 +494,12 @@ INLINE_TILE void bf16_rows(const float *q, int q_stride, const uint16_t *keys, c
             _mm256_storeu_ps(qr + i * ST_NN_BF16_HEAD + c, bf16_round8(_mm256_loadu_ps(q + (size_t)i * q_stride + c)));
     for (int kb = 0; kb < n_blocks; kb++)
         bf16_scores_tile(qr, keys, kb, scale, scores, stride, n_r);
-    for (int i = 0; i < n_r; i++)
-        st_nn_portable_softmax(scores + (size_t)i * stride, n_kv, n_kv);
+    for (int i = 0; i < n_r; i++) { /* probabilities, rounded to bf16 once */
+        float *row = scores + (size_t)i * stride;
+        st_nn_portable_softmax(row, n_kv, stride);
+        for (int j = 0; j < stride; j += 8)
+            _mm256_storeu_ps(row + j, bf16_round8(_mm256_loadu_ps(row + j)));
+    }
     for (int i = 0; i < n_r; i += 2)
         for (int c0 = 0; c0 < ST_NN_BF16_HEAD; c0 += 32) {
             const float *rows = scores + (size_t)i * stride;
@@ -509,7 +533,7 @@ static const st_nn_kernels avx2 = {
     .softmax = avx2_softmax,
     .gelu = avx2_gelu,
     .scores = st_nn_portable_scores,
-    .weighted_sum = st_nn_portable_weighted_sum,
+    .weighted_sum = avx2_weighted_sum,
     .attend_bf16 = avx2_attend_bf16,
     .scores_f16 = avx2_scores_f16,
     .weighted_sum_f16 = avx2_weighted_sum_f16,
