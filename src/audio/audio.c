@@ -8,10 +8,11 @@
  * output buffer the reader owns, so memory stays bounded by the slice size, not by the frame
  * size or the length of the file.
  *
- * A WAV file of 16-bit PCM, mono, already at the caller's rate (what Whisper's tools write, and
- * jfk.wav) is read directly, without FFmpeg: FFmpeg would turn each sample into sample / 32768
- * and change nothing else, which is what the reader does itself. FFmpeg's libraries are loaded
- * (dlopen) only when a file needs them, so a process that reads such files never loads them.
+ * A WAV or FLAC file of 16-bit samples, mono, already at the caller's rate (what Whisper's tools
+ * write, jfk.wav, the longform FLAC files) is read directly, without FFmpeg: FFmpeg would turn
+ * each sample into sample / 32768 and change nothing else, which is what the reader does
+ * itself. FFmpeg's libraries are loaded (dlopen) only when a file needs them, so a process that
+ * reads such files never loads them.
  */
 #include "audio/audio.h"
 
@@ -34,6 +35,8 @@
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
 #include <libswresample/version.h>
+
+#include "audio/flac.h"
 
 /* Bytes the AVIOContext reads at a time. */
 #define ST_AUDIO_IO_BUFFER 65536
@@ -66,9 +69,16 @@ struct st_audio_reader {
     bool seekable; /* false for a pipe or a device */
     int io_errno;  /* errno of a failed read(), so that it reports as STENO_ERR_IO */
 
-    /* A WAV file read without FFmpeg (wav_start): the bytes of its data chunk not yet read. */
-    bool wav;
-    uint64_t wav_left;
+    /* Read without FFmpeg (native_start): a WAV file's data chunk, or a FLAC stream's frames. */
+    enum { FFMPEG_INPUT, WAV_INPUT, FLAC_INPUT } input;
+    uint64_t wav_left;    /* WAV: bytes of the data chunk not yet read */
+    st_flac_stream flac;  /* FLAC: the stream, */
+    uint8_t *flac_bytes;  /* ST_AUDIO_FLAC_BUFFER bytes read and not yet decoded, */
+    size_t flac_start;    /* from here */
+    size_t flac_length;   /* to here, */
+    bool flac_input_done; /* all of the input, */
+    int32_t *flac_frame;  /* one frame's samples, */
+    int flac_damaged;     /* and frames with a valid header that failed to decode */
 
     AVIOContext *io;
     AVFormatContext *format;
@@ -316,11 +326,18 @@ static int refuse_nested_open(AVFormatContext *format, AVIOContext **io, const c
 
 static steno_status reserve_pending(st_audio_reader *reader, size_t n, st_error *err);
 
-/* ---- 16-bit mono WAV without FFmpeg ---------------------------------------------------- */
+/* ---- 16-bit mono WAV and FLAC without FFmpeg ------------------------------------------- */
 
-/* Bytes at the start of an input searched for a WAV header: its data chunk must begin within
- * them (a header with longer chunks before the samples is left to FFmpeg). */
-#define ST_AUDIO_WAV_HEAD 4096
+/* Bytes at the start of an input searched for a WAV or FLAC header: a WAV's data chunk or a
+ * FLAC's first frame must begin within them (longer metadata is left to FFmpeg). */
+#define ST_AUDIO_NATIVE_HEAD 4096
+/* FLAC: undecoded bytes held; a frame longer than ST_AUDIO_FLAC_MAX_FRAME (16-bit verbatim
+ * samples take 128 KiB for the largest block) is damage; after ST_AUDIO_FLAC_MAX_DAMAGED frames
+ * with a valid header that fail to decode, the stream is refused (each costs up to a frame's
+ * bytes of decoding, so crafted input cannot make the reader spin). */
+#define ST_AUDIO_FLAC_BUFFER ((size_t)512 << 10)
+#define ST_AUDIO_FLAC_MAX_FRAME ((size_t)256 << 10)
+#define ST_AUDIO_FLAC_MAX_DAMAGED 64
 
 static uint16_t le16(const uint8_t *p) {
     return (uint16_t)(p[0] | p[1] << 8);
@@ -378,13 +395,22 @@ static bool wav_header(const uint8_t *head, size_t size, int rate, size_t *data_
     return false;
 }
 
-/* Sets the reader up to read its input as a native WAV file when wav_header says it is one;
- * otherwise leaves the source where it was, for FFmpeg. Only regular files and buffers: a
+/* Moves the source to offset from its start; false when a file cannot seek there. */
+static bool seek_source(st_audio_reader *reader, size_t offset) {
+    if (reader->fd < 0) {
+        reader->memory_position = offset;
+        return true;
+    }
+    return lseek(reader->fd, (off_t)offset, SEEK_SET) >= 0;
+}
+
+/* Sets the reader up to read its input itself when wav_header or st_flac_stream_start says it
+ * can; otherwise leaves the source where it was, for FFmpeg. Only regular files and buffers: a
  * pipe could not be given back the bytes looked at. */
-static bool wav_start(st_audio_reader *reader) {
-    uint8_t file_head[ST_AUDIO_WAV_HEAD];
+static bool native_start(st_audio_reader *reader) {
+    uint8_t file_head[ST_AUDIO_NATIVE_HEAD];
     const uint8_t *head = reader->memory;
-    size_t size = reader->memory_size < ST_AUDIO_WAV_HEAD ? reader->memory_size : ST_AUDIO_WAV_HEAD;
+    size_t size = reader->memory_size < ST_AUDIO_NATIVE_HEAD ? reader->memory_size : ST_AUDIO_NATIVE_HEAD;
     if (reader->fd >= 0) {
         if (!reader->seekable) return false;
         ssize_t n;
@@ -395,18 +421,86 @@ static bool wav_start(st_audio_reader *reader) {
         head = file_head;
         size = (size_t)n;
     }
-    size_t data_offset;
+    size_t offset;
     uint64_t data_bytes;
-    if (!wav_header(head, size, reader->out_rate, &data_offset, &data_bytes)) return false;
-    if (reader->fd >= 0) {
-        if (lseek(reader->fd, (off_t)data_offset, SEEK_SET) < 0) return false;
+    double duration = -1.0;
+    if (wav_header(head, size, reader->out_rate, &offset, &data_bytes)) {
+        if (!seek_source(reader, offset)) return false;
+        reader->input = WAV_INPUT;
+        reader->wav_left = data_bytes;
+        duration = (double)(data_bytes / 2) / reader->out_rate;
+    } else if (st_flac_stream_start(head, size, reader->out_rate, &reader->flac, &offset)) {
+        reader->flac_bytes = malloc(ST_AUDIO_FLAC_BUFFER);
+        reader->flac_frame = malloc(ST_FLAC_MAX_BLOCK * sizeof *reader->flac_frame);
+        if (!reader->flac_bytes || !reader->flac_frame || !seek_source(reader, offset)) return false;
+        reader->input = FLAC_INPUT;
+        if (reader->flac.total_samples > 0) duration = (double)reader->flac.total_samples / reader->out_rate;
     } else {
-        reader->memory_position = data_offset;
+        return false;
     }
-    reader->wav = true;
-    reader->wav_left = data_bytes;
-    reader->duration = (double)(data_bytes / 2) / reader->out_rate;
+    reader->duration = duration;
     return true;
+}
+
+/* Up to size bytes of the input into buffer, as the AVIOContext's callbacks give them. */
+static int read_source(st_audio_reader *reader, uint8_t *buffer, size_t size) {
+    return reader->fd >= 0 ? read_file(reader, buffer, (int)size) : read_memory(reader, buffer, (int)size);
+}
+
+static steno_status read_failed(const st_audio_reader *reader, st_error *err) {
+    return st_error_set(err, STENO_ERR_IO, "audio '%s': read failed: %s", reader->name, strerror(reader->io_errno));
+}
+
+/* Refills pending with the next frame of a native FLAC stream (sample / 32768, as for WAV).
+ * Bytes that are not a frame are skipped one at a time until one is (FFmpeg's way with damage
+ * too); a frame cut short by the end of the input is no samples. */
+static steno_status flac_refill(st_audio_reader *reader, st_error *err) {
+    reader->pending_length = 0;
+    reader->pending_position = 0;
+    for (;;) {
+        const size_t available = reader->flac_length - reader->flac_start;
+        size_t n = 0, used = 0;
+        st_flac_result result =
+            available == 0 ? ST_FLAC_NEED_MORE
+                           : st_flac_decode_frame(reader->flac_bytes + reader->flac_start, available, &reader->flac,
+                                                  reader->flac_frame, &n, &used);
+        if (result == ST_FLAC_NEED_MORE && available >= ST_AUDIO_FLAC_MAX_FRAME) result = ST_FLAC_DAMAGED;
+        if (result == ST_FLAC_FRAME) {
+            reader->flac_start += used;
+            steno_status status = reserve_pending(reader, n, err);
+            if (status != STENO_OK) return status;
+            for (size_t i = 0; i < n; i++)
+                reader->pending[i] = (float)reader->flac_frame[i] * (1.0f / 32768.0f);
+            reader->pending_length = n;
+            reader->n_produced += n;
+            return STENO_OK;
+        }
+        if (result == ST_FLAC_DAMAGED && ++reader->flac_damaged > ST_AUDIO_FLAC_MAX_DAMAGED)
+            return st_error_set(err, STENO_ERR_AUDIO, "audio '%s': damaged FLAC stream (more than %d bad frames)",
+                                reader->name, ST_AUDIO_FLAC_MAX_DAMAGED);
+        if (result != ST_FLAC_NEED_MORE) {
+            reader->flac_start++;
+            continue;
+        }
+        if (reader->flac_input_done) {
+            reader->finished = true;
+            if (reader->n_produced == 0 && reader->flac_damaged > 0)
+                return st_error_set(err, STENO_ERR_AUDIO,
+                                    "audio '%s': no audio could be decoded (%d damaged FLAC frame%s)", reader->name,
+                                    reader->flac_damaged, reader->flac_damaged == 1 ? "" : "s");
+            return STENO_OK;
+        }
+        memmove(reader->flac_bytes, reader->flac_bytes + reader->flac_start, available);
+        reader->flac_start = 0;
+        reader->flac_length = available;
+        int got = read_source(reader, reader->flac_bytes + available, ST_AUDIO_FLAC_BUFFER - available);
+        if (got == AVERROR_EOF)
+            reader->flac_input_done = true;
+        else if (got < 0)
+            return read_failed(reader, err);
+        else
+            reader->flac_length += (size_t)got;
+    }
 }
 
 /* Refills pending with the next samples of a native WAV file: sample / 32768, the conversion
@@ -421,12 +515,9 @@ static steno_status wav_refill(st_audio_reader *reader, st_error *err) {
     uint8_t *bytes = (uint8_t *)reader->pending; /* converted in place, from the last sample back */
     size_t got = 0;
     while (got < want) {
-        int n = reader->fd >= 0 ? read_file(reader, bytes + got, (int)(want - got))
-                                : read_memory(reader, bytes + got, (int)(want - got));
+        int n = read_source(reader, bytes + got, want - got);
         if (n == AVERROR_EOF) break;
-        if (n < 0)
-            return st_error_set(err, STENO_ERR_IO, "audio '%s': read failed: %s", reader->name,
-                                strerror(reader->io_errno));
+        if (n < 0) return read_failed(reader, err);
         got += (size_t)n;
     }
     reader->wav_left = got < want ? 0 : reader->wav_left - got;
@@ -594,7 +685,7 @@ steno_status st_audio_reader_open(const char *path, int sample_rate, st_audio_re
     if (opened->fd < 0) {
         status = st_error_set(err, errno == ENOENT ? STENO_ERR_NOT_FOUND : STENO_ERR_IO, "audio '%s': %s", path,
                               strerror(errno));
-    } else if (!wav_start(opened)) {
+    } else if (!native_start(opened)) {
         status = reader_start(opened, path, false, err);
     }
     if (status != STENO_OK) {
@@ -619,7 +710,7 @@ steno_status st_audio_reader_open_memory(const void *data, size_t size, const ch
     if (!opened) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
     opened->memory = data;
     opened->memory_size = size;
-    status = wav_start(opened) ? STENO_OK : reader_start(opened, url, true, err);
+    status = native_start(opened) ? STENO_OK : reader_start(opened, url, true, err);
     if (status != STENO_OK) {
         st_audio_reader_close(opened);
         return status;
@@ -652,6 +743,8 @@ void st_audio_reader_close(st_audio_reader *reader) {
     if (reader->packet || reader->frame) /* FFmpeg's part, opened by reader_start */
         close_ffmpeg(reader);
     if (reader->fd >= 0) close(reader->fd);
+    free(reader->flac_bytes);
+    free(reader->flac_frame);
     free(reader->pending);
     free(reader->name);
     free(reader);
@@ -811,7 +904,8 @@ static steno_status resample_slice(st_audio_reader *reader, st_error *err) {
 
 /* Refills pending (which is empty) with the next resampled samples, or marks the end. */
 static steno_status refill(st_audio_reader *reader, st_error *err) {
-    if (reader->wav) return wav_refill(reader, err);
+    if (reader->input == WAV_INPUT) return wav_refill(reader, err);
+    if (reader->input == FLAC_INPUT) return flac_refill(reader, err);
     reader->pending_length = 0;
     reader->pending_position = 0;
     if (!reader->frame_pending) {

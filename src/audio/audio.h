@@ -7,8 +7,8 @@
  * frame and the resampler's state, never the whole signal, so its memory does not grow with the
  * length of the file. The bytes come from a path or from a buffer in memory (an HTTP upload).
  *
- * A WAV file of 16-bit PCM, one channel, already at that rate is read without FFmpeg, giving
- * the samples FFmpeg would (sample / 32768). FFmpeg's libraries are not linked: the first reader
+ * A WAV or FLAC file of 16-bit samples, one channel, already at that rate is read without
+ * FFmpeg, giving the samples FFmpeg would (sample / 32768; flac.h decodes FLAC's frames). FFmpeg's libraries are not linked: the first reader
  * that needs them loads them (dlopen), so a process that reads only such files never pays for
  * loading them; where they cannot be loaded, that reader fails with STENO_ERR_AUDIO saying so.
  *
