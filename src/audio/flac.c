@@ -83,14 +83,21 @@ static uint8_t crc8(const uint8_t *p, size_t n) { /* polynomial x^8 + x^2 + x + 
     return crc;
 }
 
-static uint16_t crc16(const uint8_t *p, size_t n) { /* polynomial x^16 + x^15 + x^2 + 1 */
+/* CRC-16 with the polynomial x^16 + x^15 + x^2 + 1, a byte at a time from the stream's table. */
+static uint16_t crc16(const uint16_t *table, const uint8_t *p, size_t n) {
     uint16_t crc = 0;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= (uint16_t)(p[i] << 8);
+    for (size_t i = 0; i < n; i++)
+        crc = (uint16_t)(crc << 8 ^ table[(crc >> 8 ^ p[i]) & 0xff]);
+    return crc;
+}
+
+static void crc16_table(uint16_t table[256]) {
+    for (int byte = 0; byte < 256; byte++) {
+        uint16_t crc = (uint16_t)(byte << 8);
         for (int k = 0; k < 8; k++)
             crc = (uint16_t)(crc & 0x8000 ? crc << 1 ^ 0x8005 : crc << 1);
+        table[byte] = crc;
     }
-    return crc;
 }
 
 int st_flac_stream_start(const uint8_t *head, size_t size, int rate, st_flac_stream *stream, size_t *frames_offset) {
@@ -117,6 +124,7 @@ int st_flac_stream_start(const uint8_t *head, size_t size, int rate, st_flac_str
     }
     stream->sample_rate = sample_rate;
     stream->total_samples = total;
+    crc16_table(stream->crc16);
     *frames_offset = position;
     return 1;
 }
@@ -263,7 +271,7 @@ st_flac_result st_flac_decode_frame(const uint8_t *bytes, size_t size, const st_
     const size_t end = b.position / 8;
     const uint32_t stored = read_bits(&b, 16);
     if (b.short_read) return ST_FLAC_NEED_MORE;
-    if (stored != crc16(bytes, end)) return ST_FLAC_DAMAGED;
+    if (stored != crc16(stream->crc16, bytes, end)) return ST_FLAC_DAMAGED;
     *n_samples = (size_t)block;
     *frame_bytes = end + 2;
     return ST_FLAC_FRAME;

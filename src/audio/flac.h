@@ -23,6 +23,7 @@
 typedef struct st_flac_stream {
     int sample_rate;
     uint64_t total_samples; /* 0: not stated */
+    uint16_t crc16[256];    /* the frames' CRC-16, a byte at a time */
 } st_flac_stream;
 
 /* Whether the first `size` bytes of an input are a FLAC stream ("fLaC", STREAMINFO first) of one
