@@ -429,6 +429,7 @@ static void avx2_attention_is_the_portable_bits(void **unused) {
     assert_ptr_not_equal(avx2->scores_f16, portable->scores_f16);
     assert_ptr_not_equal(avx2->weighted_sum_f16, portable->weighted_sum_f16);
     assert_ptr_not_equal(avx2->weighted_sum, portable->weighted_sum);
+    assert_ptr_not_equal(avx2->quantize_rows, portable->quantize_rows); /* its bytes: int8_kernels_match_integer_sums */
     enum { D = ST_NN_BF16_HEAD, MAX_Q = 9, MAX_KV = 1500, Q_STRIDE = 3 * D, OUT_STRIDE = 2 * D + 8 };
     const int key_counts[] = {1500, 37, 16, 1};
     float *q = malloc(sizeof(float) * MAX_Q * Q_STRIDE), *p = malloc(sizeof(float) * MAX_Q * MAX_KV);

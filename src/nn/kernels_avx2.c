@@ -305,6 +305,43 @@ AVX2_TARGET static void avx2_gemm_i8(const st_nn_i8_weights *w, const uint8_t *x
     }
 }
 
+/* st_nn_portable_quantize_rows' bytes: the largest |x| (exact in any order), then x * scale
+ * rounded to nearest-even by the conversion, 32 at a time (the packs interleave the 128-bit
+ * lanes, which the permutation undoes); the tail in C as the portable kernel computes it. */
+AVX2_TARGET static void avx2_quantize_rows(const float *x, int n_rows, int n_in, int k_pad, uint8_t *xq,
+                                           float *inv_scales) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i offset = _mm256_set1_epi32(128), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int r = 0; r < n_rows; r++) {
+        const float *in = x + (size_t)r * n_in;
+        uint8_t *out = xq + (size_t)r * k_pad;
+        __m256 max8 = _mm256_setzero_ps();
+        int i = 0;
+        for (; i + 8 <= n_in; i += 8)
+            max8 = _mm256_max_ps(max8, _mm256_andnot_ps(sign, _mm256_loadu_ps(in + i)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(max8), _mm256_extractf128_ps(max8, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float max = _mm_cvtss_f32(h);
+        for (; i < n_in; i++)
+            max = fabsf(in[i]) > max ? fabsf(in[i]) : max;
+        const float scale = max > 0.0f ? 127.0f / max : 1.0f;
+        inv_scales[r] = 1.0f / scale;
+        const __m256 s = _mm256_set1_ps(scale);
+        for (i = 0; i + 32 <= n_in; i += 32) {
+            __m256i q[4];
+            for (int v = 0; v < 4; v++)
+                q[v] = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(in + i + 8 * v), s)), offset);
+            __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256((__m256i *)(out + i), _mm256_permutevar8x32_epi32(bytes, order));
+        }
+        for (; i < n_in; i++)
+            out[i] = (uint8_t)(128 + (int)nearbyintf(in[i] * scale));
+        for (; i < k_pad; i++)
+            out[i] = 128;
+    }
+}
+
 /* ---- attention, the same operations in the same order as the portable kernels (kernels.c):
  * vectorised across keys (scores) or columns (weighted sums), each sum still taken term by
  * term, multiplies and adds apart (the portable code is built without contraction), so every
@@ -527,7 +564,7 @@ static const st_nn_kernels avx2 = {
     .name = "avx2",
     .gemv_f16 = avx2_gemv_f16,
     .gemv_q8_0 = avx2_gemv_q8_0,
-    .quantize_rows = st_nn_portable_quantize_rows,
+    .quantize_rows = avx2_quantize_rows,
     .gemm_i8 = avx2_gemm_i8,
     .f16_to_f32 = avx2_f16_to_f32,
     .softmax = avx2_softmax,
