@@ -470,8 +470,8 @@ static void avx2_attention_is_the_portable_bits(void **unused) {
         }
         for (int n_q = 1; n_q <= MAX_Q; n_q++) {
             for (int set = 0; set < 2; set++)
-                (set ? avx2 : portable)->attend_bf16(q + 1, Q_STRIDE, n_q, keys, values, n_kv, 0.125f,
-                                                     set ? got : want, OUT_STRIDE);
+                (set ? avx2 : portable)
+                    ->attend_bf16(q + 1, Q_STRIDE, n_q, keys, values, n_kv, 0.125f, set ? got : want, OUT_STRIDE);
             for (int i = 0; i < n_q; i++)
                 assert_memory_equal(want + (size_t)i * OUT_STRIDE, got + (size_t)i * OUT_STRIDE, sizeof(float) * D);
         }

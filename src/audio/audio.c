@@ -121,52 +121,52 @@ struct st_audio_reader {
     X(SWRESAMPLE, "libswresample", LIBSWRESAMPLE_VERSION_MAJOR)                                                        \
     X(AVCODEC, "libavcodec", LIBAVCODEC_VERSION_MAJOR)                                                                 \
     X(AVFORMAT, "libavformat", LIBAVFORMAT_VERSION_MAJOR)
-#define FFMPEG_FUNCTIONS(X) \
-    X(AVUTIL, av_channel_layout_compare) \
-    X(AVUTIL, av_channel_layout_copy) \
-    X(AVUTIL, av_channel_layout_default) \
-    X(AVUTIL, av_channel_layout_uninit) \
-    X(AVUTIL, av_dict_free) \
-    X(AVUTIL, av_dict_set) \
-    X(AVUTIL, av_frame_alloc) \
-    X(AVUTIL, av_frame_free) \
-    X(AVUTIL, av_frame_unref) \
-    X(AVUTIL, av_free) \
-    X(AVUTIL, av_freep) \
-    X(AVUTIL, av_get_bytes_per_sample) \
-    X(AVUTIL, av_get_media_type_string) \
-    X(AVUTIL, av_get_sample_fmt_name) \
-    X(AVUTIL, av_log) \
-    X(AVUTIL, av_log_format_line2) \
-    X(AVUTIL, av_log_set_callback) \
-    X(AVUTIL, av_log_set_level) \
-    X(AVUTIL, av_malloc) \
-    X(AVUTIL, av_max_alloc) \
-    X(AVUTIL, av_opt_set_double) \
-    X(AVUTIL, av_sample_fmt_is_planar) \
-    X(AVUTIL, av_strerror) \
-    X(SWRESAMPLE, swr_alloc_set_opts2) \
-    X(SWRESAMPLE, swr_convert) \
-    X(SWRESAMPLE, swr_free) \
-    X(SWRESAMPLE, swr_get_out_samples) \
-    X(SWRESAMPLE, swr_init) \
-    X(AVCODEC, av_packet_alloc) \
-    X(AVCODEC, av_packet_free) \
-    X(AVCODEC, av_packet_unref) \
-    X(AVCODEC, avcodec_alloc_context3) \
-    X(AVCODEC, avcodec_free_context) \
-    X(AVCODEC, avcodec_get_name) \
-    X(AVCODEC, avcodec_open2) \
-    X(AVCODEC, avcodec_parameters_to_context) \
-    X(AVCODEC, avcodec_receive_frame) \
-    X(AVCODEC, avcodec_send_packet) \
-    X(AVFORMAT, av_find_best_stream) \
-    X(AVFORMAT, av_read_frame) \
-    X(AVFORMAT, avformat_alloc_context) \
-    X(AVFORMAT, avformat_close_input) \
-    X(AVFORMAT, avformat_find_stream_info) \
-    X(AVFORMAT, avformat_open_input) \
-    X(AVFORMAT, avio_alloc_context) \
+#define FFMPEG_FUNCTIONS(X)                                                                                            \
+    X(AVUTIL, av_channel_layout_compare)                                                                               \
+    X(AVUTIL, av_channel_layout_copy)                                                                                  \
+    X(AVUTIL, av_channel_layout_default)                                                                               \
+    X(AVUTIL, av_channel_layout_uninit)                                                                                \
+    X(AVUTIL, av_dict_free)                                                                                            \
+    X(AVUTIL, av_dict_set)                                                                                             \
+    X(AVUTIL, av_frame_alloc)                                                                                          \
+    X(AVUTIL, av_frame_free)                                                                                           \
+    X(AVUTIL, av_frame_unref)                                                                                          \
+    X(AVUTIL, av_free)                                                                                                 \
+    X(AVUTIL, av_freep)                                                                                                \
+    X(AVUTIL, av_get_bytes_per_sample)                                                                                 \
+    X(AVUTIL, av_get_media_type_string)                                                                                \
+    X(AVUTIL, av_get_sample_fmt_name)                                                                                  \
+    X(AVUTIL, av_log)                                                                                                  \
+    X(AVUTIL, av_log_format_line2)                                                                                     \
+    X(AVUTIL, av_log_set_callback)                                                                                     \
+    X(AVUTIL, av_log_set_level)                                                                                        \
+    X(AVUTIL, av_malloc)                                                                                               \
+    X(AVUTIL, av_max_alloc)                                                                                            \
+    X(AVUTIL, av_opt_set_double)                                                                                       \
+    X(AVUTIL, av_sample_fmt_is_planar)                                                                                 \
+    X(AVUTIL, av_strerror)                                                                                             \
+    X(SWRESAMPLE, swr_alloc_set_opts2)                                                                                 \
+    X(SWRESAMPLE, swr_convert)                                                                                         \
+    X(SWRESAMPLE, swr_free)                                                                                            \
+    X(SWRESAMPLE, swr_get_out_samples)                                                                                 \
+    X(SWRESAMPLE, swr_init)                                                                                            \
+    X(AVCODEC, av_packet_alloc)                                                                                        \
+    X(AVCODEC, av_packet_free)                                                                                         \
+    X(AVCODEC, av_packet_unref)                                                                                        \
+    X(AVCODEC, avcodec_alloc_context3)                                                                                 \
+    X(AVCODEC, avcodec_free_context)                                                                                   \
+    X(AVCODEC, avcodec_get_name)                                                                                       \
+    X(AVCODEC, avcodec_open2)                                                                                          \
+    X(AVCODEC, avcodec_parameters_to_context)                                                                          \
+    X(AVCODEC, avcodec_receive_frame)                                                                                  \
+    X(AVCODEC, avcodec_send_packet)                                                                                    \
+    X(AVFORMAT, av_find_best_stream)                                                                                   \
+    X(AVFORMAT, av_read_frame)                                                                                         \
+    X(AVFORMAT, avformat_alloc_context)                                                                                \
+    X(AVFORMAT, avformat_close_input)                                                                                  \
+    X(AVFORMAT, avformat_find_stream_info)                                                                             \
+    X(AVFORMAT, avformat_open_input)                                                                                   \
+    X(AVFORMAT, avio_alloc_context)                                                                                    \
     X(AVFORMAT, avio_context_free)
 
 enum {
@@ -207,9 +207,9 @@ static void load_ffmpeg(void) {
     }
     /* dlsym gives a void *; POSIX guarantees it converts to the function's pointer type */
 #define FFMPEG_RESOLVE(library, function)                                                                              \
-    *(void **)&ff.function = dlsym(libraries[FFMPEG_##library], #function);                                           \
+    *(void **)&ff.function = dlsym(libraries[FFMPEG_##library], #function);                                            \
     if (!ff.function) {                                                                                                \
-        snprintf(ffmpeg_load_error, sizeof ffmpeg_load_error, "cannot load FFmpeg: %s has no %s",                       \
+        snprintf(ffmpeg_load_error, sizeof ffmpeg_load_error, "cannot load FFmpeg: %s has no %s",                      \
                  sonames[FFMPEG_##library], #function);                                                                \
         return;                                                                                                        \
     }
@@ -460,10 +460,10 @@ static steno_status flac_refill(st_audio_reader *reader, st_error *err) {
     for (;;) {
         const size_t available = reader->flac_length - reader->flac_start;
         size_t n = 0, used = 0;
-        st_flac_result result =
-            available == 0 ? ST_FLAC_NEED_MORE
-                           : st_flac_decode_frame(reader->flac_bytes + reader->flac_start, available, &reader->flac,
-                                                  reader->flac_frame, &n, &used);
+        st_flac_result result = available == 0
+                                    ? ST_FLAC_NEED_MORE
+                                    : st_flac_decode_frame(reader->flac_bytes + reader->flac_start, available,
+                                                           &reader->flac, reader->flac_frame, &n, &used);
         if (result == ST_FLAC_NEED_MORE && available >= ST_AUDIO_FLAC_MAX_FRAME) result = ST_FLAC_DAMAGED;
         if (result == ST_FLAC_FRAME) {
             reader->flac_start += used;
@@ -851,8 +851,8 @@ static steno_status configure_resampler(st_audio_reader *reader, const AVFrame *
                                                                 : ff.av_channel_layout_copy(&input, &frame->ch_layout);
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
     if (ret >= 0)
-        ret = ff.swr_alloc_set_opts2(&reader->resampler, &mono, AV_SAMPLE_FMT_FLT, reader->out_rate, &input, frame->format,
-                                  frame->sample_rate, 0, NULL);
+        ret = ff.swr_alloc_set_opts2(&reader->resampler, &mono, AV_SAMPLE_FMT_FLT, reader->out_rate, &input,
+                                     frame->format, frame->sample_rate, 0, NULL);
     ff.av_channel_layout_uninit(&input);
     /* openai-whisper asks ffmpeg for s16 output, and with an integer output format swresample
      * scales the downmix matrix so that no output can clip: stereo becomes (L + R) / 2, not

@@ -8,9 +8,10 @@
  * length of the file. The bytes come from a path or from a buffer in memory (an HTTP upload).
  *
  * A WAV or FLAC file of 16-bit samples, one channel, already at that rate is read without
- * FFmpeg, giving the samples FFmpeg would (sample / 32768; flac.h decodes FLAC's frames). FFmpeg's libraries are not linked: the first reader
- * that needs them loads them (dlopen), so a process that reads only such files never pays for
- * loading them; where they cannot be loaded, that reader fails with STENO_ERR_AUDIO saying so.
+ * FFmpeg, giving the samples FFmpeg would (sample / 32768; flac.h decodes FLAC's frames).
+ * FFmpeg's libraries are not linked: the first reader that needs them loads them (dlopen), so a
+ * process that reads only such files never pays for loading them; where they cannot be loaded,
+ * that reader fails with STENO_ERR_AUDIO saying so.
  *
  * Downmixing follows what openai-whisper gets from `ffmpeg -ac 1 -f s16le`: FFmpeg's standard
  * downmix matrix normalised so that no output can exceed full scale, which for stereo is the mean

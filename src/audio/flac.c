@@ -135,7 +135,8 @@ static int frame_header(bits *b, const st_flac_stream *stream) {
     (void)read_bits(b, 1);                    /* fixed or variable block sizes: either reads the same */
     const uint32_t block_code = read_bits(b, 4), rate_code = read_bits(b, 4);
     const uint32_t channels = read_bits(b, 4), size_code = read_bits(b, 3);
-    if (read_bits(b, 1) != 0 || block_code == 0 || rate_code == 15 || channels != 0 || (size_code != 0 && size_code != 4))
+    if (read_bits(b, 1) != 0 || block_code == 0 || rate_code == 15 || channels != 0 ||
+        (size_code != 0 && size_code != 4))
         return 0;
     /* the frame or sample number, UTF-8 style: 1 to 7 bytes */
     uint32_t first = read_bits(b, 8), extra = 0; /* extra: its leading ones */
@@ -144,7 +145,7 @@ static int frame_header(bits *b, const st_flac_stream *stream) {
     if (extra == 1 || extra == 8) return 0;
     for (uint32_t i = 1; i < extra; i++)
         if (read_bits(b, 8) >> 6 != 2) return 0;
-    int block = block_code == 1 ? 192
+    int block = block_code == 1   ? 192
                 : block_code <= 5 ? 576 << (block_code - 2)
                 : block_code == 6 ? (int)read_bits(b, 8) + 1
                 : block_code == 7 ? (int)read_bits(b, 16) + 1
@@ -213,31 +214,24 @@ static bool subframe(bits *b, int block, int32_t *s) {
     } else if (type == 1) { /* verbatim */
         for (int i = 0; i < block; i++)
             s[i] = read_signed(b, sample_bits);
-    } else if (type >= 8 && type <= 12) { /* fixed predictor of order 0..4 */
-        static const int coefficients[5][4] = {{0}, {1}, {2, -1}, {3, -3, 1}, {4, -6, 4, -1}};
-        const int order = (int)type - 8;
+    } else if ((type >= 8 && type <= 12) || type >= 32) { /* fixed predictor of order 0..4, or LPC of 1..32 */
+        static const int32_t fixed[5][4] = {{0}, {1}, {2, -1}, {3, -3, 1}, {4, -6, 4, -1}};
+        const bool lpc = type >= 32;
+        const int order = lpc ? (int)type - 31 : (int)type - 8;
         if (order > block) return false;
         for (int i = 0; i < order; i++)
             s[i] = read_signed(b, sample_bits);
-        if (!residual(b, block, order, s)) return false;
-        for (int i = order; i < block; i++) {
-            int64_t prediction = 0;
-            for (int j = 0; j < order; j++)
-                prediction += coefficients[order][j] * s[i - 1 - j];
-            prediction += s[i];
-            if (prediction < -(1 << 20) || prediction > 1 << 20) return false;
-            s[i] = (int32_t)prediction;
-        }
-    } else if (type >= 32) { /* linear prediction of order 1..32 */
-        const int order = (int)type - 31;
-        if (order > block) return false;
-        for (int i = 0; i < order; i++)
-            s[i] = read_signed(b, sample_bits);
-        const int precision = (int)read_bits(b, 4) + 1, shift = read_signed(b, 5);
-        if (precision == 16 || shift < 0) return false;
         int32_t coefficients[32];
-        for (int j = 0; j < order; j++)
-            coefficients[j] = read_signed(b, precision);
+        int shift = 0;
+        if (lpc) {
+            const int precision = (int)read_bits(b, 4) + 1;
+            shift = read_signed(b, 5);
+            if (precision == 16 || shift < 0) return false;
+            for (int j = 0; j < order; j++)
+                coefficients[j] = read_signed(b, precision);
+        } else {
+            memcpy(coefficients, fixed[order], sizeof fixed[order]);
+        }
         if (!residual(b, block, order, s)) return false;
         for (int i = order; i < block; i++) {
             int64_t prediction = 0;

@@ -32,10 +32,10 @@ typedef struct st_flac_stream {
 int st_flac_stream_start(const uint8_t *head, size_t size, int rate, st_flac_stream *stream, size_t *frames_offset);
 
 typedef enum st_flac_result {
-    ST_FLAC_FRAME,      /* a frame was decoded */
-    ST_FLAC_NEED_MORE,  /* the bytes end inside the frame */
+    ST_FLAC_FRAME,       /* a frame was decoded */
+    ST_FLAC_NEED_MORE,   /* the bytes end inside the frame */
     ST_FLAC_NOT_A_FRAME, /* no frame header starts at bytes[0] (cheap to find out) */
-    ST_FLAC_DAMAGED,    /* a valid frame header, then bytes that are not its frame */
+    ST_FLAC_DAMAGED,     /* a valid frame header, then bytes that are not its frame */
 } st_flac_result;
 
 /* Decodes the frame at bytes[0 .. size) into samples (room for ST_FLAC_MAX_BLOCK; also the

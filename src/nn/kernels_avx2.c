@@ -360,7 +360,8 @@ INLINE_TILE void scores_f16_tile(const float *q, int q_stride, const uint16_t *k
         acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     const uint16_t *block = kt + (size_t)kb * d_head * ST_NN_KEY_BLOCK;
     for (int c = 0; c < d_head; c++) {
-        __m256 k0 = load_halves(block + (size_t)c * ST_NN_KEY_BLOCK), k1 = load_halves(block + (size_t)c * ST_NN_KEY_BLOCK + 8);
+        __m256 k0 = load_halves(block + (size_t)c * ST_NN_KEY_BLOCK),
+               k1 = load_halves(block + (size_t)c * ST_NN_KEY_BLOCK + 8);
         for (int i = 0; i < n_r; i++) {
             __m256 weight = _mm256_set1_ps(q[(size_t)i * q_stride + c]);
             acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_mul_ps(weight, k0));
@@ -373,8 +374,8 @@ INLINE_TILE void scores_f16_tile(const float *q, int q_stride, const uint16_t *k
     }
 }
 
-AVX2_TARGET static void avx2_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head,
-                                        int n_kv, float scale, float *scores) {
+AVX2_TARGET static void avx2_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
+                                        float scale, float *scores) {
     float tail[4 * ST_NN_KEY_BLOCK]; /* the last block's keys beyond n_kv are computed, not written */
     for (int i = 0; i < n_q; i += 4) {
         const int n_r = n_q - i < 4 ? n_q - i : 4;
@@ -384,10 +385,18 @@ AVX2_TARGET static void avx2_scores_f16(const float *q, int n_q, int q_stride, c
             const int out_stride = whole ? n_kv : ST_NN_KEY_BLOCK;
             const float *rows = q + (size_t)i * q_stride;
             switch (n_r) {
-            case 4: scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 4); break;
-            case 3: scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 3); break;
-            case 2: scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 2); break;
-            default: scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 1); break;
+            case 4:
+                scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 4);
+                break;
+            case 3:
+                scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 3);
+                break;
+            case 2:
+                scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 2);
+                break;
+            default:
+                scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 1);
+                break;
             }
             if (!whole)
                 for (int r = 0; r < n_r; r++)
@@ -412,8 +421,8 @@ INLINE_TILE void weighted_tile(const float *p, int n_kv, const void *v, int v_st
     for (int j = 0; j < n_kv; j++) {
         __m256 weight = _mm256_set1_ps(p[j]);
         for (int g = 0; g < n_v; g++)
-            acc[g] = _mm256_add_ps(acc[g],
-                                   _mm256_mul_ps(weight, load_stored(v, (size_t)j * v_stride + c0 + 8 * g, halves)));
+            acc[g] =
+                _mm256_add_ps(acc[g], _mm256_mul_ps(weight, load_stored(v, (size_t)j * v_stride + c0 + 8 * g, halves)));
     }
     for (int g = 0; g < n_v; g++)
         _mm256_storeu_ps(out + c0 + 8 * g, acc[g]);
@@ -469,8 +478,8 @@ AVX2_TARGET static inline __m256 bf16_round8(__m256 x) {
  * keys of block kb, each pair of columns summed first as the portable kernel does. A product
  * of two bf16 values is exact in float32, so a fused multiply-add of the second product onto
  * the first rounds the pair's sum as the portable code does. */
-INLINE_TILE void bf16_scores_tile(const float *qr, const uint16_t *keys, int kb, float scale, float *scores,
-                                  int stride, const int n_r) {
+INLINE_TILE void bf16_scores_tile(const float *qr, const uint16_t *keys, int kb, float scale, float *scores, int stride,
+                                  const int n_r) {
     __m256 acc[4][2];
     for (int i = 0; i < n_r; i++)
         acc[i][0] = acc[i][1] = _mm256_setzero_ps();
