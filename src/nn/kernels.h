@@ -148,6 +148,11 @@ void st_nn_portable_gemm_i8(const st_nn_i8_weights *w, const uint8_t *xq, const 
 /* float32 to bfloat16, nearest-even (finite values). */
 uint16_t st_nn_to_bf16(float value);
 
+/* The AVX2 bf16 attention (the portable kernel's bits), which the AVX-512 sets without
+ * AVX512_BF16 use too; call only where st_nn_kernels_avx2() is not NULL. */
+void st_nn_avx2_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys, const uint16_t *values,
+                            int n_kv, float scale, float *out, int out_stride);
+
 /* The portable softmax (expf), which the AVX2 bf16 attention shares to give the same bits. */
 void st_nn_portable_softmax(float *row, int n_valid, int n_cols);
 

@@ -557,8 +557,8 @@ INLINE_TILE void bf16_rows(const float *q, int q_stride, const uint16_t *keys, c
         }
 }
 
-AVX2_TARGET static void avx2_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys,
-                                         const uint16_t *values, int n_kv, float scale, float *out, int out_stride) {
+AVX2_TARGET void st_nn_avx2_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys,
+                                        const uint16_t *values, int n_kv, float scale, float *out, int out_stride) {
     float scores[4 * (ST_NN_BF16_MAX_KV + 16)];
     int i = 0;
     for (; i + 4 <= n_q; i += 4)
@@ -580,7 +580,7 @@ static const st_nn_kernels avx2 = {
     .gelu = avx2_gelu,
     .scores = st_nn_portable_scores,
     .weighted_sum = avx2_weighted_sum,
-    .attend_bf16 = avx2_attend_bf16,
+    .attend_bf16 = st_nn_avx2_attend_bf16,
     .scores_f16 = avx2_scores_f16,
     .weighted_sum_f16 = avx2_weighted_sum_f16,
     .f32_to_f16 = avx2_f32_to_f16,
