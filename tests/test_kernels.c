@@ -429,6 +429,9 @@ static void avx2_attention_is_the_portable_bits(void **unused) {
     assert_ptr_not_equal(avx2->scores_f16, portable->scores_f16);
     assert_ptr_not_equal(avx2->weighted_sum_f16, portable->weighted_sum_f16);
     assert_ptr_not_equal(avx2->weighted_sum, portable->weighted_sum);
+#ifdef __GLIBC__
+    assert_true(st_nn_avx2_exp_is_libc()); /* its softmax: expf's bits 8 at a time */
+#endif
     assert_ptr_not_equal(avx2->quantize_rows, portable->quantize_rows); /* its bytes: int8_kernels_match_integer_sums */
     enum { D = ST_NN_BF16_HEAD, MAX_Q = 9, MAX_KV = 1500, Q_STRIDE = 3 * D, OUT_STRIDE = 2 * D + 8 };
     const int key_counts[] = {1500, 37, 16, 1};

@@ -153,7 +153,13 @@ uint16_t st_nn_to_bf16(float value);
 void st_nn_avx2_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys, const uint16_t *values,
                             int n_kv, float scale, float *out, int out_stride);
 
-/* The portable softmax (expf), which the AVX2 bf16 attention shares to give the same bits. */
+/* Whether the AVX2 bf16 attention's softmax computes expf with its own vector copy of glibc's
+ * algorithm (checked once against this C library's expf; otherwise it calls
+ * st_nn_portable_softmax): either way it gives the portable bits. Call only where
+ * st_nn_kernels_avx2() is not NULL. */
+int st_nn_avx2_exp_is_libc(void);
+
+/* The portable softmax (expf). */
 void st_nn_portable_softmax(float *row, int n_valid, int n_cols);
 
 /* The portable bf16 attention, for sets without vdpbf16ps (AVX2 has its own, with the same

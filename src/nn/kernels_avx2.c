@@ -530,6 +530,118 @@ INLINE_TILE void bf16_weighted_tile(const float *scores, int stride, const uint1
             _mm256_storeu_ps(out + (size_t)i * out_stride + c0 + 8 * g, acc[i][g]);
 }
 
+/* expf as the C library computes it, 8 at a time, for the softmax of the bf16 attention to give
+ * the portable kernel's bits. glibc's expf (2.28 and later; its FMA build on these CPUs) works
+ * in double: k = round(x * 32 / ln 2) by the 2^52 * 1.5 shift, r = x * 32 / ln 2 - k, 2^(k / 32)
+ * from a table of 2^(i / 32) with k / 32's integer part added to the exponent, times a cubic in
+ * r, rounded to float once. That is repeated here operation for operation (the same fused
+ * multiply-adds), and st_nn_avx2_exp_is_libc checks it against the library's expf before it is used:
+ * with another C library the portable softmax runs instead. |x| >= 88 (overflow, underflow,
+ * infinities, NaN) takes the library's own special cases. */
+static const uint64_t exp2_table[32] = {
+    0x3ff0000000000000, 0x3ff059b0d3158574, 0x3ff0b5586cf9890f, 0x3ff11301d0125b51, 0x3ff172b83c7d517b,
+    0x3ff1d4873168b9aa, 0x3ff2387a6e756238, 0x3ff29e9df51fdee1, 0x3ff306fe0a31b715, 0x3ff371a7373aa9cb,
+    0x3ff3dea64c123422, 0x3ff44e086061892d, 0x3ff4bfdad5362a27, 0x3ff5342b569d4f82, 0x3ff5ab07dd485429,
+    0x3ff6247eb03a5585, 0x3ff6a09e667f3bcd, 0x3ff71f75e8ec5f74, 0x3ff7a11473eb0187, 0x3ff82589994cce13,
+    0x3ff8ace5422aa0db, 0x3ff93737b0cdc5e5, 0x3ff9c49182a3f090, 0x3ffa5503b23e255d, 0x3ffae89f995ad3ad,
+    0x3ffb7f76f2fb5e47, 0x3ffc199bdd85529c, 0x3ffcb720dcef9069, 0x3ffd5818dcfba487, 0x3ffdfc97337b9b5f,
+    0x3ffea4afa2a490da, 0x3fff50765b6e4540}; /* 2^(i / 32), nearest double */
+
+AVX2_TARGET static inline __m128 libc_exp4(__m128 x) {
+    const __m256d xd = _mm256_cvtps_pd(x), shift = _mm256_set1_pd(0x1.8p+52);
+    const __m256d inv_ln2_32 = _mm256_set1_pd(0x1.71547652b82fep+5);
+    const __m256d kd_shifted = _mm256_fmadd_pd(inv_ln2_32, xd, shift);
+    const __m256i ki = _mm256_castpd_si256(kd_shifted);
+    const __m256d r = _mm256_fmsub_pd(inv_ln2_32, xd, _mm256_sub_pd(kd_shifted, shift));
+    /* the table holds 2^(i / 32); its exponent field takes k's bits above the low 5 */
+    __m256i t = _mm256_i64gather_epi64((const long long *)exp2_table, _mm256_and_si256(ki, _mm256_set1_epi64x(31)), 8);
+    t = _mm256_add_epi64(t, _mm256_slli_epi64(_mm256_srli_epi64(ki, 5), 52));
+    const __m256d z = _mm256_fmadd_pd(_mm256_set1_pd(0x1.c6af84b912394p-20), r, _mm256_set1_pd(0x1.ebfce50fac4f3p-13));
+    __m256d y = _mm256_fmadd_pd(_mm256_set1_pd(0x1.62e42ff0c52d6p-6), r, _mm256_set1_pd(1.0));
+    y = _mm256_fmadd_pd(z, _mm256_mul_pd(r, r), y);
+    return _mm256_cvtpd_ps(_mm256_mul_pd(y, _mm256_castsi256_pd(t)));
+}
+
+AVX2_TARGET static inline __m256 libc_exp8(__m256 x) {
+    __m256 y = _mm256_set_m128(libc_exp4(_mm256_extractf128_ps(x, 1)), libc_exp4(_mm256_castps256_ps128(x)));
+    const __m256 limit = _mm256_set1_ps(88.0f);
+    int special = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), limit, _CMP_NLT_UQ));
+    if (special) {
+        float in[8], out[8];
+        _mm256_storeu_ps(in, x);
+        _mm256_storeu_ps(out, y);
+        for (int i = 0; i < 8; i++)
+            if (special >> i & 1) out[i] = expf(in[i]);
+        y = _mm256_loadu_ps(out);
+    }
+    return y;
+}
+
+/* Whether libc_exp8 gives expf's bits, on a sweep of [-100, 10] (every table slot, both signs of
+ * r, the special cases' edge), answered once. */
+AVX2_TARGET int st_nn_avx2_exp_is_libc(void) {
+    static _Atomic int answer; /* 0: not asked yet, 1: yes, 2: no; racing first calls agree */
+    if (answer == 0) {
+        int same = 1;
+        for (int i = 0; i < 110 * 997 && same; i += 8) {
+            float in[8], out[8];
+            for (int k = 0; k < 8; k++)
+                in[k] = -100.0f + (float)(i + k) / 997.0f;
+            _mm256_storeu_ps(out, libc_exp8(_mm256_loadu_ps(in)));
+            for (int k = 0; k < 8; k++) {
+                float want = expf(in[k]);
+                same &= memcmp(&out[k], &want, sizeof want) == 0;
+            }
+        }
+        answer = same ? 1 : 2;
+    }
+    return answer == 1;
+}
+
+/* st_nn_portable_softmax's bits on n_r rows (stride apart): the largest score (exact in any
+ * order), the exponentials 8 at a time (libc_exp8), each row's sum in the portable order, the
+ * rows' sums interleaved so that their additions overlap. */
+INLINE_TILE void libc_softmax_rows(float *rows, int stride, int n_valid, int n_cols, const int n_r) {
+    if (!st_nn_avx2_exp_is_libc()) {
+        for (int r = 0; r < n_r; r++)
+            st_nn_portable_softmax(rows + (size_t)r * stride, n_valid, n_cols);
+        return;
+    }
+    float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int r = 0; r < n_r; r++) {
+        float *row = rows + (size_t)r * stride;
+        __m256 max8 = _mm256_set1_ps(row[0]);
+        int i = 0;
+        for (; i + 8 <= n_valid; i += 8)
+            max8 = _mm256_max_ps(max8, _mm256_loadu_ps(row + i));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(max8), _mm256_extractf128_ps(max8, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float max = _mm_cvtss_f32(h);
+        for (; i < n_valid; i++)
+            max = row[i] > max ? row[i] : max;
+        const __m256 shift = _mm256_set1_ps(max);
+        for (i = 0; i + 8 <= n_valid; i += 8)
+            _mm256_storeu_ps(row + i, libc_exp8(_mm256_sub_ps(_mm256_loadu_ps(row + i), shift)));
+        for (; i < n_valid; i++)
+            row[i] = expf(row[i] - max);
+    }
+    for (int i = 0; i < n_valid; i++)
+        for (int r = 0; r < n_r; r++)
+            sum[r] += rows[(size_t)r * stride + i];
+    for (int r = 0; r < n_r; r++) {
+        float *row = rows + (size_t)r * stride;
+        const __m256 inv = _mm256_set1_ps(1.0f / sum[r]);
+        int i = 0;
+        for (; i + 8 <= n_valid; i += 8)
+            _mm256_storeu_ps(row + i, _mm256_mul_ps(_mm256_loadu_ps(row + i), inv));
+        for (; i < n_valid; i++)
+            row[i] *= 1.0f / sum[r];
+        for (i = n_valid; i < n_cols; i++)
+            row[i] = 0.0f;
+    }
+}
+
 /* Up to 4 query rows: scores, the portable softmax, then the weighted sums two rows at a time. */
 INLINE_TILE void bf16_rows(const float *q, int q_stride, const uint16_t *keys, const uint16_t *values, int n_kv,
                            float scale, float *out, int out_stride, float *scores, const int n_r) {
@@ -540,9 +652,9 @@ INLINE_TILE void bf16_rows(const float *q, int q_stride, const uint16_t *keys, c
             _mm256_storeu_ps(qr + i * ST_NN_BF16_HEAD + c, bf16_round8(_mm256_loadu_ps(q + (size_t)i * q_stride + c)));
     for (int kb = 0; kb < n_blocks; kb++)
         bf16_scores_tile(qr, keys, kb, scale, scores, stride, n_r);
+    libc_softmax_rows(scores, stride, n_kv, stride, n_r);
     for (int i = 0; i < n_r; i++) { /* probabilities, rounded to bf16 once */
         float *row = scores + (size_t)i * stride;
-        st_nn_portable_softmax(row, n_kv, stride);
         for (int j = 0; j < stride; j += 8)
             _mm256_storeu_ps(row + j, bf16_round8(_mm256_loadu_ps(row + j)));
     }
