@@ -5,6 +5,7 @@
  * openai-whisper's exact ffmpeg call), run here into the build directory. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -179,6 +180,16 @@ static float *read_in_chunks(st_audio_reader *reader, size_t chunk, size_t *n) {
     return all;
 }
 
+/* Reads the reader to its end in chunks, closes it, and checks that it gave whole's samples. */
+static void assert_streams(st_audio_reader *reader, size_t chunk, const st_audio *whole) {
+    size_t n;
+    float *streamed = read_in_chunks(reader, chunk, &n);
+    st_audio_reader_close(reader);
+    assert_int_equal(n, whole->n_samples);
+    assert_memory_equal(streamed, whole->samples, n * sizeof(float));
+    free(streamed);
+}
+
 /* ---- 16-bit mono WAV, read without FFmpeg ------------------------------------------------ */
 
 #define WAV_HEADER 44
@@ -269,12 +280,7 @@ static void native_wav_gives_ffmpegs_samples(void **state) {
     st_audio_reader *reader;
     assert_int_equal(st_audio_reader_open(path, RATE, &reader, NULL), STENO_OK);
     assert_true(fabs(st_audio_reader_duration(reader) - (double)N / RATE) < 1e-9);
-    size_t n;
-    float *streamed = read_in_chunks(reader, 999, &n);
-    st_audio_reader_close(reader);
-    assert_int_equal(n, N);
-    assert_memory_equal(streamed, own.samples, N * sizeof(float));
-    free(streamed);
+    assert_streams(reader, 999, &own);
     st_audio_free(&own);
     st_audio_free(&ffmpeg);
     free(near);
@@ -390,16 +396,22 @@ static void native_flac_gives_ffmpegs_samples(void **state) {
     st_audio_reader *reader;
     assert_int_equal(st_audio_reader_open(path, RATE, &reader, NULL), STENO_OK);
     assert_true(fabs(st_audio_reader_duration(reader) - (double)own.n_samples / RATE) < 1e-9);
-    size_t n;
-    float *streamed = read_in_chunks(reader, 1013, &n);
-    st_audio_reader_close(reader);
-    assert_int_equal(n, own.n_samples);
-    assert_memory_equal(streamed, own.samples, n * sizeof(float));
-    free(streamed);
+    assert_streams(reader, 1013, &own);
     st_audio_free(&own);
     st_audio_free(&ffmpeg);
     free(tagged);
     free(bytes);
+}
+
+/* Decodes bytes into *audio and returns true, or checks that it failed with STENO_ERR_AUDIO
+ * naming the input and returns false. */
+static bool decoded_or_refused(const void *bytes, size_t size, const char *name, st_audio *audio) {
+    st_error err = {0};
+    steno_status status = st_audio_decode_memory(bytes, size, name, RATE, audio, &err);
+    if (status == STENO_OK) return true;
+    assert_int_equal(status, STENO_ERR_AUDIO);
+    assert_non_null(strstr(st_error_message(&err), name));
+    return false;
 }
 
 /* A FLAC stream cut short or with damaged bytes gives the samples of its whole frames (a
@@ -417,13 +429,7 @@ static void flac_cut_short_or_damaged_is_safe(void **state) {
     assert_true(whole.n_samples > 0);
     for (size_t cut = 1; cut < PREFIX; cut += cut < 200 ? 1 : 997) {
         st_audio audio;
-        st_error err = {0};
-        steno_status status = st_audio_decode_memory(bytes, cut, "cut.flac", RATE, &audio, &err);
-        if (status != STENO_OK) {
-            assert_int_equal(status, STENO_ERR_AUDIO);
-            assert_non_null(strstr(st_error_message(&err), "cut.flac"));
-            continue;
-        }
+        if (!decoded_or_refused(bytes, cut, "cut.flac", &audio)) continue;
         assert_true(audio.n_samples <= whole.n_samples);
         if (audio.n_samples) assert_memory_equal(audio.samples, whole.samples, audio.n_samples * sizeof(float));
         st_audio_free(&audio);
@@ -435,29 +441,18 @@ static void flac_cut_short_or_damaged_is_safe(void **state) {
         damaged[at] ^= 0x5a;
         damaged[at + 1] = 0xff; /* and a false sync code's first byte */
         st_audio audio;
-        st_error err = {0};
-        steno_status status = st_audio_decode_memory(damaged, PREFIX, "damaged.flac", RATE, &audio, &err);
-        if (status != STENO_OK) {
-            assert_int_equal(status, STENO_ERR_AUDIO);
-            assert_non_null(strstr(st_error_message(&err), "damaged.flac"));
-            continue;
-        }
+        if (!decoded_or_refused(damaged, PREFIX, "damaged.flac", &audio)) continue;
         /* the damaged frame is gone, the others are there */
         if (audio.n_samples >= whole.n_samples || audio.n_samples == 0)
             fail_msg("damage at %zu: %zu of %zu samples", at, audio.n_samples, whole.n_samples);
         assert_true(audio.n_samples > 0);
         st_audio_free(&audio);
     }
-    /* a header that says two channels, 24 bits or another rate is FFmpeg's: still decodes */
+    /* a header that says two channels is FFmpeg's to read or refuse */
     memcpy(damaged, bytes, PREFIX);
     damaged[8 + 12] = (uint8_t)(damaged[8 + 12] | 2); /* STREAMINFO: 2 channels */
     st_audio other;
-    st_error err = {0};
-    steno_status status = st_audio_decode_memory(damaged, PREFIX, "stereo.flac", RATE, &other, &err);
-    if (status == STENO_OK)
-        st_audio_free(&other);
-    else
-        assert_non_null(strstr(st_error_message(&err), "stereo.flac"));
+    if (decoded_or_refused(damaged, PREFIX, "stereo.flac", &other)) st_audio_free(&other);
     free(damaged);
     st_audio_free(&whole);
     free(bytes);

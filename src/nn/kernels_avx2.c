@@ -374,36 +374,28 @@ INLINE_TILE void scores_f16_tile(const float *q, int q_stride, const uint16_t *k
     }
 }
 
+/* Scores of n_r query rows against all keys, a block of 16 at a time. */
+INLINE_TILE void scores_f16_rows(const float *q, int q_stride, const uint16_t *kt, int d_head, int n_kv, float scale,
+                                 float *scores, const int n_r) {
+    float tail[4 * ST_NN_KEY_BLOCK]; /* the last block's keys beyond n_kv are computed, not written */
+    for (int kb = 0; kb * ST_NN_KEY_BLOCK < n_kv; kb++) {
+        const int whole = (kb + 1) * ST_NN_KEY_BLOCK <= n_kv;
+        scores_f16_tile(q, q_stride, kt, d_head, kb, scale, whole ? scores + kb * ST_NN_KEY_BLOCK : tail,
+                        whole ? n_kv : ST_NN_KEY_BLOCK, n_r);
+        if (!whole)
+            for (int r = 0; r < n_r; r++)
+                memcpy(scores + (size_t)r * n_kv + kb * ST_NN_KEY_BLOCK, tail + r * ST_NN_KEY_BLOCK,
+                       sizeof(float) * (size_t)(n_kv - kb * ST_NN_KEY_BLOCK));
+    }
+}
+
 AVX2_TARGET static void avx2_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
                                         float scale, float *scores) {
-    float tail[4 * ST_NN_KEY_BLOCK]; /* the last block's keys beyond n_kv are computed, not written */
-    for (int i = 0; i < n_q; i += 4) {
-        const int n_r = n_q - i < 4 ? n_q - i : 4;
-        for (int kb = 0; kb * ST_NN_KEY_BLOCK < n_kv; kb++) {
-            const int whole = (kb + 1) * ST_NN_KEY_BLOCK <= n_kv;
-            float *out = whole ? scores + (size_t)i * n_kv + kb * ST_NN_KEY_BLOCK : tail;
-            const int out_stride = whole ? n_kv : ST_NN_KEY_BLOCK;
-            const float *rows = q + (size_t)i * q_stride;
-            switch (n_r) {
-            case 4:
-                scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 4);
-                break;
-            case 3:
-                scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 3);
-                break;
-            case 2:
-                scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 2);
-                break;
-            default:
-                scores_f16_tile(rows, q_stride, kt, d_head, kb, scale, out, out_stride, 1);
-                break;
-            }
-            if (!whole)
-                for (int r = 0; r < n_r; r++)
-                    memcpy(scores + (size_t)(i + r) * n_kv + kb * ST_NN_KEY_BLOCK, tail + r * ST_NN_KEY_BLOCK,
-                           sizeof(float) * (size_t)(n_kv - kb * ST_NN_KEY_BLOCK));
-        }
-    }
+    int i = 0;
+    for (; i + 4 <= n_q; i += 4)
+        scores_f16_rows(q + (size_t)i * q_stride, q_stride, kt, d_head, n_kv, scale, scores + (size_t)i * n_kv, 4);
+    for (; i < n_q; i++)
+        scores_f16_rows(q + (size_t)i * q_stride, q_stride, kt, d_head, n_kv, scale, scores + (size_t)i * n_kv, 1);
 }
 
 /* 8 stored values (float32, or halves widened) at an unaligned address; halves is constant
