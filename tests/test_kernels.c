@@ -417,6 +417,77 @@ static void attention_kernels_match_double_sums(void **unused) {
     }
 }
 
+/* The AVX2 attention kernels take the portable ones' operations in the same order (vectorised
+ * across keys or columns), so they must give the same bits: the transcripts of AVX2 machines
+ * do not change with them. Float, half and bf16 keys and values, query counts 1 to 9 (the
+ * 4-row and 2-row tiles and their tails), key counts that are not multiples of 16 or 2. */
+static void avx2_attention_is_the_portable_bits(void **unused) {
+    (void)unused;
+    const st_nn_kernels *avx2 = st_nn_kernels_avx2(), *portable = st_nn_kernels_portable();
+    if (!avx2) skip();
+    assert_ptr_not_equal(avx2->attend_bf16, portable->attend_bf16); /* its own, not the portable C */
+    assert_ptr_not_equal(avx2->scores_f16, portable->scores_f16);
+    assert_ptr_not_equal(avx2->weighted_sum_f16, portable->weighted_sum_f16);
+    assert_ptr_not_equal(avx2->weighted_sum, portable->weighted_sum);
+#ifdef __GLIBC__
+    assert_true(st_nn_avx2_exp_is_libc()); /* its softmax: expf's bits 8 at a time */
+#endif
+    assert_ptr_not_equal(avx2->quantize_rows, portable->quantize_rows); /* its bytes: int8_kernels_match_integer_sums */
+    enum { D = ST_NN_BF16_HEAD, MAX_Q = 9, MAX_KV = 1500, Q_STRIDE = 3 * D, OUT_STRIDE = 2 * D + 8 };
+    const int key_counts[] = {1500, 37, 16, 1};
+    float *q = malloc(sizeof(float) * MAX_Q * Q_STRIDE), *p = malloc(sizeof(float) * MAX_Q * MAX_KV);
+    /* scores, then the weighted sums' rows (the columns between them stay 0) */
+    const size_t n_out = (size_t)MAX_Q * (MAX_KV + OUT_STRIDE), n_halves = (size_t)(MAX_KV + 16) * (D + 8);
+    float *want = calloc(n_out, sizeof(float)), *got = calloc(n_out, sizeof(float));
+    uint16_t *keys = malloc(sizeof(uint16_t) * n_halves), *values = malloc(sizeof(uint16_t) * n_halves);
+    float *values_f32 = malloc(sizeof(float) * n_halves);
+    assert_true(q && p && want && got && keys && values && values_f32);
+    for (size_t i = 0; i < n_halves; i++)
+        values_f32[i] = random_float();
+    for (int i = 0; i < MAX_Q * Q_STRIDE; i++)
+        q[i] = 3.0f * random_float();
+    for (int i = 0; i < MAX_Q * MAX_KV; i++)
+        p[i] = random_float() * random_float();
+    for (size_t kc = 0; kc < sizeof key_counts / sizeof key_counts[0]; kc++) {
+        const int n_kv = key_counts[kc];
+        /* halves: blocked keys and plain values; bf16: kernels.h's layouts, zero past n_kv */
+        for (size_t i = 0; i < n_halves; i++) {
+            keys[i] = st_fp32_to_fp16(random_float());
+            values[i] = st_fp32_to_fp16(random_float());
+        }
+        for (int n_q = 1; n_q <= MAX_Q; n_q++) {
+            for (int set = 0; set < 2; set++) {
+                const st_nn_kernels *k = set ? avx2 : portable;
+                float *out = set ? got : want;
+                k->scores_f16(q, n_q, Q_STRIDE, keys, D, n_kv, 0.125f, out);
+                k->weighted_sum_f16(p, n_q, n_kv, values, D + 3, D, out + (size_t)n_q * n_kv, OUT_STRIDE);
+                k->weighted_sum(p, n_q, n_kv, values_f32, D + 5, D, out + (size_t)n_q * n_kv + D, OUT_STRIDE);
+            }
+            assert_memory_equal(want, got,
+                                sizeof(float) * ((size_t)n_q * n_kv + (size_t)(n_q - 1) * OUT_STRIDE + 2 * D));
+        }
+        for (size_t i = 0; i < n_halves; i++) {
+            size_t key = i / (16 * D) * 16 + i % 32 / 2, value = i / (2 * D) * 2 + i % 2;
+            keys[i] = key < (size_t)n_kv ? st_nn_to_bf16(2.0f * random_float()) : 0;
+            values[i] = value < (size_t)n_kv ? st_nn_to_bf16(random_float()) : 0;
+        }
+        for (int n_q = 1; n_q <= MAX_Q; n_q++) {
+            for (int set = 0; set < 2; set++)
+                (set ? avx2 : portable)
+                    ->attend_bf16(q + 1, Q_STRIDE, n_q, keys, values, n_kv, 0.125f, set ? got : want, OUT_STRIDE);
+            for (int i = 0; i < n_q; i++)
+                assert_memory_equal(want + (size_t)i * OUT_STRIDE, got + (size_t)i * OUT_STRIDE, sizeof(float) * D);
+        }
+    }
+    free(q);
+    free(p);
+    free(want);
+    free(got);
+    free(keys);
+    free(values);
+    free(values_f32);
+}
+
 /* float32 to half in every set: the bits st_fp32_to_fp16 gives (nearest-even, overflow to
  * infinity, subnormals), with a tail and nothing written past n. */
 static void f32_to_f16_matches_the_converter(void **unused) {
@@ -834,6 +905,7 @@ int main(void) {
         cmocka_unit_test(attention_kernels_match_double_sums),
         cmocka_unit_test(attention_ways_agree),
         cmocka_unit_test(bf16_attention_matches_double_sums),
+        cmocka_unit_test(avx2_attention_is_the_portable_bits),
         cmocka_unit_test(f32_to_f16_matches_the_converter),
         cmocka_unit_test(pool_runs_each_task_once),
     };

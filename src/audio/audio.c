@@ -7,9 +7,16 @@
  * Frames are fed to the resampler in slices of ST_AUDIO_SLICE input samples into a small
  * output buffer the reader owns, so memory stays bounded by the slice size, not by the frame
  * size or the length of the file.
+ *
+ * A WAV or FLAC file of 16-bit samples, mono, already at the caller's rate (what Whisper's tools
+ * write, jfk.wav, the longform FLAC files) is read directly, without FFmpeg: FFmpeg would turn
+ * each sample into sample / 32768 and change nothing else, which is what the reader does
+ * itself. FFmpeg's libraries are loaded (dlopen) only when a file needs them, so a process that
+ * reads such files never loads them.
  */
 #include "audio/audio.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -27,6 +34,9 @@
 #include <libavutil/mem.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
+#include <libswresample/version.h>
+
+#include "audio/flac.h"
 
 /* Bytes the AVIOContext reads at a time. */
 #define ST_AUDIO_IO_BUFFER 65536
@@ -59,6 +69,17 @@ struct st_audio_reader {
     bool seekable; /* false for a pipe or a device */
     int io_errno;  /* errno of a failed read(), so that it reports as STENO_ERR_IO */
 
+    /* Read without FFmpeg (native_start): a WAV file's data chunk, or a FLAC stream's frames. */
+    enum { FFMPEG_INPUT, WAV_INPUT, FLAC_INPUT } input;
+    uint64_t wav_left;    /* WAV: bytes of the data chunk not yet read */
+    st_flac_stream flac;  /* FLAC: the stream, */
+    uint8_t *flac_bytes;  /* ST_AUDIO_FLAC_BUFFER bytes read and not yet decoded, */
+    size_t flac_start;    /* from here */
+    size_t flac_length;   /* to here, */
+    bool flac_input_done; /* all of the input, */
+    int32_t *flac_frame;  /* one frame's samples, */
+    int flac_damaged;     /* and frames with a valid header that failed to decode */
+
     AVIOContext *io;
     AVFormatContext *format;
     AVCodecContext *codec;
@@ -88,18 +109,127 @@ struct st_audio_reader {
     steno_status failure; /* a reader that failed keeps failing */
 };
 
+/* ---- FFmpeg, loaded on first use ------------------------------------------------------ */
+
+/* libavformat and libavcodec bring in a hundred-odd shared libraries (codecs, TLS, X11, ...).
+ * Linked, the dynamic loader maps and relocates all of them at every process start, 0.05-0.2 s
+ * before main, even when the input is a WAV file the reader decodes itself. So the libraries
+ * are opened with dlopen the first time a file needs them, by the sonames of the headers steno
+ * was built against, and called through this table. */
+#define FFMPEG_LIBRARIES(X)                                                                                            \
+    X(AVUTIL, "libavutil", LIBAVUTIL_VERSION_MAJOR)                                                                    \
+    X(SWRESAMPLE, "libswresample", LIBSWRESAMPLE_VERSION_MAJOR)                                                        \
+    X(AVCODEC, "libavcodec", LIBAVCODEC_VERSION_MAJOR)                                                                 \
+    X(AVFORMAT, "libavformat", LIBAVFORMAT_VERSION_MAJOR)
+#define FFMPEG_FUNCTIONS(X)                                                                                            \
+    X(AVUTIL, av_channel_layout_compare)                                                                               \
+    X(AVUTIL, av_channel_layout_copy)                                                                                  \
+    X(AVUTIL, av_channel_layout_default)                                                                               \
+    X(AVUTIL, av_channel_layout_uninit)                                                                                \
+    X(AVUTIL, av_dict_free)                                                                                            \
+    X(AVUTIL, av_dict_set)                                                                                             \
+    X(AVUTIL, av_frame_alloc)                                                                                          \
+    X(AVUTIL, av_frame_free)                                                                                           \
+    X(AVUTIL, av_frame_unref)                                                                                          \
+    X(AVUTIL, av_free)                                                                                                 \
+    X(AVUTIL, av_freep)                                                                                                \
+    X(AVUTIL, av_get_bytes_per_sample)                                                                                 \
+    X(AVUTIL, av_get_media_type_string)                                                                                \
+    X(AVUTIL, av_get_sample_fmt_name)                                                                                  \
+    X(AVUTIL, av_log)                                                                                                  \
+    X(AVUTIL, av_log_format_line2)                                                                                     \
+    X(AVUTIL, av_log_set_callback)                                                                                     \
+    X(AVUTIL, av_log_set_level)                                                                                        \
+    X(AVUTIL, av_malloc)                                                                                               \
+    X(AVUTIL, av_max_alloc)                                                                                            \
+    X(AVUTIL, av_opt_set_double)                                                                                       \
+    X(AVUTIL, av_sample_fmt_is_planar)                                                                                 \
+    X(AVUTIL, av_strerror)                                                                                             \
+    X(SWRESAMPLE, swr_alloc_set_opts2)                                                                                 \
+    X(SWRESAMPLE, swr_convert)                                                                                         \
+    X(SWRESAMPLE, swr_free)                                                                                            \
+    X(SWRESAMPLE, swr_get_out_samples)                                                                                 \
+    X(SWRESAMPLE, swr_init)                                                                                            \
+    X(AVCODEC, av_packet_alloc)                                                                                        \
+    X(AVCODEC, av_packet_free)                                                                                         \
+    X(AVCODEC, av_packet_unref)                                                                                        \
+    X(AVCODEC, avcodec_alloc_context3)                                                                                 \
+    X(AVCODEC, avcodec_free_context)                                                                                   \
+    X(AVCODEC, avcodec_get_name)                                                                                       \
+    X(AVCODEC, avcodec_open2)                                                                                          \
+    X(AVCODEC, avcodec_parameters_to_context)                                                                          \
+    X(AVCODEC, avcodec_receive_frame)                                                                                  \
+    X(AVCODEC, avcodec_send_packet)                                                                                    \
+    X(AVFORMAT, av_find_best_stream)                                                                                   \
+    X(AVFORMAT, av_read_frame)                                                                                         \
+    X(AVFORMAT, avformat_alloc_context)                                                                                \
+    X(AVFORMAT, avformat_close_input)                                                                                  \
+    X(AVFORMAT, avformat_find_stream_info)                                                                             \
+    X(AVFORMAT, avformat_open_input)                                                                                   \
+    X(AVFORMAT, avio_alloc_context)                                                                                    \
+    X(AVFORMAT, avio_context_free)
+
+enum {
+#define FFMPEG_LIBRARY_INDEX(library, name, major) FFMPEG_##library,
+    FFMPEG_LIBRARIES(FFMPEG_LIBRARY_INDEX) FFMPEG_N_LIBRARIES
+};
+
+static struct {
+#define FFMPEG_MEMBER(library, function) __typeof__(&function) function;
+    FFMPEG_FUNCTIONS(FFMPEG_MEMBER)
+} ff;
+
+#ifdef __APPLE__
+#define FFMPEG_SONAME(name, major) name "." AV_STRINGIFY(major) ".dylib"
+#else
+#define FFMPEG_SONAME(name, major) name ".so." AV_STRINGIFY(major)
+#endif
+
+static pthread_once_t ffmpeg_once = PTHREAD_ONCE_INIT;
+static char ffmpeg_load_error[256]; /* empty when the libraries and every function were found */
+
+static void capture_ffmpeg_log(void *context, int level, const char *format, va_list args);
+
+/* Opens the libraries and fills the table once; then sets FFmpeg's process-wide settings: its
+ * log is captured, not printed, and no single allocation may exceed
+ * ST_AUDIO_MAX_FFMPEG_ALLOCATION. The libraries stay loaded for the life of the process. */
+static void load_ffmpeg(void) {
+    static const char *const sonames[FFMPEG_N_LIBRARIES] = {
+#define FFMPEG_LIBRARY_SONAME(library, name, major) FFMPEG_SONAME(name, major),
+        FFMPEG_LIBRARIES(FFMPEG_LIBRARY_SONAME)};
+    void *libraries[FFMPEG_N_LIBRARIES];
+    for (int i = 0; i < FFMPEG_N_LIBRARIES; i++) {
+        libraries[i] = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
+        if (!libraries[i]) {
+            snprintf(ffmpeg_load_error, sizeof ffmpeg_load_error, "cannot load FFmpeg: %s", dlerror());
+            return;
+        }
+    }
+    /* dlsym gives a void *; POSIX guarantees it converts to the function's pointer type */
+#define FFMPEG_RESOLVE(library, function)                                                                              \
+    *(void **)&ff.function = dlsym(libraries[FFMPEG_##library], #function);                                            \
+    if (!ff.function) {                                                                                                \
+        snprintf(ffmpeg_load_error, sizeof ffmpeg_load_error, "cannot load FFmpeg: %s has no %s",                      \
+                 sonames[FFMPEG_##library], #function);                                                                \
+        return;                                                                                                        \
+    }
+    FFMPEG_FUNCTIONS(FFMPEG_RESOLVE)
+    ff.av_log_set_level(AV_LOG_ERROR);
+    ff.av_log_set_callback(capture_ffmpeg_log);
+    ff.av_max_alloc(ST_AUDIO_MAX_FFMPEG_ALLOCATION);
+}
+
 /* ---- FFmpeg's log ---------------------------------------------------------------------- */
 
 /* FFmpeg logs to stderr by default, which would spam the CLI and the server's log for every
  * damaged upload. Instead the latest error line of each thread is kept for our messages. */
 static _Thread_local char ffmpeg_last_line[256];
-static pthread_once_t ffmpeg_once = PTHREAD_ONCE_INIT;
 
 static void capture_ffmpeg_log(void *context, int level, const char *format, va_list args) {
     if (level > AV_LOG_ERROR) return;
     char line[sizeof ffmpeg_last_line];
     int print_prefix = 0; /* the prefix holds a pointer; the component's name is enough */
-    av_log_format_line2(context, level, format, args, line, sizeof line, &print_prefix);
+    ff.av_log_format_line2(context, level, format, args, line, sizeof line, &print_prefix);
     size_t length = strlen(line);
     while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r' || line[length - 1] == ' '))
         line[--length] = '\0';
@@ -111,20 +241,13 @@ static void capture_ffmpeg_log(void *context, int level, const char *format, va_
         snprintf(ffmpeg_last_line, sizeof ffmpeg_last_line, "%s", line);
 }
 
-/* Process-wide FFmpeg settings, made once before the first reader opens. */
-static void configure_ffmpeg(void) {
-    av_log_set_level(AV_LOG_ERROR);
-    av_log_set_callback(capture_ffmpeg_log);
-    av_max_alloc(ST_AUDIO_MAX_FFMPEG_ALLOCATION);
-}
-
 /* Fails the reader's operation with code and a message: "audio 'name': what: ffmpeg's reason
  * (ffmpeg: last log line)". averror 0 leaves out the reason. */
 static steno_status fail(const char *name, st_error *err, steno_status code, int averror, const char *what) {
     char reason[AV_ERROR_MAX_STRING_SIZE + 2] = "";
     if (averror < 0) {
         char text[AV_ERROR_MAX_STRING_SIZE];
-        av_strerror(averror, text, sizeof text);
+        ff.av_strerror(averror, text, sizeof text);
         snprintf(reason, sizeof reason, ": %s", text);
     }
     if (ffmpeg_last_line[0])
@@ -197,8 +320,214 @@ static int64_t seek_memory(void *opaque, int64_t offset, int whence) {
 static int refuse_nested_open(AVFormatContext *format, AVIOContext **io, const char *url, int flags,
                               AVDictionary **options) {
     (void)format, (void)io, (void)flags, (void)options;
-    av_log(NULL, AV_LOG_ERROR, "refused to open '%s' named inside the input\n", url);
+    ff.av_log(NULL, AV_LOG_ERROR, "refused to open '%s' named inside the input\n", url);
     return AVERROR(EPERM);
+}
+
+static steno_status reserve_pending(st_audio_reader *reader, size_t n, st_error *err);
+
+/* ---- 16-bit mono WAV and FLAC without FFmpeg ------------------------------------------- */
+
+/* Bytes at the start of an input searched for a WAV or FLAC header: a WAV's data chunk or a
+ * FLAC's first frame must begin within them (longer metadata is left to FFmpeg). */
+#define ST_AUDIO_NATIVE_HEAD 4096
+/* FLAC: undecoded bytes held; a frame longer than ST_AUDIO_FLAC_MAX_FRAME (16-bit verbatim
+ * samples take 128 KiB for the largest block) is damage; after ST_AUDIO_FLAC_MAX_DAMAGED frames
+ * with a valid header that fail to decode, the stream is refused (each costs up to a frame's
+ * bytes of decoding, so crafted input cannot make the reader spin). */
+#define ST_AUDIO_FLAC_BUFFER ((size_t)512 << 10)
+#define ST_AUDIO_FLAC_MAX_FRAME ((size_t)256 << 10)
+#define ST_AUDIO_FLAC_MAX_DAMAGED 64
+
+static uint16_t le16(const uint8_t *p) {
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Whether a fmt chunk (the `size` bytes of it at hand) describes 16-bit PCM, one channel, at
+ * `rate` Hz: WAVE_FORMAT_PCM, or WAVE_FORMAT_EXTENSIBLE with the PCM subformat, 16 valid bits
+ * and no channel mask or front centre (FFmpeg's mono). */
+static bool wav_format_is_native(const uint8_t *fmt, size_t size, int rate) {
+    static const uint8_t pcm_subformat[16] = {1, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71};
+    if (size < 16) return false;
+    const uint16_t tag = le16(fmt);
+    if (tag == 0xfffe) {
+        if (size < 40 || le16(fmt + 16) < 22 || le16(fmt + 18) != 16 || (le32(fmt + 20) != 0 && le32(fmt + 20) != 4) ||
+            memcmp(fmt + 24, pcm_subformat, sizeof pcm_subformat) != 0)
+            return false;
+    } else if (tag != 1) {
+        return false;
+    }
+    return le16(fmt + 2) == 1 && le32(fmt + 4) == (uint32_t)rate && le16(fmt + 12) == 2 && le16(fmt + 14) == 16;
+}
+
+/* Whether the first `size` bytes of an input begin a RIFF WAVE file the reader decodes itself:
+ * one fmt chunk as above, then the data chunk, whose size is stated (0 and 0xffffffff, which
+ * FFmpeg takes as "up to the end", are left to it). Then *data_offset is where the samples
+ * begin and *data_bytes the size the header claims (a truncated file has fewer). Any other
+ * file, or a header that is cut short or inconsistent, is FFmpeg's to read or refuse. */
+static bool wav_header(const uint8_t *head, size_t size, int rate, size_t *data_offset, uint64_t *data_bytes) {
+    if (size < 12 || memcmp(head, "RIFF", 4) != 0 || memcmp(head + 8, "WAVE", 4) != 0) return false;
+    bool have_format = false;
+    size_t position = 12;
+    while (position <= size && size - position >= 8) {
+        const uint8_t *chunk = head + position;
+        const uint32_t length = le32(chunk + 4);
+        const size_t body = position + 8;
+        if (memcmp(chunk, "data", 4) == 0) {
+            if (!have_format || length == 0 || length == UINT32_MAX) return false;
+            *data_offset = body;
+            *data_bytes = length;
+            return true;
+        }
+        if (memcmp(chunk, "fmt ", 4) == 0) {
+            if (have_format) return false;
+            const size_t at_hand = size - body < length ? size - body : length;
+            if (!wav_format_is_native(head + body, at_hand, rate)) return false;
+            have_format = true;
+        }
+        if (length > size - body) return false;
+        position = body + length + (length & 1); /* chunks start at even offsets */
+    }
+    return false;
+}
+
+/* Moves the source to offset from its start; false when a file cannot seek there. */
+static bool seek_source(st_audio_reader *reader, size_t offset) {
+    if (reader->fd < 0) {
+        reader->memory_position = offset;
+        return true;
+    }
+    return lseek(reader->fd, (off_t)offset, SEEK_SET) >= 0;
+}
+
+/* Sets the reader up to read its input itself when wav_header or st_flac_stream_start says it
+ * can; otherwise leaves the source where it was, for FFmpeg. Only regular files and buffers: a
+ * pipe could not be given back the bytes looked at. */
+static bool native_start(st_audio_reader *reader) {
+    uint8_t file_head[ST_AUDIO_NATIVE_HEAD];
+    const uint8_t *head = reader->memory;
+    size_t size = reader->memory_size < ST_AUDIO_NATIVE_HEAD ? reader->memory_size : ST_AUDIO_NATIVE_HEAD;
+    if (reader->fd >= 0) {
+        if (!reader->seekable) return false;
+        ssize_t n;
+        do
+            n = pread(reader->fd, file_head, sizeof file_head, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) return false; /* FFmpeg's read will report it */
+        head = file_head;
+        size = (size_t)n;
+    }
+    size_t offset;
+    uint64_t data_bytes;
+    double duration = -1.0;
+    if (wav_header(head, size, reader->out_rate, &offset, &data_bytes)) {
+        if (!seek_source(reader, offset)) return false;
+        reader->input = WAV_INPUT;
+        reader->wav_left = data_bytes;
+        duration = (double)(data_bytes / 2) / reader->out_rate;
+    } else if (st_flac_stream_start(head, size, reader->out_rate, &reader->flac, &offset)) {
+        reader->flac_bytes = malloc(ST_AUDIO_FLAC_BUFFER);
+        reader->flac_frame = malloc(ST_FLAC_MAX_BLOCK * sizeof *reader->flac_frame);
+        if (!reader->flac_bytes || !reader->flac_frame || !seek_source(reader, offset)) return false;
+        reader->input = FLAC_INPUT;
+        if (reader->flac.total_samples > 0) duration = (double)reader->flac.total_samples / reader->out_rate;
+    } else {
+        return false;
+    }
+    reader->duration = duration;
+    return true;
+}
+
+/* Up to size bytes of the input into buffer, as the AVIOContext's callbacks give them. */
+static int read_source(st_audio_reader *reader, uint8_t *buffer, size_t size) {
+    return reader->fd >= 0 ? read_file(reader, buffer, (int)size) : read_memory(reader, buffer, (int)size);
+}
+
+static steno_status read_failed(const st_audio_reader *reader, st_error *err) {
+    return st_error_set(err, STENO_ERR_IO, "audio '%s': read failed: %s", reader->name, strerror(reader->io_errno));
+}
+
+/* Refills pending with the next frame of a native FLAC stream (sample / 32768, as for WAV).
+ * Bytes that are not a frame are skipped one at a time until one is (FFmpeg's way with damage
+ * too); a frame cut short by the end of the input is no samples. */
+static steno_status flac_refill(st_audio_reader *reader, st_error *err) {
+    reader->pending_length = 0;
+    reader->pending_position = 0;
+    for (;;) {
+        const size_t available = reader->flac_length - reader->flac_start;
+        size_t n = 0, used = 0;
+        st_flac_result result = available == 0
+                                    ? ST_FLAC_NEED_MORE
+                                    : st_flac_decode_frame(reader->flac_bytes + reader->flac_start, available,
+                                                           &reader->flac, reader->flac_frame, &n, &used);
+        if (result == ST_FLAC_NEED_MORE && available >= ST_AUDIO_FLAC_MAX_FRAME) result = ST_FLAC_DAMAGED;
+        if (result == ST_FLAC_FRAME) {
+            reader->flac_start += used;
+            steno_status status = reserve_pending(reader, n, err);
+            if (status != STENO_OK) return status;
+            for (size_t i = 0; i < n; i++)
+                reader->pending[i] = (float)reader->flac_frame[i] * (1.0f / 32768.0f);
+            reader->pending_length = n;
+            reader->n_produced += n;
+            return STENO_OK;
+        }
+        if (result == ST_FLAC_DAMAGED && ++reader->flac_damaged > ST_AUDIO_FLAC_MAX_DAMAGED)
+            return st_error_set(err, STENO_ERR_AUDIO, "audio '%s': damaged FLAC stream (more than %d bad frames)",
+                                reader->name, ST_AUDIO_FLAC_MAX_DAMAGED);
+        if (result != ST_FLAC_NEED_MORE) {
+            reader->flac_start++;
+            continue;
+        }
+        if (reader->flac_input_done) {
+            reader->finished = true;
+            if (reader->n_produced == 0 && reader->flac_damaged > 0)
+                return st_error_set(err, STENO_ERR_AUDIO,
+                                    "audio '%s': no audio could be decoded (%d damaged FLAC frame%s)", reader->name,
+                                    reader->flac_damaged, reader->flac_damaged == 1 ? "" : "s");
+            return STENO_OK;
+        }
+        memmove(reader->flac_bytes, reader->flac_bytes + reader->flac_start, available);
+        reader->flac_start = 0;
+        reader->flac_length = available;
+        int got = read_source(reader, reader->flac_bytes + available, ST_AUDIO_FLAC_BUFFER - available);
+        if (got == AVERROR_EOF)
+            reader->flac_input_done = true;
+        else if (got < 0)
+            return read_failed(reader, err);
+        else
+            reader->flac_length += (size_t)got;
+    }
+}
+
+/* Refills pending with the next samples of a native WAV file: sample / 32768, the conversion
+ * FFmpeg makes from 16-bit PCM to float. At the end of the data chunk or of the input (a
+ * truncated file; a last odd byte is no sample) the reader is finished. */
+static steno_status wav_refill(st_audio_reader *reader, st_error *err) {
+    reader->pending_length = 0;
+    reader->pending_position = 0;
+    steno_status status = reserve_pending(reader, ST_AUDIO_SLICE, err);
+    if (status != STENO_OK) return status;
+    const size_t want = reader->wav_left < 2 * ST_AUDIO_SLICE ? (size_t)reader->wav_left : 2 * ST_AUDIO_SLICE;
+    uint8_t *bytes = (uint8_t *)reader->pending; /* converted in place, from the last sample back */
+    size_t got = 0;
+    while (got < want) {
+        int n = read_source(reader, bytes + got, want - got);
+        if (n == AVERROR_EOF) break;
+        if (n < 0) return read_failed(reader, err);
+        got += (size_t)n;
+    }
+    reader->wav_left = got < want ? 0 : reader->wav_left - got;
+    const size_t n_samples = got / 2;
+    for (size_t i = n_samples; i-- > 0;)
+        reader->pending[i] = (float)(int16_t)le16(bytes + 2 * i) * (1.0f / 32768.0f);
+    reader->pending_length = n_samples;
+    reader->n_produced += n_samples;
+    if (n_samples == 0) reader->finished = true;
+    return STENO_OK;
 }
 
 /* ---- opening ---------------------------------------------------------------------------- */
@@ -215,10 +544,8 @@ static st_audio_reader *reader_new(const char *name, int sample_rate) {
     st_audio_reader *reader = calloc(1, sizeof *reader);
     if (!reader) return NULL;
     reader->name = strdup(name);
-    reader->packet = av_packet_alloc();
-    reader->frame = av_frame_alloc();
-    if (!reader->name || !reader->packet || !reader->frame) {
-        st_audio_reader_close(reader);
+    if (!reader->name) {
+        free(reader);
         return NULL;
     }
     reader->fd = -1;
@@ -233,7 +560,7 @@ static void describe_streams(const AVFormatContext *format, char *text, size_t s
     size_t used = 0;
     text[0] = '\0';
     for (unsigned i = 0; i < format->nb_streams && used < size; i++) {
-        const char *type = av_get_media_type_string(format->streams[i]->codecpar->codec_type);
+        const char *type = ff.av_get_media_type_string(format->streams[i]->codecpar->codec_type);
         int n = snprintf(text + used, size - used, "%s%s", i ? ", " : "", type ? type : "unknown");
         if (n < 0) break;
         used += (size_t)n;
@@ -244,19 +571,24 @@ static void describe_streams(const AVFormatContext *format, char *text, size_t s
  * decoder. With a custom AVIOContext, url is only a hint for probing by its extension.
  * untrusted limits how much FFmpeg reads and decodes before the first packet. */
 static steno_status reader_start(st_audio_reader *reader, const char *url, bool untrusted, st_error *err) {
-    pthread_once(&ffmpeg_once, configure_ffmpeg);
-    ffmpeg_last_line[0] = '\0';
     const char *name = reader->name;
+    pthread_once(&ffmpeg_once, load_ffmpeg);
+    if (ffmpeg_load_error[0]) return st_error_set(err, STENO_ERR_AUDIO, "audio '%s': %s", name, ffmpeg_load_error);
+    ffmpeg_last_line[0] = '\0';
+    reader->packet = ff.av_packet_alloc();
+    reader->frame = ff.av_frame_alloc();
+    if (!reader->packet || !reader->frame)
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
 
     bool from_file = reader->fd >= 0;
     int (*read_bytes)(void *, uint8_t *, int) = from_file ? read_file : read_memory;
     int64_t (*seek)(void *, int64_t, int) = !from_file ? seek_memory : reader->seekable ? seek_file : NULL;
-    uint8_t *buffer = av_malloc(ST_AUDIO_IO_BUFFER);
+    uint8_t *buffer = ff.av_malloc(ST_AUDIO_IO_BUFFER);
     if (buffer) {
-        reader->io = avio_alloc_context(buffer, ST_AUDIO_IO_BUFFER, 0, reader, read_bytes, NULL, seek);
-        if (!reader->io) av_free(buffer);
+        reader->io = ff.avio_alloc_context(buffer, ST_AUDIO_IO_BUFFER, 0, reader, read_bytes, NULL, seek);
+        if (!reader->io) ff.av_free(buffer);
     }
-    if (reader->io) reader->format = avformat_alloc_context();
+    if (reader->io) reader->format = ff.avformat_alloc_context();
     if (!reader->format) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
     reader->format->pb = reader->io;
     /* avformat_open_input would set this too; set now, it keeps avformat_close_input from
@@ -269,33 +601,33 @@ static steno_status reader_start(st_audio_reader *reader, const char *url, bool 
      * through the custom AVIOContext, which is no protocol. */
     reader->format->io_open = refuse_nested_open;
     AVDictionary *options = NULL;
-    if (av_dict_set(&options, "protocol_whitelist", "", 0) < 0)
+    if (ff.av_dict_set(&options, "protocol_whitelist", "", 0) < 0)
         return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
     if (untrusted) {
         reader->format->probesize = ST_AUDIO_MEMORY_PROBE_SIZE;
         reader->format->max_analyze_duration = ST_AUDIO_MEMORY_ANALYZE_DURATION;
     }
 
-    int ret = avformat_open_input(&reader->format, url, NULL, &options);
-    av_dict_free(&options);
+    int ret = ff.avformat_open_input(&reader->format, url, NULL, &options);
+    ff.av_dict_free(&options);
     if (ret < 0) {
         /* avformat_open_input freed the context on failure */
         if (reader->io_errno) return fail(name, err, STENO_ERR_IO, AVERROR(reader->io_errno), "read failed");
         return fail(name, err, STENO_ERR_AUDIO, ret, "not a readable audio or video file");
     }
-    ret = avformat_find_stream_info(reader->format, NULL);
+    ret = ff.avformat_find_stream_info(reader->format, NULL);
     if (ret < 0) {
         if (reader->io_errno) return fail(name, err, STENO_ERR_IO, AVERROR(reader->io_errno), "read failed");
         return fail(name, err, STENO_ERR_AUDIO, ret, "could not read the stream information");
     }
 
     const AVCodec *decoder = NULL;
-    ret = av_find_best_stream(reader->format, AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
+    ret = ff.av_find_best_stream(reader->format, AVMEDIA_TYPE_AUDIO, -1, -1, &decoder, 0);
     if (ret == AVERROR_DECODER_NOT_FOUND) {
-        int index = av_find_best_stream(reader->format, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
+        int index = ff.av_find_best_stream(reader->format, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
         char what[128];
         snprintf(what, sizeof what, "no decoder for its audio codec '%s'",
-                 index >= 0 ? avcodec_get_name(reader->format->streams[index]->codecpar->codec_id) : "?");
+                 index >= 0 ? ff.avcodec_get_name(reader->format->streams[index]->codecpar->codec_id) : "?");
         return fail(name, err, STENO_ERR_AUDIO, 0, what);
     }
     if (ret < 0) {
@@ -310,12 +642,12 @@ static steno_status reader_start(st_audio_reader *reader, const char *url, bool 
         if ((int)i != reader->stream_index) reader->format->streams[i]->discard = AVDISCARD_ALL;
 
     const AVStream *stream = reader->format->streams[reader->stream_index];
-    reader->codec = avcodec_alloc_context3(decoder);
+    reader->codec = ff.avcodec_alloc_context3(decoder);
     if (!reader->codec) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
-    ret = avcodec_parameters_to_context(reader->codec, stream->codecpar);
+    ret = ff.avcodec_parameters_to_context(reader->codec, stream->codecpar);
     if (ret >= 0) {
         reader->codec->pkt_timebase = stream->time_base;
-        ret = avcodec_open2(reader->codec, decoder, NULL);
+        ret = ff.avcodec_open2(reader->codec, decoder, NULL);
     }
     if (ret < 0) {
         char what[128];
@@ -353,7 +685,7 @@ steno_status st_audio_reader_open(const char *path, int sample_rate, st_audio_re
     if (opened->fd < 0) {
         status = st_error_set(err, errno == ENOENT ? STENO_ERR_NOT_FOUND : STENO_ERR_IO, "audio '%s': %s", path,
                               strerror(errno));
-    } else {
+    } else if (!native_start(opened)) {
         status = reader_start(opened, path, false, err);
     }
     if (status != STENO_OK) {
@@ -378,7 +710,7 @@ steno_status st_audio_reader_open_memory(const void *data, size_t size, const ch
     if (!opened) return st_error_set(err, STENO_ERR_NO_MEMORY, "audio '%s': out of memory", name);
     opened->memory = data;
     opened->memory_size = size;
-    status = reader_start(opened, url, true, err);
+    status = native_start(opened) ? STENO_OK : reader_start(opened, url, true, err);
     if (status != STENO_OK) {
         st_audio_reader_close(opened);
         return status;
@@ -391,20 +723,28 @@ double st_audio_reader_duration(const st_audio_reader *reader) {
     return reader ? reader->duration : -1.0;
 }
 
-void st_audio_reader_close(st_audio_reader *reader) {
-    if (!reader) return;
-    swr_free(&reader->resampler);
-    av_channel_layout_uninit(&reader->resampler_layout);
-    avcodec_free_context(&reader->codec);
-    avformat_close_input(&reader->format);
+/* Frees what reader_start opened. */
+static void close_ffmpeg(st_audio_reader *reader) {
+    ff.swr_free(&reader->resampler);
+    ff.av_channel_layout_uninit(&reader->resampler_layout);
+    ff.avcodec_free_context(&reader->codec);
+    ff.avformat_close_input(&reader->format);
     if (reader->io) {
         /* avio may have replaced the buffer it was given */
-        av_freep(&reader->io->buffer);
-        avio_context_free(&reader->io);
+        ff.av_freep(&reader->io->buffer);
+        ff.avio_context_free(&reader->io);
     }
+    ff.av_frame_free(&reader->frame);
+    ff.av_packet_free(&reader->packet);
+}
+
+void st_audio_reader_close(st_audio_reader *reader) {
+    if (!reader) return;
+    if (reader->packet || reader->frame) /* FFmpeg's part, opened by reader_start */
+        close_ffmpeg(reader);
     if (reader->fd >= 0) close(reader->fd);
-    av_frame_free(&reader->frame);
-    av_packet_free(&reader->packet);
+    free(reader->flac_bytes);
+    free(reader->flac_frame);
     free(reader->pending);
     free(reader->name);
     free(reader);
@@ -423,10 +763,10 @@ static void note_error(st_audio_reader *reader, int averror) {
  * before); one that fails to decode is skipped, as the ffmpeg command does. */
 static bool next_frame(st_audio_reader *reader) {
     while (!reader->decoder_done) {
-        int ret = avcodec_receive_frame(reader->codec, reader->frame);
+        int ret = ff.avcodec_receive_frame(reader->codec, reader->frame);
         if (ret >= 0) {
             if (reader->frame->nb_samples > 0) return true;
-            av_frame_unref(reader->frame);
+            ff.av_frame_unref(reader->frame);
             continue;
         }
         if (ret == AVERROR_EOF) {
@@ -441,19 +781,19 @@ static bool next_frame(st_audio_reader *reader) {
             reader->decoder_done = true;
             break;
         }
-        ret = av_read_frame(reader->format, reader->packet);
+        ret = ff.av_read_frame(reader->format, reader->packet);
         if (ret < 0) {
             if (ret != AVERROR_EOF) note_error(reader, ret);
             reader->demuxer_done = true;
-            ret = avcodec_send_packet(reader->codec, NULL);
+            ret = ff.avcodec_send_packet(reader->codec, NULL);
             if (ret < 0 && ret != AVERROR_EOF) reader->decoder_done = true;
             continue;
         }
         if (reader->packet->stream_index == reader->stream_index) {
-            ret = avcodec_send_packet(reader->codec, reader->packet);
+            ret = ff.avcodec_send_packet(reader->codec, reader->packet);
             if (ret < 0) note_error(reader, ret);
         }
-        av_packet_unref(reader->packet);
+        ff.av_packet_unref(reader->packet);
     }
     return false;
 }
@@ -473,25 +813,25 @@ static steno_status reserve_pending(st_audio_reader *reader, size_t n, st_error 
  * stream or before the input's format changes. */
 static steno_status drain_resampler(st_audio_reader *reader, st_error *err) {
     for (;;) {
-        int room = swr_get_out_samples(reader->resampler, 0);
+        int room = ff.swr_get_out_samples(reader->resampler, 0);
         if (room < 0) return fail(reader->name, err, STENO_ERR_AUDIO, room, "resampling failed");
         steno_status status = reserve_pending(reader, (size_t)room + 1, err);
         if (status != STENO_OK) return status;
         uint8_t *out = (uint8_t *)(reader->pending + reader->pending_length);
-        int n = swr_convert(reader->resampler, &out, room + 1, NULL, 0);
+        int n = ff.swr_convert(reader->resampler, &out, room + 1, NULL, 0);
         if (n < 0) return fail(reader->name, err, STENO_ERR_AUDIO, n, "resampling failed");
         if (n == 0) break;
         reader->pending_length += (size_t)n;
         reader->n_produced += (size_t)n;
     }
-    swr_free(&reader->resampler);
-    av_channel_layout_uninit(&reader->resampler_layout);
+    ff.swr_free(&reader->resampler);
+    ff.av_channel_layout_uninit(&reader->resampler_layout);
     return STENO_OK;
 }
 
 static bool resampler_matches(const st_audio_reader *reader, const AVFrame *frame) {
     return frame->format == reader->resampler_format && frame->sample_rate == reader->resampler_rate &&
-           av_channel_layout_compare(&frame->ch_layout, &reader->resampler_layout) == 0;
+           ff.av_channel_layout_compare(&frame->ch_layout, &reader->resampler_layout) == 0;
 }
 
 /* Sets up the resampler for frames like this one. */
@@ -499,7 +839,7 @@ static steno_status configure_resampler(st_audio_reader *reader, const AVFrame *
     char what[160];
     int channels = frame->ch_layout.nb_channels;
     if (frame->sample_rate < ST_AUDIO_MIN_SAMPLE_RATE || frame->sample_rate > ST_AUDIO_MAX_SAMPLE_RATE ||
-        channels < 1 || channels > ST_AUDIO_MAX_CHANNELS || !av_get_sample_fmt_name(frame->format)) {
+        channels < 1 || channels > ST_AUDIO_MAX_CHANNELS || !ff.av_get_sample_fmt_name(frame->format)) {
         snprintf(what, sizeof what, "unsupported audio: %d Hz, %d channels, sample format %d (expected %d..%d Hz)",
                  frame->sample_rate, channels, frame->format, ST_AUDIO_MIN_SAMPLE_RATE, ST_AUDIO_MAX_SAMPLE_RATE);
         return fail(reader->name, err, STENO_ERR_AUDIO, 0, what);
@@ -507,24 +847,24 @@ static steno_status configure_resampler(st_audio_reader *reader, const AVFrame *
     /* Streams that do not name their channels get FFmpeg's usual layout for the count, which is
      * what the ffmpeg command assumes too. */
     AVChannelLayout input = {0};
-    int ret = frame->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC ? (av_channel_layout_default(&input, channels), 0)
-                                                                : av_channel_layout_copy(&input, &frame->ch_layout);
+    int ret = frame->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC ? (ff.av_channel_layout_default(&input, channels), 0)
+                                                                : ff.av_channel_layout_copy(&input, &frame->ch_layout);
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
     if (ret >= 0)
-        ret = swr_alloc_set_opts2(&reader->resampler, &mono, AV_SAMPLE_FMT_FLT, reader->out_rate, &input, frame->format,
-                                  frame->sample_rate, 0, NULL);
-    av_channel_layout_uninit(&input);
+        ret = ff.swr_alloc_set_opts2(&reader->resampler, &mono, AV_SAMPLE_FMT_FLT, reader->out_rate, &input,
+                                     frame->format, frame->sample_rate, 0, NULL);
+    ff.av_channel_layout_uninit(&input);
     /* openai-whisper asks ffmpeg for s16 output, and with an integer output format swresample
      * scales the downmix matrix so that no output can clip: stereo becomes (L + R) / 2, not
      * (L + R) / sqrt(2) as it would be for float. Asking for the same bound here gives the same
      * signal as whisper sees, without its 16-bit rounding. */
-    if (ret >= 0) ret = av_opt_set_double(reader->resampler, "rematrix_maxval", 1.0, 0);
-    if (ret >= 0) ret = swr_init(reader->resampler);
-    if (ret >= 0) ret = av_channel_layout_copy(&reader->resampler_layout, &frame->ch_layout);
+    if (ret >= 0) ret = ff.av_opt_set_double(reader->resampler, "rematrix_maxval", 1.0, 0);
+    if (ret >= 0) ret = ff.swr_init(reader->resampler);
+    if (ret >= 0) ret = ff.av_channel_layout_copy(&reader->resampler_layout, &frame->ch_layout);
     if (ret < 0) {
-        swr_free(&reader->resampler);
+        ff.swr_free(&reader->resampler);
         snprintf(what, sizeof what, "cannot convert %d Hz %s audio with %d channels", frame->sample_rate,
-                 av_get_sample_fmt_name(frame->format), channels);
+                 ff.av_get_sample_fmt_name(frame->format), channels);
         return fail(reader->name, err, STENO_ERR_AUDIO, ret, what);
     }
     reader->resampler_format = frame->format;
@@ -538,25 +878,25 @@ static steno_status resample_slice(st_audio_reader *reader, st_error *err) {
     int n_in = frame->nb_samples - reader->frame_offset;
     if (n_in > ST_AUDIO_SLICE) n_in = ST_AUDIO_SLICE;
     int channels = frame->ch_layout.nb_channels;
-    int bytes = av_get_bytes_per_sample(frame->format);
-    bool planar = av_sample_fmt_is_planar(frame->format);
+    int bytes = ff.av_get_bytes_per_sample(frame->format);
+    bool planar = ff.av_sample_fmt_is_planar(frame->format);
     const uint8_t *in[ST_AUDIO_MAX_CHANNELS] = {0};
     for (int c = 0; c < (planar ? channels : 1); c++)
         in[c] =
             frame->extended_data[c] + (size_t)reader->frame_offset * (size_t)bytes * (planar ? 1 : (size_t)channels);
 
-    int room = swr_get_out_samples(reader->resampler, n_in);
+    int room = ff.swr_get_out_samples(reader->resampler, n_in);
     if (room < 0) return fail(reader->name, err, STENO_ERR_AUDIO, room, "resampling failed");
     steno_status status = reserve_pending(reader, (size_t)room, err);
     if (status != STENO_OK) return status;
     uint8_t *out = (uint8_t *)(reader->pending + reader->pending_length);
-    int n = swr_convert(reader->resampler, &out, room, in, n_in);
+    int n = ff.swr_convert(reader->resampler, &out, room, in, n_in);
     if (n < 0) return fail(reader->name, err, STENO_ERR_AUDIO, n, "resampling failed");
     reader->pending_length += (size_t)n;
     reader->n_produced += (size_t)n;
     reader->frame_offset += n_in;
     if (reader->frame_offset >= frame->nb_samples) {
-        av_frame_unref(reader->frame);
+        ff.av_frame_unref(reader->frame);
         reader->frame_pending = false;
     }
     return STENO_OK;
@@ -564,6 +904,8 @@ static steno_status resample_slice(st_audio_reader *reader, st_error *err) {
 
 /* Refills pending (which is empty) with the next resampled samples, or marks the end. */
 static steno_status refill(st_audio_reader *reader, st_error *err) {
+    if (reader->input == WAV_INPUT) return wav_refill(reader, err);
+    if (reader->input == FLAC_INPUT) return flac_refill(reader, err);
     reader->pending_length = 0;
     reader->pending_position = 0;
     if (!reader->frame_pending) {

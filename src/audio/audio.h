@@ -7,6 +7,12 @@
  * frame and the resampler's state, never the whole signal, so its memory does not grow with the
  * length of the file. The bytes come from a path or from a buffer in memory (an HTTP upload).
  *
+ * A WAV or FLAC file of 16-bit samples, one channel, already at that rate is read without
+ * FFmpeg, giving the samples FFmpeg would (sample / 32768; flac.h decodes FLAC's frames).
+ * FFmpeg's libraries are not linked: the first reader that needs them loads them (dlopen), so a
+ * process that reads only such files never pays for loading them; where they cannot be loaded,
+ * that reader fails with STENO_ERR_AUDIO saying so.
+ *
  * Downmixing follows what openai-whisper gets from `ffmpeg -ac 1 -f s16le`: FFmpeg's standard
  * downmix matrix normalised so that no output can exceed full scale, which for stereo is the mean
  * of the two channels.
@@ -22,7 +28,7 @@
  * Neither a file nor an upload can make the reader open anything else: demuxers that would read
  * other files or URLs (playlists, concat lists, image sequences) are refused that.
  *
- * FFmpeg's settings are process-wide, and the first reader sets them for the process: its log is
+ * FFmpeg's settings are process-wide, and the first reader that loads it sets them: its log is
  * captured, not printed, and no single allocation inside FFmpeg may exceed 128 MiB (a crafted
  * header cannot make it ask for gigabytes).
  */

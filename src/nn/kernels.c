@@ -94,7 +94,7 @@ void st_nn_portable_gemm_i8(const st_nn_i8_weights *w, const uint8_t *xq, const 
     }
 }
 
-static void portable_softmax(float *row, int n_valid, int n_cols) {
+void st_nn_portable_softmax(float *row, int n_valid, int n_cols) {
     float max = row[0];
     for (int i = 1; i < n_valid; i++)
         max = row[i] > max ? row[i] : max;
@@ -205,7 +205,7 @@ void st_nn_portable_attend_bf16(const float *q, int q_stride, int n_q, const uin
                 sum += query[2 * p] * from_bf16(block[p * 32]) + query[2 * p + 1] * from_bf16(block[p * 32 + 1]);
             scores[j] = sum * scale;
         }
-        portable_softmax(scores, n_kv, n_kv);
+        st_nn_portable_softmax(scores, n_kv, n_kv);
         float *row = out + (size_t)i * out_stride;
         for (int c = 0; c < ST_NN_BF16_HEAD; c++)
             row[c] = 0.0f;
@@ -230,7 +230,7 @@ static const st_nn_kernels portable = {
     .quantize_rows = st_nn_portable_quantize_rows,
     .gemm_i8 = st_nn_portable_gemm_i8,
     .f16_to_f32 = portable_f16_to_f32,
-    .softmax = portable_softmax,
+    .softmax = st_nn_portable_softmax,
     .gelu = portable_gelu,
     .scores = st_nn_portable_scores,
     .weighted_sum = st_nn_portable_weighted_sum,

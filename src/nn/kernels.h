@@ -148,7 +148,22 @@ void st_nn_portable_gemm_i8(const st_nn_i8_weights *w, const uint8_t *xq, const 
 /* float32 to bfloat16, nearest-even (finite values). */
 uint16_t st_nn_to_bf16(float value);
 
-/* The portable bf16 attention, for sets without vdpbf16ps. */
+/* The AVX2 bf16 attention (the portable kernel's bits), which the AVX-512 sets without
+ * AVX512_BF16 use too; call only where st_nn_kernels_avx2() is not NULL. */
+void st_nn_avx2_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys, const uint16_t *values,
+                            int n_kv, float scale, float *out, int out_stride);
+
+/* Whether the AVX2 bf16 attention's softmax computes expf with its own vector copy of glibc's
+ * algorithm (checked once against this C library's expf; otherwise it calls
+ * st_nn_portable_softmax): either way it gives the portable bits. Call only where
+ * st_nn_kernels_avx2() is not NULL. */
+int st_nn_avx2_exp_is_libc(void);
+
+/* The portable softmax (expf). */
+void st_nn_portable_softmax(float *row, int n_valid, int n_cols);
+
+/* The portable bf16 attention, for sets without vdpbf16ps (AVX2 has its own, with the same
+ * bits: the products of bf16 values are exact in float32, and it sums in the same order). */
 void st_nn_portable_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys, const uint16_t *values,
                                 int n_kv, float scale, float *out, int out_stride);
 
@@ -158,6 +173,7 @@ void st_nn_portable_scores(const float *q, int n_q, int q_stride, const float *k
 void st_nn_portable_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
                                  float *out, int out_stride);
 
+/* The same on halves; the AVX2 set has its own, with the same bits. */
 void st_nn_portable_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
                                float scale, float *scores);
 void st_nn_portable_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride, int d_head,

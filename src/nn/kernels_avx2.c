@@ -305,20 +305,388 @@ AVX2_TARGET static void avx2_gemm_i8(const st_nn_i8_weights *w, const uint8_t *x
     }
 }
 
+/* st_nn_portable_quantize_rows' bytes: the largest |x| (exact in any order), then x * scale
+ * rounded to nearest-even by the conversion, 32 at a time (the packs interleave the 128-bit
+ * lanes, which the permutation undoes); the tail in C as the portable kernel computes it. */
+AVX2_TARGET static void avx2_quantize_rows(const float *x, int n_rows, int n_in, int k_pad, uint8_t *xq,
+                                           float *inv_scales) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i offset = _mm256_set1_epi32(128), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int r = 0; r < n_rows; r++) {
+        const float *in = x + (size_t)r * n_in;
+        uint8_t *out = xq + (size_t)r * k_pad;
+        __m256 max8 = _mm256_setzero_ps();
+        int i = 0;
+        for (; i + 8 <= n_in; i += 8)
+            max8 = _mm256_max_ps(max8, _mm256_andnot_ps(sign, _mm256_loadu_ps(in + i)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(max8), _mm256_extractf128_ps(max8, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float max = _mm_cvtss_f32(h);
+        for (; i < n_in; i++)
+            max = fabsf(in[i]) > max ? fabsf(in[i]) : max;
+        const float scale = max > 0.0f ? 127.0f / max : 1.0f;
+        inv_scales[r] = 1.0f / scale;
+        const __m256 s = _mm256_set1_ps(scale);
+        for (i = 0; i + 32 <= n_in; i += 32) {
+            __m256i q[4];
+            for (int v = 0; v < 4; v++)
+                q[v] = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(in + i + 8 * v), s)), offset);
+            __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256((__m256i *)(out + i), _mm256_permutevar8x32_epi32(bytes, order));
+        }
+        for (; i < n_in; i++)
+            out[i] = (uint8_t)(128 + (int)nearbyintf(in[i] * scale));
+        for (; i < k_pad; i++)
+            out[i] = 128;
+    }
+}
+
+/* ---- attention, the same operations in the same order as the portable kernels (kernels.c):
+ * vectorised across keys (scores) or columns (weighted sums), each sum still taken term by
+ * term, multiplies and adds apart (the portable code is built without contraction), so every
+ * result is bit for bit the portable one. */
+
+/* 8 halves at an unaligned address, widened. */
+AVX2_TARGET static inline __m256 load_halves(const uint16_t *src) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src));
+}
+
+/* Scores of n_r query rows against the 16 keys of block kb (kernels.h's blocked half keys). */
+INLINE_TILE void scores_f16_tile(const float *q, int q_stride, const uint16_t *kt, int d_head, int kb, float scale,
+                                 float *out, int out_stride, const int n_r) {
+    __m256 acc[4][2];
+    for (int i = 0; i < n_r; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    const uint16_t *block = kt + (size_t)kb * d_head * ST_NN_KEY_BLOCK;
+    for (int c = 0; c < d_head; c++) {
+        __m256 k0 = load_halves(block + (size_t)c * ST_NN_KEY_BLOCK),
+               k1 = load_halves(block + (size_t)c * ST_NN_KEY_BLOCK + 8);
+        for (int i = 0; i < n_r; i++) {
+            __m256 weight = _mm256_set1_ps(q[(size_t)i * q_stride + c]);
+            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_mul_ps(weight, k0));
+            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_mul_ps(weight, k1));
+        }
+    }
+    for (int i = 0; i < n_r; i++) {
+        _mm256_storeu_ps(out + (size_t)i * out_stride, _mm256_mul_ps(acc[i][0], _mm256_set1_ps(scale)));
+        _mm256_storeu_ps(out + (size_t)i * out_stride + 8, _mm256_mul_ps(acc[i][1], _mm256_set1_ps(scale)));
+    }
+}
+
+/* Scores of n_r query rows against all keys, a block of 16 at a time. */
+INLINE_TILE void scores_f16_rows(const float *q, int q_stride, const uint16_t *kt, int d_head, int n_kv, float scale,
+                                 float *scores, const int n_r) {
+    float tail[4 * ST_NN_KEY_BLOCK]; /* the last block's keys beyond n_kv are computed, not written */
+    for (int kb = 0; kb * ST_NN_KEY_BLOCK < n_kv; kb++) {
+        const int whole = (kb + 1) * ST_NN_KEY_BLOCK <= n_kv;
+        scores_f16_tile(q, q_stride, kt, d_head, kb, scale, whole ? scores + kb * ST_NN_KEY_BLOCK : tail,
+                        whole ? n_kv : ST_NN_KEY_BLOCK, n_r);
+        if (!whole)
+            for (int r = 0; r < n_r; r++)
+                memcpy(scores + (size_t)r * n_kv + kb * ST_NN_KEY_BLOCK, tail + r * ST_NN_KEY_BLOCK,
+                       sizeof(float) * (size_t)(n_kv - kb * ST_NN_KEY_BLOCK));
+    }
+}
+
+AVX2_TARGET static void avx2_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
+                                        float scale, float *scores) {
+    int i = 0;
+    for (; i + 4 <= n_q; i += 4)
+        scores_f16_rows(q + (size_t)i * q_stride, q_stride, kt, d_head, n_kv, scale, scores + (size_t)i * n_kv, 4);
+    for (; i < n_q; i++)
+        scores_f16_rows(q + (size_t)i * q_stride, q_stride, kt, d_head, n_kv, scale, scores + (size_t)i * n_kv, 1);
+}
+
+/* 8 stored values (float32, or halves widened) at an unaligned address; halves is constant
+ * after inlining. */
+INLINE_TILE __m256 load_stored(const void *v, size_t index, const int halves) {
+    return halves ? load_halves((const uint16_t *)v + index) : _mm256_loadu_ps((const float *)v + index);
+}
+
+/* out[c0 .. c0 + 8 * n_v) of one row: the weighted sum of the values over all keys. */
+INLINE_TILE void weighted_tile(const float *p, int n_kv, const void *v, int v_stride, int c0, float *out, const int n_v,
+                               const int halves) {
+    __m256 acc[4];
+    for (int g = 0; g < n_v; g++)
+        acc[g] = _mm256_setzero_ps();
+    for (int j = 0; j < n_kv; j++) {
+        __m256 weight = _mm256_set1_ps(p[j]);
+        for (int g = 0; g < n_v; g++)
+            acc[g] =
+                _mm256_add_ps(acc[g], _mm256_mul_ps(weight, load_stored(v, (size_t)j * v_stride + c0 + 8 * g, halves)));
+    }
+    for (int g = 0; g < n_v; g++)
+        _mm256_storeu_ps(out + c0 + 8 * g, acc[g]);
+}
+
+INLINE_TILE void weighted_rows(const float *p, int n_q, int n_kv, const void *v, int v_stride, int d_head, float *out,
+                               int out_stride, const int halves) {
+    for (int i = 0; i < n_q; i++) {
+        const float *weights = p + (size_t)i * n_kv;
+        float *row = out + (size_t)i * out_stride;
+        int c = 0;
+        for (; c + 32 <= d_head; c += 32)
+            weighted_tile(weights, n_kv, v, v_stride, c, row, 4, halves);
+        for (; c + 8 <= d_head; c += 8)
+            weighted_tile(weights, n_kv, v, v_stride, c, row, 1, halves);
+        for (; c < d_head; c++) { /* the columns left, as the portable kernel sums them */
+            float sum = 0.0f;
+            for (int j = 0; j < n_kv; j++)
+                sum += weights[j] * (halves ? st_fp16_to_fp32(((const uint16_t *)v)[(size_t)j * v_stride + c])
+                                            : ((const float *)v)[(size_t)j * v_stride + c]);
+            row[c] = sum;
+        }
+    }
+}
+
+AVX2_TARGET static void avx2_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
+                                          float *out, int out_stride) {
+    weighted_rows(p, n_q, n_kv, v, v_stride, d_head, out, out_stride, 0);
+}
+
+AVX2_TARGET static void avx2_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride,
+                                              int d_head, float *out, int out_stride) {
+    weighted_rows(p, n_q, n_kv, v, v_stride, d_head, out, out_stride, 1);
+}
+
+/* bf16 pairs (two per 32-bit lane, the first in the low half) widened to float32. */
+AVX2_TARGET static inline __m256 bf16_low(__m256i pairs) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16));
+}
+AVX2_TARGET static inline __m256 bf16_high(__m256i pairs) {
+    return _mm256_castsi256_ps(_mm256_and_si256(pairs, _mm256_set1_epi32((int)0xffff0000u)));
+}
+
+/* float32 rounded to bf16 and back (st_nn_to_bf16's nearest-even). */
+AVX2_TARGET static inline __m256 bf16_round8(__m256 x) {
+    __m256i bits = _mm256_castps_si256(x);
+    __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    bits = _mm256_add_epi32(bits, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff)));
+    return _mm256_castsi256_ps(_mm256_and_si256(bits, _mm256_set1_epi32((int)0xffff0000u)));
+}
+
+/* Scores of n_r query rows (bf16-rounded, ST_NN_BF16_HEAD columns each in qr) against the 16
+ * keys of block kb, each pair of columns summed first as the portable kernel does. A product
+ * of two bf16 values is exact in float32, so a fused multiply-add of the second product onto
+ * the first rounds the pair's sum as the portable code does. */
+INLINE_TILE void bf16_scores_tile(const float *qr, const uint16_t *keys, int kb, float scale, float *scores, int stride,
+                                  const int n_r) {
+    __m256 acc[4][2];
+    for (int i = 0; i < n_r; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    const uint16_t *block = keys + (size_t)kb * ST_NN_BF16_HEAD * 16;
+    for (int pair = 0; pair < ST_NN_BF16_HEAD / 2; pair++) {
+        __m256i k0 = _mm256_loadu_si256((const __m256i *)(block + pair * 32)),
+                k1 = _mm256_loadu_si256((const __m256i *)(block + pair * 32 + 16));
+        __m256 even0 = bf16_low(k0), odd0 = bf16_high(k0), even1 = bf16_low(k1), odd1 = bf16_high(k1);
+        for (int i = 0; i < n_r; i++) {
+            __m256 qe = _mm256_set1_ps(qr[i * ST_NN_BF16_HEAD + 2 * pair]),
+                   qo = _mm256_set1_ps(qr[i * ST_NN_BF16_HEAD + 2 * pair + 1]);
+            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_fmadd_ps(qo, odd0, _mm256_mul_ps(qe, even0)));
+            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_fmadd_ps(qo, odd1, _mm256_mul_ps(qe, even1)));
+        }
+    }
+    for (int i = 0; i < n_r; i++) {
+        _mm256_storeu_ps(scores + (size_t)i * stride + 16 * kb, _mm256_mul_ps(acc[i][0], _mm256_set1_ps(scale)));
+        _mm256_storeu_ps(scores + (size_t)i * stride + 16 * kb + 8, _mm256_mul_ps(acc[i][1], _mm256_set1_ps(scale)));
+    }
+}
+
+/* out[c0 .. c0 + 32) of n_r rows: the probabilities (rounded to bf16 in `scores`) times the
+ * values, key after key; each product is exact, so the fused multiply-add rounds as the
+ * portable code's add does. */
+INLINE_TILE void bf16_weighted_tile(const float *scores, int stride, const uint16_t *values, int n_kv, int c0,
+                                    float *out, int out_stride, const int n_r) {
+    __m256 acc[2][4];
+    for (int i = 0; i < n_r; i++)
+        for (int g = 0; g < 4; g++)
+            acc[i][g] = _mm256_setzero_ps();
+    for (int j = 0; j < n_kv; j += 2) {
+        const uint16_t *pairs = values + (size_t)(j / 2) * ST_NN_BF16_HEAD * 2 + 2 * c0;
+        __m256i v[4];
+        for (int g = 0; g < 4; g++)
+            v[g] = _mm256_loadu_si256((const __m256i *)(pairs + 16 * g));
+        for (int i = 0; i < n_r; i++) {
+            __m256 weight = _mm256_set1_ps(scores[(size_t)i * stride + j]);
+            for (int g = 0; g < 4; g++)
+                acc[i][g] = _mm256_fmadd_ps(weight, bf16_low(v[g]), acc[i][g]);
+            if (j + 1 == n_kv) continue;
+            weight = _mm256_set1_ps(scores[(size_t)i * stride + j + 1]);
+            for (int g = 0; g < 4; g++)
+                acc[i][g] = _mm256_fmadd_ps(weight, bf16_high(v[g]), acc[i][g]);
+        }
+    }
+    for (int i = 0; i < n_r; i++)
+        for (int g = 0; g < 4; g++)
+            _mm256_storeu_ps(out + (size_t)i * out_stride + c0 + 8 * g, acc[i][g]);
+}
+
+/* expf as the C library computes it, 8 at a time, for the softmax of the bf16 attention to give
+ * the portable kernel's bits. glibc's expf (2.28 and later; its FMA build on these CPUs) works
+ * in double: k = round(x * 32 / ln 2) by the 2^52 * 1.5 shift, r = x * 32 / ln 2 - k, 2^(k / 32)
+ * from a table of 2^(i / 32) with k / 32's integer part added to the exponent, times a cubic in
+ * r, rounded to float once. That is repeated here operation for operation (the same fused
+ * multiply-adds), and st_nn_avx2_exp_is_libc checks it against the library's expf before it is used:
+ * with another C library the portable softmax runs instead. |x| >= 88 (overflow, underflow,
+ * infinities, NaN) takes the library's own special cases. */
+static const uint64_t exp2_table[32] = {
+    0x3ff0000000000000, 0x3ff059b0d3158574, 0x3ff0b5586cf9890f, 0x3ff11301d0125b51, 0x3ff172b83c7d517b,
+    0x3ff1d4873168b9aa, 0x3ff2387a6e756238, 0x3ff29e9df51fdee1, 0x3ff306fe0a31b715, 0x3ff371a7373aa9cb,
+    0x3ff3dea64c123422, 0x3ff44e086061892d, 0x3ff4bfdad5362a27, 0x3ff5342b569d4f82, 0x3ff5ab07dd485429,
+    0x3ff6247eb03a5585, 0x3ff6a09e667f3bcd, 0x3ff71f75e8ec5f74, 0x3ff7a11473eb0187, 0x3ff82589994cce13,
+    0x3ff8ace5422aa0db, 0x3ff93737b0cdc5e5, 0x3ff9c49182a3f090, 0x3ffa5503b23e255d, 0x3ffae89f995ad3ad,
+    0x3ffb7f76f2fb5e47, 0x3ffc199bdd85529c, 0x3ffcb720dcef9069, 0x3ffd5818dcfba487, 0x3ffdfc97337b9b5f,
+    0x3ffea4afa2a490da, 0x3fff50765b6e4540}; /* 2^(i / 32), nearest double */
+
+AVX2_TARGET static inline __m128 libc_exp4(__m128 x) {
+    const __m256d xd = _mm256_cvtps_pd(x), shift = _mm256_set1_pd(0x1.8p+52);
+    const __m256d inv_ln2_32 = _mm256_set1_pd(0x1.71547652b82fep+5);
+    const __m256d kd_shifted = _mm256_fmadd_pd(inv_ln2_32, xd, shift);
+    const __m256i ki = _mm256_castpd_si256(kd_shifted);
+    const __m256d r = _mm256_fmsub_pd(inv_ln2_32, xd, _mm256_sub_pd(kd_shifted, shift));
+    /* the table holds 2^(i / 32); its exponent field takes k's bits above the low 5 */
+    __m256i t = _mm256_i64gather_epi64((const long long *)exp2_table, _mm256_and_si256(ki, _mm256_set1_epi64x(31)), 8);
+    t = _mm256_add_epi64(t, _mm256_slli_epi64(_mm256_srli_epi64(ki, 5), 52));
+    const __m256d z = _mm256_fmadd_pd(_mm256_set1_pd(0x1.c6af84b912394p-20), r, _mm256_set1_pd(0x1.ebfce50fac4f3p-13));
+    __m256d y = _mm256_fmadd_pd(_mm256_set1_pd(0x1.62e42ff0c52d6p-6), r, _mm256_set1_pd(1.0));
+    y = _mm256_fmadd_pd(z, _mm256_mul_pd(r, r), y);
+    return _mm256_cvtpd_ps(_mm256_mul_pd(y, _mm256_castsi256_pd(t)));
+}
+
+AVX2_TARGET static inline __m256 libc_exp8(__m256 x) {
+    __m256 y = _mm256_set_m128(libc_exp4(_mm256_extractf128_ps(x, 1)), libc_exp4(_mm256_castps256_ps128(x)));
+    const __m256 limit = _mm256_set1_ps(88.0f);
+    int special = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x), limit, _CMP_NLT_UQ));
+    if (special) {
+        float in[8], out[8];
+        _mm256_storeu_ps(in, x);
+        _mm256_storeu_ps(out, y);
+        for (int i = 0; i < 8; i++)
+            if (special >> i & 1) out[i] = expf(in[i]);
+        y = _mm256_loadu_ps(out);
+    }
+    return y;
+}
+
+/* Whether libc_exp8 gives expf's bits, on a sweep of [-100, 10] (every table slot, both signs of
+ * r, the special cases' edge), answered once. */
+AVX2_TARGET int st_nn_avx2_exp_is_libc(void) {
+    static _Atomic int answer; /* 0: not asked yet, 1: yes, 2: no; racing first calls agree */
+    if (answer == 0) {
+        int same = 1;
+        for (int i = 0; i < 110 * 997 && same; i += 8) {
+            float in[8], out[8];
+            for (int k = 0; k < 8; k++)
+                in[k] = -100.0f + (float)(i + k) / 997.0f;
+            _mm256_storeu_ps(out, libc_exp8(_mm256_loadu_ps(in)));
+            for (int k = 0; k < 8; k++) {
+                float want = expf(in[k]);
+                same &= memcmp(&out[k], &want, sizeof want) == 0;
+            }
+        }
+        answer = same ? 1 : 2;
+    }
+    return answer == 1;
+}
+
+/* st_nn_portable_softmax's bits on n_r rows (stride apart): the largest score (exact in any
+ * order), the exponentials 8 at a time (libc_exp8), each row's sum in the portable order, the
+ * rows' sums interleaved so that their additions overlap. */
+INLINE_TILE void libc_softmax_rows(float *rows, int stride, int n_valid, int n_cols, const int n_r) {
+    if (!st_nn_avx2_exp_is_libc()) {
+        for (int r = 0; r < n_r; r++)
+            st_nn_portable_softmax(rows + (size_t)r * stride, n_valid, n_cols);
+        return;
+    }
+    float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int r = 0; r < n_r; r++) {
+        float *row = rows + (size_t)r * stride;
+        __m256 max8 = _mm256_set1_ps(row[0]);
+        int i = 0;
+        for (; i + 8 <= n_valid; i += 8)
+            max8 = _mm256_max_ps(max8, _mm256_loadu_ps(row + i));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(max8), _mm256_extractf128_ps(max8, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        float max = _mm_cvtss_f32(h);
+        for (; i < n_valid; i++)
+            max = row[i] > max ? row[i] : max;
+        const __m256 shift = _mm256_set1_ps(max);
+        for (i = 0; i + 8 <= n_valid; i += 8)
+            _mm256_storeu_ps(row + i, libc_exp8(_mm256_sub_ps(_mm256_loadu_ps(row + i), shift)));
+        for (; i < n_valid; i++)
+            row[i] = expf(row[i] - max);
+    }
+    for (int i = 0; i < n_valid; i++)
+        for (int r = 0; r < n_r; r++)
+            sum[r] += rows[(size_t)r * stride + i];
+    for (int r = 0; r < n_r; r++) {
+        float *row = rows + (size_t)r * stride;
+        const __m256 inv = _mm256_set1_ps(1.0f / sum[r]);
+        int i = 0;
+        for (; i + 8 <= n_valid; i += 8)
+            _mm256_storeu_ps(row + i, _mm256_mul_ps(_mm256_loadu_ps(row + i), inv));
+        for (; i < n_valid; i++)
+            row[i] *= 1.0f / sum[r];
+        for (i = n_valid; i < n_cols; i++)
+            row[i] = 0.0f;
+    }
+}
+
+/* Up to 4 query rows: scores, the portable softmax, then the weighted sums two rows at a time. */
+INLINE_TILE void bf16_rows(const float *q, int q_stride, const uint16_t *keys, const uint16_t *values, int n_kv,
+                           float scale, float *out, int out_stride, float *scores, const int n_r) {
+    const int n_blocks = (n_kv + 15) / 16, stride = n_blocks * 16;
+    float qr[4 * ST_NN_BF16_HEAD];
+    for (int i = 0; i < n_r; i++)
+        for (int c = 0; c < ST_NN_BF16_HEAD; c += 8)
+            _mm256_storeu_ps(qr + i * ST_NN_BF16_HEAD + c, bf16_round8(_mm256_loadu_ps(q + (size_t)i * q_stride + c)));
+    for (int kb = 0; kb < n_blocks; kb++)
+        bf16_scores_tile(qr, keys, kb, scale, scores, stride, n_r);
+    libc_softmax_rows(scores, stride, n_kv, stride, n_r);
+    for (int i = 0; i < n_r; i++) { /* probabilities, rounded to bf16 once */
+        float *row = scores + (size_t)i * stride;
+        for (int j = 0; j < stride; j += 8)
+            _mm256_storeu_ps(row + j, bf16_round8(_mm256_loadu_ps(row + j)));
+    }
+    for (int i = 0; i < n_r; i += 2)
+        for (int c0 = 0; c0 < ST_NN_BF16_HEAD; c0 += 32) {
+            const float *rows = scores + (size_t)i * stride;
+            float *dst = out + (size_t)i * out_stride;
+            if (n_r - i >= 2)
+                bf16_weighted_tile(rows, stride, values, n_kv, c0, dst, out_stride, 2);
+            else
+                bf16_weighted_tile(rows, stride, values, n_kv, c0, dst, out_stride, 1);
+        }
+}
+
+AVX2_TARGET void st_nn_avx2_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys,
+                                        const uint16_t *values, int n_kv, float scale, float *out, int out_stride) {
+    float scores[4 * (ST_NN_BF16_MAX_KV + 16)];
+    int i = 0;
+    for (; i + 4 <= n_q; i += 4)
+        bf16_rows(q + (size_t)i * q_stride, q_stride, keys, values, n_kv, scale, out + (size_t)i * out_stride,
+                  out_stride, scores, 4);
+    for (; i < n_q; i++)
+        bf16_rows(q + (size_t)i * q_stride, q_stride, keys, values, n_kv, scale, out + (size_t)i * out_stride,
+                  out_stride, scores, 1);
+}
+
 static const st_nn_kernels avx2 = {
     .name = "avx2",
     .gemv_f16 = avx2_gemv_f16,
     .gemv_q8_0 = avx2_gemv_q8_0,
-    .quantize_rows = st_nn_portable_quantize_rows,
+    .quantize_rows = avx2_quantize_rows,
     .gemm_i8 = avx2_gemm_i8,
     .f16_to_f32 = avx2_f16_to_f32,
     .softmax = avx2_softmax,
     .gelu = avx2_gelu,
     .scores = st_nn_portable_scores,
-    .weighted_sum = st_nn_portable_weighted_sum,
-    .attend_bf16 = st_nn_portable_attend_bf16,
-    .scores_f16 = st_nn_portable_scores_f16,
-    .weighted_sum_f16 = st_nn_portable_weighted_sum_f16,
+    .weighted_sum = avx2_weighted_sum,
+    .attend_bf16 = st_nn_avx2_attend_bf16,
+    .scores_f16 = avx2_scores_f16,
+    .weighted_sum_f16 = avx2_weighted_sum_f16,
     .f32_to_f16 = avx2_f32_to_f16,
 };
 

@@ -638,10 +638,11 @@ BF16_TARGET static void avx512_attend_bf16(const float *q, int q_stride, int n_q
     }
 
 /* AVX-512 with VNNI and BF16 (Zen 4 and later, Sapphire Rapids), with VNNI only (Ice Lake),
- * and without either (Skylake-X): what is missing runs in plain C. */
+ * and without either (Skylake-X): the bf16 attention then runs in AVX2 (every AVX-512 CPU has
+ * AVX2, FMA and F16C), the int8 product without VNNI in plain C. */
 static const st_nn_kernels avx512 = AVX512_KERNELS(avx512_gemm_i8, avx512_attend_bf16);
-static const st_nn_kernels avx512_vnni = AVX512_KERNELS(avx512_gemm_i8, st_nn_portable_attend_bf16);
-static const st_nn_kernels avx512_plain = AVX512_KERNELS(st_nn_portable_gemm_i8, st_nn_portable_attend_bf16);
+static const st_nn_kernels avx512_vnni = AVX512_KERNELS(avx512_gemm_i8, st_nn_avx2_attend_bf16);
+static const st_nn_kernels avx512_plain = AVX512_KERNELS(st_nn_portable_gemm_i8, st_nn_avx2_attend_bf16);
 
 const st_nn_kernels *st_nn_kernels_avx512(void) {
     __builtin_cpu_init();
