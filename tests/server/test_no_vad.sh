@@ -54,6 +54,7 @@ sample="${STENO_SHARED_DATA:-}/diarization/pyannote_sample/sample.wav"
 if [ -d "$hub" ] && [ -r "$sample" ]; then
   HOME="$dir/home" XDG_CACHE_HOME="$dir/home/.cache" STENO_MODELS="$dir/home/models" \
     WHISPER_CACHE_DIR= HF_HUB_CACHE="$hub" HF_HOME= STENO_TEST_MODELS= start_server "$steno" "$dir"
+  api="$STENO_URL/v1/audio/transcriptions"
   code=$(curl -s -o "$dir/body" -w '%{http_code}' "$api" -F file=@"$sample" -F diarize=true \
     -F response_format=verbose_json)
   check "with pyannote's checkpoints, diarize=true: 200 with a speaker on every segment (HTTP $code)" \
