@@ -123,9 +123,10 @@ static const option_spec option_table[] = {
      "silence that ends a speech span (default 2000)"},
     {"fp16", 0, KIND_BOOL, FIELD(fp16), 0, 0, "BOOL", "accepted for openai-whisper's command line; ignored on the CPU"},
     {"diarize", 0, KIND_FLAG, FIELD(diarize), 0, 0, NULL,
-     "who speaks: speakers on segments (and words), [SPEAKER_00]: prefixes, an .rttm file, the pipeline taken on stderr"},
+     "who speaks: speakers on segments (and words), [SPEAKER_00]: prefixes, an .rttm file"},
     {"pipeline", 0, KIND_TEXT, FIELD(pipeline), 0, 0, "NAME",
-     "with --diarize: auto (pyannote 3.1 when its checkpoints are found, else default), default or pyannote"},
+     "with --diarize: auto (pyannote 3.1 if its checkpoints are found, else default; said on stderr), "
+     "default or pyannote"},
     {"num-speakers", 0, KIND_INT, FIELD(num_speakers), 1, 1000, "N", "with --diarize: the number of speakers"},
     {"min-speakers", 0, KIND_INT, FIELD(min_speakers), 1, 1000, "N", "with --diarize: at least N speakers"},
     {"max-speakers", 0, KIND_INT, FIELD(max_speakers), 1, 1000, "N", "with --diarize: at most N speakers"},
@@ -272,7 +273,8 @@ static int print_segment(void *user, const steno_segment_info *segment) {
     format_time(segment->start, start, sizeof start);
     format_time(segment->end, end, sizeof end);
     if (r->tty) fprintf(stderr, "\r\033[K"); /* clear the progress bar line */
-    if (segment->speaker >= 0) { /* --diarize: the speaker, as in the txt file */
+    /* with --diarize the speaker, as in the txt file */
+    if (segment->speaker >= 0) {
         printf("[%s --> %s] [SPEAKER_%02d]: %s\n", start, end, segment->speaker,
                segment->text + strspn(segment->text, " "));
     } else {
