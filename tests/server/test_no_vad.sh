@@ -55,7 +55,14 @@ if [ -d "$hub" ] && [ -r "$sample" ]; then
   HOME="$dir/home" XDG_CACHE_HOME="$dir/home/.cache" STENO_MODELS="$dir/home/models" \
     WHISPER_CACHE_DIR= HF_HUB_CACHE="$hub" HF_HOME= STENO_TEST_MODELS= start_server "$steno" "$dir"
   api="$STENO_URL/v1/audio/transcriptions"
-  code=$(curl -s -o "$dir/body" -w '%{http_code}' "$api" -F file=@"$sample" -F diarize=true \
+  # its first 10 s (one pyannote chunk, where the stand-in hears speech): the test stays short
+  python3 -c 'import sys, wave
+r = wave.open(sys.argv[1])
+w = wave.open(sys.argv[2], "wb")
+w.setparams(r.getparams())
+w.writeframes(r.readframes(10 * r.getframerate()))
+w.close()' "$sample" "$dir/sample_10s.wav"
+  code=$(curl -s -o "$dir/body" -w '%{http_code}' "$api" -F file=@"$dir/sample_10s.wav" -F diarize=true \
     -F response_format=verbose_json)
   check "with pyannote's checkpoints, diarize=true: 200 with a speaker on every segment (HTTP $code)" \
     python3 -c '
