@@ -181,11 +181,14 @@ typedef struct steno_transcribe_params {
     const char *vad_model;
     float vad_threshold;    /* speech probability threshold (default 0.5; < 0: the default) */
     int vad_min_silence_ms; /* silence that ends a stretch of speech (default 2000; < 0: the default) */
-    /* Who speaks (the default diarization: Silero VAD, read from vad_model when it is set, else
+    /* Who speaks, by diarize_pipeline (AUTO: pyannote 3.1 when the model folders hold its
+     * checkpoints, else the default: Silero VAD, read from vad_model when it is set, else
      * "silero-vad" in the model folders, and signal features; no model download). Segments are
      * split where the speaker changes and carry it (steno_segment_info.speaker, "[SPEAKER_00]: "
-     * in txt/srt/vtt, "speaker" in json); STENO_FORMAT_RTTM gives the turns. on_segment still
-     * sees the segments as decoded, before speakers are known. */
+     * in txt/srt/vtt, "speaker" in json); STENO_FORMAT_RTTM gives the turns. The speakers are
+     * found before the transcription (the default pipeline costs a fraction of it), so
+     * on_segment sees each decoded segment as the result will hold it: split where the speaker
+     * changes, each piece with its speaker and its id in the result. */
     int diarize;
     int num_speakers;               /* exact count when known; 0: estimated */
     int min_speakers, max_speakers; /* bounds on the estimate; 0: none */
@@ -205,6 +208,10 @@ steno_transcribe_params steno_transcribe_default_params(void);
  * diarization pipeline), so that a missing or broken one is reported before any audio is read;
  * the context keeps them for its next jobs. Jobs load them by themselves otherwise. */
 steno_status steno_context_prepare(steno_context *context, const steno_transcribe_params *params);
+/* The diarizer the context's jobs with diarize use (steno_diarizer_pipeline says which pipeline
+ * AUTO chose), once steno_context_prepare or such a job has opened it; else NULL. Owned by the
+ * context. */
+const struct steno_diarizer *steno_context_diarizer(const steno_context *context);
 
 typedef struct steno_result steno_result;
 
@@ -254,6 +261,13 @@ void steno_diarizer_free(steno_diarizer *diarizer);
  * the files it read: the Silero VAD file, or pyannote's pipeline folder. */
 steno_diarize_pipeline steno_diarizer_pipeline(const steno_diarizer *diarizer);
 const char *steno_diarizer_source(const steno_diarizer *diarizer);
+/* When AUTO fell back to the default pipeline: why pyannote's was not taken (what the model
+ * folders lack); else "". */
+const char *steno_diarizer_why_not_pyannote(const steno_diarizer *diarizer);
+/* The pipeline a diarizer opened with params would run (DEFAULT or PYANNOTE) into *chosen,
+ * found in the model folders without loading anything; when its models are missing, an error
+ * that steno_context_error(NULL) explains (for AUTO: what both pipelines lack). */
+steno_status steno_diarize_locate(const steno_diarize_params *params, steno_diarize_pipeline *chosen);
 const char *steno_diarizer_error(const steno_diarizer *diarizer);
 
 /* Who spoke when in a file FFmpeg reads: a result without segments whose turns and speakers

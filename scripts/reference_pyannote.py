@@ -69,7 +69,8 @@ def instance_norm(x, state, prefix):
 
 
 def pyannet(state, waveform):
-    """waveform [1][1][samples] -> log-probabilities of the 7 powerset classes [1][frames][7]."""
+    """waveform [batch][1][samples] -> log-probabilities of the 7 powerset classes
+    [batch][frames][7]. A batch runs the LSTM's time steps once for all its chunks."""
     x = instance_norm(waveform, state, "sincnet.wav_norm1d.")
     x = F.conv1d(x, sinc_filters(state), stride=10).abs()
     x = F.leaky_relu(instance_norm(F.max_pool1d(x, 3, 3), state, "sincnet.norm1d.0."))
@@ -81,26 +82,27 @@ def pyannet(state, waveform):
         outputs = []
         for direction, suffix in ((0, ""), (1, "_reverse")):
             p = {k: state[f"lstm.{k}_l{layer}{suffix}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-            outputs.append(lstm_direction(x[0], p, reverse=direction == 1))
-        x = torch.cat(outputs, dim=1)[None]
+            outputs.append(lstm_direction(x, p, reverse=direction == 1))
+        x = torch.cat(outputs, dim=2)
     for i in (0, 1):
         x = F.leaky_relu(F.linear(x, state[f"linear.{i}.weight"], state[f"linear.{i}.bias"]))
     return F.log_softmax(F.linear(x, state["classifier.weight"], state["classifier.bias"]), dim=-1)
 
 
 def lstm_direction(x, p, reverse):
-    """One direction of one LSTM layer over x [time][in]: gates i, f, g, o in PyTorch's order."""
+    """One direction of one LSTM layer over x [batch][time][in]: gates i, f, g, o in PyTorch's
+    order."""
     hidden = p["weight_hh"].shape[1]
-    h, c = torch.zeros(hidden), torch.zeros(hidden)
+    h, c = torch.zeros(x.shape[0], hidden), torch.zeros(x.shape[0], hidden)
     projected = x @ p["weight_ih"].T + p["bias_ih"] + p["bias_hh"]
-    out = torch.zeros(x.shape[0], hidden)
-    steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
+    out = torch.zeros(x.shape[0], x.shape[1], hidden)
+    steps = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
     for t in steps:
-        gates = projected[t] + p["weight_hh"] @ h
-        i, f, g, o = gates.split(hidden)
+        gates = projected[:, t] + h @ p["weight_hh"].T
+        i, f, g, o = gates.split(hidden, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
-        out[t] = h
+        out[:, t] = h
     return out
 
 

@@ -189,9 +189,9 @@ def diarize(samples, segmentation, wespeaker, threshold, min_cluster_size, speak
     for c in range(n_complete + has_last):
         piece = samples[c * step: c * step + window]
         chunks.append(np.pad(piece, (0, window - len(piece))))
-    with torch.no_grad():
-        binarized = np.stack([powerset_to_multilabel(pyannet(segmentation, torch.from_numpy(x)[None, None])[0]).numpy()
-                              for x in chunks])  # [chunks][589][3]
+    with torch.no_grad():  # the chunks in one batch: the LSTM steps through them together
+        log_probabilities = pyannet(segmentation, torch.from_numpy(np.stack(chunks))[:, None])
+        binarized = np.stack([powerset_to_multilabel(x).numpy() for x in log_probabilities])  # [chunks][589][3]
     n_chunks, n_frames, n_local = binarized.shape
 
     total = closest_frame(CHUNK_SECONDS + (n_chunks - 1) * STEP_SECONDS + 0.5 * FRAME_DURATION) + 1

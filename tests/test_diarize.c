@@ -27,7 +27,11 @@ static int setup(void **state) {
     (void)state;
     snprintf(vad_path, sizeof vad_path, "%s", st_test_model("silero/silero_vad_v6.onnx"));
     st_error err;
-    if (st_diarizer_open(vad_path, &diarizer, &err) != STENO_OK) fail_msg("%s", st_error_message(&err));
+    st_diarize_choice choice; /* this pipeline's, whatever the machine's model folders hold */
+    if (st_diarize_choose(ST_DIARIZE_PIPELINE_DEFAULT, vad_path, &choice, &err) != STENO_OK ||
+        st_diarizer_open_choice(&choice, &diarizer, &err) != STENO_OK) {
+        fail_msg("%s", st_error_message(&err));
+    }
     return 0;
 }
 
@@ -145,6 +149,8 @@ static void test_cli_diarize(void **state) {
     char *output = NULL;
     assert_int_equal(st_test_run_cli(arguments, &output), 0);
     assert_non_null(strstr(output, "3 speakers"));
+    /* auto, without pyannote's checkpoints: it says so, and why */
+    assert_non_null(strstr(output, "steno diarize: diarizing with the default pipeline (pyannote 3.1 not used: "));
     free(output);
     snprintf(path, sizeof path, "%s/test.rttm", dir);
     st_rttm rttm;
@@ -184,6 +190,19 @@ static void test_cli_transcribe_diarize(void **state) {
     char *output = NULL;
     int status = st_test_run_cli(arguments, &output);
     if (status != 0) fail_msg("transcribe --diarize failed: %s", output);
+    /* as `steno diarize`, it says which pipeline auto took */
+    assert_non_null(strstr(output, "steno transcribe: diarizing with the default pipeline (pyannote 3.1 not used: "));
+    free(output);
+    /* an unknown --pipeline is a usage error; a pipeline asked for by name is not announced */
+    assert_int_equal(st_test_run_cli("transcribe --diarize --pipeline nemo x.wav", &output), 2);
+    assert_non_null(strstr(output, "'nemo' is not auto, default or pyannote"));
+    free(output);
+    snprintf(arguments, sizeof arguments,
+             "transcribe --diarize --pipeline default --vad-model '%s' -m '%s' -o '%s' /nonexistent/a.wav", vad_path,
+             st_test_model("ggml-base.en.bin"), dir);
+    assert_int_equal(st_test_run_cli(arguments, &output), 1);
+    assert_null(strstr(output, "diarizing with"));
+    assert_non_null(strstr(output, "/nonexistent/a.wav"));
     free(output);
     snprintf(path, sizeof path, "%s/sample.txt", dir);
     size_t size;
@@ -213,8 +232,25 @@ static void test_cli_transcribe_diarize(void **state) {
     st_test_sh("rm -rf '%s'", dir);
 }
 
-/* The C library: diarize in the transcription parameters, speakers on the segments, RTTM; a
- * bad vad_model is an error that names it. */
+/* What on_segment saw of a diarized job. */
+typedef struct live_segments {
+    int n;
+    steno_segment_info segments[256]; /* the texts copied into texts */
+    char texts[256][512];
+} live_segments;
+
+static int keep_segment(void *user, const steno_segment_info *segment) {
+    live_segments *live = user;
+    assert_true(live->n < 256);
+    live->segments[live->n] = *segment;
+    snprintf(live->texts[live->n], sizeof live->texts[0], "%s", segment->text);
+    live->n++;
+    return 0;
+}
+
+/* The C library: diarize in the transcription parameters, speakers on the segments, RTTM, and
+ * on_segment seeing the result's segments with their speakers as they are decoded; a bad
+ * vad_model is an error that names it. */
 static void test_api_diarize(void **state) {
     (void)state;
     steno_context *context;
@@ -229,6 +265,8 @@ static void test_api_diarize(void **state) {
     assert_null(steno_result_render(plain, STENO_FORMAT_RTTM));
     params.diarize = 1; /* the VAD is "silero-vad", found in $STENO_TEST_MODELS (a model folder) */
     params.max_speakers = 2;
+    live_segments *live = calloc(1, sizeof *live);
+    params.on_segment = keep_segment, params.user = live;
     assert_int_equal(
         steno_transcribe_file(context, st_test_data("diarization/pyannote_sample/sample.wav"), &params, &diarized),
         STENO_OK);
@@ -240,6 +278,17 @@ static void test_api_diarize(void **state) {
         seen[speaker] = 1;
     }
     assert_true(seen[0] && seen[1]);
+    assert_int_equal(live->n, steno_result_n_segments(diarized));
+    for (int i = 0; i < live->n; i++) {
+        steno_segment_info final = steno_result_segment(diarized, i);
+        assert_int_equal(live->segments[i].id, final.id);
+        assert_int_equal(live->segments[i].speaker, final.speaker);
+        assert_true(live->segments[i].start == final.start && live->segments[i].end == final.end);
+        assert_string_equal(live->texts[i], final.text);
+        assert_int_equal(live->segments[i].n_words, final.n_words);
+    }
+    free(live);
+    params.on_segment = NULL, params.user = NULL;
     assert_string_equal(steno_result_text(diarized), steno_result_text(plain)); /* same words, split */
     char *rttm = steno_result_render(diarized, STENO_FORMAT_RTTM),
          *txt = steno_result_render(diarized, STENO_FORMAT_TXT);
@@ -256,6 +305,26 @@ static void test_api_diarize(void **state) {
     steno_context_free(context);
 }
 
+/* The pipelines' names: the one parser the command line, the library and `models check` use. */
+static void test_pipeline_names(void **state) {
+    (void)state;
+    for (int i = ST_DIARIZE_PIPELINE_AUTO; i <= ST_DIARIZE_PIPELINE_PYANNOTE; i++) {
+        st_diarize_pipeline parsed = (st_diarize_pipeline)-1;
+        assert_int_equal(st_diarize_pipeline_from_name(st_diarize_pipeline_name((st_diarize_pipeline)i), &parsed), 0);
+        assert_int_equal(parsed, i);
+        steno_diarize_pipeline public_parsed;
+        assert_int_equal(
+            steno_diarize_pipeline_from_name(st_diarize_pipeline_name((st_diarize_pipeline)i), &public_parsed), 0);
+        assert_int_equal(public_parsed, i);
+    }
+    assert_string_equal(st_diarize_pipeline_name(ST_DIARIZE_PIPELINE_PYANNOTE), "pyannote");
+    st_diarize_pipeline untouched = ST_DIARIZE_PIPELINE_DEFAULT;
+    assert_int_equal(st_diarize_pipeline_from_name("Pyannote", &untouched), -1);
+    assert_int_equal(st_diarize_pipeline_from_name("", &untouched), -1);
+    assert_int_equal(st_diarize_pipeline_from_name(NULL, &untouched), -1);
+    assert_int_equal(untouched, ST_DIARIZE_PIPELINE_DEFAULT);
+}
+
 int main(void) {
     /* openai-whisper's float32 numerics: test_api_diarize expects the same words with and without
      * diarization, which int8 (auto) greedy misses on sample.wav (a repeated last sentence) */
@@ -265,6 +334,7 @@ int main(void) {
         cmocka_unit_test(test_far_field_split_merged), cmocka_unit_test(test_speaker_count_options),
         cmocka_unit_test(test_silence_has_no_speaker), cmocka_unit_test(test_cli_diarize),
         cmocka_unit_test(test_cli_transcribe_diarize), cmocka_unit_test(test_api_diarize),
+        cmocka_unit_test(test_pipeline_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -400,6 +400,14 @@ static void test_cli(void **unused) {
                                (const char *const *)written.speakers);
         st_rttm_free(&written);
     }
+    /* transcribe --diarize says so too, before it reads any audio */
+    char command[8192], *said;
+    snprintf(command, sizeof command, "transcribe --diarize -m '%s' /nonexistent/a.wav",
+             st_test_model("ggml-base.en.bin"));
+    assert_int_equal(st_test_run_cli(command, &said), 1);
+    printf("  steno %s: %s", command, said);
+    assert_non_null(strstr(said, "steno transcribe: diarizing with pyannote 3.1 from"));
+    free(said);
     /* the default pipeline's answer differs from pyannote's (its turns end on a 10 ms grid) */
     st_rttm written;
     free(diarize_sample("--pipeline default", &written));

@@ -40,6 +40,7 @@ struct steno_diarizer {
     st_diarizer *diarizer; /* the pipeline st_diarize_choose chose */
     steno_diarize_pipeline pipeline; /* which: DEFAULT or PYANNOTE */
     char source[4096];               /* its files: the Silero VAD, or pyannote's pipeline folder */
+    char why_not_pyannote[1024];     /* AUTO that chose DEFAULT: why pyannote was not taken */
     st_error error;
 };
 
@@ -173,6 +174,10 @@ steno_transcribe_params steno_transcribe_default_params(void) {
 
 typedef struct callback_bridge {
     const steno_transcribe_params *params;
+    /* a diarized job's speakers, known before the transcription: on_segment gets each segment
+     * split as st_diarize_assign splits it in the result, n_sent pieces so far */
+    const st_diarization *speakers;
+    int n_sent;
 } callback_bridge;
 
 static steno_segment_info segment_info(const st_segment *s) {
@@ -191,10 +196,30 @@ static steno_segment_info segment_info(const st_segment *s) {
                                 .speaker = s->speaker};
 }
 
+/* The caller's on_segment; with the speakers known, once per piece of the segment as the result
+ * will hold it (its speaker, its id there), or the segment whole if splitting it fails. */
 static int bridge_segment(void *user, const st_segment *segment) {
-    const callback_bridge *bridge = user;
-    steno_segment_info info = segment_info(segment);
-    return bridge->params->on_segment(bridge->params->user, &info);
+    callback_bridge *bridge = user;
+    const steno_transcribe_params *p = bridge->params;
+    st_transcript pieces;
+    st_transcript_init(&pieces);
+    pieces.has_words = true;
+    st_error err;
+    const st_diarization *d = bridge->speakers;
+    if (!d || st_transcript_append(&pieces, segment, &err) != STENO_OK ||
+        st_diarize_assign(&pieces, d->turns, d->n_turns, d->n_speakers, p->word_timestamps, &err) != STENO_OK) {
+        st_transcript_free(&pieces);
+        steno_segment_info info = segment_info(segment);
+        return p->on_segment(p->user, &info);
+    }
+    int stop = 0;
+    for (int i = 0; i < pieces.n_segments && !stop; i++) {
+        steno_segment_info info = segment_info(&pieces.segments[i]);
+        info.id = bridge->n_sent++;
+        stop = p->on_segment(p->user, &info);
+    }
+    st_transcript_free(&pieces);
+    return stop;
 }
 
 static void bridge_progress(void *user, double done, double total) {
@@ -241,7 +266,7 @@ static st_transcribe_options options_from(const steno_context *context, const st
     o.n_threads = p->n_threads > 0 ? p->n_threads : context->params.n_threads;
     if (p->vad_threshold >= 0) o.vad_options.threshold = p->vad_threshold;
     if (p->vad_min_silence_ms >= 0) o.vad_options.min_silence_duration_ms = p->vad_min_silence_ms;
-    bridge->params = p;
+    *bridge = (callback_bridge){.params = p};
     o.user = bridge;
     if (p->on_segment) o.on_segment = bridge_segment;
     if (p->on_progress) o.on_progress = bridge_progress;
@@ -305,13 +330,15 @@ static steno_status diarize_samples(steno_diarizer *d, const float *samples, siz
     return st_diarize_pcm(d->diarizer, samples, n_samples, &options, out, err);
 }
 
-/* A job with diarization: the samples (decoded once from the file when given one) go to Whisper
- * and to the diarization, then speakers are placed on the words and segments (keeping the words
- * only when word_timestamps asked for them). With the VAD filter on the diarizer's network,
- * Silero runs once for both. */
+/* A job with diarization: the samples (decoded once from the file when given one) go to the
+ * diarization, then to Whisper, whose segments on_segment sees with their speakers (bridge), then
+ * speakers are placed on the words and segments of the result (keeping the words only when
+ * word_timestamps asked for them). With the VAD filter on the diarizer's network, Silero runs
+ * once for both. */
 static steno_status transcribe_diarized(steno_context *context, const char *audio_path, const float *samples,
                                         size_t n_samples, const steno_transcribe_params *p,
-                                        const st_transcribe_options *o, steno_result *result) {
+                                        const st_transcribe_options *o, callback_bridge *bridge,
+                                        steno_result *result) {
     st_audio audio = {0};
     steno_status status = STENO_OK;
     if (audio_path) {
@@ -320,12 +347,15 @@ static steno_status transcribe_diarized(steno_context *context, const char *audi
         samples = audio.samples, n_samples = audio.n_samples;
     }
     if (o->vad) st_vad_keep_last(o->vad, 1);
-    status = st_transcribe(context->whisper, samples, n_samples, o, &result->transcript, &context->error);
     steno_diarize_params dp = context->diarizer->params;
     dp.num_speakers = p->num_speakers, dp.min_speakers = p->min_speakers;
     dp.max_speakers = p->max_speakers, dp.n_threads = o->n_threads;
     st_diarization *d = &result->diarization;
-    if (status == STENO_OK) status = diarize_samples(context->diarizer, samples, n_samples, &dp, d, &context->error);
+    status = diarize_samples(context->diarizer, samples, n_samples, &dp, d, &context->error);
+    bridge->speakers = d;
+    if (status == STENO_OK) {
+        status = st_transcribe(context->whisper, samples, n_samples, o, &result->transcript, &context->error);
+    }
     if (o->vad) st_vad_keep_last(o->vad, 0);
     st_audio_free(&audio);
     if (status == STENO_OK) {
@@ -351,7 +381,7 @@ static steno_status run_job(steno_context *context, const char *audio_path, cons
     if (!result) return st_error_set(&context->error, STENO_ERR_NO_MEMORY, "out of memory");
     st_transcript_init(&result->transcript);
     if (p->diarize) {
-        status = transcribe_diarized(context, audio_path, samples, n_samples, p, &o, result);
+        status = transcribe_diarized(context, audio_path, samples, n_samples, p, &o, &bridge, result);
     } else {
         status = audio_path
                      ? st_transcribe_file(context->whisper, audio_path, &o, &result->transcript, &context->error)
@@ -528,15 +558,43 @@ steno_result *steno_result_from_segments(const steno_segment_info *segments, int
 
 /* ---- diarization on its own ---- */
 
+/* steno_diarize_pipeline mirrors st_diarize_pipeline value for value: one parser of the names
+ * (st_diarize_pipeline_from_name) and one choice (st_diarize_choose) serve both. */
+_Static_assert((int)STENO_DIARIZE_AUTO == (int)ST_DIARIZE_PIPELINE_AUTO &&
+                   (int)STENO_DIARIZE_DEFAULT == (int)ST_DIARIZE_PIPELINE_DEFAULT &&
+                   (int)STENO_DIARIZE_PYANNOTE == (int)ST_DIARIZE_PIPELINE_PYANNOTE,
+               "the public diarization pipelines are the internal ones");
+
 int steno_diarize_pipeline_from_name(const char *name, steno_diarize_pipeline *out) {
-    if (name && !strcmp(name, "auto")) return *out = STENO_DIARIZE_AUTO, 0;
-    if (name && !strcmp(name, "default")) return *out = STENO_DIARIZE_DEFAULT, 0;
-    if (name && !strcmp(name, "pyannote")) return *out = STENO_DIARIZE_PYANNOTE, 0;
-    return -1;
+    st_diarize_pipeline pipeline;
+    if (st_diarize_pipeline_from_name(name, &pipeline) != 0) return -1;
+    *out = (steno_diarize_pipeline)pipeline;
+    return 0;
 }
 
 steno_diarize_params steno_diarize_default_params(void) {
     return (steno_diarize_params){.pipeline = STENO_DIARIZE_AUTO, .vad_model = ST_DIARIZE_VAD_MODEL, .n_threads = 2};
+}
+
+/* st_diarize_choose for the public params (their vad_model NULL: the default). */
+static steno_status choose_pipeline(const steno_diarize_params *p, st_diarize_choice *choice, st_error *err) {
+    if ((unsigned)p->pipeline > STENO_DIARIZE_PYANNOTE) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown diarization pipeline %d", p->pipeline);
+    }
+    return st_diarize_choose((st_diarize_pipeline)p->pipeline, p->vad_model ? p->vad_model : ST_DIARIZE_VAD_MODEL,
+                             choice, err);
+}
+
+steno_status steno_diarize_locate(const steno_diarize_params *params, steno_diarize_pipeline *chosen) {
+    st_error *err = &st_api_error;
+    st_error_clear(err);
+    steno_diarize_params p = params ? *params : steno_diarize_default_params();
+    st_diarize_choice *choice = malloc(sizeof *choice);
+    if (!choice) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    steno_status status = choose_pipeline(&p, choice, err);
+    if (status == STENO_OK) *chosen = (steno_diarize_pipeline)choice->pipeline;
+    free(choice);
+    return status;
 }
 
 steno_status steno_diarizer_open(const steno_diarize_params *params, steno_diarizer **out) {
@@ -552,25 +610,13 @@ steno_status steno_diarizer_open(const steno_diarize_params *params, steno_diari
     d->params = params ? *params : steno_diarize_default_params();
     if (!d->params.vad_model) d->params.vad_model = ST_DIARIZE_VAD_MODEL;
     st_nn_set_threads(d->params.n_threads > 0 ? d->params.n_threads : 1);
-    steno_status status;
-    switch (d->params.pipeline) { /* the public names of st_diarize_choose's three choices */
-    case STENO_DIARIZE_AUTO:
-        status = st_diarize_choose(ST_DIARIZE_PIPELINE_AUTO, d->params.vad_model, choice, err);
-        break;
-    case STENO_DIARIZE_DEFAULT:
-        status = st_diarize_choose(ST_DIARIZE_PIPELINE_DEFAULT, d->params.vad_model, choice, err);
-        break;
-    case STENO_DIARIZE_PYANNOTE:
-        status = st_diarize_choose(ST_DIARIZE_PIPELINE_PYANNOTE, d->params.vad_model, choice, err);
-        break;
-    default:
-        status = st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown diarization pipeline %d", d->params.pipeline);
-    }
+    steno_status status = choose_pipeline(&d->params, choice, err);
     if (status == STENO_OK) status = st_diarizer_open_choice(choice, &d->diarizer, err);
     if (status == STENO_OK) {
         int pyannote = choice->pipeline == ST_DIARIZE_PIPELINE_PYANNOTE;
-        d->pipeline = pyannote ? STENO_DIARIZE_PYANNOTE : STENO_DIARIZE_DEFAULT;
+        d->pipeline = (steno_diarize_pipeline)choice->pipeline;
         snprintf(d->source, sizeof d->source, "%s", pyannote ? choice->pyannote : choice->vad_model);
+        snprintf(d->why_not_pyannote, sizeof d->why_not_pyannote, "%s", choice->why_not_pyannote);
     }
     free(choice);
     if (status != STENO_OK) {
@@ -593,6 +639,14 @@ steno_diarize_pipeline steno_diarizer_pipeline(const steno_diarizer *diarizer) {
 
 const char *steno_diarizer_source(const steno_diarizer *diarizer) {
     return diarizer->source;
+}
+
+const char *steno_diarizer_why_not_pyannote(const steno_diarizer *diarizer) {
+    return diarizer->why_not_pyannote;
+}
+
+const steno_diarizer *steno_context_diarizer(const steno_context *context) {
+    return context->diarizer;
 }
 
 const char *steno_diarizer_error(const steno_diarizer *diarizer) {

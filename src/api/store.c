@@ -308,11 +308,7 @@ static int models_for_command(FILE *err, const char *command, const st_catalogue
         if (previous && (!strcmp(previous, "-m") || !strcmp(previous, "--model"))) model = word;
         if (!strncmp(word, "--model=", 8)) model = word + 8;
         if (!strcmp(word, "--diarize") || (!previous && !strcmp(word, "diarize"))) *diarize = 1;
-        if (previous && !strcmp(previous, "--pipeline")) {
-            *pipeline = !strcmp(word, "pyannote")  ? ST_DIARIZE_PIPELINE_PYANNOTE
-                        : !strcmp(word, "default") ? ST_DIARIZE_PIPELINE_DEFAULT
-                                                   : ST_DIARIZE_PIPELINE_AUTO;
-        }
+        if (previous && !strcmp(previous, "--pipeline")) st_diarize_pipeline_from_name(word, pipeline);
     }
     const st_catalogue_model *m = st_catalogue_find(model);
     if (m) out[n++] = m;

@@ -13,4 +13,10 @@ int st_cli_diarize(int argc, char **argv);
 /* Prints why and returns -1 when the speaker-count bounds contradict each other (diarize.c). */
 int st_cli_check_speaker_options(const char *command, int min_speakers, int max_speakers);
 
+/* Says on stderr ("steno COMMAND: diarizing with ...") which pipeline `--pipeline auto` took:
+ * pyannote 3.1 (it costs far more than the default) and from where, or the default and why
+ * pyannote was not taken. Says nothing when a pipeline was asked for by name (diarize.c). */
+struct steno_diarizer;
+void st_cli_announce_pipeline(const char *command, int asked_for, const struct steno_diarizer *diarizer);
+
 #endif

@@ -43,6 +43,17 @@ int st_cli_check_speaker_options(const char *command, int min_speakers, int max_
     return 0;
 }
 
+void st_cli_announce_pipeline(const char *command, int asked_for, const steno_diarizer *diarizer) {
+    if (asked_for != STENO_DIARIZE_AUTO) return;
+    if (steno_diarizer_pipeline(diarizer) == STENO_DIARIZE_PYANNOTE) {
+        fprintf(stderr, "steno %s: diarizing with pyannote 3.1 from %s (--pipeline default for the built-in one)\n",
+                command, steno_diarizer_source(diarizer));
+    } else {
+        fprintf(stderr, "steno %s: diarizing with the default pipeline (pyannote 3.1 not used: %s)\n", command,
+                steno_diarizer_why_not_pyannote(diarizer));
+    }
+}
+
 int st_cli_diarize(int argc, char **argv) {
     static const struct option long_options[] = {
         {"output-dir", required_argument, NULL, 'o'},
@@ -110,11 +121,7 @@ int st_cli_diarize(int argc, char **argv) {
         fprintf(stderr, "steno diarize: %s\n", steno_context_error(NULL));
         return ST_EXIT_FAILURE;
     }
-    if (options.pipeline == STENO_DIARIZE_AUTO && steno_diarizer_pipeline(diarizer) == STENO_DIARIZE_PYANNOTE) {
-        /* chosen on its own: say so, it costs far more than the default */
-        fprintf(stderr, "steno diarize: diarizing with pyannote 3.1 from %s (--pipeline default for the built-in one)\n",
-                steno_diarizer_source(diarizer));
-    }
+    st_cli_announce_pipeline("diarize", options.pipeline, diarizer);
     int exit_code = ST_EXIT_OK;
     for (int i = optind; i < argc; i++) {
         steno_result *result;

@@ -36,7 +36,7 @@ typedef struct settings {
     int highlight_words, max_line_width, max_line_count, max_words_per_line, quiet, fp16, language_per_window;
     double patience, temperature, increment, no_speech_threshold, logprob_threshold, compression_ratio_threshold;
     double hallucination_silence_threshold; /* < 0: not given */
-    const char *vad_model, *compute_type, *device;
+    const char *vad_model, *compute_type, *device, *pipeline;
     int vad, vad_min_silence_ms;
     double vad_threshold;
     int diarize, num_speakers, min_speakers, max_speakers;
@@ -124,6 +124,9 @@ static const option_spec option_table[] = {
     {"fp16", 0, KIND_BOOL, FIELD(fp16), 0, 0, "BOOL", "accepted for openai-whisper's command line; ignored on the CPU"},
     {"diarize", 0, KIND_FLAG, FIELD(diarize), 0, 0, NULL,
      "who speaks: speakers on segments (and words), [SPEAKER_00]: prefixes, an .rttm file"},
+    {"pipeline", 0, KIND_TEXT, FIELD(pipeline), 0, 0, "NAME",
+     "with --diarize: auto (pyannote 3.1 if its checkpoints are found, else default; said on stderr), "
+     "default or pyannote"},
     {"num-speakers", 0, KIND_INT, FIELD(num_speakers), 1, 1000, "N", "with --diarize: the number of speakers"},
     {"min-speakers", 0, KIND_INT, FIELD(min_speakers), 1, 1000, "N", "with --diarize: at least N speakers"},
     {"max-speakers", 0, KIND_INT, FIELD(max_speakers), 1, 1000, "N", "with --diarize: at most N speakers"},
@@ -270,7 +273,13 @@ static int print_segment(void *user, const steno_segment_info *segment) {
     format_time(segment->start, start, sizeof start);
     format_time(segment->end, end, sizeof end);
     if (r->tty) fprintf(stderr, "\r\033[K"); /* clear the progress bar line */
-    printf("[%s --> %s] %s\n", start, end, segment->text);
+    /* with --diarize the speaker, as in the txt file */
+    if (segment->speaker >= 0) {
+        printf("[%s --> %s] [SPEAKER_%02d]: %s\n", start, end, segment->speaker,
+               segment->text + strspn(segment->text, " "));
+    } else {
+        printf("[%s --> %s] %s\n", start, end, segment->text);
+    }
     if (fflush(stdout) != 0 && errno == EPIPE) {
         r->stdout_closed = 1;
         fprintf(stderr, "steno transcribe: standard output was closed; still transcribing and writing the files\n");
@@ -455,6 +464,12 @@ int st_cli_transcribe(int argc, char **argv) {
     p.vad_threshold = (float)s.vad_threshold;
     p.vad_min_silence_ms = s.vad_min_silence_ms;
     p.diarize = s.diarize;
+    steno_diarize_pipeline pipeline = STENO_DIARIZE_AUTO;
+    if (s.pipeline && steno_diarize_pipeline_from_name(s.pipeline, &pipeline) != 0) {
+        fprintf(stderr, "steno transcribe: --pipeline: '%s' is not auto, default or pyannote\n", s.pipeline);
+        return ST_EXIT_USAGE;
+    }
+    p.diarize_pipeline = pipeline;
     p.num_speakers = s.num_speakers, p.min_speakers = s.min_speakers, p.max_speakers = s.max_speakers;
     steno_render_params writer = {.max_line_width = s.max_line_width,
                                   .max_line_count = s.max_line_count,
@@ -520,6 +535,7 @@ int st_cli_transcribe(int argc, char **argv) {
         steno_context_free(context);
         return ST_EXIT_FAILURE;
     }
+    if (p.diarize) st_cli_announce_pipeline("transcribe", p.diarize_pipeline, steno_context_diarizer(context));
     p.on_segment = print_segment;
     p.on_progress = show_progress;
     p.user = &r;

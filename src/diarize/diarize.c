@@ -38,10 +38,19 @@ struct st_diarizer {
     st_pyannote *pyannote; /* or pyannote's */
 };
 
+/* indexed by st_diarize_pipeline */
+static const char *const pipeline_names[] = {"auto", "default", "pyannote"};
+#define N_PIPELINES (sizeof pipeline_names / sizeof *pipeline_names)
+
 const char *st_diarize_pipeline_name(st_diarize_pipeline pipeline) {
-    return pipeline == ST_DIARIZE_PIPELINE_DEFAULT    ? "default"
-           : pipeline == ST_DIARIZE_PIPELINE_PYANNOTE ? "pyannote"
-                                                      : "auto";
+    return (size_t)pipeline < N_PIPELINES ? pipeline_names[pipeline] : pipeline_names[ST_DIARIZE_PIPELINE_AUTO];
+}
+
+int st_diarize_pipeline_from_name(const char *name, st_diarize_pipeline *out) {
+    for (size_t i = 0; name && i < N_PIPELINES; i++) {
+        if (!strcmp(name, pipeline_names[i])) return *out = (st_diarize_pipeline)i, 0;
+    }
+    return -1;
 }
 
 /* pyannote's pipeline and nets from the model folders into choice; why (why_size bytes) says
@@ -88,8 +97,11 @@ steno_status st_diarize_choose(st_diarize_pipeline wanted, const char *vad_model
     why[0] = '\0';
     steno_status status = st_store_resolve(&store, vad_model ? vad_model : ST_DIARIZE_VAD_MODEL, out->vad_model,
                                            sizeof out->vad_model, why, sizeof why, err);
-    if (status != STENO_OK && why[0]) return st_error_set(err, status, "%s", why);
-    return status;
+    if (status == STENO_OK) return STENO_OK;
+    if (!why[0]) snprintf(why, sizeof why, "%s", st_error_message(err));
+    if (!out->why_not_pyannote[0]) return st_error_set(err, status, "%s", why);
+    /* AUTO: neither pipeline can run; say what each lacks */
+    return st_error_set(err, status, "%s; pyannote 3.1 is not there either: %s", why, out->why_not_pyannote);
 }
 
 steno_status st_diarizer_open_choice(const st_diarize_choice *choice, st_diarizer **out, st_error *err) {
@@ -111,16 +123,6 @@ steno_status st_diarizer_open_choice(const st_diarize_choice *choice, st_diarize
     }
     *out = d;
     return STENO_OK;
-}
-
-steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err) {
-    *out = NULL;
-    st_diarize_choice *choice = malloc(sizeof *choice);
-    if (!choice) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory opening the diarizer");
-    steno_status status = st_diarize_choose(ST_DIARIZE_PIPELINE_AUTO, vad_model, choice, err);
-    if (status == STENO_OK) status = st_diarizer_open_choice(choice, out, err);
-    free(choice);
-    return status;
 }
 
 void st_diarizer_free(st_diarizer *diarizer) {

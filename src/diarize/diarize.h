@@ -58,6 +58,9 @@ typedef enum st_diarize_pipeline {
 
 /* "auto", "default", "pyannote". */
 const char *st_diarize_pipeline_name(st_diarize_pipeline pipeline);
+/* The pipeline of one of those names to *out: 0, or -1 (and *out untouched) for another name or
+ * NULL. The one parser of the names, for the command line, the library and the models check. */
+int st_diarize_pipeline_from_name(const char *name, st_diarize_pipeline *out);
 
 /* The pipeline a run uses and the files it reads, resolved (nothing loaded yet). */
 typedef struct st_diarize_choice {
@@ -85,8 +88,6 @@ typedef struct st_diarizer st_diarizer;
 
 /* Opens the pipeline st_diarize_choose chose. */
 steno_status st_diarizer_open_choice(const st_diarize_choice *choice, st_diarizer **out, st_error *err);
-/* st_diarize_choose with AUTO, then st_diarizer_open_choice. */
-steno_status st_diarizer_open(const char *vad_model, st_diarizer **out, st_error *err);
 void st_diarizer_free(st_diarizer *diarizer);
 /* The diarizer's Silero VAD, which a caller may also use (one thread at a time) for the VAD
  * filter of the same recording (vad.h: st_vad_keep_last runs it once for both); NULL for

@@ -129,14 +129,22 @@ int st_request_check(st_request_fields *f, const char **param, char *message, si
         *param = "stream";
         return BAD("stream=true sends text events; response_format must be json, text or diarized_json");
     }
-    /* The one place that says which extensions this server serves: VAD and diarization need
-     * Silero VAD, found in the model folders like any model. */
-    if (f->vad || f->diarize) {
+    /* The one place that says which extensions this server serves, from the model folders: VAD
+     * needs Silero VAD; diarization the pipeline a job would choose (steno_diarize_locate, as
+     * the command line: pyannote 3.1 when its checkpoints are there, else the default, which
+     * needs Silero VAD). */
+    if (f->vad) {
         char path[4096];
         if (steno_model_resolve("silero-vad", path, sizeof path) != STENO_OK) {
-            *param = f->vad ? "vad" : "diarize";
-            return BAD("%s needs Silero VAD on the server: %s", *param, steno_context_error(NULL));
+            *param = "vad";
+            return BAD("vad needs Silero VAD on the server: %s", steno_context_error(NULL));
         }
+    }
+    steno_diarize_pipeline chosen;
+    if (f->diarize && steno_diarize_locate(NULL, &chosen) != STENO_OK) {
+        *param = "diarize";
+        return BAD("diarize needs pyannote 3.1's checkpoints or Silero VAD on the server: %s",
+                   steno_context_error(NULL));
     }
     return 0;
 }

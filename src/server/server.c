@@ -328,8 +328,8 @@ static enum MHD_Result respond_result(struct MHD_Connection *connection, st_job 
 
 typedef enum stream_kind {
     STREAM_TEXT, /* stream=true: OpenAI's transcript.text.delta / transcript.text.done */
-    /* stream=true with diarized_json: the same deltas as the text is decoded, then, once the
-     * speakers are known, one transcript.text.segment per diarized segment before the done */
+    /* stream=true with diarized_json: each segment as decoded, its speaker known (the
+     * diarization runs first), as its text's delta and then its transcript.text.segment */
     STREAM_DIARIZED,
     STREAM_JOB,  /* /v1/jobs/{id}/events: progress, segment, done */
 } stream_kind;
@@ -365,6 +365,9 @@ static void collect_events(event_stream *s) {
             if (!text) text = "";
             if (s->segments_sent == 0) text += strspn(text, " "); /* the whole text starts without its space */
             append_event(&s->pending, NULL, json_pack("{s:s, s:s}", "type", "transcript.text.delta", "delta", text));
+            if (s->kind == STREAM_DIARIZED) {
+                append_event(&s->pending, NULL, st_openai_diarized_segment(segment, s->segments_sent));
+            }
         }
     }
     if (s->kind == STREAM_JOB && job->progress > s->progress_sent) {
@@ -376,11 +379,6 @@ static void collect_events(event_stream *s) {
     if (s->kind == STREAM_JOB) {
         append_event(&s->pending, "done", st_job_json(job));
     } else if (job->state == ST_JOB_SUCCEEDED) {
-        size_t i;
-        json_t *segment;
-        json_array_foreach(s->kind == STREAM_DIARIZED ? json_object_get(job->result, "segments") : NULL, i, segment) {
-            append_event(&s->pending, NULL, st_openai_diarized_segment(segment, i));
-        }
         append_event(
             &s->pending, NULL,
             json_pack("{s:s, s:O}", "type", "transcript.text.done", "text", json_object_get(job->result, "text")));

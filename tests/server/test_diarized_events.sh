@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # test_diarized_events.sh — run by with_server.sh: speakers in live results, with curl.
-#   - stream=true with response_format=diarized_json: OpenAI's diarized streaming events, the
-#     text as transcript.text.delta while it is decoded, then once the speakers are known one
-#     transcript.text.segment per segment ({type, id, start, end, text, speaker}), then
+#   - stream=true with response_format=diarized_json: OpenAI's diarized streaming events, each
+#     segment as it is decoded (the speakers are found first) as its transcript.text.delta then
+#     its transcript.text.segment ({type, id, start, end, text, speaker}), then
 #     transcript.text.done with the whole text;
-#   - a /v1/jobs job with diarize=true: its `segment` events come as decoded, and its final
-#     `done` event and GET /v1/jobs/{id} carry every segment's speaker;
+#   - a /v1/jobs job with diarize=true: its `segment` events come as decoded with their
+#     speakers, the same segments as its final `done` event and GET /v1/jobs/{id} hold;
 #   - stream=true with a format that is not text (srt) stays a 400 naming stream.
 set -euo pipefail
 falcon="$STENO_SHARED_DATA/diarization/falcon/test.wav" # three speakers (test.rttm)
@@ -25,11 +25,12 @@ python3 - "$out/stream" <<'PY'
 import json, sys
 events = [json.loads(line[6:]) for line in open(sys.argv[1]) if line.startswith("data: ")]
 kinds = [e["type"] for e in events]
-assert kinds[0] == "transcript.text.delta" and kinds[-1] == "transcript.text.done", kinds
-first_segment = kinds.index("transcript.text.segment")
-assert set(kinds[:first_segment]) == {"transcript.text.delta"}, kinds
+assert kinds[-1] == "transcript.text.done", kinds
 segments = [e for e in events if e["type"] == "transcript.text.segment"]
-assert kinds[first_segment:-1] == ["transcript.text.segment"] * len(segments), kinds
+# live: each segment's delta, then the segment with its speaker
+assert kinds[:-1] == ["transcript.text.delta", "transcript.text.segment"] * len(segments), kinds
+for delta, s in zip(events[0:-1:2], segments):
+    assert delta["delta"].strip() == s["text"], (delta, s)
 for s in segments:
     assert set(s) == {"type", "id", "start", "end", "text", "speaker"}, s
     assert isinstance(s["id"], str) and 0 <= s["start"] < s["end"] < 19 and s["text"] == s["text"].strip(), s
@@ -39,7 +40,7 @@ done = events[-1]
 assert done["text"] and "".join(e["delta"] for e in events if e["type"] == "transcript.text.delta") == done["text"]
 print(f"{len(segments)} segments, speakers {sorted({s['speaker'] for s in segments})}")
 PY
-verdict "stream=true diarized_json: deltas, then transcript.text.segment events with speakers, then done" $?
+verdict "stream=true diarized_json: each segment's delta then its transcript.text.segment with its speaker, then done" $?
 
 id=$(curl -s "$STENO_URL/v1/jobs" -F file=@"$falcon" -F diarize=true | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 curl -sN "$STENO_URL/v1/jobs/$id/events" >"$out/events"
@@ -56,12 +57,16 @@ names = [e[0] for e in events]
 assert names[-1] == "done" and "segment" in names, names
 done = events[-1][1]
 assert done["status"] == "succeeded", done
+live = [e[1] for e in events if e[0] == "segment"]
 for job in (done, json.load(open(sys.argv[2]))):
     segments = job["result"]["segments"]
     assert segments and all(s["speaker"].startswith("SPEAKER_") for s in segments), segments
     assert len({s["speaker"] for s in segments}) >= 2, segments
+    # the live segment events were these segments, speakers included
+    keys = ("id", "start", "end", "text", "speaker")
+    assert [[s.get(k) for k in keys] for s in live] == [[s[k] for k in keys] for s in segments], (live, segments)
 PY
-verdict "a diarize=true job: segment events, then done and GET /v1/jobs/{id} with every segment's speaker" $?
+verdict "a diarize=true job: segment events with speakers, the result's segments, then done and GET /v1/jobs/{id}" $?
 
 code=$(curl -s -o "$out/body" -w '%{http_code}' "$STENO_URL/v1/audio/transcriptions" -F file=@"$falcon" \
   -F response_format=srt -F stream=true)

