@@ -266,7 +266,7 @@ static void int8_kernels_match_integer_sums(void **unused) {
                 sets[k]->quantize_rows(x, MAX_ROWS, n_in, k_pad, xq, x_inv);
                 assert_memory_equal(xq, xq_portable, (size_t)MAX_ROWS * k_pad);
                 assert_memory_equal(x_inv, x_inv_portable, sizeof x_inv);
-                const int row_counts[] = {1, 2, 3, 4, 5, 8, 9, MAX_ROWS};
+                const int row_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, MAX_ROWS};
                 for (size_t c = 0; c < sizeof row_counts / sizeof row_counts[0]; c++) {
                     for (int with_bias = 0; with_bias < 2; with_bias++) {
                         /* rows from 1, blocks from 1 when there are two or more */

@@ -243,13 +243,15 @@ AVX2_TARGET static void avx2_f32_to_f16(const float *src, uint16_t *dst, size_t 
  * pairs with saturation, so it takes |w| (at most 128) against x - 128 with w's sign (at most
  * 127 in size): a pair of products stays within 2 * 128 * 127 = 32512, exact, and vpmaddwd
  * then sums pairs of pairs into int32. That sum is already sum((xq - 128) * q), the one the
- * other sets reach through the weights' sums. n_r rows (up to 4) of one block of 16 outputs,
- * the outputs in two vectors of 8. */
+ * other sets reach through the weights' sums. n_r rows (up to 3) of one block of 16 outputs,
+ * the outputs in two vectors of 8: 3 rows keep the 6 sums, both weight vectors and their
+ * magnitudes in the 16 registers, where 4 rows spilled sums to the stack on every step (about
+ * 20 % slower, bench/README.md). */
 INLINE_TILE void i8_tile(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int r, int b, float *y,
                          int y_stride, const int n_r) {
     const int k_groups = w->k_pad / 4;
     const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
-    __m256i acc[4][2];
+    __m256i acc[3][2];
     for (int i = 0; i < n_r; i++)
         acc[i][0] = acc[i][1] = _mm256_setzero_si256();
     const int8_t *panel = w->packed + (size_t)b * k_groups * 64;
@@ -287,12 +289,9 @@ AVX2_TARGET static void avx2_gemm_i8(const st_nn_i8_weights *w, const uint8_t *x
                                      int row_end, int block_begin, int block_end, float *y, int y_stride) {
     for (int b = block_begin; b < block_end; b++) {
         int r = row_begin;
-        for (; r + 4 <= row_end; r += 4)
-            i8_tile(w, xq, x_inv, r, b, y, y_stride, 4);
-        switch (row_end - r) {
-        case 3:
+        for (; r + 3 <= row_end; r += 3)
             i8_tile(w, xq, x_inv, r, b, y, y_stride, 3);
-            break;
+        switch (row_end - r) {
         case 2:
             i8_tile(w, xq, x_inv, r, b, y, y_stride, 2);
             break;
