@@ -30,6 +30,7 @@ enum {
     N_FRAMES = 3000, /* one 30 s window of mel frames */
     FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH,
     MAX_PROMPT_TOKENS = 512,
+    MAX_CHUNK_SEQUENCES = 64, /* st_decoder_create's limit */
 };
 
 /* What every context on one loaded model shares, read-only once built: the weights (and the
@@ -54,7 +55,6 @@ struct st_whisper_context {
     st_whisper_state state;
     st_decoder *decoder;
     int max_sequences;
-    int n_cached;  /* positions in the self-attention cache (same for every sequence) */
     float *window; /* [n_mels][N_FRAMES] */
     st_word_aligner *aligner;
 };
@@ -242,41 +242,76 @@ st_transcribe_options st_transcribe_default_options(void) {
 
 /* ---- the network as the window decoder sees it ---- */
 
+/* Where one window's decoding runs: a state, and in it the window's cache slots and encoded
+ * window. The seek loop's is the context's state, slots from 0, its selected window (window
+ * < 0); a batch's chunks each have their slots and window in the batch's state. */
+typedef struct network_binding {
+    const st_whisper_model *model;
+    st_whisper_state *state;
+    int first_slot;
+    int window;   /* < 0: the state's selected window */
+    int n_cached; /* positions in the self-attention cache (same for every sequence) */
+} network_binding;
+
+/* n_seq sequences from the binding's first slot, n_tokens tokens each. */
+static steno_status binding_decode(network_binding *b, int n_seq, const int *tokens, int n_tokens, int n_past,
+                                   float *logits, st_error *err) {
+    if (b->window < 0) {
+        return st_whisper_decode_batch(b->model, b->state, n_seq, tokens, n_tokens, n_past, ST_WHISPER_LOGITS_LAST,
+                                       logits, err);
+    }
+    int slots[MAX_CHUNK_SEQUENCES], windows[MAX_CHUNK_SEQUENCES];
+    for (int i = 0; i < n_seq; i++) {
+        slots[i] = b->first_slot + i;
+        windows[i] = b->window;
+    }
+    return st_whisper_decode_windows(b->model, b->state, n_seq, slots, windows, tokens, n_tokens, n_past,
+                                     ST_WHISPER_LOGITS_LAST, logits, err);
+}
+
 static steno_status ops_prefill(void *context, const int *tokens, int n_tokens, int n_past, const int *positions,
                                 int n_positions, float *logits, st_error *err) {
-    st_whisper_context *c = context;
+    network_binding *b = context;
+    const int n_vocab = b->model->dims.n_vocab;
     int done = 0;
     for (int i = 0; i < n_positions; i++) {
         int upto = positions[i] + 1; /* run tokens [done, upto) and take the last one's logits */
-        float *row = logits + (size_t)i * c->shared->special.n_vocab;
+        float *row = logits + (size_t)i * n_vocab;
         if (upto <= done) { /* same position as before: copy */
-            memcpy(row, row - c->shared->special.n_vocab, (size_t)c->shared->special.n_vocab * sizeof *row);
+            memcpy(row, row - n_vocab, (size_t)n_vocab * sizeof *row);
             continue;
         }
-        steno_status status =
-            st_whisper_decode(&c->shared->model, &c->state, tokens + done, upto - done, n_past + done, row, err);
+        steno_status status = binding_decode(b, 1, tokens + done, upto - done, n_past + done, row, err);
         if (status != STENO_OK) return status;
         done = upto;
     }
     if (done != n_tokens) { /* the decoder always asks for the prompt's last position */
         return st_error_set(err, STENO_ERR_INTERNAL, "prefill: positions must end at the last token");
     }
-    c->n_cached = n_past + n_tokens;
+    b->n_cached = n_past + n_tokens;
     return STENO_OK;
 }
 
 static steno_status ops_reorder(void *context, const int *sources, int n_sequences, st_error *err) {
-    st_whisper_context *c = context;
-    return st_whisper_kv_reorder(&c->state, sources, n_sequences, c->n_cached, err);
+    network_binding *b = context;
+    return st_whisper_kv_reorder_at(b->state, b->first_slot, sources, n_sequences, b->n_cached, err);
 }
 
 static steno_status ops_step(void *context, const int *tokens, int n_sequences, int n_past, float *logits,
                              st_error *err) {
-    st_whisper_context *c = context;
-    steno_status status = st_whisper_decode_batch(&c->shared->model, &c->state, n_sequences, tokens, 1, n_past,
-                                                  ST_WHISPER_LOGITS_LAST, logits, err);
-    if (status == STENO_OK) c->n_cached = n_past + 1;
+    network_binding *b = context;
+    steno_status status = binding_decode(b, n_sequences, tokens, 1, n_past, logits, err);
+    if (status == STENO_OK) b->n_cached = n_past + 1;
     return status;
+}
+
+static st_decoder_ops binding_ops(network_binding *b, int max_sequences) {
+    return (st_decoder_ops){.context = b,
+                            .prefill = ops_prefill,
+                            .reorder = ops_reorder,
+                            .step = ops_step,
+                            .max_sequences = max_sequences,
+                            .n_text_ctx = b->model->dims.n_text_ctx};
 }
 
 /* ---- helpers ---- */
@@ -382,10 +417,8 @@ typedef struct window_result {
     char *text; /* decoded, for the compression ratio */
 } window_result;
 
-/* decode_with_fallback: tries each temperature until the result is neither too repetitive
- * nor too improbable (or is judged silence). */
-static steno_status decode_with_fallback(st_whisper_context *c, const st_transcribe_options *o, const int32_t *initial,
-                                         int n_initial, int sot_index, window_result *out, st_error *err) {
+/* The decode options every temperature shares. */
+static st_decode_options base_decode_options(const st_whisper_context *c, const st_transcribe_options *o) {
     st_decode_options d = st_decode_default_options();
     d.patience = o->patience;
     d.length_penalty = o->length_penalty;
@@ -396,36 +429,55 @@ static steno_status decode_with_fallback(st_whisper_context *c, const st_transcr
         d.n_suppress_tokens = (int)c->shared->n_suppress;
     }
     d.sample_len = c->shared->file.dims.n_text_ctx / 2;
-    d.seed = o->seed;
-    st_decoder_ops ops = {.context = c,
-                          .prefill = ops_prefill,
-                          .reorder = ops_reorder,
-                          .step = ops_step,
-                          .max_sequences = c->max_sequences,
-                          .n_text_ctx = c->shared->file.dims.n_text_ctx};
-    for (int i = 0; i < o->n_temperatures; i++) {
-        d.temperature = o->temperatures[i];
-        d.beam_size = d.temperature == 0.0f ? o->beam_size : 1;
-        d.best_of = d.temperature > 0.0f ? o->best_of : 1;
-        d.seed = o->seed + (uint64_t)i;
-        steno_status status = st_decoder_run(c->decoder, &ops, &d, initial, n_initial, sot_index, &out->decode, err);
-        if (status != STENO_OK) return status;
-        free(out->text);
-        out->text = decode_text(c, out->decode.tokens, out->decode.n_tokens);
-        if (!out->text) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-        size_t begin, end;
-        strip_bounds(out->text, &begin, &end);
-        out->compression_ratio = st_compression_ratio(out->text + begin, end - begin);
+    return d;
+}
 
+/* The options of the index-th temperature of the fallback schedule. */
+static st_decode_options temperature_options(const st_decode_options *base, const st_transcribe_options *o,
+                                             int index) {
+    st_decode_options d = *base;
+    d.temperature = o->temperatures[index];
+    d.beam_size = d.temperature == 0.0f ? o->beam_size : 1;
+    d.best_of = d.temperature > 0.0f ? o->best_of : 1;
+    d.seed = o->seed + (uint64_t)index;
+    return d;
+}
+
+/* Decodes out->decode's text and measures it; *needs_fallback says whether the result is too
+ * repetitive or too improbable (and not judged silence) for this temperature to stand. */
+static steno_status judge_window(const st_whisper_context *c, const st_transcribe_options *o, window_result *out,
+                                 int *needs_fallback, st_error *err) {
+    free(out->text);
+    out->text = decode_text(c, out->decode.tokens, out->decode.n_tokens);
+    if (!out->text) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    size_t begin, end;
+    strip_bounds(out->text, &begin, &end);
+    out->compression_ratio = st_compression_ratio(out->text + begin, end - begin);
+
+    *needs_fallback = 0;
+    if (o->compression_ratio_threshold > 0 && out->compression_ratio > o->compression_ratio_threshold) {
+        *needs_fallback = 1; /* too repetitive */
+    }
+    if (o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) *needs_fallback = 1;
+    if (o->no_speech_threshold > 0 && out->decode.no_speech_prob > o->no_speech_threshold &&
+        o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) {
+        *needs_fallback = 0; /* silence: no temperature will do better */
+    }
+    return STENO_OK;
+}
+
+/* decode_with_fallback: tries each temperature from the first-th on until the result is
+ * neither too repetitive nor too improbable (or is judged silence). */
+static steno_status decode_with_fallback(st_whisper_context *c, st_decoder *decoder, const st_decoder_ops *ops,
+                                         const st_transcribe_options *o, int first, const int32_t *initial,
+                                         int n_initial, int sot_index, window_result *out, st_error *err) {
+    const st_decode_options base = base_decode_options(c, o);
+    for (int i = first; i < o->n_temperatures; i++) {
+        const st_decode_options d = temperature_options(&base, o, i);
+        steno_status status = st_decoder_run(decoder, ops, &d, initial, n_initial, sot_index, &out->decode, err);
+        if (status != STENO_OK) return status;
         int needs_fallback = 0;
-        if (o->compression_ratio_threshold > 0 && out->compression_ratio > o->compression_ratio_threshold) {
-            needs_fallback = 1; /* too repetitive */
-        }
-        if (o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) needs_fallback = 1;
-        if (o->no_speech_threshold > 0 && out->decode.no_speech_prob > o->no_speech_threshold &&
-            o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) {
-            needs_fallback = 0; /* silence: no temperature will do better */
-        }
+        if ((status = judge_window(c, o, out, &needs_fallback, err)) != STENO_OK) return status;
         if (!needs_fallback) break;
     }
     return STENO_OK;
@@ -720,6 +772,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
     const int detect_each_window = multilingual && !o->language && o->language_per_window;
     out->language_per_segment = detect_each_window;
 
+    network_binding binding = {.model = &c->shared->model, .state = &c->state, .window = -1};
+    const st_decoder_ops ops = binding_ops(&binding, c->max_sequences);
     int seek = 0, stop = 0;
     double last_speech_timestamp = 0.0;
     while (seek < content_frames && !stop) {
@@ -762,7 +816,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         }
         if (o->without_timestamps) initial[n_initial++] = c->shared->special.no_timestamps;
 
-        if ((status = decode_with_fallback(c, o, initial, n_initial, sot_index, &w, err)) != STENO_OK) goto done;
+        status = decode_with_fallback(c, c->decoder, &ops, o, 0, initial, n_initial, sot_index, &w, err);
+        if (status != STENO_OK) goto done;
         const int32_t *tokens = w.decode.tokens;
         const int n_tokens = w.decode.n_tokens;
 
