@@ -709,16 +709,155 @@ static int window_is_blank(const float *window, int n_mels, int n_frames) {
     return 1;
 }
 
+/* The initial prompt's tokens, encoded with a leading space and stripped as openai-whisper
+ * does, into *all (grown as needed; *n_all receives their count, 0 without a prompt). */
+static steno_status encode_initial_prompt(const st_whisper_context *c, const st_transcribe_options *o, int32_t **all,
+                                          int *capacity, int *n_all, st_error *err) {
+    *n_all = 0;
+    if (!o->initial_prompt || !*o->initial_prompt) return STENO_OK;
+    const st_tokenizer *t = c->shared->tokenizer;
+    size_t begin, end, n_ids;
+    strip_bounds(o->initial_prompt, &begin, &end);
+    size_t length = end - begin + 1;
+    char *spaced = malloc(length + 1);
+    if (!spaced) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    spaced[0] = ' ';
+    memcpy(spaced + 1, o->initial_prompt + begin, end - begin);
+    spaced[length] = '\0';
+    steno_status status = st_tokenizer_encode(t, spaced, length, NULL, 0, &n_ids, err);
+    if (status == STENO_OK && n_ids > (size_t)*capacity) {
+        int32_t *grown = realloc(*all, n_ids * sizeof **all);
+        if (grown)
+            *all = grown, *capacity = (int)n_ids;
+        else
+            status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    }
+    if (status == STENO_OK) status = st_tokenizer_encode(t, spaced, length, *all, (size_t)*capacity, &n_ids, err);
+    free(spaced);
+    if (status == STENO_OK) *n_all = (int)n_ids;
+    return status;
+}
+
+/* The language to transcribe: the options', "en" for an English-only model, else detected on
+ * the first window; checked, and recorded in the transcript. */
+static steno_status choose_language(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
+                                    st_transcript *out, const char **language, st_error *err) {
+    const st_tokenizer *t = c->shared->tokenizer;
+    const int multilingual = st_tokenizer_is_multilingual(t);
+    *language = o->language;
+    steno_status status = STENO_OK;
+    if (!multilingual) {
+        *language = "en";
+    } else if (!*language) {
+        if ((status = detect_on_mel(c, mel, NULL, language, err)) != STENO_OK) return status;
+    }
+    if (multilingual && st_tokenizer_language_token(t, *language) < 0) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown language '%s'", *language);
+    }
+    if ((status = st_transcript_set_language(out, *language, err)) != STENO_OK) return status;
+    out->has_words = o->word_timestamps != 0;
+    return STENO_OK;
+}
+
+/* A window's prompt into initial (MAX_PROMPT_TOKENS): <|startofprev|> and the last of the
+ * history (at most half the text context), then the SOT sequence. Returns its length;
+ * *sot_index receives where <|startoftranscript|> is. */
+static int build_prompt(const st_whisper_context *c, const st_transcribe_options *o, const char *language,
+                        const int32_t *history, int n_history, int32_t *initial, int *sot_index) {
+    const st_tokenizer *t = c->shared->tokenizer;
+    int n_initial = 0;
+    const int max_history = c->shared->file.dims.n_text_ctx / 2 - 1;
+    if (n_history > 0) {
+        if (n_history > max_history) n_history = max_history;
+        initial[n_initial++] = c->shared->special.sot_prev;
+        memcpy(initial + n_initial, history - n_history, (size_t)n_history * sizeof *initial);
+        n_initial += n_history;
+    }
+    *sot_index = n_initial;
+    initial[n_initial++] = c->shared->special.sot;
+    if (st_tokenizer_is_multilingual(t)) {
+        initial[n_initial++] = st_tokenizer_language_token(t, language);
+        initial[n_initial++] = o->translate ? st_tokenizer_translate(t) : st_tokenizer_transcribe(t);
+    }
+    if (o->without_timestamps) initial[n_initial++] = c->shared->special.no_timestamps;
+    return n_initial;
+}
+
+/* The seconds one timestamp step stands for (0.02 s: 2 mel frames per audio position). */
+static double time_precision(const st_whisper_context *c) {
+    return (double)(N_FRAMES / c->shared->file.dims.n_audio_ctx) * HOP_LENGTH / SAMPLE_RATE;
+}
+
+/* Whether a window's result is silence by the no-speech rule: it is then skipped whole. */
+static int is_silence(const st_transcribe_options *o, const window_result *w) {
+    if (o->no_speech_threshold <= 0) return 0;
+    int skip = w->decode.no_speech_prob > o->no_speech_threshold;
+    if (o->has_logprob_threshold && w->decode.avg_logprob > o->logprob_threshold) skip = 0;
+    return skip;
+}
+
+/* openai's slicing of a window's tokens where two timestamps meet (and, with
+ * single_timestamp_ending, at the end): a segment per slice. *last_slice receives where the
+ * last one ended. */
+static steno_status cut_at_timestamp_pairs(st_whisper_context *c, window_segments *ws, int seek, double time_offset,
+                                           const int32_t *tokens, int n_tokens, int single_timestamp_ending,
+                                           const window_result *w, int *last_slice, st_error *err) {
+    const int begin_ts = c->shared->special.timestamp_begin;
+    const double precision = time_precision(c);
+    *last_slice = 0;
+    for (int i = 1; i <= n_tokens; i++) {
+        int is_cut = i < n_tokens ? (tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts) : single_timestamp_ending;
+        if (!is_cut) continue;
+        const int32_t *slice = tokens + *last_slice;
+        int n_slice = i - *last_slice;
+        double start = time_offset + (slice[0] - begin_ts) * precision;
+        double end = time_offset + (slice[n_slice - 1] - begin_ts) * precision;
+        steno_status status = new_segment(c, ws, seek, start, end, slice, n_slice, w, err);
+        if (status != STENO_OK) return status;
+        *last_slice = i;
+    }
+    return STENO_OK;
+}
+
+/* A window without two timestamps in a row: one segment, up to its last timestamp (else the
+ * whole window). */
+static steno_status whole_window_segment(st_whisper_context *c, window_segments *ws, int seek, double time_offset,
+                                         double segment_duration, const int32_t *tokens, int n_tokens,
+                                         const window_result *w, st_error *err) {
+    const int begin_ts = c->shared->special.timestamp_begin;
+    double duration = segment_duration;
+    for (int i = n_tokens - 1; i >= 0; i--) {
+        if (tokens[i] < begin_ts) continue;
+        if (tokens[i] != begin_ts) duration = (tokens[i] - begin_ts) * time_precision(c);
+        break;
+    }
+    return new_segment(c, ws, seek, time_offset, time_offset + duration, tokens, n_tokens, w, err);
+}
+
+/* Word timestamps for a window's segments, from the window the state has selected. */
+static steno_status align_words(st_whisper_context *c, st_whisper_state *state, const st_transcribe_options *o,
+                                const int32_t *sot_sequence, const char *language, double time_offset, int num_frames,
+                                window_segments *ws, double *last_speech_timestamp, st_error *err) {
+    const st_word_window window = {
+        .sot_sequence = sot_sequence,
+        .n_sot = st_tokenizer_is_multilingual(c->shared->tokenizer) ? 3 : 1,
+        .language = language,
+        .time_offset = time_offset,
+        .num_frames = num_frames,
+        .prepend_punctuations = o->prepend_punctuations ? o->prepend_punctuations : ST_PREPEND_PUNCTUATIONS,
+        .append_punctuations = o->append_punctuations ? o->append_punctuations : ST_APPEND_PUNCTUATIONS};
+    return st_word_aligner_add(c->aligner, &c->shared->model, state, c->shared->tokenizer, &window, ws->items, ws->n,
+                               last_speech_timestamp, err);
+}
+
 static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
                                       st_transcript *out, st_error *err) {
     steno_status status = STENO_OK;
     const int content_frames = st_mel_source_content_frames(mel);
     const double content_duration = (double)content_frames * HOP_LENGTH / SAMPLE_RATE;
     out->duration = (double)st_mel_source_n_samples(mel) / SAMPLE_RATE;
-    const int input_stride = N_FRAMES / c->shared->file.dims.n_audio_ctx;          /* 2 mel frames per audio position */
-    const double time_precision = (double)input_stride * HOP_LENGTH / SAMPLE_RATE; /* 0.02 s */
-    const st_tokenizer *t = c->shared->tokenizer;
-    const int multilingual = st_tokenizer_is_multilingual(t);
+    const int input_stride = N_FRAMES / c->shared->file.dims.n_audio_ctx; /* 2 mel frames per audio position */
+    const int multilingual = st_tokenizer_is_multilingual(c->shared->tokenizer);
 
     /* every token accepted so far, the initial prompt first: the history later windows see */
     int capacity = 1024, n_all = 0, prompt_reset_since = 0;
@@ -730,45 +869,9 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
         goto done;
     }
-    if (o->initial_prompt && *o->initial_prompt) {
-        /* encoded with a leading space, stripped, as openai-whisper does */
-        size_t begin, end, n_ids;
-        strip_bounds(o->initial_prompt, &begin, &end);
-        size_t length = end - begin + 1;
-        char *spaced = malloc(length + 1);
-        if (!spaced) {
-            status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-            goto done;
-        }
-        spaced[0] = ' ';
-        memcpy(spaced + 1, o->initial_prompt + begin, end - begin);
-        spaced[length] = '\0';
-        status = st_tokenizer_encode(t, spaced, length, NULL, 0, &n_ids, err);
-        if (status == STENO_OK && n_ids > (size_t)capacity) {
-            int32_t *grown = realloc(all, n_ids * sizeof *all);
-            if (grown)
-                all = grown, capacity = (int)n_ids;
-            else
-                status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-        }
-        if (status == STENO_OK) status = st_tokenizer_encode(t, spaced, length, all, (size_t)capacity, &n_ids, err);
-        free(spaced);
-        if (status != STENO_OK) goto done;
-        n_all = (int)n_ids;
-    }
-
-    const char *language = o->language;
-    if (!multilingual) {
-        language = "en";
-    } else if (!language) {
-        if ((status = detect_on_mel(c, mel, NULL, &language, err)) != STENO_OK) goto done;
-    }
-    if (multilingual && st_tokenizer_language_token(t, language) < 0) {
-        status = st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown language '%s'", language);
-        goto done;
-    }
-    if ((status = st_transcript_set_language(out, language, err)) != STENO_OK) goto done;
-    out->has_words = o->word_timestamps != 0;
+    if ((status = encode_initial_prompt(c, o, &all, &capacity, &n_all, err)) != STENO_OK) goto done;
+    const char *language;
+    if ((status = choose_language(c, mel, o, out, &language, err)) != STENO_OK) goto done;
     const int detect_each_window = multilingual && !o->language && o->language_per_window;
     out->language_per_segment = detect_each_window;
 
@@ -799,36 +902,18 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         }
 
         /* <|startofprev|> + the latest history, then the SOT sequence */
-        int n_initial = 0;
-        const int max_history = c->shared->file.dims.n_text_ctx / 2 - 1;
-        int history = n_all - prompt_reset_since;
-        if (history > 0) {
-            if (history > max_history) history = max_history;
-            initial[n_initial++] = c->shared->special.sot_prev;
-            memcpy(initial + n_initial, all + n_all - history, (size_t)history * sizeof *initial);
-            n_initial += history;
-        }
-        const int sot_index = n_initial;
-        initial[n_initial++] = c->shared->special.sot;
-        if (multilingual) {
-            initial[n_initial++] = st_tokenizer_language_token(t, language);
-            initial[n_initial++] = o->translate ? st_tokenizer_translate(t) : st_tokenizer_transcribe(t);
-        }
-        if (o->without_timestamps) initial[n_initial++] = c->shared->special.no_timestamps;
-
+        int sot_index;
+        const int n_initial =
+            build_prompt(c, o, language, all + n_all, n_all - prompt_reset_since, initial, &sot_index);
         status = decode_with_fallback(c, c->decoder, &ops, o, 0, initial, n_initial, sot_index, &w, err);
         if (status != STENO_OK) goto done;
         const int32_t *tokens = w.decode.tokens;
         const int n_tokens = w.decode.n_tokens;
 
-        if (o->no_speech_threshold > 0) {
-            int skip = w.decode.no_speech_prob > o->no_speech_threshold;
-            if (o->has_logprob_threshold && w.decode.avg_logprob > o->logprob_threshold) skip = 0;
-            if (skip) { /* silence: move on a whole window */
-                seek += segment_size;
-                if (o->on_progress) o->on_progress(o->user, (double)seek * HOP_LENGTH / SAMPLE_RATE, content_duration);
-                continue;
-            }
+        if (is_silence(o, &w)) { /* silence: move on a whole window */
+            seek += segment_size;
+            if (o->on_progress) o->on_progress(o->user, (double)seek * HOP_LENGTH / SAMPLE_RATE, content_duration);
+            continue;
         }
 
         const int begin_ts = c->shared->special.timestamp_begin;
@@ -843,18 +928,9 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         }
         if (n_consecutive > 0) {
             /* segments end where two timestamps meet */
-            for (int i = 1; i <= n_tokens; i++) {
-                int is_cut =
-                    i < n_tokens ? (tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts) : single_timestamp_ending;
-                if (!is_cut) continue;
-                const int32_t *slice = tokens + last_slice;
-                int n_slice = i - last_slice;
-                double start = time_offset + (slice[0] - begin_ts) * time_precision;
-                double end = time_offset + (slice[n_slice - 1] - begin_ts) * time_precision;
-                status = new_segment(c, &ws, seek, start, end, slice, n_slice, &w, err);
-                if (status != STENO_OK) goto done;
-                last_slice = i;
-            }
+            status = cut_at_timestamp_pairs(c, &ws, seek, time_offset, tokens, n_tokens, single_timestamp_ending, &w,
+                                            &last_slice, err);
+            if (status != STENO_OK) goto done;
             if (single_timestamp_ending) {
                 /* the window is done (for openai-whisper) */
                 seek += window_advance(c, o, seek, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size);
@@ -863,13 +939,7 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
                 seek += (tokens[last_slice - 1] - begin_ts) * input_stride;
             }
         } else {
-            double duration = segment_duration;
-            for (int i = n_tokens - 1; i >= 0; i--) {
-                if (tokens[i] < begin_ts) continue;
-                if (tokens[i] != begin_ts) duration = (tokens[i] - begin_ts) * time_precision;
-                break;
-            }
-            status = new_segment(c, &ws, seek, time_offset, time_offset + duration, tokens, n_tokens, &w, err);
+            status = whole_window_segment(c, &ws, seek, time_offset, segment_duration, tokens, n_tokens, &w, err);
             if (status != STENO_OK) goto done;
             const int ends_in_timestamp = n_tokens > 0 && tokens[n_tokens - 1] >= begin_ts;
             seek += ends_in_timestamp
@@ -879,16 +949,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
 
         int n_keep = ws.n;
         if (o->word_timestamps) {
-            const st_word_window window = {
-                .sot_sequence = initial + sot_index,
-                .n_sot = multilingual ? 3 : 1,
-                .language = language,
-                .time_offset = time_offset,
-                .num_frames = segment_size,
-                .prepend_punctuations = o->prepend_punctuations ? o->prepend_punctuations : ST_PREPEND_PUNCTUATIONS,
-                .append_punctuations = o->append_punctuations ? o->append_punctuations : ST_APPEND_PUNCTUATIONS};
-            status = st_word_aligner_add(c->aligner, &c->shared->model, &c->state, t, &window, ws.items, ws.n,
-                                         &last_speech_timestamp, err);
+            status = align_words(c, &c->state, o, initial + sot_index, language, time_offset, segment_size, &ws,
+                                 &last_speech_timestamp, err);
             if (status != STENO_OK) goto done;
             /* resume right after the last word unless the window ended cleanly */
             double last_word_end;
@@ -952,6 +1014,282 @@ done:
     return status;
 }
 
+/* ---- batched long-form: independent chunks decoded in lockstep ---- */
+
+/* A chunk of the recording: mel frames [start, start + n_frames), at most one window. */
+typedef struct chunk_span {
+    int start, n_frames;
+} chunk_span;
+
+/* The chunks of content_frames: cut at options->chunk_ends (samples) when set, else every
+ * window; none longer than a window. *out is malloc'd. */
+static steno_status plan_chunks(const st_transcribe_options *o, int content_frames, chunk_span **out, int *n_out,
+                                st_error *err) {
+    const size_t n_ends = o->chunk_ends ? o->n_chunk_ends : 0;
+    /* each end, plus the recording's, may split into windows */
+    const size_t capacity = n_ends + 1 + (size_t)content_frames / N_FRAMES + 1;
+    chunk_span *chunks = malloc(capacity * sizeof *chunks);
+    if (!chunks) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    int n = 0, start = 0;
+    for (size_t e = 0; e <= n_ends && start < content_frames; e++) {
+        int end = content_frames;
+        if (e < n_ends && o->chunk_ends[e] / HOP_LENGTH < (size_t)content_frames) {
+            end = (int)(o->chunk_ends[e] / HOP_LENGTH);
+        }
+        for (; start < end; n++) {
+            chunks[n].start = start;
+            chunks[n].n_frames = end - start < N_FRAMES ? end - start : N_FRAMES;
+            start += chunks[n].n_frames;
+        }
+    }
+    *out = chunks;
+    *n_out = n;
+    return STENO_OK;
+}
+
+/* What a batch needs besides the context: a state with a window and cache slots per chunk, a
+ * decoder per chunk, and the lockstep step's gathered rows. */
+typedef struct batch_run {
+    st_whisper_state state;
+    int size, per_chunk; /* chunks, and sequences each chunk may need */
+    st_decoder **decoders;
+    network_binding *bindings;
+    st_decoder_ops *ops;
+    st_decoder_step *steps;
+    window_result *results;
+    int *live;    /* chunks still decoding, and chunks decoded: 1; blank ones 0 */
+    int *tokens, *slots, *windows; /* [size * per_chunk] */
+    float *logits;                 /* [size * per_chunk][n_vocab] */
+} batch_run;
+
+static void batch_run_free(batch_run *r) {
+    st_whisper_state_free(&r->state);
+    for (int k = 0; r->decoders && k < r->size; k++)
+        st_decoder_free(r->decoders[k]);
+    for (int k = 0; r->results && k < r->size; k++)
+        free(r->results[k].text);
+    free(r->decoders);
+    free(r->bindings);
+    free(r->ops);
+    free(r->steps);
+    free(r->results);
+    free(r->live);
+    free(r->tokens);
+    free(r->slots);
+    free(r->windows);
+    st_nn_free(r->logits);
+}
+
+static steno_status batch_run_init(batch_run *r, st_whisper_context *c, const st_transcribe_options *o, int size,
+                                   st_error *err) {
+    memset(r, 0, sizeof *r);
+    const shared_model *m = c->shared;
+    r->size = size;
+    r->per_chunk = o->beam_size;
+    if (o->n_temperatures > 1 && o->best_of > r->per_chunk) r->per_chunk = o->best_of;
+    const size_t rows = (size_t)size * (size_t)r->per_chunk;
+    steno_status status = st_whisper_state_init_windows(&r->state, &m->model, (int)rows, size, err);
+    if (status != STENO_OK) return status;
+    r->decoders = calloc((size_t)size, sizeof *r->decoders);
+    r->bindings = calloc((size_t)size, sizeof *r->bindings);
+    r->ops = calloc((size_t)size, sizeof *r->ops);
+    r->steps = calloc((size_t)size, sizeof *r->steps);
+    r->results = calloc((size_t)size, sizeof *r->results);
+    r->live = calloc((size_t)size, sizeof *r->live);
+    r->tokens = malloc(rows * sizeof *r->tokens);
+    r->slots = malloc(rows * sizeof *r->slots);
+    r->windows = malloc(rows * sizeof *r->windows);
+    r->logits = st_nn_alloc(rows * (size_t)m->file.dims.n_vocab);
+    if (!r->decoders || !r->bindings || !r->ops || !r->steps || !r->results || !r->live || !r->tokens || !r->slots ||
+        !r->windows || !r->logits) {
+        batch_run_free(r);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for a batch of %d chunks", size);
+    }
+    for (int k = 0; k < size && status == STENO_OK; k++) {
+        status = st_decoder_create(&m->special, m->file.dims.n_text_ctx, r->per_chunk, &r->decoders[k], err);
+        r->bindings[k] = (network_binding){
+            .model = &m->model, .state = &r->state, .first_slot = k * r->per_chunk, .window = k};
+        r->ops[k] = binding_ops(&r->bindings[k], r->per_chunk);
+    }
+    if (status != STENO_OK) batch_run_free(r);
+    return status;
+}
+
+/* Decodes the live chunks of the batch at the first temperature in lockstep: each step, every
+ * live chunk's decoder chooses its tokens, and one pass of the network computes the next
+ * logits of all of them. */
+static steno_status decode_in_lockstep(st_whisper_context *c, batch_run *r, const st_transcribe_options *o,
+                                       const int32_t *initial, int n_initial, int sot_index, st_error *err) {
+    const st_decode_options base = base_decode_options(c, o);
+    const st_decode_options first = temperature_options(&base, o, 0);
+    const int n_vocab = c->shared->file.dims.n_vocab;
+    steno_status status = STENO_OK;
+    for (int k = 0; k < r->size && status == STENO_OK; k++) {
+        if (r->live[k]) status = st_decoder_start(r->decoders[k], &r->ops[k], &first, initial, n_initial, sot_index, err);
+    }
+    int decoding[ST_MAX_BATCH_SIZE];
+    for (int k = 0; k < r->size; k++)
+        decoding[k] = r->live[k];
+    while (status == STENO_OK) {
+        int rows = 0, n_past = -1;
+        for (int k = 0; k < r->size && status == STENO_OK; k++) {
+            if (!decoding[k]) continue;
+            st_decoder_step *step = &r->steps[k];
+            if ((status = st_decoder_next(r->decoders[k], step, err)) != STENO_OK) break;
+            if (step->n_sequences == 0) {
+                decoding[k] = 0;
+                continue;
+            }
+            if (n_past >= 0 && step->n_past != n_past) { /* every chunk started from the same prompt */
+                status = st_error_set(err, STENO_ERR_INTERNAL, "batch: chunks out of step");
+                break;
+            }
+            n_past = step->n_past;
+            for (int j = 0; j < step->n_sequences; j++, rows++) {
+                r->tokens[rows] = step->tokens[j];
+                r->slots[rows] = r->bindings[k].first_slot + j;
+                r->windows[rows] = k;
+            }
+        }
+        if (status != STENO_OK || rows == 0) break;
+        status = st_whisper_decode_windows(&c->shared->model, &r->state, rows, r->slots, r->windows, r->tokens, 1,
+                                           n_past, ST_WHISPER_LOGITS_LAST, r->logits, err);
+        rows = 0;
+        for (int k = 0; k < r->size && status == STENO_OK; k++) {
+            if (!decoding[k]) continue;
+            const st_decoder_step *step = &r->steps[k];
+            memcpy(step->logits, r->logits + (size_t)rows * n_vocab,
+                   (size_t)step->n_sequences * n_vocab * sizeof *step->logits);
+            rows += step->n_sequences;
+            r->bindings[k].n_cached = n_past + 1;
+        }
+    }
+    for (int k = 0; k < r->size && status == STENO_OK; k++) {
+        if (!r->live[k]) continue;
+        st_decoder_finish(r->decoders[k], &r->results[k].decode);
+        int needs_fallback = 0;
+        status = judge_window(c, o, &r->results[k], &needs_fallback, err);
+        if (status == STENO_OK && needs_fallback && o->n_temperatures > 1) {
+            status = decode_with_fallback(c, r->decoders[k], &r->ops[k], o, 1, initial, n_initial, sot_index,
+                                          &r->results[k], err);
+        }
+    }
+    return status;
+}
+
+/* A decoded chunk's segments: cut at timestamp pairs, then any text after the last pair up to
+ * the chunk's end (no later window will decode it again). */
+static steno_status chunk_segments(st_whisper_context *c, window_segments *ws, const chunk_span *chunk,
+                                   const window_result *w, st_error *err) {
+    const int32_t *tokens = w->decode.tokens;
+    const int n_tokens = w->decode.n_tokens, begin_ts = c->shared->special.timestamp_begin;
+    const double time_offset = (double)chunk->start / FRAMES_PER_SECOND;
+    const double duration = (double)chunk->n_frames / FRAMES_PER_SECOND;
+    int has_pair = 0;
+    for (int i = 1; i < n_tokens && !has_pair; i++)
+        has_pair = tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts;
+    if (!has_pair) return whole_window_segment(c, ws, chunk->start, time_offset, duration, tokens, n_tokens, w, err);
+    const int single_timestamp_ending =
+        n_tokens >= 2 && tokens[n_tokens - 2] < begin_ts && tokens[n_tokens - 1] >= begin_ts;
+    int last_slice;
+    steno_status status = cut_at_timestamp_pairs(c, ws, chunk->start, time_offset, tokens, n_tokens,
+                                                 single_timestamp_ending, w, &last_slice, err);
+    int has_text = 0; /* after the last pair: an opening timestamp, then text up to the end */
+    for (int i = last_slice; i < n_tokens && !has_text; i++)
+        has_text = tokens[i] < c->shared->special.eot;
+    if (status != STENO_OK || !has_text) return status;
+    const double start = time_offset + (tokens[last_slice] - begin_ts) * time_precision(c);
+    return new_segment(c, ws, chunk->start, start, time_offset + duration, tokens + last_slice, n_tokens - last_slice,
+                       w, err);
+}
+
+static steno_status transcribe_batched(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
+                                       st_transcript *out, st_error *err) {
+    const int content_frames = st_mel_source_content_frames(mel);
+    const double content_duration = (double)content_frames / FRAMES_PER_SECOND;
+    out->duration = (double)st_mel_source_n_samples(mel) / SAMPLE_RATE;
+    const int n_mels = c->shared->file.dims.n_mels;
+    int capacity = MAX_PROMPT_TOKENS, n_prompt = 0, n_chunks = 0, stop = 0;
+    int32_t *prompt = malloc((size_t)capacity * sizeof *prompt);
+    int32_t *initial = malloc(MAX_PROMPT_TOKENS * sizeof *initial);
+    chunk_span *chunks = NULL;
+    window_segments ws = {0};
+    batch_run r = {0};
+    steno_status status = STENO_OK;
+    if (!prompt || !initial) {
+        status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+        goto done;
+    }
+    if ((status = encode_initial_prompt(c, o, &prompt, &capacity, &n_prompt, err)) != STENO_OK) goto done;
+    const char *language;
+    if ((status = choose_language(c, mel, o, out, &language, err)) != STENO_OK) goto done;
+    int sot_index;
+    const int n_initial = build_prompt(c, o, language, prompt + n_prompt, n_prompt, initial, &sot_index);
+    if ((status = plan_chunks(o, content_frames, &chunks, &n_chunks, err)) != STENO_OK) goto done;
+    const int size = n_chunks < o->batch_size ? (n_chunks > 0 ? n_chunks : 1) : o->batch_size;
+    if ((status = batch_run_init(&r, c, o, size, err)) != STENO_OK) goto done;
+
+    double last_speech_timestamp = 0.0;
+    for (int first = 0; first < n_chunks && !stop; first += size) {
+        if (o->should_stop && o->should_stop(o->user)) {
+            stop = 1;
+            break;
+        }
+        const int n = n_chunks - first < size ? n_chunks - first : size;
+        for (int k = 0; k < size; k++) {
+            r.live[k] = 0;
+            if (k >= n) continue;
+            const chunk_span *chunk = &chunks[first + k];
+            status = st_mel_source_window(mel, chunk->start, chunk->n_frames, c->window, N_FRAMES, err);
+            if (status != STENO_OK) goto done;
+            if (window_is_blank(c->window, n_mels, chunk->n_frames)) continue;
+            r.live[k] = 1;
+            st_whisper_select_window(&r.state, k);
+            if ((status = st_whisper_encode(&c->shared->model, &r.state, c->window, err)) != STENO_OK) goto done;
+        }
+        if ((status = decode_in_lockstep(c, &r, o, initial, n_initial, sot_index, err)) != STENO_OK) goto done;
+        for (int k = 0; k < n && !stop; k++) {
+            const chunk_span *chunk = &chunks[first + k];
+            window_segments_clear(&ws);
+            if (r.live[k] && !is_silence(o, &r.results[k])) {
+                if ((status = chunk_segments(c, &ws, chunk, &r.results[k], err)) != STENO_OK) goto done;
+            }
+            if (o->word_timestamps && ws.n > 0) {
+                st_whisper_select_window(&r.state, k);
+                status = align_words(c, &r.state, o, initial + sot_index, language,
+                                     (double)chunk->start / FRAMES_PER_SECOND, chunk->n_frames, &ws,
+                                     &last_speech_timestamp, err);
+                if (status != STENO_OK) goto done;
+                double last_word_end;
+                if (get_end(&ws, ws.n, &last_word_end)) last_speech_timestamp = last_word_end;
+            }
+            for (int s = 0; s < ws.n; s++)
+                snprintf(ws.items[s].language, sizeof ws.items[s].language, "%s", language);
+            if ((status = commit_segments(out, o, &ws, ws.n, &stop, err)) != STENO_OK) goto done;
+            if (o->on_progress) {
+                o->on_progress(o->user, (double)(chunk->start + chunk->n_frames) / FRAMES_PER_SECOND,
+                               content_duration);
+            }
+        }
+    }
+    if (stop) status = st_error_set(err, STENO_ERR_CANCELLED, "transcription stopped by the caller");
+
+done:
+    window_segments_clear(&ws);
+    free(ws.items);
+    batch_run_free(&r);
+    free(chunks);
+    free(prompt);
+    free(initial);
+    return status;
+}
+
+/* The seek loop or, with a batch size, the batched chunks. */
+static steno_status transcribe_mel(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
+                                   st_transcript *out, st_error *err) {
+    return o->batch_size > 1 ? transcribe_batched(c, mel, o, out, err) : transcribe_source(c, mel, o, out, err);
+}
+
 /* Validates what the loaded context can do before any work starts. */
 static steno_status check_options(const st_whisper_context *c, const st_transcribe_options *o, st_error *err) {
     if (o->n_temperatures < 1 || o->n_temperatures > ST_MAX_TEMPERATURES || o->beam_size < 1 ||
@@ -959,6 +1297,21 @@ static steno_status check_options(const st_whisper_context *c, const st_transcri
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
                             "beam size %d / best of %d: this model was loaded for at most %d hypotheses", o->beam_size,
                             o->best_of, c->max_sequences);
+    }
+    if (o->batch_size < 0 || o->batch_size > ST_MAX_BATCH_SIZE) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "batch size %d: expected 0 .. %d (0 or 1: sequential)",
+                            o->batch_size, ST_MAX_BATCH_SIZE);
+    }
+    if (o->batch_size > 1) {
+        const char *conflict = c->shared->model.device                   ? "a model on the GPU"
+                               : o->language_per_window                  ? "language detection per window"
+                               : o->has_hallucination_silence_threshold ? "a hallucination silence threshold"
+                                                                         : NULL;
+        if (conflict) {
+            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                                "batch size %d: batched decoding does not work with %s (use batch size 1)",
+                                o->batch_size, conflict);
+        }
     }
     return STENO_OK;
 }
@@ -975,7 +1328,7 @@ steno_status st_transcribe(st_whisper_context *c, const float *samples, size_t n
         STENO_OK) {
         return status;
     }
-    status = transcribe_source(c, mel, o, out, err);
+    status = transcribe_mel(c, mel, o, out, err);
     st_mel_source_free(mel);
     return status;
 }
@@ -995,7 +1348,7 @@ steno_status st_transcribe_file(st_whisper_context *c, const char *path, const s
     }
     st_mel_source *mel;
     if ((status = st_mel_source_from_file(c->shared->filters, path, n_threads, &mel, err)) != STENO_OK) return status;
-    status = transcribe_source(c, mel, o, out, err);
+    status = transcribe_mel(c, mel, o, out, err);
     st_mel_source_free(mel);
     return status;
 }
