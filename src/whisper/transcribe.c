@@ -1203,6 +1203,25 @@ static steno_status chunk_segments(st_whisper_context *c, window_segments *ws, c
                        w, err);
 }
 
+/* When a chunk's text ends with a timestamp (single, or closing a pair) before the chunk does
+ * and speech follows it (window_advance's rule: the VAD's, else the log-mel's), the frames from
+ * the chunk's start to that timestamp into *rest: the rest of the chunk is decoded next, alone,
+ * as the seek loop would go on from there. 0 otherwise. */
+static steno_status chunk_rest(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
+                               const chunk_span *chunk, const window_result *w, int *rest, st_error *err) {
+    const int32_t *tokens = w->decode.tokens;
+    const int n_tokens = w->decode.n_tokens, begin_ts = c->shared->special.timestamp_begin;
+    *rest = 0;
+    if (n_tokens < 2 || tokens[n_tokens - 1] < begin_ts) return STENO_OK;
+    const int ended = (tokens[n_tokens - 1] - begin_ts) * (N_FRAMES / c->shared->file.dims.n_audio_ctx);
+    if (ended <= 0 || ended >= chunk->n_frames) return STENO_OK;
+    /* the log-mel rule reads the chunk's window */
+    steno_status status = st_mel_source_window(mel, chunk->start, chunk->n_frames, c->window, N_FRAMES, err);
+    if (status != STENO_OK) return status;
+    if (window_advance(c, o, chunk->start, ended, chunk->n_frames) == ended) *rest = ended;
+    return STENO_OK;
+}
+
 static steno_status transcribe_batched(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
                                        st_transcript *out, st_error *err) {
     const int content_frames = st_mel_source_content_frames(mel);
@@ -1249,23 +1268,39 @@ static steno_status transcribe_batched(st_whisper_context *c, st_mel_source *mel
         }
         if ((status = decode_in_lockstep(c, &r, o, initial, n_initial, sot_index, err)) != STENO_OK) goto done;
         for (int k = 0; k < n && !stop; k++) {
-            const chunk_span *chunk = &chunks[first + k];
-            window_segments_clear(&ws);
-            if (r.live[k] && !is_silence(o, &r.results[k])) {
-                if ((status = chunk_segments(c, &ws, chunk, &r.results[k], err)) != STENO_OK) goto done;
-            }
-            if (o->word_timestamps && ws.n > 0) {
+            /* the chunk, then what is left of it when its text closed early with speech after */
+            for (chunk_span piece = chunks[first + k]; r.live[k] && !stop;) {
+                window_segments_clear(&ws);
+                const window_result *w = &r.results[k];
+                if (is_silence(o, w)) break;
+                if ((status = chunk_segments(c, &ws, &piece, w, err)) != STENO_OK) goto done;
+                if (o->word_timestamps && ws.n > 0) {
+                    st_whisper_select_window(&r.state, k);
+                    status = align_words(c, &r.state, o, initial + sot_index, language,
+                                         (double)piece.start / FRAMES_PER_SECOND, piece.n_frames, &ws,
+                                         &last_speech_timestamp, err);
+                    if (status != STENO_OK) goto done;
+                    double last_word_end;
+                    if (get_end(&ws, ws.n, &last_word_end)) last_speech_timestamp = last_word_end;
+                }
+                for (int s = 0; s < ws.n; s++)
+                    snprintf(ws.items[s].language, sizeof ws.items[s].language, "%s", language);
+                if ((status = commit_segments(out, o, &ws, ws.n, &stop, err)) != STENO_OK) goto done;
+                int rest;
+                if ((status = chunk_rest(c, mel, o, &piece, w, &rest, err)) != STENO_OK) goto done;
+                if (rest == 0) break;
+                piece.start += rest, piece.n_frames -= rest;
+                if ((status = st_mel_source_window(mel, piece.start, piece.n_frames, c->window, N_FRAMES, err)) !=
+                    STENO_OK) {
+                    goto done;
+                }
                 st_whisper_select_window(&r.state, k);
-                status = align_words(c, &r.state, o, initial + sot_index, language,
-                                     (double)chunk->start / FRAMES_PER_SECOND, chunk->n_frames, &ws,
-                                     &last_speech_timestamp, err);
+                if ((status = st_whisper_encode(&c->shared->model, &r.state, c->window, err)) != STENO_OK) goto done;
+                status = decode_with_fallback(c, r.decoders[k], &r.ops[k], o, 0, initial, n_initial, sot_index,
+                                              &r.results[k], err);
                 if (status != STENO_OK) goto done;
-                double last_word_end;
-                if (get_end(&ws, ws.n, &last_word_end)) last_speech_timestamp = last_word_end;
             }
-            for (int s = 0; s < ws.n; s++)
-                snprintf(ws.items[s].language, sizeof ws.items[s].language, "%s", language);
-            if ((status = commit_segments(out, o, &ws, ws.n, &stop, err)) != STENO_OK) goto done;
+            const chunk_span *chunk = &chunks[first + k];
             if (o->on_progress) {
                 o->on_progress(o->user, (double)(chunk->start + chunk->n_frames) / FRAMES_PER_SECOND,
                                content_duration);
