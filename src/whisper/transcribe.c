@@ -1060,6 +1060,8 @@ typedef struct batch_run {
     int *live;    /* chunks still decoding, and chunks decoded: 1; blank ones 0 */
     int *tokens, *slots, *windows; /* [size * per_chunk] */
     float *logits;                 /* [size * per_chunk][n_vocab] */
+    float *mels;                   /* [size][n_mels][N_FRAMES]: each chunk's log-mel window (a file's mel
+                                      source only reads forward) */
 } batch_run;
 
 static void batch_run_free(batch_run *r) {
@@ -1078,6 +1080,7 @@ static void batch_run_free(batch_run *r) {
     free(r->slots);
     free(r->windows);
     st_nn_free(r->logits);
+    st_nn_free(r->mels);
 }
 
 static steno_status batch_run_init(batch_run *r, st_whisper_context *c, const st_transcribe_options *o, int size,
@@ -1100,8 +1103,9 @@ static steno_status batch_run_init(batch_run *r, st_whisper_context *c, const st
     r->slots = malloc(rows * sizeof *r->slots);
     r->windows = malloc(rows * sizeof *r->windows);
     r->logits = st_nn_alloc(rows * (size_t)m->file.dims.n_vocab);
+    r->mels = st_nn_alloc((size_t)size * (size_t)m->file.dims.n_mels * N_FRAMES);
     if (!r->decoders || !r->bindings || !r->ops || !r->steps || !r->results || !r->live || !r->tokens || !r->slots ||
-        !r->windows || !r->logits) {
+        !r->windows || !r->logits || !r->mels) {
         batch_run_free(r);
         return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for a batch of %d chunks", size);
     }
@@ -1207,19 +1211,17 @@ static steno_status chunk_segments(st_whisper_context *c, window_segments *ws, c
  * and speech follows it (window_advance's rule: the VAD's, else the log-mel's), the frames from
  * the chunk's start to that timestamp into *rest: the rest of the chunk is decoded next, alone,
  * as the seek loop would go on from there. 0 otherwise. */
-static steno_status chunk_rest(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
-                               const chunk_span *chunk, const window_result *w, int *rest, st_error *err) {
+static void chunk_rest(st_whisper_context *c, const float *window, const st_transcribe_options *o,
+                       const chunk_span *chunk, const window_result *w, int *rest) {
     const int32_t *tokens = w->decode.tokens;
     const int n_tokens = w->decode.n_tokens, begin_ts = c->shared->special.timestamp_begin;
     *rest = 0;
-    if (n_tokens < 2 || tokens[n_tokens - 1] < begin_ts) return STENO_OK;
+    if (n_tokens < 2 || tokens[n_tokens - 1] < begin_ts) return;
     const int ended = (tokens[n_tokens - 1] - begin_ts) * (N_FRAMES / c->shared->file.dims.n_audio_ctx);
-    if (ended <= 0 || ended >= chunk->n_frames) return STENO_OK;
-    /* the log-mel rule reads the chunk's window */
-    steno_status status = st_mel_source_window(mel, chunk->start, chunk->n_frames, c->window, N_FRAMES, err);
-    if (status != STENO_OK) return status;
+    if (ended <= 0 || ended >= chunk->n_frames) return;
+    /* the log-mel rule reads the chunk's window there */
+    memcpy(c->window, window, (size_t)c->shared->file.dims.n_mels * N_FRAMES * sizeof *window);
     if (window_advance(c, o, chunk->start, ended, chunk->n_frames) == ended) *rest = ended;
-    return STENO_OK;
 }
 
 static steno_status transcribe_batched(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
@@ -1259,12 +1261,13 @@ static steno_status transcribe_batched(st_whisper_context *c, st_mel_source *mel
             r.live[k] = 0;
             if (k >= n) continue;
             const chunk_span *chunk = &chunks[first + k];
-            status = st_mel_source_window(mel, chunk->start, chunk->n_frames, c->window, N_FRAMES, err);
+            float *window = r.mels + (size_t)k * n_mels * N_FRAMES;
+            status = st_mel_source_window(mel, chunk->start, chunk->n_frames, window, N_FRAMES, err);
             if (status != STENO_OK) goto done;
-            if (window_is_blank(c->window, n_mels, chunk->n_frames)) continue;
+            if (window_is_blank(window, n_mels, chunk->n_frames)) continue;
             r.live[k] = 1;
             st_whisper_select_window(&r.state, k);
-            if ((status = st_whisper_encode(&c->shared->model, &r.state, c->window, err)) != STENO_OK) goto done;
+            if ((status = st_whisper_encode(&c->shared->model, &r.state, window, err)) != STENO_OK) goto done;
         }
         if ((status = decode_in_lockstep(c, &r, o, initial, n_initial, sot_index, err)) != STENO_OK) goto done;
         for (int k = 0; k < n && !stop; k++) {
@@ -1286,16 +1289,20 @@ static steno_status transcribe_batched(st_whisper_context *c, st_mel_source *mel
                 for (int s = 0; s < ws.n; s++)
                     snprintf(ws.items[s].language, sizeof ws.items[s].language, "%s", language);
                 if ((status = commit_segments(out, o, &ws, ws.n, &stop, err)) != STENO_OK) goto done;
+                float *window = r.mels + (size_t)k * n_mels * N_FRAMES;
                 int rest;
-                if ((status = chunk_rest(c, mel, o, &piece, w, &rest, err)) != STENO_OK) goto done;
+                chunk_rest(c, window, o, &piece, w, &rest);
                 if (rest == 0) break;
+                /* the rest's window: the piece's frames from rest on, then zeros, as the seek
+                 * loop's window from there */
                 piece.start += rest, piece.n_frames -= rest;
-                if ((status = st_mel_source_window(mel, piece.start, piece.n_frames, c->window, N_FRAMES, err)) !=
-                    STENO_OK) {
-                    goto done;
+                for (int band = 0; band < n_mels; band++) {
+                    float *row = window + (size_t)band * N_FRAMES;
+                    memmove(row, row + rest, (size_t)piece.n_frames * sizeof *row);
+                    memset(row + piece.n_frames, 0, (size_t)(N_FRAMES - piece.n_frames) * sizeof *row);
                 }
                 st_whisper_select_window(&r.state, k);
-                if ((status = st_whisper_encode(&c->shared->model, &r.state, c->window, err)) != STENO_OK) goto done;
+                if ((status = st_whisper_encode(&c->shared->model, &r.state, window, err)) != STENO_OK) goto done;
                 status = decode_with_fallback(c, r.decoders[k], &r.ops[k], o, 0, initial, n_initial, sot_index,
                                               &r.results[k], err);
                 if (status != STENO_OK) goto done;
