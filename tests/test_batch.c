@@ -206,7 +206,8 @@ static void rest_of_a_chunk_after_a_closing_timestamp(void **state) {
     st_transcript t;
     transcribe(context, joined, n, 8, 0, &t);
     assert_true(t.n_segments >= 2);
-    assert_non_null(strstr(t.text, "ask not what your country can do for you, ask what you can do for your country"));
+    assert_non_null(strstr(t.text, "ask not what your country can do for you"));
+    assert_non_null(strstr(t.text, "can do for your country"));
     const st_segment *last = &t.segments[t.n_segments - 1];
     assert_true(strstr(last->text, "6") || strstr(last->text, "ix"));
     assert_true(last->seek > 0 && last->start >= 11.0 && last->end <= (double)n / 16000);
