@@ -174,6 +174,14 @@ typedef struct steno_transcribe_params {
      * hallucinations; < 0 (the default): off */
     double hallucination_silence_threshold;
     int n_threads; /* 0: the context's */
+    /* Batched long-form, like faster-whisper's BatchedInferencePipeline: 2 .. STENO_MAX_BATCH_SIZE
+     * cuts the audio into independent chunks of at most 30 s (at pauses between the speech spans
+     * with vad_model, else every 30 s), encodes batch_size of them, then decodes them together,
+     * one network pass for all their hypotheses; no chunk sees another's text
+     * (condition_on_previous_text does not apply; initial_prompt prompts every chunk). Faster on
+     * long audio, at some accuracy (bench/README.md). CPU only; not with language_per_window or
+     * hallucination_silence_threshold. 0 or 1 (the default): the sequential 30 s seek loop. */
+    int batch_size;
     /* Voice activity detection, like faster-whisper's vad_filter: only the speech Silero VAD
      * finds is transcribed, and every time stays that of the recording. vad_model: a Silero
      * VAD ONNX file, or "silero-vad" for the first one in the model folders; NULL (the
@@ -201,6 +209,7 @@ typedef struct steno_transcribe_params {
 } steno_transcribe_params;
 
 #define STENO_MAX_TEMPERATURES 16
+#define STENO_MAX_BATCH_SIZE 32
 
 steno_transcribe_params steno_transcribe_default_params(void);
 

@@ -232,6 +232,8 @@ static int bridge_stop(void *user) {
     return bridge->params->should_stop(bridge->params->user);
 }
 
+_Static_assert(STENO_MAX_BATCH_SIZE == ST_MAX_BATCH_SIZE, "steno.h's batch limit is the library's");
+
 /* openai-whisper's options from the public params. */
 static st_transcribe_options options_from(const steno_context *context, const steno_transcribe_params *p,
                                           callback_bridge *bridge) {
@@ -264,6 +266,7 @@ static st_transcribe_options options_from(const steno_context *context, const st
     o.without_timestamps = p->without_timestamps;
     o.word_timestamps = p->word_timestamps || p->diarize; /* speakers are placed word by word */
     o.n_threads = p->n_threads > 0 ? p->n_threads : context->params.n_threads;
+    o.batch_size = p->batch_size;
     if (p->vad_threshold >= 0) o.vad_options.threshold = p->vad_threshold;
     if (p->vad_min_silence_ms >= 0) o.vad_options.min_silence_duration_ms = p->vad_min_silence_ms;
     *bridge = (callback_bridge){.params = p};

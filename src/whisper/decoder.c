@@ -74,8 +74,14 @@ static steno_status check_decode(const st_whisper_model *model, const st_whisper
     return STENO_OK;
 }
 
+/* Where the sequences of one decoder pass live: sequence s's cache slot (slots NULL: slot s)
+ * and cross-attention window (windows NULL: the selected one for all). */
+typedef struct sequence_places {
+    const int *slots, *windows;
+} sequence_places;
+
 static void decoder_block(const st_whisper_model *model, st_whisper_state *state, int layer, int n_seq, int n_tokens,
-                          int n_past) {
+                          int n_past, const sequence_places *places) {
     const st_whisper_dims *d = &model->dims;
     const st_whisper_block *block = &model->decoder_blocks[layer];
     const int width = d->n_text_state, rows = n_seq * n_tokens, d_head = width / d->n_text_head;
@@ -88,7 +94,8 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
     st_whisper_linear(state, &block->attn.key, state->dec_norm, rows, state->dec_k);
     st_whisper_linear(state, &block->attn.value, state->dec_norm, rows, state->dec_v);
     for (int s = 0; s < n_seq; s++) {
-        float *k = cache_rows(state, state->self_k, layer, s), *v = cache_rows(state, state->self_v, layer, s);
+        const int slot = places->slots ? places->slots[s] : s;
+        float *k = cache_rows(state, state->self_k, layer, slot), *v = cache_rows(state, state->self_v, layer, slot);
         memcpy(k + (size_t)n_past * width, state->dec_k + s * sequence_size, sizeof(float) * sequence_size);
         memcpy(v + (size_t)n_past * width, state->dec_v + s * sequence_size, sizeof(float) * sequence_size);
         st_nn_attention(&(st_nn_attention_args){
@@ -111,35 +118,47 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
     st_whisper_linear(state, &block->attn.out, state->dec_attn, rows, state->dec_norm);
     st_nn_add(state->dec_x, state->dec_norm, size);
 
-    /* Cross-attention: every sequence reads the same encoded window, so all rows go as one. */
+    /* Cross-attention: the sequences of one encoded window read the same keys and values, so
+     * their rows go as one. */
     const size_t cross_size = (size_t)d->n_audio_ctx * width;
     capture_context context = {state->capture, layer};
     st_nn_layer_norm(state->dec_x, rows, width, block->cross_attn_ln.weight, block->cross_attn_ln.bias,
                      state->dec_norm);
     st_whisper_linear(state, &block->cross_attn.query, state->dec_norm, rows, state->dec_q);
-    st_nn_attention(&(st_nn_attention_args){
-        .q = state->dec_q,
-        .q_stride = width,
-        .k = model->cross_f16 ? (const float *)((const uint16_t *)state->cross_k + layer * st_whisper_cross_keys_f16(d))
-                              : state->cross_k + layer * cross_size,
-        .keys_transposed = 1,
-        .values_by_head = 1,
-        .kv_f16 = model->cross_f16,
-        .v = model->cross_f16 ? (const float *)((const uint16_t *)state->cross_v + layer * cross_size)
-                              : state->cross_v + layer * cross_size,
-        .kv_stride = width,
-        .n_q = rows,
-        .n_kv = d->n_audio_ctx,
-        .n_head = d->n_text_head,
-        .d_head = d_head,
-        .causal_offset = ST_NN_NO_MASK,
-        .scores = state->dec_scores,
-        .scores_floats = state->dec_scores_floats,
-        .out = state->dec_attn,
-        .out_stride = width,
-        .on_scores = state->capture ? capture_scores : NULL,
-        .user = &context,
-    });
+    for (int first = 0, last; first < n_seq; first = last) {
+        last = first + 1;
+        while (places->windows && last < n_seq && places->windows[last] == places->windows[first])
+            last++;
+        if (!places->windows) last = n_seq;
+        const float *cross_k = state->cross_k, *cross_v = state->cross_v;
+        if (places->windows) {
+            cross_k = state->cross_k_windows + (size_t)places->windows[first] * state->cross_k_window_floats;
+            cross_v = state->cross_v_windows + (size_t)places->windows[first] * state->cross_v_window_floats;
+        }
+        st_nn_attention(&(st_nn_attention_args){
+            .q = state->dec_q + first * sequence_size,
+            .q_stride = width,
+            .k = model->cross_f16 ? (const float *)((const uint16_t *)cross_k + layer * st_whisper_cross_keys_f16(d))
+                                  : cross_k + layer * cross_size,
+            .keys_transposed = 1,
+            .values_by_head = 1,
+            .kv_f16 = model->cross_f16,
+            .v = model->cross_f16 ? (const float *)((const uint16_t *)cross_v + layer * cross_size)
+                                  : cross_v + layer * cross_size,
+            .kv_stride = width,
+            .n_q = (last - first) * n_tokens,
+            .n_kv = d->n_audio_ctx,
+            .n_head = d->n_text_head,
+            .d_head = d_head,
+            .causal_offset = ST_NN_NO_MASK,
+            .scores = state->dec_scores,
+            .scores_floats = state->dec_scores_floats,
+            .out = state->dec_attn + first * sequence_size,
+            .out_stride = width,
+            .on_scores = state->capture ? capture_scores : NULL,
+            .user = &context,
+        });
+    }
     st_whisper_linear(state, &block->cross_attn.out, state->dec_attn, rows, state->dec_norm);
     st_nn_add(state->dec_x, state->dec_norm, size);
 
@@ -150,12 +169,10 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
     st_nn_add(state->dec_x, state->dec_norm, size);
 }
 
-steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_state *state, int n_seq,
-                                     const int *tokens, int n_tokens, int n_past, st_whisper_logits which,
-                                     float *logits, st_error *err) {
-    steno_status status = check_decode(model, state, n_seq, tokens, n_tokens, n_past, logits, err);
-    if (status != STENO_OK) return status;
-    if (state->device) return st_whisper_device_decode(state, n_seq, tokens, n_tokens, n_past, which, logits, err);
+/* The pass of st_whisper_decode_batch and st_whisper_decode_windows, arguments checked. */
+static void decode_pass(const st_whisper_model *model, st_whisper_state *state, int n_seq, const int *tokens,
+                        int n_tokens, int n_past, const sequence_places *places, st_whisper_logits which,
+                        float *logits) {
     const st_whisper_dims *d = &model->dims;
     const int width = d->n_text_state, rows = n_seq * n_tokens;
 
@@ -167,7 +184,7 @@ steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_s
             x[i] += position[i];
     }
     for (int layer = 0; layer < d->n_text_layer; layer++)
-        decoder_block(model, state, layer, n_seq, n_tokens, n_past);
+        decoder_block(model, state, layer, n_seq, n_tokens, n_past, places);
     if (state->capture) state->capture->n_rows = rows;
 
     /* The output projection is the token embedding read as [n_vocab][width] (tied weights). */
@@ -182,6 +199,36 @@ steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_s
         }
         st_whisper_linear(state, projection, state->dec_norm, n_seq, logits);
     }
+}
+
+steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_state *state, int n_seq,
+                                     const int *tokens, int n_tokens, int n_past, st_whisper_logits which,
+                                     float *logits, st_error *err) {
+    steno_status status = check_decode(model, state, n_seq, tokens, n_tokens, n_past, logits, err);
+    if (status != STENO_OK) return status;
+    if (state->device) return st_whisper_device_decode(state, n_seq, tokens, n_tokens, n_past, which, logits, err);
+    decode_pass(model, state, n_seq, tokens, n_tokens, n_past, &(sequence_places){NULL, NULL}, which, logits);
+    return STENO_OK;
+}
+
+steno_status st_whisper_decode_windows(const st_whisper_model *model, st_whisper_state *state, int n_seq,
+                                       const int *slots, const int *windows, const int *tokens, int n_tokens,
+                                       int n_past, st_whisper_logits which, float *logits, st_error *err) {
+    steno_status status = check_decode(model, state, n_seq, tokens, n_tokens, n_past, logits, err);
+    if (status != STENO_OK) return status;
+    if (state->device || state->capture || !slots || !windows) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "whisper decode: windows decode together on the CPU, without capture, with slots");
+    }
+    for (int i = 0; i < n_seq; i++) {
+        if (slots[i] < 0 || slots[i] >= state->max_sequences || windows[i] < 0 || windows[i] >= state->n_windows) {
+            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                                "whisper decode: sequence %d in slot %d of window %d; the state holds %d slots, %d "
+                                "windows",
+                                i, slots[i], windows[i], state->max_sequences, state->n_windows);
+        }
+    }
+    decode_pass(model, state, n_seq, tokens, n_tokens, n_past, &(sequence_places){slots, windows}, which, logits);
     return STENO_OK;
 }
 
@@ -192,17 +239,24 @@ steno_status st_whisper_decode(const st_whisper_model *model, st_whisper_state *
 
 steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, int n_seq, int n_positions,
                                    st_error *err) {
+    return st_whisper_kv_reorder_at(state, 0, source, n_seq, n_positions, err);
+}
+
+steno_status st_whisper_kv_reorder_at(st_whisper_state *state, int first_slot, const int *source, int n_seq,
+                                      int n_positions, st_error *err) {
     if (!state || !state->model || !source) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper cache reorder: missing argument");
     }
     const st_whisper_dims *d = &state->model->dims;
-    if (n_seq < 1 || n_seq > state->max_sequences || n_positions < 0 || n_positions > d->n_text_ctx) {
+    if (first_slot < 0 || n_seq < 1 || first_slot + n_seq > state->max_sequences || n_positions < 0 ||
+        n_positions > d->n_text_ctx || (first_slot > 0 && state->device)) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
-                            "whisper cache reorder: %d sequences of %d positions, the state holds %d of %d", n_seq,
-                            n_positions, state->max_sequences, d->n_text_ctx);
+                            "whisper cache reorder: %d sequences from slot %d of %d positions, the state holds %d of "
+                            "%d",
+                            n_seq, first_slot, n_positions, state->max_sequences, d->n_text_ctx);
     }
     for (int i = 0; i < n_seq; i++) {
-        if (source[i] < 0 || source[i] >= state->max_sequences) {
+        if (source[i] < 0 || first_slot + source[i] >= state->max_sequences) {
             return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
                                 "whisper cache reorder: source slot %d of %d does not exist", source[i], i);
         }
@@ -218,12 +272,12 @@ steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, i
         for (int layer = 0; layer < d->n_text_layer; layer++) {
             for (int i = 0; i < n_seq; i++) {
                 if (source[i] == i) continue;
-                memcpy(state->dec_hidden + i * slot_size, cache_rows(state, caches[c], layer, source[i]),
+                memcpy(state->dec_hidden + i * slot_size, cache_rows(state, caches[c], layer, first_slot + source[i]),
                        sizeof(float) * slot_size);
             }
             for (int i = 0; i < n_seq; i++) {
                 if (source[i] == i) continue;
-                memcpy(cache_rows(state, caches[c], layer, i), state->dec_hidden + i * slot_size,
+                memcpy(cache_rows(state, caches[c], layer, first_slot + i), state->dec_hidden + i * slot_size,
                        sizeof(float) * slot_size);
             }
         }

@@ -49,6 +49,14 @@ struct st_decoder {
     int max_finished;
     int *step_tokens, *sources; /* [max_sequences] */
     uint64_t rng;
+    /* the run in progress (st_decoder_start .. st_decoder_finish) */
+    const st_decoder_ops *ops;
+    st_decode_options options;
+    int beam, n_sequences, n_finished;
+    int finish_after; /* finished candidates that complete a beam search */
+    int length;    /* prompt plus tokens chosen */
+    int n_sampled; /* token choices made */
+    float no_speech_prob;
 };
 
 static steno_status hypotheses_alloc(hypothesis *h, int count, int max_length) {
@@ -393,9 +401,8 @@ static double rank_score(const hypothesis *h, float length_penalty) {
     return penalty > 0 ? h->sum_logprob / penalty : h->sum_logprob;
 }
 
-steno_status st_decoder_run(st_decoder *d, const st_decoder_ops *ops, const st_decode_options *o,
-                            const int *initial_tokens, int n_initial, int sot_index, st_decode_result *result,
-                            st_error *err) {
+steno_status st_decoder_start(st_decoder *d, const st_decoder_ops *ops, const st_decode_options *o,
+                              const int *initial_tokens, int n_initial, int sot_index, st_error *err) {
     const st_special_tokens *s = &d->special;
     const int n_vocab = s->n_vocab;
     int beam = o->temperature == 0.0f && o->beam_size > 1;
@@ -408,14 +415,21 @@ steno_status st_decoder_run(st_decoder *d, const st_decoder_ops *ops, const st_d
     if (n_initial < 1 || n_initial >= d->n_text_ctx || sot_index < 0 || sot_index >= n_initial) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "decoder: prompt of %d tokens does not fit", n_initial);
     }
+    d->ops = ops;
+    d->options = *o;
+    d->beam = beam;
+    d->n_sequences = n_sequences;
+    d->finish_after = max_finished;
+    d->n_finished = 0;
+    d->length = n_initial;
+    d->n_sampled = 0;
     d->rng = o->seed ^ 0x5eed5eed5eedull;
 
     /* the prompt, once: logits at <|startoftranscript|> give the no-speech probability */
     int positions[2] = {sot_index, n_initial - 1};
     steno_status status = ops->prefill(ops->context, initial_tokens, n_initial, 0, positions, 2, d->prompt_logits, err);
     if (status != STENO_OK) return status;
-    result->no_speech_prob =
-        (float)exp((float)(d->prompt_logits[s->no_speech] - log_sum_exp(d->prompt_logits, n_vocab)));
+    d->no_speech_prob = (float)exp((float)(d->prompt_logits[s->no_speech] - log_sum_exp(d->prompt_logits, n_vocab)));
 
     /* every sequence starts from the prompt */
     for (int i = 0; i < n_sequences; i++) {
@@ -428,50 +442,62 @@ steno_status st_decoder_run(st_decoder *d, const st_decoder_ops *ops, const st_d
     if (n_sequences > 1 && (status = ops->reorder(ops->context, d->sources, n_sequences, err)) != STENO_OK) {
         return status;
     }
+    return STENO_OK;
+}
 
-    int n_finished = 0, length = n_initial;
-    for (int i = 0; i < o->sample_len; i++) {
-        int completed;
-        if (beam) {
-            beam_update(d, o, n_sequences, max_finished, &n_finished);
-            completed = n_finished >= max_finished;
-            if (!completed && (status = ops->reorder(ops->context, d->sources, n_sequences, err)) != STENO_OK) {
-                return status;
-            }
-        } else {
-            completed = 1;
-            for (int j = 0; j < n_sequences; j++) {
-                hypothesis *h = &d->current[j];
-                float *logits = d->logits + (size_t)j * n_vocab;
-                int token = s->eot;
-                if (!h->finished) {
-                    double known = filter_logits(s, o, h->tokens, h->length, logits);
-                    token = o->temperature == 0.0f ? argmax(logits, n_vocab)
-                                                   : sample(logits, n_vocab, o->temperature, d->log_probs, &d->rng);
-                    /* log_softmax's value at the token alone */
-                    const float logprob = (float)(logits[token] - filtered_log_norm(known, logits, n_vocab));
-                    h->tokens[h->length] = token;
-                    h->logprobs[h->length] = logprob;
-                    h->length++;
-                    h->sum_logprob += logprob;
-                    h->finished = token == s->eot;
-                }
-                d->step_tokens[j] = token;
-                completed &= h->finished;
-            }
+steno_status st_decoder_next(st_decoder *d, st_decoder_step *step, st_error *err) {
+    const st_special_tokens *s = &d->special;
+    const st_decode_options *o = &d->options;
+    const int n_vocab = s->n_vocab;
+    step->n_sequences = 0;
+    if (d->n_sampled >= o->sample_len) return STENO_OK;
+    int completed;
+    if (d->beam) {
+        beam_update(d, o, d->n_sequences, d->finish_after, &d->n_finished);
+        completed = d->n_finished >= d->finish_after;
+        if (!completed) {
+            steno_status status = d->ops->reorder(d->ops->context, d->sources, d->n_sequences, err);
+            if (status != STENO_OK) return status;
         }
-        length++;
-        if (completed || length > d->n_text_ctx || i + 1 == o->sample_len) break;
-        status = ops->step(ops->context, d->step_tokens, n_sequences, length - 1, d->logits, err);
-        if (status != STENO_OK) return status;
+    } else {
+        completed = 1;
+        for (int j = 0; j < d->n_sequences; j++) {
+            hypothesis *h = &d->current[j];
+            float *logits = d->logits + (size_t)j * n_vocab;
+            int token = s->eot;
+            if (!h->finished) {
+                double known = filter_logits(s, o, h->tokens, h->length, logits);
+                token = o->temperature == 0.0f ? argmax(logits, n_vocab)
+                                               : sample(logits, n_vocab, o->temperature, d->log_probs, &d->rng);
+                /* log_softmax's value at the token alone */
+                const float logprob = (float)(logits[token] - filtered_log_norm(known, logits, n_vocab));
+                h->tokens[h->length] = token;
+                h->logprobs[h->length] = logprob;
+                h->length++;
+                h->sum_logprob += logprob;
+                h->finished = token == s->eot;
+            }
+            d->step_tokens[j] = token;
+            completed &= h->finished;
+        }
     }
+    d->length++;
+    d->n_sampled++;
+    if (completed || d->length > d->n_text_ctx || d->n_sampled == o->sample_len) return STENO_OK;
+    *step = (st_decoder_step){
+        .tokens = d->step_tokens, .n_sequences = d->n_sequences, .n_past = d->length - 1, .logits = d->logits};
+    return STENO_OK;
+}
 
+void st_decoder_finish(st_decoder *d, st_decode_result *result) {
+    const st_special_tokens *s = &d->special;
+    const int n_sequences = d->n_sequences;
     /* candidates: beam search's finished list, topped up with live beams; or every sample */
     hypothesis *pool;
     int n_pool;
-    if (beam) {
+    if (d->beam) {
         /* live beams by score, as openai-whisper's finalize, until beam_size candidates */
-        for (int k = 0; n_finished < n_sequences && k < n_sequences; k++) {
+        for (int k = 0; d->n_finished < n_sequences && k < n_sequences; k++) {
             int best = -1;
             for (int j = 0; j < n_sequences; j++) {
                 if (d->current[j].finished) continue;
@@ -479,19 +505,21 @@ steno_status st_decoder_run(st_decoder *d, const st_decoder_ops *ops, const st_d
             }
             if (best < 0) break;
             d->current[best].finished = 1; /* taken; its EOT is implied, not scored */
-            copy_hypothesis(&d->finished[n_finished], &d->current[best]);
-            d->finished[n_finished].finished = 0;
-            n_finished++;
+            copy_hypothesis(&d->finished[d->n_finished], &d->current[best]);
+            d->finished[d->n_finished].finished = 0;
+            d->n_finished++;
         }
         pool = d->finished;
-        n_pool = n_finished;
+        n_pool = d->n_finished;
     } else {
         pool = d->current;
         n_pool = n_sequences;
     }
     int best = 0;
     for (int i = 1; i < n_pool; i++) {
-        if (rank_score(&pool[i], o->length_penalty) > rank_score(&pool[best], o->length_penalty)) best = i;
+        if (rank_score(&pool[i], d->options.length_penalty) > rank_score(&pool[best], d->options.length_penalty)) {
+            best = i;
+        }
     }
     hypothesis *h = &pool[best];
     int n_tokens = h->length;
@@ -501,6 +529,18 @@ steno_status st_decoder_run(st_decoder *d, const st_decoder_ops *ops, const st_d
     result->n_tokens = n_tokens;
     result->sum_logprob = h->sum_logprob;
     result->avg_logprob = h->sum_logprob / (n_tokens + 1);
-    result->temperature = o->temperature;
+    result->no_speech_prob = d->no_speech_prob;
+    result->temperature = d->options.temperature;
+}
+
+steno_status st_decoder_run(st_decoder *d, const st_decoder_ops *ops, const st_decode_options *o,
+                            const int *initial_tokens, int n_initial, int sot_index, st_decode_result *result,
+                            st_error *err) {
+    steno_status status = st_decoder_start(d, ops, o, initial_tokens, n_initial, sot_index, err);
+    st_decoder_step step;
+    while (status == STENO_OK && (status = st_decoder_next(d, &step, err)) == STENO_OK && step.n_sequences > 0)
+        status = ops->step(ops->context, step.tokens, step.n_sequences, step.n_past, step.logits, err);
+    if (status != STENO_OK) return status;
+    st_decoder_finish(d, result);
     return STENO_OK;
 }

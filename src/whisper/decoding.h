@@ -84,6 +84,25 @@ steno_status st_decoder_run(st_decoder *decoder, const st_decoder_ops *ops, cons
                             const int *initial_tokens, int n_initial, int sot_index, st_decode_result *result,
                             st_error *err);
 
+/* st_decoder_run in its steps, for decoding several windows in lockstep (each with its own
+ * decoder) where one network pass serves all of them: st_decoder_start runs the prompt through
+ * ops->prefill; then each st_decoder_next chooses the next tokens from the last logits and,
+ * unless decoding is complete (step->n_sequences 0), asks for a step: the caller runs
+ * step->tokens (one per sequence) at step->n_past and writes their logits to step->logits,
+ * as ops->step would. st_decoder_finish then ranks the candidates into *result (arrays owned
+ * by the decoder, as st_decoder_run's). ops must stay valid until then. */
+typedef struct st_decoder_step {
+    const int *tokens;
+    int n_sequences; /* 0: complete */
+    int n_past;
+    float *logits; /* [n_sequences][n_vocab] */
+} st_decoder_step;
+
+steno_status st_decoder_start(st_decoder *decoder, const st_decoder_ops *ops, const st_decode_options *options,
+                              const int *initial_tokens, int n_initial, int sot_index, st_error *err);
+steno_status st_decoder_next(st_decoder *decoder, st_decoder_step *step, st_error *err);
+void st_decoder_finish(st_decoder *decoder, st_decode_result *result);
+
 /* The logit filters, exposed for tests. `sampled` are the tokens sampled so far in this
  * window. Masks entries of logits (n_vocab of them) by setting them to -INFINITY. */
 void st_apply_logit_filters(const st_special_tokens *special, const st_decode_options *options, const int *sampled,

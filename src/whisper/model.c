@@ -228,11 +228,25 @@ size_t st_whisper_cross_keys_f16(const st_whisper_dims *d) {
 
 steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_model *model, int max_sequences,
                                    st_error *err) {
+    return st_whisper_state_init_windows(state, model, max_sequences, 1, err);
+}
+
+void st_whisper_select_window(st_whisper_state *state, int window) {
+    state->cross_k = state->cross_k_windows + (size_t)window * state->cross_k_window_floats;
+    state->cross_v = state->cross_v_windows + (size_t)window * state->cross_v_window_floats;
+}
+
+steno_status st_whisper_state_init_windows(st_whisper_state *state, const st_whisper_model *model, int max_sequences,
+                                           int n_windows, st_error *err) {
     memset(state, 0, sizeof *state);
     const st_whisper_dims *d = &model->dims;
     if (max_sequences < 1 || max_sequences > 256) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "whisper state: %d sequences, expected 1..256",
                             max_sequences);
+    }
+    if (n_windows < 1 || n_windows > 64 || (n_windows > 1 && model->device)) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                            "whisper state: %d windows, expected 1..64 (and 1 on a GPU)", n_windows);
     }
     state->model = model;
     state->max_sequences = max_sequences;
@@ -267,8 +281,8 @@ steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_mod
         {&state->enc_attn, audio_ctx * width},
         {&state->enc_hidden, audio_ctx * 4 * width},
         {&state->enc_scores, audio_ctx * audio_ctx},
-        {&state->cross_k, cross > cross_keys ? cross : cross_keys},
-        {&state->cross_v, cross},
+        {&state->cross_k_windows, (cross > cross_keys ? cross : cross_keys) * (size_t)n_windows},
+        {&state->cross_v_windows, cross * (size_t)n_windows},
         {&state->self_k, cache},
         {&state->self_v, cache},
         {&state->dec_x, rows * text_width},
@@ -297,6 +311,10 @@ steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_mod
         *sizes[i].buffer = next;
         next += (sizes[i].n_floats + 15) / 16 * 16;
     }
+    state->n_windows = n_windows;
+    state->cross_k_window_floats = cross > cross_keys ? cross : cross_keys;
+    state->cross_v_window_floats = cross;
+    st_whisper_select_window(state, 0);
     steno_status status = st_whisper_device_state_create(state, err);
     if (status != STENO_OK) st_whisper_state_free(state);
     return status;

@@ -107,8 +107,15 @@ typedef struct st_whisper_state {
     /* cross-attention keys and values of the encoded window, per decoder layer, laid out for
      * a decoder step's few queries: keys transposed [n_text_layer][n_text_state][n_audio_ctx]
      * (all frames scored with vector multiply-adds), values head by head [n_text_layer]
-     * [n_text_head][n_audio_ctx][d_head] (one contiguous stream per head) */
+     * [n_text_head][n_audio_ctx][d_head] (one contiguous stream per head). A state made for
+     * several windows (st_whisper_state_init_windows) holds n_windows such pairs,
+     * cross_window_floats apart from cross_k_windows / cross_v_windows; cross_k and cross_v
+     * point at the selected one (st_whisper_select_window), which encoding writes and
+     * st_whisper_decode_batch reads. */
     float *cross_k, *cross_v;
+    float *cross_k_windows, *cross_v_windows;
+    size_t cross_k_window_floats, cross_v_window_floats;
+    int n_windows;
 
     /* self-attention cache: [n_text_layer][max_sequences][n_text_ctx][n_text_state] */
     float *self_k, *self_v;
@@ -143,7 +150,14 @@ void st_whisper_model_free(st_whisper_model *model);
 /* Allocates the run state for up to max_sequences sequences decoded together. */
 steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_model *model, int max_sequences,
                                    st_error *err);
+/* The same with cross-attention keys and values for n_windows encoded windows, so sequences
+ * of different windows decode together (st_whisper_decode_windows); CPU only. */
+steno_status st_whisper_state_init_windows(st_whisper_state *state, const st_whisper_model *model, int max_sequences,
+                                           int n_windows, st_error *err);
 void st_whisper_state_free(st_whisper_state *state);
+/* Makes window (0 .. n_windows-1) the one st_whisper_encode writes and the single-window calls
+ * (st_whisper_decode, st_whisper_decode_batch) read. */
+void st_whisper_select_window(st_whisper_state *state, int window);
 
 /* Encodes one window, mel [n_mels][2*n_audio_ctx] (the log-mel of 30 s, padded), and
  * precomputes every decoder layer's cross-attention keys and values from it. The encoder
@@ -170,11 +184,23 @@ steno_status st_whisper_decode_batch(const st_whisper_model *model, st_whisper_s
                                      const int *tokens, int n_tokens, int n_past, st_whisper_logits which,
                                      float *logits, st_error *err);
 
+/* st_whisper_decode_batch for sequences of different encoded windows (a state made by
+ * st_whisper_state_init_windows): sequence i uses cache slot slots[i] and the cross-attention
+ * of window windows[i] (sequences of one window come next to one another, so each window's
+ * rows attend together). The rows go through every linear layer as one matrix: one read of the
+ * weights serves all the windows. CPU only, without capture. */
+steno_status st_whisper_decode_windows(const st_whisper_model *model, st_whisper_state *state, int n_seq,
+                                       const int *slots, const int *windows, const int *tokens, int n_tokens,
+                                       int n_past, st_whisper_logits which, float *logits, st_error *err);
+
 /* Reorders the self-attention cache for beam search: afterwards slot i holds what slot
  * source[i] held, for positions 0 .. n_positions-1 of slots 0 .. n_seq-1 (source may repeat a
  * slot, e.g. {0, 0, 0, 0, 0} fans a decoded prompt out to five beams). */
 steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, int n_seq, int n_positions,
                                    st_error *err);
+/* The same for slots first_slot .. first_slot+n_seq-1, source counted from first_slot (CPU only). */
+steno_status st_whisper_kv_reorder_at(st_whisper_state *state, int first_slot, const int *source, int n_seq,
+                                      int n_positions, st_error *err);
 
 /* Halves per decoder layer of the blocked half keys of an int8 model: every head's frames
  * rounded up to a whole ST_NN_KEY_BLOCK. */

@@ -30,6 +30,7 @@ enum {
     N_FRAMES = 3000, /* one 30 s window of mel frames */
     FRAMES_PER_SECOND = SAMPLE_RATE / HOP_LENGTH,
     MAX_PROMPT_TOKENS = 512,
+    MAX_CHUNK_SEQUENCES = 64, /* st_decoder_create's limit */
 };
 
 /* What every context on one loaded model shares, read-only once built: the weights (and the
@@ -54,7 +55,6 @@ struct st_whisper_context {
     st_whisper_state state;
     st_decoder *decoder;
     int max_sequences;
-    int n_cached;  /* positions in the self-attention cache (same for every sequence) */
     float *window; /* [n_mels][N_FRAMES] */
     st_word_aligner *aligner;
 };
@@ -242,41 +242,76 @@ st_transcribe_options st_transcribe_default_options(void) {
 
 /* ---- the network as the window decoder sees it ---- */
 
+/* Where one window's decoding runs: a state, and in it the window's cache slots and encoded
+ * window. The seek loop's is the context's state, slots from 0, its selected window (window
+ * < 0); a batch's chunks each have their slots and window in the batch's state. */
+typedef struct network_binding {
+    const st_whisper_model *model;
+    st_whisper_state *state;
+    int first_slot;
+    int window;   /* < 0: the state's selected window */
+    int n_cached; /* positions in the self-attention cache (same for every sequence) */
+} network_binding;
+
+/* n_seq sequences from the binding's first slot, n_tokens tokens each. */
+static steno_status binding_decode(network_binding *b, int n_seq, const int *tokens, int n_tokens, int n_past,
+                                   float *logits, st_error *err) {
+    if (b->window < 0) {
+        return st_whisper_decode_batch(b->model, b->state, n_seq, tokens, n_tokens, n_past, ST_WHISPER_LOGITS_LAST,
+                                       logits, err);
+    }
+    int slots[MAX_CHUNK_SEQUENCES], windows[MAX_CHUNK_SEQUENCES];
+    for (int i = 0; i < n_seq; i++) {
+        slots[i] = b->first_slot + i;
+        windows[i] = b->window;
+    }
+    return st_whisper_decode_windows(b->model, b->state, n_seq, slots, windows, tokens, n_tokens, n_past,
+                                     ST_WHISPER_LOGITS_LAST, logits, err);
+}
+
 static steno_status ops_prefill(void *context, const int *tokens, int n_tokens, int n_past, const int *positions,
                                 int n_positions, float *logits, st_error *err) {
-    st_whisper_context *c = context;
+    network_binding *b = context;
+    const int n_vocab = b->model->dims.n_vocab;
     int done = 0;
     for (int i = 0; i < n_positions; i++) {
         int upto = positions[i] + 1; /* run tokens [done, upto) and take the last one's logits */
-        float *row = logits + (size_t)i * c->shared->special.n_vocab;
+        float *row = logits + (size_t)i * n_vocab;
         if (upto <= done) { /* same position as before: copy */
-            memcpy(row, row - c->shared->special.n_vocab, (size_t)c->shared->special.n_vocab * sizeof *row);
+            memcpy(row, row - n_vocab, (size_t)n_vocab * sizeof *row);
             continue;
         }
-        steno_status status =
-            st_whisper_decode(&c->shared->model, &c->state, tokens + done, upto - done, n_past + done, row, err);
+        steno_status status = binding_decode(b, 1, tokens + done, upto - done, n_past + done, row, err);
         if (status != STENO_OK) return status;
         done = upto;
     }
     if (done != n_tokens) { /* the decoder always asks for the prompt's last position */
         return st_error_set(err, STENO_ERR_INTERNAL, "prefill: positions must end at the last token");
     }
-    c->n_cached = n_past + n_tokens;
+    b->n_cached = n_past + n_tokens;
     return STENO_OK;
 }
 
 static steno_status ops_reorder(void *context, const int *sources, int n_sequences, st_error *err) {
-    st_whisper_context *c = context;
-    return st_whisper_kv_reorder(&c->state, sources, n_sequences, c->n_cached, err);
+    network_binding *b = context;
+    return st_whisper_kv_reorder_at(b->state, b->first_slot, sources, n_sequences, b->n_cached, err);
 }
 
 static steno_status ops_step(void *context, const int *tokens, int n_sequences, int n_past, float *logits,
                              st_error *err) {
-    st_whisper_context *c = context;
-    steno_status status = st_whisper_decode_batch(&c->shared->model, &c->state, n_sequences, tokens, 1, n_past,
-                                                  ST_WHISPER_LOGITS_LAST, logits, err);
-    if (status == STENO_OK) c->n_cached = n_past + 1;
+    network_binding *b = context;
+    steno_status status = binding_decode(b, n_sequences, tokens, 1, n_past, logits, err);
+    if (status == STENO_OK) b->n_cached = n_past + 1;
     return status;
+}
+
+static st_decoder_ops binding_ops(network_binding *b, int max_sequences) {
+    return (st_decoder_ops){.context = b,
+                            .prefill = ops_prefill,
+                            .reorder = ops_reorder,
+                            .step = ops_step,
+                            .max_sequences = max_sequences,
+                            .n_text_ctx = b->model->dims.n_text_ctx};
 }
 
 /* ---- helpers ---- */
@@ -382,10 +417,8 @@ typedef struct window_result {
     char *text; /* decoded, for the compression ratio */
 } window_result;
 
-/* decode_with_fallback: tries each temperature until the result is neither too repetitive
- * nor too improbable (or is judged silence). */
-static steno_status decode_with_fallback(st_whisper_context *c, const st_transcribe_options *o, const int32_t *initial,
-                                         int n_initial, int sot_index, window_result *out, st_error *err) {
+/* The decode options every temperature shares. */
+static st_decode_options base_decode_options(const st_whisper_context *c, const st_transcribe_options *o) {
     st_decode_options d = st_decode_default_options();
     d.patience = o->patience;
     d.length_penalty = o->length_penalty;
@@ -396,36 +429,55 @@ static steno_status decode_with_fallback(st_whisper_context *c, const st_transcr
         d.n_suppress_tokens = (int)c->shared->n_suppress;
     }
     d.sample_len = c->shared->file.dims.n_text_ctx / 2;
-    d.seed = o->seed;
-    st_decoder_ops ops = {.context = c,
-                          .prefill = ops_prefill,
-                          .reorder = ops_reorder,
-                          .step = ops_step,
-                          .max_sequences = c->max_sequences,
-                          .n_text_ctx = c->shared->file.dims.n_text_ctx};
-    for (int i = 0; i < o->n_temperatures; i++) {
-        d.temperature = o->temperatures[i];
-        d.beam_size = d.temperature == 0.0f ? o->beam_size : 1;
-        d.best_of = d.temperature > 0.0f ? o->best_of : 1;
-        d.seed = o->seed + (uint64_t)i;
-        steno_status status = st_decoder_run(c->decoder, &ops, &d, initial, n_initial, sot_index, &out->decode, err);
-        if (status != STENO_OK) return status;
-        free(out->text);
-        out->text = decode_text(c, out->decode.tokens, out->decode.n_tokens);
-        if (!out->text) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-        size_t begin, end;
-        strip_bounds(out->text, &begin, &end);
-        out->compression_ratio = st_compression_ratio(out->text + begin, end - begin);
+    return d;
+}
 
+/* The options of the index-th temperature of the fallback schedule. */
+static st_decode_options temperature_options(const st_decode_options *base, const st_transcribe_options *o,
+                                             int index) {
+    st_decode_options d = *base;
+    d.temperature = o->temperatures[index];
+    d.beam_size = d.temperature == 0.0f ? o->beam_size : 1;
+    d.best_of = d.temperature > 0.0f ? o->best_of : 1;
+    d.seed = o->seed + (uint64_t)index;
+    return d;
+}
+
+/* Decodes out->decode's text and measures it; *needs_fallback says whether the result is too
+ * repetitive or too improbable (and not judged silence) for this temperature to stand. */
+static steno_status judge_window(const st_whisper_context *c, const st_transcribe_options *o, window_result *out,
+                                 int *needs_fallback, st_error *err) {
+    free(out->text);
+    out->text = decode_text(c, out->decode.tokens, out->decode.n_tokens);
+    if (!out->text) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    size_t begin, end;
+    strip_bounds(out->text, &begin, &end);
+    out->compression_ratio = st_compression_ratio(out->text + begin, end - begin);
+
+    *needs_fallback = 0;
+    if (o->compression_ratio_threshold > 0 && out->compression_ratio > o->compression_ratio_threshold) {
+        *needs_fallback = 1; /* too repetitive */
+    }
+    if (o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) *needs_fallback = 1;
+    if (o->no_speech_threshold > 0 && out->decode.no_speech_prob > o->no_speech_threshold &&
+        o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) {
+        *needs_fallback = 0; /* silence: no temperature will do better */
+    }
+    return STENO_OK;
+}
+
+/* decode_with_fallback: tries each temperature from the first-th on until the result is
+ * neither too repetitive nor too improbable (or is judged silence). */
+static steno_status decode_with_fallback(st_whisper_context *c, st_decoder *decoder, const st_decoder_ops *ops,
+                                         const st_transcribe_options *o, int first, const int32_t *initial,
+                                         int n_initial, int sot_index, window_result *out, st_error *err) {
+    const st_decode_options base = base_decode_options(c, o);
+    for (int i = first; i < o->n_temperatures; i++) {
+        const st_decode_options d = temperature_options(&base, o, i);
+        steno_status status = st_decoder_run(decoder, ops, &d, initial, n_initial, sot_index, &out->decode, err);
+        if (status != STENO_OK) return status;
         int needs_fallback = 0;
-        if (o->compression_ratio_threshold > 0 && out->compression_ratio > o->compression_ratio_threshold) {
-            needs_fallback = 1; /* too repetitive */
-        }
-        if (o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) needs_fallback = 1;
-        if (o->no_speech_threshold > 0 && out->decode.no_speech_prob > o->no_speech_threshold &&
-            o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) {
-            needs_fallback = 0; /* silence: no temperature will do better */
-        }
+        if ((status = judge_window(c, o, out, &needs_fallback, err)) != STENO_OK) return status;
         if (!needs_fallback) break;
     }
     return STENO_OK;
@@ -657,16 +709,155 @@ static int window_is_blank(const float *window, int n_mels, int n_frames) {
     return 1;
 }
 
+/* The initial prompt's tokens, encoded with a leading space and stripped as openai-whisper
+ * does, into *all (grown as needed; *n_all receives their count, 0 without a prompt). */
+static steno_status encode_initial_prompt(const st_whisper_context *c, const st_transcribe_options *o, int32_t **all,
+                                          int *capacity, int *n_all, st_error *err) {
+    *n_all = 0;
+    if (!o->initial_prompt || !*o->initial_prompt) return STENO_OK;
+    const st_tokenizer *t = c->shared->tokenizer;
+    size_t begin, end, n_ids;
+    strip_bounds(o->initial_prompt, &begin, &end);
+    size_t length = end - begin + 1;
+    char *spaced = malloc(length + 1);
+    if (!spaced) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    spaced[0] = ' ';
+    memcpy(spaced + 1, o->initial_prompt + begin, end - begin);
+    spaced[length] = '\0';
+    steno_status status = st_tokenizer_encode(t, spaced, length, NULL, 0, &n_ids, err);
+    if (status == STENO_OK && n_ids > (size_t)*capacity) {
+        int32_t *grown = realloc(*all, n_ids * sizeof **all);
+        if (grown)
+            *all = grown, *capacity = (int)n_ids;
+        else
+            status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    }
+    if (status == STENO_OK) status = st_tokenizer_encode(t, spaced, length, *all, (size_t)*capacity, &n_ids, err);
+    free(spaced);
+    if (status == STENO_OK) *n_all = (int)n_ids;
+    return status;
+}
+
+/* The language to transcribe: the options', "en" for an English-only model, else detected on
+ * the first window; checked, and recorded in the transcript. */
+static steno_status choose_language(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
+                                    st_transcript *out, const char **language, st_error *err) {
+    const st_tokenizer *t = c->shared->tokenizer;
+    const int multilingual = st_tokenizer_is_multilingual(t);
+    *language = o->language;
+    steno_status status = STENO_OK;
+    if (!multilingual) {
+        *language = "en";
+    } else if (!*language) {
+        if ((status = detect_on_mel(c, mel, NULL, language, err)) != STENO_OK) return status;
+    }
+    if (multilingual && st_tokenizer_language_token(t, *language) < 0) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown language '%s'", *language);
+    }
+    if ((status = st_transcript_set_language(out, *language, err)) != STENO_OK) return status;
+    out->has_words = o->word_timestamps != 0;
+    return STENO_OK;
+}
+
+/* A window's prompt into initial (MAX_PROMPT_TOKENS): <|startofprev|> and the last of the
+ * history (at most half the text context), then the SOT sequence. Returns its length;
+ * *sot_index receives where <|startoftranscript|> is. */
+static int build_prompt(const st_whisper_context *c, const st_transcribe_options *o, const char *language,
+                        const int32_t *history, int n_history, int32_t *initial, int *sot_index) {
+    const st_tokenizer *t = c->shared->tokenizer;
+    int n_initial = 0;
+    const int max_history = c->shared->file.dims.n_text_ctx / 2 - 1;
+    if (n_history > 0) {
+        if (n_history > max_history) n_history = max_history;
+        initial[n_initial++] = c->shared->special.sot_prev;
+        memcpy(initial + n_initial, history - n_history, (size_t)n_history * sizeof *initial);
+        n_initial += n_history;
+    }
+    *sot_index = n_initial;
+    initial[n_initial++] = c->shared->special.sot;
+    if (st_tokenizer_is_multilingual(t)) {
+        initial[n_initial++] = st_tokenizer_language_token(t, language);
+        initial[n_initial++] = o->translate ? st_tokenizer_translate(t) : st_tokenizer_transcribe(t);
+    }
+    if (o->without_timestamps) initial[n_initial++] = c->shared->special.no_timestamps;
+    return n_initial;
+}
+
+/* The seconds one timestamp step stands for (0.02 s: 2 mel frames per audio position). */
+static double time_precision(const st_whisper_context *c) {
+    return (double)(N_FRAMES / c->shared->file.dims.n_audio_ctx) * HOP_LENGTH / SAMPLE_RATE;
+}
+
+/* Whether a window's result is silence by the no-speech rule: it is then skipped whole. */
+static int is_silence(const st_transcribe_options *o, const window_result *w) {
+    if (o->no_speech_threshold <= 0) return 0;
+    int skip = w->decode.no_speech_prob > o->no_speech_threshold;
+    if (o->has_logprob_threshold && w->decode.avg_logprob > o->logprob_threshold) skip = 0;
+    return skip;
+}
+
+/* openai's slicing of a window's tokens where two timestamps meet (and, with
+ * single_timestamp_ending, at the end): a segment per slice. *last_slice receives where the
+ * last one ended. */
+static steno_status cut_at_timestamp_pairs(st_whisper_context *c, window_segments *ws, int seek, double time_offset,
+                                           const int32_t *tokens, int n_tokens, int single_timestamp_ending,
+                                           const window_result *w, int *last_slice, st_error *err) {
+    const int begin_ts = c->shared->special.timestamp_begin;
+    const double precision = time_precision(c);
+    *last_slice = 0;
+    for (int i = 1; i <= n_tokens; i++) {
+        int is_cut = i < n_tokens ? (tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts) : single_timestamp_ending;
+        if (!is_cut) continue;
+        const int32_t *slice = tokens + *last_slice;
+        int n_slice = i - *last_slice;
+        double start = time_offset + (slice[0] - begin_ts) * precision;
+        double end = time_offset + (slice[n_slice - 1] - begin_ts) * precision;
+        steno_status status = new_segment(c, ws, seek, start, end, slice, n_slice, w, err);
+        if (status != STENO_OK) return status;
+        *last_slice = i;
+    }
+    return STENO_OK;
+}
+
+/* A window without two timestamps in a row: one segment, up to its last timestamp (else the
+ * whole window). */
+static steno_status whole_window_segment(st_whisper_context *c, window_segments *ws, int seek, double time_offset,
+                                         double segment_duration, const int32_t *tokens, int n_tokens,
+                                         const window_result *w, st_error *err) {
+    const int begin_ts = c->shared->special.timestamp_begin;
+    double duration = segment_duration;
+    for (int i = n_tokens - 1; i >= 0; i--) {
+        if (tokens[i] < begin_ts) continue;
+        if (tokens[i] != begin_ts) duration = (tokens[i] - begin_ts) * time_precision(c);
+        break;
+    }
+    return new_segment(c, ws, seek, time_offset, time_offset + duration, tokens, n_tokens, w, err);
+}
+
+/* Word timestamps for a window's segments, from the window the state has selected. */
+static steno_status align_words(st_whisper_context *c, st_whisper_state *state, const st_transcribe_options *o,
+                                const int32_t *sot_sequence, const char *language, double time_offset, int num_frames,
+                                window_segments *ws, double *last_speech_timestamp, st_error *err) {
+    const st_word_window window = {
+        .sot_sequence = sot_sequence,
+        .n_sot = st_tokenizer_is_multilingual(c->shared->tokenizer) ? 3 : 1,
+        .language = language,
+        .time_offset = time_offset,
+        .num_frames = num_frames,
+        .prepend_punctuations = o->prepend_punctuations ? o->prepend_punctuations : ST_PREPEND_PUNCTUATIONS,
+        .append_punctuations = o->append_punctuations ? o->append_punctuations : ST_APPEND_PUNCTUATIONS};
+    return st_word_aligner_add(c->aligner, &c->shared->model, state, c->shared->tokenizer, &window, ws->items, ws->n,
+                               last_speech_timestamp, err);
+}
+
 static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
                                       st_transcript *out, st_error *err) {
     steno_status status = STENO_OK;
     const int content_frames = st_mel_source_content_frames(mel);
     const double content_duration = (double)content_frames * HOP_LENGTH / SAMPLE_RATE;
     out->duration = (double)st_mel_source_n_samples(mel) / SAMPLE_RATE;
-    const int input_stride = N_FRAMES / c->shared->file.dims.n_audio_ctx;          /* 2 mel frames per audio position */
-    const double time_precision = (double)input_stride * HOP_LENGTH / SAMPLE_RATE; /* 0.02 s */
-    const st_tokenizer *t = c->shared->tokenizer;
-    const int multilingual = st_tokenizer_is_multilingual(t);
+    const int input_stride = N_FRAMES / c->shared->file.dims.n_audio_ctx; /* 2 mel frames per audio position */
+    const int multilingual = st_tokenizer_is_multilingual(c->shared->tokenizer);
 
     /* every token accepted so far, the initial prompt first: the history later windows see */
     int capacity = 1024, n_all = 0, prompt_reset_since = 0;
@@ -678,48 +869,14 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
         goto done;
     }
-    if (o->initial_prompt && *o->initial_prompt) {
-        /* encoded with a leading space, stripped, as openai-whisper does */
-        size_t begin, end, n_ids;
-        strip_bounds(o->initial_prompt, &begin, &end);
-        size_t length = end - begin + 1;
-        char *spaced = malloc(length + 1);
-        if (!spaced) {
-            status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-            goto done;
-        }
-        spaced[0] = ' ';
-        memcpy(spaced + 1, o->initial_prompt + begin, end - begin);
-        spaced[length] = '\0';
-        status = st_tokenizer_encode(t, spaced, length, NULL, 0, &n_ids, err);
-        if (status == STENO_OK && n_ids > (size_t)capacity) {
-            int32_t *grown = realloc(all, n_ids * sizeof *all);
-            if (grown)
-                all = grown, capacity = (int)n_ids;
-            else
-                status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
-        }
-        if (status == STENO_OK) status = st_tokenizer_encode(t, spaced, length, all, (size_t)capacity, &n_ids, err);
-        free(spaced);
-        if (status != STENO_OK) goto done;
-        n_all = (int)n_ids;
-    }
-
-    const char *language = o->language;
-    if (!multilingual) {
-        language = "en";
-    } else if (!language) {
-        if ((status = detect_on_mel(c, mel, NULL, &language, err)) != STENO_OK) goto done;
-    }
-    if (multilingual && st_tokenizer_language_token(t, language) < 0) {
-        status = st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "unknown language '%s'", language);
-        goto done;
-    }
-    if ((status = st_transcript_set_language(out, language, err)) != STENO_OK) goto done;
-    out->has_words = o->word_timestamps != 0;
+    if ((status = encode_initial_prompt(c, o, &all, &capacity, &n_all, err)) != STENO_OK) goto done;
+    const char *language;
+    if ((status = choose_language(c, mel, o, out, &language, err)) != STENO_OK) goto done;
     const int detect_each_window = multilingual && !o->language && o->language_per_window;
     out->language_per_segment = detect_each_window;
 
+    network_binding binding = {.model = &c->shared->model, .state = &c->state, .window = -1};
+    const st_decoder_ops ops = binding_ops(&binding, c->max_sequences);
     int seek = 0, stop = 0;
     double last_speech_timestamp = 0.0;
     while (seek < content_frames && !stop) {
@@ -745,35 +902,18 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         }
 
         /* <|startofprev|> + the latest history, then the SOT sequence */
-        int n_initial = 0;
-        const int max_history = c->shared->file.dims.n_text_ctx / 2 - 1;
-        int history = n_all - prompt_reset_since;
-        if (history > 0) {
-            if (history > max_history) history = max_history;
-            initial[n_initial++] = c->shared->special.sot_prev;
-            memcpy(initial + n_initial, all + n_all - history, (size_t)history * sizeof *initial);
-            n_initial += history;
-        }
-        const int sot_index = n_initial;
-        initial[n_initial++] = c->shared->special.sot;
-        if (multilingual) {
-            initial[n_initial++] = st_tokenizer_language_token(t, language);
-            initial[n_initial++] = o->translate ? st_tokenizer_translate(t) : st_tokenizer_transcribe(t);
-        }
-        if (o->without_timestamps) initial[n_initial++] = c->shared->special.no_timestamps;
-
-        if ((status = decode_with_fallback(c, o, initial, n_initial, sot_index, &w, err)) != STENO_OK) goto done;
+        int sot_index;
+        const int n_initial =
+            build_prompt(c, o, language, all + n_all, n_all - prompt_reset_since, initial, &sot_index);
+        status = decode_with_fallback(c, c->decoder, &ops, o, 0, initial, n_initial, sot_index, &w, err);
+        if (status != STENO_OK) goto done;
         const int32_t *tokens = w.decode.tokens;
         const int n_tokens = w.decode.n_tokens;
 
-        if (o->no_speech_threshold > 0) {
-            int skip = w.decode.no_speech_prob > o->no_speech_threshold;
-            if (o->has_logprob_threshold && w.decode.avg_logprob > o->logprob_threshold) skip = 0;
-            if (skip) { /* silence: move on a whole window */
-                seek += segment_size;
-                if (o->on_progress) o->on_progress(o->user, (double)seek * HOP_LENGTH / SAMPLE_RATE, content_duration);
-                continue;
-            }
+        if (is_silence(o, &w)) { /* silence: move on a whole window */
+            seek += segment_size;
+            if (o->on_progress) o->on_progress(o->user, (double)seek * HOP_LENGTH / SAMPLE_RATE, content_duration);
+            continue;
         }
 
         const int begin_ts = c->shared->special.timestamp_begin;
@@ -788,18 +928,9 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
         }
         if (n_consecutive > 0) {
             /* segments end where two timestamps meet */
-            for (int i = 1; i <= n_tokens; i++) {
-                int is_cut =
-                    i < n_tokens ? (tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts) : single_timestamp_ending;
-                if (!is_cut) continue;
-                const int32_t *slice = tokens + last_slice;
-                int n_slice = i - last_slice;
-                double start = time_offset + (slice[0] - begin_ts) * time_precision;
-                double end = time_offset + (slice[n_slice - 1] - begin_ts) * time_precision;
-                status = new_segment(c, &ws, seek, start, end, slice, n_slice, &w, err);
-                if (status != STENO_OK) goto done;
-                last_slice = i;
-            }
+            status = cut_at_timestamp_pairs(c, &ws, seek, time_offset, tokens, n_tokens, single_timestamp_ending, &w,
+                                            &last_slice, err);
+            if (status != STENO_OK) goto done;
             if (single_timestamp_ending) {
                 /* the window is done (for openai-whisper) */
                 seek += window_advance(c, o, seek, (tokens[n_tokens - 1] - begin_ts) * input_stride, segment_size);
@@ -808,13 +939,7 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
                 seek += (tokens[last_slice - 1] - begin_ts) * input_stride;
             }
         } else {
-            double duration = segment_duration;
-            for (int i = n_tokens - 1; i >= 0; i--) {
-                if (tokens[i] < begin_ts) continue;
-                if (tokens[i] != begin_ts) duration = (tokens[i] - begin_ts) * time_precision;
-                break;
-            }
-            status = new_segment(c, &ws, seek, time_offset, time_offset + duration, tokens, n_tokens, &w, err);
+            status = whole_window_segment(c, &ws, seek, time_offset, segment_duration, tokens, n_tokens, &w, err);
             if (status != STENO_OK) goto done;
             const int ends_in_timestamp = n_tokens > 0 && tokens[n_tokens - 1] >= begin_ts;
             seek += ends_in_timestamp
@@ -824,16 +949,8 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
 
         int n_keep = ws.n;
         if (o->word_timestamps) {
-            const st_word_window window = {
-                .sot_sequence = initial + sot_index,
-                .n_sot = multilingual ? 3 : 1,
-                .language = language,
-                .time_offset = time_offset,
-                .num_frames = segment_size,
-                .prepend_punctuations = o->prepend_punctuations ? o->prepend_punctuations : ST_PREPEND_PUNCTUATIONS,
-                .append_punctuations = o->append_punctuations ? o->append_punctuations : ST_APPEND_PUNCTUATIONS};
-            status = st_word_aligner_add(c->aligner, &c->shared->model, &c->state, t, &window, ws.items, ws.n,
-                                         &last_speech_timestamp, err);
+            status = align_words(c, &c->state, o, initial + sot_index, language, time_offset, segment_size, &ws,
+                                 &last_speech_timestamp, err);
             if (status != STENO_OK) goto done;
             /* resume right after the last word unless the window ended cleanly */
             double last_word_end;
@@ -897,6 +1014,324 @@ done:
     return status;
 }
 
+/* ---- batched long-form: independent chunks decoded in lockstep ---- */
+
+/* A chunk of the recording: mel frames [start, start + n_frames), at most one window. */
+typedef struct chunk_span {
+    int start, n_frames;
+} chunk_span;
+
+/* The chunks of content_frames: cut at options->chunk_ends (samples) when set, else every
+ * window; none longer than a window. *out is malloc'd. */
+static steno_status plan_chunks(const st_transcribe_options *o, int content_frames, chunk_span **out, int *n_out,
+                                st_error *err) {
+    const size_t n_ends = o->chunk_ends ? o->n_chunk_ends : 0;
+    /* each end, plus the recording's, may split into windows */
+    const size_t capacity = n_ends + 1 + (size_t)content_frames / N_FRAMES + 1;
+    chunk_span *chunks = malloc(capacity * sizeof *chunks);
+    if (!chunks) return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+    int n = 0, start = 0;
+    for (size_t e = 0; e <= n_ends && start < content_frames; e++) {
+        int end = content_frames;
+        if (e < n_ends && o->chunk_ends[e] / HOP_LENGTH < (size_t)content_frames) {
+            end = (int)(o->chunk_ends[e] / HOP_LENGTH);
+        }
+        for (; start < end; n++) {
+            chunks[n].start = start;
+            chunks[n].n_frames = end - start < N_FRAMES ? end - start : N_FRAMES;
+            start += chunks[n].n_frames;
+        }
+    }
+    *out = chunks;
+    *n_out = n;
+    return STENO_OK;
+}
+
+/* What a batch needs besides the context: a state with a window and cache slots per chunk, a
+ * decoder per chunk, and the lockstep step's gathered rows. */
+typedef struct batch_run {
+    st_whisper_state state;
+    int size, per_chunk; /* chunks, and sequences each chunk may need */
+    st_decoder **decoders;
+    network_binding *bindings;
+    st_decoder_ops *ops;
+    st_decoder_step *steps;
+    window_result *results;
+    int *live;    /* chunks still decoding, and chunks decoded: 1; blank ones 0 */
+    int *tokens, *slots, *windows; /* [size * per_chunk] */
+    float *logits;                 /* [size * per_chunk][n_vocab] */
+    float *mels;                   /* [size][n_mels][N_FRAMES]: each chunk's log-mel window (a file's mel
+                                      source only reads forward) */
+} batch_run;
+
+static void batch_run_free(batch_run *r) {
+    st_whisper_state_free(&r->state);
+    for (int k = 0; r->decoders && k < r->size; k++)
+        st_decoder_free(r->decoders[k]);
+    for (int k = 0; r->results && k < r->size; k++)
+        free(r->results[k].text);
+    free(r->decoders);
+    free(r->bindings);
+    free(r->ops);
+    free(r->steps);
+    free(r->results);
+    free(r->live);
+    free(r->tokens);
+    free(r->slots);
+    free(r->windows);
+    st_nn_free(r->logits);
+    st_nn_free(r->mels);
+}
+
+static steno_status batch_run_init(batch_run *r, st_whisper_context *c, const st_transcribe_options *o, int size,
+                                   st_error *err) {
+    memset(r, 0, sizeof *r);
+    const shared_model *m = c->shared;
+    r->size = size;
+    r->per_chunk = o->beam_size;
+    if (o->n_temperatures > 1 && o->best_of > r->per_chunk) r->per_chunk = o->best_of;
+    const size_t rows = (size_t)size * (size_t)r->per_chunk;
+    steno_status status = st_whisper_state_init_windows(&r->state, &m->model, (int)rows, size, err);
+    if (status != STENO_OK) return status;
+    r->decoders = calloc((size_t)size, sizeof *r->decoders);
+    r->bindings = calloc((size_t)size, sizeof *r->bindings);
+    r->ops = calloc((size_t)size, sizeof *r->ops);
+    r->steps = calloc((size_t)size, sizeof *r->steps);
+    r->results = calloc((size_t)size, sizeof *r->results);
+    r->live = calloc((size_t)size, sizeof *r->live);
+    r->tokens = malloc(rows * sizeof *r->tokens);
+    r->slots = malloc(rows * sizeof *r->slots);
+    r->windows = malloc(rows * sizeof *r->windows);
+    r->logits = st_nn_alloc(rows * (size_t)m->file.dims.n_vocab);
+    r->mels = st_nn_alloc((size_t)size * (size_t)m->file.dims.n_mels * N_FRAMES);
+    if (!r->decoders || !r->bindings || !r->ops || !r->steps || !r->results || !r->live || !r->tokens || !r->slots ||
+        !r->windows || !r->logits || !r->mels) {
+        batch_run_free(r);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for a batch of %d chunks", size);
+    }
+    for (int k = 0; k < size && status == STENO_OK; k++) {
+        status = st_decoder_create(&m->special, m->file.dims.n_text_ctx, r->per_chunk, &r->decoders[k], err);
+        r->bindings[k] = (network_binding){
+            .model = &m->model, .state = &r->state, .first_slot = k * r->per_chunk, .window = k};
+        r->ops[k] = binding_ops(&r->bindings[k], r->per_chunk);
+    }
+    if (status != STENO_OK) batch_run_free(r);
+    return status;
+}
+
+/* Decodes the live chunks of the batch at the first temperature in lockstep: each step, every
+ * live chunk's decoder chooses its tokens, and one pass of the network computes the next
+ * logits of all of them. */
+static steno_status decode_in_lockstep(st_whisper_context *c, batch_run *r, const st_transcribe_options *o,
+                                       const int32_t *initial, int n_initial, int sot_index, st_error *err) {
+    const st_decode_options base = base_decode_options(c, o);
+    const st_decode_options first = temperature_options(&base, o, 0);
+    const int n_vocab = c->shared->file.dims.n_vocab;
+    steno_status status = STENO_OK;
+    for (int k = 0; k < r->size && status == STENO_OK; k++) {
+        if (r->live[k]) status = st_decoder_start(r->decoders[k], &r->ops[k], &first, initial, n_initial, sot_index, err);
+    }
+    int decoding[ST_MAX_BATCH_SIZE];
+    for (int k = 0; k < r->size; k++)
+        decoding[k] = r->live[k];
+    while (status == STENO_OK) {
+        int rows = 0, n_past = -1;
+        for (int k = 0; k < r->size && status == STENO_OK; k++) {
+            if (!decoding[k]) continue;
+            st_decoder_step *step = &r->steps[k];
+            if ((status = st_decoder_next(r->decoders[k], step, err)) != STENO_OK) break;
+            if (step->n_sequences == 0) {
+                decoding[k] = 0;
+                continue;
+            }
+            if (n_past >= 0 && step->n_past != n_past) { /* every chunk started from the same prompt */
+                status = st_error_set(err, STENO_ERR_INTERNAL, "batch: chunks out of step");
+                break;
+            }
+            n_past = step->n_past;
+            for (int j = 0; j < step->n_sequences; j++, rows++) {
+                r->tokens[rows] = step->tokens[j];
+                r->slots[rows] = r->bindings[k].first_slot + j;
+                r->windows[rows] = k;
+            }
+        }
+        if (status != STENO_OK || rows == 0) break;
+        status = st_whisper_decode_windows(&c->shared->model, &r->state, rows, r->slots, r->windows, r->tokens, 1,
+                                           n_past, ST_WHISPER_LOGITS_LAST, r->logits, err);
+        rows = 0;
+        for (int k = 0; k < r->size && status == STENO_OK; k++) {
+            if (!decoding[k]) continue;
+            const st_decoder_step *step = &r->steps[k];
+            memcpy(step->logits, r->logits + (size_t)rows * n_vocab,
+                   (size_t)step->n_sequences * n_vocab * sizeof *step->logits);
+            rows += step->n_sequences;
+            r->bindings[k].n_cached = n_past + 1;
+        }
+    }
+    for (int k = 0; k < r->size && status == STENO_OK; k++) {
+        if (!r->live[k]) continue;
+        st_decoder_finish(r->decoders[k], &r->results[k].decode);
+        int needs_fallback = 0;
+        status = judge_window(c, o, &r->results[k], &needs_fallback, err);
+        if (status == STENO_OK && needs_fallback && o->n_temperatures > 1) {
+            status = decode_with_fallback(c, r->decoders[k], &r->ops[k], o, 1, initial, n_initial, sot_index,
+                                          &r->results[k], err);
+        }
+    }
+    return status;
+}
+
+/* A decoded chunk's segments: cut at timestamp pairs, then any text after the last pair up to
+ * the chunk's end (no later window will decode it again). */
+static steno_status chunk_segments(st_whisper_context *c, window_segments *ws, const chunk_span *chunk,
+                                   const window_result *w, st_error *err) {
+    const int32_t *tokens = w->decode.tokens;
+    const int n_tokens = w->decode.n_tokens, begin_ts = c->shared->special.timestamp_begin;
+    const double time_offset = (double)chunk->start / FRAMES_PER_SECOND;
+    const double duration = (double)chunk->n_frames / FRAMES_PER_SECOND;
+    int has_pair = 0;
+    for (int i = 1; i < n_tokens && !has_pair; i++)
+        has_pair = tokens[i - 1] >= begin_ts && tokens[i] >= begin_ts;
+    if (!has_pair) return whole_window_segment(c, ws, chunk->start, time_offset, duration, tokens, n_tokens, w, err);
+    const int single_timestamp_ending =
+        n_tokens >= 2 && tokens[n_tokens - 2] < begin_ts && tokens[n_tokens - 1] >= begin_ts;
+    int last_slice;
+    steno_status status = cut_at_timestamp_pairs(c, ws, chunk->start, time_offset, tokens, n_tokens,
+                                                 single_timestamp_ending, w, &last_slice, err);
+    int has_text = 0; /* after the last pair: an opening timestamp, then text up to the end */
+    for (int i = last_slice; i < n_tokens && !has_text; i++)
+        has_text = tokens[i] < c->shared->special.eot;
+    if (status != STENO_OK || !has_text) return status;
+    const double start = time_offset + (tokens[last_slice] - begin_ts) * time_precision(c);
+    return new_segment(c, ws, chunk->start, start, time_offset + duration, tokens + last_slice, n_tokens - last_slice,
+                       w, err);
+}
+
+/* When a chunk's text ends with a timestamp (single, or closing a pair) before the chunk does
+ * and speech follows it (window_advance's rule: the VAD's, else the log-mel's), the frames from
+ * the chunk's start to that timestamp into *rest: the rest of the chunk is decoded next, alone,
+ * as the seek loop would go on from there. 0 otherwise. */
+static void chunk_rest(st_whisper_context *c, const float *window, const st_transcribe_options *o,
+                       const chunk_span *chunk, const window_result *w, int *rest) {
+    const int32_t *tokens = w->decode.tokens;
+    const int n_tokens = w->decode.n_tokens, begin_ts = c->shared->special.timestamp_begin;
+    *rest = 0;
+    if (n_tokens < 2 || tokens[n_tokens - 1] < begin_ts) return;
+    const int ended = (tokens[n_tokens - 1] - begin_ts) * (N_FRAMES / c->shared->file.dims.n_audio_ctx);
+    if (ended <= 0 || ended >= chunk->n_frames) return;
+    /* the log-mel rule reads the chunk's window there */
+    memcpy(c->window, window, (size_t)c->shared->file.dims.n_mels * N_FRAMES * sizeof *window);
+    if (window_advance(c, o, chunk->start, ended, chunk->n_frames) == ended) *rest = ended;
+}
+
+static steno_status transcribe_batched(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
+                                       st_transcript *out, st_error *err) {
+    const int content_frames = st_mel_source_content_frames(mel);
+    const double content_duration = (double)content_frames / FRAMES_PER_SECOND;
+    out->duration = (double)st_mel_source_n_samples(mel) / SAMPLE_RATE;
+    const int n_mels = c->shared->file.dims.n_mels;
+    int capacity = MAX_PROMPT_TOKENS, n_prompt = 0, n_chunks = 0, stop = 0;
+    int32_t *prompt = malloc((size_t)capacity * sizeof *prompt);
+    int32_t *initial = malloc(MAX_PROMPT_TOKENS * sizeof *initial);
+    chunk_span *chunks = NULL;
+    window_segments ws = {0};
+    batch_run r = {0};
+    steno_status status = STENO_OK;
+    if (!prompt || !initial) {
+        status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory");
+        goto done;
+    }
+    if ((status = encode_initial_prompt(c, o, &prompt, &capacity, &n_prompt, err)) != STENO_OK) goto done;
+    const char *language;
+    if ((status = choose_language(c, mel, o, out, &language, err)) != STENO_OK) goto done;
+    int sot_index;
+    const int n_initial = build_prompt(c, o, language, prompt + n_prompt, n_prompt, initial, &sot_index);
+    if ((status = plan_chunks(o, content_frames, &chunks, &n_chunks, err)) != STENO_OK) goto done;
+    const int size = n_chunks < o->batch_size ? (n_chunks > 0 ? n_chunks : 1) : o->batch_size;
+    if ((status = batch_run_init(&r, c, o, size, err)) != STENO_OK) goto done;
+
+    double last_speech_timestamp = 0.0;
+    for (int first = 0; first < n_chunks && !stop; first += size) {
+        if (o->should_stop && o->should_stop(o->user)) {
+            stop = 1;
+            break;
+        }
+        const int n = n_chunks - first < size ? n_chunks - first : size;
+        for (int k = 0; k < size; k++) {
+            r.live[k] = 0;
+            if (k >= n) continue;
+            const chunk_span *chunk = &chunks[first + k];
+            float *window = r.mels + (size_t)k * n_mels * N_FRAMES;
+            status = st_mel_source_window(mel, chunk->start, chunk->n_frames, window, N_FRAMES, err);
+            if (status != STENO_OK) goto done;
+            if (window_is_blank(window, n_mels, chunk->n_frames)) continue;
+            r.live[k] = 1;
+            st_whisper_select_window(&r.state, k);
+            if ((status = st_whisper_encode(&c->shared->model, &r.state, window, err)) != STENO_OK) goto done;
+        }
+        if ((status = decode_in_lockstep(c, &r, o, initial, n_initial, sot_index, err)) != STENO_OK) goto done;
+        for (int k = 0; k < n && !stop; k++) {
+            /* the chunk, then what is left of it when its text closed early with speech after */
+            for (chunk_span piece = chunks[first + k]; r.live[k] && !stop;) {
+                window_segments_clear(&ws);
+                const window_result *w = &r.results[k];
+                if (is_silence(o, w)) break;
+                if ((status = chunk_segments(c, &ws, &piece, w, err)) != STENO_OK) goto done;
+                if (o->word_timestamps && ws.n > 0) {
+                    st_whisper_select_window(&r.state, k);
+                    status = align_words(c, &r.state, o, initial + sot_index, language,
+                                         (double)piece.start / FRAMES_PER_SECOND, piece.n_frames, &ws,
+                                         &last_speech_timestamp, err);
+                    if (status != STENO_OK) goto done;
+                    double last_word_end;
+                    if (get_end(&ws, ws.n, &last_word_end)) last_speech_timestamp = last_word_end;
+                }
+                for (int s = 0; s < ws.n; s++)
+                    snprintf(ws.items[s].language, sizeof ws.items[s].language, "%s", language);
+                if ((status = commit_segments(out, o, &ws, ws.n, &stop, err)) != STENO_OK) goto done;
+                float *window = r.mels + (size_t)k * n_mels * N_FRAMES;
+                int rest;
+                chunk_rest(c, window, o, &piece, w, &rest);
+                if (rest == 0) break;
+                /* the rest's window: the piece's frames from rest on, then zeros, as the seek
+                 * loop's window from there */
+                piece.start += rest, piece.n_frames -= rest;
+                for (int band = 0; band < n_mels; band++) {
+                    float *row = window + (size_t)band * N_FRAMES;
+                    memmove(row, row + rest, (size_t)piece.n_frames * sizeof *row);
+                    memset(row + piece.n_frames, 0, (size_t)(N_FRAMES - piece.n_frames) * sizeof *row);
+                }
+                st_whisper_select_window(&r.state, k);
+                if ((status = st_whisper_encode(&c->shared->model, &r.state, window, err)) != STENO_OK) goto done;
+                status = decode_with_fallback(c, r.decoders[k], &r.ops[k], o, 0, initial, n_initial, sot_index,
+                                              &r.results[k], err);
+                if (status != STENO_OK) goto done;
+            }
+            const chunk_span *chunk = &chunks[first + k];
+            if (o->on_progress) {
+                o->on_progress(o->user, (double)(chunk->start + chunk->n_frames) / FRAMES_PER_SECOND,
+                               content_duration);
+            }
+        }
+    }
+    if (stop) status = st_error_set(err, STENO_ERR_CANCELLED, "transcription stopped by the caller");
+
+done:
+    window_segments_clear(&ws);
+    free(ws.items);
+    batch_run_free(&r);
+    free(chunks);
+    free(prompt);
+    free(initial);
+    return status;
+}
+
+/* The seek loop or, with a batch size, the batched chunks. */
+static steno_status transcribe_mel(st_whisper_context *c, st_mel_source *mel, const st_transcribe_options *o,
+                                   st_transcript *out, st_error *err) {
+    return o->batch_size > 1 ? transcribe_batched(c, mel, o, out, err) : transcribe_source(c, mel, o, out, err);
+}
+
 /* Validates what the loaded context can do before any work starts. */
 static steno_status check_options(const st_whisper_context *c, const st_transcribe_options *o, st_error *err) {
     if (o->n_temperatures < 1 || o->n_temperatures > ST_MAX_TEMPERATURES || o->beam_size < 1 ||
@@ -904,6 +1339,21 @@ static steno_status check_options(const st_whisper_context *c, const st_transcri
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
                             "beam size %d / best of %d: this model was loaded for at most %d hypotheses", o->beam_size,
                             o->best_of, c->max_sequences);
+    }
+    if (o->batch_size < 0 || o->batch_size > ST_MAX_BATCH_SIZE) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "batch size %d: expected 0 .. %d (0 or 1: sequential)",
+                            o->batch_size, ST_MAX_BATCH_SIZE);
+    }
+    if (o->batch_size > 1) {
+        const char *conflict = c->shared->model.device                   ? "a model on the GPU"
+                               : o->language_per_window                  ? "language detection per window"
+                               : o->has_hallucination_silence_threshold ? "a hallucination silence threshold"
+                                                                         : NULL;
+        if (conflict) {
+            return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
+                                "batch size %d: batched decoding does not work with %s (use batch size 1)",
+                                o->batch_size, conflict);
+        }
     }
     return STENO_OK;
 }
@@ -920,7 +1370,7 @@ steno_status st_transcribe(st_whisper_context *c, const float *samples, size_t n
         STENO_OK) {
         return status;
     }
-    status = transcribe_source(c, mel, o, out, err);
+    status = transcribe_mel(c, mel, o, out, err);
     st_mel_source_free(mel);
     return status;
 }
@@ -940,7 +1390,7 @@ steno_status st_transcribe_file(st_whisper_context *c, const char *path, const s
     }
     st_mel_source *mel;
     if ((status = st_mel_source_from_file(c->shared->filters, path, n_threads, &mel, err)) != STENO_OK) return status;
-    status = transcribe_source(c, mel, o, out, err);
+    status = transcribe_mel(c, mel, o, out, err);
     st_mel_source_free(mel);
     return status;
 }

@@ -48,7 +48,7 @@ const char *st_whisper_context_language(const st_whisper_context *context, int i
 steno_status st_whisper_detect_language(st_whisper_context *context, const float *samples, size_t n_samples,
                                         int n_threads, float *probs, const char **code, st_error *err);
 
-enum { ST_MAX_TEMPERATURES = 16 };
+enum { ST_MAX_TEMPERATURES = 16, ST_MAX_BATCH_SIZE = 32 };
 
 typedef struct st_transcribe_options {
     const char *language; /* code ("en", "ru"); NULL: detect on the first window (multilingual) */
@@ -97,6 +97,18 @@ typedef struct st_transcribe_options {
      * in memory whole (4 bytes a sample: 230 MB an hour). */
     st_vad *vad;
     st_vad_options vad_options;
+    /* faster-whisper's batched pipeline (BatchedInferencePipeline), done in steno's network: with
+     * batch_size 2 .. ST_MAX_BATCH_SIZE the audio is cut into independent chunks of at most 30 s
+     * (at chunk_ends when set, else every 30 s); batch_size chunks at a time are encoded, then
+     * decoded in lockstep (one decoder pass computes every live sequence of every chunk), each
+     * from its own prompt (initial_prompt, never the text of another chunk), with its own
+     * temperature fallback (a chunk that fails the thresholds is decoded again alone). Segments
+     * keep the times of the chunk's timestamps; text after a chunk's last timestamp pair ends
+     * at the chunk's end. 0 or 1: the seek loop above. CPU only; not with language_per_window
+     * or hallucination_silence_threshold (they move the seek loop's windows). */
+    int batch_size;
+    const size_t *chunk_ends; /* with batch_size > 1: where chunks end, in samples, ascending; NULL: every 30 s */
+    size_t n_chunk_ends;
     /* Called with each segment as soon as its window is decoded; return non-zero to stop. */
     int (*on_segment)(void *user, const st_segment *segment);
     /* Called after each window with the seconds of audio done and in all. */

@@ -109,6 +109,43 @@ static int forward_stop(void *user) {
     return b->options->should_stop(b->options->user);
 }
 
+/* The longest chunk of batched decoding: one 30 s window. */
+#define CHUNK_SAMPLES (30 * ST_VAD_SAMPLE_RATE)
+
+/* Where the joined speech is cut into chunks for batched decoding (in joined samples), as
+ * faster-whisper's batched pipeline merges its speech spans: spans join a chunk while it
+ * stays within 30 s, so chunks end at the pauses between spans. Beyond it, a span longer than
+ * what is left of a chunk is cut at its quietest VAD frame (lowest speech probability) in the
+ * chunk's second half, not at an arbitrary sample. Returns a malloc'd array (NULL when memory
+ * runs out) of *n_ends cuts. */
+static size_t *plan_speech_chunks(const st_vad_speech *speech, size_t n_speech, size_t *n_ends) {
+    size_t *ends = malloc((speech->n_spans + 2 * (n_speech / CHUNK_SAMPLES) + 1) * sizeof *ends);
+    if (!ends) return NULL;
+    size_t n = 0, chunk_start = 0, at = 0; /* joined samples */
+    for (size_t k = 0; k < speech->n_spans; k++) {
+        const st_vad_span *span = &speech->spans[k];
+        const size_t length = span->end - span->start;
+        if (at + length - chunk_start > CHUNK_SAMPLES && at > chunk_start) ends[n++] = chunk_start = at;
+        while (at + length - chunk_start > CHUNK_SAMPLES) {
+            size_t cut = chunk_start + CHUNK_SAMPLES; /* joined; in this span */
+            float quietest = 2.0f;
+            for (size_t joined = chunk_start + CHUNK_SAMPLES / 2; joined < chunk_start + CHUNK_SAMPLES;
+                 joined += ST_VAD_FRAME) {
+                if (joined < at) continue;
+                size_t frame = (span->start + joined - at) / ST_VAD_FRAME;
+                if (frame < speech->n_frames && speech->probs[frame] < quietest) {
+                    quietest = speech->probs[frame];
+                    cut = joined;
+                }
+            }
+            ends[n++] = chunk_start = cut;
+        }
+        at += length;
+    }
+    *n_ends = n;
+    return ends;
+}
+
 steno_status st_transcribe_speech(st_whisper_context *context, const float *samples, size_t n_samples,
                                   const st_transcribe_options *options, st_transcript *out, st_error *err) {
     size_t n_frames = st_vad_n_frames(n_samples), n_spans, n_speech = 0;
@@ -154,13 +191,20 @@ steno_status st_transcribe_speech(st_whisper_context *context, const float *samp
     inner.on_segment = options->on_segment ? mapped_segment : NULL;
     inner.on_progress = options->on_progress ? forward_progress : NULL;
     inner.should_stop = options->should_stop ? forward_stop : NULL;
+    size_t *chunk_ends = NULL;
+    if (options->batch_size > 1) {
+        chunk_ends = plan_speech_chunks(&b.speech, n_speech, &inner.n_chunk_ends);
+        if (!chunk_ends) status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for the speech chunks");
+        inner.chunk_ends = chunk_ends;
+    }
     int first = out->n_segments;
-    status = st_transcribe(context, speech, n_speech, &inner, out, err);
+    if (status == STENO_OK) status = st_transcribe(context, speech, n_speech, &inner, out, err);
     if (b.out_of_memory) status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for a segment's words");
     for (int i = first; status == STENO_OK && i < out->n_segments; i++)
         st_vad_filter_map_segment(&out->segments[i], &b.speech);
     out->duration = (double)n_samples / ST_VAD_SAMPLE_RATE;
     free(b.words);
+    free(chunk_ends);
     free(speech);
     free(spans);
     free(probs);
