@@ -33,9 +33,11 @@
 #include "whisper/transcribe.h"
 
 #define N_THREADS 2
-/* Same bounds as test_whisper_model.c: both sides run the same float32 network from the same
- * f16 weights and differ only in summation order. */
-#define ENCODER_TOLERANCE 1e-4
+/* Both sides run the same float32 network from the same f16 weights and differ only in
+ * summation order, which depends on the CPU: tiny's encoder output is 1.2e-4 (relative) from
+ * PyTorch's on an AVX2-only host (8-lane sums, OpenBLAS's Haswell kernels), above the 1e-4 of
+ * test_whisper_model.c, while base's is 1.4e-5 and both models' logits stay within 2e-6. */
+#define ENCODER_TOLERANCE 2.5e-4
 #define LOGITS_TOLERANCE 1e-3
 /* Language probabilities from steno's own mel of the clip against the reference's mel (both
  * float32 from the same samples): they differ by about 2e-7. A window zero-filled after the
