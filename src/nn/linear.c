@@ -87,6 +87,17 @@ float *st_nn_alloc(size_t n_floats) {
     return (float *)start;
 }
 
+void st_nn_advise_small_pages(float *buffer, size_t n_floats) {
+#ifdef MADV_NOHUGEPAGE
+    const uintptr_t page = 4096;
+    uintptr_t first = ((uintptr_t)buffer + page - 1) & ~(page - 1);
+    uintptr_t last = ((uintptr_t)(buffer + n_floats)) & ~(page - 1);
+    if (last > first) madvise((void *)first, last - first, MADV_NOHUGEPAGE); /* advice: failure changes nothing */
+#else
+    (void)buffer, (void)n_floats;
+#endif
+}
+
 void st_nn_free(void *buffer) {
     if (!buffer) return;
     void *block;

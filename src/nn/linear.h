@@ -40,6 +40,11 @@ void st_nn_free(void *buffer);
 /* n_floats float32s, 64-byte aligned and zeroed, or NULL when out of memory. */
 float *st_nn_alloc(size_t n_floats);
 
+/* Asks for ordinary 4 KiB pages over the whole pages inside [buffer, buffer + n_floats), part of
+ * a block from st_nn_alloc: for memory touched sparsely (a key/value cache whose sequences each
+ * fill only their first positions), where a 2 MiB page would be zeroed whole on its first touch. */
+void st_nn_advise_small_pages(float *buffer, size_t n_floats);
+
 /* Up to this many rows a product runs as matrix-vector kernels on the stored weights; above
  * it, through sgemm on widened blocks. Beam search's 5 sequences stay below. */
 #define ST_NN_LINEAR_GEMV_MAX_ROWS 8

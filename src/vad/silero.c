@@ -50,7 +50,9 @@ typedef struct conv_layer {
 struct st_vad {
     float *basis; /* [2 * BINS][FILTER] */
     conv_layer encoder[4];
-    float *w_ih, *w_hh; /* [GATES][HIDDEN] */
+    float *w_ih;        /* [GATES][HIDDEN] */
+    float *w_hh_t;      /* weight_hh transposed, [HIDDEN][GATES]: the recurrent product runs
+                           along the gates (vectors of independent sums, each summed in order) */
     float *gate_bias;   /* b_ih + b_hh [GATES] */
     float *head_weight; /* [HIDDEN] */
     float head_bias;
@@ -112,7 +114,16 @@ static steno_status load_weights(st_vad *vad, const st_onnx_model *model, const 
     const int64_t matrix[] = {GATES, HIDDEN}, vector[] = {GATES}, head_dims[] = {1, HIDDEN, 1}, one[] = {1};
     float *b_ih = NULL, *b_hh = NULL, *head_bias = NULL;
     if (s == STENO_OK) s = load(model, g, "decoder.rnn.weight_ih", matrix, 2, &vad->w_ih, path, err);
-    if (s == STENO_OK) s = load(model, g, "decoder.rnn.weight_hh", matrix, 2, &vad->w_hh, path, err);
+    float *w_hh = NULL;
+    if (s == STENO_OK) s = load(model, g, "decoder.rnn.weight_hh", matrix, 2, &w_hh, path, err);
+    if (s == STENO_OK && !(vad->w_hh_t = malloc((size_t)GATES * HIDDEN * sizeof *vad->w_hh_t))) {
+        s = st_error_set(err, STENO_ERR_NO_MEMORY, "%s: out of memory", path);
+    }
+    for (int r = 0; s == STENO_OK && r < GATES; r++) {
+        for (int k = 0; k < HIDDEN; k++)
+            vad->w_hh_t[(size_t)k * GATES + r] = w_hh[(size_t)r * HIDDEN + k];
+    }
+    free(w_hh);
     if (s == STENO_OK) s = load(model, g, "decoder.rnn.bias_ih", vector, 1, &b_ih, path, err);
     if (s == STENO_OK) s = load(model, g, "decoder.rnn.bias_hh", vector, 1, &b_hh, path, err);
     if (s == STENO_OK) s = load(model, g, "decoder.decoder.2.weight", head_dims, 3, &vad->head_weight, path, err);
@@ -180,7 +191,7 @@ void st_vad_free(st_vad *vad) {
         free(vad->encoder[i].bias);
     }
     free(vad->w_ih);
-    free(vad->w_hh);
+    free(vad->w_hh_t);
     free(vad->gate_bias);
     free(vad->head_weight);
     free(vad->windows);
@@ -247,13 +258,14 @@ static void run_block(st_vad *vad, const float *samples, size_t n, size_t first,
     st_nn_matmul_f32(x, count, vad->w_ih, vad->gate_bias, HIDDEN, GATES, vad->gates, GATES);
     for (int f = 0; f < count; f++) {
         float *g = vad->gates + (size_t)f * GATES;
-        for (int r = 0; r < GATES; r++) {
-            const float *w = vad->w_hh + (size_t)r * HIDDEN;
-            float sum = 0.0f;
-            for (int k = 0; k < HIDDEN; k++)
-                sum += w[k] * vad->h[k];
-            g[r] += sum;
+        float sums[GATES] = {0};
+        for (int k = 0; k < HIDDEN; k++) {
+            const float *w = vad->w_hh_t + (size_t)k * GATES, h = vad->h[k];
+            for (int r = 0; r < GATES; r++)
+                sums[r] += w[r] * h;
         }
+        for (int r = 0; r < GATES; r++)
+            g[r] += sums[r];
         float logit = vad->head_bias;
         for (int k = 0; k < HIDDEN; k++) {
             float in = sigmoid(g[k]), forget = sigmoid(g[HIDDEN + k]), cell = tanhf(g[2 * HIDDEN + k]),

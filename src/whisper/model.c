@@ -311,6 +311,10 @@ steno_status st_whisper_state_init_windows(st_whisper_state *state, const st_whi
         *sizes[i].buffer = next;
         next += (sizes[i].n_floats + 15) / 16 * 16;
     }
+    /* each sequence fills its cache from the first position, a few hundred KiB of each ~1 MiB
+     * per layer: 2 MiB pages would be zeroed whole for it */
+    st_nn_advise_small_pages(state->self_k, cache);
+    st_nn_advise_small_pages(state->self_v, cache);
     state->n_windows = n_windows;
     state->cross_k_window_floats = cross > cross_keys ? cross : cross_keys;
     state->cross_v_window_floats = cross;
