@@ -765,7 +765,7 @@ static void bf16_attention_matches_double_sums(void **unused) {
 }
 
 /* The bf16 product: weights rounded on load to st_nn_to_bf16's values (read back through
- * st_nn_linear_weight_row) and rows of x by st_nn_rows_to_bf16, then the portable kernel within
+ * st_nn_linear_weight_row) and rows of x to its bits by every set, then the portable kernel within
  * float32 summation error (n_in + 1 roundings of 2^-24) of double sums over those bf16
  * operands; the AVX2 kernel bit for bit the portable one, and vdpbf16ps (which pairs the
  * products its own way) within twice that bound of it; rows 1 to 9 and 37, widths odd and not
@@ -789,8 +789,16 @@ static void bf16_kernels_match_double_sums(void **unused) {
             /* magnitudes over a few binades, so that rounding and summation both matter */
             for (int i = 0; i < n_out * n_in; i++)
                 w[i] = random_float() * (i % 7 == 0 ? 40.0f : 1.0f);
-            for (int i = 0; i < MAX_ROWS * n_in; i++)
+            for (int i = 0; i < MAX_ROWS * n_in; i++) {
                 x[i] = random_float() * (i % 5 == 0 ? 0.01f : 3.0f);
+                if (i % 11 == 0) { /* halfway between two bf16: rounds to the even one */
+                    uint32_t bits;
+                    memcpy(&bits, &x[i], sizeof bits);
+                    bits = (bits & 0xffff0000u) | 0x8000u;
+                    memcpy(&x[i], &bits, sizeof bits);
+                }
+            }
+            x[n_in - 1] = 1e-39f; /* a subnormal */
             for (int o = 0; o < n_out; o++)
                 bias[o] = random_float();
             st_tensor tensor = {.name = "w",
@@ -812,13 +820,19 @@ static void bf16_kernels_match_double_sums(void **unused) {
                         fail_msg("weight [%d][%d] = %.9g, expected %.9g", o, i, wr[(size_t)o * n_in + i],
                                  bf16_round(w[(size_t)o * n_in + i]));
             }
-            st_nn_rows_to_bf16(x, MAX_ROWS, n_in, k_pad, xb);
-            for (int r = 0; r < MAX_ROWS; r++)
-                for (int i = 0; i < k_pad; i++)
-                    assert_int_equal(xb[(size_t)r * k_pad + i], i < n_in ? st_nn_to_bf16(x[(size_t)r * n_in + i]) : 0);
-            st_nn_bf16_weights weights = layer.bf16;
             const st_nn_kernels *sets[3];
             int n_sets = kernel_sets(sets);
+            for (int k = n_sets - 1; k >= 0; k--) { /* the portable kernel's xb last, for the products */
+                for (int i = 0; i < MAX_ROWS * k_pad; i++)
+                    xb[i] = 0xdead;
+                sets[k]->rows_to_bf16(x, MAX_ROWS, n_in, k_pad, xb);
+                for (int r = 0; r < MAX_ROWS; r++)
+                    for (int i = 0; i < k_pad; i++)
+                        if (xb[(size_t)r * k_pad + i] != (i < n_in ? st_nn_to_bf16(x[(size_t)r * n_in + i]) : 0))
+                            fail_msg("%s: x[%d][%d] = %.9g to %04x", sets[k]->name, r, i, x[(size_t)r * n_in + i],
+                                     xb[(size_t)r * k_pad + i]);
+            }
+            st_nn_bf16_weights weights = layer.bf16;
             const int row_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, MAX_ROWS};
             for (size_t c = 0; c < sizeof row_counts / sizeof row_counts[0]; c++) {
                 for (int with_bias = 0; with_bias < 2; with_bias++) {

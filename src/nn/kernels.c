@@ -192,7 +192,7 @@ static float from_bf16(uint16_t half) {
     return value;
 }
 
-void st_nn_rows_to_bf16(const float *x, int n_rows, int n_in, int k_pad, uint16_t *xb) {
+static void portable_rows_to_bf16(const float *x, int n_rows, int n_in, int k_pad, uint16_t *xb) {
     for (int r = 0; r < n_rows; r++) {
         uint16_t *out = xb + (size_t)r * k_pad;
         for (int i = 0; i < n_in; i++)
@@ -260,6 +260,7 @@ static const st_nn_kernels portable = {
     .gemv_q8_0 = portable_gemv_q8_0,
     .quantize_rows = st_nn_portable_quantize_rows,
     .gemm_i8 = st_nn_portable_gemm_i8,
+    .rows_to_bf16 = portable_rows_to_bf16,
     .gemm_bf16 = st_nn_portable_gemm_bf16,
     .f16_to_f32 = portable_f16_to_f32,
     .softmax = st_nn_portable_softmax,

@@ -83,8 +83,9 @@ typedef struct st_nn_bf16_weights {
 } st_nn_bf16_weights;
 
 /* Activations for the bf16 product: xb[r * k_pad + i] = st_nn_to_bf16(x[r * n_in + i]), 0 for
- * n_in <= i < k_pad. One C loop for every kernel set, so all of them see the same bf16 x. */
-void st_nn_rows_to_bf16(const float *x, int n_rows, int n_in, int k_pad, uint16_t *xb);
+ * n_in <= i < k_pad. Every kernel set gives the same bits (st_nn_to_bf16's integer rounding,
+ * not vcvtneps2bf16, which flushes subnormals). */
+typedef void (*st_nn_rows_to_bf16_kernel)(const float *x, int n_rows, int n_in, int k_pad, uint16_t *xb);
 
 /* y[r * y_stride + o] = bias[o] + sum over i of xb[r * k_pad + i] * w(o, i), the bf16 values
  * multiplied in float32 (exactly: 8-bit significands) and summed in float32, for rows
@@ -154,6 +155,7 @@ typedef struct st_nn_kernels {
     st_nn_gemv_q8_0_kernel gemv_q8_0;
     st_nn_quantize_rows_kernel quantize_rows;
     st_nn_gemm_i8_kernel gemm_i8;
+    st_nn_rows_to_bf16_kernel rows_to_bf16;
     st_nn_gemm_bf16_kernel gemm_bf16;
     st_nn_f16_to_f32_kernel f16_to_f32;
     st_nn_softmax_kernel softmax;

@@ -528,6 +528,25 @@ AVX2_TARGET static inline __m256 bf16_round8(__m256 x) {
     return _mm256_castsi256_ps(_mm256_and_si256(bits, _mm256_set1_epi32((int)0xffff0000u)));
 }
 
+/* st_nn_to_bf16 16 at a time (the packs interleave the 128-bit lanes, which the permutation
+ * undoes); the tail in C. */
+AVX2_TARGET static void avx2_rows_to_bf16(const float *x, int n_rows, int n_in, int k_pad, uint16_t *xb) {
+    for (int r = 0; r < n_rows; r++) {
+        const float *in = x + (size_t)r * n_in;
+        uint16_t *out = xb + (size_t)r * k_pad;
+        int i = 0;
+        for (; i + 16 <= n_in; i += 16) {
+            __m256i low = _mm256_srli_epi32(_mm256_castps_si256(bf16_round8(_mm256_loadu_ps(in + i))), 16);
+            __m256i high = _mm256_srli_epi32(_mm256_castps_si256(bf16_round8(_mm256_loadu_ps(in + i + 8))), 16);
+            _mm256_storeu_si256((__m256i *)(out + i), _mm256_permute4x64_epi64(_mm256_packus_epi32(low, high), 0xd8));
+        }
+        for (; i < n_in; i++)
+            out[i] = st_nn_to_bf16(in[i]);
+        for (; i < k_pad; i++)
+            out[i] = 0;
+    }
+}
+
 /* Scores of n_r query rows (bf16-rounded, ST_NN_BF16_HEAD columns each in qr) against the 16
  * keys of block kb, each pair of columns summed first as the portable kernel does. A product
  * of two bf16 values is exact in float32, so a fused multiply-add of the second product onto
@@ -741,6 +760,7 @@ static const st_nn_kernels avx2 = {
     .gemv_q8_0 = avx2_gemv_q8_0,
     .quantize_rows = avx2_quantize_rows,
     .gemm_i8 = avx2_gemm_i8,
+    .rows_to_bf16 = avx2_rows_to_bf16,
     .gemm_bf16 = st_nn_avx2_gemm_bf16,
     .f16_to_f32 = avx2_f16_to_f32,
     .softmax = avx2_softmax,

@@ -628,6 +628,25 @@ BF16_TARGET static void avx512_attend_bf16(const float *q, int q_stride, int n_q
                   out_stride, scores, probs, 1);
 }
 
+/* st_nn_to_bf16 16 at a time, in integers as it does; the tail in C. */
+AVX512_TARGET static void avx512_rows_to_bf16(const float *x, int n_rows, int n_in, int k_pad, uint16_t *xb) {
+    const __m512i half = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+    for (int r = 0; r < n_rows; r++) {
+        const float *in = x + (size_t)r * n_in;
+        uint16_t *out = xb + (size_t)r * k_pad;
+        int i = 0;
+        for (; i + 16 <= n_in; i += 16) {
+            __m512i bits = _mm512_castps_si512(_mm512_loadu_ps(in + i));
+            bits = _mm512_add_epi32(bits, _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(bits, 16), one)));
+            _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
+        }
+        for (; i < n_in; i++)
+            out[i] = st_nn_to_bf16(in[i]);
+        for (; i < k_pad; i++)
+            out[i] = 0;
+    }
+}
+
 /* n_r rows by n_v blocks of 16 outputs of the bf16 product (16 accumulators at most): for each
  * pair of inputs, n_v weight vectors are loaded once and each row's pair broadcast against them.
  * Constant n_r and n_v after inlining. */
@@ -704,10 +723,10 @@ BF16_TARGET static void avx512_gemm_bf16(const st_nn_bf16_weights *w, const uint
 #define AVX512_KERNELS(gemm, bf16_gemm, attend)                                                                        \
     {                                                                                                                  \
         .name = "avx512", .gemv_f16 = avx512_gemv_f16, .gemv_q8_0 = avx512_gemv_q8_0,                                  \
-        .quantize_rows = avx512_quantize_rows, .gemm_i8 = gemm, .gemm_bf16 = bf16_gemm,                                \
-        .f16_to_f32 = avx512_f16_to_f32, .softmax = avx512_softmax, .gelu = avx512_gelu, .scores = avx512_scores,      \
-        .weighted_sum = avx512_weighted_sum, .attend_bf16 = attend, .scores_f16 = avx512_scores_f16,                   \
-        .weighted_sum_f16 = avx512_weighted_sum_f16, .f32_to_f16 = avx512_f32_to_f16,                                  \
+        .quantize_rows = avx512_quantize_rows, .gemm_i8 = gemm, .rows_to_bf16 = avx512_rows_to_bf16,                   \
+        .gemm_bf16 = bf16_gemm, .f16_to_f32 = avx512_f16_to_f32, .softmax = avx512_softmax, .gelu = avx512_gelu,       \
+        .scores = avx512_scores, .weighted_sum = avx512_weighted_sum, .attend_bf16 = attend,                           \
+        .scores_f16 = avx512_scores_f16, .weighted_sum_f16 = avx512_weighted_sum_f16, .f32_to_f16 = avx512_f32_to_f16, \
     }
 
 /* AVX-512 with VNNI and BF16 (Zen 4 and later, Sapphire Rapids), with VNNI only (Ice Lake),

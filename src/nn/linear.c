@@ -529,8 +529,8 @@ static void quantize_task(void *context, int task) {
     int count = job->n_rows - first < PACKED_QUANTIZE_TASK_ROWS ? job->n_rows - first : PACKED_QUANTIZE_TASK_ROWS;
     const float *x = job->x + (size_t)first * layer->n_in;
     if (layer->dtype == ST_DTYPE_BF16)
-        st_nn_rows_to_bf16(x, count, layer->n_in, layer->bf16.k_pad,
-                           (uint16_t *)job->xp + (size_t)first * layer->bf16.k_pad);
+        st_nn_kernels_best()->rows_to_bf16(x, count, layer->n_in, layer->bf16.k_pad,
+                                           (uint16_t *)job->xp + (size_t)first * layer->bf16.k_pad);
     else
         st_nn_kernels_best()->quantize_rows(x, count, layer->n_in, layer->i8.k_pad,
                                             (uint8_t *)job->xp + (size_t)first * layer->i8.k_pad, job->x_inv + first);
