@@ -64,7 +64,7 @@ typedef struct steno_context steno_context;
  * weights quantized to int8 on load on CPUs with AVX-512 VNNI or AVX2, int8 CTranslate2 files in
  * integers, float32 otherwise); FP32: openai-whisper's float32 numerics; INT8: every layer
  * quantized to int8 on load; BF16: every layer's weights rounded to bfloat16 on load, products
- * of bf16 summed in float32 (AVX512_BF16; other CPUs run it too, slower than FP32). */
+ * of bf16 summed in float32 (AVX512_BF16; other CPUs run it too, more slowly, in AVX2 or C). */
 typedef enum steno_compute_type {
     STENO_COMPUTE_AUTO,
     STENO_COMPUTE_FP32,

@@ -79,8 +79,8 @@ static const option_spec option_table[] = {
     {"compute-type", 0, KIND_TEXT, FIELD(compute_type), 0, 0, "TYPE",
      "auto|fp32|int8|bf16: auto is the fastest that keeps the WER (float models quantized to int8 on AVX-512 VNNI or "
      "AVX2 CPUs, int8 files in integers, float32 otherwise); fp32 is openai-whisper's numerics; int8 quantizes every "
-     "layer; bf16 rounds every layer's weights to bfloat16, summed in float32 (AVX512_BF16; slower than fp32 on CPUs "
-     "without it) (default auto)"},
+     "layer; bf16 rounds every layer's weights to bfloat16, summed in float32 (AVX512_BF16; CPUs without it run it "
+     "more slowly, in AVX2 or C) (default auto)"},
     {"device", 0, KIND_TEXT, FIELD(device), 0, 0, "DEV",
      "cpu, cuda or cuda:N: run the network on that GPU (fp16), or on the CPU with a message when it cannot be used "
      "(default cpu)"},
