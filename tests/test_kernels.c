@@ -1,10 +1,10 @@
 /*
  * test_kernels.c — every instruction-set kernel this CPU runs (nn/kernels.h) against direct
- * loops in double written here (half, q8_0 and int8 weights, also at odd addresses), the
+ * loops in double written here (half, q8_0, int8 and bf16 weights, also at odd addresses), the
  * stored-weight linear layer on both of its paths (matrix-vector kernels, and sgemm on widened
  * blocks with whole, partial or no scratch), the attention's ways of splitting work and of
  * storing keys, and the thread pool (each task exactly once, many calls in a row, two callers
- * at once).
+ * at once), and the compute types' names.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +22,7 @@
 #include "nn/linear.h"
 #include "nn/quant.h"
 #include "nn/threads.h"
+#include "steno.h"
 
 static uint32_t rng_state = 777u;
 
@@ -1032,6 +1033,30 @@ static void pool_runs_each_task_once(void **unused) {
     st_nn_set_threads(2);
 }
 
+/* The compute types' names, in the library and in the public API, and names that are none. */
+static void compute_type_names_parse(void **unused) {
+    (void)unused;
+    static const char *const names[] = {"auto", "fp32", "int8", "bf16"};
+    const st_nn_compute internal[] = {ST_NN_COMPUTE_AUTO, ST_NN_COMPUTE_FP32, ST_NN_COMPUTE_INT8, ST_NN_COMPUTE_BF16};
+    const steno_compute_type public[] = {STENO_COMPUTE_AUTO, STENO_COMPUTE_FP32, STENO_COMPUTE_INT8,
+                                         STENO_COMPUTE_BF16};
+    for (int i = 0; i < 4; i++) {
+        st_nn_compute compute = ST_NN_COMPUTE_AUTO;
+        steno_compute_type type = STENO_COMPUTE_AUTO;
+        assert_int_equal(st_nn_compute_from_name(names[i], &compute), 0);
+        assert_int_equal(compute, internal[i]);
+        assert_int_equal(steno_compute_type_from_name(names[i], &type), 0);
+        assert_int_equal(type, public[i]);
+    }
+    static const char *const bad[] = {"fp16", "BF16", "bf", ""};
+    for (int i = 0; i < 4; i++) {
+        st_nn_compute compute;
+        steno_compute_type type;
+        assert_int_equal(st_nn_compute_from_name(bad[i], &compute), -1);
+        assert_int_equal(steno_compute_type_from_name(bad[i], &type), -1);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(f16_to_f32_is_exact_for_every_half),
@@ -1046,6 +1071,7 @@ int main(void) {
         cmocka_unit_test(bf16_attention_matches_double_sums),
         cmocka_unit_test(avx2_attention_is_the_portable_bits),
         cmocka_unit_test(bf16_kernels_match_double_sums),
+        cmocka_unit_test(compute_type_names_parse),
         cmocka_unit_test(f32_to_f16_matches_the_converter),
         cmocka_unit_test(pool_runs_each_task_once),
     };
