@@ -201,6 +201,34 @@ static void gemv_q8_0_matches_double_sums(void **unused) {
     }
 }
 
+/* The regions the packed (int8 and bf16) kernels are asked for, out of PACKED_ROWS rows of x:
+ * rows 1 to 1 + packed_row_counts[c] (all of them for the last count), and the blocks of 16
+ * outputs from 1 when there are two or more. y is set to -999 before each call, and a kernel
+ * must leave it so outside its region. */
+enum { PACKED_ROWS = 37 };
+static const int packed_row_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, PACKED_ROWS};
+#define N_PACKED_CASES (sizeof packed_row_counts / sizeof packed_row_counts[0])
+
+typedef struct packed_region {
+    int row_begin, row_end, block_begin;
+} packed_region;
+
+/* Case c's region, with y (PACKED_ROWS rows of y_stride) set to -999. */
+static packed_region packed_region_for(size_t c, int n_blocks, float *y, int y_stride) {
+    for (int i = 0; i < PACKED_ROWS * y_stride; i++)
+        y[i] = -999.0f;
+    const int count = packed_row_counts[c];
+    return (packed_region){1, count < PACKED_ROWS ? 1 + count : PACKED_ROWS, n_blocks > 1 ? 1 : 0};
+}
+
+/* Whether y[r][o] lies in the region (and below n_out); fails when `set` wrote outside it. */
+static int in_packed_region(const packed_region *region, const float *y, int y_stride, int n_out, int r, int o,
+                            const char *set) {
+    if (r >= region->row_begin && r < region->row_end && o >= 16 * region->block_begin && o < n_out) return 1;
+    if (y[(size_t)r * y_stride + o] != -999.0f) fail_msg("%s wrote y[%d][%d]", set, r, o);
+    return 0;
+}
+
 /* The int8 kernels: quantized activations byte for byte the same in every set and within half
  * a step of x * scale; the products bit for bit the same in every set and equal to integer sums
  * over the unpacked weights (layers built through st_nn_linear_init from CTranslate2 int8 at
@@ -210,25 +238,24 @@ static void int8_kernels_match_integer_sums(void **unused) {
     (void)unused;
     const int widths[] = {512, 37, 8, 16, 100, 3};
     const int outputs[] = {23, 64, 5, 100};
-    enum { MAX_ROWS = 37 };
     for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
         for (size_t oi = 0; oi < sizeof outputs / sizeof outputs[0]; oi++) {
             const int n_in = widths[wi], n_out = outputs[oi], k_pad = (n_in + 3) / 4 * 4, stride = n_out + 5;
             const int n_blocks = (n_out + 15) / 16;
             unsigned char *w = malloc((size_t)n_out * n_in + 1), *scales = malloc(n_out * sizeof(float) + 3);
-            float *wf = malloc((size_t)n_out * n_in * sizeof *wf), *x = malloc((size_t)MAX_ROWS * n_in * sizeof *x);
-            uint8_t *xq = malloc((size_t)MAX_ROWS * k_pad), *xq_portable = malloc((size_t)MAX_ROWS * k_pad);
-            float x_inv[MAX_ROWS], x_inv_portable[MAX_ROWS];
-            float *y = malloc((size_t)MAX_ROWS * stride * sizeof *y), *bias = malloc(n_out * sizeof *bias);
+            float *wf = malloc((size_t)n_out * n_in * sizeof *wf), *x = malloc((size_t)PACKED_ROWS * n_in * sizeof *x);
+            uint8_t *xq = malloc((size_t)PACKED_ROWS * k_pad), *xq_portable = malloc((size_t)PACKED_ROWS * k_pad);
+            float x_inv[PACKED_ROWS], x_inv_portable[PACKED_ROWS];
+            float *y = malloc((size_t)PACKED_ROWS * stride * sizeof *y), *bias = malloc(n_out * sizeof *bias);
             assert_true(w && scales && wf && x && xq && xq_portable && y && bias);
             random_i8(w + 1, scales + 3, wf, n_out, n_in);
-            for (int i = 0; i < MAX_ROWS * n_in; i++)
+            for (int i = 0; i < PACKED_ROWS * n_in; i++)
                 x[i] = 3.0f * random_float();
             /* the extremes: weights -128 (a file may hold it) against x at -127 after
              * quantization, the largest pair of products AVX2's 16-bit sums must hold */
             for (int i = 0; i < n_in && i < 4; i++) {
                 w[1 + i] = 0x80;
-                for (int r = 0; r < MAX_ROWS; r++)
+                for (int r = 0; r < PACKED_ROWS; r++)
                     x[(size_t)r * n_in + i] = -4.0f;
             }
             for (int i = 0; i < n_in; i++) /* a zero row */
@@ -247,8 +274,8 @@ static void int8_kernels_match_integer_sums(void **unused) {
             assert_int_equal(st_nn_linear_init(&layer, &tensor, NULL, &err), STENO_OK);
             assert_int_equal(layer.dtype, ST_DTYPE_I8);
             st_nn_i8_weights weights = layer.i8;
-            st_nn_portable_quantize_rows(x, MAX_ROWS, n_in, k_pad, xq_portable, x_inv_portable);
-            for (int r = 0; r < MAX_ROWS; r++) {
+            st_nn_portable_quantize_rows(x, PACKED_ROWS, n_in, k_pad, xq_portable, x_inv_portable);
+            for (int r = 0; r < PACKED_ROWS; r++) {
                 float max = 0.0f;
                 for (int i = 0; i < n_in; i++)
                     max = fabsf(x[(size_t)r * n_in + i]) > max ? fabsf(x[(size_t)r * n_in + i]) : max;
@@ -264,26 +291,19 @@ static void int8_kernels_match_integer_sums(void **unused) {
             const st_nn_kernels *sets[3];
             int n_sets = kernel_sets(sets);
             for (int k = 0; k < n_sets; k++) {
-                sets[k]->quantize_rows(x, MAX_ROWS, n_in, k_pad, xq, x_inv);
-                assert_memory_equal(xq, xq_portable, (size_t)MAX_ROWS * k_pad);
+                sets[k]->quantize_rows(x, PACKED_ROWS, n_in, k_pad, xq, x_inv);
+                assert_memory_equal(xq, xq_portable, (size_t)PACKED_ROWS * k_pad);
                 assert_memory_equal(x_inv, x_inv_portable, sizeof x_inv);
-                const int row_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, MAX_ROWS};
-                for (size_t c = 0; c < sizeof row_counts / sizeof row_counts[0]; c++) {
+                for (size_t c = 0; c < N_PACKED_CASES; c++) {
                     for (int with_bias = 0; with_bias < 2; with_bias++) {
-                        /* rows from 1, blocks from 1 when there are two or more */
-                        const int row_begin = 1, row_end = row_counts[c] < MAX_ROWS ? 1 + row_counts[c] : MAX_ROWS;
-                        const int block_begin = n_blocks > 1 ? 1 : 0;
+                        const packed_region region = packed_region_for(c, n_blocks, y, stride);
                         weights.bias = with_bias ? bias : NULL;
-                        for (int i = 0; i < MAX_ROWS * stride; i++)
-                            y[i] = -999.0f;
-                        sets[k]->gemm_i8(&weights, xq, x_inv, row_begin, row_end, block_begin, n_blocks, y, stride);
-                        for (int r = 0; r < MAX_ROWS; r++) {
+                        sets[k]->gemm_i8(&weights, xq, x_inv, region.row_begin, region.row_end, region.block_begin,
+                                         n_blocks, y, stride);
+                        for (int r = 0; r < PACKED_ROWS; r++) {
                             for (int o = 0; o < stride; o++) {
+                                if (!in_packed_region(&region, y, stride, n_out, r, o, sets[k]->name)) continue;
                                 float got = y[(size_t)r * stride + o];
-                                if (r < row_begin || r >= row_end || o < 16 * block_begin || o >= n_out) {
-                                    if (got != -999.0f) fail_msg("%s wrote y[%d][%d]", sets[k]->name, r, o);
-                                    continue;
-                                }
                                 int32_t sum = 0;
                                 for (int i = 0; i < n_in; i++)
                                     sum += ((int32_t)xq[(size_t)r * k_pad + i] - 128) *
@@ -294,7 +314,7 @@ static void int8_kernels_match_integer_sums(void **unused) {
                                 float expected = (with_bias ? bias[o] : 0.0f) + (float)sum * m;
                                 if (memcmp(&got, &expected, sizeof got) != 0)
                                     fail_msg("%s n_in %d n_out %d rows %d: y[%d][%d] = %.9g, expected %.9g",
-                                             sets[k]->name, n_in, n_out, row_counts[c], r, o, got, expected);
+                                             sets[k]->name, n_in, n_out, packed_row_counts[c], r, o, got, expected);
                             }
                         }
                     }
@@ -776,21 +796,20 @@ static void bf16_kernels_match_double_sums(void **unused) {
     (void)unused;
     const int widths[] = {512, 37, 1, 2, 100, 3, 65};
     const int outputs[] = {23, 64, 5, 100, 1};
-    enum { MAX_ROWS = 37 };
     for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
         for (size_t oi = 0; oi < sizeof outputs / sizeof outputs[0]; oi++) {
             const int n_in = widths[wi], n_out = outputs[oi], k_pad = (n_in + 1) / 2 * 2, stride = n_out + 5;
             const int n_blocks = (n_out + 15) / 16;
             float *w = malloc((size_t)n_out * n_in * sizeof *w), *wr = malloc((size_t)n_out * n_in * sizeof *wr);
-            float *x = malloc((size_t)MAX_ROWS * n_in * sizeof *x), *bias = malloc(n_out * sizeof *bias);
-            float *y = malloc((size_t)MAX_ROWS * stride * sizeof *y);
-            float *y_portable = malloc((size_t)MAX_ROWS * stride * sizeof *y_portable);
-            uint16_t *xb = malloc((size_t)MAX_ROWS * k_pad * sizeof *xb);
+            float *x = malloc((size_t)PACKED_ROWS * n_in * sizeof *x), *bias = malloc(n_out * sizeof *bias);
+            float *y = malloc((size_t)PACKED_ROWS * stride * sizeof *y);
+            float *y_portable = malloc((size_t)PACKED_ROWS * stride * sizeof *y_portable);
+            uint16_t *xb = malloc((size_t)PACKED_ROWS * k_pad * sizeof *xb);
             assert_true(w && wr && x && bias && y && y_portable && xb);
             /* magnitudes over a few binades, so that rounding and summation both matter */
             for (int i = 0; i < n_out * n_in; i++)
                 w[i] = random_float() * (i % 7 == 0 ? 40.0f : 1.0f);
-            for (int i = 0; i < MAX_ROWS * n_in; i++) {
+            for (int i = 0; i < PACKED_ROWS * n_in; i++) {
                 x[i] = random_float() * (i % 5 == 0 ? 0.01f : 3.0f);
                 if (i % 11 == 0) { /* halfway between two bf16: rounds to the even one */
                     uint32_t bits;
@@ -824,40 +843,32 @@ static void bf16_kernels_match_double_sums(void **unused) {
             const st_nn_kernels *sets[3];
             int n_sets = kernel_sets(sets);
             for (int k = n_sets - 1; k >= 0; k--) { /* the portable kernel's xb last, for the products */
-                for (int i = 0; i < MAX_ROWS * k_pad; i++)
+                for (int i = 0; i < PACKED_ROWS * k_pad; i++)
                     xb[i] = 0xdead;
-                sets[k]->rows_to_bf16(x, MAX_ROWS, n_in, k_pad, xb);
-                for (int r = 0; r < MAX_ROWS; r++)
+                sets[k]->rows_to_bf16(x, PACKED_ROWS, n_in, k_pad, xb);
+                for (int r = 0; r < PACKED_ROWS; r++)
                     for (int i = 0; i < k_pad; i++)
                         if (xb[(size_t)r * k_pad + i] != (i < n_in ? st_nn_to_bf16(x[(size_t)r * n_in + i]) : 0))
                             fail_msg("%s: x[%d][%d] = %.9g to %04x", sets[k]->name, r, i, x[(size_t)r * n_in + i],
                                      xb[(size_t)r * k_pad + i]);
             }
             st_nn_bf16_weights weights = layer.bf16;
-            const int row_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, MAX_ROWS};
-            for (size_t c = 0; c < sizeof row_counts / sizeof row_counts[0]; c++) {
+            for (size_t c = 0; c < N_PACKED_CASES; c++) {
                 for (int with_bias = 0; with_bias < 2; with_bias++) {
-                    /* rows from 1, blocks from 1 when there are two or more */
-                    const int row_begin = 1, row_end = row_counts[c] < MAX_ROWS ? 1 + row_counts[c] : MAX_ROWS;
-                    const int block_begin = n_blocks > 1 ? 1 : 0;
+                    const packed_region region = packed_region_for(c, n_blocks, y_portable, stride);
                     weights.bias = with_bias ? bias : NULL;
-                    for (int i = 0; i < MAX_ROWS * stride; i++)
-                        y_portable[i] = -999.0f;
-                    st_nn_portable_gemm_bf16(&weights, xb, row_begin, row_end, block_begin, n_blocks, y_portable,
-                                             stride);
+                    st_nn_portable_gemm_bf16(&weights, xb, region.row_begin, region.row_end, region.block_begin,
+                                             n_blocks, y_portable, stride);
                     for (int k = 0; k < n_sets; k++) {
                         const int same_bits = sets[k]->gemm_bf16 == st_nn_portable_gemm_bf16 ||
                                               sets[k]->gemm_bf16 == st_nn_avx2_gemm_bf16;
-                        for (int i = 0; i < MAX_ROWS * stride; i++)
-                            y[i] = -999.0f;
-                        sets[k]->gemm_bf16(&weights, xb, row_begin, row_end, block_begin, n_blocks, y, stride);
-                        for (int r = 0; r < MAX_ROWS; r++) {
+                        packed_region_for(c, n_blocks, y, stride);
+                        sets[k]->gemm_bf16(&weights, xb, region.row_begin, region.row_end, region.block_begin, n_blocks,
+                                           y, stride);
+                        for (int r = 0; r < PACKED_ROWS; r++) {
                             for (int o = 0; o < stride; o++) {
+                                if (!in_packed_region(&region, y, stride, n_out, r, o, sets[k]->name)) continue;
                                 const size_t at = (size_t)r * stride + o;
-                                if (r < row_begin || r >= row_end || o < 16 * block_begin || o >= n_out) {
-                                    if (y[at] != -999.0f) fail_msg("%s wrote y[%d][%d]", sets[k]->name, r, o);
-                                    continue;
-                                }
                                 double exact = with_bias ? bias[o] : 0.0, magnitude = fabs(exact);
                                 for (int i = 0; i < n_in; i++) {
                                     double term =
@@ -872,7 +883,8 @@ static void bf16_kernels_match_double_sums(void **unused) {
                                 if (same_bits ? memcmp(&y[at], &y_portable[at], sizeof y[at]) != 0
                                               : fabs(y[at] - y_portable[at]) > 2.0 * bound)
                                     fail_msg("%s n_in %d n_out %d rows %d: y[%d][%d] = %.9g, portable %.9g",
-                                             sets[k]->name, n_in, n_out, row_counts[c], r, o, y[at], y_portable[at]);
+                                             sets[k]->name, n_in, n_out, packed_row_counts[c], r, o, y[at],
+                                             y_portable[at]);
                             }
                         }
                     }
