@@ -103,6 +103,13 @@ steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, con
 
 void st_nn_linear_free(st_nn_linear *layer);
 
+/* Whether the layer computes in reduced precision on a packed copy of its weights (int8 or
+ * bf16): a model built of such layers takes its attention in reduced precision too, and needs
+ * none of the file's pages once loaded. */
+static inline int st_nn_linear_is_packed(const st_nn_linear *layer) {
+    return layer->dtype == ST_DTYPE_I8 || layer->dtype == ST_DTYPE_BF16;
+}
+
 /* Row `row` of the weight as float32 into out[n_in] (an embedding lookup on a tied matrix). */
 void st_nn_linear_weight_row(const st_nn_linear *layer, int row, float *out);
 
