@@ -15,7 +15,9 @@
  * compute type) take the integer path CTranslate2 takes: the activations are quantized to 8
  * bits per row too, and the products summed in int32 (AVX-512 VNNI vpdpbusd, 64 per
  * instruction). That moves results by the activations' rounding (about 0.4 % of a row's
- * largest value), so its accuracy is measured as word error rate (bench/README.md).
+ * largest value), so its accuracy is measured as word error rate (bench/README.md). bf16
+ * layers (the bf16 compute type) round weights and activations to bfloat16 and sum the exact
+ * products in float32 (AVX512_BF16 vdpbf16ps, 32 per instruction; AVX2 and C widen them).
  *
  * Weights are read where the model file holds them, and ggml packs tensors at any byte offset:
  * every weight pointer here is `const void *` and read with unaligned loads (memcpy in C).
