@@ -61,7 +61,7 @@ void st_nn_matmul_f32(const float *x, int n_rows, const float *w, const float *b
  *   INT8: every layer in integers, quantized on load (nn/kernels.h).
  *   BF16: every layer's weights rounded to bfloat16 on load and packed (nn/kernels.h), x
  *         rounded to bf16 per product, sums in float32: AVX512_BF16's vdpbf16ps, and on
- *         other CPUs the same products widened in AVX2 (about a third of vdpbf16ps's speed)
+ *         other CPUs the same products widened in AVX2 (2.5 times vdpbf16ps's time here)
  *         or C (far slower). AUTO never picks it: int8 is faster on every CPU that has
  *         vdpbf16ps (VNNI comes with it) and no less accurate (bench/README.md).
  * (The values are steno_compute_type's, include/steno.h.) */
