@@ -2,15 +2,17 @@
  * gemm.c — how close steno's matrix products come to this CPU's limit: achieved GFLOP/s (int8:
  * GOP/s, a multiply-add counted as two operations) of the linear layers on Whisper base's
  * shapes, next to the peak the same threads reach on a loop of independent register-only
- * multiply-adds (AVX-512 FMA for float32, VNNI vpdpbusd for int8, when the CPU has them).
+ * multiply-adds (AVX-512 FMA for float32, VNNI vpdpbusd for int8, BF16 vdpbf16ps for bf16, when
+ * the CPU has them).
  *
  *   speed-steno-gemm [THREADS] [REPEATS]
  *
  * Rows: the encoder (1500 frames) through a 512 -> 2048 and a 2048 -> 512 layer; a decoder step
  * with 1 and 5 sequences through 512 -> 2048 and the 51864-token output projection. Weights
  * are random halves (the official files' type), used as float32 (OpenBLAS sgemm), as halves
- * (steno's auto compute type on an F16 file) and quantized to int8 (the int8 compute type).
- * Then each kernel set's int8 product on one thread, the encoder's 512 -> 2048 shape.
+ * (steno's auto compute type on an F16 file), quantized to int8 (the int8 compute type) and
+ * rounded to bf16 (the bf16 compute type). Then each kernel set's int8 and bf16 products on one
+ * thread, the encoder's 512 -> 2048 shape.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,8 +77,23 @@ __attribute__((target("avx512f,avx512vnni"))) static void peak_vnni_task(void *c
     sink_i32 = _mm512_reduce_add_epi32(acc[0]);
 }
 
+__attribute__((target("avx512f,avx512bf16"))) static void peak_bf16_task(void *context, int task) {
+    (void)context;
+    (void)task;
+    __m512 acc[12];
+    const __m512bh a = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5f), _mm512_set1_ps(0.25f));
+    for (int i = 0; i < 12; i++)
+        acc[i] = _mm512_set1_ps((float)i);
+    for (long n = 0; n < PEAK_ITERATIONS / 12; n++)
+        for (int i = 0; i < 12; i++)
+            acc[i] = _mm512_dpbf16_ps(acc[i], a, a);
+    for (int i = 1; i < 12; i++)
+        acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    sink_f32 = _mm512_reduce_add_ps(acc[0]);
+}
+
 /* Operations per second of the loop on n_threads threads at once (the best of three): 16
- * lanes x 2 (float32), or 64 byte products x 2 (int8), per instruction. */
+ * lanes x 2 (float32), 64 byte products x 2 (int8) or 32 bf16 products x 2, per instruction. */
 static double peak(int n_threads, st_nn_task task, double ops_per_instruction) {
     double best = 1e30;
     for (int run = 0; run < 3; run++) {
@@ -136,7 +153,7 @@ int main(int argc, char **argv) {
     }
     st_nn_set_threads(n_threads);
     /* the peaks on all the threads, and on one (for the single-thread kernels below) */
-    double peak_f32 = 0.0, peak_i8 = 0.0, peak_f32_one = 0.0, peak_i8_one = 0.0;
+    double peak_f32 = 0.0, peak_i8 = 0.0, peak_bf16 = 0.0, peak_f32_one = 0.0, peak_i8_one = 0.0, peak_bf16_one = 0.0;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) {
@@ -147,12 +164,17 @@ int main(int argc, char **argv) {
         peak_i8 = peak(n_threads, peak_vnni_task, 128.0);
         peak_i8_one = peak(1, peak_vnni_task, 128.0);
     }
+    if (__builtin_cpu_supports("avx512bf16")) {
+        peak_bf16 = peak(n_threads, peak_bf16_task, 64.0);
+        peak_bf16_one = peak(1, peak_bf16_task, 64.0);
+    }
 #endif
     printf("kernels %s, %d threads\n", st_nn_kernels_best()->name, n_threads);
     if (peak_f32 > 0.0)
         printf("peak (register-only loop), %d threads / 1 thread: float32 FMA %.1f / %.1f GFLOP/s", n_threads,
                peak_f32 * 1e-9, peak_f32_one * 1e-9);
     if (peak_i8 > 0.0) printf(", int8 VNNI %.1f / %.1f GOP/s", peak_i8 * 1e-9, peak_i8_one * 1e-9);
+    if (peak_bf16 > 0.0) printf(", bf16 %.1f / %.1f GFLOP/s", peak_bf16 * 1e-9, peak_bf16_one * 1e-9);
     if (peak_f32 > 0.0) printf("\n");
 
     const shape shapes[] = {
@@ -164,7 +186,10 @@ int main(int argc, char **argv) {
         const char *name;
         st_nn_compute compute;
         int f32; /* float32 weights, else halves */
-    } types[] = {{"fp32", ST_NN_COMPUTE_FP32, 1}, {"f16", ST_NN_COMPUTE_FP32, 0}, {"int8", ST_NN_COMPUTE_INT8, 0}};
+    } types[] = {{"fp32", ST_NN_COMPUTE_FP32, 1},
+                 {"f16", ST_NN_COMPUTE_FP32, 0},
+                 {"int8", ST_NN_COMPUTE_INT8, 0},
+                 {"bf16", ST_NN_COMPUTE_BF16, 0}};
     printf("%-20s %-5s %10s %10s %8s\n", "product", "type", "ms", "GFLOP/s", "of peak");
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const shape *sh = &shapes[s];
@@ -189,7 +214,10 @@ int main(int argc, char **argv) {
             float *scratch = scratch_floats ? st_nn_alloc(scratch_floats) : NULL;
             double seconds = time_forward(&layer, x, sh->rows, y, scratch, scratch_floats, repeats);
             double ops = 2.0 * sh->rows * sh->n_in * sh->n_out;
-            double achieved = ops / seconds, limit = types[t].compute == ST_NN_COMPUTE_INT8 ? peak_i8 : peak_f32;
+            double achieved = ops / seconds;
+            double limit = types[t].compute == ST_NN_COMPUTE_INT8   ? peak_i8
+                           : types[t].compute == ST_NN_COMPUTE_BF16 ? peak_bf16
+                                                                    : peak_f32;
             printf("%-20s %-5s %10.3f %10.1f", sh->what, types[t].name, seconds * 1e3, achieved * 1e-9);
             if (limit > 0.0)
                 printf(" %7.1f%%\n", 100.0 * achieved / limit);
@@ -204,37 +232,50 @@ int main(int argc, char **argv) {
         st_nn_free(y);
     }
 
-    /* Each kernel set's int8 product alone, one thread, the encoder's first MLP layer. */
+    /* Each kernel set's int8 and bf16 products alone, one thread, the encoder's first MLP layer. */
     const shape *sh = &shapes[0];
     uint16_t *halves = malloc((size_t)sh->n_out * sh->n_in * sizeof *halves);
     float *x = st_nn_alloc((size_t)sh->rows * sh->n_in), *y = st_nn_alloc((size_t)sh->rows * sh->n_out);
     float *x_inv = st_nn_alloc((size_t)sh->rows);
     uint8_t *xq = malloc((size_t)sh->rows * sh->n_in);
-    st_nn_linear layer;
-    if (!halves || !x || !y || !x_inv || !xq) return 1;
+    uint16_t *xb = malloc((size_t)sh->rows * sh->n_in * sizeof *xb);
+    st_nn_linear layer, layer_bf16;
+    if (!halves || !x || !y || !x_inv || !xq || !xb) return 1;
     for (size_t i = 0; i < (size_t)sh->n_out * sh->n_in; i++)
         halves[i] = st_fp32_to_fp16(0.05f * random_float());
     for (size_t i = 0; i < (size_t)sh->rows * sh->n_in; i++)
         x[i] = random_float();
-    if (make_layer(&layer, halves, NULL, sh->n_in, sh->n_out, ST_NN_COMPUTE_INT8) != 0) return 1;
+    if (make_layer(&layer, halves, NULL, sh->n_in, sh->n_out, ST_NN_COMPUTE_INT8) != 0 ||
+        make_layer(&layer_bf16, halves, NULL, sh->n_in, sh->n_out, ST_NN_COMPUTE_BF16) != 0)
+        return 1;
+    st_nn_kernels_best()->rows_to_bf16(x, sh->rows, sh->n_in, layer_bf16.bf16.k_pad, xb);
     const st_nn_kernels *sets[] = {st_nn_kernels_portable(), st_nn_kernels_avx2(), st_nn_kernels_avx512()};
-    printf("int8 kernel sets, 1 thread, %s:\n", sh->what);
-    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
-        if (!sets[k]) continue;
-        sets[k]->quantize_rows(x, sh->rows, sh->n_in, layer.i8.k_pad, xq, x_inv);
-        double best = 1e30;
-        for (int r = 0; r < (k == 0 ? 1 : repeats); r++) {
-            double start = now();
-            sets[k]->gemm_i8(&layer.i8, xq, x_inv, 0, sh->rows, 0, (sh->n_out + 15) / 16, y, sh->n_out);
-            double spent = now() - start;
-            best = spent < best ? spent : best;
+    printf("int8 and bf16 kernel sets, 1 thread, %s:\n", sh->what);
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+            if (!sets[k]) continue;
+            if (!bf16) sets[k]->quantize_rows(x, sh->rows, sh->n_in, layer.i8.k_pad, xq, x_inv);
+            double best = 1e30;
+            for (int r = 0; r < (k == 0 ? 1 : repeats); r++) {
+                double start = now();
+                if (bf16)
+                    sets[k]->gemm_bf16(&layer_bf16.bf16, xb, 0, sh->rows, 0, (sh->n_out + 15) / 16, y, sh->n_out);
+                else
+                    sets[k]->gemm_i8(&layer.i8, xq, x_inv, 0, sh->rows, 0, (sh->n_out + 15) / 16, y, sh->n_out);
+                double spent = now() - start;
+                best = spent < best ? spent : best;
+            }
+            double achieved = 2.0 * sh->rows * sh->n_in * sh->n_out / best, limit = bf16 ? peak_bf16_one : peak_i8_one;
+            printf("  %-4s %-9s %9.2f ms %8.1f G%s/s", bf16 ? "bf16" : "int8", sets[k]->name, best * 1e3,
+                   achieved * 1e-9, bf16 ? "FLOP" : "OP");
+            if (limit > 0.0)
+                printf(" %6.1f%% of one thread's %s peak", 100.0 * achieved / limit, bf16 ? "vdpbf16ps" : "VNNI");
+            printf("\n");
         }
-        double achieved = 2.0 * sh->rows * sh->n_in * sh->n_out / best;
-        printf("  %-9s %9.2f ms %8.1f GOP/s", sets[k]->name, best * 1e3, achieved * 1e-9);
-        if (peak_i8_one > 0.0) printf(" %6.1f%% of one thread's VNNI peak", 100.0 * achieved / peak_i8_one);
-        printf("\n");
     }
     st_nn_linear_free(&layer);
+    st_nn_linear_free(&layer_bf16);
+    free(xb);
     free(halves);
     free(xq);
     st_nn_free(x);

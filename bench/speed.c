@@ -5,7 +5,7 @@
  *
  *   speed-steno-micro MODEL [THREADS] [STEPS] [WINDOWS] [COMPUTE]
  *
- * COMPUTE is the compute type of the linear layers (auto, fp32, int8; nn/linear.h).
+ * COMPUTE is the compute type of the linear layers (auto, fp32, int8, bf16; nn/linear.h).
  *
  * The input is a synthetic log-mel and arbitrary text tokens: the network's cost does not
  * depend on the values. End-to-end runs are in bench/speed-steno, which calls this first.
@@ -71,7 +71,7 @@ static steno_status time_decoder(const st_whisper_model *model, st_whisper_state
 int main(int argc, char **argv) {
     st_nn_compute compute = ST_NN_COMPUTE_AUTO;
     if (argc < 2 || argc > 6 || (argc > 5 && st_nn_compute_from_name(argv[5], &compute) != 0)) {
-        fprintf(stderr, "usage: %s MODEL [THREADS] [STEPS] [WINDOWS] [auto|fp32|int8]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL [THREADS] [STEPS] [WINDOWS] [auto|fp32|int8|bf16]\n", argv[0]);
         return 2;
     }
     int n_threads = argc > 2 ? atoi(argv[2]) : 2, steps = argc > 3 ? atoi(argv[3]) : 100;

@@ -63,10 +63,16 @@ typedef struct steno_context steno_context;
 /* What the linear layers compute in. AUTO: the fastest that keeps the word error rate (float
  * weights quantized to int8 on load on CPUs with AVX-512 VNNI or AVX2, int8 CTranslate2 files in
  * integers, float32 otherwise); FP32: openai-whisper's float32 numerics; INT8: every layer
- * quantized to int8 on load. */
-typedef enum steno_compute_type { STENO_COMPUTE_AUTO, STENO_COMPUTE_FP32, STENO_COMPUTE_INT8 } steno_compute_type;
+ * quantized to int8 on load; BF16: every layer's weights rounded to bfloat16 on load, products
+ * of bf16 summed in float32 (AVX512_BF16; other CPUs run it too, more slowly, in AVX2 or C). */
+typedef enum steno_compute_type {
+    STENO_COMPUTE_AUTO,
+    STENO_COMPUTE_FP32,
+    STENO_COMPUTE_INT8,
+    STENO_COMPUTE_BF16
+} steno_compute_type;
 
-/* "auto", "fp32", "int8" to *out; 0 on success, -1 for another name. */
+/* "auto", "fp32", "int8", "bf16" to *out; 0 on success, -1 for another name. */
 int steno_compute_type_from_name(const char *name, steno_compute_type *out);
 
 /* Where the network runs: STENO_DEVICE_CPU, or the index of a CUDA GPU. The GPU backend is a

@@ -1,10 +1,10 @@
 /*
  * test_kernels.c — every instruction-set kernel this CPU runs (nn/kernels.h) against direct
- * loops in double written here (half, q8_0 and int8 weights, also at odd addresses), the
+ * loops in double written here (half, q8_0, int8 and bf16 weights, also at odd addresses), the
  * stored-weight linear layer on both of its paths (matrix-vector kernels, and sgemm on widened
  * blocks with whole, partial or no scratch), the attention's ways of splitting work and of
  * storing keys, and the thread pool (each task exactly once, many calls in a row, two callers
- * at once).
+ * at once), and the compute types' names.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +22,7 @@
 #include "nn/linear.h"
 #include "nn/quant.h"
 #include "nn/threads.h"
+#include "steno.h"
 
 static uint32_t rng_state = 777u;
 
@@ -200,6 +201,34 @@ static void gemv_q8_0_matches_double_sums(void **unused) {
     }
 }
 
+/* The regions the packed (int8 and bf16) kernels are asked for, out of PACKED_ROWS rows of x:
+ * rows 1 to 1 + packed_row_counts[c] (all of them for the last count), and the blocks of 16
+ * outputs from 1 when there are two or more. y is set to -999 before each call, and a kernel
+ * must leave it so outside its region. */
+enum { PACKED_ROWS = 37 };
+static const int packed_row_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, PACKED_ROWS};
+#define N_PACKED_CASES (sizeof packed_row_counts / sizeof packed_row_counts[0])
+
+typedef struct packed_region {
+    int row_begin, row_end, block_begin;
+} packed_region;
+
+/* Case c's region, with y (PACKED_ROWS rows of y_stride) set to -999. */
+static packed_region packed_region_for(size_t c, int n_blocks, float *y, int y_stride) {
+    for (int i = 0; i < PACKED_ROWS * y_stride; i++)
+        y[i] = -999.0f;
+    const int count = packed_row_counts[c];
+    return (packed_region){1, count < PACKED_ROWS ? 1 + count : PACKED_ROWS, n_blocks > 1 ? 1 : 0};
+}
+
+/* Whether y[r][o] lies in the region (and below n_out); fails when `set` wrote outside it. */
+static int in_packed_region(const packed_region *region, const float *y, int y_stride, int n_out, int r, int o,
+                            const char *set) {
+    if (r >= region->row_begin && r < region->row_end && o >= 16 * region->block_begin && o < n_out) return 1;
+    if (y[(size_t)r * y_stride + o] != -999.0f) fail_msg("%s wrote y[%d][%d]", set, r, o);
+    return 0;
+}
+
 /* The int8 kernels: quantized activations byte for byte the same in every set and within half
  * a step of x * scale; the products bit for bit the same in every set and equal to integer sums
  * over the unpacked weights (layers built through st_nn_linear_init from CTranslate2 int8 at
@@ -209,25 +238,24 @@ static void int8_kernels_match_integer_sums(void **unused) {
     (void)unused;
     const int widths[] = {512, 37, 8, 16, 100, 3};
     const int outputs[] = {23, 64, 5, 100};
-    enum { MAX_ROWS = 37 };
     for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
         for (size_t oi = 0; oi < sizeof outputs / sizeof outputs[0]; oi++) {
             const int n_in = widths[wi], n_out = outputs[oi], k_pad = (n_in + 3) / 4 * 4, stride = n_out + 5;
             const int n_blocks = (n_out + 15) / 16;
             unsigned char *w = malloc((size_t)n_out * n_in + 1), *scales = malloc(n_out * sizeof(float) + 3);
-            float *wf = malloc((size_t)n_out * n_in * sizeof *wf), *x = malloc((size_t)MAX_ROWS * n_in * sizeof *x);
-            uint8_t *xq = malloc((size_t)MAX_ROWS * k_pad), *xq_portable = malloc((size_t)MAX_ROWS * k_pad);
-            float x_inv[MAX_ROWS], x_inv_portable[MAX_ROWS];
-            float *y = malloc((size_t)MAX_ROWS * stride * sizeof *y), *bias = malloc(n_out * sizeof *bias);
+            float *wf = malloc((size_t)n_out * n_in * sizeof *wf), *x = malloc((size_t)PACKED_ROWS * n_in * sizeof *x);
+            uint8_t *xq = malloc((size_t)PACKED_ROWS * k_pad), *xq_portable = malloc((size_t)PACKED_ROWS * k_pad);
+            float x_inv[PACKED_ROWS], x_inv_portable[PACKED_ROWS];
+            float *y = malloc((size_t)PACKED_ROWS * stride * sizeof *y), *bias = malloc(n_out * sizeof *bias);
             assert_true(w && scales && wf && x && xq && xq_portable && y && bias);
             random_i8(w + 1, scales + 3, wf, n_out, n_in);
-            for (int i = 0; i < MAX_ROWS * n_in; i++)
+            for (int i = 0; i < PACKED_ROWS * n_in; i++)
                 x[i] = 3.0f * random_float();
             /* the extremes: weights -128 (a file may hold it) against x at -127 after
              * quantization, the largest pair of products AVX2's 16-bit sums must hold */
             for (int i = 0; i < n_in && i < 4; i++) {
                 w[1 + i] = 0x80;
-                for (int r = 0; r < MAX_ROWS; r++)
+                for (int r = 0; r < PACKED_ROWS; r++)
                     x[(size_t)r * n_in + i] = -4.0f;
             }
             for (int i = 0; i < n_in; i++) /* a zero row */
@@ -246,8 +274,8 @@ static void int8_kernels_match_integer_sums(void **unused) {
             assert_int_equal(st_nn_linear_init(&layer, &tensor, NULL, &err), STENO_OK);
             assert_int_equal(layer.dtype, ST_DTYPE_I8);
             st_nn_i8_weights weights = layer.i8;
-            st_nn_portable_quantize_rows(x, MAX_ROWS, n_in, k_pad, xq_portable, x_inv_portable);
-            for (int r = 0; r < MAX_ROWS; r++) {
+            st_nn_portable_quantize_rows(x, PACKED_ROWS, n_in, k_pad, xq_portable, x_inv_portable);
+            for (int r = 0; r < PACKED_ROWS; r++) {
                 float max = 0.0f;
                 for (int i = 0; i < n_in; i++)
                     max = fabsf(x[(size_t)r * n_in + i]) > max ? fabsf(x[(size_t)r * n_in + i]) : max;
@@ -263,26 +291,19 @@ static void int8_kernels_match_integer_sums(void **unused) {
             const st_nn_kernels *sets[3];
             int n_sets = kernel_sets(sets);
             for (int k = 0; k < n_sets; k++) {
-                sets[k]->quantize_rows(x, MAX_ROWS, n_in, k_pad, xq, x_inv);
-                assert_memory_equal(xq, xq_portable, (size_t)MAX_ROWS * k_pad);
+                sets[k]->quantize_rows(x, PACKED_ROWS, n_in, k_pad, xq, x_inv);
+                assert_memory_equal(xq, xq_portable, (size_t)PACKED_ROWS * k_pad);
                 assert_memory_equal(x_inv, x_inv_portable, sizeof x_inv);
-                const int row_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, MAX_ROWS};
-                for (size_t c = 0; c < sizeof row_counts / sizeof row_counts[0]; c++) {
+                for (size_t c = 0; c < N_PACKED_CASES; c++) {
                     for (int with_bias = 0; with_bias < 2; with_bias++) {
-                        /* rows from 1, blocks from 1 when there are two or more */
-                        const int row_begin = 1, row_end = row_counts[c] < MAX_ROWS ? 1 + row_counts[c] : MAX_ROWS;
-                        const int block_begin = n_blocks > 1 ? 1 : 0;
+                        const packed_region region = packed_region_for(c, n_blocks, y, stride);
                         weights.bias = with_bias ? bias : NULL;
-                        for (int i = 0; i < MAX_ROWS * stride; i++)
-                            y[i] = -999.0f;
-                        sets[k]->gemm_i8(&weights, xq, x_inv, row_begin, row_end, block_begin, n_blocks, y, stride);
-                        for (int r = 0; r < MAX_ROWS; r++) {
+                        sets[k]->gemm_i8(&weights, xq, x_inv, region.row_begin, region.row_end, region.block_begin,
+                                         n_blocks, y, stride);
+                        for (int r = 0; r < PACKED_ROWS; r++) {
                             for (int o = 0; o < stride; o++) {
+                                if (!in_packed_region(&region, y, stride, n_out, r, o, sets[k]->name)) continue;
                                 float got = y[(size_t)r * stride + o];
-                                if (r < row_begin || r >= row_end || o < 16 * block_begin || o >= n_out) {
-                                    if (got != -999.0f) fail_msg("%s wrote y[%d][%d]", sets[k]->name, r, o);
-                                    continue;
-                                }
                                 int32_t sum = 0;
                                 for (int i = 0; i < n_in; i++)
                                     sum += ((int32_t)xq[(size_t)r * k_pad + i] - 128) *
@@ -293,7 +314,7 @@ static void int8_kernels_match_integer_sums(void **unused) {
                                 float expected = (with_bias ? bias[o] : 0.0f) + (float)sum * m;
                                 if (memcmp(&got, &expected, sizeof got) != 0)
                                     fail_msg("%s n_in %d n_out %d rows %d: y[%d][%d] = %.9g, expected %.9g",
-                                             sets[k]->name, n_in, n_out, row_counts[c], r, o, got, expected);
+                                             sets[k]->name, n_in, n_out, packed_row_counts[c], r, o, got, expected);
                             }
                         }
                     }
@@ -546,12 +567,13 @@ static unsigned char *stored_layer(st_dtype dtype, st_nn_linear *layer, int n_ou
         .name = "b", .dtype = ST_DTYPE_F16, .n_dims = 1, .shape = {n_out}, .data = bias, .n_bytes = (size_t)n_out * 2};
     st_error err = {0};
     assert_int_equal(st_nn_linear_init(layer, &weight, &bias_tensor, &err), STENO_OK);
-    /* int8 layers are packed (quantized on load from other types); otherwise the stored weights
-     * are borrowed, not copied, except int8 ones, which fp32 dequantizes */
+    /* int8 and bf16 layers are packed (quantized or rounded on load from other types); otherwise
+     * the stored weights are borrowed, not copied, except int8 ones, which fp32 dequantizes */
     const st_nn_compute compute = st_nn_layer_compute(&weight);
-    assert_int_equal(layer->dtype, compute == ST_NN_COMPUTE_INT8 ? ST_DTYPE_I8
-                                   : dtype == ST_DTYPE_I8        ? ST_DTYPE_F32
-                                                                 : dtype);
+    assert_int_equal(layer->dtype, compute == ST_NN_COMPUTE_INT8   ? ST_DTYPE_I8
+                                   : compute == ST_NN_COMPUTE_BF16 ? ST_DTYPE_BF16
+                                   : dtype == ST_DTYPE_I8          ? ST_DTYPE_F32
+                                                                   : dtype);
     if (layer->dtype == dtype && dtype != ST_DTYPE_I8) assert_ptr_equal(layer->weight, data);
     free(bias); /* the bias is converted to float32 */
     return buffer;
@@ -572,25 +594,36 @@ static double int8_bound(const float *x, const float *w, int n_in, int quantize_
     return 1.001 * bound + 1e-5;
 }
 
-/* Each stored type through st_nn_linear_forward against double sums (int8: within the
- * rounding of its quantization), for every path, with each compute type: fp32 (the stored
+/* How far a bf16 product may be from the exact one: x and w each rounded by at most 2^-8 of
+ * their value (8 significant bits), so each term by 2^-7 (and a little), plus float32 sums. */
+static double bf16_bound(const float *x, const float *w, int n_in, float expected) {
+    double magnitude = 0.0;
+    for (int i = 0; i < n_in; i++)
+        magnitude += fabs((double)x[i] * w[i]);
+    return 1.01 * magnitude / 128.0 + 1e-5 * (1.0 + fabsf(expected));
+}
+
+/* Each stored type through st_nn_linear_forward against double sums (int8 and bf16: within the
+ * rounding of their operands), for every path, with each compute type: fp32 (the stored
  * types' float kernels, int8 dequantized), auto (float types quantized on load where the CPU
- * has vector int8 kernels) and int8 (every type quantized on load). */
+ * has vector int8 kernels), int8 (every type quantized on load) and bf16 (every type rounded
+ * on load). */
 static void stored_linear_agrees_on_every_path(void **unused) {
     (void)unused;
     enum { OUT = 300, IN = 96, ROWS = 40 };
     st_nn_set_threads(2);
     static float w[OUT * IN], b[OUT], x[ROWS * IN], y[ROWS * OUT], expected[ROWS * OUT];
     const st_dtype dtypes[] = {ST_DTYPE_F16, ST_DTYPE_Q8_0, ST_DTYPE_I8};
-    const st_nn_compute computes[] = {ST_NN_COMPUTE_FP32, ST_NN_COMPUTE_AUTO, ST_NN_COMPUTE_INT8};
-    static const char *const compute_names[] = {"fp32", "auto", "int8"};
-    for (int m = 0; m < 3; m++) {
+    const st_nn_compute computes[] = {ST_NN_COMPUTE_FP32, ST_NN_COMPUTE_AUTO, ST_NN_COMPUTE_INT8, ST_NN_COMPUTE_BF16};
+    static const char *const compute_names[] = {"fp32", "auto", "int8", "bf16"};
+    for (int m = 0; m < 4; m++) {
         for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
             st_nn_linear layer;
             st_nn_set_compute(computes[m]);
             unsigned char *stored = stored_layer(dtypes[d], &layer, OUT, IN, w, b);
             st_nn_set_compute(ST_NN_COMPUTE_AUTO);
             const int int8 = layer.dtype == ST_DTYPE_I8, weights_quantized = int8 && dtypes[d] != ST_DTYPE_I8;
+            const int bf16 = layer.dtype == ST_DTYPE_BF16;
             for (int i = 0; i < ROWS * IN; i++)
                 x[i] = random_float();
             for (int r = 0; r < ROWS; r++)
@@ -609,8 +642,9 @@ static void stored_linear_agrees_on_every_path(void **unused) {
                                          scratch_sizes[s]);
                     for (int i = 0; i < row_counts[c] * OUT; i++) {
                         int r = i / OUT, o = i % OUT;
-                        double bound = int8 ? int8_bound(x + r * IN, w + (size_t)o * IN, IN, weights_quantized)
-                                            : 1e-5 * (1.0 + fabsf(expected[i]));
+                        double bound = int8   ? int8_bound(x + r * IN, w + (size_t)o * IN, IN, weights_quantized)
+                                       : bf16 ? bf16_bound(x + r * IN, w + (size_t)o * IN, IN, expected[i])
+                                              : 1e-5 * (1.0 + fabsf(expected[i]));
                         if (fabsf(y[i] - expected[i]) > bound)
                             fail_msg("%s (%s) rows %d scratch %zu: y[%d] = %.8g, expected %.8g (bound %.3g)",
                                      st_dtype_name(dtypes[d]), compute_names[m], row_counts[c],
@@ -620,14 +654,15 @@ static void stored_linear_agrees_on_every_path(void **unused) {
             }
             /* the embedding lookup on the same matrix: the stored values (int8: q times the
              * inverse scale, within a rounding of q / scale; quantized on load, within half a
-             * step) */
+             * step; bf16: within its rounding, 2^-8 of the value) */
             float row[IN], row_max = 0.0f;
             st_nn_linear_weight_row(&layer, 17, row);
             for (int i = 0; i < IN; i++)
                 row_max = fabsf(w[17 * IN + i]) > row_max ? fabsf(w[17 * IN + i]) : row_max;
             for (int i = 0; i < IN; i++) {
                 float want = w[17 * IN + i];
-                double bound = weights_quantized              ? row_max / 254.0 * 1.001
+                double bound = weights_quantized          ? row_max / 254.0 * 1.001
+                               : bf16                     ? fabsf(want) / 256.0
                                : dtypes[d] == ST_DTYPE_I8 ? 1e-6 * fabsf(want)
                                                           : 0.0;
                 if (fabsf(row[i] - want) > bound) fail_msg("row 17 [%d] = %.9g, expected %.9g", i, row[i], want);
@@ -747,6 +782,123 @@ static void bf16_attention_matches_double_sums(void **unused) {
         free(exact);
         free(p);
         st_nn_free(scratch);
+    }
+}
+
+/* The bf16 product: weights rounded on load to st_nn_to_bf16's values (read back through
+ * st_nn_linear_weight_row) and rows of x to its bits by every set, then the portable kernel within
+ * float32 summation error (n_in + 1 roundings of 2^-24) of double sums over those bf16
+ * operands; the AVX2 kernel bit for bit the portable one, and vdpbf16ps (which pairs the
+ * products its own way) within twice that bound of it; rows 1 to 9 and 37, widths odd and not
+ * multiples of 32, outputs not multiples of the 64-output tile, and nothing written outside the
+ * rows and blocks asked for. */
+static void bf16_kernels_match_double_sums(void **unused) {
+    (void)unused;
+    const int widths[] = {512, 37, 1, 2, 100, 3, 65};
+    const int outputs[] = {23, 64, 5, 100, 1};
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        for (size_t oi = 0; oi < sizeof outputs / sizeof outputs[0]; oi++) {
+            const int n_in = widths[wi], n_out = outputs[oi], k_pad = (n_in + 1) / 2 * 2, stride = n_out + 5;
+            const int n_blocks = (n_out + 15) / 16;
+            float *w = malloc((size_t)n_out * n_in * sizeof *w), *wr = malloc((size_t)n_out * n_in * sizeof *wr);
+            float *x = malloc((size_t)PACKED_ROWS * n_in * sizeof *x), *bias = malloc(n_out * sizeof *bias);
+            float *y = malloc((size_t)PACKED_ROWS * stride * sizeof *y);
+            float *y_portable = malloc((size_t)PACKED_ROWS * stride * sizeof *y_portable);
+            uint16_t *xb = malloc((size_t)PACKED_ROWS * k_pad * sizeof *xb);
+            assert_true(w && wr && x && bias && y && y_portable && xb);
+            /* magnitudes over a few binades, so that rounding and summation both matter */
+            for (int i = 0; i < n_out * n_in; i++)
+                w[i] = random_float() * (i % 7 == 0 ? 40.0f : 1.0f);
+            for (int i = 0; i < PACKED_ROWS * n_in; i++) {
+                x[i] = random_float() * (i % 5 == 0 ? 0.01f : 3.0f);
+                if (i % 11 == 0) { /* halfway between two bf16: rounds to the even one */
+                    uint32_t bits;
+                    memcpy(&bits, &x[i], sizeof bits);
+                    bits = (bits & 0xffff0000u) | 0x8000u;
+                    memcpy(&x[i], &bits, sizeof bits);
+                }
+            }
+            x[n_in - 1] = 1e-39f; /* a subnormal */
+            for (int o = 0; o < n_out; o++)
+                bias[o] = random_float();
+            st_tensor tensor = {.name = "w",
+                                .dtype = ST_DTYPE_F32,
+                                .n_dims = 2,
+                                .shape = {n_out, n_in},
+                                .data = w,
+                                .n_bytes = (size_t)n_out * n_in * sizeof *w};
+            st_nn_linear layer;
+            st_error err = {0};
+            st_nn_set_compute(ST_NN_COMPUTE_BF16);
+            assert_int_equal(st_nn_linear_init(&layer, &tensor, NULL, &err), STENO_OK);
+            st_nn_set_compute(ST_NN_COMPUTE_AUTO);
+            assert_int_equal(layer.dtype, ST_DTYPE_BF16);
+            for (int o = 0; o < n_out; o++) {
+                st_nn_linear_weight_row(&layer, o, wr + (size_t)o * n_in);
+                for (int i = 0; i < n_in; i++)
+                    if (wr[(size_t)o * n_in + i] != bf16_round(w[(size_t)o * n_in + i]))
+                        fail_msg("weight [%d][%d] = %.9g, expected %.9g", o, i, wr[(size_t)o * n_in + i],
+                                 bf16_round(w[(size_t)o * n_in + i]));
+            }
+            const st_nn_kernels *sets[3];
+            int n_sets = kernel_sets(sets);
+            for (int k = n_sets - 1; k >= 0; k--) { /* the portable kernel's xb last, for the products */
+                for (int i = 0; i < PACKED_ROWS * k_pad; i++)
+                    xb[i] = 0xdead;
+                sets[k]->rows_to_bf16(x, PACKED_ROWS, n_in, k_pad, xb);
+                for (int r = 0; r < PACKED_ROWS; r++)
+                    for (int i = 0; i < k_pad; i++)
+                        if (xb[(size_t)r * k_pad + i] != (i < n_in ? st_nn_to_bf16(x[(size_t)r * n_in + i]) : 0))
+                            fail_msg("%s: x[%d][%d] = %.9g to %04x", sets[k]->name, r, i, x[(size_t)r * n_in + i],
+                                     xb[(size_t)r * k_pad + i]);
+            }
+            st_nn_bf16_weights weights = layer.bf16;
+            for (size_t c = 0; c < N_PACKED_CASES; c++) {
+                for (int with_bias = 0; with_bias < 2; with_bias++) {
+                    const packed_region region = packed_region_for(c, n_blocks, y_portable, stride);
+                    weights.bias = with_bias ? bias : NULL;
+                    st_nn_portable_gemm_bf16(&weights, xb, region.row_begin, region.row_end, region.block_begin,
+                                             n_blocks, y_portable, stride);
+                    for (int k = 0; k < n_sets; k++) {
+                        const int same_bits = sets[k]->gemm_bf16 == st_nn_portable_gemm_bf16 ||
+                                              sets[k]->gemm_bf16 == st_nn_avx2_gemm_bf16;
+                        packed_region_for(c, n_blocks, y, stride);
+                        sets[k]->gemm_bf16(&weights, xb, region.row_begin, region.row_end, region.block_begin, n_blocks,
+                                           y, stride);
+                        for (int r = 0; r < PACKED_ROWS; r++) {
+                            for (int o = 0; o < stride; o++) {
+                                if (!in_packed_region(&region, y, stride, n_out, r, o, sets[k]->name)) continue;
+                                const size_t at = (size_t)r * stride + o;
+                                double exact = with_bias ? bias[o] : 0.0, magnitude = fabs(exact);
+                                for (int i = 0; i < n_in; i++) {
+                                    double term =
+                                        bf16_round(x[(size_t)r * n_in + i]) * (double)wr[(size_t)o * n_in + i];
+                                    exact += term;
+                                    magnitude += fabs(term);
+                                }
+                                const double bound = (n_in + 1) * magnitude / 16777216.0;
+                                if (fabs(y_portable[at] - exact) > bound)
+                                    fail_msg("portable n_in %d n_out %d: y[%d][%d] = %.9g, expected %.9g (bound %.3g)",
+                                             n_in, n_out, r, o, y_portable[at], exact, bound);
+                                if (same_bits ? memcmp(&y[at], &y_portable[at], sizeof y[at]) != 0
+                                              : fabs(y[at] - y_portable[at]) > 2.0 * bound)
+                                    fail_msg("%s n_in %d n_out %d rows %d: y[%d][%d] = %.9g, portable %.9g",
+                                             sets[k]->name, n_in, n_out, packed_row_counts[c], r, o, y[at],
+                                             y_portable[at]);
+                            }
+                        }
+                    }
+                }
+            }
+            st_nn_linear_free(&layer);
+            free(w);
+            free(wr);
+            free(x);
+            free(bias);
+            free(y);
+            free(y_portable);
+            free(xb);
+        }
     }
 }
 
@@ -893,6 +1045,30 @@ static void pool_runs_each_task_once(void **unused) {
     st_nn_set_threads(2);
 }
 
+/* The compute types' names, in the library and in the public API, and names that are none. */
+static void compute_type_names_parse(void **unused) {
+    (void)unused;
+    static const char *const names[] = {"auto", "fp32", "int8", "bf16"};
+    const st_nn_compute internal[] = {ST_NN_COMPUTE_AUTO, ST_NN_COMPUTE_FP32, ST_NN_COMPUTE_INT8, ST_NN_COMPUTE_BF16};
+    const steno_compute_type public[] = {STENO_COMPUTE_AUTO, STENO_COMPUTE_FP32, STENO_COMPUTE_INT8,
+                                         STENO_COMPUTE_BF16};
+    for (int i = 0; i < 4; i++) {
+        st_nn_compute compute = ST_NN_COMPUTE_AUTO;
+        steno_compute_type type = STENO_COMPUTE_AUTO;
+        assert_int_equal(st_nn_compute_from_name(names[i], &compute), 0);
+        assert_int_equal(compute, internal[i]);
+        assert_int_equal(steno_compute_type_from_name(names[i], &type), 0);
+        assert_int_equal(type, public[i]);
+    }
+    static const char *const bad[] = {"fp16", "BF16", "bf", ""};
+    for (int i = 0; i < 4; i++) {
+        st_nn_compute compute;
+        steno_compute_type type;
+        assert_int_equal(st_nn_compute_from_name(bad[i], &compute), -1);
+        assert_int_equal(steno_compute_type_from_name(bad[i], &type), -1);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(f16_to_f32_is_exact_for_every_half),
@@ -906,6 +1082,8 @@ int main(void) {
         cmocka_unit_test(attention_ways_agree),
         cmocka_unit_test(bf16_attention_matches_double_sums),
         cmocka_unit_test(avx2_attention_is_the_portable_bits),
+        cmocka_unit_test(bf16_kernels_match_double_sums),
+        cmocka_unit_test(compute_type_names_parse),
         cmocka_unit_test(f32_to_f16_matches_the_converter),
         cmocka_unit_test(pool_runs_each_task_once),
     };

@@ -3,7 +3,8 @@
  * clip transcribed greedily and with beam search gives the sentence openai-whisper and
  * whisper.cpp give; speech after a window's closing timestamp is transcribed, and a short
  * command with nothing after its timestamp is not repeated; the command line reports bad input
- * with the documented exit codes.
+ * with the documented exit codes, and its bf16 compute type transcribes the JFK sample as fp32
+ * does.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -179,6 +180,40 @@ static void cli_writes_files_and_reports_errors(void **state) {
     assert_int_equal(system(arguments), 0);
 }
 
+/* `--compute-type bf16` (weights rounded to bfloat16, float32 sums) gives samples/jfk.wav the
+ * text fp32 gives, greedily. */
+static void cli_bf16_transcribes_as_fp32(void **state) {
+    (void)state;
+    const char *model_path = st_test_model("ggml-base.en.bin");
+    char audio_path[4096];
+    if (!st_test_path(audio_path, sizeof audio_path, "STENO_SOURCE_DIR", "samples/jfk.wav"))
+        fail_msg("STENO_SOURCE_DIR is not set");
+    char directory[] = "/tmp/steno-test-XXXXXX";
+    assert_non_null(mkdtemp(directory));
+    char expected[256];
+    snprintf(expected, sizeof expected, "%s\n", jfk_text + 1); /* one stripped line per segment */
+    const char *const types[] = {"fp32", "bf16"};
+    for (int t = 0; t < 2; t++) {
+        char arguments[8400], path[4200], *output;
+        snprintf(arguments, sizeof arguments, "transcribe %s -m %s -o %s -f txt --beam-size 1 --compute-type %s",
+                 audio_path, model_path, directory, types[t]);
+        assert_int_equal(st_test_run_cli(arguments, &output), 0);
+        free(output);
+        snprintf(path, sizeof path, "%s/jfk.txt", directory);
+        char *txt = st_test_read_file(path, NULL);
+        assert_non_null(txt);
+        assert_string_equal(txt, expected);
+        free(txt);
+    }
+    char *output;
+    assert_int_equal(st_test_run_cli("transcribe x.wav --compute-type fp16", &output), 2);
+    assert_non_null(strstr(output, "'fp16' is not auto, fp32, int8 or bf16"));
+    free(output);
+    char command[4200];
+    snprintf(command, sizeof command, "rm -rf %s", directory);
+    assert_int_equal(system(command), 0);
+}
+
 int main(void) {
     /* openai-whisper's float32 numerics, which the references hold (auto is int8 on most CPUs) */
     st_nn_set_compute(ST_NN_COMPUTE_FP32);
@@ -187,6 +222,7 @@ int main(void) {
         cmocka_unit_test(jfk_beam_five),
         cmocka_unit_test(speech_after_a_closing_timestamp_is_kept),
         cmocka_unit_test(cli_writes_files_and_reports_errors),
+        cmocka_unit_test(cli_bf16_transcribes_as_fp32),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

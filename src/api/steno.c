@@ -53,8 +53,9 @@ steno_context_params steno_context_default_params(void) {
 int steno_compute_type_from_name(const char *name, steno_compute_type *out) {
     st_nn_compute compute;
     if (!name || st_nn_compute_from_name(name, &compute) != 0) return -1;
-    *out = compute == ST_NN_COMPUTE_INT8 ? STENO_COMPUTE_INT8
+    *out = compute == ST_NN_COMPUTE_INT8   ? STENO_COMPUTE_INT8
            : compute == ST_NN_COMPUTE_FP32 ? STENO_COMPUTE_FP32
+           : compute == ST_NN_COMPUTE_BF16 ? STENO_COMPUTE_BF16
                                            : STENO_COMPUTE_AUTO;
     return 0;
 }
@@ -83,6 +84,7 @@ steno_status steno_context_open(const char *model_path, const steno_context_para
     if (context->params.max_hypotheses < 1) context->params.max_hypotheses = 1;
     if (context->params.compute_type == STENO_COMPUTE_FP32) st_nn_set_compute(ST_NN_COMPUTE_FP32);
     if (context->params.compute_type == STENO_COMPUTE_INT8) st_nn_set_compute(ST_NN_COMPUTE_INT8);
+    if (context->params.compute_type == STENO_COMPUTE_BF16) st_nn_set_compute(ST_NN_COMPUTE_BF16);
     steno_status status = st_whisper_context_load(model_path, context->params.max_hypotheses, context->params.n_threads,
                                                   &context->whisper, &st_api_error);
     if (status != STENO_OK) {
@@ -281,9 +283,7 @@ static st_vad *st_api_shared_vad(const steno_context *context, const steno_trans
 
 /* The Silero VAD the job's diarization uses. */
 static const char *diarize_vad_name(const steno_transcribe_params *p) {
-    return p->vad_model           ? p->vad_model
-           : p->diarize_vad_model ? p->diarize_vad_model
-                                  : ST_DIARIZE_VAD_MODEL;
+    return p->vad_model ? p->vad_model : p->diarize_vad_model ? p->diarize_vad_model : ST_DIARIZE_VAD_MODEL;
 }
 
 steno_status steno_context_prepare(steno_context *context, const steno_transcribe_params *p) {
@@ -340,8 +340,7 @@ static steno_status diarize_samples(steno_diarizer *d, const float *samples, siz
  * once for both. */
 static steno_status transcribe_diarized(steno_context *context, const char *audio_path, const float *samples,
                                         size_t n_samples, const steno_transcribe_params *p,
-                                        const st_transcribe_options *o, callback_bridge *bridge,
-                                        steno_result *result) {
+                                        const st_transcribe_options *o, callback_bridge *bridge, steno_result *result) {
     st_audio audio = {0};
     steno_status status = STENO_OK;
     if (audio_path) {

@@ -77,9 +77,10 @@ static const option_spec option_table[] = {
     {"output-dir", 'o', KIND_TEXT, FIELD(output_dir), 0, 0, "DIR",
      "where output files go, created with its parents (default .)"},
     {"compute-type", 0, KIND_TEXT, FIELD(compute_type), 0, 0, "TYPE",
-     "auto|fp32|int8: auto is the fastest that keeps the WER (float models quantized to int8 on AVX-512 VNNI or AVX2 "
-     "CPUs, int8 files in integers, float32 otherwise); fp32 is openai-whisper's numerics; int8 quantizes every layer "
-     "(default auto)"},
+     "auto|fp32|int8|bf16: auto is the fastest that keeps the WER (float models quantized to int8 on AVX-512 VNNI or "
+     "AVX2 CPUs, int8 files in integers, float32 otherwise); fp32 is openai-whisper's numerics; int8 quantizes every "
+     "layer; bf16 rounds every layer's weights to bfloat16, summed in float32 (AVX512_BF16; CPUs without it run it "
+     "more slowly, in AVX2 or C) (default auto)"},
     {"device", 0, KIND_TEXT, FIELD(device), 0, 0, "DEV",
      "cpu, cuda or cuda:N: run the network on that GPU (fp16), or on the CPU with a message when it cannot be used "
      "(default cpu)"},
@@ -376,7 +377,7 @@ int st_cli_transcribe(int argc, char **argv) {
     if (exit_code >= 0) return exit_code;
     steno_context_params context_params = steno_context_default_params();
     if (s.compute_type && steno_compute_type_from_name(s.compute_type, &context_params.compute_type) != 0) {
-        fprintf(stderr, "steno transcribe: --compute-type: '%s' is not auto, fp32 or int8\n", s.compute_type);
+        fprintf(stderr, "steno transcribe: --compute-type: '%s' is not auto, fp32, int8 or bf16\n", s.compute_type);
         return ST_EXIT_USAGE;
     }
     if (s.device) {

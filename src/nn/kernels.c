@@ -192,6 +192,37 @@ static float from_bf16(uint16_t half) {
     return value;
 }
 
+static void portable_rows_to_bf16(const float *x, int n_rows, int n_in, int k_pad, uint16_t *xb) {
+    for (int r = 0; r < n_rows; r++) {
+        uint16_t *out = xb + (size_t)r * k_pad;
+        for (int i = 0; i < n_in; i++)
+            out[i] = st_nn_to_bf16(x[(size_t)r * n_in + i]);
+        for (int i = n_in; i < k_pad; i++)
+            out[i] = 0;
+    }
+}
+
+void st_nn_portable_gemm_bf16(const st_nn_bf16_weights *w, const uint16_t *xb, int row_begin, int row_end,
+                              int block_begin, int block_end, float *y, int y_stride) {
+    const int k_pairs = w->k_pad / 2;
+    for (int b = block_begin; b < block_end; b++) {
+        const uint16_t *panel = w->packed + (size_t)b * k_pairs * 32;
+        for (int r = row_begin; r < row_end; r++) {
+            const uint16_t *in = xb + (size_t)r * w->k_pad;
+            float acc[16] = {0};
+            for (int p = 0; p < k_pairs; p++) {
+                const float even = from_bf16(in[2 * p]), odd = from_bf16(in[2 * p + 1]);
+                for (int j = 0; j < 16; j++) {
+                    acc[j] += even * from_bf16(panel[((size_t)p * 16 + j) * 2]);
+                    acc[j] += odd * from_bf16(panel[((size_t)p * 16 + j) * 2 + 1]);
+                }
+            }
+            for (int j = 0; j < 16 && 16 * b + j < w->n_out; j++)
+                y[(size_t)r * y_stride + 16 * b + j] = (w->bias ? w->bias[16 * b + j] : 0.0f) + acc[j];
+        }
+    }
+}
+
 void st_nn_portable_attend_bf16(const float *q, int q_stride, int n_q, const uint16_t *keys, const uint16_t *values,
                                 int n_kv, float scale, float *out, int out_stride) {
     float scores[ST_NN_BF16_MAX_KV], query[ST_NN_BF16_HEAD];
@@ -229,6 +260,8 @@ static const st_nn_kernels portable = {
     .gemv_q8_0 = portable_gemv_q8_0,
     .quantize_rows = st_nn_portable_quantize_rows,
     .gemm_i8 = st_nn_portable_gemm_i8,
+    .rows_to_bf16 = portable_rows_to_bf16,
+    .gemm_bf16 = st_nn_portable_gemm_bf16,
     .f16_to_f32 = portable_f16_to_f32,
     .softmax = st_nn_portable_softmax,
     .gelu = portable_gelu,

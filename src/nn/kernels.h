@@ -15,7 +15,9 @@
  * compute type) take the integer path CTranslate2 takes: the activations are quantized to 8
  * bits per row too, and the products summed in int32 (AVX-512 VNNI vpdpbusd, 64 per
  * instruction). That moves results by the activations' rounding (about 0.4 % of a row's
- * largest value), so its accuracy is measured as word error rate (bench/README.md).
+ * largest value), so its accuracy is measured as word error rate (bench/README.md). bf16
+ * layers (the bf16 compute type) round weights and activations to bfloat16 and sum the exact
+ * products in float32 (AVX512_BF16 vdpbf16ps, 32 per instruction; AVX2 and C widen them).
  *
  * Weights are read where the model file holds them, and ggml packs tensors at any byte offset:
  * every weight pointer here is `const void *` and read with unaligned loads (memcpy in C).
@@ -69,6 +71,33 @@ typedef void (*st_nn_quantize_rows_kernel)(const float *x, int n_rows, int n_in,
  * operations everywhere, so every kernel set gives the same bits. */
 typedef void (*st_nn_gemm_i8_kernel)(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int row_begin,
                                      int row_end, int block_begin, int block_end, float *y, int y_stride);
+
+/* bfloat16 weights for the bf16 compute type, rounded once when a layer is built (nearest-even,
+ * st_nn_to_bf16) and packed the way AVX512_BF16's vdpbf16ps takes them: outputs in blocks of
+ * 16, the inputs in pairs, so that one 64-byte vector holds 2 consecutive weights of 16
+ * outputs: packed[((block * k_pairs + p) * 16 + j) * 2 + t] is the weight of output 16 * block
+ * + j and input 2 * p + t (0 beyond n_out or n_in), k_pairs = k_pad / 2. */
+typedef struct st_nn_bf16_weights {
+    const uint16_t *packed;
+    const float *bias; /* [n_out], or NULL */
+    int n_out;
+    int k_pad; /* n_in rounded up to a multiple of 2 */
+} st_nn_bf16_weights;
+
+/* Activations for the bf16 product: xb[r * k_pad + i] = st_nn_to_bf16(x[r * n_in + i]), 0 for
+ * n_in <= i < k_pad. Every kernel set gives the same bits (st_nn_to_bf16's integer rounding,
+ * not vcvtneps2bf16, which flushes subnormals). */
+typedef void (*st_nn_rows_to_bf16_kernel)(const float *x, int n_rows, int n_in, int k_pad, uint16_t *xb);
+
+/* y[r * y_stride + o] = bias[o] + sum over i of xb[r * k_pad + i] * w(o, i), the bf16 values
+ * multiplied in float32 (exactly: 8-bit significands) and summed in float32, for rows
+ * row_begin <= r < row_end and the outputs of blocks block_begin <= b < block_end below n_out.
+ * The portable kernel defines the result: each output's products added in input order, one
+ * rounding per product (the AVX2 kernel gives the same bits). vdpbf16ps adds a pair's two
+ * products in its own order and treats subnormal bf16 as 0, so the AVX-512 BF16 kernel differs
+ * from it only by the rounding of the float32 additions. */
+typedef void (*st_nn_gemm_bf16_kernel)(const st_nn_bf16_weights *w, const uint16_t *xb, int row_begin, int row_end,
+                                       int block_begin, int block_end, float *y, int y_stride);
 
 /* dst[i] = src[i] widened from IEEE half, for n values. */
 typedef void (*st_nn_f16_to_f32_kernel)(const void *src, float *dst, size_t n);
@@ -128,6 +157,8 @@ typedef struct st_nn_kernels {
     st_nn_gemv_q8_0_kernel gemv_q8_0;
     st_nn_quantize_rows_kernel quantize_rows;
     st_nn_gemm_i8_kernel gemm_i8;
+    st_nn_rows_to_bf16_kernel rows_to_bf16;
+    st_nn_gemm_bf16_kernel gemm_bf16;
     st_nn_f16_to_f32_kernel f16_to_f32;
     st_nn_softmax_kernel softmax;
     st_nn_gelu_kernel gelu;
@@ -144,6 +175,13 @@ typedef struct st_nn_kernels {
 void st_nn_portable_quantize_rows(const float *x, int n_rows, int n_in, int k_pad, uint8_t *xq, float *inv_scales);
 void st_nn_portable_gemm_i8(const st_nn_i8_weights *w, const uint8_t *xq, const float *x_inv, int row_begin,
                             int row_end, int block_begin, int block_end, float *y, int y_stride);
+
+/* The portable bf16 product, and the AVX2 one (the same bits), which the AVX-512 sets without
+ * AVX512_BF16 use too; call the AVX2 one only where st_nn_kernels_avx2() is not NULL. */
+void st_nn_portable_gemm_bf16(const st_nn_bf16_weights *w, const uint16_t *xb, int row_begin, int row_end,
+                              int block_begin, int block_end, float *y, int y_stride);
+void st_nn_avx2_gemm_bf16(const st_nn_bf16_weights *w, const uint16_t *xb, int row_begin, int row_end, int block_begin,
+                          int block_end, float *y, int y_stride);
 
 /* float32 to bfloat16, nearest-even (finite values). */
 uint16_t st_nn_to_bf16(float value);

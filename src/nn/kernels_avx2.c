@@ -457,12 +457,94 @@ AVX2_TARGET static inline __m256 bf16_high(__m256i pairs) {
     return _mm256_castsi256_ps(_mm256_and_si256(pairs, _mm256_set1_epi32((int)0xffff0000u)));
 }
 
+/* n_r rows by one block of 16 outputs of the bf16 product, st_nn_portable_gemm_bf16's bits:
+ * each pair of inputs' weights widened once (the even and the odd input of 8 outputs per
+ * vector) and multiplied by each row's pair, the even product added before the odd one; the
+ * products are exact in float32, so each fused multiply-add rounds as the portable loop does. */
+INLINE_TILE void bf16_gemm_tile(const st_nn_bf16_weights *w, const uint16_t *xb, int r, int b, float *y, int y_stride,
+                                const int n_r) {
+    const int k_pairs = w->k_pad / 2;
+    __m256 acc[4][2];
+    for (int i = 0; i < n_r; i++)
+        for (int h = 0; h < 2; h++)
+            acc[i][h] = _mm256_setzero_ps();
+    const uint16_t *panel = w->packed + (size_t)b * k_pairs * 32;
+    for (int p = 0; p < k_pairs; p++) {
+        __m256 even[2], odd[2];
+        for (int h = 0; h < 2; h++) {
+            __m256i pairs = _mm256_loadu_si256((const __m256i *)(panel + (size_t)p * 32 + 16 * h));
+            even[h] = bf16_low(pairs);
+            odd[h] = bf16_high(pairs);
+        }
+        for (int i = 0; i < n_r; i++) {
+            int32_t pair;
+            memcpy(&pair, xb + (size_t)(r + i) * w->k_pad + 2 * (size_t)p, sizeof pair);
+            __m256i in = _mm256_set1_epi32(pair);
+            __m256 x_even = bf16_low(in), x_odd = bf16_high(in);
+            for (int h = 0; h < 2; h++) {
+                acc[i][h] = _mm256_fmadd_ps(x_even, even[h], acc[i][h]);
+                acc[i][h] = _mm256_fmadd_ps(x_odd, odd[h], acc[i][h]);
+            }
+        }
+    }
+    const int o = 16 * b, count = w->n_out - o < 16 ? w->n_out - o : 16;
+    for (int i = 0; i < n_r; i++) {
+        float out[16];
+        for (int h = 0; h < 2; h++)
+            _mm256_storeu_ps(out + 8 * h, acc[i][h]);
+        float *row = y + (size_t)(r + i) * y_stride + o;
+        for (int j = 0; j < count; j++)
+            row[j] = (w->bias ? w->bias[o + j] : 0.0f) + out[j];
+    }
+}
+
+AVX2_TARGET void st_nn_avx2_gemm_bf16(const st_nn_bf16_weights *w, const uint16_t *xb, int row_begin, int row_end,
+                                      int block_begin, int block_end, float *y, int y_stride) {
+    for (int b = block_begin; b < block_end; b++) {
+        int r = row_begin;
+        for (; r + 4 <= row_end; r += 4)
+            bf16_gemm_tile(w, xb, r, b, y, y_stride, 4);
+        switch (row_end - r) {
+        case 3:
+            bf16_gemm_tile(w, xb, r, b, y, y_stride, 3);
+            break;
+        case 2:
+            bf16_gemm_tile(w, xb, r, b, y, y_stride, 2);
+            break;
+        case 1:
+            bf16_gemm_tile(w, xb, r, b, y, y_stride, 1);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 /* float32 rounded to bf16 and back (st_nn_to_bf16's nearest-even). */
 AVX2_TARGET static inline __m256 bf16_round8(__m256 x) {
     __m256i bits = _mm256_castps_si256(x);
     __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
     bits = _mm256_add_epi32(bits, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff)));
     return _mm256_castsi256_ps(_mm256_and_si256(bits, _mm256_set1_epi32((int)0xffff0000u)));
+}
+
+/* st_nn_to_bf16 16 at a time (the packs interleave the 128-bit lanes, which the permutation
+ * undoes); the tail in C. */
+AVX2_TARGET static void avx2_rows_to_bf16(const float *x, int n_rows, int n_in, int k_pad, uint16_t *xb) {
+    for (int r = 0; r < n_rows; r++) {
+        const float *in = x + (size_t)r * n_in;
+        uint16_t *out = xb + (size_t)r * k_pad;
+        int i = 0;
+        for (; i + 16 <= n_in; i += 16) {
+            __m256i low = _mm256_srli_epi32(_mm256_castps_si256(bf16_round8(_mm256_loadu_ps(in + i))), 16);
+            __m256i high = _mm256_srli_epi32(_mm256_castps_si256(bf16_round8(_mm256_loadu_ps(in + i + 8))), 16);
+            _mm256_storeu_si256((__m256i *)(out + i), _mm256_permute4x64_epi64(_mm256_packus_epi32(low, high), 0xd8));
+        }
+        for (; i < n_in; i++)
+            out[i] = st_nn_to_bf16(in[i]);
+        for (; i < k_pad; i++)
+            out[i] = 0;
+    }
 }
 
 /* Scores of n_r query rows (bf16-rounded, ST_NN_BF16_HEAD columns each in qr) against the 16
@@ -678,6 +760,8 @@ static const st_nn_kernels avx2 = {
     .gemv_q8_0 = avx2_gemv_q8_0,
     .quantize_rows = avx2_quantize_rows,
     .gemm_i8 = avx2_gemm_i8,
+    .rows_to_bf16 = avx2_rows_to_bf16,
+    .gemm_bf16 = st_nn_avx2_gemm_bf16,
     .f16_to_f32 = avx2_f16_to_f32,
     .softmax = avx2_softmax,
     .gelu = avx2_gelu,

@@ -628,21 +628,114 @@ BF16_TARGET static void avx512_attend_bf16(const float *q, int q_stride, int n_q
                   out_stride, scores, probs, 1);
 }
 
-#define AVX512_KERNELS(gemm, attend)                                                                                   \
+/* st_nn_to_bf16 16 at a time, in integers as it does; the tail in C. */
+AVX512_TARGET static void avx512_rows_to_bf16(const float *x, int n_rows, int n_in, int k_pad, uint16_t *xb) {
+    const __m512i half = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+    for (int r = 0; r < n_rows; r++) {
+        const float *in = x + (size_t)r * n_in;
+        uint16_t *out = xb + (size_t)r * k_pad;
+        int i = 0;
+        for (; i + 16 <= n_in; i += 16) {
+            __m512i bits = _mm512_castps_si512(_mm512_loadu_ps(in + i));
+            bits = _mm512_add_epi32(bits, _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(bits, 16), one)));
+            _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
+        }
+        for (; i < n_in; i++)
+            out[i] = st_nn_to_bf16(in[i]);
+        for (; i < k_pad; i++)
+            out[i] = 0;
+    }
+}
+
+/* n_r rows by n_v blocks of 16 outputs of the bf16 product (16 accumulators at most): for each
+ * pair of inputs, n_v weight vectors are loaded once and each row's pair broadcast against them.
+ * Constant n_r and n_v after inlining. */
+BF16_TILE void bf16_gemm_tile(const st_nn_bf16_weights *w, const uint16_t *xb, int r, int b, float *y, int y_stride,
+                              const int n_r, const int n_v) {
+    const int k_pairs = w->k_pad / 2;
+    __m512 acc[4][4];
+    for (int i = 0; i < n_r; i++)
+        for (int v = 0; v < n_v; v++)
+            acc[i][v] = _mm512_setzero_ps();
+    const uint16_t *panel = w->packed + (size_t)b * k_pairs * 32;
+    for (int p = 0; p < k_pairs; p++) {
+        __m512bh weights[4];
+        for (int v = 0; v < n_v; v++)
+            weights[v] = (__m512bh)_mm512_loadu_si512(panel + ((size_t)v * k_pairs + p) * 32);
+        for (int i = 0; i < n_r; i++) {
+            int32_t pair;
+            memcpy(&pair, xb + (size_t)(r + i) * w->k_pad + 2 * (size_t)p, sizeof pair);
+            __m512bh in = (__m512bh)_mm512_set1_epi32(pair);
+            for (int v = 0; v < n_v; v++)
+                acc[i][v] = _mm512_dpbf16_ps(acc[i][v], in, weights[v]);
+        }
+    }
+    for (int v = 0; v < n_v; v++) {
+        const int o = 16 * (b + v), left = w->n_out - o;
+        const __mmask16 mask = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        const __m512 bias = w->bias ? _mm512_maskz_loadu_ps(mask, w->bias + o) : _mm512_setzero_ps();
+        for (int i = 0; i < n_r; i++)
+            _mm512_mask_storeu_ps(y + (size_t)(r + i) * y_stride + o, mask, _mm512_add_ps(bias, acc[i][v]));
+    }
+}
+
+BF16_TILE void bf16_gemm_rows(const st_nn_bf16_weights *w, const uint16_t *xb, int row_begin, int row_end, int b,
+                              float *y, int y_stride, const int n_v) {
+    int r = row_begin;
+    for (; r + 4 <= row_end; r += 4)
+        bf16_gemm_tile(w, xb, r, b, y, y_stride, 4, n_v);
+    switch (row_end - r) {
+    case 3:
+        bf16_gemm_tile(w, xb, r, b, y, y_stride, 3, n_v);
+        break;
+    case 2:
+        bf16_gemm_tile(w, xb, r, b, y, y_stride, 2, n_v);
+        break;
+    case 1:
+        bf16_gemm_tile(w, xb, r, b, y, y_stride, 1, n_v);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Four blocks (64 outputs) against all rows, then the next four, as the int8 product. */
+BF16_TARGET static void avx512_gemm_bf16(const st_nn_bf16_weights *w, const uint16_t *xb, int row_begin, int row_end,
+                                         int block_begin, int block_end, float *y, int y_stride) {
+    int b = block_begin;
+    for (; b + 4 <= block_end; b += 4)
+        bf16_gemm_rows(w, xb, row_begin, row_end, b, y, y_stride, 4);
+    switch (block_end - b) {
+    case 3:
+        bf16_gemm_rows(w, xb, row_begin, row_end, b, y, y_stride, 3);
+        break;
+    case 2:
+        bf16_gemm_rows(w, xb, row_begin, row_end, b, y, y_stride, 2);
+        break;
+    case 1:
+        bf16_gemm_rows(w, xb, row_begin, row_end, b, y, y_stride, 1);
+        break;
+    default:
+        break;
+    }
+}
+
+#define AVX512_KERNELS(gemm, bf16_gemm, attend)                                                                        \
     {                                                                                                                  \
         .name = "avx512", .gemv_f16 = avx512_gemv_f16, .gemv_q8_0 = avx512_gemv_q8_0,                                  \
-        .quantize_rows = avx512_quantize_rows, .gemm_i8 = gemm, .f16_to_f32 = avx512_f16_to_f32,                       \
-        .softmax = avx512_softmax, .gelu = avx512_gelu, .scores = avx512_scores, .weighted_sum = avx512_weighted_sum,  \
-        .attend_bf16 = attend, .scores_f16 = avx512_scores_f16, .weighted_sum_f16 = avx512_weighted_sum_f16,           \
-        .f32_to_f16 = avx512_f32_to_f16,                                                                               \
+        .quantize_rows = avx512_quantize_rows, .gemm_i8 = gemm, .rows_to_bf16 = avx512_rows_to_bf16,                   \
+        .gemm_bf16 = bf16_gemm, .f16_to_f32 = avx512_f16_to_f32, .softmax = avx512_softmax, .gelu = avx512_gelu,       \
+        .scores = avx512_scores, .weighted_sum = avx512_weighted_sum, .attend_bf16 = attend,                           \
+        .scores_f16 = avx512_scores_f16, .weighted_sum_f16 = avx512_weighted_sum_f16, .f32_to_f16 = avx512_f32_to_f16, \
     }
 
 /* AVX-512 with VNNI and BF16 (Zen 4 and later, Sapphire Rapids), with VNNI only (Ice Lake),
- * and without either (Skylake-X): the bf16 attention then runs in AVX2 (every AVX-512 CPU has
+ * and without either (Skylake-X): the bf16 attention and product then run in AVX2 (every AVX-512 CPU has
  * AVX2, FMA and F16C), the int8 product without VNNI in plain C. */
-static const st_nn_kernels avx512 = AVX512_KERNELS(avx512_gemm_i8, avx512_attend_bf16);
-static const st_nn_kernels avx512_vnni = AVX512_KERNELS(avx512_gemm_i8, st_nn_avx2_attend_bf16);
-static const st_nn_kernels avx512_plain = AVX512_KERNELS(st_nn_portable_gemm_i8, st_nn_avx2_attend_bf16);
+static const st_nn_kernels avx512 = AVX512_KERNELS(avx512_gemm_i8, avx512_gemm_bf16, avx512_attend_bf16);
+static const st_nn_kernels avx512_vnni = AVX512_KERNELS(avx512_gemm_i8, st_nn_avx2_gemm_bf16, st_nn_avx2_attend_bf16);
+static const st_nn_kernels avx512_plain =
+    AVX512_KERNELS(st_nn_portable_gemm_i8, st_nn_avx2_gemm_bf16, st_nn_avx2_attend_bf16);
 
 const st_nn_kernels *st_nn_kernels_avx512(void) {
     __builtin_cpu_init();

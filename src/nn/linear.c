@@ -24,16 +24,16 @@
 #define WIDEN_TASK_ROWS 64
 /* Output columns of an sgemm task are a multiple of this (OpenBLAS's register tile). */
 #define MATMUL_COLUMN_ALIGN 64
-/* int8 products: blocks of 16 outputs per task (few rows: 64 outputs, as GEMV_TASK_OUTPUTS;
- * many rows: 256 outputs by I8_TASK_ROWS rows, a few hundred KiB of weights and x per task),
- * and rows quantized per task. */
-#define I8_FEW_TASK_BLOCKS 4
-#define I8_TASK_BLOCKS 16
-#define I8_TASK_ROWS 128
-#define I8_QUANTIZE_TASK_ROWS 32
-/* Quantized x for int8 layers called without scratch, a row or more at a time; layers wider
- * than this (none in Whisper) stay in float32. */
-#define I8_STACK_BYTES 16384
+/* Packed (int8 and bf16) products: blocks of 16 outputs per task (few rows: 64 outputs, as
+ * GEMV_TASK_OUTPUTS; many rows: 256 outputs by PACKED_TASK_ROWS rows, a few hundred KiB of
+ * weights and x per task), and rows quantized or rounded per task. */
+#define PACKED_FEW_TASK_BLOCKS 4
+#define PACKED_TASK_BLOCKS 16
+#define PACKED_TASK_ROWS 128
+#define PACKED_QUANTIZE_TASK_ROWS 32
+/* Quantized (int8) or rounded (bf16) x for packed layers called without scratch, a row or
+ * more at a time; layers wider than this (none in Whisper) stay in float32. */
+#define PACKED_STACK_BYTES 16384
 
 static _Atomic int compute_type = ST_NN_COMPUTE_AUTO;
 
@@ -57,8 +57,8 @@ st_nn_compute st_nn_layer_compute(const st_tensor *weight) {
 }
 
 int st_nn_compute_from_name(const char *name, st_nn_compute *out) {
-    static const char *const names[] = {"auto", "fp32", "int8"};
-    for (int i = 0; i < 3; i++) {
+    static const char *const names[] = {"auto", "fp32", "int8", "bf16"};
+    for (int i = 0; i < 4; i++) {
         if (strcmp(name, names[i]) == 0) {
             *out = (st_nn_compute)i;
             return 0;
@@ -235,8 +235,17 @@ typedef struct pack_job {
     int8_t *packed;
     int32_t *sums;
     float *inv_scales;
+    uint16_t *bf16;     /* the bf16 layer's packed weights, instead of the three above */
     _Atomic int failed; /* a task could not allocate its row buffer */
 } pack_job;
+
+/* Row `row` of a float weight as float32: in `values`, or widened into row_f32 (halves). */
+static const float *row_f32_values(const pack_job *job, int row, float *row_f32) {
+    const size_t first = (size_t)row * job->n_in;
+    if (job->weight->dtype != ST_DTYPE_F16) return job->values + first;
+    st_nn_kernels_best()->f16_to_f32((const unsigned char *)job->weight->data + first * 2, row_f32, (size_t)job->n_in);
+    return row_f32;
+}
 
 /* Row `row`'s int8 weights, k_pad bytes (0 past n_in), and its 1 / scale into q and
  * inv_scale; row_f32 has room for a row of float32. */
@@ -250,14 +259,8 @@ static void row_i8(const pack_job *job, int row, float *row_f32, int8_t *q, floa
         *inv_scale = 1.0f / scale;
         return;
     }
-    const st_nn_kernels *kernels = st_nn_kernels_best();
-    const float *values = job->values + first;
-    if (weight->dtype == ST_DTYPE_F16) {
-        kernels->f16_to_f32((const unsigned char *)weight->data + first * 2, row_f32, (size_t)job->n_in);
-        values = row_f32;
-    }
     uint8_t *offset = (uint8_t *)q;
-    kernels->quantize_rows(values, 1, job->n_in, job->k_pad, offset, inv_scale);
+    st_nn_kernels_best()->quantize_rows(row_f32_values(job, row, row_f32), 1, job->n_in, job->k_pad, offset, inv_scale);
     for (int i = 0; i < job->k_pad; i++) /* q + 128 (128 past n_in) to q */
         offset[i] ^= 0x80;
 }
@@ -290,6 +293,24 @@ static void pack_task(void *context, int block) {
     free(row_f32);
 }
 
+/* A block of 16 output rows of a bf16 layer, rounded and packed (0 past n_out and n_in). */
+static void pack_bf16_task(void *context, int block) {
+    pack_job *job = context;
+    const int rows = job->n_out - 16 * block < 16 ? job->n_out - 16 * block : 16, k_pairs = job->k_pad / 2;
+    float *row_f32 = malloc(sizeof(float) * (size_t)job->n_in);
+    if (!row_f32) {
+        job->failed = 1;
+        return;
+    }
+    uint16_t *panel = job->bf16 + (size_t)block * k_pairs * 32;
+    for (int j = 0; j < rows; j++) {
+        const float *values = row_f32_values(job, 16 * block + j, row_f32);
+        for (int i = 0; i < job->n_in; i++)
+            panel[((size_t)(i / 2) * 16 + j) * 2 + i % 2] = st_nn_to_bf16(values[i]);
+    }
+    free(row_f32);
+}
+
 /* The int8 layer of `weight` (int8 with row scales, or any type quantized on load). */
 static steno_status pack_i8(st_nn_linear *layer, const st_tensor *weight, int n_out, int n_in, st_error *err) {
     const int k_pad = (n_in + 3) / 4 * 4, n_blocks = (n_out + 15) / 16;
@@ -301,7 +322,7 @@ static steno_status pack_i8(st_nn_linear *layer, const st_tensor *weight, int n_
     if (status != STENO_OK) return status;
     /* one buffer: the packed bytes, then the sums and the inverse scales */
     unsigned char *buffer = weights_alloc(packed_bytes + 2 * per_output * 4);
-    pack_job job = {weight, from_i8, values, n_in, n_out, k_pad, (int8_t *)buffer, NULL, NULL, 0};
+    pack_job job = {weight, from_i8, values, n_in, n_out, k_pad, (int8_t *)buffer, NULL, NULL, NULL, 0};
     if (buffer) {
         job.sums = (int32_t *)(buffer + packed_bytes);
         job.inv_scales = (float *)(job.sums + per_output);
@@ -313,8 +334,30 @@ static steno_status pack_i8(st_nn_linear *layer, const st_tensor *weight, int n_
         return st_error_set(err, STENO_ERR_NO_MEMORY, "tensor '%s': cannot allocate its int8 copy", weight->name);
     }
     layer->dtype = ST_DTYPE_I8;
-    layer->i8_buffer = buffer;
+    layer->packed_buffer = buffer;
     layer->i8 = (st_nn_i8_weights){job.packed, job.sums, job.inv_scales, NULL, n_out, k_pad};
+    return STENO_OK;
+}
+
+/* The bf16 layer of `weight` (any type, through float32). */
+static steno_status pack_bf16(st_nn_linear *layer, const st_tensor *weight, int n_out, int n_in, st_error *err) {
+    const int k_pad = (n_in + 1) / 2 * 2, n_blocks = (n_out + 15) / 16;
+    float *values = NULL;
+    steno_status status = STENO_OK;
+    if (weight->dtype != ST_DTYPE_F16) status = st_nn_tensor_to_f32(weight, &values, err);
+    if (status != STENO_OK) return status;
+    /* zeroed memory: the padding stays 0 */
+    uint16_t *buffer = weights_alloc((size_t)n_blocks * 16 * k_pad * sizeof *buffer);
+    pack_job job = {weight, 0, values, n_in, n_out, k_pad, NULL, NULL, NULL, buffer, 0};
+    if (buffer) st_nn_parallel_for(n_blocks, pack_bf16_task, &job);
+    st_nn_free(values);
+    if (!buffer || job.failed) {
+        weights_free(buffer);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "tensor '%s': cannot allocate its bf16 copy", weight->name);
+    }
+    layer->dtype = ST_DTYPE_BF16;
+    layer->packed_buffer = buffer;
+    layer->bf16 = (st_nn_bf16_weights){buffer, NULL, n_out, k_pad};
     return STENO_OK;
 }
 
@@ -324,10 +367,14 @@ steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, con
     steno_status status = check_tensor_size(weight, &n, err);
     if (status != STENO_OK) return status;
     const int n_out = (int)weight->shape[0], n_in = (int)weight->shape[1];
-    const int int8_fits = (n_in + 3) / 4 * 4 + (int)sizeof(float) <= I8_STACK_BYTES;
+    const int int8_fits = (n_in + 3) / 4 * 4 + (int)sizeof(float) <= PACKED_STACK_BYTES;
+    const int bf16_fits = (n_in + 1) / 2 * 2 * (int)sizeof(uint16_t) <= PACKED_STACK_BYTES;
     int q8_0 = weight->dtype == ST_DTYPE_Q8_0 && n_in % 32 == 0; /* blocks never straddle rows */
-    if (int8_fits && st_nn_layer_compute(weight) == ST_NN_COMPUTE_INT8) {
+    const st_nn_compute compute = st_nn_layer_compute(weight);
+    if (int8_fits && compute == ST_NN_COMPUTE_INT8) {
         status = pack_i8(layer, weight, n_out, n_in, err);
+    } else if (bf16_fits && compute == ST_NN_COMPUTE_BF16) {
+        status = pack_bf16(layer, weight, n_out, n_in, err);
     } else if (weight->dtype == ST_DTYPE_F16 || q8_0) {
         layer->dtype = weight->dtype;
         layer->weight = weight->data;
@@ -342,6 +389,7 @@ steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, con
         return status;
     }
     layer->i8.bias = layer->bias;
+    layer->bf16.bias = layer->bias;
     layer->n_out = n_out;
     layer->n_in = n_in;
     return STENO_OK;
@@ -349,7 +397,7 @@ steno_status st_nn_linear_init(st_nn_linear *layer, const st_tensor *weight, con
 
 void st_nn_linear_free(st_nn_linear *layer) {
     st_nn_free(layer->owned);
-    weights_free(layer->i8_buffer);
+    weights_free(layer->packed_buffer);
     st_nn_free(layer->bias);
     memset(layer, 0, sizeof *layer);
 }
@@ -373,6 +421,14 @@ static void widen_rows(const st_nn_linear *layer, int begin, int count, float *o
 }
 
 void st_nn_linear_weight_row(const st_nn_linear *layer, int row, float *out) {
+    if (layer->dtype == ST_DTYPE_BF16) {
+        const uint16_t *panel = layer->bf16.packed + (size_t)(row / 16) * layer->bf16.k_pad * 16;
+        for (int i = 0; i < layer->n_in; i++) {
+            uint32_t bits = (uint32_t)panel[((size_t)(i / 2) * 16 + row % 16) * 2 + i % 2] << 16;
+            memcpy(out + i, &bits, sizeof bits);
+        }
+        return;
+    }
     if (layer->dtype != ST_DTYPE_I8) {
         widen_rows(layer, row, 1, out);
         return;
@@ -385,6 +441,7 @@ void st_nn_linear_weight_row(const st_nn_linear *layer, int row, float *out) {
 
 size_t st_nn_linear_scratch_floats(const st_nn_linear *layer) {
     if (layer->dtype == ST_DTYPE_I8) return (size_t)layer->n_out * ((size_t)layer->i8.k_pad / 4 + 1);
+    if (layer->dtype == ST_DTYPE_BF16) return (size_t)layer->n_out * ((size_t)layer->bf16.k_pad / 2);
     return layer->dtype == ST_DTYPE_F32 ? 0 : (size_t)layer->n_in * layer->n_out;
 }
 
@@ -462,73 +519,89 @@ static void widen_task(void *context, int task) {
     widen_rows(job->layer, job->first_row + begin, count, job->out + (size_t)begin * job->layer->n_in);
 }
 
-typedef struct i8_job {
-    const st_nn_i8_weights *w;
+/* A product on packed weights (int8 or bf16): x quantized or rounded, then the kernel over
+ * tasks of rows by blocks of 16 outputs. */
+typedef struct packed_job {
+    const st_nn_linear *layer;
     const float *x;
-    int n_in;
     int n_rows;
-    uint8_t *xq;
-    float *x_inv;
+    void *xp;     /* x quantized to bytes (int8) or rounded to bf16, k_pad per row */
+    float *x_inv; /* int8: the rows' inverse scales */
     int task_rows;
     int task_blocks;
     int n_block_tasks;
     float *y;
-    int y_stride;
-} i8_job;
+} packed_job;
 
 static void quantize_task(void *context, int task) {
-    const i8_job *job = context;
-    int first = task * I8_QUANTIZE_TASK_ROWS;
-    int count = job->n_rows - first < I8_QUANTIZE_TASK_ROWS ? job->n_rows - first : I8_QUANTIZE_TASK_ROWS;
-    st_nn_kernels_best()->quantize_rows(job->x + (size_t)first * job->n_in, count, job->n_in, job->w->k_pad,
-                                        job->xq + (size_t)first * job->w->k_pad, job->x_inv + first);
+    const packed_job *job = context;
+    const st_nn_linear *layer = job->layer;
+    int first = task * PACKED_QUANTIZE_TASK_ROWS;
+    int count = job->n_rows - first < PACKED_QUANTIZE_TASK_ROWS ? job->n_rows - first : PACKED_QUANTIZE_TASK_ROWS;
+    const float *x = job->x + (size_t)first * layer->n_in;
+    if (layer->dtype == ST_DTYPE_BF16)
+        st_nn_kernels_best()->rows_to_bf16(x, count, layer->n_in, layer->bf16.k_pad,
+                                           (uint16_t *)job->xp + (size_t)first * layer->bf16.k_pad);
+    else
+        st_nn_kernels_best()->quantize_rows(x, count, layer->n_in, layer->i8.k_pad,
+                                            (uint8_t *)job->xp + (size_t)first * layer->i8.k_pad, job->x_inv + first);
 }
 
-static void i8_task(void *context, int task) {
-    const i8_job *job = context;
-    const int n_blocks = (job->w->n_out + 15) / 16;
+static void packed_task(void *context, int task) {
+    const packed_job *job = context;
+    const st_nn_linear *layer = job->layer;
+    const int n_blocks = (layer->n_out + 15) / 16;
     int row = task / job->n_block_tasks * job->task_rows, block = task % job->n_block_tasks * job->task_blocks;
     int row_end = row + job->task_rows < job->n_rows ? row + job->task_rows : job->n_rows;
     int block_end = block + job->task_blocks < n_blocks ? block + job->task_blocks : n_blocks;
-    st_nn_kernels_best()->gemm_i8(job->w, job->xq, job->x_inv, row, row_end, block, block_end, job->y, job->y_stride);
+    const st_nn_kernels *kernels = st_nn_kernels_best();
+    if (layer->dtype == ST_DTYPE_BF16)
+        kernels->gemm_bf16(&layer->bf16, job->xp, row, row_end, block, block_end, job->y, layer->n_out);
+    else
+        kernels->gemm_i8(&layer->i8, job->xp, job->x_inv, row, row_end, block, block_end, job->y, layer->n_out);
 }
 
-/* The int8 product: rows quantized into the scratch (or the stack), as many as fit at once. */
-static void forward_i8(const st_nn_linear *layer, const float *x, int n_rows, float *y, float *scratch,
-                       size_t scratch_floats) {
-    const st_nn_i8_weights *w = &layer->i8;
-    const size_t row_bytes = (size_t)w->k_pad + sizeof(float);
-    _Alignas(64) unsigned char stack[I8_STACK_BYTES];
+/* The packed product: rows quantized or rounded into the scratch (or the stack), as many as
+ * fit at once. */
+static void forward_packed(const st_nn_linear *layer, const float *x, int n_rows, float *y, float *scratch,
+                           size_t scratch_floats) {
+    const int bf16 = layer->dtype == ST_DTYPE_BF16;
+    const size_t row_bytes =
+        bf16 ? (size_t)layer->bf16.k_pad * sizeof(uint16_t) : (size_t)layer->i8.k_pad + sizeof(float);
+    _Alignas(64) unsigned char stack[PACKED_STACK_BYTES];
     unsigned char *buffer = (unsigned char *)scratch;
     size_t chunk = scratch ? scratch_floats * sizeof(float) / row_bytes : 0;
     if (chunk == 0) {
         buffer = stack;
         chunk = sizeof stack / row_bytes; /* at least 1: checked when the layer was built */
     }
-    const int n_blocks = (w->n_out + 15) / 16;
+    const int n_blocks = (layer->n_out + 15) / 16;
     for (int first = 0; first < n_rows; first += (int)chunk) {
         int rows = n_rows - first < (int)chunk ? n_rows - first : (int)chunk;
-        i8_job job = {w,           x + (size_t)first * layer->n_in,
-                      layer->n_in, rows,
-                      buffer,      (float *)(buffer + (size_t)rows * w->k_pad),
-                      0,           0,
-                      0,           y + (size_t)first * layer->n_out,
-                      layer->n_out};
-        /* the float scales after the bytes: k_pad is a multiple of 4, so they are aligned */
-        st_nn_parallel_for((rows + I8_QUANTIZE_TASK_ROWS - 1) / I8_QUANTIZE_TASK_ROWS, quantize_task, &job);
-        job.task_rows = rows <= ST_NN_LINEAR_GEMV_MAX_ROWS ? rows : I8_TASK_ROWS;
-        job.task_blocks = rows <= ST_NN_LINEAR_GEMV_MAX_ROWS ? I8_FEW_TASK_BLOCKS : I8_TASK_BLOCKS;
+        /* int8: the float scales after the bytes (k_pad is a multiple of 4, so they are aligned) */
+        packed_job job = {layer,
+                          x + (size_t)first * layer->n_in,
+                          rows,
+                          buffer,
+                          bf16 ? NULL : (float *)(buffer + (size_t)rows * layer->i8.k_pad),
+                          0,
+                          0,
+                          0,
+                          y + (size_t)first * layer->n_out};
+        st_nn_parallel_for((rows + PACKED_QUANTIZE_TASK_ROWS - 1) / PACKED_QUANTIZE_TASK_ROWS, quantize_task, &job);
+        job.task_rows = rows <= ST_NN_LINEAR_GEMV_MAX_ROWS ? rows : PACKED_TASK_ROWS;
+        job.task_blocks = rows <= ST_NN_LINEAR_GEMV_MAX_ROWS ? PACKED_FEW_TASK_BLOCKS : PACKED_TASK_BLOCKS;
         job.n_block_tasks = (n_blocks + job.task_blocks - 1) / job.task_blocks;
         int n_row_tasks = (rows + job.task_rows - 1) / job.task_rows;
-        st_nn_parallel_for(n_row_tasks * job.n_block_tasks, i8_task, &job);
+        st_nn_parallel_for(n_row_tasks * job.n_block_tasks, packed_task, &job);
     }
 }
 
 void st_nn_linear_forward(const st_nn_linear *layer, const float *x, int n_rows, float *y, float *scratch,
                           size_t scratch_floats) {
     const int n_in = layer->n_in, n_out = layer->n_out;
-    if (layer->dtype == ST_DTYPE_I8) {
-        forward_i8(layer, x, n_rows, y, scratch, scratch_floats);
+    if (layer->dtype == ST_DTYPE_I8 || layer->dtype == ST_DTYPE_BF16) {
+        forward_packed(layer, x, n_rows, y, scratch, scratch_floats);
         return;
     }
     if (layer->dtype == ST_DTYPE_F32) {

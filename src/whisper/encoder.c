@@ -55,8 +55,8 @@ void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *st
         .scores_floats = (size_t)n * n,
         .out = state->enc_attn,
         .out_stride = width,
-        /* int8 models (reduced precision already) take the attention's products in bf16 too */
-        .bf16 = block->attn.query.dtype == ST_DTYPE_I8,
+        /* int8 and bf16 models (reduced precision already) take the attention's products in bf16 */
+        .bf16 = st_nn_linear_is_packed(&block->attn.query),
     });
     st_whisper_linear(state, &block->attn.out, state->enc_attn, n, state->enc_norm);
     st_nn_add(state->audio, state->enc_norm, size);

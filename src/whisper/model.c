@@ -108,11 +108,11 @@ static steno_status check_dims(const st_model *source, const st_whisper_dims *d,
     return STENO_OK;
 }
 
-/* When the layers compute in int8 (`layer`, the last one built, tells) each is a packed copy:
- * the file pages read so far need not stay resident while the rest loads (they fault back in
- * if read again). */
+/* When the layers compute in int8 or bf16 (`layer`, the last one built, tells) each is a packed
+ * copy: the file pages read so far need not stay resident while the rest loads (they fault back
+ * in if read again). */
 static void release_quantized(const st_model *source, const st_nn_linear *layer) {
-    if (layer->dtype != ST_DTYPE_I8) return;
+    if (!st_nn_linear_is_packed(layer)) return;
     st_mapped_file_release(&source->file);
     for (int i = 0; i < source->n_extra_files; i++)
         st_mapped_file_release(&source->extra_files[i]);
@@ -171,7 +171,7 @@ steno_status st_whisper_model_init(st_whisper_model *model, const st_model *sour
         st_whisper_model_free(model);
         return status;
     }
-    model->cross_f16 = model->decoder_blocks[0].cross_attn.key.dtype == ST_DTYPE_I8;
+    model->cross_f16 = st_nn_linear_is_packed(&model->decoder_blocks[0].cross_attn.key);
     if (st_nn_get_device() != ST_NN_DEVICE_CPU) {
         status = st_whisper_device_model_create(model, err);
         if (status != STENO_OK) st_whisper_model_free(model);

@@ -65,9 +65,9 @@ typedef struct st_whisper_model {
     float *decoder_positions;     /* [n_text_ctx][n_text_state] */
     st_whisper_block *decoder_blocks;
     st_whisper_norm decoder_ln;
-    /* int8 models keep the cross-attention keys and values as halves (state->cross_k and
-     * cross_v then hold uint16_t): half the bytes each decoder step reads. The keys are then
-     * transposed in blocks of 16 frames (nn/kernels.h, ST_NN_KEY_BLOCK), each layer
+    /* int8 and bf16 models keep the cross-attention keys and values as halves (state->cross_k
+     * and cross_v then hold uint16_t): half the bytes each decoder step reads. The keys are
+     * then transposed in blocks of 16 frames (nn/kernels.h, ST_NN_KEY_BLOCK), each layer
      * st_whisper_cross_keys_f16 halves apart. */
     int cross_f16;
     void *device; /* the weights on a GPU (whisper/device.h); NULL on the CPU */

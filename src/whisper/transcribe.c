@@ -157,8 +157,8 @@ static steno_status shared_model_build(shared_model *m, st_error *err) {
                                            &m->heads, err);
     }
     if (status == STENO_OK && m->model.cross_f16) {
-        /* an int8 model has packed or converted copies of every weight: the file's pages it
-         * read on load need not stay resident */
+        /* an int8 or bf16 model has packed or converted copies of every weight: the file's
+         * pages it read on load need not stay resident */
         st_mapped_file_release(&m->file.file);
         for (int i = 0; i < m->file.n_extra_files; i++)
             st_mapped_file_release(&m->file.extra_files[i]);
