@@ -257,6 +257,9 @@ typedef struct steno_diarize_params {
     int num_speakers;      /* exact count when known; 0: estimated */
     int min_speakers, max_speakers; /* bounds on the estimate; 0: none */
     int n_threads;         /* default 2 */
+    /* The default pipeline's speaker features: the encoder states of this Whisper model (a file
+     * or a name, e.g. "base.en"), else (NULL, the default) cepstra of the signal. */
+    const char *whisper_model;
 } steno_diarize_params;
 
 steno_diarize_params steno_diarize_default_params(void);
@@ -270,6 +273,9 @@ void steno_diarizer_free(steno_diarizer *diarizer);
  * the files it read: the Silero VAD file, or pyannote's pipeline folder. */
 steno_diarize_pipeline steno_diarizer_pipeline(const steno_diarizer *diarizer);
 const char *steno_diarizer_source(const steno_diarizer *diarizer);
+/* The default pipeline's speaker features, in words: "Whisper encoder states (MODEL)" or
+ * "cepstra"; "" for pyannote's pipeline. */
+const char *steno_diarizer_features(const steno_diarizer *diarizer);
 /* When AUTO fell back to the default pipeline: why pyannote's was not taken (what the model
  * folders lack); else "". */
 const char *steno_diarizer_why_not_pyannote(const steno_diarizer *diarizer);

@@ -17,6 +17,7 @@
 #include "diarize/speech.h"
 #include "nn/threads.h"
 #include "store/store.h"
+#include "whisper/transcribe.h"
 #include "vad/vad.h"
 
 #define N_MELS 80
@@ -25,7 +26,6 @@
 #define STEP_FRAMES 75       /* 0.75 s */
 #define MIN_SPEECH_FRAMES 45 /* a window needs 30 % speech to stand for a speaker */
 #define MIN_CLUSTER_SIZE 3   /* windows; pyannote's rule caps it at 10 % of them */
-#define EMBEDDING (2 * N_CEPSTRA)
 /* BIC penalty weight for keeping two speakers apart. Above the textbook 1 because 10 ms frames
  * of one voice are far from independent (bench/README.md: chosen on AMI trn00-04, checked on
  * trn05-09; the sample and falcon speakers stay apart up to about 2.2). */
@@ -36,6 +36,7 @@ struct st_diarizer {
     st_vad *vad; /* the default pipeline's */
     st_mel_filters *filters;
     st_pyannote *pyannote; /* or pyannote's */
+    st_whisper_context *whisper; /* the default pipeline's speaker features when set (owned) */
 };
 
 /* indexed by st_diarize_pipeline */
@@ -130,7 +131,17 @@ void st_diarizer_free(st_diarizer *diarizer) {
     st_vad_free(diarizer->vad);
     st_mel_filters_free(diarizer->filters);
     st_pyannote_close(diarizer->pyannote);
+    st_whisper_context_free(diarizer->whisper);
     free(diarizer);
+}
+
+void st_diarizer_use_whisper(st_diarizer *diarizer, st_whisper_context *whisper) {
+    st_whisper_context_free(diarizer->whisper);
+    diarizer->whisper = whisper;
+}
+
+int st_diarizer_uses_whisper(const st_diarizer *diarizer) {
+    return diarizer->whisper != NULL;
 }
 
 st_vad *st_diarizer_vad(st_diarizer *diarizer) {
@@ -180,27 +191,43 @@ static void cepstra(const st_mel *mel, const unsigned char *speech, size_t n_fra
     }
 }
 
-/* Window embeddings: mean and standard deviation of the speech frames' cepstra. Returns the
- * number of windows kept; centre[w] is each one's centre frame. */
-static int window_embeddings(const float *cep, const unsigned char *speech, size_t n_frames, float *embeddings,
-                             double *centre) {
+/* Per-frame speaker features: frame f (10 ms) reads row f / per_row (clamped to the last row)
+ * of rows [n_rows][dim]: the cepstra (per_row 1) or the Whisper encoder's states (2, 20 ms). */
+typedef struct frame_features {
+    const float *rows;
+    int dim, per_row;
+    size_t n_rows;
+} frame_features;
+
+static const float *frame_row(const frame_features *x, size_t f) {
+    size_t row = f / (size_t)x->per_row;
+    return x->rows + (row < x->n_rows ? row : x->n_rows - 1) * (size_t)x->dim;
+}
+
+/* Window embeddings: the mean of the speech frames' features, followed by their standard
+ * deviation when with_std (dimension x->dim or twice that). Returns the number of windows kept;
+ * centre[w] is each one's centre frame. */
+static int window_embeddings(const frame_features *x, int with_std, const unsigned char *speech, size_t n_frames,
+                             float *embeddings, double *centre, double *sum, double *square) {
+    const int dim = x->dim, size = with_std ? 2 * dim : dim;
     int n = 0;
     for (size_t start = 0; start < n_frames; start += STEP_FRAMES) {
         size_t end = start + WINDOW_FRAMES < n_frames ? start + WINDOW_FRAMES : n_frames;
-        double sum[N_CEPSTRA] = {0}, square[N_CEPSTRA] = {0};
+        memset(sum, 0, sizeof(double) * dim), memset(square, 0, sizeof(double) * dim);
         int count = 0;
         for (size_t f = start; f < end; f++) {
             if (!speech[f]) continue;
             count++;
-            for (int k = 0; k < N_CEPSTRA; k++)
-                sum[k] += cep[f * N_CEPSTRA + k], square[k] += (double)cep[f * N_CEPSTRA + k] * cep[f * N_CEPSTRA + k];
+            const float *row = frame_row(x, f);
+            for (int k = 0; k < dim; k++)
+                sum[k] += row[k], square[k] += (double)row[k] * row[k];
         }
         if (count < MIN_SPEECH_FRAMES) continue;
-        float *e = embeddings + (size_t)n * EMBEDDING;
-        for (int k = 0; k < N_CEPSTRA; k++) {
+        float *e = embeddings + (size_t)n * size;
+        for (int k = 0; k < dim; k++) {
             double mean = sum[k] / count, variance = square[k] / count - mean * mean;
             e[k] = (float)mean;
-            e[N_CEPSTRA + k] = (float)sqrt(variance > 0 ? variance : 0);
+            if (with_std) e[dim + k] = (float)sqrt(variance > 0 ? variance : 0);
         }
         centre[n++] = (start + end) / 2.0;
     }
@@ -209,19 +236,19 @@ static int window_embeddings(const float *cep, const unsigned char *speech, size
 
 /* Each dimension to zero mean and unit variance over the windows: what separates speakers in
  * one recording is how they differ from its average, not the average itself. */
-static void standardise(float *embeddings, int n) {
-    for (int d = 0; d < EMBEDDING; d++) {
+static void standardise(float *embeddings, int n, int dim) {
+    for (int d = 0; d < dim; d++) {
         double sum = 0, square = 0;
         for (int i = 0; i < n; i++)
-            sum += embeddings[(size_t)i * EMBEDDING + d];
+            sum += embeddings[(size_t)i * dim + d];
         double mean = sum / n;
         for (int i = 0; i < n; i++) {
-            double v = embeddings[(size_t)i * EMBEDDING + d] - mean;
+            double v = embeddings[(size_t)i * dim + d] - mean;
             square += v * v;
         }
         double scale = 1.0 / (sqrt(square / n) + 1e-8);
         for (int i = 0; i < n; i++) {
-            float *v = &embeddings[(size_t)i * EMBEDDING + d];
+            float *v = &embeddings[(size_t)i * dim + d];
             *v = (float)((*v - mean) * scale);
         }
     }
@@ -229,9 +256,9 @@ static void standardise(float *embeddings, int n) {
      * distances stay defined (it then joins whichever cluster is nearest) */
     for (int i = 0; i < n; i++) {
         double norm = 0;
-        for (int d = 0; d < EMBEDDING; d++)
-            norm += (double)embeddings[(size_t)i * EMBEDDING + d] * embeddings[(size_t)i * EMBEDDING + d];
-        if (!(norm > 0)) embeddings[(size_t)i * EMBEDDING] = 1e-6f;
+        for (int d = 0; d < dim; d++)
+            norm += (double)embeddings[(size_t)i * dim + d] * embeddings[(size_t)i * dim + d];
+        if (!(norm > 0)) embeddings[(size_t)i * dim] = 1e-6f;
     }
 }
 
@@ -474,37 +501,67 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
     if (diarizer->pyannote) return diarize_pyannote(diarizer->pyannote, samples, n_samples, options, out, err);
     size_t n_frames = st_speech_n_frames(n_samples);
     if (n_frames < 2) return STENO_OK; /* under 20 ms: nobody speaks */
+    int n_threads = options->n_threads > 0 ? options->n_threads : 1;
+    const char *knob;
+    int k_blocks = (knob = getenv("STENO_DIAR_K")) ? atoi(knob) : 3;
+    int window_ctx = (knob = getenv("STENO_DIAR_WIN")) ? atoi(knob) : 1500;
+    int with_std = (knob = getenv("STENO_DIAR_STD")) ? atoi(knob) : 0;
+    double threshold = (knob = getenv("STENO_DIAR_THR")) ? atof(knob) : options->threshold;
+    int use_bic = (knob = getenv("STENO_DIAR_BIC")) ? atoi(knob) : 1;
+    int use_reseg = (knob = getenv("STENO_DIAR_RESEG")) ? atoi(knob) : 1;
+    st_whisper_states encoded = {0};
+    frame_features features = {0};
     unsigned char *speech = malloc(n_frames);
     float *cep = malloc(sizeof(float) * n_frames * N_CEPSTRA);
     size_t max_windows = n_frames / STEP_FRAMES + 1;
-    float *embeddings = malloc(sizeof(float) * max_windows * EMBEDDING);
-    double *centre = malloc(sizeof(double) * max_windows);
+    float *embeddings = NULL;
+    double *centre = malloc(sizeof(double) * max_windows), *sums = NULL;
     int *window_label = malloc(sizeof(int) * max_windows), *frame_label = malloc(sizeof(int) * n_frames);
     st_mel mel = {0};
     steno_status status = STENO_OK;
-    if (!speech || !cep || !embeddings || !centre || !window_label || !frame_label) {
+    if (!speech || !cep || !centre || !window_label || !frame_label) {
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory diarizing %zu samples", n_samples);
         goto done;
     }
     if ((status = st_speech_activity(diarizer->vad, samples, n_samples, NULL, speech, err)) != STENO_OK) goto done;
-    int n_threads = options->n_threads > 0 ? options->n_threads : 1;
     if ((status = st_mel_compute(diarizer->filters, samples, n_frames * ST_DIARIZE_HOP, 0, n_threads, &mel, err)) !=
         STENO_OK)
         goto done;
     cepstra(&mel, speech, n_frames, cep);
-    int n_windows = window_embeddings(cep, speech, n_frames, embeddings, centre), n_speakers = 1;
+    features = (frame_features){.rows = cep, .dim = N_CEPSTRA, .per_row = 1, .n_rows = n_frames};
+    with_std = 1;
+    if (diarizer->whisper) {
+        status = st_whisper_encoder_states(diarizer->whisper, samples, n_samples, k_blocks, window_ctx, n_threads,
+                                           &encoded, err);
+        if (status != STENO_OK) goto done;
+        if (encoded.n_frames > 0) {
+            features = (frame_features){
+                .rows = encoded.states, .dim = encoded.width, .per_row = 2, .n_rows = (size_t)encoded.n_frames};
+            with_std = (knob = getenv("STENO_DIAR_STD")) ? atoi(knob) : 0;
+        }
+    }
+    const int embedding = with_std ? 2 * features.dim : features.dim;
+    embeddings = malloc(sizeof(float) * max_windows * embedding);
+    sums = malloc(sizeof(double) * 2 * features.dim);
+    if (!embeddings || !sums) {
+        status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory diarizing %zu samples", n_samples);
+        goto done;
+    }
+    int n_windows = window_embeddings(&features, with_std, speech, n_frames, embeddings, centre, sums,
+                                      sums + features.dim),
+        n_speakers = 1;
     for (int w = 0; w < n_windows; w++)
         window_label[w] = 0;
     if (n_windows > 1) {
-        standardise(embeddings, n_windows);
+        standardise(embeddings, n_windows, embedding);
         st_cluster_options cluster = {.linkage = ST_CLUSTER_CENTROID_COSINE,
-                                      .threshold = options->threshold,
+                                      .threshold = threshold,
                                       .min_cluster_size = MIN_CLUSTER_SIZE,
                                       .num_clusters = options->num_speakers,
                                       .min_clusters = options->min_speakers,
                                       .max_clusters = options->max_speakers};
         status =
-            st_cluster_agglomerative(embeddings, n_windows, EMBEDDING, NULL, &cluster, window_label, &n_speakers, err);
+            st_cluster_agglomerative(embeddings, n_windows, embedding, NULL, &cluster, window_label, &n_speakers, err);
         if (status != STENO_OK) goto done;
     }
     /* every speech frame takes the label of the nearest window centre (speaker 0 when no
@@ -520,15 +577,16 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
         frame_label[f] = n_windows ? window_label[w] : 0;
     }
     /* an exact count asked for is kept; otherwise the test may merge down to the lower bound */
-    if (n_speakers > 1 && !options->num_speakers) {
+    if (use_bic && n_speakers > 1 && !options->num_speakers) {
         int min_speakers = options->min_speakers > 1 ? options->min_speakers : 1;
         n_speakers = merge_by_bic(cep, frame_label, n_frames, n_speakers, min_speakers);
     }
-    if (n_speakers > 1 && (status = resegment(cep, frame_label, n_frames, n_speakers, err)) != STENO_OK) goto done;
+    if (use_reseg && n_speakers > 1 && (status = resegment(cep, frame_label, n_frames, n_speakers, err)) != STENO_OK) goto done;
     status = frames_to_turns(frame_label, n_frames, n_speakers, out, err);
 done:
     if (status != STENO_OK) st_diarization_free(out);
     st_mel_free(&mel);
+    free(encoded.states), free(sums);
     free(speech), free(cep), free(embeddings), free(centre), free(window_label), free(frame_label);
     return status;
 }

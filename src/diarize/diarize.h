@@ -29,6 +29,7 @@
 #include "diarize/rttm.h"
 #include "util/error.h"
 #include "vad/vad.h"
+#include "whisper/transcribe.h"
 
 /* Chosen on ../shared/data/diarization (bench/README.md): cosine distance between centroids. */
 #define ST_DIARIZE_THRESHOLD 1.4
@@ -93,6 +94,11 @@ void st_diarizer_free(st_diarizer *diarizer);
  * filter of the same recording (vad.h: st_vad_keep_last runs it once for both); NULL for
  * pyannote's pipeline. */
 st_vad *st_diarizer_vad(st_diarizer *diarizer);
+/* Gives the default pipeline a Whisper model's encoder states as speaker features (see the
+ * recipe above); the diarizer owns whisper from then on (a context of its own, e.g. from
+ * st_whisper_context_share). Without one the cepstra are used. */
+void st_diarizer_use_whisper(st_diarizer *diarizer, st_whisper_context *whisper);
+int st_diarizer_uses_whisper(const st_diarizer *diarizer);
 /* DEFAULT or PYANNOTE. */
 st_diarize_pipeline st_diarizer_pipeline(const st_diarizer *diarizer);
 

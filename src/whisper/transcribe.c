@@ -84,6 +84,43 @@ int st_whisper_context_is_multilingual(const st_whisper_context *c) {
     return st_tokenizer_is_multilingual(c->shared->tokenizer);
 }
 
+steno_status st_whisper_encoder_states(st_whisper_context *c, const float *samples, size_t n_samples, int n_blocks,
+                                       int window_ctx, int n_threads, st_whisper_states *out, st_error *err) {
+    memset(out, 0, sizeof *out);
+    const st_whisper_model *model = &c->shared->model;
+    const st_whisper_dims *d = &model->dims;
+    if (n_blocks < 0 || n_blocks > d->n_audio_layer || window_ctx < 1 || window_ctx > d->n_audio_ctx) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "encoder states: %d blocks of %d, windows of %d of %d",
+                            n_blocks, d->n_audio_layer, window_ctx, d->n_audio_ctx);
+    }
+    st_mel mel = {0};
+    steno_status status = st_mel_compute(c->shared->filters, samples, n_samples, 0, n_threads, &mel, err);
+    if (status != STENO_OK) return status;
+    const int total = mel.n_frames / 2, width = d->n_audio_state;
+    if (total < 1) {
+        st_mel_free(&mel);
+        return STENO_OK;
+    }
+    out->states = malloc(sizeof(float) * (size_t)total * width);
+    if (!out->states) {
+        st_mel_free(&mel);
+        return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for %d encoder states", total);
+    }
+    out->n_frames = total, out->width = width;
+    st_nn_set_threads(n_threads);
+    /* windows end to end; the last one ends with the recording and overlaps the one before, so
+     * that every window but a recording shorter than one has its full length */
+    for (int start = 0; start < total; start += window_ctx) {
+        int first = start + window_ctx <= total ? start : (total > window_ctx ? total - window_ctx : 0);
+        int n_ctx = total - first < window_ctx ? total - first : window_ctx;
+        st_whisper_encode_prefix(model, &c->state, mel.data + 2 * (size_t)first, (size_t)mel.n_frames, n_ctx,
+                                 n_blocks);
+        memcpy(out->states + (size_t)first * width, c->state.audio, sizeof(float) * (size_t)n_ctx * width);
+    }
+    st_mel_free(&mel);
+    return STENO_OK;
+}
+
 static int compare_ints(const void *a, const void *b) {
     int x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
