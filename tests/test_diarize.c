@@ -1,7 +1,8 @@
 /*
  * test_diarize.c — the default diarization end to end on real speech (../shared/data) with the
- * real Silero VAD weights: speaker counts, DER under bounds measured with margin
- * (bench/README.md), the speaker-count options, and the `steno diarize` and
+ * real Silero VAD weights, with both kinds of speaker features (base.en's encoder states, and
+ * the cepstra used without a Whisper model): speaker counts, DER under bounds measured with
+ * margin (bench/README.md), the speaker-count options, and the `steno diarize` and
  * `steno transcribe --diarize` commands as users run them.
  */
 #include <setjmp.h>
@@ -17,10 +18,16 @@
 #include "diarize/der.h"
 #include "steno.h"
 #include "diarize/diarize.h"
+#include "whisper/transcribe.h"
 #include "store_support.h"
 #include "test_support.h"
 
-static st_diarizer *diarizer;
+/* DER bounds with base.en's encoder states: measured (bench/README.md) plus margin */
+#define FALCON_BOUND 0.15
+#define SAMPLE_BOUND 0.30
+
+static st_diarizer *cepstral, *encoder; /* the default pipeline without and with base.en */
+static st_diarizer *diarizer;           /* the one diarize_and_score uses */
 static char vad_path[4096];
 
 static int setup(void **state) {
@@ -28,16 +35,23 @@ static int setup(void **state) {
     snprintf(vad_path, sizeof vad_path, "%s", st_test_model("silero/silero_vad_v6.onnx"));
     st_error err;
     st_diarize_choice choice; /* this pipeline's, whatever the machine's model folders hold */
+    st_whisper_context *whisper;
     if (st_diarize_choose(ST_DIARIZE_PIPELINE_DEFAULT, vad_path, &choice, &err) != STENO_OK ||
-        st_diarizer_open_choice(&choice, &diarizer, &err) != STENO_OK) {
+        st_diarizer_open_choice(&choice, &cepstral, &err) != STENO_OK ||
+        st_diarizer_open_choice(&choice, &encoder, &err) != STENO_OK ||
+        st_whisper_context_load(st_test_model("ggml-base.en.bin"), 1, 2, &whisper, &err) != STENO_OK) {
         fail_msg("%s", st_error_message(&err));
     }
+    st_diarizer_use_whisper(encoder, whisper);
+    assert_true(st_diarizer_uses_whisper(encoder) && !st_diarizer_uses_whisper(cepstral));
+    diarizer = cepstral;
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    st_diarizer_free(diarizer);
+    st_diarizer_free(cepstral);
+    st_diarizer_free(encoder);
     return 0;
 }
 
@@ -72,6 +86,29 @@ static double diarize_and_score(const char *audio, const char *reference, const 
     return st_der_rate(&der);
 }
 
+/* With base.en's encoder states (what `steno diarize` uses when the model folders hold it). */
+static void test_encoder_features_falcon_three_speakers(void **state) {
+    (void)state;
+    int n = 0;
+    diarizer = encoder;
+    double der = diarize_and_score("diarization/falcon/test.wav", "diarization/falcon/test.rttm", NULL, &n);
+    diarizer = cepstral;
+    assert_int_equal(n, 3);
+    assert_true(der < FALCON_BOUND);
+}
+
+static void test_encoder_features_sample_two_speakers(void **state) {
+    (void)state;
+    int n = 0;
+    diarizer = encoder;
+    double der = diarize_and_score("diarization/pyannote_sample/sample.wav", "diarization/pyannote_sample/sample.rttm",
+                                   NULL, &n);
+    diarizer = cepstral;
+    assert_int_equal(n, 2);
+    assert_true(der < SAMPLE_BOUND);
+}
+
+/* The rest diarize with the cepstra, the features without a Whisper model. */
 static void test_falcon_three_speakers(void **state) {
     (void)state;
     int n = 0;
@@ -149,8 +186,18 @@ static void test_cli_diarize(void **state) {
     char *output = NULL;
     assert_int_equal(st_test_run_cli(arguments, &output), 0);
     assert_non_null(strstr(output, "3 speakers"));
-    /* auto, without pyannote's checkpoints: it says so, and why */
+    /* auto, without pyannote's checkpoints: it says so, and why; base.en is in the test models */
     assert_non_null(strstr(output, "steno diarize: diarizing with the default pipeline (pyannote 3.1 not used: "));
+    assert_non_null(strstr(output, "steno diarize: speaker features: Whisper encoder states ("));
+    free(output);
+    /* without a Whisper model: the cepstra, the same speakers */
+    snprintf(arguments, sizeof arguments, "diarize --cepstra --vad-model '%s' -o '%s' '%s'", vad_path, dir,
+             st_test_data("diarization/falcon/test.wav"));
+    assert_int_equal(st_test_run_cli(arguments, &output), 0);
+    assert_non_null(strstr(output, "3 speakers"));
+    assert_non_null(strstr(output, "steno diarize: speaker features: cepstra"));
+    free(output);
+    assert_int_equal(st_test_run_cli("diarize --cepstra -m base.en x.wav", &output), 2);
     free(output);
     snprintf(path, sizeof path, "%s/test.rttm", dir);
     st_rttm rttm;
@@ -190,8 +237,9 @@ static void test_cli_transcribe_diarize(void **state) {
     char *output = NULL;
     int status = st_test_run_cli(arguments, &output);
     if (status != 0) fail_msg("transcribe --diarize failed: %s", output);
-    /* as `steno diarize`, it says which pipeline auto took */
+    /* as `steno diarize`, it says which pipeline auto took, and the features: the model's */
     assert_non_null(strstr(output, "steno transcribe: diarizing with the default pipeline (pyannote 3.1 not used: "));
+    assert_non_null(strstr(output, "steno transcribe: speaker features: Whisper encoder states ("));
     free(output);
     /* an unknown --pipeline is a usage error; a pipeline asked for by name is not announced */
     assert_int_equal(st_test_run_cli("transcribe --diarize --pipeline nemo x.wav", &output), 2);
@@ -330,6 +378,8 @@ int main(void) {
      * diarization, which int8 (auto) greedy misses on sample.wav (a repeated last sentence) */
     st_nn_set_compute(ST_NN_COMPUTE_FP32);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_encoder_features_falcon_three_speakers),
+        cmocka_unit_test(test_encoder_features_sample_two_speakers),
         cmocka_unit_test(test_falcon_three_speakers),  cmocka_unit_test(test_sample_two_speakers),
         cmocka_unit_test(test_far_field_split_merged), cmocka_unit_test(test_speaker_count_options),
         cmocka_unit_test(test_silence_has_no_speaker), cmocka_unit_test(test_cli_diarize),
