@@ -31,6 +31,9 @@
  * trn05-09; the sample and falcon speakers stay apart up to about 2.2). */
 #define BIC_LAMBDA 1.9
 #define RESEGMENT_FRAMES 50 /* +-0.5 s of frames decide each frame's speaker after the merge */
+/* The encoder states after this many blocks are the speaker features when a Whisper model is
+ * given (bench/README.md: blocks 2 and 4 did worse on the three sets). */
+#define ENCODER_BLOCKS 3
 
 struct st_diarizer {
     st_vad *vad; /* the default pipeline's */
@@ -153,7 +156,7 @@ st_diarize_pipeline st_diarizer_pipeline(const st_diarizer *diarizer) {
 }
 
 st_diarize_options st_diarize_default_options(void) {
-    return (st_diarize_options){.threshold = ST_DIARIZE_THRESHOLD, .n_threads = 1};
+    return (st_diarize_options){.n_threads = 1};
 }
 
 void st_diarization_free(st_diarization *diarization) {
@@ -204,12 +207,12 @@ static const float *frame_row(const frame_features *x, size_t f) {
     return x->rows + (row < x->n_rows ? row : x->n_rows - 1) * (size_t)x->dim;
 }
 
-/* Window embeddings: the mean of the speech frames' features, followed by their standard
- * deviation when with_std (dimension x->dim or twice that). Returns the number of windows kept;
- * centre[w] is each one's centre frame. */
-static int window_embeddings(const frame_features *x, int with_std, const unsigned char *speech, size_t n_frames,
-                             float *embeddings, double *centre, double *sum, double *square) {
-    const int dim = x->dim, size = with_std ? 2 * dim : dim;
+/* Window embeddings: the mean and the standard deviation of the speech frames' features (2 *
+ * x->dim values; sum and square: x->dim doubles of scratch each). Returns the number of windows
+ * kept; centre[w] is each one's centre frame. */
+static int window_embeddings(const frame_features *x, const unsigned char *speech, size_t n_frames, float *embeddings,
+                             double *centre, double *sum, double *square) {
+    const int dim = x->dim;
     int n = 0;
     for (size_t start = 0; start < n_frames; start += STEP_FRAMES) {
         size_t end = start + WINDOW_FRAMES < n_frames ? start + WINDOW_FRAMES : n_frames;
@@ -223,11 +226,11 @@ static int window_embeddings(const frame_features *x, int with_std, const unsign
                 sum[k] += row[k], square[k] += (double)row[k] * row[k];
         }
         if (count < MIN_SPEECH_FRAMES) continue;
-        float *e = embeddings + (size_t)n * size;
+        float *e = embeddings + (size_t)n * 2 * dim;
         for (int k = 0; k < dim; k++) {
             double mean = sum[k] / count, variance = square[k] / count - mean * mean;
             e[k] = (float)mean;
-            if (with_std) e[dim + k] = (float)sqrt(variance > 0 ? variance : 0);
+            e[dim + k] = (float)sqrt(variance > 0 ? variance : 0);
         }
         centre[n++] = (start + end) / 2.0;
     }
@@ -502,15 +505,7 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
     size_t n_frames = st_speech_n_frames(n_samples);
     if (n_frames < 2) return STENO_OK; /* under 20 ms: nobody speaks */
     int n_threads = options->n_threads > 0 ? options->n_threads : 1;
-    const char *knob;
-    int k_blocks = (knob = getenv("STENO_DIAR_K")) ? atoi(knob) : 3;
-    int window_ctx = (knob = getenv("STENO_DIAR_WIN")) ? atoi(knob) : 1500;
-    int with_std = (knob = getenv("STENO_DIAR_STD")) ? atoi(knob) : 0;
-    double threshold = (knob = getenv("STENO_DIAR_THR")) ? atof(knob) : options->threshold;
-    int use_bic = (knob = getenv("STENO_DIAR_BIC")) ? atoi(knob) : 1;
-    int use_reseg = (knob = getenv("STENO_DIAR_RESEG")) ? atoi(knob) : 1;
     st_whisper_states encoded = {0};
-    frame_features features = {0};
     unsigned char *speech = malloc(n_frames);
     float *cep = malloc(sizeof(float) * n_frames * N_CEPSTRA);
     size_t max_windows = n_frames / STEP_FRAMES + 1;
@@ -527,28 +522,27 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
     if ((status = st_mel_compute(diarizer->filters, samples, n_frames * ST_DIARIZE_HOP, 0, n_threads, &mel, err)) !=
         STENO_OK)
         goto done;
-    cepstra(&mel, speech, n_frames, cep);
-    features = (frame_features){.rows = cep, .dim = N_CEPSTRA, .per_row = 1, .n_rows = n_frames};
-    with_std = 1;
+    cepstra(&mel, speech, n_frames, cep); /* the merge and the resegmentation use them in any case */
+    frame_features features = {.rows = cep, .dim = N_CEPSTRA, .per_row = 1, .n_rows = n_frames};
+    double threshold = options->threshold > 0 ? options->threshold : ST_DIARIZE_THRESHOLD;
     if (diarizer->whisper) {
-        status = st_whisper_encoder_states(diarizer->whisper, samples, n_samples, k_blocks, window_ctx, n_threads,
-                                           &encoded, err);
+        status = st_whisper_encoder_states(diarizer->whisper, samples, n_samples, ENCODER_BLOCKS, n_threads, &encoded,
+                                           err);
         if (status != STENO_OK) goto done;
         if (encoded.n_frames > 0) {
             features = (frame_features){
                 .rows = encoded.states, .dim = encoded.width, .per_row = 2, .n_rows = (size_t)encoded.n_frames};
-            with_std = (knob = getenv("STENO_DIAR_STD")) ? atoi(knob) : 0;
+            if (!(options->threshold > 0)) threshold = ST_DIARIZE_ENCODER_THRESHOLD;
         }
     }
-    const int embedding = with_std ? 2 * features.dim : features.dim;
+    const int embedding = 2 * features.dim;
     embeddings = malloc(sizeof(float) * max_windows * embedding);
-    sums = malloc(sizeof(double) * 2 * features.dim);
+    sums = malloc(sizeof(double) * embedding);
     if (!embeddings || !sums) {
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory diarizing %zu samples", n_samples);
         goto done;
     }
-    int n_windows = window_embeddings(&features, with_std, speech, n_frames, embeddings, centre, sums,
-                                      sums + features.dim),
+    int n_windows = window_embeddings(&features, speech, n_frames, embeddings, centre, sums, sums + features.dim),
         n_speakers = 1;
     for (int w = 0; w < n_windows; w++)
         window_label[w] = 0;
@@ -577,11 +571,11 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
         frame_label[f] = n_windows ? window_label[w] : 0;
     }
     /* an exact count asked for is kept; otherwise the test may merge down to the lower bound */
-    if (use_bic && n_speakers > 1 && !options->num_speakers) {
+    if (n_speakers > 1 && !options->num_speakers) {
         int min_speakers = options->min_speakers > 1 ? options->min_speakers : 1;
         n_speakers = merge_by_bic(cep, frame_label, n_frames, n_speakers, min_speakers);
     }
-    if (use_reseg && n_speakers > 1 && (status = resegment(cep, frame_label, n_frames, n_speakers, err)) != STENO_OK) goto done;
+    if (n_speakers > 1 && (status = resegment(cep, frame_label, n_frames, n_speakers, err)) != STENO_OK) goto done;
     status = frames_to_turns(frame_label, n_frames, n_speakers, out, err);
 done:
     if (status != STENO_OK) st_diarization_free(out);

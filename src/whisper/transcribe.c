@@ -85,13 +85,14 @@ int st_whisper_context_is_multilingual(const st_whisper_context *c) {
 }
 
 steno_status st_whisper_encoder_states(st_whisper_context *c, const float *samples, size_t n_samples, int n_blocks,
-                                       int window_ctx, int n_threads, st_whisper_states *out, st_error *err) {
+                                       int n_threads, st_whisper_states *out, st_error *err) {
     memset(out, 0, sizeof *out);
     const st_whisper_model *model = &c->shared->model;
     const st_whisper_dims *d = &model->dims;
-    if (n_blocks < 0 || n_blocks > d->n_audio_layer || window_ctx < 1 || window_ctx > d->n_audio_ctx) {
-        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "encoder states: %d blocks of %d, windows of %d of %d",
-                            n_blocks, d->n_audio_layer, window_ctx, d->n_audio_ctx);
+    const int window_ctx = d->n_audio_ctx;
+    if (n_blocks < 0 || n_blocks > d->n_audio_layer) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "encoder states: %d blocks of %d", n_blocks,
+                            d->n_audio_layer);
     }
     st_mel mel = {0};
     steno_status status = st_mel_compute(c->shared->filters, samples, n_samples, 0, n_threads, &mel, err);
@@ -108,8 +109,9 @@ steno_status st_whisper_encoder_states(st_whisper_context *c, const float *sampl
     }
     out->n_frames = total, out->width = width;
     st_nn_set_threads(n_threads);
-    /* windows end to end; the last one ends with the recording and overlaps the one before, so
-     * that every window but a recording shorter than one has its full length */
+    /* 30 s windows end to end (shorter ones, with the positions truncated, described the voices
+     * worse: bench/README.md); the last one ends with the recording and overlaps the one before,
+     * so that only a recording under 30 s is encoded in a shorter window */
     for (int start = 0; start < total; start += window_ctx) {
         int first = start + window_ctx <= total ? start : (total > window_ctx ? total - window_ctx : 0);
         int n_ctx = total - first < window_ctx ? total - first : window_ctx;

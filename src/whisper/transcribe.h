@@ -49,12 +49,11 @@ typedef struct st_whisper_states {
 } st_whisper_states;
 
 /* The states after the first n_blocks encoder blocks (0 .. n_audio_layer) of 16 kHz mono
- * samples: their log-mel (no padding) encoded in windows of window_ctx positions (1 ..
- * n_audio_ctx; 1500 is 30 s) with st_whisper_encode_prefix, on the CPU. Speaker features for
- * diarization (diarize.h). Fewer than 2 mel frames give no row. */
+ * samples: their log-mel (no padding) encoded in 30 s windows (n_audio_ctx positions) with
+ * st_whisper_encode_prefix, on the CPU. Speaker features for diarization (diarize.h). Fewer than
+ * 2 mel frames give no row. */
 steno_status st_whisper_encoder_states(st_whisper_context *context, const float *samples, size_t n_samples,
-                                       int n_blocks, int window_ctx, int n_threads, st_whisper_states *out,
-                                       st_error *err);
+                                       int n_blocks, int n_threads, st_whisper_states *out, st_error *err);
 
 /* openai-whisper's detect_language as transcribe() uses it: the spoken language of the first
  * 30 s of 16 kHz mono samples. *code receives the most probable language's code (owned by the
