@@ -191,7 +191,8 @@ typedef struct steno_transcribe_params {
     int vad_min_silence_ms; /* silence that ends a stretch of speech (default 2000; < 0: the default) */
     /* Who speaks, by diarize_pipeline (AUTO: pyannote 3.1 when the model folders hold its
      * checkpoints, else the default: Silero VAD, read from vad_model when it is set, else
-     * "silero-vad" in the model folders, and signal features; no model download). Segments are
+     * "silero-vad" in the model folders, and the context's model's encoder states as speaker
+     * features; no model download). Segments are
      * split where the speaker changes and carry it (steno_segment_info.speaker, "[SPEAKER_00]: "
      * in txt/srt/vtt, "speaker" in json); STENO_FORMAT_RTTM gives the turns. The speakers are
      * found before the transcription (the default pipeline costs a fraction of it), so
@@ -244,7 +245,7 @@ steno_word_info steno_result_word(const steno_result *result, int segment, int i
 
 typedef enum steno_diarize_pipeline {
     STENO_DIARIZE_AUTO,     /* pyannote when its checkpoints are in the model folders, else the default */
-    STENO_DIARIZE_DEFAULT,  /* Silero VAD and signal features: no model download */
+    STENO_DIARIZE_DEFAULT,  /* Silero VAD and Whisper encoder states or cepstra: no model download */
     STENO_DIARIZE_PYANNOTE, /* pyannote 3.1's recipe on pyannote/speaker-diarization-3.1's checkpoints */
 } steno_diarize_pipeline;
 

@@ -1,9 +1,11 @@
 /*
  * diarize.c — `steno diarize FILE... [--num-speakers N] [--min-speakers N] [--max-speakers N]
- * [--pipeline auto|default|pyannote] [-o DIR]`: who spoke when, as one RTTM file per audio file
- * (<name>.rttm in DIR), with pyannote 3.1's recipe when the model folders hold the user's
- * pyannote/speaker-diarization-3.1 checkpoints (read in place), else with the default pipeline,
- * which needs no model download; --pipeline insists on one. Through steno.h's diarizer.
+ * [--pipeline auto|default|pyannote] [-m MODEL | --cepstra] [-o DIR]`: who spoke when, as one
+ * RTTM file per audio file (<name>.rttm in DIR), with pyannote 3.1's recipe when the model
+ * folders hold the user's pyannote/speaker-diarization-3.1 checkpoints (read in place), else
+ * with the default pipeline, which needs no gated download (its speaker features: a Whisper
+ * model's encoder states, base.en when the folders hold it, else cepstra); --pipeline insists on
+ * one. Through steno.h's diarizer.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,8 +35,9 @@ static void usage(FILE *out) {
                  "      --vad-model PATH      Silero VAD ONNX file (default: silero-vad in the model folders)\n"
                  "      --pipeline NAME       auto (default): pyannote when the model folders (the Hugging\n"
                  "                            Face cache) hold pyannote/speaker-diarization-3.1 and its two\n"
-                 "                            nets, else default; default: Silero VAD and cepstra, no\n"
-                 "                            download; pyannote: pyannote 3.1's recipe, read in place\n"
+                 "                            nets, else default; default: Silero VAD and speaker features\n"
+                 "                            (below), no gated download; pyannote: pyannote 3.1's\n"
+                 "                            recipe, read in place\n"
                  "  -m, --model NAME|PATH     the default pipeline's speaker features: this Whisper model's\n"
                  "                            encoder states (default " DEFAULT_FEATURE_MODEL " when the model folders\n"
                  "                            hold it, else cepstra of the signal)\n"
