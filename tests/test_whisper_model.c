@@ -158,8 +158,8 @@ static void encoder_prefix_runs_the_same_blocks(void **unused) {
         for (int c = 0; c < width; c++) {
             ours[(size_t)(t - 1) * width + c] =
                 f.state.audio[(size_t)t * width + c] - f.model.encoder_positions[(size_t)t * width + c];
-            reference[(size_t)(t - 1) * width + c] = f.stem[(size_t)(FIRST + t) * width + c] -
-                                                      f.model.encoder_positions[(size_t)(FIRST + t) * width + c];
+            reference[(size_t)(t - 1) * width + c] =
+                f.stem[(size_t)(FIRST + t) * width + c] - f.model.encoder_positions[(size_t)(FIRST + t) * width + c];
         }
     }
     expect_close("stem of a 4 s window, inner rows", ours, reference, (size_t)(SHORT - 2) * width, ENCODER_TOLERANCE);

@@ -38,7 +38,7 @@
 struct st_diarizer {
     st_vad *vad; /* the default pipeline's */
     st_mel_filters *filters;
-    st_pyannote *pyannote; /* or pyannote's */
+    st_pyannote *pyannote;       /* or pyannote's */
     st_whisper_context *whisper; /* the default pipeline's speaker features when set (owned) */
 };
 
@@ -526,8 +526,8 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
     frame_features features = {.rows = cep, .dim = N_CEPSTRA, .per_row = 1, .n_rows = n_frames};
     double threshold = options->threshold > 0 ? options->threshold : ST_DIARIZE_THRESHOLD;
     if (diarizer->whisper) {
-        status = st_whisper_encoder_states(diarizer->whisper, samples, n_samples, ENCODER_BLOCKS, n_threads, &encoded,
-                                           err);
+        status =
+            st_whisper_encoder_states(diarizer->whisper, samples, n_samples, ENCODER_BLOCKS, n_threads, &encoded, err);
         if (status != STENO_OK) goto done;
         if (encoded.n_frames > 0) {
             features = (frame_features){

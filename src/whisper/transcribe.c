@@ -115,8 +115,7 @@ steno_status st_whisper_encoder_states(st_whisper_context *c, const float *sampl
     for (int start = 0; start < total; start += window_ctx) {
         int first = start + window_ctx <= total ? start : (total > window_ctx ? total - window_ctx : 0);
         int n_ctx = total - first < window_ctx ? total - first : window_ctx;
-        st_whisper_encode_prefix(model, &c->state, mel.data + 2 * (size_t)first, (size_t)mel.n_frames, n_ctx,
-                                 n_blocks);
+        st_whisper_encode_prefix(model, &c->state, mel.data + 2 * (size_t)first, (size_t)mel.n_frames, n_ctx, n_blocks);
         memcpy(out->states + (size_t)first * width, c->state.audio, sizeof(float) * (size_t)n_ctx * width);
     }
     st_mel_free(&mel);
