@@ -1,7 +1,8 @@
 /*
  * diarize.c — the choice between the default pipeline and pyannote's, and the default pipeline
- * (see diarize.h): speech frames, cepstral window statistics, agglomerative clustering, frame
- * labels, the BIC merge, resegmentation, turns.
+ * (see diarize.h): speech frames, window statistics of the speaker features (Whisper encoder
+ * states or cepstra), agglomerative clustering, frame labels, the BIC merge, resegmentation,
+ * turns.
  */
 #include "diarize/diarize.h"
 
@@ -32,7 +33,7 @@
 #define BIC_LAMBDA 1.9
 #define RESEGMENT_FRAMES 50 /* +-0.5 s of frames decide each frame's speaker after the merge */
 /* The encoder states after this many blocks are the speaker features when a Whisper model is
- * given (bench/README.md: blocks 2 and 4 did worse on the three sets). */
+ * given (bench/README.md: after 2 or 4 blocks the three sets scored no better overall). */
 #define ENCODER_BLOCKS 3
 
 struct st_diarizer {
