@@ -195,41 +195,80 @@ static void cepstra(const st_mel *mel, const unsigned char *speech, size_t n_fra
     }
 }
 
-/* Per-frame speaker features: frame f (10 ms) reads row f / per_row (clamped to the last row)
- * of rows [n_rows][dim]: the cepstra (per_row 1) or the Whisper encoder's states (2, 20 ms). */
-typedef struct frame_features {
-    const float *rows;
-    int dim, per_row;
-    size_t n_rows;
-} frame_features;
+/* Sums of the speaker features of each 0.75 s step's speech frames (a window is two steps),
+ * gathered row by row as the features come: the cepstra (a row per 10 ms frame) or the Whisper
+ * encoder's states (a row per 20 ms, frames 2r and 2r + 1 reading row r), so that the encoder's
+ * states need not all be held at once. */
+typedef struct step_sums {
+    const unsigned char *speech;
+    size_t n_frames;
+    int dim, frames_per_row;
+    int *count;          /* [n_frames / STEP_FRAMES + 1] speech frames */
+    double *sum, *square; /* [steps][dim] */
+    float *last_row;      /* [dim]: the last row seen, for the frames after it */
+    size_t n_rows;        /* rows seen */
+} step_sums;
 
-static const float *frame_row(const frame_features *x, size_t f) {
-    size_t row = f / (size_t)x->per_row;
-    return x->rows + (row < x->n_rows ? row : x->n_rows - 1) * (size_t)x->dim;
+static steno_status step_sums_init(step_sums *s, const unsigned char *speech, size_t n_frames, int dim,
+                                   int frames_per_row, st_error *err) {
+    size_t n_steps = n_frames / STEP_FRAMES + 1;
+    *s = (step_sums){.speech = speech, .n_frames = n_frames, .dim = dim, .frames_per_row = frames_per_row};
+    s->count = calloc(n_steps, sizeof *s->count);
+    s->sum = calloc(n_steps * dim, sizeof *s->sum);
+    s->square = calloc(n_steps * dim, sizeof *s->square);
+    s->last_row = malloc(sizeof(float) * dim);
+    if (s->count && s->sum && s->square && s->last_row) return STENO_OK;
+    return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for %zu steps of %d features", n_steps, dim);
+}
+
+static void step_sums_free(step_sums *s) {
+    free(s->count), free(s->sum), free(s->square), free(s->last_row);
+}
+
+/* Frame f, if it is speech, adds row to its step. */
+static void add_frame(step_sums *s, size_t f, const float *row) {
+    if (!s->speech[f]) return;
+    size_t step = f / STEP_FRAMES;
+    double *sum = s->sum + step * s->dim, *square = s->square + step * s->dim;
+    s->count[step]++;
+    for (int k = 0; k < s->dim; k++)
+        sum[k] += row[k], square[k] += (double)row[k] * row[k];
+}
+
+/* Rows first .. first + n_rows - 1, in order (st_whisper_states_fn). */
+static void add_rows(void *user, int first, int n_rows, const float *rows, int width) {
+    step_sums *s = user;
+    for (int r = 0; r < n_rows; r++) {
+        for (size_t f = (size_t)(first + r) * s->frames_per_row;
+             f < (size_t)(first + r + 1) * s->frames_per_row && f < s->n_frames; f++)
+            add_frame(s, f, rows + (size_t)r * width);
+    }
+    if (n_rows > 0) memcpy(s->last_row, rows + (size_t)(n_rows - 1) * width, sizeof(float) * width);
+    s->n_rows = (size_t)first + n_rows;
+}
+
+/* The frames after the last row (an odd last 10 ms frame under 20 ms rows) read that row. */
+static void add_frames_after_rows(step_sums *s) {
+    for (size_t f = s->n_rows * s->frames_per_row; s->n_rows && f < s->n_frames; f++)
+        add_frame(s, f, s->last_row);
 }
 
 /* Window embeddings: the mean and the standard deviation of the speech frames' features (2 *
- * x->dim values; sum and square: x->dim doubles of scratch each). Returns the number of windows
- * kept; centre[w] is each one's centre frame. */
-static int window_embeddings(const frame_features *x, const unsigned char *speech, size_t n_frames, float *embeddings,
-                             double *centre, double *sum, double *square) {
-    const int dim = x->dim;
+ * s->dim values) over each window's two steps. Returns the number of windows kept; centre[w] is
+ * each one's centre frame. */
+static int window_embeddings(const step_sums *s, float *embeddings, double *centre) {
+    const int dim = s->dim;
     int n = 0;
-    for (size_t start = 0; start < n_frames; start += STEP_FRAMES) {
-        size_t end = start + WINDOW_FRAMES < n_frames ? start + WINDOW_FRAMES : n_frames;
-        memset(sum, 0, sizeof(double) * dim), memset(square, 0, sizeof(double) * dim);
-        int count = 0;
-        for (size_t f = start; f < end; f++) {
-            if (!speech[f]) continue;
-            count++;
-            const float *row = frame_row(x, f);
-            for (int k = 0; k < dim; k++)
-                sum[k] += row[k], square[k] += (double)row[k] * row[k];
-        }
+    for (size_t start = 0, step = 0; start < s->n_frames; start += STEP_FRAMES, step++) {
+        size_t end = start + WINDOW_FRAMES < s->n_frames ? start + WINDOW_FRAMES : s->n_frames;
+        int two = end > start + STEP_FRAMES; /* the window reaches the next step */
+        int count = s->count[step] + (two ? s->count[step + 1] : 0);
         if (count < MIN_SPEECH_FRAMES) continue;
+        const double *sum = s->sum + step * dim, *square = s->square + step * dim;
         float *e = embeddings + (size_t)n * 2 * dim;
         for (int k = 0; k < dim; k++) {
-            double mean = sum[k] / count, variance = square[k] / count - mean * mean;
+            double total = sum[k] + (two ? sum[dim + k] : 0), total_square = square[k] + (two ? square[dim + k] : 0);
+            double mean = total / count, variance = total_square / count - mean * mean;
             e[k] = (float)mean;
             e[dim + k] = (float)sqrt(variance > 0 ? variance : 0);
         }
@@ -506,12 +545,12 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
     size_t n_frames = st_speech_n_frames(n_samples);
     if (n_frames < 2) return STENO_OK; /* under 20 ms: nobody speaks */
     int n_threads = options->n_threads > 0 ? options->n_threads : 1;
-    st_whisper_states encoded = {0};
+    step_sums steps = {0};
     unsigned char *speech = malloc(n_frames);
     float *cep = malloc(sizeof(float) * n_frames * N_CEPSTRA);
     size_t max_windows = n_frames / STEP_FRAMES + 1;
     float *embeddings = NULL;
-    double *centre = malloc(sizeof(double) * max_windows), *sums = NULL;
+    double *centre = malloc(sizeof(double) * max_windows);
     int *window_label = malloc(sizeof(int) * max_windows), *frame_label = malloc(sizeof(int) * n_frames);
     st_mel mel = {0};
     steno_status status = STENO_OK;
@@ -524,27 +563,25 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
         STENO_OK)
         goto done;
     cepstra(&mel, speech, n_frames, cep); /* the merge and the resegmentation use them in any case */
-    frame_features features = {.rows = cep, .dim = N_CEPSTRA, .per_row = 1, .n_rows = n_frames};
     double threshold = options->threshold > 0 ? options->threshold : ST_DIARIZE_THRESHOLD;
-    if (diarizer->whisper) {
-        status =
-            st_whisper_encoder_states(diarizer->whisper, samples, n_samples, ENCODER_BLOCKS, n_threads, &encoded, err);
-        if (status != STENO_OK) goto done;
-        if (encoded.n_frames > 0) {
-            features = (frame_features){
-                .rows = encoded.states, .dim = encoded.width, .per_row = 2, .n_rows = (size_t)encoded.n_frames};
-            if (!(options->threshold > 0)) threshold = ST_DIARIZE_ENCODER_THRESHOLD;
-        }
+    if (diarizer->whisper) { /* under 20 ms of mel (no state) leaves the windows empty */
+        status = step_sums_init(&steps, speech, n_frames, st_whisper_context_audio_width(diarizer->whisper), 2, err);
+        if (status == STENO_OK)
+            status = st_whisper_encoder_states(diarizer->whisper, samples, n_samples, ENCODER_BLOCKS, n_threads,
+                                               add_rows, &steps, err);
+        add_frames_after_rows(&steps);
+        if (!(options->threshold > 0)) threshold = ST_DIARIZE_ENCODER_THRESHOLD;
+    } else {
+        status = step_sums_init(&steps, speech, n_frames, N_CEPSTRA, 1, err);
+        if (status == STENO_OK) add_rows(&steps, 0, (int)n_frames, cep, N_CEPSTRA);
     }
-    const int embedding = 2 * features.dim;
-    embeddings = malloc(sizeof(float) * max_windows * embedding);
-    sums = malloc(sizeof(double) * embedding);
-    if (!embeddings || !sums) {
+    if (status != STENO_OK) goto done;
+    const int embedding = 2 * steps.dim;
+    if (!(embeddings = malloc(sizeof(float) * max_windows * embedding))) {
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory diarizing %zu samples", n_samples);
         goto done;
     }
-    int n_windows = window_embeddings(&features, speech, n_frames, embeddings, centre, sums, sums + features.dim),
-        n_speakers = 1;
+    int n_windows = window_embeddings(&steps, embeddings, centre), n_speakers = 1;
     for (int w = 0; w < n_windows; w++)
         window_label[w] = 0;
     if (n_windows > 1) {
@@ -581,7 +618,7 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
 done:
     if (status != STENO_OK) st_diarization_free(out);
     st_mel_free(&mel);
-    free(encoded.states), free(sums);
+    step_sums_free(&steps);
     free(speech), free(cep), free(embeddings), free(centre), free(window_label), free(frame_label);
     return status;
 }
