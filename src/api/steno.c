@@ -308,7 +308,11 @@ steno_status steno_context_prepare(steno_context *context, const steno_transcrib
         if (context->diarizer->pipeline == STENO_DIARIZE_DEFAULT) { /* the transcription's model's features */
             st_whisper_context *whisper;
             steno_status status = st_whisper_context_share(context->whisper, 1, &whisper, &context->error);
-            if (status != STENO_OK) return status;
+            if (status != STENO_OK) { /* the next job tries again */
+                steno_diarizer_free(context->diarizer);
+                context->diarizer = NULL;
+                return status;
+            }
             st_diarizer_use_whisper(context->diarizer->diarizer, whisper);
             snprintf(context->diarizer->features, sizeof context->diarizer->features, "Whisper encoder states (%s)",
                      context->model_path);
