@@ -197,7 +197,8 @@ typedef struct steno_transcribe_params {
     int vad_min_silence_ms; /* silence that ends a stretch of speech (default 2000; < 0: the default) */
     /* Who speaks, by diarize_pipeline (AUTO: pyannote 3.1 when the model folders hold its
      * checkpoints, else the default: Silero VAD, read from vad_model when it is set, else
-     * "silero-vad" in the model folders, and signal features; no model download). Segments are
+     * "silero-vad" in the model folders, and the context's model's encoder states as speaker
+     * features; no model download). Segments are
      * split where the speaker changes and carry it (steno_segment_info.speaker, "[SPEAKER_00]: "
      * in txt/srt/vtt, "speaker" in json); STENO_FORMAT_RTTM gives the turns. The speakers are
      * found before the transcription (the default pipeline costs a fraction of it), so
@@ -250,7 +251,7 @@ steno_word_info steno_result_word(const steno_result *result, int segment, int i
 
 typedef enum steno_diarize_pipeline {
     STENO_DIARIZE_AUTO,     /* pyannote when its checkpoints are in the model folders, else the default */
-    STENO_DIARIZE_DEFAULT,  /* Silero VAD and signal features: no model download */
+    STENO_DIARIZE_DEFAULT,  /* Silero VAD and Whisper encoder states or cepstra: no model download */
     STENO_DIARIZE_PYANNOTE, /* pyannote 3.1's recipe on pyannote/speaker-diarization-3.1's checkpoints */
 } steno_diarize_pipeline;
 
@@ -263,6 +264,9 @@ typedef struct steno_diarize_params {
     int num_speakers;      /* exact count when known; 0: estimated */
     int min_speakers, max_speakers; /* bounds on the estimate; 0: none */
     int n_threads;         /* default 2 */
+    /* The default pipeline's speaker features: the encoder states of this Whisper model (a file
+     * or a name, e.g. "base.en"), else (NULL, the default) cepstra of the signal. */
+    const char *whisper_model;
 } steno_diarize_params;
 
 steno_diarize_params steno_diarize_default_params(void);
@@ -276,6 +280,9 @@ void steno_diarizer_free(steno_diarizer *diarizer);
  * the files it read: the Silero VAD file, or pyannote's pipeline folder. */
 steno_diarize_pipeline steno_diarizer_pipeline(const steno_diarizer *diarizer);
 const char *steno_diarizer_source(const steno_diarizer *diarizer);
+/* The default pipeline's speaker features, in words: "Whisper encoder states (MODEL)" or
+ * "cepstra"; "" for pyannote's pipeline. */
+const char *steno_diarizer_features(const steno_diarizer *diarizer);
 /* When AUTO fell back to the default pipeline: why pyannote's was not taken (what the model
  * folders lack); else "". */
 const char *steno_diarizer_why_not_pyannote(const steno_diarizer *diarizer);

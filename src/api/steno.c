@@ -25,6 +25,7 @@
 
 struct steno_context {
     st_whisper_context *whisper;
+    char model_path[4096]; /* what whisper was loaded from, for messages */
     steno_context_params params;
     st_error error;
     /* what jobs loaded besides the model, kept for the next (steno_context_prepare) */
@@ -41,6 +42,7 @@ struct steno_diarizer {
     steno_diarize_pipeline pipeline; /* which: DEFAULT or PYANNOTE */
     char source[4096];               /* its files: the Silero VAD, or pyannote's pipeline folder */
     char why_not_pyannote[1024];     /* AUTO that chose DEFAULT: why pyannote was not taken */
+    char features[4200];             /* steno_diarizer_features */
     st_error error;
 };
 
@@ -91,6 +93,7 @@ steno_status steno_context_open(const char *model_path, const steno_context_para
         free(context);
         return status;
     }
+    snprintf(context->model_path, sizeof context->model_path, "%s", model_path);
     *out = context;
     return STENO_OK;
 }
@@ -110,6 +113,7 @@ steno_status steno_context_share(steno_context *base, const steno_context_params
         free(context);
         return status;
     }
+    snprintf(context->model_path, sizeof context->model_path, "%s", base->model_path);
     *out = context;
     return STENO_OK;
 }
@@ -301,6 +305,18 @@ steno_status steno_context_prepare(steno_context *context, const steno_transcrib
         }
         snprintf(context->diarizer_vad, sizeof context->diarizer_vad, "%s", dp.vad_model);
         context->diarizer_pipeline = p->diarize_pipeline;
+        if (context->diarizer->pipeline == STENO_DIARIZE_DEFAULT) { /* the transcription's model's features */
+            st_whisper_context *whisper;
+            steno_status status = st_whisper_context_share(context->whisper, 1, &whisper, &context->error);
+            if (status != STENO_OK) { /* the next job tries again */
+                steno_diarizer_free(context->diarizer);
+                context->diarizer = NULL;
+                return status;
+            }
+            st_diarizer_use_whisper(context->diarizer->diarizer, whisper);
+            snprintf(context->diarizer->features, sizeof context->diarizer->features, "Whisper encoder states (%s)",
+                     context->model_path);
+        }
     }
     if (p->vad_model && strcmp(context->vad_name, p->vad_model) != 0 && !st_api_shared_vad(context, p)) {
         st_vad_free(context->vad);
@@ -599,6 +615,22 @@ steno_status steno_diarize_locate(const steno_diarize_params *params, steno_diar
     return status;
 }
 
+/* The default pipeline's features from the Whisper model `model` (a path or a store name). */
+static steno_status diarizer_load_whisper(steno_diarizer *d, const char *model, st_error *err) {
+    st_store store;
+    char path[4096], why[2048];
+    st_store_init(&store, NULL, 0);
+    why[0] = '\0';
+    steno_status status = st_store_resolve(&store, model, path, sizeof path, why, sizeof why, err);
+    if (status != STENO_OK) return why[0] ? st_error_set(err, status, "%s", why) : status;
+    st_whisper_context *whisper;
+    status = st_whisper_context_load(path, 1, d->params.n_threads > 0 ? d->params.n_threads : 1, &whisper, err);
+    if (status != STENO_OK) return status;
+    st_diarizer_use_whisper(d->diarizer, whisper);
+    snprintf(d->features, sizeof d->features, "Whisper encoder states (%s)", path);
+    return STENO_OK;
+}
+
 steno_status steno_diarizer_open(const steno_diarize_params *params, steno_diarizer **out) {
     *out = NULL;
     st_error *err = &st_api_error;
@@ -619,8 +651,12 @@ steno_status steno_diarizer_open(const steno_diarize_params *params, steno_diari
         d->pipeline = (steno_diarize_pipeline)choice->pipeline;
         snprintf(d->source, sizeof d->source, "%s", pyannote ? choice->pyannote : choice->vad_model);
         snprintf(d->why_not_pyannote, sizeof d->why_not_pyannote, "%s", choice->why_not_pyannote);
+        if (!pyannote) snprintf(d->features, sizeof d->features, "cepstra");
     }
     free(choice);
+    if (status == STENO_OK && d->pipeline == STENO_DIARIZE_DEFAULT && d->params.whisper_model) {
+        status = diarizer_load_whisper(d, d->params.whisper_model, err);
+    }
     if (status != STENO_OK) {
         steno_diarizer_free(d);
         return status;
@@ -641,6 +677,10 @@ steno_diarize_pipeline steno_diarizer_pipeline(const steno_diarizer *diarizer) {
 
 const char *steno_diarizer_source(const steno_diarizer *diarizer) {
     return diarizer->source;
+}
+
+const char *steno_diarizer_features(const steno_diarizer *diarizer) {
+    return diarizer->features;
 }
 
 const char *steno_diarizer_why_not_pyannote(const steno_diarizer *diarizer) {

@@ -18,5 +18,7 @@ int st_cli_check_speaker_options(const char *command, int min_speakers, int max_
  * pyannote was not taken. Says nothing when a pipeline was asked for by name (diarize.c). */
 struct steno_diarizer;
 void st_cli_announce_pipeline(const char *command, int asked_for, const struct steno_diarizer *diarizer);
+/* On stderr, the default pipeline's speaker features (steno_diarizer_features). */
+void st_cli_announce_features(const char *command, const struct steno_diarizer *diarizer);
 
 #endif

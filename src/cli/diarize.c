@@ -1,9 +1,11 @@
 /*
  * diarize.c — `steno diarize FILE... [--num-speakers N] [--min-speakers N] [--max-speakers N]
- * [--pipeline auto|default|pyannote] [-o DIR]`: who spoke when, as one RTTM file per audio file
- * (<name>.rttm in DIR), with pyannote 3.1's recipe when the model folders hold the user's
- * pyannote/speaker-diarization-3.1 checkpoints (read in place), else with the default pipeline,
- * which needs no model download; --pipeline insists on one. Through steno.h's diarizer.
+ * [--pipeline auto|default|pyannote] [-m MODEL | --cepstra] [-o DIR]`: who spoke when, as one
+ * RTTM file per audio file (<name>.rttm in DIR), with pyannote 3.1's recipe when the model
+ * folders hold the user's pyannote/speaker-diarization-3.1 checkpoints (read in place), else
+ * with the default pipeline, which needs no gated download (its speaker features: a Whisper
+ * model's encoder states, base.en when the folders hold it, else cepstra); --pipeline insists on
+ * one. Through steno.h's diarizer.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,7 +17,11 @@
 #include "steno.h"
 #include "util/parse.h"
 
-enum { OPT_NUM_SPEAKERS = 256, OPT_MIN_SPEAKERS, OPT_MAX_SPEAKERS, OPT_VAD_MODEL, OPT_PIPELINE };
+enum { OPT_NUM_SPEAKERS = 256, OPT_MIN_SPEAKERS, OPT_MAX_SPEAKERS, OPT_VAD_MODEL, OPT_PIPELINE, OPT_CEPSTRA };
+
+/* The Whisper model whose encoder states are the default pipeline's speaker features when -m
+ * is not given and the model folders hold it. */
+#define DEFAULT_FEATURE_MODEL "base.en"
 
 static void usage(FILE *out) {
     fprintf(out, "usage: steno diarize FILE... [options]\n"
@@ -29,8 +35,13 @@ static void usage(FILE *out) {
                  "      --vad-model PATH      Silero VAD ONNX file (default: silero-vad in the model folders)\n"
                  "      --pipeline NAME       auto (default): pyannote when the model folders (the Hugging\n"
                  "                            Face cache) hold pyannote/speaker-diarization-3.1 and its two\n"
-                 "                            nets, else default; default: Silero VAD and cepstra, no\n"
-                 "                            download; pyannote: pyannote 3.1's recipe, read in place\n"
+                 "                            nets, else default; default: Silero VAD and speaker features\n"
+                 "                            (below), no gated download; pyannote: pyannote 3.1's\n"
+                 "                            recipe, read in place\n"
+                 "  -m, --model NAME|PATH     the default pipeline's speaker features: this Whisper model's\n"
+                 "                            encoder states (default " DEFAULT_FEATURE_MODEL " when the model folders\n"
+                 "                            hold it, else cepstra of the signal)\n"
+                 "      --cepstra             speaker features from the signal, no Whisper model\n"
                  "  -t, --threads N           CPU threads (default 2)\n");
 }
 
@@ -54,6 +65,12 @@ void st_cli_announce_pipeline(const char *command, int asked_for, const steno_di
     }
 }
 
+void st_cli_announce_features(const char *command, const steno_diarizer *diarizer) {
+    if (steno_diarizer_pipeline(diarizer) == STENO_DIARIZE_DEFAULT) {
+        fprintf(stderr, "steno %s: speaker features: %s\n", command, steno_diarizer_features(diarizer));
+    }
+}
+
 int st_cli_diarize(int argc, char **argv) {
     static const struct option long_options[] = {
         {"output-dir", required_argument, NULL, 'o'},
@@ -63,14 +80,17 @@ int st_cli_diarize(int argc, char **argv) {
         {"max-speakers", required_argument, NULL, OPT_MAX_SPEAKERS},
         {"vad-model", required_argument, NULL, OPT_VAD_MODEL},
         {"pipeline", required_argument, NULL, OPT_PIPELINE},
+        {"model", required_argument, NULL, 'm'},
+        {"cepstra", no_argument, NULL, OPT_CEPSTRA},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     steno_diarize_params options = steno_diarize_default_params();
-    const char *output_dir = ".";
+    const char *output_dir = ".", *model = NULL;
+    int cepstra = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:t:h", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:t:m:h", long_options, NULL)) != -1) {
         int *count = c == 't'                ? &options.n_threads
                      : c == OPT_NUM_SPEAKERS ? &options.num_speakers
                      : c == OPT_MIN_SPEAKERS ? &options.min_speakers
@@ -91,6 +111,12 @@ int st_cli_diarize(int argc, char **argv) {
             break;
         case OPT_VAD_MODEL:
             options.vad_model = optarg;
+            break;
+        case 'm':
+            model = optarg;
+            break;
+        case OPT_CEPSTRA:
+            cepstra = 1;
             break;
         case OPT_PIPELINE:
             if (steno_diarize_pipeline_from_name(optarg, &options.pipeline) != 0) {
@@ -116,12 +142,24 @@ int st_cli_diarize(int argc, char **argv) {
         fprintf(stderr, "steno diarize: %s\n", steno_context_error(NULL));
         return ST_EXIT_FAILURE;
     }
+    if (model && cepstra) {
+        fprintf(stderr, "steno diarize: -m and --cepstra exclude each other\n");
+        return ST_EXIT_USAGE;
+    }
+    char model_path[4096], why[2048];
+    if (model) {
+        options.whisper_model = model;
+    } else if (!cepstra && steno_model_locate(DEFAULT_FEATURE_MODEL, model_path, sizeof model_path, why,
+                                              sizeof why) == STENO_OK) {
+        options.whisper_model = model_path;
+    }
     steno_diarizer *diarizer;
     if (steno_diarizer_open(&options, &diarizer) != STENO_OK) {
         fprintf(stderr, "steno diarize: %s\n", steno_context_error(NULL));
         return ST_EXIT_FAILURE;
     }
     st_cli_announce_pipeline("diarize", options.pipeline, diarizer);
+    st_cli_announce_features("diarize", diarizer);
     int exit_code = ST_EXIT_OK;
     for (int i = optind; i < argc; i++) {
         steno_result *result;

@@ -540,7 +540,10 @@ int st_cli_transcribe(int argc, char **argv) {
         steno_context_free(context);
         return ST_EXIT_FAILURE;
     }
-    if (p.diarize) st_cli_announce_pipeline("transcribe", p.diarize_pipeline, steno_context_diarizer(context));
+    if (p.diarize) {
+        st_cli_announce_pipeline("transcribe", p.diarize_pipeline, steno_context_diarizer(context));
+        st_cli_announce_features("transcribe", steno_context_diarizer(context));
+    }
     p.on_segment = print_segment;
     p.on_progress = show_progress;
     p.user = &r;

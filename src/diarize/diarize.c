@@ -1,7 +1,8 @@
 /*
  * diarize.c — the choice between the default pipeline and pyannote's, and the default pipeline
- * (see diarize.h): speech frames, cepstral window statistics, agglomerative clustering, frame
- * labels, the BIC merge, resegmentation, turns.
+ * (see diarize.h): speech frames, window statistics of the speaker features (Whisper encoder
+ * states or cepstra), agglomerative clustering, frame labels, the BIC merge, resegmentation,
+ * turns.
  */
 #include "diarize/diarize.h"
 
@@ -17,6 +18,7 @@
 #include "diarize/speech.h"
 #include "nn/threads.h"
 #include "store/store.h"
+#include "whisper/transcribe.h"
 #include "vad/vad.h"
 
 #define N_MELS 80
@@ -25,17 +27,20 @@
 #define STEP_FRAMES 75       /* 0.75 s */
 #define MIN_SPEECH_FRAMES 45 /* a window needs 30 % speech to stand for a speaker */
 #define MIN_CLUSTER_SIZE 3   /* windows; pyannote's rule caps it at 10 % of them */
-#define EMBEDDING (2 * N_CEPSTRA)
 /* BIC penalty weight for keeping two speakers apart. Above the textbook 1 because 10 ms frames
  * of one voice are far from independent (bench/README.md: chosen on AMI trn00-04, checked on
  * trn05-09; the sample and falcon speakers stay apart up to about 2.2). */
 #define BIC_LAMBDA 1.9
 #define RESEGMENT_FRAMES 50 /* +-0.5 s of frames decide each frame's speaker after the merge */
+/* The encoder states after this many blocks are the speaker features when a Whisper model is
+ * given (bench/README.md: after 2 or 4 blocks the three sets scored no better overall). */
+#define ENCODER_BLOCKS 3
 
 struct st_diarizer {
     st_vad *vad; /* the default pipeline's */
     st_mel_filters *filters;
-    st_pyannote *pyannote; /* or pyannote's */
+    st_pyannote *pyannote;       /* or pyannote's */
+    st_whisper_context *whisper; /* the default pipeline's speaker features when set (owned) */
 };
 
 /* indexed by st_diarize_pipeline */
@@ -130,7 +135,17 @@ void st_diarizer_free(st_diarizer *diarizer) {
     st_vad_free(diarizer->vad);
     st_mel_filters_free(diarizer->filters);
     st_pyannote_close(diarizer->pyannote);
+    st_whisper_context_free(diarizer->whisper);
     free(diarizer);
+}
+
+void st_diarizer_use_whisper(st_diarizer *diarizer, st_whisper_context *whisper) {
+    st_whisper_context_free(diarizer->whisper);
+    diarizer->whisper = whisper;
+}
+
+int st_diarizer_uses_whisper(const st_diarizer *diarizer) {
+    return diarizer->whisper != NULL;
 }
 
 st_vad *st_diarizer_vad(st_diarizer *diarizer) {
@@ -142,7 +157,7 @@ st_diarize_pipeline st_diarizer_pipeline(const st_diarizer *diarizer) {
 }
 
 st_diarize_options st_diarize_default_options(void) {
-    return (st_diarize_options){.threshold = ST_DIARIZE_THRESHOLD, .n_threads = 1};
+    return (st_diarize_options){.n_threads = 1};
 }
 
 void st_diarization_free(st_diarization *diarization) {
@@ -180,27 +195,82 @@ static void cepstra(const st_mel *mel, const unsigned char *speech, size_t n_fra
     }
 }
 
-/* Window embeddings: mean and standard deviation of the speech frames' cepstra. Returns the
- * number of windows kept; centre[w] is each one's centre frame. */
-static int window_embeddings(const float *cep, const unsigned char *speech, size_t n_frames, float *embeddings,
-                             double *centre) {
+/* Sums of the speaker features of each 0.75 s step's speech frames (a window is two steps),
+ * gathered row by row as the features come: the cepstra (a row per 10 ms frame) or the Whisper
+ * encoder's states (a row per 20 ms, frames 2r and 2r + 1 reading row r), so that the encoder's
+ * states need not all be held at once. */
+typedef struct step_sums {
+    const unsigned char *speech;
+    size_t n_frames;
+    int dim, frames_per_row;
+    int *count;          /* [n_frames / STEP_FRAMES + 1] speech frames */
+    double *sum, *square; /* [steps][dim] */
+    float *last_row;      /* [dim]: the last row seen, for the frames after it */
+    size_t n_rows;        /* rows seen */
+} step_sums;
+
+static steno_status step_sums_init(step_sums *s, const unsigned char *speech, size_t n_frames, int dim,
+                                   int frames_per_row, st_error *err) {
+    size_t n_steps = n_frames / STEP_FRAMES + 1;
+    *s = (step_sums){.speech = speech, .n_frames = n_frames, .dim = dim, .frames_per_row = frames_per_row};
+    s->count = calloc(n_steps, sizeof *s->count);
+    s->sum = calloc(n_steps * dim, sizeof *s->sum);
+    s->square = calloc(n_steps * dim, sizeof *s->square);
+    s->last_row = malloc(sizeof(float) * dim);
+    if (s->count && s->sum && s->square && s->last_row) return STENO_OK;
+    return st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory for %zu steps of %d features", n_steps, dim);
+}
+
+static void step_sums_free(step_sums *s) {
+    free(s->count), free(s->sum), free(s->square), free(s->last_row);
+}
+
+/* Frame f, if it is speech, adds row to its step. */
+static void add_frame(step_sums *s, size_t f, const float *row) {
+    if (!s->speech[f]) return;
+    size_t step = f / STEP_FRAMES;
+    double *sum = s->sum + step * s->dim, *square = s->square + step * s->dim;
+    s->count[step]++;
+    for (int k = 0; k < s->dim; k++)
+        sum[k] += row[k], square[k] += (double)row[k] * row[k];
+}
+
+/* Rows first .. first + n_rows - 1, in order (st_whisper_states_fn). */
+static void add_rows(void *user, int first, int n_rows, const float *rows, int width) {
+    step_sums *s = user;
+    for (int r = 0; r < n_rows; r++) {
+        for (size_t f = (size_t)(first + r) * s->frames_per_row;
+             f < (size_t)(first + r + 1) * s->frames_per_row && f < s->n_frames; f++)
+            add_frame(s, f, rows + (size_t)r * width);
+    }
+    if (n_rows > 0) memcpy(s->last_row, rows + (size_t)(n_rows - 1) * width, sizeof(float) * width);
+    s->n_rows = (size_t)first + n_rows;
+}
+
+/* The frames after the last row (an odd last 10 ms frame under 20 ms rows) read that row. */
+static void add_frames_after_rows(step_sums *s) {
+    for (size_t f = s->n_rows * s->frames_per_row; s->n_rows && f < s->n_frames; f++)
+        add_frame(s, f, s->last_row);
+}
+
+/* Window embeddings: the mean and the standard deviation of the speech frames' features (2 *
+ * s->dim values) over each window's two steps. Returns the number of windows kept; centre[w] is
+ * each one's centre frame. */
+static int window_embeddings(const step_sums *s, float *embeddings, double *centre) {
+    const int dim = s->dim;
     int n = 0;
-    for (size_t start = 0; start < n_frames; start += STEP_FRAMES) {
-        size_t end = start + WINDOW_FRAMES < n_frames ? start + WINDOW_FRAMES : n_frames;
-        double sum[N_CEPSTRA] = {0}, square[N_CEPSTRA] = {0};
-        int count = 0;
-        for (size_t f = start; f < end; f++) {
-            if (!speech[f]) continue;
-            count++;
-            for (int k = 0; k < N_CEPSTRA; k++)
-                sum[k] += cep[f * N_CEPSTRA + k], square[k] += (double)cep[f * N_CEPSTRA + k] * cep[f * N_CEPSTRA + k];
-        }
+    for (size_t start = 0, step = 0; start < s->n_frames; start += STEP_FRAMES, step++) {
+        size_t end = start + WINDOW_FRAMES < s->n_frames ? start + WINDOW_FRAMES : s->n_frames;
+        int two = end > start + STEP_FRAMES; /* the window reaches the next step */
+        int count = s->count[step] + (two ? s->count[step + 1] : 0);
         if (count < MIN_SPEECH_FRAMES) continue;
-        float *e = embeddings + (size_t)n * EMBEDDING;
-        for (int k = 0; k < N_CEPSTRA; k++) {
-            double mean = sum[k] / count, variance = square[k] / count - mean * mean;
+        const double *sum = s->sum + step * dim, *square = s->square + step * dim;
+        float *e = embeddings + (size_t)n * 2 * dim;
+        for (int k = 0; k < dim; k++) {
+            double total = sum[k] + (two ? sum[dim + k] : 0), total_square = square[k] + (two ? square[dim + k] : 0);
+            double mean = total / count, variance = total_square / count - mean * mean;
             e[k] = (float)mean;
-            e[N_CEPSTRA + k] = (float)sqrt(variance > 0 ? variance : 0);
+            e[dim + k] = (float)sqrt(variance > 0 ? variance : 0);
         }
         centre[n++] = (start + end) / 2.0;
     }
@@ -209,19 +279,19 @@ static int window_embeddings(const float *cep, const unsigned char *speech, size
 
 /* Each dimension to zero mean and unit variance over the windows: what separates speakers in
  * one recording is how they differ from its average, not the average itself. */
-static void standardise(float *embeddings, int n) {
-    for (int d = 0; d < EMBEDDING; d++) {
+static void standardise(float *embeddings, int n, int dim) {
+    for (int d = 0; d < dim; d++) {
         double sum = 0, square = 0;
         for (int i = 0; i < n; i++)
-            sum += embeddings[(size_t)i * EMBEDDING + d];
+            sum += embeddings[(size_t)i * dim + d];
         double mean = sum / n;
         for (int i = 0; i < n; i++) {
-            double v = embeddings[(size_t)i * EMBEDDING + d] - mean;
+            double v = embeddings[(size_t)i * dim + d] - mean;
             square += v * v;
         }
         double scale = 1.0 / (sqrt(square / n) + 1e-8);
         for (int i = 0; i < n; i++) {
-            float *v = &embeddings[(size_t)i * EMBEDDING + d];
+            float *v = &embeddings[(size_t)i * dim + d];
             *v = (float)((*v - mean) * scale);
         }
     }
@@ -229,9 +299,9 @@ static void standardise(float *embeddings, int n) {
      * distances stay defined (it then joins whichever cluster is nearest) */
     for (int i = 0; i < n; i++) {
         double norm = 0;
-        for (int d = 0; d < EMBEDDING; d++)
-            norm += (double)embeddings[(size_t)i * EMBEDDING + d] * embeddings[(size_t)i * EMBEDDING + d];
-        if (!(norm > 0)) embeddings[(size_t)i * EMBEDDING] = 1e-6f;
+        for (int d = 0; d < dim; d++)
+            norm += (double)embeddings[(size_t)i * dim + d] * embeddings[(size_t)i * dim + d];
+        if (!(norm > 0)) embeddings[(size_t)i * dim] = 1e-6f;
     }
 }
 
@@ -474,37 +544,56 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
     if (diarizer->pyannote) return diarize_pyannote(diarizer->pyannote, samples, n_samples, options, out, err);
     size_t n_frames = st_speech_n_frames(n_samples);
     if (n_frames < 2) return STENO_OK; /* under 20 ms: nobody speaks */
+    int n_threads = options->n_threads > 0 ? options->n_threads : 1;
+    step_sums steps = {0};
     unsigned char *speech = malloc(n_frames);
     float *cep = malloc(sizeof(float) * n_frames * N_CEPSTRA);
     size_t max_windows = n_frames / STEP_FRAMES + 1;
-    float *embeddings = malloc(sizeof(float) * max_windows * EMBEDDING);
+    float *embeddings = NULL;
     double *centre = malloc(sizeof(double) * max_windows);
     int *window_label = malloc(sizeof(int) * max_windows), *frame_label = malloc(sizeof(int) * n_frames);
     st_mel mel = {0};
     steno_status status = STENO_OK;
-    if (!speech || !cep || !embeddings || !centre || !window_label || !frame_label) {
+    if (!speech || !cep || !centre || !window_label || !frame_label) {
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory diarizing %zu samples", n_samples);
         goto done;
     }
     if ((status = st_speech_activity(diarizer->vad, samples, n_samples, NULL, speech, err)) != STENO_OK) goto done;
-    int n_threads = options->n_threads > 0 ? options->n_threads : 1;
     if ((status = st_mel_compute(diarizer->filters, samples, n_frames * ST_DIARIZE_HOP, 0, n_threads, &mel, err)) !=
         STENO_OK)
         goto done;
-    cepstra(&mel, speech, n_frames, cep);
-    int n_windows = window_embeddings(cep, speech, n_frames, embeddings, centre), n_speakers = 1;
+    cepstra(&mel, speech, n_frames, cep); /* the merge and the resegmentation use them in any case */
+    double threshold = options->threshold > 0 ? options->threshold : ST_DIARIZE_THRESHOLD;
+    if (diarizer->whisper) { /* under 20 ms of mel (no state) leaves the windows empty */
+        status = step_sums_init(&steps, speech, n_frames, st_whisper_context_audio_width(diarizer->whisper), 2, err);
+        if (status == STENO_OK)
+            status = st_whisper_encoder_states(diarizer->whisper, samples, n_samples, ENCODER_BLOCKS, n_threads,
+                                               add_rows, &steps, err);
+        add_frames_after_rows(&steps);
+        if (!(options->threshold > 0)) threshold = ST_DIARIZE_ENCODER_THRESHOLD;
+    } else {
+        status = step_sums_init(&steps, speech, n_frames, N_CEPSTRA, 1, err);
+        if (status == STENO_OK) add_rows(&steps, 0, (int)n_frames, cep, N_CEPSTRA);
+    }
+    if (status != STENO_OK) goto done;
+    const int embedding = 2 * steps.dim;
+    if (!(embeddings = malloc(sizeof(float) * max_windows * embedding))) {
+        status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory diarizing %zu samples", n_samples);
+        goto done;
+    }
+    int n_windows = window_embeddings(&steps, embeddings, centre), n_speakers = 1;
     for (int w = 0; w < n_windows; w++)
         window_label[w] = 0;
     if (n_windows > 1) {
-        standardise(embeddings, n_windows);
+        standardise(embeddings, n_windows, embedding);
         st_cluster_options cluster = {.linkage = ST_CLUSTER_CENTROID_COSINE,
-                                      .threshold = options->threshold,
+                                      .threshold = threshold,
                                       .min_cluster_size = MIN_CLUSTER_SIZE,
                                       .num_clusters = options->num_speakers,
                                       .min_clusters = options->min_speakers,
                                       .max_clusters = options->max_speakers};
         status =
-            st_cluster_agglomerative(embeddings, n_windows, EMBEDDING, NULL, &cluster, window_label, &n_speakers, err);
+            st_cluster_agglomerative(embeddings, n_windows, embedding, NULL, &cluster, window_label, &n_speakers, err);
         if (status != STENO_OK) goto done;
     }
     /* every speech frame takes the label of the nearest window centre (speaker 0 when no
@@ -529,6 +618,7 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
 done:
     if (status != STENO_OK) st_diarization_free(out);
     st_mel_free(&mel);
+    step_sums_free(&steps);
     free(speech), free(cep), free(embeddings), free(centre), free(window_label), free(frame_label);
     return status;
 }

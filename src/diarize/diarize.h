@@ -2,21 +2,28 @@
  * diarize.h — "who spoke when" with no model download: the default diarization pipeline.
  *
  *   1. speech activity per 10 ms frame from Silero VAD (speech.h);
- *   2. speaker features: 20 cepstral coefficients (c1..c20, the DCT of Whisper's 80-bin
- *      log-mel spectrogram) with the recording's mean removed over its speech frames;
+ *   2. speaker features per frame: with a Whisper model (st_diarizer_use_whisper; `steno
+ *      diarize` takes base.en when the model folders hold it, `transcribe --diarize` the model
+ *      it transcribes with), the encoder's hidden states after its first 3 blocks, one per
+ *      20 ms (st_whisper_encoder_states: the recording in 30 s windows); else 20 cepstral
+ *      coefficients (c1..c20, the DCT of Whisper's 80-bin log-mel spectrogram) with the
+ *      recording's mean removed over its speech frames;
  *   3. one embedding per 1.5 s window (0.75 s step) holding enough speech: the mean and the
- *      standard deviation of its speech frames' coefficients (40 values), then standardised
- *      dimension by dimension over the recording's windows;
- *   4. the windows clustered by cluster.h (centroid linkage on cosine distance, minimum cluster
- *      size 3, the speaker-count options);
+ *      standard deviation of its speech frames' features (2 x 512 values for base.en, 40 for
+ *      the cepstra), then standardised dimension by dimension over the recording's windows;
+ *   4. the windows clustered by cluster.h (centroid linkage on cosine distance, threshold
+ *      ST_DIARIZE_ENCODER_THRESHOLD or ST_DIARIZE_THRESHOLD, minimum cluster size 3, the
+ *      speaker-count options);
  *   5. each speech frame takes the speaker of the nearest window centre;
  *   6. unless an exact count is asked for, speakers whose speech frames one full-covariance
- *      Gaussian over the cepstra explains as well as two (delta BIC, penalty weight 1.9) are
- *      merged, down to min_speakers;
+ *      Gaussian over the cepstra (whichever features clustered) explains as well as two
+ *      (delta BIC, penalty weight 1.9) are merged, down to min_speakers;
  *   7. with two speakers or more, each speech frame is relabelled by the speakers' Gaussians
  *      (summed log-likelihood over +-0.5 s); runs of one speaker become turns.
  *
- * bench/README.md gives the measured DER of this recipe and the others that were tried.
+ * bench/README.md gives the measured DER of this recipe and the others that were tried: the
+ * encoder states lower it on the pyannote sample from 40 % to 20 % and leave AMI and falcon
+ * about as they were, for an encoder pass of 3 blocks (about half of a 30 s window's encoding).
  *
  * A diarizer runs either that pipeline or pyannote 3.1's (pyannote_pipeline.h), chosen by
  * st_diarize_choose: pyannote when the model folders hold its checkpoints, unless told.
@@ -29,15 +36,19 @@
 #include "diarize/rttm.h"
 #include "util/error.h"
 #include "vad/vad.h"
+#include "whisper/transcribe.h"
 
-/* Chosen on ../shared/data/diarization (bench/README.md): cosine distance between centroids. */
+/* Chosen on ../shared/data/diarization (bench/README.md): cosine distance between centroids,
+ * for the cepstra and for the encoder states (which keep the three sets' figures from 1.2 to
+ * 1.4). */
 #define ST_DIARIZE_THRESHOLD 1.4
+#define ST_DIARIZE_ENCODER_THRESHOLD 1.3
 
 typedef struct st_diarize_options {
     int num_speakers; /* exact count; 0: estimate */
     int min_speakers; /* bounds on the estimate; 0: none */
     int max_speakers;
-    double threshold; /* clustering threshold (ST_DIARIZE_THRESHOLD) */
+    double threshold; /* clustering threshold; 0 (the default): the features' own, above */
     int n_threads;    /* for the spectrogram (>= 1) */
 } st_diarize_options;
 
@@ -93,6 +104,11 @@ void st_diarizer_free(st_diarizer *diarizer);
  * filter of the same recording (vad.h: st_vad_keep_last runs it once for both); NULL for
  * pyannote's pipeline. */
 st_vad *st_diarizer_vad(st_diarizer *diarizer);
+/* Gives the default pipeline a Whisper model's encoder states as speaker features (see the
+ * recipe above); the diarizer owns whisper from then on (a context of its own, e.g. from
+ * st_whisper_context_share). Without one the cepstra are used. */
+void st_diarizer_use_whisper(st_diarizer *diarizer, st_whisper_context *whisper);
+int st_diarizer_uses_whisper(const st_diarizer *diarizer);
 /* DEFAULT or PYANNOTE. */
 st_diarize_pipeline st_diarizer_pipeline(const st_diarizer *diarizer);
 

@@ -11,29 +11,37 @@
 #include "nn/ops.h"
 #include "whisper/device.h"
 
-void st_whisper_encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel) {
+/* The stem on 2 * n_ctx mel frames, band-major rows mel_stride apart, with the first n_ctx
+ * positions. */
+static void encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel, size_t mel_stride,
+                        int n_ctx) {
     const st_whisper_dims *d = &model->dims;
-    const int frames = 2 * d->n_audio_ctx, width = d->n_audio_state;
+    const int frames = 2 * n_ctx, width = d->n_audio_state;
     /* The convolutions read time-major rows; the mel arrives band-major as openai-whisper
      * computes it. */
     for (int band = 0; band < d->n_mels; band++) {
         for (int t = 0; t < frames; t++)
-            state->mel_by_time[(size_t)t * d->n_mels + band] = mel[(size_t)band * frames + t];
+            state->mel_by_time[(size_t)t * d->n_mels + band] = mel[(size_t)band * mel_stride + t];
     }
     st_nn_conv1d_k3(state->mel_by_time, frames, d->n_mels, model->conv1_weight, model->conv1_bias, width, 1,
                     state->conv_cols, state->conv1_out);
     st_nn_gelu(state->conv1_out, (size_t)frames * width);
     st_nn_conv1d_k3(state->conv1_out, frames, width, model->conv2_weight, model->conv2_bias, width, 2, state->conv_cols,
                     state->audio);
-    st_nn_gelu(state->audio, (size_t)d->n_audio_ctx * width);
-    st_nn_add(state->audio, model->encoder_positions, (size_t)d->n_audio_ctx * width);
+    st_nn_gelu(state->audio, (size_t)n_ctx * width);
+    st_nn_add(state->audio, model->encoder_positions, (size_t)n_ctx * width);
     state->have_audio = 0;
 }
 
-void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *state, int layer) {
+void st_whisper_encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel) {
+    encode_stem(model, state, mel, 2 * (size_t)model->dims.n_audio_ctx, model->dims.n_audio_ctx);
+}
+
+/* One residual block on the first n positions of state->audio. */
+static void encode_block(const st_whisper_model *model, st_whisper_state *state, int layer, int n) {
     const st_whisper_dims *d = &model->dims;
     const st_whisper_block *block = &model->encoder_blocks[layer];
-    const int n = d->n_audio_ctx, width = d->n_audio_state;
+    const int width = d->n_audio_state;
     const size_t size = (size_t)n * width;
 
     st_nn_layer_norm(state->audio, n, width, block->attn_ln.weight, block->attn_ln.bias, state->enc_norm);
@@ -66,6 +74,17 @@ void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *st
     st_nn_gelu(state->enc_hidden, size * 4);
     st_whisper_linear(state, &block->mlp_out, state->enc_hidden, n, state->enc_norm);
     st_nn_add(state->audio, state->enc_norm, size);
+}
+
+void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *state, int layer) {
+    encode_block(model, state, layer, model->dims.n_audio_ctx);
+}
+
+void st_whisper_encode_prefix(const st_whisper_model *model, st_whisper_state *state, const float *mel,
+                              size_t mel_stride, int n_ctx, int n_blocks) {
+    encode_stem(model, state, mel, mel_stride, n_ctx);
+    for (int layer = 0; layer < n_blocks; layer++)
+        encode_block(model, state, layer, n_ctx);
 }
 
 void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *state) {
@@ -119,9 +138,8 @@ steno_status st_whisper_encode(const st_whisper_model *model, st_whisper_state *
                             "whisper encode: missing argument or a state made for another model");
     }
     if (state->device) return st_whisper_device_encode(state, mel, err);
-    st_whisper_encode_stem(model, state, mel);
-    for (int layer = 0; layer < model->dims.n_audio_layer; layer++)
-        st_whisper_encode_block(model, state, layer);
+    st_whisper_encode_prefix(model, state, mel, 2 * (size_t)model->dims.n_audio_ctx, model->dims.n_audio_ctx,
+                             model->dims.n_audio_layer);
     st_whisper_encode_finish(model, state);
     return STENO_OK;
 }

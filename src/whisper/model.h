@@ -170,6 +170,14 @@ steno_status st_whisper_encode(const st_whisper_model *model, st_whisper_state *
 void st_whisper_encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel);
 void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *state, int layer);
 void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *state);
+/* The stem and the first n_blocks blocks on a window of n_ctx (1 .. n_audio_ctx) positions, 20 ms
+ * each: 2 * n_ctx mel frames, band-major rows mel_stride floats apart, and the first n_ctx
+ * positional embeddings. state->audio ends as the hidden states [n_ctx][n_audio_state]. With
+ * n_ctx = n_audio_ctx these are exactly st_whisper_encode's before its last blocks; a shorter
+ * window is not what the network was trained on, but its states still describe the voice
+ * (speaker features, diarize.h). CPU only; the state's decoder is left as it was. */
+void st_whisper_encode_prefix(const st_whisper_model *model, st_whisper_state *state, const float *mel,
+                              size_t mel_stride, int n_ctx, int n_blocks);
 
 /* Runs n_tokens tokens of one sequence (cache slot 0) at positions n_past .. n_past+n_tokens-1
  * and writes the logits of the last one, [n_vocab], to logits. Positions before n_past must

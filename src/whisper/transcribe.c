@@ -84,6 +84,38 @@ int st_whisper_context_is_multilingual(const st_whisper_context *c) {
     return st_tokenizer_is_multilingual(c->shared->tokenizer);
 }
 
+int st_whisper_context_audio_width(const st_whisper_context *c) {
+    return c->shared->model.dims.n_audio_state;
+}
+
+steno_status st_whisper_encoder_states(st_whisper_context *c, const float *samples, size_t n_samples, int n_blocks,
+                                       int n_threads, st_whisper_states_fn take, void *user, st_error *err) {
+    const st_whisper_model *model = &c->shared->model;
+    const st_whisper_dims *d = &model->dims;
+    const int window_ctx = d->n_audio_ctx;
+    if (n_blocks < 0 || n_blocks > d->n_audio_layer) {
+        return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "encoder states: %d blocks of %d", n_blocks,
+                            d->n_audio_layer);
+    }
+    st_mel mel = {0};
+    steno_status status = st_mel_compute(c->shared->filters, samples, n_samples, 0, n_threads, &mel, err);
+    if (status != STENO_OK) return status;
+    const int total = mel.n_frames / 2, width = d->n_audio_state;
+    st_nn_set_threads(n_threads);
+    /* 30 s windows end to end (shorter ones, with the positions truncated, described the voices
+     * worse: bench/README.md); the last one ends with the recording and overlaps the one before,
+     * so that only a recording under 30 s is encoded in a shorter window */
+    for (int start = 0; start < total; start += window_ctx) {
+        int first = start + window_ctx <= total ? start : (total > window_ctx ? total - window_ctx : 0);
+        int n_ctx = total - first < window_ctx ? total - first : window_ctx;
+        st_whisper_encode_prefix(model, &c->state, mel.data + 2 * (size_t)first, (size_t)mel.n_frames, n_ctx, n_blocks);
+        /* the rows from start on: the overlap with the window before was given already */
+        take(user, start, first + n_ctx - start, c->state.audio + (size_t)(start - first) * width, width);
+    }
+    st_mel_free(&mel);
+    return STENO_OK;
+}
+
 static int compare_ints(const void *a, const void *b) {
     int x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);

@@ -41,6 +41,22 @@ int st_whisper_context_is_multilingual(const st_whisper_context *context);
 int st_whisper_context_n_languages(const st_whisper_context *context);
 const char *st_whisper_context_language(const st_whisper_context *context, int index);
 
+/* The width of the model's encoder states (n_audio_state). */
+int st_whisper_context_audio_width(const st_whisper_context *context);
+
+/* Receives encoder states: rows first .. first+n_rows-1 of a recording (20 ms each), states[r *
+ * width + i] for row first + r. */
+typedef void (*st_whisper_states_fn)(void *user, int first, int n_rows, const float *states, int width);
+
+/* The states after the first n_blocks encoder blocks (0 .. n_audio_layer) of 16 kHz mono
+ * samples: their log-mel (no padding) encoded in 30 s windows (n_audio_ctx positions) with
+ * st_whisper_encode_prefix, on the CPU, each row given once to take, in order, a window at a
+ * time (so the recording's states are never held at once). Speaker features for diarization
+ * (diarize.h). Fewer than 2 mel frames give no row. */
+steno_status st_whisper_encoder_states(st_whisper_context *context, const float *samples, size_t n_samples,
+                                       int n_blocks, int n_threads, st_whisper_states_fn take, void *user,
+                                       st_error *err);
+
 /* openai-whisper's detect_language as transcribe() uses it: the spoken language of the first
  * 30 s of 16 kHz mono samples. *code receives the most probable language's code (owned by the
  * model); probs, if not NULL, one probability per language in the order above. Fails with
