@@ -83,32 +83,24 @@ static int8_t quantized(const st_whisper_dims *d, const st_whisper_state *state,
     return (int8_t)(((const uint8_t *)state->enc_k)[((size_t)t * d->n_text_head + h) * d_head + c] - 128);
 }
 
-/* The int8 keys in blocks of ST_NN_KEY_BLOCK frames and the values head by head, with their
- * scales, frames past n_audio_ctx 0 (st_whisper_cross_layer_i8). */
-static void store_keys_i8(const st_whisper_dims *d, st_whisper_state *state, int8_t *keys, float *scales) {
+/* The projection in state->enc_q as int8 keys, in blocks of ST_NN_KEY_BLOCK frames, or values,
+ * head by head, with their scales; key slots and scales past n_audio_ctx 0
+ * (st_whisper_cross_layer_i8). */
+static void store_i8(const st_whisper_dims *d, st_whisper_state *state, int8_t *out, float *scales, int keys) {
     const int d_head = d->n_text_state / d->n_text_head;
-    const int n_blocks = (d->n_audio_ctx + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK;
+    const int slots = (d->n_audio_ctx + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK;
     quantize_heads(d, state);
     for (int h = 0; h < d->n_text_head; h++)
-        for (int t = 0; t < n_blocks * ST_NN_KEY_BLOCK; t++) {
+        for (int t = 0; t < slots; t++) {
             const int frame = t < d->n_audio_ctx;
-            int8_t *run = keys + ((size_t)h * n_blocks + t / ST_NN_KEY_BLOCK) * d_head * ST_NN_KEY_BLOCK;
-            for (int c = 0; c < d_head; c++)
-                run[c * ST_NN_KEY_BLOCK + t % ST_NN_KEY_BLOCK] = frame ? quantized(d, state, t, h, c) : 0;
-            scales[(size_t)h * n_blocks * ST_NN_KEY_BLOCK + t] =
-                frame ? state->enc_v[(size_t)t * d->n_text_head + h] : 0.0f;
-        }
-}
-
-static void store_values_i8(const st_whisper_dims *d, st_whisper_state *state, int8_t *values, float *scales) {
-    const int d_head = d->n_text_state / d->n_text_head;
-    const size_t slots = (size_t)(d->n_audio_ctx + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK;
-    quantize_heads(d, state);
-    for (int h = 0; h < d->n_text_head; h++)
-        for (int t = 0; t < (int)slots; t++) {
-            const int frame = t < d->n_audio_ctx;
-            for (int c = 0; frame && c < d_head; c++)
-                values[((size_t)h * d->n_audio_ctx + t) * d_head + c] = quantized(d, state, t, h, c);
+            int8_t *key_run = out + ((size_t)h * slots + t / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK) * d_head;
+            for (int c = 0; c < d_head && (keys || frame); c++) {
+                const int8_t value = frame ? quantized(d, state, t, h, c) : 0;
+                if (keys)
+                    key_run[c * ST_NN_KEY_BLOCK + t % ST_NN_KEY_BLOCK] = value;
+                else
+                    out[((size_t)h * d->n_audio_ctx + t) * d_head + c] = value;
+            }
             scales[(size_t)h * slots + t] = frame ? state->enc_v[(size_t)t * d->n_text_head + h] : 0.0f;
         }
 }
@@ -127,7 +119,7 @@ void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *s
         /* keys transposed, [n_text_state][n_audio_ctx]: see model.h */
         st_whisper_linear(state, &cross->key, state->audio, d->n_audio_ctx, state->enc_q);
         if (model->cross_i8) {
-            store_keys_i8(d, state, i8.keys, i8.key_scales);
+            store_i8(d, state, i8.keys, i8.key_scales, 1);
         } else {
             float *keys = state->cross_k + layer * layer_size;
             for (int t = 0; t < d->n_audio_ctx; t++)
@@ -137,7 +129,7 @@ void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *s
         /* values head by head, [n_text_head][n_audio_ctx][d_head] */
         st_whisper_linear(state, &cross->value, state->audio, d->n_audio_ctx, state->enc_q);
         if (model->cross_i8) {
-            store_values_i8(d, state, i8.values, i8.value_scales);
+            store_i8(d, state, i8.values, i8.value_scales, 0);
         } else {
             float *values = state->cross_v + layer * layer_size;
             for (int h = 0; h < d->n_text_head; h++)
