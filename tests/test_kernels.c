@@ -481,8 +481,8 @@ static void avx2_attention_is_the_portable_bits(void **unused) {
                 const st_nn_kernels *k = set ? avx2 : portable;
                 float *out = set ? got : want;
                 k->scores_i8(q, n_q, Q_STRIDE, key_bytes, scales, D, n_kv, 0.125f, out);
-                k->weighted_sum_i8(p, n_q, n_kv, value_bytes, scales + MAX_KV + 16, D + 3, D,
-                                   out + (size_t)n_q * n_kv, OUT_STRIDE);
+                k->weighted_sum_i8(p, n_q, n_kv, value_bytes, scales + MAX_KV + 16, D + 3, D, out + (size_t)n_q * n_kv,
+                                   OUT_STRIDE);
                 k->weighted_sum(p, n_q, n_kv, values_f32, D + 5, D, out + (size_t)n_q * n_kv + D, OUT_STRIDE);
             }
             assert_memory_equal(want, got,

@@ -104,9 +104,8 @@ typedef void (*st_nn_weighted_sum_kernel)(const float *p, int n_q, int n_kv, con
 #define ST_NN_KEY_BLOCK 16
 typedef void (*st_nn_scores_i8_kernel)(const float *q, int n_q, int q_stride, const int8_t *kt, const float *k_scales,
                                        int d_head, int n_kv, float scale, float *scores);
-typedef void (*st_nn_weighted_sum_i8_kernel)(const float *p, int n_q, int n_kv, const int8_t *v,
-                                             const float *v_scales, int v_stride, int d_head, float *out,
-                                             int out_stride);
+typedef void (*st_nn_weighted_sum_i8_kernel)(const float *p, int n_q, int n_kv, const int8_t *v, const float *v_scales,
+                                             int v_stride, int d_head, float *out, int out_stride);
 
 /* dst[i] = src[i] as IEEE half, nearest-even (st_fp32_to_fp16), for n values. */
 typedef void (*st_nn_f32_to_f16_kernel)(const float *src, uint16_t *dst, size_t n);

@@ -395,11 +395,11 @@ AVX2_TARGET static void avx2_scores_i8(const float *q, int n_q, int q_stride, co
                                        int d_head, int n_kv, float scale, float *scores) {
     int i = 0;
     for (; i + 4 <= n_q; i += 4)
-        scores_i8_rows(q + (size_t)i * q_stride, q_stride, kt, k_scales, d_head, n_kv, scale,
-                       scores + (size_t)i * n_kv, 4);
+        scores_i8_rows(q + (size_t)i * q_stride, q_stride, kt, k_scales, d_head, n_kv, scale, scores + (size_t)i * n_kv,
+                       4);
     for (; i < n_q; i++)
-        scores_i8_rows(q + (size_t)i * q_stride, q_stride, kt, k_scales, d_head, n_kv, scale,
-                       scores + (size_t)i * n_kv, 1);
+        scores_i8_rows(q + (size_t)i * q_stride, q_stride, kt, k_scales, d_head, n_kv, scale, scores + (size_t)i * n_kv,
+                       1);
 }
 
 /* 8 stored values (float32, or int8 widened) at an unaligned address; bytes is constant after

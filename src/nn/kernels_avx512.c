@@ -374,9 +374,8 @@ INLINE_TILE __m512 load16(const void *base, size_t index, __mmask16 mask, const 
  * after inlining). Each of the d_head key rows is read as one run of n_b * 64 bytes (16 for
  * int8), whole cache lines that the prefetcher pairs. The last block of the row masks its
  * tail; int8 keys then take their scales (kernels.h). */
-INLINE_TILE void scores_block(const float *q, int q_stride, const void *kt, const float *k_scales, int d_head,
-                              int n_kv, float scale, float *scores, int j, const int n_q, const int n_b,
-                              const int bytes) {
+INLINE_TILE void scores_block(const float *q, int q_stride, const void *kt, const float *k_scales, int d_head, int n_kv,
+                              float scale, float *scores, int j, const int n_q, const int n_b, const int bytes) {
     __mmask16 masks[4];
     for (int b = 0; b < n_b; b++) {
         int left = n_kv - j - 16 * b;
@@ -403,11 +402,12 @@ INLINE_TILE void scores_block(const float *q, int q_stride, const void *kt, cons
                           : _mm512_set1_ps(scale);
     for (int i = 0; i < n_q; i++)
         for (int b = 0; b < n_b; b++)
-            _mm512_mask_storeu_ps(scores + (size_t)i * n_kv + j + 16 * b, masks[b], _mm512_mul_ps(acc[i][b], scales[b]));
+            _mm512_mask_storeu_ps(scores + (size_t)i * n_kv + j + 16 * b, masks[b],
+                                  _mm512_mul_ps(acc[i][b], scales[b]));
 }
 
-INLINE_TILE void scores_rows(const float *q, int q_stride, const void *kt, const float *k_scales, int d_head,
-                             int n_kv, float scale, float *scores, const int n_q, const int n_b, const int bytes) {
+INLINE_TILE void scores_rows(const float *q, int q_stride, const void *kt, const float *k_scales, int d_head, int n_kv,
+                             float scale, float *scores, const int n_q, const int n_b, const int bytes) {
     for (int j = 0; j < n_kv; j += 16 * n_b)
         scores_block(q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, j, n_q, n_b, bytes);
 }
@@ -455,9 +455,8 @@ AVX512_TARGET static void avx512_scores_i8(const float *q, int n_q, int q_stride
 /* n_q queries by n_b blocks of 16 columns (n_q * n_b <= 16 accumulators), constant after
  * inlining; v is offset by `column` values (float32s or int8, whose keys' weights take their
  * scales first). */
-INLINE_TILE void weighted_rows(const float *p, int n_kv, const void *v, const float *v_scales, int column,
-                               int v_stride, float *out, int out_stride, const int n_q, const int n_b,
-                               const int bytes) {
+INLINE_TILE void weighted_rows(const float *p, int n_kv, const void *v, const float *v_scales, int column, int v_stride,
+                               float *out, int out_stride, const int n_q, const int n_b, const int bytes) {
     __m512 acc[ST_NN_FEW_QUERIES][4];
     for (int i = 0; i < n_q; i++)
         for (int b = 0; b < n_b; b++)
@@ -641,7 +640,7 @@ BF16_TARGET static void avx512_attend_bf16(const float *q, int q_stride, int n_q
         .name = "avx512", .gemv_f16 = avx512_gemv_f16, .gemv_q8_0 = avx512_gemv_q8_0,                                  \
         .quantize_rows = avx512_quantize_rows, .gemm_i8 = gemm, .f16_to_f32 = avx512_f16_to_f32,                       \
         .softmax = avx512_softmax, .gelu = avx512_gelu, .scores = avx512_scores, .weighted_sum = avx512_weighted_sum,  \
-        .attend_bf16 = attend, .scores_i8 = avx512_scores_i8, .weighted_sum_i8 = avx512_weighted_sum_i8,           \
+        .attend_bf16 = attend, .scores_i8 = avx512_scores_i8, .weighted_sum_i8 = avx512_weighted_sum_i8,               \
         .f32_to_f16 = avx512_f32_to_f16,                                                                               \
     }
 
