@@ -77,31 +77,28 @@ static void quantize_heads(const st_whisper_dims *d, st_whisper_state *state) {
                                         (uint8_t *)state->enc_k, state->enc_v);
 }
 
-/* One frame and head's quantized bytes (quantize_heads), unbiased to int8. */
-static int8_t quantized(const st_whisper_dims *d, const st_whisper_state *state, int t, int h, int c) {
-    const int d_head = d->n_text_state / d->n_text_head;
-    return (int8_t)(((const uint8_t *)state->enc_k)[((size_t)t * d->n_text_head + h) * d_head + c] - 128);
-}
-
 /* The projection in state->enc_q as int8 keys, in blocks of ST_NN_KEY_BLOCK frames, or values,
  * head by head, with their scales; key slots and scales past n_audio_ctx 0
  * (st_whisper_cross_layer_i8). */
 static void store_i8(const st_whisper_dims *d, st_whisper_state *state, int8_t *out, float *scales, int keys) {
-    const int d_head = d->n_text_state / d->n_text_head;
-    const int slots = (d->n_audio_ctx + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK;
+    const int n = d->n_audio_ctx, heads = d->n_text_head, d_head = d->n_text_state / heads;
+    const int slots = (n + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK;
+    const uint8_t *biased = (const uint8_t *)state->enc_k;
     quantize_heads(d, state);
-    for (int h = 0; h < d->n_text_head; h++)
+    for (int h = 0; h < heads; h++)
         for (int t = 0; t < slots; t++) {
-            const int frame = t < d->n_audio_ctx;
-            int8_t *key_run = out + ((size_t)h * slots + t / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK) * d_head;
-            for (int c = 0; c < d_head && (keys || frame); c++) {
-                const int8_t value = frame ? quantized(d, state, t, h, c) : 0;
-                if (keys)
-                    key_run[c * ST_NN_KEY_BLOCK + t % ST_NN_KEY_BLOCK] = value;
-                else
-                    out[((size_t)h * d->n_audio_ctx + t) * d_head + c] = value;
+            const uint8_t *row = biased + ((size_t)t * heads + h) * d_head; /* read only for t < n */
+            scales[(size_t)h * slots + t] = t < n ? state->enc_v[(size_t)t * heads + h] : 0.0f;
+            if (keys) {
+                int8_t *run =
+                    out + ((size_t)h * slots + t / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK) * d_head + t % ST_NN_KEY_BLOCK;
+                for (int c = 0; c < d_head; c++)
+                    run[c * ST_NN_KEY_BLOCK] = t < n ? (int8_t)(row[c] - 128) : 0;
+            } else if (t < n) {
+                int8_t *values = out + ((size_t)h * n + t) * d_head;
+                for (int c = 0; c < d_head; c++)
+                    values[c] = (int8_t)(row[c] - 128);
             }
-            scales[(size_t)h * slots + t] = frame ? state->enc_v[(size_t)t * d->n_text_head + h] : 0.0f;
         }
 }
 
