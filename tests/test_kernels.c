@@ -48,6 +48,15 @@ static void random_halves(uint16_t *halves, float *values, size_t n) {
     }
 }
 
+/* A random int8 key or value and a random per-key scale, for the attention kernels on int8. */
+static int8_t random_byte(void) {
+    return (int8_t)(random_float() * 127.0f);
+}
+
+static float random_scale(void) {
+    return (0.25f + fabsf(random_float())) / 127.0f;
+}
+
 static double reference_dot(const float *x, const float *w, int n) {
     double sum = 0.0;
     for (int i = 0; i < n; i++)
@@ -385,31 +394,39 @@ static void attention_kernels_match_double_sums(void **unused) {
     enum { N_KV = 37, D_HEAD = 64, Q_STRIDE = 70, OUT_STRIDE = 66, V_STRIDE = 80 };
     static float q[ST_NN_FEW_QUERIES * Q_STRIDE], kt[D_HEAD * N_KV], v[N_KV * V_STRIDE], p[ST_NN_FEW_QUERIES * N_KV];
     static float scores[ST_NN_FEW_QUERIES * N_KV], out[ST_NN_FEW_QUERIES * OUT_STRIDE];
-    /* keys and values exact as halves, so the half kernels owe the same sums */
-    static uint16_t kt_half[D_HEAD * N_KV], v_half[N_KV * V_STRIDE];
-    /* the half keys in blocks of 16 (kernels.h), the 11 slots past N_KV = 37 zero */
+    /* int8 keys in blocks of 16 (kernels.h), the 11 slots past N_KV = 37 zero, and values; each
+     * key's and value's scale; kt and v hold their products, the values the int8 kernels owe
+     * up to float rounding */
     enum { N_BLOCKS = (N_KV + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK };
-    static uint16_t kt_blocked[N_BLOCKS * D_HEAD * ST_NN_KEY_BLOCK];
+    static int8_t kt_blocked[N_BLOCKS * D_HEAD * ST_NN_KEY_BLOCK], v_bytes[N_KV * V_STRIDE];
+    static float k_scales[N_BLOCKS * ST_NN_KEY_BLOCK], v_scales[N_KV];
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
         q[i] = random_float();
-    random_halves(kt_half, kt, sizeof kt / sizeof kt[0]);
-    for (int c = 0; c < D_HEAD; c++)
-        for (int j = 0; j < N_KV; j++)
-            kt_blocked[((j / ST_NN_KEY_BLOCK) * D_HEAD + c) * ST_NN_KEY_BLOCK + j % ST_NN_KEY_BLOCK] =
-                kt_half[c * N_KV + j];
-    random_halves(v_half, v, sizeof v / sizeof v[0]);
+    for (int j = 0; j < N_KV; j++) {
+        k_scales[j] = random_scale();
+        v_scales[j] = random_scale();
+        for (int c = 0; c < D_HEAD; c++) {
+            int8_t key = random_byte();
+            kt_blocked[((j / ST_NN_KEY_BLOCK) * D_HEAD + c) * ST_NN_KEY_BLOCK + j % ST_NN_KEY_BLOCK] = key;
+            kt[c * N_KV + j] = key * k_scales[j];
+        }
+        for (int c = 0; c < V_STRIDE; c++) {
+            v_bytes[j * V_STRIDE + c] = random_byte();
+            v[j * V_STRIDE + c] = v_bytes[j * V_STRIDE + c] * v_scales[j];
+        }
+    }
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         p[i] = random_float();
     const st_nn_kernels *sets[3];
     int n_sets = kernel_sets(sets);
     for (int k = 0; k < n_sets; k++) {
         for (int n_q = 1; n_q <= 2 * ST_NN_FEW_QUERIES; n_q++) {
-            /* 1 .. 8 queries on float32 keys and values, then 1 .. 8 on halves */
-            int halves = n_q > ST_NN_FEW_QUERIES;
-            if (halves) n_q -= ST_NN_FEW_QUERIES;
-            if (halves) {
-                sets[k]->scores_f16(q, n_q, Q_STRIDE, kt_blocked, D_HEAD, N_KV, 0.125f, scores);
-                sets[k]->weighted_sum_f16(p, n_q, N_KV, v_half, V_STRIDE, D_HEAD, out, OUT_STRIDE);
+            /* 1 .. 8 queries on float32 keys and values, then 1 .. 8 on int8 */
+            int bytes = n_q > ST_NN_FEW_QUERIES;
+            if (bytes) n_q -= ST_NN_FEW_QUERIES;
+            if (bytes) {
+                sets[k]->scores_i8(q, n_q, Q_STRIDE, kt_blocked, k_scales, D_HEAD, N_KV, 0.125f, scores);
+                sets[k]->weighted_sum_i8(p, n_q, N_KV, v_bytes, v_scales, V_STRIDE, D_HEAD, out, OUT_STRIDE);
             } else {
                 sets[k]->scores(q, n_q, Q_STRIDE, kt, D_HEAD, N_KV, 0.125f, scores);
                 sets[k]->weighted_sum(p, n_q, N_KV, v, V_STRIDE, D_HEAD, out, OUT_STRIDE);
@@ -433,22 +450,22 @@ static void attention_kernels_match_double_sums(void **unused) {
                                  out[i * OUT_STRIDE + c], expected);
                 }
             }
-            if (halves) n_q += ST_NN_FEW_QUERIES;
+            if (bytes) n_q += ST_NN_FEW_QUERIES;
         }
     }
 }
 
 /* The AVX2 attention kernels take the portable ones' operations in the same order (vectorised
  * across keys or columns), so they must give the same bits: the transcripts of AVX2 machines
- * do not change with them. Float, half and bf16 keys and values, query counts 1 to 9 (the
+ * do not change with them. Float, int8 and bf16 keys and values, query counts 1 to 9 (the
  * 4-row and 2-row tiles and their tails), key counts that are not multiples of 16 or 2. */
 static void avx2_attention_is_the_portable_bits(void **unused) {
     (void)unused;
     const st_nn_kernels *avx2 = st_nn_kernels_avx2(), *portable = st_nn_kernels_portable();
     if (!avx2) skip();
     assert_ptr_not_equal(avx2->attend_bf16, portable->attend_bf16); /* its own, not the portable C */
-    assert_ptr_not_equal(avx2->scores_f16, portable->scores_f16);
-    assert_ptr_not_equal(avx2->weighted_sum_f16, portable->weighted_sum_f16);
+    assert_ptr_not_equal(avx2->scores_i8, portable->scores_i8);
+    assert_ptr_not_equal(avx2->weighted_sum_i8, portable->weighted_sum_i8);
     assert_ptr_not_equal(avx2->weighted_sum, portable->weighted_sum);
 #ifdef __GLIBC__
     assert_true(st_nn_avx2_exp_is_libc()); /* its softmax: expf's bits 8 at a time */
@@ -461,8 +478,9 @@ static void avx2_attention_is_the_portable_bits(void **unused) {
     const size_t n_out = (size_t)MAX_Q * (MAX_KV + OUT_STRIDE), n_halves = (size_t)(MAX_KV + 16) * (D + 8);
     float *want = calloc(n_out, sizeof(float)), *got = calloc(n_out, sizeof(float));
     uint16_t *keys = malloc(sizeof(uint16_t) * n_halves), *values = malloc(sizeof(uint16_t) * n_halves);
-    float *values_f32 = malloc(sizeof(float) * n_halves);
-    assert_true(q && p && want && got && keys && values && values_f32);
+    int8_t *key_bytes = malloc(n_halves), *value_bytes = malloc(n_halves);
+    float *values_f32 = malloc(sizeof(float) * n_halves), *scales = malloc(sizeof(float) * 2 * (MAX_KV + 16));
+    assert_true(q && p && want && got && keys && values && key_bytes && value_bytes && values_f32 && scales);
     for (size_t i = 0; i < n_halves; i++)
         values_f32[i] = random_float();
     for (int i = 0; i < MAX_Q * Q_STRIDE; i++)
@@ -471,17 +489,21 @@ static void avx2_attention_is_the_portable_bits(void **unused) {
         p[i] = random_float() * random_float();
     for (size_t kc = 0; kc < sizeof key_counts / sizeof key_counts[0]; kc++) {
         const int n_kv = key_counts[kc];
-        /* halves: blocked keys and plain values; bf16: kernels.h's layouts, zero past n_kv */
+        /* int8: blocked keys and plain values, the scales of keys then of values; bf16:
+         * kernels.h's layouts, zero past n_kv */
         for (size_t i = 0; i < n_halves; i++) {
-            keys[i] = st_fp32_to_fp16(random_float());
-            values[i] = st_fp32_to_fp16(random_float());
+            key_bytes[i] = random_byte();
+            value_bytes[i] = random_byte();
         }
+        for (int i = 0; i < 2 * (MAX_KV + 16); i++)
+            scales[i] = random_scale();
         for (int n_q = 1; n_q <= MAX_Q; n_q++) {
             for (int set = 0; set < 2; set++) {
                 const st_nn_kernels *k = set ? avx2 : portable;
                 float *out = set ? got : want;
-                k->scores_f16(q, n_q, Q_STRIDE, keys, D, n_kv, 0.125f, out);
-                k->weighted_sum_f16(p, n_q, n_kv, values, D + 3, D, out + (size_t)n_q * n_kv, OUT_STRIDE);
+                k->scores_i8(q, n_q, Q_STRIDE, key_bytes, scales, D, n_kv, 0.125f, out);
+                k->weighted_sum_i8(p, n_q, n_kv, value_bytes, scales + MAX_KV + 16, D + 3, D, out + (size_t)n_q * n_kv,
+                                   OUT_STRIDE);
                 k->weighted_sum(p, n_q, n_kv, values_f32, D + 5, D, out + (size_t)n_q * n_kv + D, OUT_STRIDE);
             }
             assert_memory_equal(want, got,
@@ -506,7 +528,58 @@ static void avx2_attention_is_the_portable_bits(void **unused) {
     free(got);
     free(keys);
     free(values);
+    free(key_bytes);
+    free(value_bytes);
     free(values_f32);
+    free(scales);
+}
+
+/* The AVX-512 int8 attention kernels fuse each multiply-add where the portable ones round the
+ * product first, so they agree with the portable results to float rounding: queries 1 to 8
+ * (the 4-block and 2-block tiles), key counts that are not multiples of 16 (masked tails). */
+static void avx512_int8_attention_is_near_the_portable(void **unused) {
+    (void)unused;
+    const st_nn_kernels *avx512 = st_nn_kernels_avx512(), *portable = st_nn_kernels_portable();
+    if (!avx512) skip();
+    enum { D = 64, MAX_KV = 1500, SLOTS = 1504, Q_STRIDE = 3 * D };
+    const int key_counts[] = {1500, 37, 16, 1};
+    const size_t n_out = (size_t)ST_NN_FEW_QUERIES * (MAX_KV + D);
+    float *q = malloc(sizeof(float) * ST_NN_FEW_QUERIES * Q_STRIDE);
+    float *p = malloc(sizeof(float) * ST_NN_FEW_QUERIES * MAX_KV), *scales = malloc(sizeof(float) * 2 * SLOTS);
+    float *want = malloc(sizeof(float) * n_out), *got = malloc(sizeof(float) * n_out);
+    int8_t *keys = malloc((size_t)SLOTS * D), *values = malloc((size_t)MAX_KV * D);
+    assert_true(q && p && scales && want && got && keys && values);
+    for (int i = 0; i < ST_NN_FEW_QUERIES * Q_STRIDE; i++)
+        q[i] = 3.0f * random_float();
+    for (int i = 0; i < SLOTS * D; i++)
+        keys[i] = random_byte();
+    for (int i = 0; i < MAX_KV * D; i++)
+        values[i] = random_byte();
+    for (int i = 0; i < 2 * SLOTS; i++)
+        scales[i] = random_scale();
+    for (size_t kc = 0; kc < sizeof key_counts / sizeof key_counts[0]; kc++) {
+        const int n_kv = key_counts[kc];
+        for (int i = 0; i < ST_NN_FEW_QUERIES * n_kv; i++) /* probabilities' size: rows sum to about 1 */
+            p[i] = 2.0f * fabsf(random_float()) / (float)n_kv;
+        for (int n_q = 1; n_q <= ST_NN_FEW_QUERIES; n_q++) {
+            for (int set = 0; set < 2; set++) {
+                const st_nn_kernels *k = set ? avx512 : portable;
+                float *out = set ? got : want;
+                k->scores_i8(q, n_q, Q_STRIDE, keys, scales, D, n_kv, 0.125f, out);
+                k->weighted_sum_i8(p, n_q, n_kv, values, scales + SLOTS, D, D, out + (size_t)n_q * n_kv, D);
+            }
+            for (size_t i = 0; i < (size_t)n_q * (n_kv + D); i++)
+                if (fabsf(got[i] - want[i]) > 1e-5f * (1.0f + fabsf(want[i])))
+                    fail_msg("n_kv %d n_q %d: [%zu] %.9g, portable %.9g", n_kv, n_q, i, got[i], want[i]);
+        }
+    }
+    free(q);
+    free(p);
+    free(scales);
+    free(want);
+    free(got);
+    free(keys);
+    free(values);
 }
 
 /* float32 to half in every set: the bits st_fp32_to_fp16 gives (nearest-even, overflow to
@@ -904,9 +977,9 @@ static void bf16_kernels_match_double_sums(void **unused) {
 
 /* Attention with scratch for all heads (heads in parallel), for one head's rows (row blocks
  * in parallel) and with a scores hook (heads in turn), with keys and values as rows, or
- * transposed and head by head in float32 or halves, for many queries (sgemm; halves: the
- * few-query kernels in turns) and a few (the few-query kernels): the same output every way, and
- * that output against a direct computation. */
+ * transposed and head by head in float32 or int8, for many queries (sgemm; int8: the few-query
+ * kernels in turns) and a few (the few-query kernels): the same output every way, and that
+ * output against a direct computation. */
 static void record_scores(void *user, int head, const float *scores, int n_q, int n_kv) {
     (void)scores;
     (void)n_q;
@@ -921,22 +994,31 @@ static void attention_ways_agree(void **unused) {
     static float q[N_Q * WIDTH], k[N_KV * WIDTH], kt[WIDTH * N_KV], v[N_KV * WIDTH], vh[N_KV * WIDTH];
     static float scores[HEADS * N_Q * N_KV];
     static float out[N_Q * WIDTH], first[N_Q * WIDTH];
-    /* half keys: each head's in blocks of ST_NN_KEY_BLOCK frames (kernels.h), rounded up */
+    /* int8 keys: each head's in blocks of ST_NN_KEY_BLOCK frames (kernels.h), rounded up; the
+     * scales of each frame and head */
     enum { SLOTS = (N_KV + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK };
-    static uint16_t k_bits[N_KV * WIDTH], v_bits[N_KV * WIDTH], kt_half[WIDTH * SLOTS], vh_half[N_KV * WIDTH];
+    static int8_t kt_bytes[WIDTH * SLOTS], vh_bytes[N_KV * WIDTH];
+    static float k_scales[HEADS * SLOTS], v_scales[HEADS * SLOTS];
     for (int i = 0; i < N_Q * WIDTH; i++)
         q[i] = random_float();
-    /* keys and values exact as halves, so the ways on halves owe the same results */
-    random_halves(k_bits, k, N_KV * WIDTH);
-    random_halves(v_bits, v, N_KV * WIDTH);
+    for (int i = 0; i < HEADS * SLOTS; i++) {
+        k_scales[i] = random_scale();
+        v_scales[i] = random_scale();
+    }
+    /* keys and values the products of int8 and their scales, so the ways on int8 owe the same
+     * results up to float rounding */
     for (int j = 0; j < N_KV; j++) {
         for (int c = 0; c < WIDTH; c++) {
+            const int h = c / D_HEAD;
+            int8_t key = random_byte(), value = random_byte();
+            k[j * WIDTH + c] = key * k_scales[h * SLOTS + j];
+            v[j * WIDTH + c] = value * v_scales[h * SLOTS + j];
             kt[c * N_KV + j] = k[j * WIDTH + c];
-            kt_half[(size_t)c / D_HEAD * D_HEAD * SLOTS +
-                    ((size_t)(j / ST_NN_KEY_BLOCK) * D_HEAD + c % D_HEAD) * ST_NN_KEY_BLOCK + j % ST_NN_KEY_BLOCK] =
-                k_bits[j * WIDTH + c];
-            vh[(c / D_HEAD * N_KV + j) * D_HEAD + c % D_HEAD] = v[j * WIDTH + c];
-            vh_half[(c / D_HEAD * N_KV + j) * D_HEAD + c % D_HEAD] = v_bits[j * WIDTH + c];
+            kt_bytes[(size_t)h * D_HEAD * SLOTS +
+                     ((size_t)(j / ST_NN_KEY_BLOCK) * D_HEAD + c % D_HEAD) * ST_NN_KEY_BLOCK + j % ST_NN_KEY_BLOCK] =
+                key;
+            vh[(h * N_KV + j) * D_HEAD + c % D_HEAD] = v[j * WIDTH + c];
+            vh_bytes[(h * N_KV + j) * D_HEAD + c % D_HEAD] = value;
         }
     }
     const int query_counts[] = {N_Q, 5};
@@ -944,19 +1026,21 @@ static void attention_ways_agree(void **unused) {
         const int n_q = query_counts[qc];
         for (int way = 0; way < 9; way++) {
             atomic_int hook_calls[HEADS] = {0};
-            int transposed = way >= 3, halves = way >= 6, split = way % 3;
+            int transposed = way >= 3, bytes = way >= 6, split = way % 3;
             const size_t capacity = split == 0 ? (size_t)HEADS * n_q * N_KV : (size_t)n_q * N_KV;
             st_nn_attention(&(st_nn_attention_args){.q = q,
                                                     .q_stride = WIDTH,
-                                                    .k = halves       ? (const float *)kt_half
+                                                    .k = bytes        ? (const float *)kt_bytes
                                                          : transposed ? kt
                                                                       : k,
                                                     .keys_transposed = transposed,
-                                                    .v = halves       ? (const float *)vh_half
+                                                    .v = bytes        ? (const float *)vh_bytes
                                                          : transposed ? vh
                                                                       : v,
                                                     .values_by_head = transposed,
-                                                    .kv_f16 = halves,
+                                                    .kv_i8 = bytes,
+                                                    .k_scales = k_scales,
+                                                    .v_scales = v_scales,
                                                     .kv_stride = WIDTH,
                                                     .n_q = n_q,
                                                     .n_kv = N_KV,
@@ -1084,6 +1168,7 @@ int main(void) {
         cmocka_unit_test(avx2_attention_is_the_portable_bits),
         cmocka_unit_test(bf16_kernels_match_double_sums),
         cmocka_unit_test(compute_type_names_parse),
+        cmocka_unit_test(avx512_int8_attention_is_near_the_portable),
         cmocka_unit_test(f32_to_f16_matches_the_converter),
         cmocka_unit_test(pool_runs_each_task_once),
     };

@@ -4,8 +4,9 @@
  * clip, compared after the conv stem, after block 0 and at the encoder output (also through the
  * partial encoder diarization uses), then the
  * logits of every step of an incremental decode, the same prompt in one call, batched
- * sequences with cache reordering, and captured cross-attention scores. Also the refusals:
- * missing or misshapen tensors, and decode arguments out of range.
+ * sequences with cache reordering, and captured cross-attention scores; in the int8 compute
+ * type, the cross-attention keys and values stored as int8 against the projections. Also the
+ * refusals: missing or misshapen tensors, and decode arguments out of range.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nn/kernels.h"
 #include "nn/linear.h"
 #include "models/ggml.h"
 #include "nn/threads.h"
@@ -349,6 +351,64 @@ static void quantized_model_stays_close_to_reference(void **unused) {
     st_model_free(&source);
 }
 
+/* Key slot t of head h, column c, in the blocks of nn/kernels.h. */
+static int8_t stored_key(const st_whisper_cross_i8 *i8, int slots, int d_head, int h, int t, int c) {
+    return i8->keys[((size_t)h * slots + t / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK) * d_head + (size_t)c * ST_NN_KEY_BLOCK +
+                    t % ST_NN_KEY_BLOCK];
+}
+
+/* In the int8 compute type the cross-attention keys and values are stored as int8 with one
+ * scale per frame and head (st_whisper_cross_layer_i8): every stored value is the projection
+ * the encoder computed, within half a step of its scale, the scale the frame and head's
+ * largest |value| / 127, and the key slots past the last frame zero. The projections are
+ * taken again here from the encoder output, in the layout model.h gives. */
+static void int8_cross_keys_and_values_are_the_projections(void **unused) {
+    (void)unused;
+    st_nn_set_compute(ST_NN_COMPUTE_INT8);
+    st_whisper_model model;
+    st_whisper_state state;
+    st_error err;
+    assert_int_equal(st_whisper_model_init(&model, &f.source, &err), STENO_OK);
+    assert_true(model.cross_i8);
+    assert_int_equal(st_whisper_state_init(&state, &model, 1, &err), STENO_OK);
+    assert_int_equal(st_whisper_encode(&model, &state, f.mel, &err), STENO_OK);
+    const st_whisper_dims *d = &model.dims;
+    const int n = d->n_audio_ctx, width = d->n_text_state, heads = d->n_text_head, d_head = width / heads;
+    const int slots = (n + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK;
+    float *projection = malloc(sizeof(float) * (size_t)n * width);
+    assert_non_null(projection);
+    for (int layer = 0; layer < d->n_text_layer; layer++) {
+        const st_whisper_cross_i8 i8 = st_whisper_cross_layer_i8(d, state.cross_k, state.cross_v, layer);
+        for (int keys = 1; keys >= 0; keys--) {
+            const st_whisper_attention *cross = &model.decoder_blocks[layer].cross_attn;
+            st_whisper_linear(&state, keys ? &cross->key : &cross->value, state.audio, n, projection);
+            const float *scales = keys ? i8.key_scales : i8.value_scales;
+            for (int h = 0; h < heads; h++) {
+                for (int t = 0; t < slots; t++) {
+                    const float scale = scales[(size_t)h * slots + t];
+                    float largest = 0.0f;
+                    for (int c = 0; t < n && c < d_head; c++) {
+                        const float want = projection[(size_t)t * width + h * d_head + c];
+                        const int8_t got = keys ? stored_key(&i8, slots, d_head, h, t, c)
+                                                : i8.values[((size_t)h * n + t) * d_head + c];
+                        largest = fabsf(want) > largest ? fabsf(want) : largest;
+                        if (fabsf(got - want / scale) > 0.5f + 1e-3f) /* in steps; a tie may go either way */
+                            fail_msg("layer %d %s head %d frame %d column %d: %d x %g, projection %g", layer,
+                                     keys ? "key" : "value", h, t, c, got, scale, want);
+                    }
+                    assert_true(fabsf(scale - largest / 127.0f) <= 1e-6f * largest);
+                    for (int c = 0; keys && t >= n && c < d_head; c++) /* past the last frame: zero */
+                        assert_int_equal(stored_key(&i8, slots, d_head, h, t, c), 0);
+                }
+            }
+        }
+    }
+    free(projection);
+    st_whisper_state_free(&state);
+    st_whisper_model_free(&model);
+    st_nn_set_compute(ST_NN_COMPUTE_FP32);
+}
+
 int main(void) {
     /* openai-whisper's float32 numerics, which the references hold (auto is int8 on most CPUs) */
     st_nn_set_compute(ST_NN_COMPUTE_FP32);
@@ -363,6 +423,7 @@ int main(void) {
         cmocka_unit_test(decode_arguments_out_of_range_are_refused),
         cmocka_unit_test(missing_or_misshapen_tensor_is_refused),
         cmocka_unit_test(quantized_model_stays_close_to_reference),
+        cmocka_unit_test(int8_cross_keys_and_values_are_the_projections),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -36,29 +36,30 @@ static void capture_and_softmax(const st_nn_attention_args *a, const st_nn_kerne
     }
 }
 
-/* attend() on keys and values stored as halves, ST_NN_FEW_QUERIES rows at a time. */
-static void attend_f16(const st_nn_attention_args *a, float scale, int h, int first, int count, float *scores) {
+/* attend() on keys and values stored as int8, ST_NN_FEW_QUERIES rows at a time. */
+static void attend_i8(const st_nn_attention_args *a, float scale, int h, int first, int count, float *scores) {
     const st_nn_kernels *kernels = st_nn_kernels_best();
     const size_t key_slots = (size_t)(a->n_kv + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK;
-    const uint16_t *kt = (const uint16_t *)a->k + (size_t)h * a->d_head * key_slots; /* blocked: kernels.h */
-    const uint16_t *v = (const uint16_t *)a->v + (size_t)h * a->n_kv * a->d_head;
+    const int8_t *kt = (const int8_t *)a->k + (size_t)h * a->d_head * key_slots; /* blocked: kernels.h */
+    const int8_t *v = (const int8_t *)a->v + (size_t)h * a->n_kv * a->d_head;
+    const float *k_scales = a->k_scales + (size_t)h * key_slots, *v_scales = a->v_scales + (size_t)h * key_slots;
     for (int i = 0; i < count; i += ST_NN_FEW_QUERIES) {
         int n = count - i < ST_NN_FEW_QUERIES ? count - i : ST_NN_FEW_QUERIES;
-        kernels->scores_f16(a->q + (size_t)(first + i) * a->q_stride + (size_t)h * a->d_head, n, a->q_stride, kt,
-                            a->d_head, a->n_kv, scale, scores + (size_t)i * a->n_kv);
+        kernels->scores_i8(a->q + (size_t)(first + i) * a->q_stride + (size_t)h * a->d_head, n, a->q_stride, kt,
+                           k_scales, a->d_head, a->n_kv, scale, scores + (size_t)i * a->n_kv);
     }
     capture_and_softmax(a, kernels, h, first, count, scores);
     for (int i = 0; i < count; i += ST_NN_FEW_QUERIES) {
         int n = count - i < ST_NN_FEW_QUERIES ? count - i : ST_NN_FEW_QUERIES;
-        kernels->weighted_sum_f16(scores + (size_t)i * a->n_kv, n, a->n_kv, v, a->d_head, a->d_head,
-                                  a->out + (size_t)(first + i) * a->out_stride + (size_t)h * a->d_head, a->out_stride);
+        kernels->weighted_sum_i8(scores + (size_t)i * a->n_kv, n, a->n_kv, v, v_scales, a->d_head, a->d_head,
+                                 a->out + (size_t)(first + i) * a->out_stride + (size_t)h * a->d_head, a->out_stride);
     }
 }
 
 /* Rows [first, first + count) of head h, with their scores at `scores` (count x n_kv). */
 static void attend(const st_nn_attention_args *a, float scale, int h, int first, int count, float *scores) {
-    if (a->kv_f16) {
-        attend_f16(a, scale, h, first, count, scores);
+    if (a->kv_i8) {
+        attend_i8(a, scale, h, first, count, scores);
         return;
     }
     const st_nn_kernels *kernels = st_nn_kernels_best();

@@ -37,11 +37,13 @@ typedef struct st_nn_attention_args {
     /* Values stored head by head, [n_head][n_kv][d_head] (kv_stride then applies to keys
      * only): each head's values are one contiguous run, read as a single stream. */
     int values_by_head;
-    /* With keys_transposed and values_by_head: k and v point to IEEE halves (uint16_t), not
-     * float32s, read a few queries at a time (the cross-attention of int8 models). The keys
-     * are then transposed in blocks of ST_NN_KEY_BLOCK (nn/kernels.h), each head's n_kv
-     * rounded up to a whole block. */
-    int kv_f16;
+    /* With keys_transposed and values_by_head: k and v point to int8 (int8_t), not float32s,
+     * with one scale per frame and head in k_scales and v_scales, [n_head][n_kv rounded up to
+     * a whole ST_NN_KEY_BLOCK], read a few queries at a time (the cross-attention of int8
+     * models). The keys are then transposed in blocks of ST_NN_KEY_BLOCK (nn/kernels.h), each
+     * head's n_kv rounded up to a whole block. */
+    int kv_i8;
+    const float *k_scales, *v_scales;
     int n_q;
     int n_kv;
     int n_head;

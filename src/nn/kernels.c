@@ -116,66 +116,66 @@ static void portable_gelu(float *x, size_t n) {
         x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
 }
 
-/* A stored key or value: float32, or a half (halves is constant after inlining, so each
- * instance is a plain loop the compiler vectorises). */
-static inline __attribute__((always_inline)) float stored(const void *base, size_t index, const int halves) {
-    return halves ? st_fp16_to_fp32(((const uint16_t *)base)[index]) : ((const float *)base)[index];
+/* A stored key or value: float32, or int8 (bytes is constant after inlining, so each instance
+ * is a plain loop the compiler vectorises). */
+static inline __attribute__((always_inline)) float stored(const void *base, size_t index, const int bytes) {
+    return bytes ? (float)((const int8_t *)base)[index] : ((const float *)base)[index];
 }
 
 static inline __attribute__((always_inline)) void scores_any(const float *q, int n_q, int q_stride, const void *kt,
-                                                             int d_head, int n_kv, float scale, float *scores,
-                                                             const int halves) {
+                                                             const float *k_scales, int d_head, int n_kv, float scale,
+                                                             float *scores, const int bytes) {
     for (int i = 0; i < n_q; i++) {
         float *row = scores + (size_t)i * n_kv;
         for (int j = 0; j < n_kv; j++)
             row[j] = 0.0f;
         for (int c = 0; c < d_head; c++) {
             const float weight = q[(size_t)i * q_stride + c];
-            for (int j = 0; j < n_kv; j++) /* halves: blocks of ST_NN_KEY_BLOCK keys (kernels.h) */
+            for (int j = 0; j < n_kv; j++) /* bytes: blocks of ST_NN_KEY_BLOCK keys (kernels.h) */
                 row[j] += weight * stored(kt,
-                                          halves ? ((size_t)(j / ST_NN_KEY_BLOCK) * d_head + c) * ST_NN_KEY_BLOCK +
-                                                       j % ST_NN_KEY_BLOCK
-                                                 : (size_t)c * n_kv + j,
-                                          halves);
+                                          bytes ? ((size_t)(j / ST_NN_KEY_BLOCK) * d_head + c) * ST_NN_KEY_BLOCK +
+                                                      j % ST_NN_KEY_BLOCK
+                                                : (size_t)c * n_kv + j,
+                                          bytes);
         }
         for (int j = 0; j < n_kv; j++)
-            row[j] *= scale;
+            row[j] *= bytes ? scale * k_scales[j] : scale;
     }
 }
 
 static inline __attribute__((always_inline)) void weighted_any(const float *p, int n_q, int n_kv, const void *v,
-                                                               int v_stride, int d_head, float *out, int out_stride,
-                                                               const int halves) {
+                                                               const float *v_scales, int v_stride, int d_head,
+                                                               float *out, int out_stride, const int bytes) {
     for (int i = 0; i < n_q; i++) {
         float *row = out + (size_t)i * out_stride;
         for (int c = 0; c < d_head; c++)
             row[c] = 0.0f;
         for (int j = 0; j < n_kv; j++) {
-            const float weight = p[(size_t)i * n_kv + j];
+            const float weight = bytes ? p[(size_t)i * n_kv + j] * v_scales[j] : p[(size_t)i * n_kv + j];
             for (int c = 0; c < d_head; c++)
-                row[c] += weight * stored(v, (size_t)j * v_stride + c, halves);
+                row[c] += weight * stored(v, (size_t)j * v_stride + c, bytes);
         }
     }
 }
 
 void st_nn_portable_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv, float scale,
                            float *scores) {
-    scores_any(q, n_q, q_stride, kt, d_head, n_kv, scale, scores, 0);
+    scores_any(q, n_q, q_stride, kt, NULL, d_head, n_kv, scale, scores, 0);
 }
 
 void st_nn_portable_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
                                  float *out, int out_stride) {
-    weighted_any(p, n_q, n_kv, v, v_stride, d_head, out, out_stride, 0);
+    weighted_any(p, n_q, n_kv, v, NULL, v_stride, d_head, out, out_stride, 0);
 }
 
-void st_nn_portable_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
-                               float scale, float *scores) {
-    scores_any(q, n_q, q_stride, kt, d_head, n_kv, scale, scores, 1);
+void st_nn_portable_scores_i8(const float *q, int n_q, int q_stride, const int8_t *kt, const float *k_scales,
+                              int d_head, int n_kv, float scale, float *scores) {
+    scores_any(q, n_q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, 1);
 }
 
-void st_nn_portable_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride, int d_head,
-                                     float *out, int out_stride) {
-    weighted_any(p, n_q, n_kv, v, v_stride, d_head, out, out_stride, 1);
+void st_nn_portable_weighted_sum_i8(const float *p, int n_q, int n_kv, const int8_t *v, const float *v_scales,
+                                    int v_stride, int d_head, float *out, int out_stride) {
+    weighted_any(p, n_q, n_kv, v, v_scales, v_stride, d_head, out, out_stride, 1);
 }
 
 uint16_t st_nn_to_bf16(float value) {
@@ -268,8 +268,8 @@ static const st_nn_kernels portable = {
     .scores = st_nn_portable_scores,
     .weighted_sum = st_nn_portable_weighted_sum,
     .attend_bf16 = st_nn_portable_attend_bf16,
-    .scores_f16 = st_nn_portable_scores_f16,
-    .weighted_sum_f16 = st_nn_portable_weighted_sum_f16,
+    .scores_i8 = st_nn_portable_scores_i8,
+    .weighted_sum_i8 = st_nn_portable_weighted_sum_i8,
     .f32_to_f16 = portable_f32_to_f16,
 };
 

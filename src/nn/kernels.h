@@ -120,17 +120,21 @@ typedef void (*st_nn_scores_kernel)(const float *q, int n_q, int q_stride, const
 typedef void (*st_nn_weighted_sum_kernel)(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
                                           float *out, int out_stride);
 
-/* The same two on keys and values stored as IEEE halves (widened in registers, summed in
- * float32): the cross-attention of int8 models, half the bytes per decoder step. The half keys
- * are transposed in blocks of ST_NN_KEY_BLOCK keys, each block's d_head rows of 16 contiguous,
- * so that the kernel reads one sequential run per block instead of d_head rows n_kv apart:
- * key j's value c is kt[((j / 16) * d_head + c) * 16 + j % 16], keys from n_kv up to the next
- * multiple of 16 present (their scores are not written). */
+/* The same two on keys and values stored as int8 with one float scale per key (a frame of one
+ * head): key j's value c is kt[...] * k_scales[j], value j's is v[...] * v_scales[j], the
+ * bytes widened in registers and every sum taken in float32 (the cross-attention of int8
+ * models: a quarter of float32's bytes per decoder step). The int8 keys are transposed in
+ * blocks of ST_NN_KEY_BLOCK keys, each block's d_head rows of 16 contiguous, so that the kernel
+ * reads one sequential run per block instead of d_head rows n_kv apart: key j's value c is
+ * kt[((j / 16) * d_head + c) * 16 + j % 16], keys from n_kv up to the next multiple of 16
+ * present (their scores are not written).
+ *   scores[i * n_kv + j] = (sum over c < d_head of q[i * q_stride + c] * kt[...]) * (scale * k_scales[j])
+ *   out[i * out_stride + c] = sum over j < n_kv of (p[i * n_kv + j] * v_scales[j]) * v[j * v_stride + c] */
 #define ST_NN_KEY_BLOCK 16
-typedef void (*st_nn_scores_f16_kernel)(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
-                                        float scale, float *scores);
-typedef void (*st_nn_weighted_sum_f16_kernel)(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride,
-                                              int d_head, float *out, int out_stride);
+typedef void (*st_nn_scores_i8_kernel)(const float *q, int n_q, int q_stride, const int8_t *kt, const float *k_scales,
+                                       int d_head, int n_kv, float scale, float *scores);
+typedef void (*st_nn_weighted_sum_i8_kernel)(const float *p, int n_q, int n_kv, const int8_t *v, const float *v_scales,
+                                             int v_stride, int d_head, float *out, int out_stride);
 
 /* dst[i] = src[i] as IEEE half, nearest-even (st_fp32_to_fp16), for n values. */
 typedef void (*st_nn_f32_to_f16_kernel)(const float *src, uint16_t *dst, size_t n);
@@ -165,8 +169,8 @@ typedef struct st_nn_kernels {
     st_nn_scores_kernel scores;
     st_nn_weighted_sum_kernel weighted_sum;
     st_nn_attend_bf16_kernel attend_bf16;
-    st_nn_scores_f16_kernel scores_f16;
-    st_nn_weighted_sum_f16_kernel weighted_sum_f16;
+    st_nn_scores_i8_kernel scores_i8;
+    st_nn_weighted_sum_i8_kernel weighted_sum_i8;
     st_nn_f32_to_f16_kernel f32_to_f16;
 } st_nn_kernels;
 
@@ -211,11 +215,11 @@ void st_nn_portable_scores(const float *q, int n_q, int q_stride, const float *k
 void st_nn_portable_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
                                  float *out, int out_stride);
 
-/* The same on halves; the AVX2 set has its own, with the same bits. */
-void st_nn_portable_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
-                               float scale, float *scores);
-void st_nn_portable_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride, int d_head,
-                                     float *out, int out_stride);
+/* The same on int8 keys and values; the AVX2 set has its own, with the same bits. */
+void st_nn_portable_scores_i8(const float *q, int n_q, int q_stride, const int8_t *kt, const float *k_scales,
+                              int d_head, int n_kv, float scale, float *scores);
+void st_nn_portable_weighted_sum_i8(const float *p, int n_q, int n_kv, const int8_t *v, const float *v_scales,
+                                    int v_stride, int d_head, float *out, int out_stride);
 
 /* The best kernels this CPU runs (chosen on the first call). */
 const st_nn_kernels *st_nn_kernels_best(void);

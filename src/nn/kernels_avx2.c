@@ -346,41 +346,44 @@ AVX2_TARGET static void avx2_quantize_rows(const float *x, int n_rows, int n_in,
  * term, multiplies and adds apart (the portable code is built without contraction), so every
  * result is bit for bit the portable one. */
 
-/* 8 halves at an unaligned address, widened. */
-AVX2_TARGET static inline __m256 load_halves(const uint16_t *src) {
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src));
+/* 8 int8 at an unaligned address, widened (exactly) to float32. */
+AVX2_TARGET static inline __m256 load_bytes(const int8_t *src) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)src)));
 }
 
-/* Scores of n_r query rows against the 16 keys of block kb (kernels.h's blocked half keys). */
-INLINE_TILE void scores_f16_tile(const float *q, int q_stride, const uint16_t *kt, int d_head, int kb, float scale,
-                                 float *out, int out_stride, const int n_r) {
+/* Scores of n_r query rows against the 16 keys of block kb (kernels.h's blocked int8 keys). */
+INLINE_TILE void scores_i8_tile(const float *q, int q_stride, const int8_t *kt, const float *k_scales, int d_head,
+                                int kb, float scale, float *out, int out_stride, const int n_r) {
     __m256 acc[4][2];
     for (int i = 0; i < n_r; i++)
         acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    const uint16_t *block = kt + (size_t)kb * d_head * ST_NN_KEY_BLOCK;
+    const int8_t *block = kt + (size_t)kb * d_head * ST_NN_KEY_BLOCK;
     for (int c = 0; c < d_head; c++) {
-        __m256 k0 = load_halves(block + (size_t)c * ST_NN_KEY_BLOCK),
-               k1 = load_halves(block + (size_t)c * ST_NN_KEY_BLOCK + 8);
+        __m256 k0 = load_bytes(block + (size_t)c * ST_NN_KEY_BLOCK),
+               k1 = load_bytes(block + (size_t)c * ST_NN_KEY_BLOCK + 8);
         for (int i = 0; i < n_r; i++) {
             __m256 weight = _mm256_set1_ps(q[(size_t)i * q_stride + c]);
             acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_mul_ps(weight, k0));
             acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_mul_ps(weight, k1));
         }
     }
+    const float *scales = k_scales + (size_t)kb * ST_NN_KEY_BLOCK;
+    const __m256 s0 = _mm256_mul_ps(_mm256_set1_ps(scale), _mm256_loadu_ps(scales)),
+                 s1 = _mm256_mul_ps(_mm256_set1_ps(scale), _mm256_loadu_ps(scales + 8));
     for (int i = 0; i < n_r; i++) {
-        _mm256_storeu_ps(out + (size_t)i * out_stride, _mm256_mul_ps(acc[i][0], _mm256_set1_ps(scale)));
-        _mm256_storeu_ps(out + (size_t)i * out_stride + 8, _mm256_mul_ps(acc[i][1], _mm256_set1_ps(scale)));
+        _mm256_storeu_ps(out + (size_t)i * out_stride, _mm256_mul_ps(acc[i][0], s0));
+        _mm256_storeu_ps(out + (size_t)i * out_stride + 8, _mm256_mul_ps(acc[i][1], s1));
     }
 }
 
 /* Scores of n_r query rows against all keys, a block of 16 at a time. */
-INLINE_TILE void scores_f16_rows(const float *q, int q_stride, const uint16_t *kt, int d_head, int n_kv, float scale,
-                                 float *scores, const int n_r) {
+INLINE_TILE void scores_i8_rows(const float *q, int q_stride, const int8_t *kt, const float *k_scales, int d_head,
+                                int n_kv, float scale, float *scores, const int n_r) {
     float tail[4 * ST_NN_KEY_BLOCK]; /* the last block's keys beyond n_kv are computed, not written */
     for (int kb = 0; kb * ST_NN_KEY_BLOCK < n_kv; kb++) {
         const int whole = (kb + 1) * ST_NN_KEY_BLOCK <= n_kv;
-        scores_f16_tile(q, q_stride, kt, d_head, kb, scale, whole ? scores + kb * ST_NN_KEY_BLOCK : tail,
-                        whole ? n_kv : ST_NN_KEY_BLOCK, n_r);
+        scores_i8_tile(q, q_stride, kt, k_scales, d_head, kb, scale, whole ? scores + kb * ST_NN_KEY_BLOCK : tail,
+                       whole ? n_kv : ST_NN_KEY_BLOCK, n_r);
         if (!whole)
             for (int r = 0; r < n_r; r++)
                 memcpy(scores + (size_t)r * n_kv + kb * ST_NN_KEY_BLOCK, tail + r * ST_NN_KEY_BLOCK,
@@ -388,52 +391,56 @@ INLINE_TILE void scores_f16_rows(const float *q, int q_stride, const uint16_t *k
     }
 }
 
-AVX2_TARGET static void avx2_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head, int n_kv,
-                                        float scale, float *scores) {
+AVX2_TARGET static void avx2_scores_i8(const float *q, int n_q, int q_stride, const int8_t *kt, const float *k_scales,
+                                       int d_head, int n_kv, float scale, float *scores) {
     int i = 0;
     for (; i + 4 <= n_q; i += 4)
-        scores_f16_rows(q + (size_t)i * q_stride, q_stride, kt, d_head, n_kv, scale, scores + (size_t)i * n_kv, 4);
+        scores_i8_rows(q + (size_t)i * q_stride, q_stride, kt, k_scales, d_head, n_kv, scale, scores + (size_t)i * n_kv,
+                       4);
     for (; i < n_q; i++)
-        scores_f16_rows(q + (size_t)i * q_stride, q_stride, kt, d_head, n_kv, scale, scores + (size_t)i * n_kv, 1);
+        scores_i8_rows(q + (size_t)i * q_stride, q_stride, kt, k_scales, d_head, n_kv, scale, scores + (size_t)i * n_kv,
+                       1);
 }
 
-/* 8 stored values (float32, or halves widened) at an unaligned address; halves is constant
- * after inlining. */
-INLINE_TILE __m256 load_stored(const void *v, size_t index, const int halves) {
-    return halves ? load_halves((const uint16_t *)v + index) : _mm256_loadu_ps((const float *)v + index);
+/* 8 stored values (float32, or int8 widened) at an unaligned address; bytes is constant after
+ * inlining. */
+INLINE_TILE __m256 load_stored(const void *v, size_t index, const int bytes) {
+    return bytes ? load_bytes((const int8_t *)v + index) : _mm256_loadu_ps((const float *)v + index);
 }
 
-/* out[c0 .. c0 + 8 * n_v) of one row: the weighted sum of the values over all keys. */
-INLINE_TILE void weighted_tile(const float *p, int n_kv, const void *v, int v_stride, int c0, float *out, const int n_v,
-                               const int halves) {
+/* out[c0 .. c0 + 8 * n_v) of one row: the weighted sum of the values over all keys (int8
+ * values: each key's weight times its scale first, as the portable kernel takes it). */
+INLINE_TILE void weighted_tile(const float *p, int n_kv, const void *v, const float *v_scales, int v_stride, int c0,
+                               float *out, const int n_v, const int bytes) {
     __m256 acc[4];
     for (int g = 0; g < n_v; g++)
         acc[g] = _mm256_setzero_ps();
     for (int j = 0; j < n_kv; j++) {
-        __m256 weight = _mm256_set1_ps(p[j]);
+        __m256 weight = _mm256_set1_ps(bytes ? p[j] * v_scales[j] : p[j]);
         for (int g = 0; g < n_v; g++)
             acc[g] =
-                _mm256_add_ps(acc[g], _mm256_mul_ps(weight, load_stored(v, (size_t)j * v_stride + c0 + 8 * g, halves)));
+                _mm256_add_ps(acc[g], _mm256_mul_ps(weight, load_stored(v, (size_t)j * v_stride + c0 + 8 * g, bytes)));
     }
     for (int g = 0; g < n_v; g++)
         _mm256_storeu_ps(out + c0 + 8 * g, acc[g]);
 }
 
-INLINE_TILE void weighted_rows(const float *p, int n_q, int n_kv, const void *v, int v_stride, int d_head, float *out,
-                               int out_stride, const int halves) {
+INLINE_TILE void weighted_rows(const float *p, int n_q, int n_kv, const void *v, const float *v_scales, int v_stride,
+                               int d_head, float *out, int out_stride, const int bytes) {
     for (int i = 0; i < n_q; i++) {
         const float *weights = p + (size_t)i * n_kv;
         float *row = out + (size_t)i * out_stride;
         int c = 0;
         for (; c + 32 <= d_head; c += 32)
-            weighted_tile(weights, n_kv, v, v_stride, c, row, 4, halves);
+            weighted_tile(weights, n_kv, v, v_scales, v_stride, c, row, 4, bytes);
         for (; c + 8 <= d_head; c += 8)
-            weighted_tile(weights, n_kv, v, v_stride, c, row, 1, halves);
+            weighted_tile(weights, n_kv, v, v_scales, v_stride, c, row, 1, bytes);
         for (; c < d_head; c++) { /* the columns left, as the portable kernel sums them */
             float sum = 0.0f;
             for (int j = 0; j < n_kv; j++)
-                sum += weights[j] * (halves ? st_fp16_to_fp32(((const uint16_t *)v)[(size_t)j * v_stride + c])
-                                            : ((const float *)v)[(size_t)j * v_stride + c]);
+                sum += (bytes ? weights[j] * v_scales[j] : weights[j]) *
+                       (bytes ? (float)((const int8_t *)v)[(size_t)j * v_stride + c]
+                              : ((const float *)v)[(size_t)j * v_stride + c]);
             row[c] = sum;
         }
     }
@@ -441,12 +448,12 @@ INLINE_TILE void weighted_rows(const float *p, int n_q, int n_kv, const void *v,
 
 AVX2_TARGET static void avx2_weighted_sum(const float *p, int n_q, int n_kv, const float *v, int v_stride, int d_head,
                                           float *out, int out_stride) {
-    weighted_rows(p, n_q, n_kv, v, v_stride, d_head, out, out_stride, 0);
+    weighted_rows(p, n_q, n_kv, v, NULL, v_stride, d_head, out, out_stride, 0);
 }
 
-AVX2_TARGET static void avx2_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride,
-                                              int d_head, float *out, int out_stride) {
-    weighted_rows(p, n_q, n_kv, v, v_stride, d_head, out, out_stride, 1);
+AVX2_TARGET static void avx2_weighted_sum_i8(const float *p, int n_q, int n_kv, const int8_t *v, const float *v_scales,
+                                             int v_stride, int d_head, float *out, int out_stride) {
+    weighted_rows(p, n_q, n_kv, v, v_scales, v_stride, d_head, out, out_stride, 1);
 }
 
 /* bf16 pairs (two per 32-bit lane, the first in the low half) widened to float32. */
@@ -768,8 +775,8 @@ static const st_nn_kernels avx2 = {
     .scores = st_nn_portable_scores,
     .weighted_sum = avx2_weighted_sum,
     .attend_bf16 = st_nn_avx2_attend_bf16,
-    .scores_f16 = avx2_scores_f16,
-    .weighted_sum_f16 = avx2_weighted_sum_f16,
+    .scores_i8 = avx2_scores_i8,
+    .weighted_sum_i8 = avx2_weighted_sum_i8,
     .f32_to_f16 = avx2_f32_to_f16,
 };
 

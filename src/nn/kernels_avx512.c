@@ -362,19 +362,20 @@ AVX512_TARGET static void avx512_gelu(float *x, size_t n) {
     }
 }
 
-/* 16 keys or values from float32s, or from halves widened in registers (halves constant
- * after inlining). */
-INLINE_TILE __m512 load16(const void *base, size_t index, __mmask16 mask, const int halves) {
-    if (halves) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, (const uint16_t *)base + index));
+/* 16 keys or values from float32s, or from int8 widened in registers (bytes constant after
+ * inlining). */
+INLINE_TILE __m512 load16(const void *base, size_t index, __mmask16 mask, const int bytes) {
+    if (bytes)
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, (const int8_t *)base + index)));
     return _mm512_maskz_loadu_ps(mask, (const float *)base + index);
 }
 
 /* Scores of n_q queries for n_b * 16 keys from j (n_q * n_b <= 16 accumulators; all constant
- * after inlining). Each of the d_head key rows is read as one run of n_b * 64 bytes (32 for
- * halves), whole cache lines that the prefetcher pairs. The last block of the row masks its
- * tail. */
-INLINE_TILE void scores_block(const float *q, int q_stride, const void *kt, int d_head, int n_kv, float scale,
-                              float *scores, int j, const int n_q, const int n_b, const int halves) {
+ * after inlining). Each of the d_head key rows is read as one run of n_b * 64 bytes (16 for
+ * int8), whole cache lines that the prefetcher pairs. The last block of the row masks its
+ * tail; int8 keys then take their scales (kernels.h). */
+INLINE_TILE void scores_block(const float *q, int q_stride, const void *kt, const float *k_scales, int d_head, int n_kv,
+                              float scale, float *scores, int j, const int n_q, const int n_b, const int bytes) {
     __mmask16 masks[4];
     for (int b = 0; b < n_b; b++) {
         int left = n_kv - j - 16 * b;
@@ -386,71 +387,76 @@ INLINE_TILE void scores_block(const float *q, int q_stride, const void *kt, int 
             acc[i][b] = _mm512_setzero_ps();
     for (int c = 0; c < d_head; c++) {
         __m512 keys[4];
-        for (int b = 0; b < n_b; b++) /* halves: blocks of 16 keys, each a sequential run (kernels.h) */
-            keys[b] = load16(kt, halves ? ((size_t)(j / 16 + b) * d_head + c) * 16 : (size_t)c * n_kv + j + 16 * b,
-                             masks[b], halves);
+        for (int b = 0; b < n_b; b++) /* int8: blocks of 16 keys, each a sequential run (kernels.h) */
+            keys[b] = load16(kt, bytes ? ((size_t)(j / 16 + b) * d_head + c) * 16 : (size_t)c * n_kv + j + 16 * b,
+                             masks[b], bytes);
         for (int i = 0; i < n_q; i++) {
             __m512 weight = _mm512_set1_ps(q[(size_t)i * q_stride + c]);
             for (int b = 0; b < n_b; b++)
                 acc[i][b] = _mm512_fmadd_ps(weight, keys[b], acc[i][b]);
         }
     }
+    __m512 scales[4];
+    for (int b = 0; b < n_b; b++)
+        scales[b] = bytes ? _mm512_mul_ps(_mm512_set1_ps(scale), _mm512_maskz_loadu_ps(masks[b], k_scales + j + 16 * b))
+                          : _mm512_set1_ps(scale);
     for (int i = 0; i < n_q; i++)
         for (int b = 0; b < n_b; b++)
             _mm512_mask_storeu_ps(scores + (size_t)i * n_kv + j + 16 * b, masks[b],
-                                  _mm512_mul_ps(acc[i][b], _mm512_set1_ps(scale)));
+                                  _mm512_mul_ps(acc[i][b], scales[b]));
 }
 
-INLINE_TILE void scores_rows(const float *q, int q_stride, const void *kt, int d_head, int n_kv, float scale,
-                             float *scores, const int n_q, const int n_b, const int halves) {
+INLINE_TILE void scores_rows(const float *q, int q_stride, const void *kt, const float *k_scales, int d_head, int n_kv,
+                             float scale, float *scores, const int n_q, const int n_b, const int bytes) {
     for (int j = 0; j < n_kv; j += 16 * n_b)
-        scores_block(q, q_stride, kt, d_head, n_kv, scale, scores, j, n_q, n_b, halves);
+        scores_block(q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, j, n_q, n_b, bytes);
 }
 
-INLINE_TILE void scores_any(const float *q, int n_q, int q_stride, const void *kt, int d_head, int n_kv, float scale,
-                            float *scores, const int halves) {
+INLINE_TILE void scores_any(const float *q, int n_q, int q_stride, const void *kt, const float *k_scales, int d_head,
+                            int n_kv, float scale, float *scores, const int bytes) {
     switch (n_q) {
     case 1:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 1, 4, halves);
+        scores_rows(q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, 1, 4, bytes);
         break;
     case 2:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 2, 4, halves);
+        scores_rows(q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, 2, 4, bytes);
         break;
     case 3:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 3, 4, halves);
+        scores_rows(q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, 3, 4, bytes);
         break;
     case 4:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 4, 4, halves);
+        scores_rows(q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, 4, 4, bytes);
         break;
     case 5:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 5, 2, halves);
+        scores_rows(q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, 5, 2, bytes);
         break;
     case 6:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 6, 2, halves);
+        scores_rows(q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, 6, 2, bytes);
         break;
     case 7:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 7, 2, halves);
+        scores_rows(q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, 7, 2, bytes);
         break;
     default:
-        scores_rows(q, q_stride, kt, d_head, n_kv, scale, scores, 8, 2, halves);
+        scores_rows(q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, 8, 2, bytes);
         break;
     }
 }
 
 AVX512_TARGET static void avx512_scores(const float *q, int n_q, int q_stride, const float *kt, int d_head, int n_kv,
                                         float scale, float *scores) {
-    scores_any(q, n_q, q_stride, kt, d_head, n_kv, scale, scores, 0);
+    scores_any(q, n_q, q_stride, kt, NULL, d_head, n_kv, scale, scores, 0);
 }
 
-AVX512_TARGET static void avx512_scores_f16(const float *q, int n_q, int q_stride, const uint16_t *kt, int d_head,
-                                            int n_kv, float scale, float *scores) {
-    scores_any(q, n_q, q_stride, kt, d_head, n_kv, scale, scores, 1);
+AVX512_TARGET static void avx512_scores_i8(const float *q, int n_q, int q_stride, const int8_t *kt,
+                                           const float *k_scales, int d_head, int n_kv, float scale, float *scores) {
+    scores_any(q, n_q, q_stride, kt, k_scales, d_head, n_kv, scale, scores, 1);
 }
 
 /* n_q queries by n_b blocks of 16 columns (n_q * n_b <= 16 accumulators), constant after
- * inlining; v is offset by `column` values (float32s or halves). */
-INLINE_TILE void weighted_rows(const float *p, int n_kv, const void *v, int column, int v_stride, float *out,
-                               int out_stride, const int n_q, const int n_b, const int halves) {
+ * inlining; v is offset by `column` values (float32s or int8, whose keys' weights take their
+ * scales first). */
+INLINE_TILE void weighted_rows(const float *p, int n_kv, const void *v, const float *v_scales, int column, int v_stride,
+                               float *out, int out_stride, const int n_q, const int n_b, const int bytes) {
     __m512 acc[ST_NN_FEW_QUERIES][4];
     for (int i = 0; i < n_q; i++)
         for (int b = 0; b < n_b; b++)
@@ -458,9 +464,9 @@ INLINE_TILE void weighted_rows(const float *p, int n_kv, const void *v, int colu
     for (int j = 0; j < n_kv; j++) {
         __m512 value[4];
         for (int b = 0; b < n_b; b++)
-            value[b] = load16(v, (size_t)j * v_stride + column + 16 * b, (__mmask16)0xffff, halves);
+            value[b] = load16(v, (size_t)j * v_stride + column + 16 * b, (__mmask16)0xffff, bytes);
         for (int i = 0; i < n_q; i++) {
-            __m512 weight = _mm512_set1_ps(p[(size_t)i * n_kv + j]);
+            __m512 weight = _mm512_set1_ps(bytes ? p[(size_t)i * n_kv + j] * v_scales[j] : p[(size_t)i * n_kv + j]);
             for (int b = 0; b < n_b; b++)
                 acc[i][b] = _mm512_fmadd_ps(weight, value[b], acc[i][b]);
         }
@@ -473,20 +479,20 @@ INLINE_TILE void weighted_rows(const float *p, int n_kv, const void *v, int colu
 /* Up to 4 queries take all 64 columns in one pass over the values; 5 to 8 take two passes of
  * 32 columns, each reading its own half of every value row, so the values still cross the
  * memory bus once for all queries. d_head is 64 (checked by the callers). */
-INLINE_TILE void weighted_any(const float *p, int n_q, int n_kv, const void *v, int v_stride, float *out,
-                              int out_stride, const int halves) {
+INLINE_TILE void weighted_any(const float *p, int n_q, int n_kv, const void *v, const float *v_scales, int v_stride,
+                              float *out, int out_stride, const int bytes) {
     switch (n_q) {
     case 1:
-        weighted_rows(p, n_kv, v, 0, v_stride, out, out_stride, 1, 4, halves);
+        weighted_rows(p, n_kv, v, v_scales, 0, v_stride, out, out_stride, 1, 4, bytes);
         return;
     case 2:
-        weighted_rows(p, n_kv, v, 0, v_stride, out, out_stride, 2, 4, halves);
+        weighted_rows(p, n_kv, v, v_scales, 0, v_stride, out, out_stride, 2, 4, bytes);
         return;
     case 3:
-        weighted_rows(p, n_kv, v, 0, v_stride, out, out_stride, 3, 4, halves);
+        weighted_rows(p, n_kv, v, v_scales, 0, v_stride, out, out_stride, 3, 4, bytes);
         return;
     case 4:
-        weighted_rows(p, n_kv, v, 0, v_stride, out, out_stride, 4, 4, halves);
+        weighted_rows(p, n_kv, v, v_scales, 0, v_stride, out, out_stride, 4, 4, bytes);
         return;
     default:
         break;
@@ -494,16 +500,16 @@ INLINE_TILE void weighted_any(const float *p, int n_q, int n_kv, const void *v, 
     for (int column = 0; column < 64; column += 32) {
         switch (n_q) {
         case 5:
-            weighted_rows(p, n_kv, v, column, v_stride, out, out_stride, 5, 2, halves);
+            weighted_rows(p, n_kv, v, v_scales, column, v_stride, out, out_stride, 5, 2, bytes);
             break;
         case 6:
-            weighted_rows(p, n_kv, v, column, v_stride, out, out_stride, 6, 2, halves);
+            weighted_rows(p, n_kv, v, v_scales, column, v_stride, out, out_stride, 6, 2, bytes);
             break;
         case 7:
-            weighted_rows(p, n_kv, v, column, v_stride, out, out_stride, 7, 2, halves);
+            weighted_rows(p, n_kv, v, v_scales, column, v_stride, out, out_stride, 7, 2, bytes);
             break;
         default:
-            weighted_rows(p, n_kv, v, column, v_stride, out, out_stride, 8, 2, halves);
+            weighted_rows(p, n_kv, v, v_scales, column, v_stride, out, out_stride, 8, 2, bytes);
             break;
         }
     }
@@ -515,16 +521,17 @@ AVX512_TARGET static void avx512_weighted_sum(const float *p, int n_q, int n_kv,
         st_nn_portable_weighted_sum(p, n_q, n_kv, v, v_stride, d_head, out, out_stride);
         return;
     }
-    weighted_any(p, n_q, n_kv, v, v_stride, out, out_stride, 0);
+    weighted_any(p, n_q, n_kv, v, NULL, v_stride, out, out_stride, 0);
 }
 
-AVX512_TARGET static void avx512_weighted_sum_f16(const float *p, int n_q, int n_kv, const uint16_t *v, int v_stride,
-                                                  int d_head, float *out, int out_stride) {
+AVX512_TARGET static void avx512_weighted_sum_i8(const float *p, int n_q, int n_kv, const int8_t *v,
+                                                 const float *v_scales, int v_stride, int d_head, float *out,
+                                                 int out_stride) {
     if (d_head != 64) {
-        st_nn_portable_weighted_sum_f16(p, n_q, n_kv, v, v_stride, d_head, out, out_stride);
+        st_nn_portable_weighted_sum_i8(p, n_q, n_kv, v, v_scales, v_stride, d_head, out, out_stride);
         return;
     }
-    weighted_any(p, n_q, n_kv, v, v_stride, out, out_stride, 1);
+    weighted_any(p, n_q, n_kv, v, v_scales, v_stride, out, out_stride, 1);
 }
 
 AVX512_TARGET static void avx512_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
@@ -726,7 +733,7 @@ BF16_TARGET static void avx512_gemm_bf16(const st_nn_bf16_weights *w, const uint
         .quantize_rows = avx512_quantize_rows, .gemm_i8 = gemm, .rows_to_bf16 = avx512_rows_to_bf16,                   \
         .gemm_bf16 = bf16_gemm, .f16_to_f32 = avx512_f16_to_f32, .softmax = avx512_softmax, .gelu = avx512_gelu,       \
         .scores = avx512_scores, .weighted_sum = avx512_weighted_sum, .attend_bf16 = attend,                           \
-        .scores_f16 = avx512_scores_f16, .weighted_sum_f16 = avx512_weighted_sum_f16, .f32_to_f16 = avx512_f32_to_f16, \
+        .scores_i8 = avx512_scores_i8, .weighted_sum_i8 = avx512_weighted_sum_i8, .f32_to_f16 = avx512_f32_to_f16,     \
     }
 
 /* AVX-512 with VNNI and BF16 (Zen 4 and later, Sapphire Rapids), with VNNI only (Ice Lake),

@@ -130,21 +130,22 @@ static void decoder_block(const st_whisper_model *model, st_whisper_state *state
         while (places->windows && last < n_seq && places->windows[last] == places->windows[first])
             last++;
         if (!places->windows) last = n_seq;
-        const float *cross_k = state->cross_k, *cross_v = state->cross_v;
+        float *cross_k = state->cross_k, *cross_v = state->cross_v;
         if (places->windows) {
             cross_k = state->cross_k_windows + (size_t)places->windows[first] * state->cross_k_window_floats;
             cross_v = state->cross_v_windows + (size_t)places->windows[first] * state->cross_v_window_floats;
         }
+        const st_whisper_cross_i8 i8 = st_whisper_cross_layer_i8(d, cross_k, cross_v, layer);
         st_nn_attention(&(st_nn_attention_args){
             .q = state->dec_q + first * sequence_size,
             .q_stride = width,
-            .k = model->cross_f16 ? (const float *)((const uint16_t *)cross_k + layer * st_whisper_cross_keys_f16(d))
-                                  : cross_k + layer * cross_size,
+            .k = model->cross_i8 ? (const float *)i8.keys : cross_k + layer * cross_size,
             .keys_transposed = 1,
             .values_by_head = 1,
-            .kv_f16 = model->cross_f16,
-            .v = model->cross_f16 ? (const float *)((const uint16_t *)cross_v + layer * cross_size)
-                                  : cross_v + layer * cross_size,
+            .kv_i8 = model->cross_i8,
+            .k_scales = i8.key_scales,
+            .v_scales = i8.value_scales,
+            .v = model->cross_i8 ? (const float *)i8.values : cross_v + layer * cross_size,
             .kv_stride = width,
             .n_q = (last - first) * n_tokens,
             .n_kv = d->n_audio_ctx,

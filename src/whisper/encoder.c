@@ -87,6 +87,40 @@ void st_whisper_encode_prefix(const st_whisper_model *model, st_whisper_state *s
         encode_block(model, state, layer, n_ctx);
 }
 
+/* Quantizes the n_audio_ctx rows of a cross-attention projection in state->enc_q to int8, one
+ * scale per frame and head (max |x| / 127, nearest-even): the biased bytes of frame t and head
+ * h at enc_k bytes (t * n_text_head + h) * d_head, the scale at enc_v[t * n_text_head + h]. */
+static void quantize_heads(const st_whisper_dims *d, st_whisper_state *state) {
+    const int d_head = d->n_text_state / d->n_text_head;
+    st_nn_kernels_best()->quantize_rows(state->enc_q, d->n_audio_ctx * d->n_text_head, d_head, d_head,
+                                        (uint8_t *)state->enc_k, state->enc_v);
+}
+
+/* The projection in state->enc_q as int8 keys, in blocks of ST_NN_KEY_BLOCK frames, or values,
+ * head by head, with their scales; key slots and scales past n_audio_ctx 0
+ * (st_whisper_cross_layer_i8). */
+static void store_i8(const st_whisper_dims *d, st_whisper_state *state, int8_t *out, float *scales, int keys) {
+    const int n = d->n_audio_ctx, heads = d->n_text_head, d_head = d->n_text_state / heads;
+    const int slots = (n + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK;
+    const uint8_t *biased = (const uint8_t *)state->enc_k;
+    quantize_heads(d, state);
+    for (int h = 0; h < heads; h++)
+        for (int t = 0; t < slots; t++) {
+            const uint8_t *row = biased + ((size_t)t * heads + h) * d_head; /* read only for t < n */
+            scales[(size_t)h * slots + t] = t < n ? state->enc_v[(size_t)t * heads + h] : 0.0f;
+            if (keys) {
+                int8_t *run =
+                    out + ((size_t)h * slots + t / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK) * d_head + t % ST_NN_KEY_BLOCK;
+                for (int c = 0; c < d_head; c++)
+                    run[c * ST_NN_KEY_BLOCK] = t < n ? (int8_t)(row[c] - 128) : 0;
+            } else if (t < n) {
+                int8_t *values = out + ((size_t)h * n + t) * d_head;
+                for (int c = 0; c < d_head; c++)
+                    values[c] = (int8_t)(row[c] - 128);
+            }
+        }
+}
+
 void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *state) {
     const st_whisper_dims *d = &model->dims;
     const size_t layer_size = (size_t)d->n_audio_ctx * d->n_text_state;
@@ -97,35 +131,27 @@ void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *s
     const int d_head = d->n_text_state / d->n_text_head;
     for (int layer = 0; layer < d->n_text_layer; layer++) {
         const st_whisper_attention *cross = &model->decoder_blocks[layer].cross_attn;
+        const st_whisper_cross_i8 i8 = st_whisper_cross_layer_i8(d, state->cross_k, state->cross_v, layer);
         /* keys transposed, [n_text_state][n_audio_ctx]: see model.h */
         st_whisper_linear(state, &cross->key, state->audio, d->n_audio_ctx, state->enc_q);
-        float *keys = model->cross_f16 ? state->enc_k : state->cross_k + layer * layer_size;
-        for (int t = 0; t < d->n_audio_ctx; t++)
-            for (int c = 0; c < d->n_text_state; c++)
-                keys[(size_t)c * d->n_audio_ctx + t] = state->enc_q[(size_t)t * d->n_text_state + c];
+        if (model->cross_i8) {
+            store_i8(d, state, i8.keys, i8.key_scales, 1);
+        } else {
+            float *keys = state->cross_k + layer * layer_size;
+            for (int t = 0; t < d->n_audio_ctx; t++)
+                for (int c = 0; c < d->n_text_state; c++)
+                    keys[(size_t)c * d->n_audio_ctx + t] = state->enc_q[(size_t)t * d->n_text_state + c];
+        }
         /* values head by head, [n_text_head][n_audio_ctx][d_head] */
         st_whisper_linear(state, &cross->value, state->audio, d->n_audio_ctx, state->enc_q);
-        float *values = model->cross_f16 ? state->enc_v : state->cross_v + layer * layer_size;
-        for (int h = 0; h < d->n_text_head; h++)
-            for (int t = 0; t < d->n_audio_ctx; t++)
-                memcpy(values + ((size_t)h * d->n_audio_ctx + t) * d_head,
-                       state->enc_q + (size_t)t * d->n_text_state + (size_t)h * d_head, sizeof(float) * d_head);
-        if (model->cross_f16) { /* as halves: the values in the same layout, the keys in blocks */
-            const st_nn_kernels *kernels = st_nn_kernels_best();
-            uint16_t *blocked = (uint16_t *)state->cross_k + layer * st_whisper_cross_keys_f16(d);
-            const int n_blocks = (d->n_audio_ctx + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK;
+        if (model->cross_i8) {
+            store_i8(d, state, i8.values, i8.value_scales, 0);
+        } else {
+            float *values = state->cross_v + layer * layer_size;
             for (int h = 0; h < d->n_text_head; h++)
-                for (int b = 0; b < n_blocks; b++)
-                    for (int c = 0; c < d_head; c++) {
-                        const int first = b * ST_NN_KEY_BLOCK, count = d->n_audio_ctx - first < ST_NN_KEY_BLOCK
-                                                                           ? d->n_audio_ctx - first
-                                                                           : ST_NN_KEY_BLOCK;
-                        uint16_t *run = blocked + (((size_t)h * n_blocks + b) * d_head + c) * ST_NN_KEY_BLOCK;
-                        kernels->f32_to_f16(keys + ((size_t)h * d_head + c) * d->n_audio_ctx + first, run,
-                                            (size_t)count);
-                        memset(run + count, 0, (ST_NN_KEY_BLOCK - (size_t)count) * sizeof *run);
-                    }
-            kernels->f32_to_f16(values, (uint16_t *)state->cross_v + layer * layer_size, layer_size);
+                for (int t = 0; t < d->n_audio_ctx; t++)
+                    memcpy(values + ((size_t)h * d->n_audio_ctx + t) * d_head,
+                           state->enc_q + (size_t)t * d->n_text_state + (size_t)h * d_head, sizeof(float) * d_head);
         }
     }
     state->have_audio = 1;

@@ -171,7 +171,7 @@ steno_status st_whisper_model_init(st_whisper_model *model, const st_model *sour
         st_whisper_model_free(model);
         return status;
     }
-    model->cross_f16 = st_nn_linear_is_packed(&model->decoder_blocks[0].cross_attn.key);
+    model->cross_i8 = st_nn_linear_is_packed(&model->decoder_blocks[0].cross_attn.key);
     if (st_nn_get_device() != ST_NN_DEVICE_CPU) {
         status = st_whisper_device_model_create(model, err);
         if (status != STENO_OK) st_whisper_model_free(model);
@@ -221,9 +221,28 @@ void st_whisper_model_free(st_whisper_model *model) {
     memset(model, 0, sizeof *model);
 }
 
-size_t st_whisper_cross_keys_f16(const st_whisper_dims *d) {
-    const size_t frames = (size_t)(d->n_audio_ctx + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK;
-    return frames * (size_t)d->n_text_state;
+static size_t cross_slots(const st_whisper_dims *d) {
+    return (size_t)(d->n_audio_ctx + ST_NN_KEY_BLOCK - 1) / ST_NN_KEY_BLOCK * ST_NN_KEY_BLOCK;
+}
+
+/* The bytes of keys or values, whole floats (a multiple of 16 bytes, as slots is) */
+static size_t cross_byte_floats(const st_whisper_dims *d) {
+    return cross_slots(d) * (size_t)d->n_text_state / sizeof(float);
+}
+
+size_t st_whisper_cross_floats_i8(const st_whisper_dims *d) {
+    return cross_byte_floats(d) + cross_slots(d) * (size_t)d->n_text_head;
+}
+
+st_whisper_cross_i8 st_whisper_cross_layer_i8(const st_whisper_dims *d, float *cross_k, float *cross_v, int layer) {
+    float *keys = cross_k + (size_t)layer * st_whisper_cross_floats_i8(d);
+    float *values = cross_v + (size_t)layer * st_whisper_cross_floats_i8(d);
+    return (st_whisper_cross_i8){
+        .keys = (int8_t *)keys,
+        .values = (int8_t *)values,
+        .key_scales = keys + cross_byte_floats(d),
+        .value_scales = values + cross_byte_floats(d),
+    };
 }
 
 steno_status st_whisper_state_init(st_whisper_state *state, const st_whisper_model *model, int max_sequences,
@@ -257,8 +276,9 @@ steno_status st_whisper_state_init_windows(st_whisper_state *state, const st_whi
     const size_t conv1_cols = frames * (size_t)d->n_mels * 3, conv2_cols = audio_ctx * width * 3;
     const size_t score_cols = (size_t)(d->n_text_ctx > d->n_audio_ctx ? d->n_text_ctx : d->n_audio_ctx);
     const size_t cross = (size_t)d->n_text_layer * audio_ctx * text_width;
-    /* an int8 model's blocked half keys (in a buffer of floats), frames rounded up to a block */
-    const size_t cross_keys = (size_t)d->n_text_layer * st_whisper_cross_keys_f16(d) / 2 + 1;
+    /* an int8 model's keys or values and their scales (st_whisper_cross_layer_i8) */
+    const size_t cross_i8 = (size_t)d->n_text_layer * st_whisper_cross_floats_i8(d);
+    const size_t cross_window = cross > cross_i8 ? cross : cross_i8;
     const size_t cache = (size_t)d->n_text_layer * (size_t)max_sequences * (size_t)d->n_text_ctx * text_width;
     /* Room to widen the largest block layer (the MLP's 4d x d) whole; the output projection
      * then goes in blocks of 4d rows. */
@@ -281,8 +301,8 @@ steno_status st_whisper_state_init_windows(st_whisper_state *state, const st_whi
         {&state->enc_attn, audio_ctx * width},
         {&state->enc_hidden, audio_ctx * 4 * width},
         {&state->enc_scores, audio_ctx * audio_ctx},
-        {&state->cross_k_windows, (cross > cross_keys ? cross : cross_keys) * (size_t)n_windows},
-        {&state->cross_v_windows, cross * (size_t)n_windows},
+        {&state->cross_k_windows, cross_window * (size_t)n_windows},
+        {&state->cross_v_windows, cross_window * (size_t)n_windows},
         {&state->self_k, cache},
         {&state->self_v, cache},
         {&state->dec_x, rows * text_width},
@@ -316,8 +336,8 @@ steno_status st_whisper_state_init_windows(st_whisper_state *state, const st_whi
     st_nn_advise_small_pages(state->self_k, cache);
     st_nn_advise_small_pages(state->self_v, cache);
     state->n_windows = n_windows;
-    state->cross_k_window_floats = cross > cross_keys ? cross : cross_keys;
-    state->cross_v_window_floats = cross;
+    state->cross_k_window_floats = cross_window;
+    state->cross_v_window_floats = cross_window;
     st_whisper_select_window(state, 0);
     steno_status status = st_whisper_device_state_create(state, err);
     if (status != STENO_OK) st_whisper_state_free(state);

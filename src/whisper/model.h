@@ -25,6 +25,8 @@
 #ifndef ST_WHISPER_MODEL_H
 #define ST_WHISPER_MODEL_H
 
+#include <stdint.h>
+
 #include "models/tensor_set.h"
 #include "nn/linear.h"
 #include "util/error.h"
@@ -65,11 +67,11 @@ typedef struct st_whisper_model {
     float *decoder_positions;     /* [n_text_ctx][n_text_state] */
     st_whisper_block *decoder_blocks;
     st_whisper_norm decoder_ln;
-    /* int8 and bf16 models keep the cross-attention keys and values as halves (state->cross_k
-     * and cross_v then hold uint16_t): half the bytes each decoder step reads. The keys are
-     * then transposed in blocks of 16 frames (nn/kernels.h, ST_NN_KEY_BLOCK), each layer
-     * st_whisper_cross_keys_f16 halves apart. */
-    int cross_f16;
+    /* int8 and bf16 models keep the cross-attention keys and values as int8 with one scale per
+     * frame and head (st_whisper_cross_layer_i8): a quarter of float32's bytes each decoder step
+     * reads. The keys are then transposed in blocks of 16 frames (nn/kernels.h,
+     * ST_NN_KEY_BLOCK). */
+    int cross_i8;
     void *device; /* the weights on a GPU (whisper/device.h); NULL on the CPU */
 } st_whisper_model;
 
@@ -210,8 +212,17 @@ steno_status st_whisper_kv_reorder(st_whisper_state *state, const int *source, i
 steno_status st_whisper_kv_reorder_at(st_whisper_state *state, int first_slot, const int *source, int n_seq,
                                       int n_positions, st_error *err);
 
-/* Halves per decoder layer of the blocked half keys of an int8 model: every head's frames
- * rounded up to a whole ST_NN_KEY_BLOCK. */
-size_t st_whisper_cross_keys_f16(const st_whisper_dims *d);
+/* One decoder layer's cross-attention keys and values in an int8 model's window (model->
+ * cross_i8): the keys [n_text_head] blocked as nn/kernels.h lays them out, the values
+ * [n_text_head][n_audio_ctx][d_head], and the scales of both [n_text_head][slots], slots the
+ * frames rounded up to a whole ST_NN_KEY_BLOCK. Each layer takes st_whisper_cross_floats_i8
+ * floats of cross_k (keys, then their scales) and as many of cross_v. */
+typedef struct st_whisper_cross_i8 {
+    int8_t *keys, *values;
+    float *key_scales, *value_scales;
+} st_whisper_cross_i8;
+
+size_t st_whisper_cross_floats_i8(const st_whisper_dims *d);
+st_whisper_cross_i8 st_whisper_cross_layer_i8(const st_whisper_dims *d, float *cross_k, float *cross_v, int layer);
 
 #endif

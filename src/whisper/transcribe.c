@@ -188,7 +188,7 @@ static steno_status shared_model_build(shared_model *m, st_error *err) {
         status = st_alignment_heads_choose(&m->file.dims, m->file.alignment_heads, m->file.n_alignment_heads, path,
                                            &m->heads, err);
     }
-    if (status == STENO_OK && m->model.cross_f16) {
+    if (status == STENO_OK && m->model.cross_i8) {
         /* an int8 or bf16 model has packed or converted copies of every weight: the file's
          * pages it read on load need not stay resident */
         st_mapped_file_release(&m->file.file);
