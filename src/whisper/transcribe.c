@@ -88,8 +88,9 @@ int st_whisper_context_audio_width(const st_whisper_context *c) {
     return c->shared->model.dims.n_audio_state;
 }
 
-steno_status st_whisper_encoder_states(st_whisper_context *c, const float *samples, size_t n_samples, int n_blocks,
-                                       int n_threads, st_whisper_states_fn take, void *user, st_error *err) {
+steno_status st_whisper_encoder_states(st_whisper_context *c, const float *samples, size_t n_samples,
+                                       const st_mel *computed, int n_blocks, int n_threads, st_whisper_states_fn take,
+                                       void *user, st_error *err) {
     const st_whisper_model *model = &c->shared->model;
     const st_whisper_dims *d = &model->dims;
     const int window_ctx = d->n_audio_ctx;
@@ -97,9 +98,13 @@ steno_status st_whisper_encoder_states(st_whisper_context *c, const float *sampl
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "encoder states: %d blocks of %d", n_blocks,
                             d->n_audio_layer);
     }
-    st_mel mel = {0};
-    steno_status status = st_mel_compute(c->shared->filters, samples, n_samples, 0, n_threads, &mel, err);
-    if (status != STENO_OK) return status;
+    st_mel own = {0};
+    if (!computed || computed->n_mels != d->n_mels) {
+        steno_status status = st_mel_compute(c->shared->filters, samples, n_samples, 0, n_threads, &own, err);
+        if (status != STENO_OK) return status;
+        computed = &own;
+    }
+    const st_mel mel = *computed;
     const int total = mel.n_frames / 2, width = d->n_audio_state;
     st_nn_set_threads(n_threads);
     /* 30 s windows end to end (shorter ones, with the positions truncated, described the voices
@@ -112,7 +117,7 @@ steno_status st_whisper_encoder_states(st_whisper_context *c, const float *sampl
         /* the rows from start on: the overlap with the window before was given already */
         take(user, start, first + n_ctx - start, c->state.audio + (size_t)(start - first) * width, width);
     }
-    st_mel_free(&mel);
+    st_mel_free(&own);
     return STENO_OK;
 }
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audio/mel.h"
 #include "models/tensor_set.h"
 #include "output/transcript.h"
 #include "util/error.h"
@@ -52,10 +53,12 @@ typedef void (*st_whisper_states_fn)(void *user, int first, int n_rows, const fl
  * samples: their log-mel (no padding) encoded in 30 s windows (n_audio_ctx positions) with
  * st_whisper_encode_prefix, on the CPU, each row given once to take, in order, a window at a
  * time (so the recording's states are never held at once). Speaker features for diarization
- * (diarize.h). Fewer than 2 mel frames give no row. */
+ * (diarize.h). Fewer than 2 mel frames give no row. `mel` (may be NULL): a log-mel of these
+ * samples the caller has already (st_mel_compute, no padding; it may leave out a last partial
+ * 10 ms frame), used when it has the model's number of bins; else it is computed here. */
 steno_status st_whisper_encoder_states(st_whisper_context *context, const float *samples, size_t n_samples,
-                                       int n_blocks, int n_threads, st_whisper_states_fn take, void *user,
-                                       st_error *err);
+                                       const st_mel *mel, int n_blocks, int n_threads, st_whisper_states_fn take,
+                                       void *user, st_error *err);
 
 /* openai-whisper's detect_language as transcribe() uses it: the spoken language of the first
  * 30 s of 16 kHz mono samples. *code receives the most probable language's code (owned by the
