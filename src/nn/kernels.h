@@ -84,6 +84,12 @@ typedef struct st_nn_bf16_weights {
     int k_pad; /* n_in rounded up to a multiple of 2 */
 } st_nn_bf16_weights;
 
+/* The index in `packed` of the weight of output `output` and input `input` (the layout above). */
+static inline size_t st_nn_bf16_packed_index(int k_pad, int output, int input) {
+    return (((size_t)(output / 16) * (size_t)(k_pad / 2) + (size_t)(input / 2)) * 16 + (size_t)(output % 16)) * 2 +
+           (size_t)(input % 2);
+}
+
 /* Activations for the bf16 product: xb[r * k_pad + i] = st_nn_to_bf16(x[r * n_in + i]), 0 for
  * n_in <= i < k_pad. Every kernel set gives the same bits (st_nn_to_bf16's integer rounding,
  * not vcvtneps2bf16, which flushes subnormals). */

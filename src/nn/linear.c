@@ -296,17 +296,16 @@ static void pack_task(void *context, int block) {
 /* A block of 16 output rows of a bf16 layer, rounded and packed (0 past n_out and n_in). */
 static void pack_bf16_task(void *context, int block) {
     pack_job *job = context;
-    const int rows = job->n_out - 16 * block < 16 ? job->n_out - 16 * block : 16, k_pairs = job->k_pad / 2;
+    const int first = 16 * block, rows = job->n_out - first < 16 ? job->n_out - first : 16;
     float *row_f32 = malloc(sizeof(float) * (size_t)job->n_in);
     if (!row_f32) {
         job->failed = 1;
         return;
     }
-    uint16_t *panel = job->bf16 + (size_t)block * k_pairs * 32;
-    for (int j = 0; j < rows; j++) {
-        const float *values = row_f32_values(job, 16 * block + j, row_f32);
+    for (int o = first; o < first + rows; o++) {
+        const float *values = row_f32_values(job, o, row_f32);
         for (int i = 0; i < job->n_in; i++)
-            panel[((size_t)(i / 2) * 16 + j) * 2 + i % 2] = st_nn_to_bf16(values[i]);
+            job->bf16[st_nn_bf16_packed_index(job->k_pad, o, i)] = st_nn_to_bf16(values[i]);
     }
     free(row_f32);
 }
@@ -422,9 +421,8 @@ static void widen_rows(const st_nn_linear *layer, int begin, int count, float *o
 
 void st_nn_linear_weight_row(const st_nn_linear *layer, int row, float *out) {
     if (layer->dtype == ST_DTYPE_BF16) {
-        const uint16_t *panel = layer->bf16.packed + (size_t)(row / 16) * layer->bf16.k_pad * 16;
         for (int i = 0; i < layer->n_in; i++) {
-            uint32_t bits = (uint32_t)panel[((size_t)(i / 2) * 16 + row % 16) * 2 + i % 2] << 16;
+            uint32_t bits = (uint32_t)layer->bf16.packed[st_nn_bf16_packed_index(layer->bf16.k_pad, row, i)] << 16;
             memcpy(out + i, &bits, sizeof bits);
         }
         return;
