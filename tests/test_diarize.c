@@ -183,6 +183,55 @@ static void test_encoder_features_odd_frame_count(void **state) {
     st_audio_free(&audio);
 }
 
+/* transcribe --diarize: the diarizer takes its encoder states from the transcription's own
+ * context (st_diarize_options.whisper), and the transcription that follows resumes its first
+ * window after those blocks instead of encoding it again, with the same tokens as a context
+ * that encodes the window whole. */
+static void test_transcription_resumes_first_window(void **state) {
+    (void)state;
+    st_audio audio;
+    st_error err;
+    assert_int_equal(
+        st_audio_decode_file(st_test_data("diarization/pyannote_sample/sample.wav"), 16000, &audio, &err),
+        STENO_OK);
+    st_whisper_context *fresh, *shared;
+    assert_int_equal(st_whisper_context_load(st_test_model("ggml-base.en.bin"), 1, 2, &fresh, &err), STENO_OK);
+    assert_int_equal(st_whisper_context_share(fresh, 1, &shared, &err), STENO_OK);
+    st_diarize_options options = st_diarize_default_options();
+    options.n_threads = 2, options.whisper = shared;
+    st_diarization d;
+    /* the diarizer without a model of its own: the features are the borrowed context's */
+    assert_int_equal(st_diarize_pcm(cepstral, audio.samples, audio.n_samples, &options, &d, &err), STENO_OK);
+    assert_int_equal(d.n_speakers, 2);
+    st_diarization_free(&d);
+    st_transcribe_options o = st_transcribe_default_options();
+    o.beam_size = 1, o.best_of = 1, o.n_threads = 2;
+    st_transcript whole, resumed;
+    st_transcript_init(&whole), st_transcript_init(&resumed);
+    if (st_transcribe(fresh, audio.samples, audio.n_samples, &o, &whole, &err) != STENO_OK ||
+        st_transcribe(shared, audio.samples, audio.n_samples, &o, &resumed, &err) != STENO_OK)
+        fail_msg("%s", err.message);
+    assert_int_equal(st_whisper_context_resumed_windows(fresh), 0);
+    assert_int_equal(st_whisper_context_resumed_windows(shared), 1);
+    assert_int_equal(resumed.n_segments, whole.n_segments);
+    for (int i = 0; i < whole.n_segments; i++) {
+        assert_int_equal(resumed.segments[i].n_tokens, whole.segments[i].n_tokens);
+        assert_memory_equal(resumed.segments[i].tokens, whole.segments[i].tokens,
+                            sizeof *whole.segments[i].tokens * (size_t)whole.segments[i].n_tokens);
+        assert_true(resumed.segments[i].avg_logprob == whole.segments[i].avg_logprob);
+    }
+    /* another recording's first window is not the kept one: encoded whole */
+    st_transcript other;
+    st_transcript_init(&other);
+    if (st_transcribe(shared, audio.samples + 16000, audio.n_samples - 16000, &o, &other, &err) != STENO_OK)
+        fail_msg("%s", err.message);
+    assert_int_equal(st_whisper_context_resumed_windows(shared), 1);
+    st_transcript_free(&whole), st_transcript_free(&resumed), st_transcript_free(&other);
+    st_whisper_context_free(shared);
+    st_whisper_context_free(fresh);
+    st_audio_free(&audio);
+}
+
 static void test_cli_diarize(void **state) {
     (void)state;
     char dir[] = "/tmp/steno-diarize-XXXXXX", arguments[8192], path[4200];
@@ -390,6 +439,7 @@ int main(void) {
         cmocka_unit_test(test_speaker_count_options),
         cmocka_unit_test(test_silence_has_no_speaker),
         cmocka_unit_test(test_encoder_features_odd_frame_count),
+        cmocka_unit_test(test_transcription_resumes_first_window),
         cmocka_unit_test(test_cli_diarize),
         cmocka_unit_test(test_cli_transcribe_diarize),
         cmocka_unit_test(test_api_diarize),

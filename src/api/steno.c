@@ -306,14 +306,6 @@ steno_status steno_context_prepare(steno_context *context, const steno_transcrib
         snprintf(context->diarizer_vad, sizeof context->diarizer_vad, "%s", dp.vad_model);
         context->diarizer_pipeline = p->diarize_pipeline;
         if (context->diarizer->pipeline == STENO_DIARIZE_DEFAULT) { /* the transcription's model's features */
-            st_whisper_context *whisper;
-            steno_status status = st_whisper_context_share(context->whisper, 1, &whisper, &context->error);
-            if (status != STENO_OK) { /* the next job tries again */
-                steno_diarizer_free(context->diarizer);
-                context->diarizer = NULL;
-                return status;
-            }
-            st_diarizer_use_whisper(context->diarizer->diarizer, whisper);
             snprintf(context->diarizer->features, sizeof context->diarizer->features, "Whisper encoder states (%s)",
                      context->model_path);
         }
@@ -340,12 +332,15 @@ static st_vad *st_api_shared_vad(const steno_context *context, const steno_trans
     return strcmp(context->diarizer_vad, p->vad_model) == 0 ? st_diarizer_vad(context->diarizer->diarizer) : NULL;
 }
 
-/* Diarizes samples with a loaded pipeline into *out. */
+/* Diarizes samples with a loaded pipeline into *out; whisper (may be NULL): the default
+ * pipeline's features from this context instead of the diarizer's own (st_diarize_options). */
 static steno_status diarize_samples(steno_diarizer *d, const float *samples, size_t n_samples,
-                                    const steno_diarize_params *p, st_diarization *out, st_error *err) {
+                                    const steno_diarize_params *p, st_whisper_context *whisper, st_diarization *out,
+                                    st_error *err) {
     st_diarize_options options = st_diarize_default_options();
     options.num_speakers = p->num_speakers, options.min_speakers = p->min_speakers;
     options.max_speakers = p->max_speakers, options.n_threads = p->n_threads > 0 ? p->n_threads : 1;
+    options.whisper = whisper;
     return st_diarize_pcm(d->diarizer, samples, n_samples, &options, out, err);
 }
 
@@ -369,7 +364,8 @@ static steno_status transcribe_diarized(steno_context *context, const char *audi
     dp.num_speakers = p->num_speakers, dp.min_speakers = p->min_speakers;
     dp.max_speakers = p->max_speakers, dp.n_threads = o->n_threads;
     st_diarization *d = &result->diarization;
-    status = diarize_samples(context->diarizer, samples, n_samples, &dp, d, &context->error);
+    /* the features from the transcription's own context, whose first window then resumes */
+    status = diarize_samples(context->diarizer, samples, n_samples, &dp, context->whisper, d, &context->error);
     bridge->speakers = d;
     if (status == STENO_OK) {
         status = st_transcribe(context->whisper, samples, n_samples, o, &result->transcript, &context->error);
@@ -708,7 +704,7 @@ steno_status steno_diarize_file(steno_diarizer *diarizer, const char *audio_path
     st_audio audio;
     steno_status status = st_audio_decode_file(audio_path, ST_DIARIZE_SAMPLE_RATE, &audio, err);
     if (status == STENO_OK) {
-        status = diarize_samples(diarizer, audio.samples, audio.n_samples, &p, &result->diarization, err);
+        status = diarize_samples(diarizer, audio.samples, audio.n_samples, &p, NULL, &result->diarization, err);
         st_audio_free(&audio);
     }
     if (status != STENO_OK) {

@@ -564,11 +564,12 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
         goto done;
     cepstra(&mel, speech, n_frames, cep); /* the merge and the resegmentation use them in any case */
     double threshold = options->threshold > 0 ? options->threshold : ST_DIARIZE_THRESHOLD;
-    if (diarizer->whisper) { /* under 20 ms of mel (no state) leaves the windows empty */
-        status = step_sums_init(&steps, speech, n_frames, st_whisper_context_audio_width(diarizer->whisper), 2, err);
+    st_whisper_context *whisper = options->whisper ? options->whisper : diarizer->whisper;
+    if (whisper) { /* under 20 ms of mel (no state) leaves the windows empty */
+        status = step_sums_init(&steps, speech, n_frames, st_whisper_context_audio_width(whisper), 2, err);
         if (status == STENO_OK)
-            status = st_whisper_encoder_states(diarizer->whisper, samples, n_samples, &mel, ENCODER_BLOCKS,
-                                               n_threads, add_rows, &steps, err);
+            status = st_whisper_encoder_states(whisper, samples, n_samples, ENCODER_BLOCKS, n_threads, add_rows,
+                                               &steps, err);
         add_frames_after_rows(&steps);
         if (!(options->threshold > 0)) threshold = ST_DIARIZE_ENCODER_THRESHOLD;
     } else {

@@ -49,7 +49,11 @@ typedef struct st_diarize_options {
     int min_speakers; /* bounds on the estimate; 0: none */
     int max_speakers;
     double threshold; /* clustering threshold; 0 (the default): the features' own, above */
-    int n_threads;    /* for the spectrogram (>= 1) */
+    int n_threads;    /* for the spectrogram and the encoder (>= 1) */
+    /* The default pipeline's speaker features from this Whisper context, borrowed for the call,
+     * instead of the diarizer's own (st_diarizer_use_whisper): a transcription of the same
+     * samples on it that follows then resumes its first window (st_whisper_encoder_states). */
+    st_whisper_context *whisper;
 } st_diarize_options;
 
 st_diarize_options st_diarize_default_options(void);

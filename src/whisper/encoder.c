@@ -87,6 +87,12 @@ void st_whisper_encode_prefix(const st_whisper_model *model, st_whisper_state *s
         encode_block(model, state, layer, n_ctx);
 }
 
+void st_whisper_encode_resume(const st_whisper_model *model, st_whisper_state *state, int n_done) {
+    for (int layer = n_done; layer < model->dims.n_audio_layer; layer++)
+        encode_block(model, state, layer, model->dims.n_audio_ctx);
+    st_whisper_encode_finish(model, state);
+}
+
 /* Quantizes the n_audio_ctx rows of a cross-attention projection in state->enc_q to int8, one
  * scale per frame and head (max |x| / 127, nearest-even): the biased bytes of frame t and head
  * h at enc_k bytes (t * n_text_head + h) * d_head, the scale at enc_v[t * n_text_head + h]. */
@@ -164,8 +170,7 @@ steno_status st_whisper_encode(const st_whisper_model *model, st_whisper_state *
                             "whisper encode: missing argument or a state made for another model");
     }
     if (state->device) return st_whisper_device_encode(state, mel, err);
-    st_whisper_encode_prefix(model, state, mel, 2 * (size_t)model->dims.n_audio_ctx, model->dims.n_audio_ctx,
-                             model->dims.n_audio_layer);
-    st_whisper_encode_finish(model, state);
+    st_whisper_encode_prefix(model, state, mel, 2 * (size_t)model->dims.n_audio_ctx, model->dims.n_audio_ctx, 0);
+    st_whisper_encode_resume(model, state, 0);
     return STENO_OK;
 }

@@ -180,6 +180,9 @@ void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *s
  * (speaker features, diarize.h). CPU only; the state's decoder is left as it was. */
 void st_whisper_encode_prefix(const st_whisper_model *model, st_whisper_state *state, const float *mel,
                               size_t mel_stride, int n_ctx, int n_blocks);
+/* The rest of st_whisper_encode after st_whisper_encode_prefix's first n_done blocks of a full
+ * window (the states in state->audio): the remaining blocks, then st_whisper_encode_finish. */
+void st_whisper_encode_resume(const st_whisper_model *model, st_whisper_state *state, int n_done);
 
 /* Runs n_tokens tokens of one sequence (cache slot 0) at positions n_past .. n_past+n_tokens-1
  * and writes the logits of the last one, [n_vocab], to logits. Positions before n_past must

@@ -57,6 +57,14 @@ struct st_whisper_context {
     int max_sequences;
     float *window; /* [n_mels][N_FRAMES] */
     st_word_aligner *aligner;
+    /* The first window's states after its first kept_blocks encoder blocks, as
+     * st_whisper_encoder_states left them: a transcription of the same samples that follows
+     * (transcribe --diarize) resumes that window's encoding there instead of starting it anew.
+     * kept_window is the window's input, compared whole before any resumption. */
+    float *kept_window; /* [n_mels][N_FRAMES]; NULL: nothing kept */
+    float *kept_states; /* [n_audio_ctx][n_audio_state] */
+    int kept_blocks;
+    int resumed_windows; /* encodings that resumed from it */
 };
 
 static void shared_model_release(shared_model *m) {
@@ -75,6 +83,8 @@ void st_whisper_context_free(st_whisper_context *c) {
     st_decoder_free(c->decoder);
     st_whisper_state_free(&c->state);
     free(c->window);
+    free(c->kept_window);
+    free(c->kept_states);
     st_word_aligner_free(c->aligner);
     shared_model_release(c->shared);
     free(c);
@@ -88,37 +98,69 @@ int st_whisper_context_audio_width(const st_whisper_context *c) {
     return c->shared->model.dims.n_audio_state;
 }
 
-steno_status st_whisper_encoder_states(st_whisper_context *c, const float *samples, size_t n_samples,
-                                       const st_mel *computed, int n_blocks, int n_threads, st_whisper_states_fn take,
-                                       void *user, st_error *err) {
+/* Keeps c->window and the states after n_blocks blocks that c->state holds for it (see
+ * kept_window); nothing is kept when memory runs out (resumption is only a saving). */
+static void keep_prefix(st_whisper_context *c, int n_blocks) {
+    const st_whisper_dims *d = &c->shared->model.dims;
+    const size_t window_floats = (size_t)d->n_mels * N_FRAMES, state_floats = (size_t)d->n_audio_ctx * d->n_audio_state;
+    if (!c->kept_window) {
+        c->kept_window = malloc(sizeof(float) * window_floats);
+        c->kept_states = malloc(sizeof(float) * state_floats);
+    }
+    if (!c->kept_window || !c->kept_states) {
+        free(c->kept_window), free(c->kept_states);
+        c->kept_window = c->kept_states = NULL;
+        return;
+    }
+    memcpy(c->kept_window, c->window, sizeof(float) * window_floats);
+    memcpy(c->kept_states, c->state.audio, sizeof(float) * state_floats);
+    c->kept_blocks = n_blocks;
+}
+
+/* st_whisper_encode of c->window into c->state, resumed from the kept prefix when that is this
+ * very window (the same numbers as encoding it whole: the same operations on the same input). */
+static steno_status encode_window(st_whisper_context *c, st_error *err) {
     const st_whisper_model *model = &c->shared->model;
     const st_whisper_dims *d = &model->dims;
-    const int window_ctx = d->n_audio_ctx;
+    if (c->kept_window && !c->state.device &&
+        memcmp(c->kept_window, c->window, sizeof(float) * d->n_mels * N_FRAMES) == 0) {
+        memcpy(c->state.audio, c->kept_states, sizeof(float) * d->n_audio_ctx * d->n_audio_state);
+        st_whisper_encode_resume(model, &c->state, c->kept_blocks);
+        c->resumed_windows++;
+        return STENO_OK;
+    }
+    return st_whisper_encode(model, &c->state, c->window, err);
+}
+
+int st_whisper_context_resumed_windows(const st_whisper_context *c) {
+    return c->resumed_windows;
+}
+
+steno_status st_whisper_encoder_states(st_whisper_context *c, const float *samples, size_t n_samples, int n_blocks,
+                                       int n_threads, st_whisper_states_fn take, void *user, st_error *err) {
+    const st_whisper_model *model = &c->shared->model;
+    const st_whisper_dims *d = &model->dims;
     if (n_blocks < 0 || n_blocks > d->n_audio_layer) {
         return st_error_set(err, STENO_ERR_INVALID_ARGUMENT, "encoder states: %d blocks of %d", n_blocks,
                             d->n_audio_layer);
     }
-    st_mel own = {0};
-    if (!computed || computed->n_mels != d->n_mels) {
-        steno_status status = st_mel_compute(c->shared->filters, samples, n_samples, 0, n_threads, &own, err);
-        if (status != STENO_OK) return status;
-        computed = &own;
-    }
-    const st_mel mel = *computed;
-    const int total = mel.n_frames / 2, width = d->n_audio_state;
+    st_mel_source *mel;
+    steno_status status = st_mel_source_from_samples(c->shared->filters, samples, n_samples, n_threads, &mel, err);
+    if (status != STENO_OK) return status;
+    const int content_frames = st_mel_source_content_frames(mel);
     st_nn_set_threads(n_threads);
-    /* 30 s windows end to end (shorter ones, with the positions truncated, described the voices
-     * worse: bench/README.md); the last one ends with the recording and overlaps the one before,
-     * so that only a recording under 30 s is encoded in a shorter window */
-    for (int start = 0; start < total; start += window_ctx) {
-        int first = start + window_ctx <= total ? start : (total > window_ctx ? total - window_ctx : 0);
-        int n_ctx = total - first < window_ctx ? total - first : window_ctx;
-        st_whisper_encode_prefix(model, &c->state, mel.data + 2 * (size_t)first, (size_t)mel.n_frames, n_ctx, n_blocks);
-        /* the rows from start on: the overlap with the window before was given already */
-        take(user, start, first + n_ctx - start, c->state.audio + (size_t)(start - first) * width, width);
+    /* the seek loop's windows when every one takes the full 30 s: the first is then the
+     * transcription's first, which resumes from it (keep_prefix) */
+    for (int seek = 0; seek < content_frames && status == STENO_OK; seek += N_FRAMES) {
+        const int size = content_frames - seek < N_FRAMES ? content_frames - seek : N_FRAMES;
+        if (size < 2) break; /* a last 10 ms frame makes no row: the caller's frames after rows */
+        if ((status = st_mel_source_window(mel, seek, size, c->window, N_FRAMES, err)) != STENO_OK) break;
+        st_whisper_encode_prefix(model, &c->state, c->window, N_FRAMES, d->n_audio_ctx, n_blocks);
+        if (seek == 0) keep_prefix(c, n_blocks);
+        take(user, seek / 2, size / 2, c->state.audio, d->n_audio_state);
     }
-    st_mel_free(&own);
-    return STENO_OK;
+    st_mel_source_free(mel);
+    return status;
 }
 
 static int compare_ints(const void *a, const void *b) {
@@ -392,8 +434,7 @@ static steno_status detect_on_mel(st_whisper_context *c, st_mel_source *mel, flo
                                   st_error *err) {
     steno_status status = st_mel_source_window(mel, 0, N_FRAMES, c->window, N_FRAMES, err);
     if (status != STENO_OK) return status;
-    status = st_whisper_encode(&c->shared->model, &c->state, c->window, err);
-    if (status != STENO_OK) return status;
+    if ((status = encode_window(c, err)) != STENO_OK) return status;
     return detect_encoded(c, probs, code, err);
 }
 
@@ -930,7 +971,7 @@ static steno_status transcribe_source(st_whisper_context *c, st_mel_source *mel,
             if (o->on_progress) o->on_progress(o->user, (double)seek * HOP_LENGTH / SAMPLE_RATE, content_duration);
             continue;
         }
-        if ((status = st_whisper_encode(&c->shared->model, &c->state, c->window, err)) != STENO_OK) goto done;
+        if ((status = encode_window(c, err)) != STENO_OK) goto done;
         if (detect_each_window && seek > 0) {
             const char *previous = language;
             if ((status = detect_encoded(c, NULL, &language, err)) != STENO_OK) goto done;

@@ -50,15 +50,19 @@ int st_whisper_context_audio_width(const st_whisper_context *context);
 typedef void (*st_whisper_states_fn)(void *user, int first, int n_rows, const float *states, int width);
 
 /* The states after the first n_blocks encoder blocks (0 .. n_audio_layer) of 16 kHz mono
- * samples: their log-mel (no padding) encoded in 30 s windows (n_audio_ctx positions) with
- * st_whisper_encode_prefix, on the CPU, each row given once to take, in order, a window at a
- * time (so the recording's states are never held at once). Speaker features for diarization
- * (diarize.h). Fewer than 2 mel frames give no row. `mel` (may be NULL): a log-mel of these
- * samples the caller has already (st_mel_compute, no padding; it may leave out a last partial
- * 10 ms frame), used when it has the model's number of bins; else it is computed here. */
+ * samples, on the CPU: the windows the transcription's seek loop encodes when each window
+ * advances a full 30 s (the log-mel of 30 s from 0, 30, 60 s ..., the last one padded with
+ * zeros), each window's rows given once to take, in order, a window at a time (so the
+ * recording's states are never held at once); row r stands for mel frames 2r and 2r + 1, and
+ * a last odd frame has no row of its own. Speaker features for diarization (diarize.h). The
+ * context keeps the first window's states: a transcription of the same samples on it resumes
+ * that window's encoding after those blocks (the same numbers, part of the work). */
 steno_status st_whisper_encoder_states(st_whisper_context *context, const float *samples, size_t n_samples,
-                                       const st_mel *mel, int n_blocks, int n_threads, st_whisper_states_fn take,
-                                       void *user, st_error *err);
+                                       int n_blocks, int n_threads, st_whisper_states_fn take, void *user,
+                                       st_error *err);
+/* How many window encodings on the context resumed from states st_whisper_encoder_states kept
+ * (tests and diagnostics). */
+int st_whisper_context_resumed_windows(const st_whisper_context *context);
 
 /* openai-whisper's detect_language as transcribe() uses it: the spoken language of the first
  * 30 s of 16 kHz mono samples. *code receives the most probable language's code (owned by the
