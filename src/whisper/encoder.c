@@ -11,17 +11,14 @@
 #include "nn/ops.h"
 #include "whisper/device.h"
 
-/* The stem on 2 * n_ctx mel frames, band-major rows mel_stride apart, with the first n_ctx
- * positions. */
-static void encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel, size_t mel_stride,
-                        int n_ctx) {
+void st_whisper_encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel) {
     const st_whisper_dims *d = &model->dims;
-    const int frames = 2 * n_ctx, width = d->n_audio_state;
+    const int n_ctx = d->n_audio_ctx, frames = 2 * n_ctx, width = d->n_audio_state;
     /* The convolutions read time-major rows; the mel arrives band-major as openai-whisper
      * computes it. */
     for (int band = 0; band < d->n_mels; band++) {
         for (int t = 0; t < frames; t++)
-            state->mel_by_time[(size_t)t * d->n_mels + band] = mel[(size_t)band * mel_stride + t];
+            state->mel_by_time[(size_t)t * d->n_mels + band] = mel[(size_t)band * frames + t];
     }
     st_nn_conv1d_k3(state->mel_by_time, frames, d->n_mels, model->conv1_weight, model->conv1_bias, width, 1,
                     state->conv_cols, state->conv1_out);
@@ -33,13 +30,9 @@ static void encode_stem(const st_whisper_model *model, st_whisper_state *state, 
     state->have_audio = 0;
 }
 
-void st_whisper_encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel) {
-    encode_stem(model, state, mel, 2 * (size_t)model->dims.n_audio_ctx, model->dims.n_audio_ctx);
-}
-
-/* One residual block on the first n positions of state->audio. */
-static void encode_block(const st_whisper_model *model, st_whisper_state *state, int layer, int n) {
+void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *state, int layer) {
     const st_whisper_dims *d = &model->dims;
+    const int n = d->n_audio_ctx;
     const st_whisper_block *block = &model->encoder_blocks[layer];
     const int width = d->n_audio_state;
     const size_t size = (size_t)n * width;
@@ -76,20 +69,16 @@ static void encode_block(const st_whisper_model *model, st_whisper_state *state,
     st_nn_add(state->audio, state->enc_norm, size);
 }
 
-void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *state, int layer) {
-    encode_block(model, state, layer, model->dims.n_audio_ctx);
-}
-
 void st_whisper_encode_prefix(const st_whisper_model *model, st_whisper_state *state, const float *mel,
-                              size_t mel_stride, int n_ctx, int n_blocks) {
-    encode_stem(model, state, mel, mel_stride, n_ctx);
+                              int n_blocks) {
+    st_whisper_encode_stem(model, state, mel);
     for (int layer = 0; layer < n_blocks; layer++)
-        encode_block(model, state, layer, n_ctx);
+        st_whisper_encode_block(model, state, layer);
 }
 
 void st_whisper_encode_resume(const st_whisper_model *model, st_whisper_state *state, int n_done) {
     for (int layer = n_done; layer < model->dims.n_audio_layer; layer++)
-        encode_block(model, state, layer, model->dims.n_audio_ctx);
+        st_whisper_encode_block(model, state, layer);
     st_whisper_encode_finish(model, state);
 }
 
@@ -170,7 +159,7 @@ steno_status st_whisper_encode(const st_whisper_model *model, st_whisper_state *
                             "whisper encode: missing argument or a state made for another model");
     }
     if (state->device) return st_whisper_device_encode(state, mel, err);
-    st_whisper_encode_prefix(model, state, mel, 2 * (size_t)model->dims.n_audio_ctx, model->dims.n_audio_ctx, 0);
+    st_whisper_encode_stem(model, state, mel);
     st_whisper_encode_resume(model, state, 0);
     return STENO_OK;
 }

@@ -166,22 +166,19 @@ void st_whisper_select_window(st_whisper_state *state, int window);
  * output is then state->audio, [n_audio_ctx][n_audio_state]. */
 steno_status st_whisper_encode(const st_whisper_model *model, st_whisper_state *state, const float *mel, st_error *err);
 
-/* st_whisper_encode in its steps, for tests that compare the network layer by layer:
+/* st_whisper_encode in its steps (CPU only; tests compare the network layer by layer with them):
  * stem (conv1, GELU, conv2 with stride 2, GELU, plus positions) into state->audio, then each
  * block in order, then finish (ln_post and the cross-attention K/V). */
 void st_whisper_encode_stem(const st_whisper_model *model, st_whisper_state *state, const float *mel);
 void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *state, int layer);
 void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *state);
-/* The stem and the first n_blocks blocks on a window of n_ctx (1 .. n_audio_ctx) positions, 20 ms
- * each: 2 * n_ctx mel frames, band-major rows mel_stride floats apart, and the first n_ctx
- * positional embeddings. state->audio ends as the hidden states [n_ctx][n_audio_state]. With
- * n_ctx = n_audio_ctx these are exactly st_whisper_encode's before its last blocks; a shorter
- * window is not what the network was trained on, but its states still describe the voice
- * (speaker features, diarize.h). CPU only; the state's decoder is left as it was. */
+/* The stem and the first n_blocks blocks of a window (mel as for st_whisper_encode): state->audio
+ * ends as the hidden states [n_audio_ctx][n_audio_state] st_whisper_encode has before its later
+ * blocks (speaker features, diarize.h). CPU only; the state's decoder is left as it was. */
 void st_whisper_encode_prefix(const st_whisper_model *model, st_whisper_state *state, const float *mel,
-                              size_t mel_stride, int n_ctx, int n_blocks);
-/* The rest of st_whisper_encode after st_whisper_encode_prefix's first n_done blocks of a full
- * window (the states in state->audio): the remaining blocks, then st_whisper_encode_finish. */
+                              int n_blocks);
+/* The rest of st_whisper_encode after st_whisper_encode_prefix's first n_done blocks (their states
+ * in state->audio): the remaining blocks, then st_whisper_encode_finish. */
 void st_whisper_encode_resume(const st_whisper_model *model, st_whisper_state *state, int n_done);
 
 /* Runs n_tokens tokens of one sequence (cache slot 0) at positions n_past .. n_past+n_tokens-1

@@ -155,7 +155,7 @@ steno_status st_whisper_encoder_states(st_whisper_context *c, const float *sampl
         const int size = content_frames - seek < N_FRAMES ? content_frames - seek : N_FRAMES;
         if (size < 2) break; /* a last 10 ms frame makes no row: the caller's frames after rows */
         if ((status = st_mel_source_window(mel, seek, size, c->window, N_FRAMES, err)) != STENO_OK) break;
-        st_whisper_encode_prefix(model, &c->state, c->window, N_FRAMES, d->n_audio_ctx, n_blocks);
+        st_whisper_encode_prefix(model, &c->state, c->window, n_blocks);
         if (seek == 0) keep_prefix(c, n_blocks);
         take(user, seek / 2, size / 2, c->state.audio, d->n_audio_state);
     }
