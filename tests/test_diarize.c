@@ -191,9 +191,8 @@ static void test_transcription_resumes_first_window(void **state) {
     (void)state;
     st_audio audio;
     st_error err;
-    assert_int_equal(
-        st_audio_decode_file(st_test_data("diarization/pyannote_sample/sample.wav"), 16000, &audio, &err),
-        STENO_OK);
+    assert_int_equal(st_audio_decode_file(st_test_data("diarization/pyannote_sample/sample.wav"), 16000, &audio, &err),
+                     STENO_OK);
     st_whisper_context *fresh, *shared;
     assert_int_equal(st_whisper_context_load(st_test_model("ggml-base.en.bin"), 1, 2, &fresh, &err), STENO_OK);
     assert_int_equal(st_whisper_context_share(fresh, 1, &shared, &err), STENO_OK);

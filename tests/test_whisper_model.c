@@ -76,9 +76,9 @@ static int setup(void **unused) {
     f.block0 = st_test_reference_array("whisper-block0.f32", audio, NULL);
     f.encoder = st_test_reference_array("whisper-encoder.f32", audio, NULL);
     f.logits = st_test_reference_array("whisper-logits.f32", (size_t)f.n_tokens * d->n_vocab * sizeof(float), NULL);
-    f.cross_qk =
-        st_test_reference_array("whisper-cross-qk.f32",
-                       (size_t)d->n_text_layer * d->n_text_head * f.n_tokens * d->n_audio_ctx * sizeof(float), NULL);
+    f.cross_qk = st_test_reference_array(
+        "whisper-cross-qk.f32", (size_t)d->n_text_layer * d->n_text_head * f.n_tokens * d->n_audio_ctx * sizeof(float),
+        NULL);
     f.scratch = malloc((size_t)f.n_tokens * MAX_SEQUENCES * d->n_vocab * sizeof(float));
     if (!f.scratch || st_whisper_model_init(&f.model, &f.source, &err) != STENO_OK ||
         st_whisper_state_init(&f.state, &f.model, MAX_SEQUENCES, &err) != STENO_OK) {

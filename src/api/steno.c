@@ -38,7 +38,7 @@ struct steno_context {
 
 struct steno_diarizer {
     steno_diarize_params params;
-    st_diarizer *diarizer; /* the pipeline st_diarize_choose chose */
+    st_diarizer *diarizer;           /* the pipeline st_diarize_choose chose */
     steno_diarize_pipeline pipeline; /* which: DEFAULT or PYANNOTE */
     char source[4096];               /* its files: the Silero VAD, or pyannote's pipeline folder */
     char why_not_pyannote[1024];     /* AUTO that chose DEFAULT: why pyannote was not taken */

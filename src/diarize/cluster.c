@@ -45,25 +45,49 @@ static steno_status unit_vectors(const float *embeddings, int n, int dim, double
     return STENO_OK;
 }
 
+/* Sums over dim values in eight interleaved partial sums (index d goes to sum d % 8), added
+ * pairwise at the end: independent chains the compiler can vectorise, where one running sum
+ * waited on every addition (an hour of speech, 4000 windows of 1024 values, clustered in 48 s
+ * that way). A fixed order, so the same input gives the same bits everywhere. */
+#define PARTIAL_SUMS 8
+
+static double sum_of_products(const double *x, const double *y, int dim) {
+    double part[PARTIAL_SUMS] = {0};
+    int d = 0;
+    for (; d + PARTIAL_SUMS <= dim; d += PARTIAL_SUMS)
+        for (int k = 0; k < PARTIAL_SUMS; k++)
+            part[k] += x[d + k] * y[d + k];
+    for (int k = 0; d < dim; d++, k++)
+        part[k] += x[d] * y[d];
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 static double squared_distance(const double *x, const double *y, int dim) {
-    double sum = 0;
-    for (int d = 0; d < dim; d++)
-        sum += (x[d] - y[d]) * (x[d] - y[d]);
-    return sum;
+    double part[PARTIAL_SUMS] = {0};
+    int d = 0;
+    for (; d + PARTIAL_SUMS <= dim; d += PARTIAL_SUMS)
+        for (int k = 0; k < PARTIAL_SUMS; k++)
+            part[k] += (x[d + k] - y[d + k]) * (x[d + k] - y[d + k]);
+    for (int k = 0; d < dim; d++, k++)
+        part[k] += (x[d] - y[d]) * (x[d] - y[d]);
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+/* The cosine distance of x and y given their squared lengths. */
+static double cosine_distance_of(const double *x, const double *y, int dim, double xx, double yy) {
+    if (!(xx > 0) || !(yy > 0)) return 1.0;
+    return 1.0 - sum_of_products(x, y, dim) / sqrt(xx * yy);
 }
 
 static double cosine_distance(const double *x, const double *y, int dim) {
-    double dot = 0, xx = 0, yy = 0;
-    for (int d = 0; d < dim; d++)
-        dot += x[d] * y[d], xx += x[d] * x[d], yy += y[d] * y[d];
-    if (!(xx > 0) || !(yy > 0)) return 1.0;
-    return 1.0 - dot / sqrt(xx * yy);
+    return cosine_distance_of(x, y, dim, sum_of_products(x, x, dim), sum_of_products(y, y, dim));
 }
 
 typedef struct agglomeration {
     int n, dim;
     st_cluster_linkage linkage;
     double *centroid; /* n x dim; slot i holds a live cluster while alive[i] */
+    double *square;   /* each centroid's squared length (cosine linkage) */
     double *weight;
     int *size, *node, *nearest;
     double *nearest_distance; /* squared Euclidean, or cosine distance */
@@ -72,7 +96,8 @@ typedef struct agglomeration {
 
 static double linkage_distance(const agglomeration *g, int i, int k) {
     const double *x = g->centroid + (size_t)i * g->dim, *y = g->centroid + (size_t)k * g->dim;
-    return g->linkage == ST_CLUSTER_CENTROID_COSINE ? cosine_distance(x, y, g->dim) : squared_distance(x, y, g->dim);
+    return g->linkage == ST_CLUSTER_CENTROID_COSINE ? cosine_distance_of(x, y, g->dim, g->square[i], g->square[k])
+                                                    : squared_distance(x, y, g->dim);
 }
 
 static void find_nearest(agglomeration *g, int i) {
@@ -90,6 +115,7 @@ static steno_status build_dendrogram(const double *unit, int n, int dim, const f
                                      st_cluster_linkage linkage, merge *merges, st_error *err) {
     agglomeration g = {.n = n, .dim = dim, .linkage = linkage};
     g.centroid = malloc(sizeof(double) * (size_t)n * dim);
+    g.square = malloc(sizeof(double) * n);
     g.weight = malloc(sizeof(double) * n);
     g.size = malloc(sizeof(int) * n);
     g.node = malloc(sizeof(int) * n);
@@ -97,7 +123,7 @@ static steno_status build_dendrogram(const double *unit, int n, int dim, const f
     g.nearest_distance = malloc(sizeof(double) * n);
     g.alive = malloc(n);
     steno_status status = STENO_OK;
-    if (!g.centroid || !g.weight || !g.size || !g.node || !g.nearest || !g.nearest_distance || !g.alive) {
+    if (!g.centroid || !g.square || !g.weight || !g.size || !g.node || !g.nearest || !g.nearest_distance || !g.alive) {
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory clustering %d embeddings", n);
         goto done;
     }
@@ -105,6 +131,7 @@ static steno_status build_dendrogram(const double *unit, int n, int dim, const f
     for (int i = 0; i < n; i++) {
         g.weight[i] = weights ? weights[i] : 1.0;
         g.size[i] = 1, g.node[i] = i, g.alive[i] = 1;
+        g.square[i] = sum_of_products(unit + (size_t)i * dim, unit + (size_t)i * dim, dim);
     }
     for (int i = 0; i < n; i++)
         find_nearest(&g, i);
@@ -130,6 +157,7 @@ static steno_status build_dendrogram(const double *unit, int n, int dim, const f
             ci[d] = (wi * ci[d] + wj * cj[d]) / (wi + wj);
         }
         g.weight[i] = wi + wj, g.size[i] += g.size[j], g.node[i] = n + m, g.alive[j] = 0;
+        g.square[i] = sum_of_products(g.centroid + (size_t)i * dim, g.centroid + (size_t)i * dim, dim);
         find_nearest(&g, i);
         for (int k = 0; k < n; k++) {
             if (!g.alive[k] || k == i) continue;
@@ -142,7 +170,8 @@ static steno_status build_dendrogram(const double *unit, int n, int dim, const f
         }
     }
 done:
-    free(g.centroid), free(g.weight), free(g.size), free(g.node), free(g.nearest), free(g.nearest_distance);
+    free(g.centroid), free(g.square), free(g.weight), free(g.size), free(g.node), free(g.nearest),
+        free(g.nearest_distance);
     free(g.alive);
     return status;
 }

@@ -203,7 +203,7 @@ typedef struct step_sums {
     const unsigned char *speech;
     size_t n_frames;
     int dim, frames_per_row;
-    int *count;          /* [n_frames / STEP_FRAMES + 1] speech frames */
+    int *count;           /* [n_frames / STEP_FRAMES + 1] speech frames */
     double *sum, *square; /* [steps][dim] */
     float *last_row;      /* [dim]: the last row seen, for the frames after it */
     size_t n_rows;        /* rows seen */
@@ -568,8 +568,8 @@ steno_status st_diarize_pcm(st_diarizer *diarizer, const float *samples, size_t 
     if (whisper) { /* under 20 ms of mel (no state) leaves the windows empty */
         status = step_sums_init(&steps, speech, n_frames, st_whisper_context_audio_width(whisper), 2, err);
         if (status == STENO_OK)
-            status = st_whisper_encoder_states(whisper, samples, n_samples, ENCODER_BLOCKS, n_threads, add_rows,
-                                               &steps, err);
+            status = st_whisper_encoder_states(whisper, samples, n_samples, ENCODER_BLOCKS, n_threads, add_rows, &steps,
+                                               err);
         add_frames_after_rows(&steps);
         if (!(options->threshold > 0)) threshold = ST_DIARIZE_ENCODER_THRESHOLD;
     } else {

@@ -69,8 +69,7 @@ void st_whisper_encode_block(const st_whisper_model *model, st_whisper_state *st
     st_nn_add(state->audio, state->enc_norm, size);
 }
 
-void st_whisper_encode_prefix(const st_whisper_model *model, st_whisper_state *state, const float *mel,
-                              int n_blocks) {
+void st_whisper_encode_prefix(const st_whisper_model *model, st_whisper_state *state, const float *mel, int n_blocks) {
     st_whisper_encode_stem(model, state, mel);
     for (int layer = 0; layer < n_blocks; layer++)
         st_whisper_encode_block(model, state, layer);

@@ -175,8 +175,7 @@ void st_whisper_encode_finish(const st_whisper_model *model, st_whisper_state *s
 /* The stem and the first n_blocks blocks of a window (mel as for st_whisper_encode): state->audio
  * ends as the hidden states [n_audio_ctx][n_audio_state] st_whisper_encode has before its later
  * blocks (speaker features, diarize.h). CPU only; the state's decoder is left as it was. */
-void st_whisper_encode_prefix(const st_whisper_model *model, st_whisper_state *state, const float *mel,
-                              int n_blocks);
+void st_whisper_encode_prefix(const st_whisper_model *model, st_whisper_state *state, const float *mel, int n_blocks);
 /* The rest of st_whisper_encode after st_whisper_encode_prefix's first n_done blocks (their states
  * in state->audio): the remaining blocks, then st_whisper_encode_finish. */
 void st_whisper_encode_resume(const st_whisper_model *model, st_whisper_state *state, int n_done);

@@ -511,8 +511,7 @@ static st_decode_options base_decode_options(const st_whisper_context *c, const 
 }
 
 /* The options of the index-th temperature of the fallback schedule. */
-static st_decode_options temperature_options(const st_decode_options *base, const st_transcribe_options *o,
-                                             int index) {
+static st_decode_options temperature_options(const st_decode_options *base, const st_transcribe_options *o, int index) {
     st_decode_options d = *base;
     d.temperature = o->temperatures[index];
     d.beam_size = d.temperature == 0.0f ? o->beam_size : 1;
@@ -537,8 +536,8 @@ static steno_status judge_window(const st_whisper_context *c, const st_transcrib
         *needs_fallback = 1; /* too repetitive */
     }
     if (o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) *needs_fallback = 1;
-    if (o->no_speech_threshold > 0 && out->decode.no_speech_prob > o->no_speech_threshold &&
-        o->has_logprob_threshold && out->decode.avg_logprob < o->logprob_threshold) {
+    if (o->no_speech_threshold > 0 && out->decode.no_speech_prob > o->no_speech_threshold && o->has_logprob_threshold &&
+        out->decode.avg_logprob < o->logprob_threshold) {
         *needs_fallback = 0; /* silence: no temperature will do better */
     }
     return STENO_OK;
@@ -1135,7 +1134,7 @@ typedef struct batch_run {
     st_decoder_ops *ops;
     st_decoder_step *steps;
     window_result *results;
-    int *live;    /* chunks still decoding, and chunks decoded: 1; blank ones 0 */
+    int *live;                     /* chunks still decoding, and chunks decoded: 1; blank ones 0 */
     int *tokens, *slots, *windows; /* [size * per_chunk] */
     float *logits;                 /* [size * per_chunk][n_vocab] */
     float *mels;                   /* [size][n_mels][N_FRAMES]: each chunk's log-mel window (a file's mel
@@ -1189,8 +1188,8 @@ static steno_status batch_run_init(batch_run *r, st_whisper_context *c, const st
     }
     for (int k = 0; k < size && status == STENO_OK; k++) {
         status = st_decoder_create(&m->special, m->file.dims.n_text_ctx, r->per_chunk, &r->decoders[k], err);
-        r->bindings[k] = (network_binding){
-            .model = &m->model, .state = &r->state, .first_slot = k * r->per_chunk, .window = k};
+        r->bindings[k] =
+            (network_binding){.model = &m->model, .state = &r->state, .first_slot = k * r->per_chunk, .window = k};
         r->ops[k] = binding_ops(&r->bindings[k], r->per_chunk);
     }
     if (status != STENO_OK) batch_run_free(r);
@@ -1207,7 +1206,8 @@ static steno_status decode_in_lockstep(st_whisper_context *c, batch_run *r, cons
     const int n_vocab = c->shared->file.dims.n_vocab;
     steno_status status = STENO_OK;
     for (int k = 0; k < r->size && status == STENO_OK; k++) {
-        if (r->live[k]) status = st_decoder_start(r->decoders[k], &r->ops[k], &first, initial, n_initial, sot_index, err);
+        if (r->live[k])
+            status = st_decoder_start(r->decoders[k], &r->ops[k], &first, initial, n_initial, sot_index, err);
     }
     int decoding[ST_MAX_BATCH_SIZE];
     for (int k = 0; k < r->size; k++)
@@ -1387,8 +1387,7 @@ static steno_status transcribe_batched(st_whisper_context *c, st_mel_source *mel
             }
             const chunk_span *chunk = &chunks[first + k];
             if (o->on_progress) {
-                o->on_progress(o->user, (double)(chunk->start + chunk->n_frames) / FRAMES_PER_SECOND,
-                               content_duration);
+                o->on_progress(o->user, (double)(chunk->start + chunk->n_frames) / FRAMES_PER_SECOND, content_duration);
             }
         }
     }
@@ -1423,10 +1422,10 @@ static steno_status check_options(const st_whisper_context *c, const st_transcri
                             o->batch_size, ST_MAX_BATCH_SIZE);
     }
     if (o->batch_size > 1) {
-        const char *conflict = c->shared->model.device                   ? "a model on the GPU"
-                               : o->language_per_window                  ? "language detection per window"
+        const char *conflict = c->shared->model.device                  ? "a model on the GPU"
+                               : o->language_per_window                 ? "language detection per window"
                                : o->has_hallucination_silence_threshold ? "a hallucination silence threshold"
-                                                                         : NULL;
+                                                                        : NULL;
         if (conflict) {
             return st_error_set(err, STENO_ERR_INVALID_ARGUMENT,
                                 "batch size %d: batched decoding does not work with %s (use batch size 1)",

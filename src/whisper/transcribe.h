@@ -27,8 +27,8 @@ steno_status st_whisper_context_load(const char *path, int max_sequences, int n_
                                      st_error *err);
 /* The same for a model already opened (st_model_open or a format's reader): the context takes
  * ownership of *model, which is zeroed, on success and on failure alike. */
-steno_status st_whisper_context_load_model(st_model *model, int max_sequences, int n_threads,
-                                           st_whisper_context **out, st_error *err);
+steno_status st_whisper_context_load_model(st_model *model, int max_sequences, int n_threads, st_whisper_context **out,
+                                           st_error *err);
 /* A second context on the model `base` holds: the weights, tokenizer and filters are shared
  * read-only (and freed with the last context that uses them), the run state is its own, so the
  * two may transcribe at the same time on different threads. Each context is used by one thread
@@ -78,13 +78,13 @@ typedef struct st_transcribe_options {
     /* With language NULL on a multilingual model: detect the language on every 30 s window, not
      * only the first, and record it in each segment (a recording that switches language). */
     int language_per_window;
-    int translate;        /* task: translate to English instead of transcribe */
+    int translate;                           /* task: translate to English instead of transcribe */
     float temperatures[ST_MAX_TEMPERATURES]; /* fallback schedule, tried in order */
     int n_temperatures;
     int beam_size; /* at temperature 0; 1 = greedy */
     int best_of;   /* samples at temperature > 0 */
     float patience;
-    float length_penalty; /* < 0: none */
+    float length_penalty;               /* < 0: none */
     double compression_ratio_threshold; /* <= 0: off */
     double logprob_threshold;           /* set has_logprob_threshold */
     int has_logprob_threshold;
