@@ -90,8 +90,8 @@ typedef struct agglomeration {
     double *square;   /* each centroid's squared length (cosine linkage) */
     double *weight;
     int *size, *node, *nearest;
-    double *nearest_distance; /* squared Euclidean, or cosine distance */
-    unsigned char *alive;
+    double *nearest_distance;     /* squared Euclidean, or cosine distance */
+    unsigned char *alive, *stale; /* stale: its nearest must be found again */
 } agglomeration;
 
 static double linkage_distance(const agglomeration *g, int i, int k) {
@@ -122,8 +122,10 @@ static steno_status build_dendrogram(const double *unit, int n, int dim, const f
     g.nearest = malloc(sizeof(int) * n);
     g.nearest_distance = malloc(sizeof(double) * n);
     g.alive = malloc(n);
+    g.stale = calloc((size_t)n, 1);
     steno_status status = STENO_OK;
-    if (!g.centroid || !g.square || !g.weight || !g.size || !g.node || !g.nearest || !g.nearest_distance || !g.alive) {
+    if (!g.centroid || !g.square || !g.weight || !g.size || !g.node || !g.nearest || !g.nearest_distance || !g.alive ||
+        !g.stale) {
         status = st_error_set(err, STENO_ERR_NO_MEMORY, "out of memory clustering %d embeddings", n);
         goto done;
     }
@@ -133,8 +135,17 @@ static steno_status build_dendrogram(const double *unit, int n, int dim, const f
         g.size[i] = 1, g.node[i] = i, g.alive[i] = 1;
         g.square[i] = sum_of_products(unit + (size_t)i * dim, unit + (size_t)i * dim, dim);
     }
+    /* every pair's distance once, offered to both rows: each row still meets its candidates in
+     * index order, as find_nearest would (the first of equal distances wins) */
     for (int i = 0; i < n; i++)
-        find_nearest(&g, i);
+        g.nearest[i] = -1, g.nearest_distance[i] = INFINITY;
+    for (int i = 0; i < n; i++) {
+        for (int k = i + 1; k < n; k++) {
+            double d = linkage_distance(&g, i, k);
+            if (d < g.nearest_distance[i]) g.nearest_distance[i] = d, g.nearest[i] = k;
+            if (d < g.nearest_distance[k]) g.nearest_distance[k] = d, g.nearest[k] = i;
+        }
+    }
     for (int m = 0; m < n - 1; m++) {
         int i = -1;
         for (int k = 0; k < n; k++) {
@@ -158,21 +169,27 @@ static steno_status build_dendrogram(const double *unit, int n, int dim, const f
         }
         g.weight[i] = wi + wj, g.size[i] += g.size[j], g.node[i] = n + m, g.alive[j] = 0;
         g.square[i] = sum_of_products(g.centroid + (size_t)i * dim, g.centroid + (size_t)i * dim, dim);
-        find_nearest(&g, i);
+        /* the new cluster's distances, once each: its own nearest, and the others' when it is
+         * nearer; rows whose nearest took part in the merge look again afterwards */
+        g.nearest[i] = -1, g.nearest_distance[i] = INFINITY;
         for (int k = 0; k < n; k++) {
             if (!g.alive[k] || k == i) continue;
+            double d = linkage_distance(&g, i, k);
+            if (d < g.nearest_distance[i]) g.nearest_distance[i] = d, g.nearest[i] = k;
             if (g.nearest[k] == i || g.nearest[k] == j) {
-                find_nearest(&g, k);
-            } else {
-                double d = linkage_distance(&g, i, k);
-                if (d < g.nearest_distance[k]) g.nearest_distance[k] = d, g.nearest[k] = i;
+                g.stale[k] = 1;
+            } else if (d < g.nearest_distance[k]) {
+                g.nearest_distance[k] = d, g.nearest[k] = i;
             }
+        }
+        for (int k = 0; k < n; k++) {
+            if (g.stale[k]) g.stale[k] = 0, find_nearest(&g, k);
         }
     }
 done:
     free(g.centroid), free(g.square), free(g.weight), free(g.size), free(g.node), free(g.nearest),
         free(g.nearest_distance);
-    free(g.alive);
+    free(g.alive), free(g.stale);
     return status;
 }
 
