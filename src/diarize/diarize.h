@@ -5,7 +5,9 @@
  *   2. speaker features per frame: with a Whisper model (st_diarizer_use_whisper; `steno
  *      diarize` takes base.en when the model folders hold it, `transcribe --diarize` the model
  *      it transcribes with), the encoder's hidden states after its first 3 blocks, one per
- *      20 ms (st_whisper_encoder_states: the recording in 30 s windows); else 20 cepstral
+ *      20 ms (st_whisper_encoder_states: the recording in the seek loop's 30 s windows, so
+ *      that with st_diarize_options.whisper the transcription on that context resumes its
+ *      first window after those blocks instead of encoding it again); else 20 cepstral
  *      coefficients (c1..c20, the DCT of Whisper's 80-bin log-mel spectrogram) with the
  *      recording's mean removed over its speech frames;
  *   3. one embedding per 1.5 s window (0.75 s step) holding enough speech: the mean and the
