@@ -16,28 +16,13 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "audio/audio.h"
 #include "diarize/diarize.h"
 #include "diarize/speech.h"
 #include "whisper/transcribe.h"
 
-typedef struct clocks {
-    double wall, cpu;
-} clocks;
-
-static clocks now(void) {
-    struct timespec wall, cpu;
-    clock_gettime(CLOCK_MONOTONIC, &wall);
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-    return (clocks){wall.tv_sec + wall.tv_nsec * 1e-9, cpu.tv_sec + cpu.tv_nsec * 1e-9};
-}
-
-static clocks since(clocks start) {
-    clocks end = now();
-    return (clocks){end.wall - start.wall, end.cpu - start.cpu};
-}
+#include "clocks.h"
 
 static int compare_doubles(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

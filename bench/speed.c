@@ -12,7 +12,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "models/loader.h"
 #include "nn/kernels.h"
@@ -20,23 +19,9 @@
 #include "nn/threads.h"
 #include "whisper/model.h"
 
+#include "clocks.h"
+
 #define PROMPT_TOKENS 32
-
-typedef struct clocks {
-    double wall, cpu;
-} clocks;
-
-static clocks now(void) {
-    struct timespec wall, cpu;
-    clock_gettime(CLOCK_MONOTONIC, &wall);
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-    return (clocks){wall.tv_sec + wall.tv_nsec * 1e-9, cpu.tv_sec + cpu.tv_nsec * 1e-9};
-}
-
-static clocks since(clocks start) {
-    clocks end = now();
-    return (clocks){end.wall - start.wall, end.cpu - start.cpu};
-}
 
 static int fail(const st_error *err) {
     fprintf(stderr, "speed: %s\n", err->message);
