@@ -816,7 +816,8 @@ AVX2_TARGET static void avx2_exp_f64(const double *x, double *y, size_t n) {
 }
 
 /* The terms 8 at a time (libc_exp4d), added in index order as the portable loop adds them: a
- * sum in another order would change its bits. */
+ * sum in another order would change its bits. 8 masked values (-inf) in a row are passed over:
+ * their terms are +0, and adding +0 to a sum that starts at +0 and only grows leaves its bits. */
 AVX2_TARGET static double avx2_exp_sum(const float *values, int n, float shift) {
     static _Atomic int exp_is_libc; /* 0: not asked yet, 1: yes, 2: no; racing first calls agree */
     if (exp_is_libc == 0) exp_is_libc = st_nn_exp_matches_libc(avx2_exp_f64) ? 1 : 2;
@@ -826,6 +827,7 @@ AVX2_TARGET static double avx2_exp_sum(const float *values, int n, float shift) 
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m256 v = _mm256_loadu_ps(values + i);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(-INFINITY), _CMP_NEQ_UQ)) == 0) continue;
         double terms[8];
         _mm256_storeu_pd(terms, libc_exp4d(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), offset)));
         _mm256_storeu_pd(terms + 4, libc_exp4d(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), offset)));

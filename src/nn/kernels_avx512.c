@@ -776,7 +776,8 @@ AVX512_TARGET static void avx512_exp_f64(const double *x, double *y, size_t n) {
         y[i] = exp(x[i]);
 }
 
-/* The terms 16 at a time, added in index order (see kernels_avx2.c's exp_sum). */
+/* The terms 16 at a time, added in index order, 16 masked values in a row passed over (see
+ * kernels_avx2.c's exp_sum). */
 AVX512_TARGET static double avx512_exp_sum(const float *values, int n, float shift) {
     static _Atomic int exp_is_libc; /* 0: not asked yet, 1: yes, 2: no; racing first calls agree */
     if (exp_is_libc == 0) exp_is_libc = st_nn_exp_matches_libc(avx512_exp_f64) ? 1 : 2;
@@ -786,6 +787,7 @@ AVX512_TARGET static double avx512_exp_sum(const float *values, int n, float shi
     int i = 0;
     for (; i + 16 <= n; i += 16) {
         const __m512 v = _mm512_loadu_ps(values + i);
+        if (_mm512_cmp_ps_mask(v, _mm512_set1_ps(-INFINITY), _CMP_NEQ_UQ) == 0) continue;
         double terms[16];
         _mm512_storeu_pd(terms, libc_exp8d(_mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), offset)));
         _mm512_storeu_pd(terms + 8,
