@@ -442,7 +442,8 @@ static void exp_f64_is_the_library_exp(void **unused) {
 static void random_logits(float *row, int n) {
     for (int i = 0; i < n; i++)
         row[i] = 20.0f * random_float() - 5.0f;
-    int begin = (int)(fabsf(random_float()) * (float)n), end = begin + (int)(fabsf(random_float()) * (float)(n - begin));
+    int begin = (int)(fabsf(random_float()) * (float)n),
+        end = begin + (int)(fabsf(random_float()) * (float)(n - begin));
     for (int i = begin; i < end; i++)
         row[i] = -INFINITY;
 }

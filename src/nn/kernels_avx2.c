@@ -774,8 +774,8 @@ AVX2_TARGET static inline __m256d libc_exp_main4(__m256d x) {
     const __m256i slot = _mm256_slli_epi64(_mm256_and_si256(ki, _mm256_set1_epi64x(ST_NN_EXP_TABLE_SIZE - 1)), 1);
     const long long *table = (const long long *)st_nn_exp_table;
     const __m256d tail = _mm256_castsi256_pd(_mm256_i64gather_epi64(table, slot, 8));
-    const __m256d scale = _mm256_castsi256_pd(
-        _mm256_add_epi64(_mm256_i64gather_epi64(table + 1, slot, 8), _mm256_slli_epi64(ki, 45)));
+    const __m256d scale =
+        _mm256_castsi256_pd(_mm256_add_epi64(_mm256_i64gather_epi64(table + 1, slot, 8), _mm256_slli_epi64(ki, 45)));
     const __m256d r2 = _mm256_mul_pd(r, r);
     const __m256d low = _mm256_fmadd_pd(r, _mm256_set1_pd(ST_NN_EXP_C3), _mm256_set1_pd(ST_NN_EXP_C2));
     const __m256d high = _mm256_fmadd_pd(r, _mm256_set1_pd(ST_NN_EXP_C5), _mm256_set1_pd(ST_NN_EXP_C4));

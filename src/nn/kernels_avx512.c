@@ -741,8 +741,8 @@ AVX512_TARGET static inline __m512d libc_exp8d(__m512d x) {
     const __m512i slot = _mm512_slli_epi64(_mm512_and_si512(ki, _mm512_set1_epi64(ST_NN_EXP_TABLE_SIZE - 1)), 1);
     const long long *table = (const long long *)st_nn_exp_table;
     const __m512d tail = _mm512_castsi512_pd(_mm512_i64gather_epi64(slot, table, 8));
-    const __m512d scale = _mm512_castsi512_pd(
-        _mm512_add_epi64(_mm512_i64gather_epi64(slot, table + 1, 8), _mm512_slli_epi64(ki, 45)));
+    const __m512d scale =
+        _mm512_castsi512_pd(_mm512_add_epi64(_mm512_i64gather_epi64(slot, table + 1, 8), _mm512_slli_epi64(ki, 45)));
     const __m512d r2 = _mm512_mul_pd(r, r);
     const __m512d low = _mm512_fmadd_pd(r, _mm512_set1_pd(ST_NN_EXP_C3), _mm512_set1_pd(ST_NN_EXP_C2));
     const __m512d high = _mm512_fmadd_pd(r, _mm512_set1_pd(ST_NN_EXP_C5), _mm512_set1_pd(ST_NN_EXP_C4));
@@ -790,9 +790,8 @@ AVX512_TARGET static double avx512_exp_sum(const float *values, int n, float shi
         if (_mm512_cmp_ps_mask(v, _mm512_set1_ps(-INFINITY), _CMP_NEQ_UQ) == 0) continue;
         double terms[16];
         _mm512_storeu_pd(terms, libc_exp8d(_mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), offset)));
-        _mm512_storeu_pd(terms + 8,
-                         libc_exp8d(_mm512_sub_pd(
-                             _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))), offset)));
+        const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+        _mm512_storeu_pd(terms + 8, libc_exp8d(_mm512_sub_pd(_mm512_cvtps_pd(high), offset)));
         for (int k = 0; k < 16; k++)
             sum += terms[k];
     }
@@ -808,7 +807,7 @@ AVX512_TARGET static double avx512_exp_sum(const float *values, int n, float shi
         .gemm_bf16 = bf16_gemm, .f16_to_f32 = avx512_f16_to_f32, .softmax = avx512_softmax, .gelu = avx512_gelu,       \
         .scores = avx512_scores, .weighted_sum = avx512_weighted_sum, .attend_bf16 = attend,                           \
         .scores_i8 = avx512_scores_i8, .weighted_sum_i8 = avx512_weighted_sum_i8, .f32_to_f16 = avx512_f32_to_f16,     \
-        .exp_f64 = avx512_exp_f64, .exp_sum = avx512_exp_sum, .max = st_nn_avx2_max,                                  \
+        .exp_f64 = avx512_exp_f64, .exp_sum = avx512_exp_sum, .max = st_nn_avx2_max,                                   \
     }
 
 /* AVX-512 with VNNI and BF16 (Zen 4 and later, Sapphire Rapids), with VNNI only (Ice Lake),
