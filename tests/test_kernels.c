@@ -369,6 +369,130 @@ static void softmax_matches_the_library_exp(void **unused) {
     }
 }
 
+static uint64_t random_bits(void) {
+    static uint64_t state = 0x9e3779b97f4a7c15u;
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+}
+
+/* Each input's exp from the set against the C library's, bit for bit; on glibc the vector sets
+ * must match (they repeat its algorithm), elsewhere only where their run-time check says so. */
+static void check_exp_f64(const st_nn_kernels *set, const double *x, size_t n) {
+    double *y = malloc(n * sizeof *y);
+    assert_non_null(y);
+    set->exp_f64(x, y, n);
+    for (size_t i = 0; i < n; i++) {
+        double want = exp(x[i]);
+        if (memcmp(&y[i], &want, sizeof want) != 0)
+            fail_msg("%s: exp(%a) = %a, the library gives %a", set->name, x[i], y[i], want);
+    }
+    free(y);
+}
+
+static void exp_f64_is_the_library_exp(void **unused) {
+    (void)unused;
+    enum { N_DENSE = 1 << 22, N_SLOTS = 2 * 128 * 746, N_RANDOM = 1 << 20 };
+    const size_t n = (size_t)N_DENSE + 5 * N_SLOTS + 3 * 1100 + 2 * N_RANDOM;
+    double *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    size_t m = 0;
+    for (int i = 0; i < N_DENSE; i++) /* [-746, 0], 4.2e6 points 1.8e-4 apart */
+        x[m++] = -746.0 * i / (N_DENSE - 1);
+    /* where k = round(x * 128 / ln2) changes (x at a half-integer multiple of ln2 / 128) and the
+     * few doubles around it */
+    for (int j = 0; j < N_SLOTS; j++) {
+        double edge = -(j + 0.5) * 0x1.62e42fefa39efp-8;
+        x[m++] = edge;
+        x[m++] = nextafter(edge, 0.0);
+        x[m++] = nextafter(edge, -INFINITY);
+        x[m++] = nextafter(nextafter(edge, 0.0), 0.0);
+        x[m++] = nextafter(nextafter(edge, -INFINITY), -INFINITY);
+    }
+    for (int e = 0; e < 1100; e++) { /* tiny magnitudes, both signs, and the subnormal results */
+        x[m++] = -ldexp(1.0, -e);
+        x[m++] = ldexp(1.0, -e);
+        x[m++] = -708.0 - 38.0 * e / 1100.0;
+    }
+    for (int i = 0; i < N_RANDOM; i++) {
+        uint64_t bits = random_bits();
+        memcpy(&x[m++], &bits, sizeof bits); /* any double: NaNs, infinities, overflow too */
+        x[m++] = -800.0 * (double)(bits >> 11) / 0x1p53 + 10.0;
+    }
+    assert_int_equal(m, n);
+    static const double edges[] = {-INFINITY, INFINITY, -0.0, 0.0, -0x1p-1074, -0x1p-54, -0x1.fffffffffffffp-55,
+                                   -512.0, -511.99999999999994, -745.1332191019411, -745.1332191019412,
+                                   -708.3964185322641, -1024.0, -1023.9999999999999, NAN};
+    const st_nn_kernels *sets[3];
+    int n_sets = kernel_sets(sets);
+    for (int k = 0; k < n_sets; k++) {
+#if !defined(__GLIBC__)
+        if (!st_nn_exp_matches_libc(sets[k]->exp_f64)) continue;
+#endif
+        assert_true(st_nn_exp_matches_libc(sets[k]->exp_f64));
+        check_exp_f64(sets[k], x, n);
+        check_exp_f64(sets[k], edges, sizeof edges / sizeof edges[0]);
+        check_exp_f64(sets[k], x + 3, 5); /* the scalar tail after a part vector */
+    }
+    free(x);
+}
+
+/* A row of logits as the decoder sees them: spread like a model's, some masked to -inf. */
+static void random_logits(float *row, int n) {
+    for (int i = 0; i < n; i++)
+        row[i] = 20.0f * random_float() - 5.0f;
+    int begin = (int)(fabsf(random_float()) * (float)n),
+        end = begin + (int)(fabsf(random_float()) * (float)(n - begin));
+    for (int i = begin; i < end; i++)
+        row[i] = -INFINITY;
+}
+
+static double loop_exp_sum(const float *values, int n, float shift) {
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)values[i] - shift);
+    return sum;
+}
+
+static float loop_max(const float *values, int n) {
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++)
+        max = values[i] > max ? values[i] : max;
+    return max;
+}
+
+static void exp_sum_and_max_are_the_loops(void **unused) {
+    (void)unused;
+    enum { N_VOCAB = 51864 };
+    float *row = malloc(N_VOCAB * sizeof *row);
+    assert_non_null(row);
+    const st_nn_kernels *sets[3];
+    int n_sets = kernel_sets(sets);
+    for (int trial = 0; trial < 40; trial++) {
+        int n = trial < 30 ? trial + 1 : N_VOCAB - trial; /* every tail length, and whole rows */
+        random_logits(row, n);
+        if (trial % 4 == 1) row[n / 2] = -0.0f, row[n - 1] = 0.0f; /* the first zero's sign decides */
+        if (trial % 4 == 2) row[0] = NAN;
+        if (trial % 8 == 3)
+            for (int i = 0; i < n; i++)
+                row[i] = -INFINITY; /* all masked */
+        float max = loop_max(row, n);
+        double sum = loop_exp_sum(row, n, max);
+        for (int k = 0; k < n_sets; k++) {
+            float got_max = sets[k]->max(row, n);
+            if (memcmp(&got_max, &max, sizeof max) != 0)
+                fail_msg("%s n %d: max %a, the loop gives %a", sets[k]->name, n, got_max, max);
+            double got_sum = sets[k]->exp_sum(row, n, max);
+            if (memcmp(&got_sum, &sum, sizeof sum) != 0)
+                fail_msg("%s n %d: exp_sum %a, the loop gives %a", sets[k]->name, n, got_sum, sum);
+        }
+    }
+    for (int k = 0; k < n_sets; k++)
+        assert_true(isinf(sets[k]->max(row, 0)) && sets[k]->exp_sum(row, 0, 0.0f) == 0.0);
+    free(row);
+}
+
 static void gelu_matches_the_erf_definition(void **unused) {
     (void)unused;
     enum { N = 4001 };
@@ -1171,6 +1295,8 @@ int main(void) {
         cmocka_unit_test(avx512_int8_attention_is_near_the_portable),
         cmocka_unit_test(f32_to_f16_matches_the_converter),
         cmocka_unit_test(pool_runs_each_task_once),
+        cmocka_unit_test(exp_f64_is_the_library_exp),
+        cmocka_unit_test(exp_sum_and_max_are_the_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include "nn/kernels.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/quant.h"
@@ -254,6 +255,45 @@ static void portable_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
         dst[i] = st_fp32_to_fp16(src[i]);
 }
 
+static void portable_exp_f64(const double *x, double *y, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        y[i] = exp(x[i]);
+}
+
+double st_nn_portable_exp_sum(const float *values, int n, float shift) {
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)values[i] - shift);
+    return sum;
+}
+
+static float portable_max(const float *values, int n) {
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++)
+        max = values[i] > max ? values[i] : max;
+    return max;
+}
+
+int st_nn_exp_matches_libc(st_nn_exp_f64_kernel exp_f64) {
+    enum { n_sweep = 3 * 32768, n_edges = 12, n = n_sweep + n_edges };
+    static const double edges[n_edges] = {-INFINITY, -0.0, 0.0, -0x1p-54, -0x1.fffffffffffffp-55, -0x1p-1074,
+                                          -511.99999999999994, -512.0, -708.5, -745.2, -1024.0, 1e-300};
+    double *x = malloc(2 * n * sizeof *x);
+    if (!x) return 0;
+    double *y = x + n;
+    for (int i = 0; i < n_sweep; i++) /* a step of about 1.4 table slots, never a whole number of them */
+        x[i] = -746.0 + 747.0 * i / n_sweep;
+    memcpy(x + n_sweep, edges, sizeof edges);
+    exp_f64(x, y, n);
+    int same = 1;
+    for (int i = 0; i < n && same; i++) {
+        double want = exp(x[i]);
+        same = memcmp(&y[i], &want, sizeof want) == 0;
+    }
+    free(x);
+    return same;
+}
+
 static const st_nn_kernels portable = {
     .name = "portable",
     .gemv_f16 = portable_gemv_f16,
@@ -271,6 +311,9 @@ static const st_nn_kernels portable = {
     .scores_i8 = st_nn_portable_scores_i8,
     .weighted_sum_i8 = st_nn_portable_weighted_sum_i8,
     .f32_to_f16 = portable_f32_to_f16,
+    .exp_f64 = portable_exp_f64,
+    .exp_sum = st_nn_portable_exp_sum,
+    .max = portable_max,
 };
 
 const st_nn_kernels *st_nn_kernels_portable(void) {

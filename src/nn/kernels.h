@@ -145,6 +145,23 @@ typedef void (*st_nn_weighted_sum_i8_kernel)(const float *p, int n_q, int n_kv, 
 /* dst[i] = src[i] as IEEE half, nearest-even (st_fp32_to_fp16), for n values. */
 typedef void (*st_nn_f32_to_f16_kernel)(const float *src, uint16_t *dst, size_t n);
 
+/* y[i] = exp(x[i]) for n doubles, the bits of glibc's exp (2.28 and later, its FMA build): the
+ * AVX2 and AVX-512 sets repeat its algorithm lane by lane (see ST_NN_EXP_TABLE_SIZE), the
+ * portable set calls the C library's exp. With another C library the vector sets may differ
+ * from it; st_nn_exp_matches_libc tells. */
+typedef void (*st_nn_exp_f64_kernel)(const double *x, double *y, size_t n);
+
+/* The sum over i < n of the C library's exp((double)values[i] - shift), in double, the terms
+ * added one at a time in index order: every set gives that loop's bits (the vector sets compute
+ * the terms with their exp_f64 where st_nn_exp_matches_libc says it matches, and run the loop
+ * otherwise). The decoder's log-sum-exp over the vocabulary. */
+typedef double (*st_nn_exp_sum_kernel)(const float *values, int n, float shift);
+
+/* The largest of values[0 .. n-1], -INFINITY when n is 0: what `max = values[i] > max ?
+ * values[i] : max` from -INFINITY gives in index order (NaNs passed over; of equal zeros, the
+ * first one's sign). */
+typedef float (*st_nn_max_kernel)(const float *values, int n);
+
 /* The most queries the attention kernels above take at once. */
 #define ST_NN_FEW_QUERIES 8
 
@@ -178,7 +195,37 @@ typedef struct st_nn_kernels {
     st_nn_scores_i8_kernel scores_i8;
     st_nn_weighted_sum_i8_kernel weighted_sum_i8;
     st_nn_f32_to_f16_kernel f32_to_f16;
+    st_nn_exp_f64_kernel exp_f64;
+    st_nn_exp_sum_kernel exp_sum;
+    st_nn_max_kernel max;
 } st_nn_kernels;
+
+/* glibc's exp, which the vector exp_f64 kernels repeat: x = k ln2 / 128 + r, k the nearest
+ * integer (x * 128 / ln2 rounded by adding ST_NN_EXP_SHIFT), r from k ln2 / 128 in two parts;
+ * exp(x) = scale * (1 + tail) * exp(r) = scale + scale * (tail + r + r^2 (C2 + r C3) + r^4 (C4
+ * + r C5)), with (tail, scale) from st_nn_exp_table (scripts/gen_exp_table.py) at k mod 128
+ * and k's bits above the low 7 added to scale's exponent. The constants are glibc's (its
+ * __exp_data; the polynomial is its minimax fit), written as the same doubles; the operation
+ * order, the fused multiply-adds included, is that of its FMA build. |x| outside [2^-54, 512)
+ * takes its special cases. */
+#define ST_NN_EXP_TABLE_SIZE 128
+#define ST_NN_EXP_INV_LN2_N 0x1.71547652b82fep+7
+#define ST_NN_EXP_NEG_LN2_HI_N -0x1.62e42fefa0000p-8
+#define ST_NN_EXP_NEG_LN2_LO_N -0x1.cf79abc9e3b3ap-47
+#define ST_NN_EXP_SHIFT 0x1.8p52
+#define ST_NN_EXP_C2 0x1.ffffffffffdbdp-2
+#define ST_NN_EXP_C3 0x1.555555555543cp-3
+#define ST_NN_EXP_C4 0x1.55555cf172b91p-5
+#define ST_NN_EXP_C5 0x1.1111167a4d017p-7
+extern const uint64_t st_nn_exp_table[2 * ST_NN_EXP_TABLE_SIZE];
+
+/* Whether exp_f64 gives the C library's exp bits on a sweep of [-746, 1] (every table slot,
+ * both signs of r, the special cases' edges); the vector sets ask it once before their
+ * exp_sum uses exp_f64. */
+int st_nn_exp_matches_libc(st_nn_exp_f64_kernel exp_f64);
+
+/* The portable exp_sum: the loop itself. */
+double st_nn_portable_exp_sum(const float *values, int n, float shift);
 
 /* The portable int8 kernels, which sets without integer dot products use (plain C that the
  * compiler vectorises). */
@@ -206,6 +253,10 @@ void st_nn_avx2_attend_bf16(const float *q, int q_stride, int n_q, const uint16_
  * st_nn_portable_softmax): either way it gives the portable bits. Call only where
  * st_nn_kernels_avx2() is not NULL. */
 int st_nn_avx2_exp_is_libc(void);
+
+/* The AVX2 max kernel, which the AVX-512 sets use too (the in-order sums of exp_sum, not the
+ * maximum, bound their time); call only where st_nn_kernels_avx2() is not NULL. */
+float st_nn_avx2_max(const float *values, int n);
 
 /* The portable softmax (expf). */
 void st_nn_portable_softmax(float *row, int n_valid, int n_cols);

@@ -761,6 +761,103 @@ AVX2_TARGET void st_nn_avx2_attend_bf16(const float *q, int q_stride, int n_q, c
                   out_stride, scores, 1);
 }
 
+/* glibc's exp (see ST_NN_EXP_TABLE_SIZE) on 4 doubles with |x| in [2^-54, 512), operation for
+ * operation; other lanes give what libc_exp4d replaces. */
+AVX2_TARGET static inline __m256d libc_exp_main4(__m256d x) {
+    const __m256d shift = _mm256_set1_pd(ST_NN_EXP_SHIFT);
+    __m256d kd = _mm256_fmadd_pd(x, _mm256_set1_pd(ST_NN_EXP_INV_LN2_N), shift);
+    const __m256i ki = _mm256_castpd_si256(kd);
+    kd = _mm256_sub_pd(kd, shift);
+    __m256d r = _mm256_fmadd_pd(kd, _mm256_set1_pd(ST_NN_EXP_NEG_LN2_HI_N), x);
+    r = _mm256_fmadd_pd(kd, _mm256_set1_pd(ST_NN_EXP_NEG_LN2_LO_N), r);
+    /* the pair of slot k mod 128; k's higher bits land in scale's exponent field */
+    const __m256i slot = _mm256_slli_epi64(_mm256_and_si256(ki, _mm256_set1_epi64x(ST_NN_EXP_TABLE_SIZE - 1)), 1);
+    const long long *table = (const long long *)st_nn_exp_table;
+    const __m256d tail = _mm256_castsi256_pd(_mm256_i64gather_epi64(table, slot, 8));
+    const __m256d scale =
+        _mm256_castsi256_pd(_mm256_add_epi64(_mm256_i64gather_epi64(table + 1, slot, 8), _mm256_slli_epi64(ki, 45)));
+    const __m256d r2 = _mm256_mul_pd(r, r);
+    const __m256d low = _mm256_fmadd_pd(r, _mm256_set1_pd(ST_NN_EXP_C3), _mm256_set1_pd(ST_NN_EXP_C2));
+    const __m256d high = _mm256_fmadd_pd(r, _mm256_set1_pd(ST_NN_EXP_C5), _mm256_set1_pd(ST_NN_EXP_C4));
+    __m256d tmp = _mm256_fmadd_pd(low, r2, _mm256_add_pd(tail, r));
+    tmp = _mm256_fmadd_pd(_mm256_mul_pd(r2, r2), high, tmp);
+    return _mm256_fmadd_pd(scale, tmp, scale);
+}
+
+/* exp of 4 doubles with glibc's bits: its special cases -inf (+0) and |x| < 2^-54 (1 + x) here
+ * too, and the rare rest (|x| >= 512: overflow, underflow and subnormal results; NaN) through
+ * the library's exp itself, lane by lane. */
+AVX2_TARGET static inline __m256d libc_exp4d(__m256d x) {
+    __m256d y = libc_exp_main4(x);
+    const __m256d magnitude = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
+    const __m256d tiny = _mm256_cmp_pd(magnitude, _mm256_set1_pd(0x1p-54), _CMP_LT_OQ);
+    const __m256d minus_infinity = _mm256_cmp_pd(x, _mm256_set1_pd(-INFINITY), _CMP_EQ_OQ);
+    y = _mm256_blendv_pd(y, _mm256_add_pd(_mm256_set1_pd(1.0), x), tiny);
+    y = _mm256_blendv_pd(y, _mm256_setzero_pd(), minus_infinity);
+    const __m256d large = _mm256_cmp_pd(magnitude, _mm256_set1_pd(512.0), _CMP_NLT_UQ);
+    const int special = _mm256_movemask_pd(_mm256_andnot_pd(minus_infinity, large));
+    if (special) {
+        double in[4], out[4];
+        _mm256_storeu_pd(in, x);
+        _mm256_storeu_pd(out, y);
+        for (int i = 0; i < 4; i++)
+            if (special >> i & 1) out[i] = exp(in[i]);
+        y = _mm256_loadu_pd(out);
+    }
+    return y;
+}
+
+AVX2_TARGET static void avx2_exp_f64(const double *x, double *y, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(y + i, libc_exp4d(_mm256_loadu_pd(x + i)));
+    for (; i < n; i++)
+        y[i] = exp(x[i]);
+}
+
+/* The terms 8 at a time (libc_exp4d), added in index order as the portable loop adds them: a
+ * sum in another order would change its bits. 8 masked values (-inf) in a row are passed over:
+ * their terms are +0, and adding +0 to a sum that starts at +0 and only grows leaves its bits. */
+AVX2_TARGET static double avx2_exp_sum(const float *values, int n, float shift) {
+    static _Atomic int exp_is_libc; /* 0: not asked yet, 1: yes, 2: no; racing first calls agree */
+    if (exp_is_libc == 0) exp_is_libc = st_nn_exp_matches_libc(avx2_exp_f64) ? 1 : 2;
+    if (exp_is_libc != 1) return st_nn_portable_exp_sum(values, n, shift);
+    const __m256d offset = _mm256_set1_pd((double)shift);
+    double sum = 0.0;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(values + i);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(-INFINITY), _CMP_NEQ_UQ)) == 0) continue;
+        double terms[8];
+        _mm256_storeu_pd(terms, libc_exp4d(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), offset)));
+        _mm256_storeu_pd(terms + 4, libc_exp4d(_mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), offset)));
+        for (int k = 0; k < 8; k++)
+            sum += terms[k];
+    }
+    for (; i < n; i++)
+        sum += exp((double)values[i] - shift);
+    return sum;
+}
+
+/* The largest value in any order, then, where it is a zero, the sign of the first zero, which
+ * the in-order loop keeps. */
+AVX2_TARGET float st_nn_avx2_max(const float *values, int n) {
+    __m256 max8 = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) /* max_ps(a, b) is a > b ? a : b, the loop's step, lane by lane */
+        max8 = _mm256_max_ps(_mm256_loadu_ps(values + i), max8);
+    float lanes[8], max = -INFINITY;
+    _mm256_storeu_ps(lanes, max8);
+    for (int k = 0; k < 8; k++)
+        max = lanes[k] > max ? lanes[k] : max;
+    for (; i < n; i++)
+        max = values[i] > max ? values[i] : max;
+    if (max == 0.0f)
+        for (i = 0; i < n; i++)
+            if (values[i] == 0.0f) return values[i];
+    return max;
+}
+
 static const st_nn_kernels avx2 = {
     .name = "avx2",
     .gemv_f16 = avx2_gemv_f16,
@@ -778,6 +875,9 @@ static const st_nn_kernels avx2 = {
     .scores_i8 = avx2_scores_i8,
     .weighted_sum_i8 = avx2_weighted_sum_i8,
     .f32_to_f16 = avx2_f32_to_f16,
+    .exp_f64 = avx2_exp_f64,
+    .exp_sum = avx2_exp_sum,
+    .max = st_nn_avx2_max,
 };
 
 /* F16C is CPUID leaf 1, ECX bit 29: asked directly, as clang's __builtin_cpu_supports does not

@@ -7,6 +7,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
@@ -727,6 +728,78 @@ BF16_TARGET static void avx512_gemm_bf16(const st_nn_bf16_weights *w, const uint
     }
 }
 
+/* glibc's exp (see ST_NN_EXP_TABLE_SIZE) on 8 doubles, operation for operation as
+ * kernels_avx2.c's libc_exp4d: -inf gives +0, |x| < 2^-54 1 + x, and |x| >= 512 or NaN goes
+ * through the library's exp lane by lane. */
+AVX512_TARGET static inline __m512d libc_exp8d(__m512d x) {
+    const __m512d shift = _mm512_set1_pd(ST_NN_EXP_SHIFT);
+    __m512d kd = _mm512_fmadd_pd(x, _mm512_set1_pd(ST_NN_EXP_INV_LN2_N), shift);
+    const __m512i ki = _mm512_castpd_si512(kd);
+    kd = _mm512_sub_pd(kd, shift);
+    __m512d r = _mm512_fmadd_pd(kd, _mm512_set1_pd(ST_NN_EXP_NEG_LN2_HI_N), x);
+    r = _mm512_fmadd_pd(kd, _mm512_set1_pd(ST_NN_EXP_NEG_LN2_LO_N), r);
+    const __m512i slot = _mm512_slli_epi64(_mm512_and_si512(ki, _mm512_set1_epi64(ST_NN_EXP_TABLE_SIZE - 1)), 1);
+    const long long *table = (const long long *)st_nn_exp_table;
+    const __m512d tail = _mm512_castsi512_pd(_mm512_i64gather_epi64(slot, table, 8));
+    const __m512d scale =
+        _mm512_castsi512_pd(_mm512_add_epi64(_mm512_i64gather_epi64(slot, table + 1, 8), _mm512_slli_epi64(ki, 45)));
+    const __m512d r2 = _mm512_mul_pd(r, r);
+    const __m512d low = _mm512_fmadd_pd(r, _mm512_set1_pd(ST_NN_EXP_C3), _mm512_set1_pd(ST_NN_EXP_C2));
+    const __m512d high = _mm512_fmadd_pd(r, _mm512_set1_pd(ST_NN_EXP_C5), _mm512_set1_pd(ST_NN_EXP_C4));
+    __m512d tmp = _mm512_fmadd_pd(low, r2, _mm512_add_pd(tail, r));
+    tmp = _mm512_fmadd_pd(_mm512_mul_pd(r2, r2), high, tmp);
+    __m512d y = _mm512_fmadd_pd(scale, tmp, scale);
+
+    const __m512d magnitude = _mm512_abs_pd(x);
+    const __mmask8 tiny = _mm512_cmp_pd_mask(magnitude, _mm512_set1_pd(0x1p-54), _CMP_LT_OQ);
+    const __mmask8 minus_infinity = _mm512_cmp_pd_mask(x, _mm512_set1_pd(-INFINITY), _CMP_EQ_OQ);
+    y = _mm512_mask_add_pd(y, tiny, _mm512_set1_pd(1.0), x);
+    y = _mm512_mask_mov_pd(y, minus_infinity, _mm512_setzero_pd());
+    const unsigned special =
+        _mm512_cmp_pd_mask(magnitude, _mm512_set1_pd(512.0), _CMP_NLT_UQ) & (unsigned)~minus_infinity;
+    if (special) {
+        double in[8], out[8];
+        _mm512_storeu_pd(in, x);
+        _mm512_storeu_pd(out, y);
+        for (int i = 0; i < 8; i++)
+            if (special >> i & 1) out[i] = exp(in[i]);
+        y = _mm512_loadu_pd(out);
+    }
+    return y;
+}
+
+AVX512_TARGET static void avx512_exp_f64(const double *x, double *y, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm512_storeu_pd(y + i, libc_exp8d(_mm512_loadu_pd(x + i)));
+    for (; i < n; i++)
+        y[i] = exp(x[i]);
+}
+
+/* The terms 16 at a time, added in index order, 16 masked values in a row passed over (see
+ * kernels_avx2.c's exp_sum). */
+AVX512_TARGET static double avx512_exp_sum(const float *values, int n, float shift) {
+    static _Atomic int exp_is_libc; /* 0: not asked yet, 1: yes, 2: no; racing first calls agree */
+    if (exp_is_libc == 0) exp_is_libc = st_nn_exp_matches_libc(avx512_exp_f64) ? 1 : 2;
+    if (exp_is_libc != 1) return st_nn_portable_exp_sum(values, n, shift);
+    const __m512d offset = _mm512_set1_pd((double)shift);
+    double sum = 0.0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(values + i);
+        if (_mm512_cmp_ps_mask(v, _mm512_set1_ps(-INFINITY), _CMP_NEQ_UQ) == 0) continue;
+        double terms[16];
+        _mm512_storeu_pd(terms, libc_exp8d(_mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), offset)));
+        const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+        _mm512_storeu_pd(terms + 8, libc_exp8d(_mm512_sub_pd(_mm512_cvtps_pd(high), offset)));
+        for (int k = 0; k < 16; k++)
+            sum += terms[k];
+    }
+    for (; i < n; i++)
+        sum += exp((double)values[i] - shift);
+    return sum;
+}
+
 #define AVX512_KERNELS(gemm, bf16_gemm, attend)                                                                        \
     {                                                                                                                  \
         .name = "avx512", .gemv_f16 = avx512_gemv_f16, .gemv_q8_0 = avx512_gemv_q8_0,                                  \
@@ -734,6 +807,7 @@ BF16_TARGET static void avx512_gemm_bf16(const st_nn_bf16_weights *w, const uint
         .gemm_bf16 = bf16_gemm, .f16_to_f32 = avx512_f16_to_f32, .softmax = avx512_softmax, .gelu = avx512_gelu,       \
         .scores = avx512_scores, .weighted_sum = avx512_weighted_sum, .attend_bf16 = attend,                           \
         .scores_i8 = avx512_scores_i8, .weighted_sum_i8 = avx512_weighted_sum_i8, .f32_to_f16 = avx512_f32_to_f16,     \
+        .exp_f64 = avx512_exp_f64, .exp_sum = avx512_exp_sum, .max = st_nn_avx2_max,                                   \
     }
 
 /* AVX-512 with VNNI and BF16 (Zen 4 and later, Sapphire Rapids), with VNNI only (Ice Lake),

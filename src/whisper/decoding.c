@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "nn/kernels.h"
 #include "nn/threads.h"
 
 st_decode_options st_decode_default_options(void) {
@@ -128,13 +129,13 @@ static void mask_range(float *logits, int begin, int end) {
     for (int i = begin; i < end; i++) logits[i] = -INFINITY;
 }
 
+/* max + log(sum of exp((double)value - max)), the terms added in index order: the kernels give
+ * that loop's bits (the C library's exp), vectorised. */
 static double log_sum_exp(const float *values, int n) {
-    float max = -INFINITY;
-    for (int i = 0; i < n; i++) max = values[i] > max ? values[i] : max;
+    const st_nn_kernels *kernels = st_nn_kernels_best();
+    float max = kernels->max(values, n);
     if (max == -INFINITY) return -INFINITY;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += exp((double)values[i] - max);
-    return max + log(sum);
+    return max + log(kernels->exp_sum(values, n, max));
 }
 
 /* log_softmax of n logits into out, given the log of their normaliser (log_sum_exp). */
@@ -191,13 +192,10 @@ static double filter_logits(const st_special_tokens *s, const st_decode_options 
         }
     }
     /* if the timestamps together are likelier than any single text token, take a timestamp */
-    float max_logit = -INFINITY;
-    for (int i = 0; i < s->n_vocab; i++) max_logit = logits[i] > max_logit ? logits[i] : max_logit;
-    if (max_logit == -INFINITY) return NAN;
+    if (st_nn_kernels_best()->max(logits, s->n_vocab) == -INFINITY) return NAN;
     double log_norm = log_sum_exp(logits, s->n_vocab), timestamps_norm = log_sum_exp(logits + begin, s->n_vocab - begin);
     double timestamp_logprob = timestamps_norm - log_norm;
-    float max_text = -INFINITY;
-    for (int i = 0; i < begin; i++) max_text = logits[i] > max_text ? logits[i] : max_text;
+    float max_text = st_nn_kernels_best()->max(logits, begin);
     if (timestamp_logprob > (double)max_text - log_norm) {
         mask_range(logits, 0, begin);
         return timestamps_norm;

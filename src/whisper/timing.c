@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/kernels.h"
 #include "text/unicode.h"
 
 enum {
@@ -554,9 +555,7 @@ steno_status st_word_aligner_find(st_word_aligner *a, const st_whisper_model *mo
         float max = row[0];
         for (int v = 1; v < eot; v++)
             max = row[v] > max ? row[v] : max;
-        double sum = 0.0;
-        for (int v = 0; v < eot; v++)
-            sum += exp((double)row[v] - max);
+        double sum = st_nn_kernels_best()->exp_sum(row, eot, max); /* the in-order loop's bits */
         probabilities[i] = exp((double)row[text_tokens[i]] - max) / sum;
     }
 
